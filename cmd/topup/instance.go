@@ -1,0 +1,131 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/topup/topup/internal/clock"
+	"github.com/topup/topup/internal/httpapi"
+	"github.com/topup/topup/internal/ids"
+	"github.com/topup/topup/internal/ledger"
+	"github.com/topup/topup/internal/postgres"
+	"github.com/topup/topup/internal/sqlite"
+	"github.com/topup/topup/internal/sqlstore"
+)
+
+// openStore opens the database named by --db and applies its migrations.
+func openStore(ctx context.Context, db string, c clock.Clock, g *ids.Generator) (*sqlstore.Store, error) {
+	if isPostgres(db) {
+		return postgres.Open(ctx, db, c, g)
+	}
+	path, ok := cutPrefix(db, "sqlite:")
+	if !ok || path == "" {
+		return nil, fmt.Errorf("--db must be sqlite:PATH or postgres://…, not %q", db)
+	}
+	return sqlite.Open(ctx, path, c, g)
+}
+
+func cutPrefix(s, p string) (string, bool) {
+	if len(s) >= len(p) && s[:len(p)] == p {
+		return s[len(p):], true
+	}
+	return "", false
+}
+
+// instanceConfig is what a running Topup needs.
+type instanceConfig struct {
+	Addr         string
+	DB           string
+	AdminKeyHash string
+	Logger       *slog.Logger
+}
+
+// instance is one running Topup: database, committer and HTTP server.
+type instance struct {
+	store     *sqlstore.Store
+	committer *ledger.Committer
+	api       *httpapi.Server
+	http      *http.Server
+	listener  net.Listener
+	serveErr  chan error
+	log       *slog.Logger
+	clock     clock.Clock
+	ids       *ids.Generator
+}
+
+// URL is the base address the instance serves on.
+func (in *instance) URL() string { return "http://" + in.listener.Addr().String() }
+
+// startInstance opens the store, starts the committer and serves HTTP on
+// cfg.Addr (port 0 picks a free port). The caller owns Shutdown.
+func startInstance(ctx context.Context, cfg instanceConfig, store *sqlstore.Store) (*instance, error) {
+	log := cfg.Logger
+	c := clock.System
+	g := ids.New(c)
+	metrics := httpapi.NewMetrics(prometheus.NewRegistry())
+	workers := 1
+	if store.DialectName() == "postgres" {
+		workers = 2
+	}
+	committer := ledger.NewCommitter(store, ledger.CommitterConfig{Workers: workers, OnCommit: metrics.ObserveCommit, Logger: log})
+	committer.Start()
+	api := httpapi.New(httpapi.Config{AdminKeyHash: cfg.AdminKeyHash}, httpapi.Deps{
+		Store: store, Committer: committer, Clock: c, IDs: g, Logger: log, Metrics: metrics,
+	})
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		committer.Stop()
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	srv := &http.Server{
+		Handler:           api,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      120 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	in := &instance{store: store, committer: committer, api: api, http: srv, listener: ln, serveErr: make(chan error, 1), log: log, clock: c, ids: g}
+	go func() {
+		err := srv.Serve(ln)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		in.serveErr <- err
+	}()
+	return in, nil
+}
+
+// wait serves until ctx ends (SIGTERM, SIGINT) or the server fails, then
+// shuts down gracefully: stop accepting, finish in-flight requests, commit
+// what is queued, close the database.
+func (in *instance) wait(ctx context.Context) error {
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-in.serveErr:
+	}
+	return errors.Join(err, in.shutdown())
+}
+
+func (in *instance) shutdown() error {
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := in.http.Shutdown(sctx)
+	in.committer.Stop()
+	in.log.Info("stopped")
+	return errors.Join(err, in.store.Close())
+}
+
+// newLogger returns the process logger: JSON lines on w.
+func newLogger(w io.Writer, level slog.Level) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+}

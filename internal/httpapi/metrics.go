@@ -1,0 +1,48 @@
+package httpapi
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Metrics are the Prometheus series Topup exports at /metrics. They live in
+// a registry passed in, never the global one.
+type Metrics struct {
+	Registry    *prometheus.Registry
+	requests    *prometheus.CounterVec
+	latency     *prometheus.HistogramVec
+	debits      prometheus.Counter
+	groupSize   prometheus.Histogram
+	groupCommit prometheus.Histogram
+	groupErrors prometheus.Counter
+}
+
+// NewMetrics registers Topup's series in reg.
+func NewMetrics(reg *prometheus.Registry) *Metrics {
+	m := &Metrics{
+		Registry: reg,
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "topup_http_requests_total", Help: "HTTP requests by route and status class."}, []string{"route", "status"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "topup_http_request_duration_seconds", Help: "HTTP request latency by route.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10}}, []string{"route"}),
+		debits: prometheus.NewCounter(prometheus.CounterOpts{Name: "topup_debits_total", Help: "Usage debits recorded (replays excluded)."}),
+		groupSize: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "topup_commit_group_postings", Help: "Postings per group-commit database transaction.",
+			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 10000, 20000}}),
+		groupCommit: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "topup_commit_group_duration_seconds", Help: "Duration of group-commit transactions.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1}}),
+		groupErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "topup_commit_group_errors_total", Help: "Group-commit transactions that failed and were rolled back."}),
+	}
+	reg.MustRegister(m.requests, m.latency, m.debits, m.groupSize, m.groupCommit, m.groupErrors,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// ObserveCommit records one group commit; pass it as CommitterConfig.OnCommit.
+func (m *Metrics) ObserveCommit(postings int, took time.Duration, err error) {
+	m.groupSize.Observe(float64(postings))
+	m.groupCommit.Observe(took.Seconds())
+	if err != nil {
+		m.groupErrors.Inc()
+	}
+}

@@ -1,0 +1,207 @@
+// Package httpapi is Topup's JSON API over net/http: every route is listed
+// in routes.go; handlers take their dependencies from Server.
+package httpapi
+
+import (
+	"context"
+	"crypto/subtle"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/topup/topup/internal/apperr"
+	"github.com/topup/topup/internal/clock"
+	"github.com/topup/topup/internal/ids"
+	"github.com/topup/topup/internal/ledger"
+)
+
+// Config holds what the API needs besides its collaborators.
+type Config struct {
+	// AdminKeyHash is the hex SHA-256 of the operator's key.
+	AdminKeyHash string
+	// MaxBodyBytes limits request bodies; the default fits a 10,000-event
+	// batch with long descriptions.
+	MaxBodyBytes int64
+}
+
+// Server serves the API.
+type Server struct {
+	cfg       Config
+	store     ledger.Store
+	committer *ledger.Committer
+	clock     clock.Clock
+	ids       *ids.Generator
+	log       *slog.Logger
+	metrics   *Metrics
+	handler   http.Handler
+}
+
+// Deps are the collaborators of the API.
+type Deps struct {
+	Store     ledger.Store
+	Committer *ledger.Committer
+	Clock     clock.Clock
+	IDs       *ids.Generator
+	Logger    *slog.Logger
+	Metrics   *Metrics
+}
+
+// DefaultMaxBodyBytes fits a 10,000-event batch of about 800 bytes an event.
+const DefaultMaxBodyBytes = 8 << 20
+
+// New returns the API server.
+func New(cfg Config, d Deps) *Server {
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if d.Metrics == nil {
+		d.Metrics = NewMetrics(prometheus.NewRegistry())
+	}
+	s := &Server{cfg: cfg, store: d.Store, committer: d.Committer, clock: d.Clock, ids: d.IDs, log: d.Logger, metrics: d.Metrics}
+	s.handler = s.routes()
+	return s
+}
+
+// ServeHTTP serves the API.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// principal is who is calling: the operator, or one account.
+type principal struct {
+	admin   bool
+	account ledger.Account
+}
+
+type ctxKey int
+
+const (
+	principalKey ctxKey = iota
+	requestIDKey
+)
+
+func (s *Server) authenticate(r *http.Request) (principal, error) {
+	h := r.Header.Get("Authorization")
+	key, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok || key == "" {
+		return principal{}, apperr.New(apperr.Unauthenticated, "send Authorization: Bearer <key>")
+	}
+	hash := ledger.HashKey(key)
+	if subtle.ConstantTimeCompare([]byte(hash), []byte(s.cfg.AdminKeyHash)) == 1 {
+		return principal{admin: true}, nil
+	}
+	acct, err := s.store.AccountByKeyHash(r.Context(), hash)
+	if err != nil {
+		if apperr.CodeOf(err) == apperr.NotFound {
+			return principal{}, apperr.New(apperr.Unauthenticated, "the key is not valid")
+		}
+		return principal{}, err
+	}
+	return principal{account: acct}, nil
+}
+
+// access says who may call a route.
+type access int
+
+const (
+	public    access = iota // anyone
+	adminOnly               // the operator
+	owner                   // the operator, or the account named in the path
+)
+
+// guard authenticates the caller and checks it may act on the account in
+// the path: an account key on another account's resource answers 404, and
+// on an admin-only route of its own account 403.
+func (s *Server) guard(a access, next http.HandlerFunc) http.HandlerFunc {
+	if a == public {
+		return next
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, err := s.authenticate(r)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if !p.admin {
+			id := r.PathValue("id")
+			switch {
+			case id != "" && id != p.account.ID:
+				s.fail(w, r, apperr.NotFoundf("no account %s", id))
+				return
+			case a == adminOnly:
+				s.fail(w, r, apperr.New(apperr.Forbidden, "this route needs the admin key"))
+				return
+			}
+		}
+		next(w, r.WithContext(context.WithValue(r.Context(), principalKey, p)))
+	}
+}
+
+func principalOf(r *http.Request) principal {
+	p, _ := r.Context().Value(principalKey).(principal)
+	return p
+}
+
+// fail writes err; internal errors are logged with the request id and
+// shown only as "internal error".
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	status, obj := errorObjectOf(err)
+	if status >= 500 {
+		s.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "request_id", requestID(r), "err", err)
+	}
+	writeJSON(w, status, errorBody{Error: obj})
+}
+
+func requestID(r *http.Request) string {
+	id, _ := r.Context().Value(requestIDKey).(string)
+	return id
+}
+
+// statusRecorder remembers the status a handler wrote, for logs and metrics.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusRecorder) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// instrument wraps a route with the request id, the body limit, the access
+// log and the metrics.
+func (s *Server) instrument(pattern string, next http.Handler) http.Handler {
+	requests := s.metrics.requests.MustCurryWith(prometheus.Labels{"route": pattern})
+	latency := s.metrics.latency.WithLabelValues(pattern)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		id := r.Header.Get("X-Request-Id")
+		if id == "" || len(id) > 200 {
+			id = s.ids.New(ids.Request)
+		}
+		w.Header().Set("Request-Id", id)
+		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), requestIDKey, id)))
+		took := time.Since(start)
+		latency.Observe(took.Seconds())
+		requests.WithLabelValues(statusClass(rec.status)).Inc()
+		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", slog.String("request_id", id), slog.String("method", r.Method),
+			slog.String("path", r.URL.Path), slog.Int("status", rec.status), slog.Duration("took", took))
+	})
+}
+
+func statusClass(code int) string {
+	switch {
+	case code < 300:
+		return "2xx"
+	case code < 400:
+		return "3xx"
+	case code < 500:
+		return statusText[code]
+	}
+	return "5xx"
+}
+
+var statusText = map[int]string{400: "400", 401: "401", 402: "402", 403: "403", 404: "404", 405: "405", 409: "409", 413: "413"}

@@ -1,0 +1,127 @@
+package httpapi
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/topup/topup/internal/apperr"
+	"github.com/topup/topup/internal/ledger"
+	"github.com/topup/topup/internal/money"
+)
+
+// timeFormat is RFC 3339 in UTC with microseconds.
+const timeFormat = "2006-01-02T15:04:05.000000Z07:00"
+
+func formatTime(t time.Time) string { return t.UTC().Format(timeFormat) }
+
+// list is the shape of every list: {data, has_more}.
+type list[T any] struct {
+	Data    []T  `json:"data"`
+	HasMore bool `json:"has_more"`
+}
+
+// page reads limit and starting_after: limit defaults to 10, at most 100.
+func page(r *http.Request) (ledger.Page, error) {
+	p := ledger.Page{Limit: 10, StartingAfter: r.URL.Query().Get("starting_after")}
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 100 {
+			return p, apperr.Invalidf("limit", "must be a whole number from 1 to 100")
+		}
+		p.Limit = n
+	}
+	return p, nil
+}
+
+// parseAmount reads a required money string that must be above zero.
+func parseAmount(field string, v *string) (money.Amount, error) {
+	if v == nil {
+		return 0, apperr.Invalidf(field, "is required")
+	}
+	a, err := money.Parse(*v)
+	if err != nil {
+		return 0, apperr.Invalidf(field, "%v", err)
+	}
+	if a == 0 {
+		return 0, apperr.Invalidf(field, "must be greater than zero")
+	}
+	return a, nil
+}
+
+// idempotencyKey reads the required key: 1 to 255 characters.
+func idempotencyKey(field string, v *string) (string, error) {
+	switch {
+	case v == nil || *v == "":
+		return "", apperr.Invalidf(field, "is required on every call that moves money")
+	case len(*v) > 255:
+		return "", apperr.Invalidf(field, "must be at most 255 characters")
+	}
+	return *v, nil
+}
+
+// optionalText reads an optional free-text field of at most max bytes.
+func optionalText(field string, v *string, max int) (string, error) {
+	if v == nil {
+		return "", nil
+	}
+	if len(*v) > max {
+		return "", apperr.Invalidf(field, "must be at most %d bytes", max)
+	}
+	if !utf8.ValidString(*v) {
+		return "", apperr.Invalidf(field, "must be valid UTF-8")
+	}
+	return *v, nil
+}
+
+// resultJSON is the body of a usage or credit response.
+type resultJSON struct {
+	EntryID   string `json:"entry_id"`
+	Balance   string `json:"balance"`
+	Currency  string `json:"currency"`
+	Spendable bool   `json:"spendable"`
+	TopUpID   string `json:"top_up_id,omitempty"`
+	CreatedAt string `json:"created_at"`
+}
+
+func toResultJSON(r ledger.Result) resultJSON {
+	cur, _ := money.LookupCurrency(r.Currency)
+	return resultJSON{EntryID: r.EntryID, Balance: r.Balance.Format(cur), Currency: cur.Code, Spendable: r.Spendable,
+		TopUpID: r.TopUpID, CreatedAt: formatTime(r.CreatedAt)}
+}
+
+// entryJSON is a ledger entry on the wire.
+type entryJSON struct {
+	ID             string `json:"id"`
+	Kind           string `json:"kind"`
+	Amount         string `json:"amount"`
+	BalanceAfter   string `json:"balance_after"`
+	Description    string `json:"description"`
+	Subject        string `json:"subject,omitempty"`
+	IdempotencyKey string `json:"idempotency_key"`
+	TopUpID        string `json:"top_up_id,omitempty"`
+	CreatedAt      string `json:"created_at"`
+}
+
+func toEntryJSON(e ledger.Entry, c money.Currency) entryJSON {
+	return entryJSON{ID: e.ID, Kind: string(e.Kind), Amount: e.Amount.Format(c), BalanceAfter: e.BalanceAfter.Format(c),
+		Description: e.Description, Subject: e.Subject, IdempotencyKey: e.IdempotencyKey, TopUpID: e.TopUpID, CreatedAt: formatTime(e.CreatedAt)}
+}
+
+// accountJSON is an account on the wire.
+type accountJSON struct {
+	ID        string `json:"id"`
+	Email     string `json:"email"`
+	Currency  string `json:"currency"`
+	Balance   string `json:"balance"`
+	Status    string `json:"status"`
+	Spendable bool   `json:"spendable"`
+	CreatedAt string `json:"created_at"`
+	APIKey    string `json:"api_key,omitempty"`
+}
+
+func toAccountJSON(a ledger.Account) accountJSON {
+	return accountJSON{ID: a.ID, Email: a.Email, Currency: a.Currency.Code, Balance: a.Balance.Format(a.Currency),
+		Status: string(a.Status), Spendable: a.Spendable(), CreatedAt: formatTime(a.CreatedAt)}
+}

@@ -1,0 +1,131 @@
+package ledger
+
+import (
+	"errors"
+	"time"
+
+	"github.com/topup/topup/internal/apperr"
+	"github.com/topup/topup/internal/money"
+)
+
+// AccountState is what Apply needs of an account: loaded, and locked where
+// the database has row locks, inside the posting transaction.
+type AccountState struct {
+	Account
+	LastSeq int64
+	// Touched is set by Apply when the balance changed and the row must be
+	// written back.
+	Touched bool
+}
+
+// IdemKey identifies one idempotent request.
+type IdemKey struct {
+	Scope Scope
+	Key   string
+}
+
+// Stored is a request already answered: the hash of its meaning and its
+// first result.
+type Stored struct {
+	Hash   string
+	Result Result
+}
+
+// IdemRecord is a new idempotency row to write with the entries.
+type IdemRecord struct {
+	IdemKey
+	Hash   string
+	Result Result
+}
+
+// Plan is what a group of postings writes: entries to insert, idempotency
+// rows to insert, and accounts whose balance changed.
+type Plan struct {
+	Results []Result
+	Entries []Entry
+	Records []IdemRecord
+}
+
+// ErrConflict is returned inside a Result when a key was used before with a
+// different request.
+var errConflict = &apperr.Error{
+	Code:    apperr.IdempotencyConflict,
+	Message: "this idempotency_key was used with a different request",
+	Field:   "idempotency_key",
+}
+
+// Apply applies postings in order to the loaded accounts, as if each had been
+// sent alone: a key seen before (in the store or earlier in the group) with
+// the same meaning replays its first result; with another meaning it is a
+// conflict. Unknown and closed accounts refuse their postings. Apply changes
+// the balances in accounts and returns what to write.
+func Apply(now time.Time, newID func(string) string, accounts map[string]*AccountState, stored map[IdemKey]Stored, postings []Posting) Plan {
+	plan := Plan{Results: make([]Result, len(postings))}
+	var seen map[IdemKey]int // index into plan.Records for keys first seen in this group
+	for i := range postings {
+		p := &postings[i]
+		key := IdemKey{Scope: p.Scope(), Key: p.IdempotencyKey}
+		hash := p.Hash()
+		if s, ok := stored[key]; ok {
+			plan.Results[i] = replay(s.Hash, hash, s.Result)
+			continue
+		}
+		if j, ok := seen[key]; ok {
+			plan.Results[i] = replay(plan.Records[j].Hash, hash, plan.Records[j].Result)
+			continue
+		}
+		acct, ok := accounts[p.AccountID]
+		if !ok {
+			plan.Results[i] = Result{Err: apperr.NotFoundf("no account %s", p.AccountID)}
+			continue
+		}
+		if acct.Status != Active {
+			plan.Results[i] = Result{Err: apperr.New(apperr.AccountClosed, "account %s is closed", p.AccountID)}
+			continue
+		}
+		balance, err := money.Add(acct.Balance, p.Amount)
+		if err != nil {
+			plan.Results[i] = Result{Err: apperr.Invalidf("amount", "the balance would overflow")}
+			continue
+		}
+		acct.Balance = balance
+		acct.LastSeq++
+		acct.Touched = true
+		e := Entry{
+			ID:             newID("ent"),
+			AccountID:      p.AccountID,
+			Seq:            acct.LastSeq,
+			Kind:           p.Kind,
+			Amount:         p.Amount,
+			BalanceAfter:   balance,
+			Description:    p.Description,
+			Subject:        p.Subject,
+			IdempotencyKey: p.IdempotencyKey,
+			CreatedAt:      now,
+		}
+		plan.Entries = append(plan.Entries, e)
+		res := Result{EntryID: e.ID, Balance: balance, Currency: acct.Currency.Code, Spendable: acct.Spendable(), CreatedAt: now}
+		plan.Results[i] = res
+		if seen == nil {
+			seen = make(map[IdemKey]int)
+		}
+		seen[key] = len(plan.Records)
+		plan.Records = append(plan.Records, IdemRecord{IdemKey: key, Hash: hash, Result: res})
+	}
+	return plan
+}
+
+func replay(storedHash, hash string, first Result) Result {
+	if storedHash != hash {
+		return Result{Err: errConflict}
+	}
+	first.Replayed = true
+	first.Err = nil
+	return first
+}
+
+// IsConflict reports whether err is an idempotency conflict.
+func IsConflict(err error) bool {
+	var e *apperr.Error
+	return errors.As(err, &e) && e.Code == apperr.IdempotencyConflict
+}

@@ -1,0 +1,185 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Poster applies a group of postings in one transaction; Store.Post is one.
+type Poster interface {
+	Post(ctx context.Context, postings []Posting) ([]Result, error)
+}
+
+// CommitterConfig tunes group commit.
+type CommitterConfig struct {
+	// MaxGroup is the most postings one transaction takes (default 20,000).
+	// A batch larger than that still commits whole, alone.
+	MaxGroup int
+	// Workers is how many groups may commit at once (default 1). SQLite has
+	// one writer, so more only helps PostgreSQL.
+	Workers int
+	// Timeout bounds one group's transaction (default 30 s).
+	Timeout time.Duration
+	// OnCommit, when set, is told the size and duration of every group; the
+	// metrics use it.
+	OnCommit func(postings int, took time.Duration, err error)
+	Logger   *slog.Logger
+}
+
+// Committer groups postings from concurrent callers into shared database
+// transactions (group commit). Each caller gets its own results, and only
+// after the transaction that holds them committed: durability is not traded
+// for rate.
+type Committer struct {
+	cfg     CommitterConfig
+	poster  Poster
+	queue   chan *request
+	stop    chan struct{}
+	wg      sync.WaitGroup
+	closeMu sync.RWMutex
+	closed  bool
+}
+
+type request struct {
+	postings []Posting
+	results  []Result
+	err      error
+	done     chan struct{}
+}
+
+// ErrStopped is returned to postings submitted after Stop.
+var ErrStopped = errors.New("ledger: committer stopped")
+
+// NewCommitter returns a committer for poster; call Start before Submit.
+func NewCommitter(poster Poster, cfg CommitterConfig) *Committer {
+	if cfg.MaxGroup <= 0 {
+		cfg.MaxGroup = 20_000
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 1
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 30 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Committer{cfg: cfg, poster: poster, queue: make(chan *request, 4096), stop: make(chan struct{})}
+}
+
+// Start runs the commit loops until Stop.
+func (c *Committer) Start() {
+	for range c.cfg.Workers {
+		c.wg.Add(1)
+		go c.loop()
+	}
+}
+
+// Stop refuses new postings, commits those already queued and returns when
+// the loops have ended.
+func (c *Committer) Stop() {
+	c.closeMu.Lock()
+	if !c.closed {
+		c.closed = true
+		close(c.stop)
+	}
+	c.closeMu.Unlock()
+	c.wg.Wait()
+}
+
+// Submit queues postings to be applied in order, as if sent one after
+// another, and waits for the commit. It waits even when ctx ends, because a
+// posting already queued may commit and its caller must not be told
+// otherwise.
+func (c *Committer) Submit(ctx context.Context, postings []Posting) ([]Result, error) {
+	r := &request{postings: postings, done: make(chan struct{})}
+	c.closeMu.RLock()
+	if c.closed {
+		c.closeMu.RUnlock()
+		return nil, ErrStopped
+	}
+	select {
+	case c.queue <- r:
+	case <-ctx.Done():
+		c.closeMu.RUnlock()
+		return nil, ctx.Err()
+	}
+	c.closeMu.RUnlock()
+	<-r.done
+	return r.results, r.err
+}
+
+func (c *Committer) loop() {
+	defer c.wg.Done()
+	group := make([]*request, 0, 256)
+	for {
+		var first *request
+		select {
+		case first = <-c.queue:
+		case <-c.stop:
+			// Drain what was queued before Stop; Submit no longer adds.
+			for {
+				select {
+				case r := <-c.queue:
+					c.commit(append(group[:0], r))
+				default:
+					return
+				}
+			}
+		}
+		group = append(group[:0], first)
+		n := len(first.postings)
+	fill:
+		for n < c.cfg.MaxGroup {
+			select {
+			case r := <-c.queue:
+				group = append(group, r)
+				n += len(r.postings)
+			default:
+				break fill
+			}
+		}
+		c.commit(group)
+	}
+}
+
+// commit applies a group in one transaction and hands each request its own
+// slice of the results.
+func (c *Committer) commit(group []*request) {
+	var all []Posting
+	if len(group) == 1 {
+		all = group[0].postings
+	} else {
+		n := 0
+		for _, r := range group {
+			n += len(r.postings)
+		}
+		all = make([]Posting, 0, n)
+		for _, r := range group {
+			all = append(all, r.postings...)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.Timeout)
+	start := time.Now()
+	results, err := c.poster.Post(ctx, all)
+	cancel()
+	if c.cfg.OnCommit != nil {
+		c.cfg.OnCommit(len(all), time.Since(start), err)
+	}
+	if err != nil {
+		c.cfg.Logger.Error("commit group", "postings", len(all), "requests", len(group), "err", err)
+	}
+	off := 0
+	for _, r := range group {
+		if err != nil {
+			r.err = err
+		} else {
+			r.results = results[off : off+len(r.postings) : off+len(r.postings)]
+		}
+		off += len(r.postings)
+		close(r.done)
+	}
+}

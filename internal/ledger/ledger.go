@@ -1,0 +1,190 @@
+// Package ledger holds the exact credit ledger's types and rules: accounts,
+// immutable entries, postings and how a group of postings is applied. It
+// imports no database and no HTTP; storage packages load state, call Apply,
+// and write what it returns in one transaction.
+package ledger
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"time"
+
+	"github.com/topup/topup/internal/money"
+)
+
+// Status says whether an account may still move money.
+type Status string
+
+// Account statuses. A closed account keeps its history but refuses usage,
+// credits and top-ups (409 account_closed).
+const (
+	Active Status = "active"
+	Closed Status = "closed"
+)
+
+// Account is one customer of the platform, with the balance kept in its row.
+type Account struct {
+	ID        string
+	Email     string
+	Currency  money.Currency
+	Balance   money.Amount
+	Status    Status
+	CreatedAt time.Time
+}
+
+// Spendable reports whether the balance alone allows more usage: usage may
+// take the balance below zero, but the platform should stop an account whose
+// balance is not above zero.
+func (a Account) Spendable() bool { return a.Balance > 0 }
+
+// Kind says why an entry moved the balance.
+type Kind string
+
+// Entry kinds of the public contract.
+const (
+	KindUsage      Kind = "usage"
+	KindCredit     Kind = "credit"
+	KindTopUp      Kind = "top_up"
+	KindRefund     Kind = "refund"
+	KindAdjustment Kind = "adjustment"
+)
+
+// Entry is one immutable line of an account's ledger. Seq numbers an
+// account's entries 1, 2, 3… in the order they changed the balance.
+type Entry struct {
+	ID             string
+	AccountID      string
+	Seq            int64
+	Kind           Kind
+	Amount         money.Amount // signed: usage is negative
+	BalanceAfter   money.Amount
+	Description    string
+	Subject        string
+	IdempotencyKey string
+	TopUpID        string
+	CreatedAt      time.Time
+}
+
+// Page asks for one page of a newest-first list.
+type Page struct {
+	Limit         int
+	StartingAfter string
+}
+
+// Scope names the idempotency scope of a call: the account and the kind of
+// call, so the same key may be used for a usage event and a credit.
+type Scope string
+
+// Scopes of ledger calls. Single and batched usage share ScopeUsage.
+const (
+	ScopeUsage  = "usage"
+	ScopeCredit = "credit"
+)
+
+// ScopeOf returns the idempotency scope of call kind on account.
+func ScopeOf(accountID, kind string) Scope { return Scope(accountID + "/" + kind) }
+
+// Posting asks for one balance change. The committer groups many postings,
+// from many requests, into one database transaction.
+type Posting struct {
+	AccountID      string
+	Kind           Kind
+	Amount         money.Amount // signed change to the balance
+	Description    string
+	Subject        string
+	IdempotencyKey string
+	// Call is the kind of call for the idempotency scope (ScopeUsage,
+	// ScopeCredit).
+	Call string
+}
+
+// Scope returns the posting's idempotency scope.
+func (p *Posting) Scope() Scope { return ScopeOf(p.AccountID, p.Call) }
+
+// Hash is the meaning of the request that carried p: the same key with a
+// different hash is an idempotency conflict. Amounts are hashed as micros, so
+// "10" and "10.00" mean the same.
+func (p *Posting) Hash() string {
+	h := sha256.New()
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], uint64(p.Amount))
+	h.Write(n[:])
+	writeField(h, string(p.Kind))
+	writeField(h, p.Description)
+	writeField(h, p.Subject)
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(h.Sum(sum[:0])[:16])
+}
+
+func writeField(h interface{ Write([]byte) (int, error) }, s string) {
+	var n [4]byte
+	binary.BigEndian.PutUint32(n[:], uint32(len(s)))
+	h.Write(n[:])
+	h.Write([]byte(s))
+}
+
+// Result is what a posting produced: the body of the first response, kept so
+// that a replay answers the same, balance of that time included.
+type Result struct {
+	EntryID   string       `json:"entry_id"`
+	Balance   money.Amount `json:"balance"`
+	Currency  string       `json:"currency"`
+	Spendable bool         `json:"spendable"`
+	TopUpID   string       `json:"top_up_id,omitempty"`
+	CreatedAt time.Time    `json:"created_at"`
+
+	// Replayed is true when the result is the stored first response.
+	Replayed bool `json:"-"`
+	// Err is the posting's own refusal; other postings of the group are
+	// unaffected by it.
+	Err error `json:"-"`
+}
+
+// Store keeps accounts and their ledgers. Methods return *apperr.Error with
+// NotFound for unknown ids and Invalid for a bad cursor; any other error is
+// internal.
+type Store interface {
+	// CreateAccount inserts a new account whose API key has keyHash.
+	CreateAccount(ctx context.Context, a Account, keyHash string) error
+	// Account returns the account with id.
+	Account(ctx context.Context, id string) (Account, error)
+	// AccountByKeyHash returns the account whose API key hashes to keyHash.
+	AccountByKeyHash(ctx context.Context, keyHash string) (Account, error)
+	// Accounts lists accounts, newest first; the bool says whether more follow.
+	Accounts(ctx context.Context, p Page) ([]Account, bool, error)
+	// UpdateAccount changes the e-mail and/or status of an account.
+	UpdateAccount(ctx context.Context, id string, u AccountUpdate) (Account, error)
+	// Post applies postings in order, in one transaction, and returns one
+	// result each. A posting's own refusal is in its Result.Err; the error
+	// return means nothing was written.
+	Post(ctx context.Context, postings []Posting) ([]Result, error)
+	// Entries lists an account's entries, newest first.
+	Entries(ctx context.Context, accountID string, p Page) ([]Entry, bool, error)
+	// Verify recomputes every balance from its entries and checks every
+	// invariant, returning one Violation per broken rule.
+	Verify(ctx context.Context) ([]Violation, error)
+	// Meta reads a setting of the installation (the admin key hash); ok is
+	// false when it was never set.
+	Meta(ctx context.Context, key string) (value string, ok bool, err error)
+	// SetMetaIfAbsent stores value under key unless the key exists, and
+	// returns what is stored afterwards.
+	SetMetaIfAbsent(ctx context.Context, key, value string) (string, error)
+	// Ping checks that the database answers.
+	Ping(ctx context.Context) error
+	// Close releases the database.
+	Close() error
+}
+
+// AccountUpdate changes what is non-nil.
+type AccountUpdate struct {
+	Email  *string
+	Status *Status
+}
+
+// Violation is one broken invariant found by Verify.
+type Violation struct {
+	AccountID string
+	Problem   string
+}

@@ -1,0 +1,78 @@
+// Package postgres opens Topup's production database through pgx. Several
+// `topup serve` replicas may share one PostgreSQL database: writers lock the
+// account rows they change, in id order.
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+
+	"github.com/topup/topup/internal/clock"
+	"github.com/topup/topup/internal/ids"
+	"github.com/topup/topup/internal/sqlstore"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Migrations returns the numbered migrations, for tests and tools.
+func Migrations() fs.FS {
+	sub, _ := fs.Sub(migrations, "migrations")
+	return sub
+}
+
+// Dialect is PostgreSQL's: row locks with FOR UPDATE, and a retry on
+// serialization failures and deadlocks.
+var Dialect = sqlstore.Dialect{
+	Name:      "postgres",
+	ForUpdate: " FOR UPDATE",
+	MaxParams: 65535,
+	Retryable: func(err error) bool {
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) {
+			return pe.Code == "40001" || pe.Code == "40P01"
+		}
+		return false
+	},
+}
+
+// Open connects to the PostgreSQL database at url, applies the migrations
+// (under an advisory lock, so replicas starting together take turns) and
+// returns the store.
+func Open(ctx context.Context, url string, c clock.Clock, g *ids.Generator) (*sqlstore.Store, error) {
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres: %w", err)
+	}
+	db.SetMaxOpenConns(16)
+	db.SetMaxIdleConns(16)
+	if err := migrate(ctx, db); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return sqlstore.New(db, db, Dialect, c, g), nil
+}
+
+func migrate(ctx context.Context, db *sql.DB) error {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("connect postgres: %w", err)
+	}
+	defer conn.Close()
+	const lockID = 0x746f707570 // "topup"
+	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, lockID); err != nil {
+		return fmt.Errorf("lock migrations: %w", err)
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, lockID)
+	if err := sqlstore.Migrate(ctx, db, Migrations()); err != nil {
+		return fmt.Errorf("migrate postgres: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,50 @@
+-- Accounts keep their balance in their row; it changes only in the
+-- transaction that inserts the entry explaining the change.
+CREATE TABLE accounts (
+    id           TEXT PRIMARY KEY,
+    email        TEXT NOT NULL,
+    currency     TEXT NOT NULL,
+    balance      BIGINT NOT NULL DEFAULT 0,
+    last_seq     BIGINT NOT NULL DEFAULT 0,
+    status       TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'closed')),
+    api_key_hash TEXT NOT NULL UNIQUE,
+    created_at   BIGINT NOT NULL,
+    updated_at   BIGINT NOT NULL
+);
+
+-- Entries are immutable: the triggers below refuse any update or delete.
+CREATE TABLE entries (
+    account_id      TEXT NOT NULL REFERENCES accounts (id),
+    seq             BIGINT NOT NULL,
+    id              TEXT NOT NULL UNIQUE,
+    kind            TEXT NOT NULL CHECK (kind IN ('usage', 'credit', 'top_up', 'refund', 'adjustment')),
+    amount          BIGINT NOT NULL,
+    balance_after   BIGINT NOT NULL,
+    description     TEXT NOT NULL DEFAULT '',
+    subject         TEXT NOT NULL DEFAULT '',
+    idempotency_key TEXT NOT NULL DEFAULT '',
+    top_up_id       TEXT,
+    created_at      BIGINT NOT NULL,
+    PRIMARY KEY (account_id, seq)
+) WITHOUT ROWID;
+
+CREATE TRIGGER entries_no_update BEFORE UPDATE ON entries
+BEGIN SELECT RAISE(ABORT, 'ledger entries are immutable'); END;
+CREATE TRIGGER entries_no_delete BEFORE DELETE ON entries
+BEGIN SELECT RAISE(ABORT, 'ledger entries are immutable'); END;
+
+-- One row per idempotent request: scope is the account and the kind of
+-- call; result is the first response, replayed for the same key.
+CREATE TABLE idempotency (
+    scope        TEXT NOT NULL,
+    key          TEXT NOT NULL,
+    request_hash TEXT NOT NULL,
+    result       TEXT NOT NULL,
+    created_at   BIGINT NOT NULL,
+    PRIMARY KEY (scope, key)
+) WITHOUT ROWID;
+
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);

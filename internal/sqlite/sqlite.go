@@ -1,0 +1,86 @@
+// Package sqlite opens Topup's embedded default database: one file, pure Go
+// (modernc.org/sqlite), WAL, synchronous=FULL so that an acknowledged write
+// survives a crash, one writer connection and a pool of readers.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"runtime"
+	"strings"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/topup/topup/internal/clock"
+	"github.com/topup/topup/internal/ids"
+	"github.com/topup/topup/internal/sqlstore"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Migrations returns the numbered migrations, for tests and tools.
+func Migrations() fs.FS {
+	sub, _ := fs.Sub(migrations, "migrations")
+	return sub
+}
+
+// Dialect is SQLite's: no row locks (the one writer connection serializes
+// writers), and its bind-parameter limit.
+var Dialect = sqlstore.Dialect{
+	Name:      "sqlite",
+	ForUpdate: "",
+	MaxParams: 32766,
+	Retryable: func(err error) bool {
+		var se *sqlite.Error
+		if errors.As(err, &se) {
+			code := se.Code() & 0xff
+			return code == sqlite3.SQLITE_BUSY || code == sqlite3.SQLITE_LOCKED
+		}
+		return false
+	},
+}
+
+func dsn(path string, write bool) string {
+	q := url.Values{}
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(1)"} {
+		q.Add("_pragma", p)
+	}
+	if write {
+		q.Set("_txlock", "immediate")
+	}
+	return "file:" + path + "?" + q.Encode()
+}
+
+// Open opens (creating if needed) the database file at path, applies the
+// migrations and returns the store.
+func Open(ctx context.Context, path string, c clock.Clock, g *ids.Generator) (*sqlstore.Store, error) {
+	path = strings.TrimPrefix(path, "sqlite:")
+	write, err := sql.Open("sqlite", dsn(path, true))
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	write.SetMaxOpenConns(1)
+	write.SetMaxIdleConns(1)
+	write.SetConnMaxLifetime(0)
+	write.SetConnMaxIdleTime(0)
+	if err := sqlstore.Migrate(ctx, write, Migrations()); err != nil {
+		write.Close()
+		return nil, fmt.Errorf("migrate sqlite %s: %w", path, err)
+	}
+	read, err := sql.Open("sqlite", dsn(path, false))
+	if err != nil {
+		write.Close()
+		return nil, err
+	}
+	n := max(4, runtime.GOMAXPROCS(0))
+	read.SetMaxOpenConns(n)
+	read.SetMaxIdleConns(n)
+	return sqlstore.New(write, read, Dialect, c, g), nil
+}

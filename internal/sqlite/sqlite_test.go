@@ -1,0 +1,36 @@
+package sqlite_test
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/topup/topup/internal/sqlite"
+	"github.com/topup/topup/internal/sqlstore"
+	"github.com/topup/topup/internal/storetest"
+)
+
+// open returns a store on a new database file in the test's own temporary
+// directory, closed when the test ends.
+func open(tb testing.TB) *sqlstore.Store {
+	tb.Helper()
+	c := storetest.NewClock()
+	s, err := sqlite.Open(tb.Context(), filepath.Join(tb.TempDir(), "topup.db"), c, storetest.NewIDs(c))
+	if err != nil {
+		tb.Fatalf("open sqlite: %v", err)
+	}
+	tb.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			tb.Errorf("close sqlite: %v", err)
+		}
+	})
+	return s
+}
+
+func TestStore(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, func(t *testing.T) *sqlstore.Store { return open(t) })
+}
+
+func BenchmarkPost(b *testing.B) {
+	storetest.BenchPost(b, open)
+}

@@ -1,0 +1,150 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/topup/topup/internal/apperr"
+	"github.com/topup/topup/internal/ledger"
+	"github.com/topup/topup/internal/money"
+)
+
+const accountCols = `id, email, currency, balance, status, created_at`
+
+type rowScanner interface{ Scan(dest ...any) error }
+
+func scanAccount(r rowScanner) (ledger.Account, error) {
+	var a ledger.Account
+	var cur, status string
+	var created int64
+	if err := r.Scan(&a.ID, &a.Email, &cur, &a.Balance, &status, &created); err != nil {
+		return a, err
+	}
+	c, err := money.LookupCurrency(cur)
+	if err != nil {
+		return a, fmt.Errorf("account %s: %w", a.ID, err)
+	}
+	a.Currency, a.Status, a.CreatedAt = c, ledger.Status(status), fromMicros(created)
+	return a, nil
+}
+
+// CreateAccount inserts a new account whose API key has keyHash.
+func (s *Store) CreateAccount(ctx context.Context, a ledger.Account, keyHash string) error {
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO accounts (id, email, currency, balance, last_seq, status, api_key_hash, created_at, updated_at)
+VALUES ($1, $2, $3, 0, 0, $4, $5, $6, $6)`, a.ID, a.Email, a.Currency.Code, string(a.Status), keyHash, micros(a.CreatedAt))
+		if err != nil {
+			return fmt.Errorf("insert account: %w", err)
+		}
+		return nil
+	})
+}
+
+// Account returns the account with id.
+func (s *Store) Account(ctx context.Context, id string) (ledger.Account, error) {
+	a, err := scanAccount(s.read.QueryRowContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE id = $1`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return a, notFound("account", id)
+	}
+	return a, err
+}
+
+// AccountByKeyHash returns the account whose API key hashes to keyHash.
+func (s *Store) AccountByKeyHash(ctx context.Context, keyHash string) (ledger.Account, error) {
+	a, err := scanAccount(s.read.QueryRowContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE api_key_hash = $1`, keyHash))
+	if errors.Is(err, sql.ErrNoRows) {
+		return a, apperr.NotFoundf("no account has this key")
+	}
+	return a, err
+}
+
+// Accounts lists accounts, newest first.
+func (s *Store) Accounts(ctx context.Context, p ledger.Page) ([]ledger.Account, bool, error) {
+	q := `SELECT ` + accountCols + ` FROM accounts`
+	args := []any{}
+	if p.StartingAfter != "" {
+		var n int
+		if err := s.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM accounts WHERE id = $1`, p.StartingAfter).Scan(&n); err != nil {
+			return nil, false, err
+		}
+		if n == 0 {
+			return nil, false, apperr.Invalidf("starting_after", "no account %s", p.StartingAfter)
+		}
+		q += ` WHERE id < $1`
+		args = append(args, p.StartingAfter)
+	}
+	q += fmt.Sprintf(` ORDER BY id DESC LIMIT %d`, p.Limit+1)
+	rows, err := s.read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, false, err
+	}
+	defer rows.Close()
+	var out []ledger.Account
+	for rows.Next() {
+		a, err := scanAccount(rows)
+		if err != nil {
+			return nil, false, err
+		}
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, err
+	}
+	more := len(out) > p.Limit
+	if more {
+		out = out[:p.Limit]
+	}
+	return out, more, nil
+}
+
+// UpdateAccount changes the e-mail and/or status of an account.
+func (s *Store) UpdateAccount(ctx context.Context, id string, u ledger.AccountUpdate) (ledger.Account, error) {
+	var out ledger.Account
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		a, err := scanAccount(tx.QueryRowContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE id = $1`+s.dialect.ForUpdate, id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound("account", id)
+		}
+		if err != nil {
+			return err
+		}
+		if u.Email != nil {
+			a.Email = *u.Email
+		}
+		if u.Status != nil {
+			a.Status = *u.Status
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE accounts SET email = $1, status = $2, updated_at = $3 WHERE id = $4`,
+			a.Email, string(a.Status), micros(s.clock.Now()), id); err != nil {
+			return fmt.Errorf("update account: %w", err)
+		}
+		out = a
+		return nil
+	})
+	return out, err
+}
+
+// Meta reads a setting of the installation.
+func (s *Store) Meta(ctx context.Context, key string) (string, bool, error) {
+	var v string
+	err := s.read.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = $1`, key).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	return v, err == nil, err
+}
+
+// SetMetaIfAbsent stores value under key unless the key exists, and returns
+// what is stored afterwards; two first starts racing agree on one value.
+func (s *Store) SetMetaIfAbsent(ctx context.Context, key, value string) (string, error) {
+	var out string
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING`, key, value); err != nil {
+			return err
+		}
+		return tx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = $1`, key).Scan(&out)
+	})
+	return out, err
+}

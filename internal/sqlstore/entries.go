@@ -1,0 +1,112 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/topup/topup/internal/apperr"
+	"github.com/topup/topup/internal/ledger"
+)
+
+// Entries lists an account's entries, newest first.
+func (s *Store) Entries(ctx context.Context, accountID string, p ledger.Page) ([]ledger.Entry, bool, error) {
+	before := int64(1) << 62
+	if p.StartingAfter != "" {
+		err := s.read.QueryRowContext(ctx, `SELECT seq FROM entries WHERE account_id = $1 AND id = $2`, accountID, p.StartingAfter).Scan(&before)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, false, apperr.Invalidf("starting_after", "no transaction %s on this account", p.StartingAfter)
+		}
+		if err != nil {
+			return nil, false, err
+		}
+	}
+	rows, err := s.read.QueryContext(ctx, `SELECT id, seq, kind, amount, balance_after, description, subject, idempotency_key, COALESCE(top_up_id, ''), created_at
+FROM entries WHERE account_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3`, accountID, before, p.Limit+1)
+	if err != nil {
+		return nil, false, fmt.Errorf("list entries: %w", err)
+	}
+	defer rows.Close()
+	var out []ledger.Entry
+	for rows.Next() {
+		e := ledger.Entry{AccountID: accountID}
+		var kind string
+		var created int64
+		if err := rows.Scan(&e.ID, &e.Seq, &kind, &e.Amount, &e.BalanceAfter, &e.Description, &e.Subject, &e.IdempotencyKey, &e.TopUpID, &created); err != nil {
+			return nil, false, err
+		}
+		e.Kind, e.CreatedAt = ledger.Kind(kind), fromMicros(created)
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, err
+	}
+	more := len(out) > p.Limit
+	if more {
+		out = out[:p.Limit]
+	}
+	return out, more, nil
+}
+
+// Verify recomputes every balance from its entries and checks the ledger's
+// invariants: balance = sum of entries; entries numbered 1..n without gaps;
+// each entry's balance_after = the running sum; usage negative, credits
+// positive.
+func (s *Store) Verify(ctx context.Context) ([]ledger.Violation, error) {
+	var out []ledger.Violation
+	add := func(id, format string, args ...any) {
+		out = append(out, ledger.Violation{AccountID: id, Problem: fmt.Sprintf(format, args...)})
+	}
+	rows, err := s.read.QueryContext(ctx, `SELECT a.id, a.balance, a.last_seq, CAST(COALESCE(SUM(e.amount), 0) AS BIGINT), COUNT(e.seq), COALESCE(MAX(e.seq), 0)
+FROM accounts a LEFT JOIN entries e ON e.account_id = a.id GROUP BY a.id, a.balance, a.last_seq ORDER BY a.id`)
+	if err != nil {
+		return nil, fmt.Errorf("verify balances: %w", err)
+	}
+	for rows.Next() {
+		var id string
+		var balance, lastSeq, sum, count, maxSeq int64
+		if err := rows.Scan(&id, &balance, &lastSeq, &sum, &count, &maxSeq); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if balance != sum {
+			add(id, "balance %d micros but its entries sum to %d", balance, sum)
+		}
+		if count != lastSeq || maxSeq != lastSeq {
+			add(id, "%d entries numbered up to %d, but the account counts %d", count, maxSeq, lastSeq)
+		}
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	checks := []struct{ problem, query string }{
+		{"entry %s: balance_after differs from the running sum of amounts", `SELECT account_id, id FROM (
+SELECT account_id, id, balance_after, SUM(amount) OVER (PARTITION BY account_id ORDER BY seq) AS running FROM entries) r
+WHERE running <> balance_after ORDER BY account_id LIMIT 1000`},
+		{"entry %s: amount has the wrong sign for its kind", `SELECT account_id, id FROM entries
+WHERE (kind = 'usage' AND amount >= 0) OR (kind IN ('credit', 'top_up') AND amount <= 0) OR amount = 0 ORDER BY account_id LIMIT 1000`},
+	}
+	for _, c := range checks {
+		if err := s.eachPair(ctx, c.query, func(acct, id string) { add(acct, c.problem, id) }); err != nil {
+			return nil, fmt.Errorf("verify: %w", err)
+		}
+	}
+	return out, nil
+}
+
+func (s *Store) eachPair(ctx context.Context, query string, fn func(a, b string)) error {
+	rows, err := s.read.QueryContext(ctx, query)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var a, b string
+		if err := rows.Scan(&a, &b); err != nil {
+			return err
+		}
+		fn(a, b)
+	}
+	return rows.Err()
+}

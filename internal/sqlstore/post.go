@@ -1,0 +1,224 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/topup/topup/internal/ledger"
+	"github.com/topup/topup/internal/money"
+)
+
+// Post applies postings in order in one transaction: it reads the
+// idempotency rows of their keys and the accounts they touch (locked on
+// PostgreSQL, in id order so that concurrent groups cannot deadlock), lets
+// ledger.Apply decide, and writes entries, idempotency rows and balances
+// with multi-row statements, one account row update per touched account.
+func (s *Store) Post(ctx context.Context, postings []ledger.Posting) ([]ledger.Result, error) {
+	var results []ledger.Result
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		results, err = s.postTx(ctx, tx, postings)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("post %d postings: %w", len(postings), err)
+	}
+	return results, nil
+}
+
+func (s *Store) postTx(ctx context.Context, tx *sql.Tx, postings []ledger.Posting) ([]ledger.Result, error) {
+	stored, err := s.loadIdempotency(ctx, tx, postings)
+	if err != nil {
+		return nil, err
+	}
+	accounts, err := s.lockAccounts(ctx, tx, postings)
+	if err != nil {
+		return nil, err
+	}
+	// The database keeps microseconds; the answer must carry the same
+	// created_at as the entry listed later.
+	now := s.clock.Now().UTC().Truncate(time.Microsecond)
+	plan := ledger.Apply(now, s.ids.New, accounts, stored, postings)
+	if err := s.insertEntries(ctx, tx, plan.Entries); err != nil {
+		return nil, err
+	}
+	if err := s.insertRecords(ctx, tx, plan.Records, micros(now)); err != nil {
+		return nil, err
+	}
+	if err := s.updateBalances(ctx, tx, accounts, micros(now)); err != nil {
+		return nil, err
+	}
+	return plan.Results, nil
+}
+
+func (s *Store) loadIdempotency(ctx context.Context, tx *sql.Tx, postings []ledger.Posting) (map[ledger.IdemKey]ledger.Stored, error) {
+	keys := make([]ledger.IdemKey, 0, len(postings))
+	seen := make(map[ledger.IdemKey]struct{}, len(postings))
+	for i := range postings {
+		k := ledger.IdemKey{Scope: postings[i].Scope(), Key: postings[i].IdempotencyKey}
+		if _, ok := seen[k]; !ok {
+			seen[k] = struct{}{}
+			keys = append(keys, k)
+		}
+	}
+	out := map[ledger.IdemKey]ledger.Stored{}
+	step := s.chunk(2)
+	for start := 0; start < len(keys); start += step {
+		part := keys[start:min(start+step, len(keys))]
+		args := make([]any, 0, 2*len(part))
+		for _, k := range part {
+			args = append(args, string(k.Scope), k.Key)
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT scope, key, request_hash, result FROM idempotency WHERE (scope, key) IN (VALUES `+placeholders(len(part), 2)+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("read idempotency keys: %w", err)
+		}
+		for rows.Next() {
+			var k ledger.IdemKey
+			var scope, hash string
+			var result []byte
+			if err := rows.Scan(&scope, &k.Key, &hash, &result); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			k.Scope = ledger.Scope(scope)
+			st := ledger.Stored{Hash: hash}
+			if err := json.Unmarshal(result, &st.Result); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("idempotency %s %s: %w", scope, k.Key, err)
+			}
+			out[k] = st
+		}
+		if err := rows.Close(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (s *Store) lockAccounts(ctx context.Context, tx *sql.Tx, postings []ledger.Posting) (map[string]*ledger.AccountState, error) {
+	idSet := make(map[string]struct{}, 8)
+	for i := range postings {
+		idSet[postings[i].AccountID] = struct{}{}
+	}
+	idList := make([]string, 0, len(idSet))
+	for id := range idSet {
+		idList = append(idList, id)
+	}
+	slices.Sort(idList)
+	out := make(map[string]*ledger.AccountState, len(idList))
+	step := s.chunk(1)
+	for start := 0; start < len(idList); start += step {
+		part := idList[start:min(start+step, len(idList))]
+		args := make([]any, len(part))
+		for i, id := range part {
+			args[i] = id
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT id, email, currency, balance, status, created_at, last_seq FROM accounts WHERE id IN (`+
+			strings.Trim(placeholders(1, len(part)), "()")+`) ORDER BY id`+s.dialect.ForUpdate, args...)
+		if err != nil {
+			return nil, fmt.Errorf("lock accounts: %w", err)
+		}
+		for rows.Next() {
+			var st ledger.AccountState
+			var cur, status string
+			var created int64
+			if err := rows.Scan(&st.ID, &st.Email, &cur, &st.Balance, &status, &created, &st.LastSeq); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			c, err := money.LookupCurrency(cur)
+			if err != nil {
+				rows.Close()
+				return nil, err
+			}
+			st.Currency, st.Status, st.CreatedAt = c, ledger.Status(status), fromMicros(created)
+			out[st.ID] = &st
+		}
+		if err := rows.Close(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+const entryInsert = `INSERT INTO entries (account_id, seq, id, kind, amount, balance_after, description, subject, idempotency_key, top_up_id, created_at) VALUES `
+
+func (s *Store) insertEntries(ctx context.Context, tx *sql.Tx, entries []ledger.Entry) error {
+	const cols = 11
+	step := s.chunk(cols)
+	for start := 0; start < len(entries); start += step {
+		part := entries[start:min(start+step, len(entries))]
+		args := make([]any, 0, cols*len(part))
+		for i := range part {
+			e := &part[i]
+			var topUp any
+			if e.TopUpID != "" {
+				topUp = e.TopUpID
+			}
+			args = append(args, e.AccountID, e.Seq, e.ID, string(e.Kind), int64(e.Amount), int64(e.BalanceAfter),
+				e.Description, e.Subject, e.IdempotencyKey, topUp, micros(e.CreatedAt))
+		}
+		if _, err := tx.ExecContext(ctx, entryInsert+placeholders(len(part), cols), args...); err != nil {
+			return fmt.Errorf("insert entries: %w", err)
+		}
+	}
+	return nil
+}
+
+func (s *Store) insertRecords(ctx context.Context, tx *sql.Tx, recs []ledger.IdemRecord, now int64) error {
+	const cols = 5
+	step := s.chunk(cols)
+	for start := 0; start < len(recs); start += step {
+		part := recs[start:min(start+step, len(recs))]
+		args := make([]any, 0, cols*len(part))
+		for i := range part {
+			r := &part[i]
+			body, err := json.Marshal(r.Result)
+			if err != nil {
+				return err
+			}
+			args = append(args, string(r.Scope), r.Key, r.Hash, string(body), now)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO idempotency (scope, key, request_hash, result, created_at) VALUES `+placeholders(len(part), cols), args...); err != nil {
+			return fmt.Errorf("insert idempotency keys: %w", err)
+		}
+	}
+	return nil
+}
+
+func (s *Store) updateBalances(ctx context.Context, tx *sql.Tx, accounts map[string]*ledger.AccountState, now int64) error {
+	touched := make([]*ledger.AccountState, 0, len(accounts))
+	for _, a := range accounts {
+		if a.Touched {
+			touched = append(touched, a)
+		}
+	}
+	const cols = 3
+	step := s.chunk(cols)
+	for start := 0; start < len(touched); start += step {
+		part := touched[start:min(start+step, len(touched))]
+		args := make([]any, 0, cols*len(part)+1)
+		args = append(args, now)
+		var vals strings.Builder
+		for i, a := range part {
+			if i > 0 {
+				vals.WriteByte(',')
+			}
+			n := 2 + 3*i
+			fmt.Fprintf(&vals, "($%d, CAST($%d AS BIGINT), CAST($%d AS BIGINT))", n, n+1, n+2)
+			args = append(args, a.ID, int64(a.Balance), a.LastSeq)
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE accounts SET balance = v.column2, last_seq = v.column3, updated_at = $1
+FROM (VALUES `+vals.String()+`) AS v WHERE accounts.id = v.column1`, args...)
+		if err != nil {
+			return fmt.Errorf("update balances: %w", err)
+		}
+	}
+	return nil
+}
