@@ -1,11 +1,822 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
+	"math"
+	mrand "math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+
+	"github.com/topup/topup/internal/clock"
+	"github.com/topup/topup/internal/ids"
+	"github.com/topup/topup/internal/ledger"
+	"github.com/topup/topup/internal/money"
+	"github.com/topup/topup/internal/sqlstore"
 )
 
+// The bench debits every event by the same small amount, and grants each
+// account enough that no balance nears zero however long the run.
+const (
+	benchAmount       = "0.000125"
+	benchAmountMicros = 125
+	benchGrant        = money.Amount(1_000_000 * money.MicrosPerUnit)
+	benchZipfS        = 1.1
+	benchMaxSamples   = 5 // error bodies kept per phase
+)
+
+// benchPhases are the phases in the order they run: the trivial handler
+// first, so that the figures after it can be read as ratios to it.
+var benchPhases = []string{"trivial", "single", "batch"}
+
+// benchTargets are the rates the issue asks of each database: single-event
+// debits as a share of the trivial handler's rate, and batched debits/s.
+var benchTargets = map[string]struct {
+	singleShare float64
+	batchRate   float64
+}{
+	"sqlite":   {0.50, 200_000},
+	"postgres": {0.40, 100_000},
+}
+
+// benchConfig is a `topup bench` command line.
+type benchConfig struct {
+	db           string
+	accounts     int
+	clients      int
+	duration     time.Duration
+	batchSize    int
+	batchClients int
+	phases       map[string]bool
+	cpuProfile   string
+}
+
+// cmdBench measures a whole in-process Topup over HTTP: debits/s and
+// latency of single and batched usage, next to a trivial net/http handler
+// that decodes the same JSON, which is this machine's HTTP ceiling.
 func cmdBench(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	return errors.New("bench: not yet built")
+	cfg, err := parseBenchFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	b := &bench{cfg: cfg, out: stdout, runID: newRunID()}
+	if cfg.db == "" {
+		dir, err := os.MkdirTemp("", "topup-bench-")
+		if err != nil {
+			return fmt.Errorf("bench: temp dir: %w", err)
+		}
+		defer os.RemoveAll(dir)
+		cfg.db = "sqlite:" + filepath.Join(dir, "bench.db")
+		b.dbLabel = "sqlite (fresh temp file)"
+	} else {
+		b.dbLabel = redactDB(cfg.db)
+	}
+	b.cfg = cfg
+	return b.run(ctx, stderr)
+}
+
+func parseBenchFlags(args []string, stderr io.Writer) (benchConfig, error) {
+	fs := newFlags("bench", stderr)
+	db := dbFlag(fs, "")
+	accounts := fs.Int("accounts", 1000, "accounts to spread usage over (Zipf s=1.1)")
+	clients := fs.Int("clients", 64, "concurrent HTTP clients for the trivial and single phases")
+	duration := fs.Duration("duration", 10*time.Second, "how long each phase runs")
+	batchSize := fs.Int("batch-size", 1000, "events per batch request")
+	batchClients := fs.Int("batch-clients", 4, "concurrent HTTP clients for the batch phase")
+	phases := fs.String("phases", strings.Join(benchPhases, ","), "comma-separated phases to run: trivial, single, batch")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the phases (server and clients) to this file")
+	if err := fs.Parse(args); err != nil {
+		return benchConfig{}, err
+	}
+	if fs.NArg() > 0 {
+		return benchConfig{}, fmt.Errorf("%w: bench takes no arguments, got %q", errUsage, fs.Args())
+	}
+	cfg := benchConfig{db: *db, accounts: *accounts, clients: *clients, duration: *duration, batchSize: *batchSize,
+		batchClients: *batchClients, phases: map[string]bool{}, cpuProfile: *cpuProfile}
+	switch {
+	case cfg.accounts < 1:
+		return cfg, fmt.Errorf("%w: --accounts must be at least 1", errUsage)
+	case cfg.clients < 1 || cfg.batchClients < 1:
+		return cfg, fmt.Errorf("%w: --clients and --batch-clients must be at least 1", errUsage)
+	case cfg.duration <= 0:
+		return cfg, fmt.Errorf("%w: --duration must be above zero", errUsage)
+	case cfg.batchSize < 1 || cfg.batchSize > 10_000:
+		return cfg, fmt.Errorf("%w: --batch-size must be from 1 to 10000", errUsage)
+	}
+	for _, p := range strings.Split(*phases, ",") {
+		p = strings.TrimSpace(p)
+		if !slices.Contains(benchPhases, p) {
+			return cfg, fmt.Errorf("%w: --phases: unknown phase %q (want a list of %s)", errUsage, p, strings.Join(benchPhases, ", "))
+		}
+		cfg.phases[p] = true
+	}
+	return cfg, nil
+}
+
+// bench is one run of `topup bench`.
+type bench struct {
+	cfg      benchConfig
+	out      io.Writer
+	dbLabel  string
+	runID    string
+	adminKey string
+	auth     string
+	accounts []string       // account ids; index 0 is the hottest under Zipf
+	paths    []string       // "/v1/accounts/{id}/usage" per account
+	accepted []atomic.Int64 // debits answered as recorded, per account
+	client   *http.Client
+}
+
+func newRunID() string {
+	var b [6]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func (b *bench) run(ctx context.Context, stderr io.Writer) error {
+	cfg := b.cfg
+	log := newLogger(stderr, slog.LevelWarn)
+	b.adminKey = ledger.NewKey(ledger.AdminKeyPrefix)
+	b.auth = "Bearer " + b.adminKey
+
+	g := ids.New(clock.System)
+	store, err := openStore(ctx, cfg.db, clock.System, g)
+	if err != nil {
+		return err
+	}
+	dialect := store.DialectName()
+	start := time.Now()
+	if err := b.setupAccounts(ctx, store, g); err != nil {
+		store.Close()
+		return err
+	}
+	fmt.Fprintf(b.out, "topup bench: %s, %d accounts (Zipf s=%.1f), %s per phase, GOMAXPROCS %d; accounts created and credited in %s\n\n",
+		b.dbLabel, cfg.accounts, benchZipfS, cfg.duration, runtime.GOMAXPROCS(0), time.Since(start).Round(time.Millisecond))
+
+	in, err := startInstance(ctx, instanceConfig{Addr: "127.0.0.1:0", DB: cfg.db, AdminKeyHash: ledger.HashKey(b.adminKey), Logger: log}, store)
+	if err != nil {
+		store.Close()
+		return err
+	}
+	transport := &http.Transport{
+		Proxy:               nil,
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConnsPerHost: cfg.clients + cfg.batchClients,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+	}
+	b.client = &http.Client{Transport: transport, Timeout: time.Minute}
+
+	results, runErr := b.phases(ctx, in.URL())
+	transport.CloseIdleConnections()
+	if err := in.shutdown(); err != nil {
+		runErr = errors.Join(runErr, fmt.Errorf("bench: shut down: %w", err))
+	}
+	if len(results) > 0 {
+		b.printTable(results, dialect)
+	}
+	if runErr != nil {
+		return runErr
+	}
+	return b.check(ctx, results)
+}
+
+// setupAccounts creates the accounts through the store, a few at a time,
+// and grants each benchGrant in batches of postings.
+func (b *bench) setupAccounts(ctx context.Context, store *sqlstore.Store, g *ids.Generator) error {
+	m := b.cfg.accounts
+	b.accounts = make([]string, m)
+	b.paths = make([]string, m)
+	b.accepted = make([]atomic.Int64, m)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make([]error, 8)
+	for w := range errs {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= m || ctx.Err() != nil {
+					return
+				}
+				email := fmt.Sprintf("bench-%s-%d@example.com", b.runID, i)
+				a, _, err := ledger.NewAccount(ctx, store, g, clock.System, email, "usd")
+				if err != nil {
+					errs[w] = fmt.Errorf("bench: create account %d: %w", i, err)
+					return
+				}
+				b.accounts[i] = a.ID
+				b.paths[i] = "/v1/accounts/" + a.ID + "/usage"
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(append(errs, ctx.Err())...); err != nil {
+		return err
+	}
+	const chunk = 1000
+	for start := 0; start < m; start += chunk {
+		grants := make([]ledger.Posting, 0, chunk)
+		for _, id := range b.accounts[start:min(start+chunk, m)] {
+			grants = append(grants, ledger.Posting{AccountID: id, Kind: ledger.KindCredit, Amount: benchGrant,
+				Description: "bench grant", IdempotencyKey: "bench-grant-" + b.runID, Call: ledger.ScopeCredit})
+		}
+		res, err := store.Post(ctx, grants)
+		if err != nil {
+			return fmt.Errorf("bench: credit accounts: %w", err)
+		}
+		for i, r := range res {
+			if r.Err != nil || r.Replayed {
+				return fmt.Errorf("bench: credit %s: replayed=%v err=%v", grants[i].AccountID, r.Replayed, r.Err)
+			}
+		}
+	}
+	return nil
+}
+
+// phaseResult is what one phase measured.
+type phaseResult struct {
+	name     string
+	clients  string
+	requests int64
+	debits   int64 // events answered as recorded (for trivial: 201s)
+	errors   int64
+	samples  []string
+	elapsed  time.Duration
+	lat      []time.Duration // sorted
+	commits  *commitStats    // the committer's work during the phase; nil for trivial
+}
+
+func (r *phaseResult) rate() float64 { return float64(r.debits) / r.elapsed.Seconds() }
+
+// pct returns the q-quantile of the sorted latencies (nearest rank).
+func (r *phaseResult) pct(q float64) time.Duration {
+	if len(r.lat) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(q*float64(len(r.lat)))) - 1
+	return r.lat[max(0, min(i, len(r.lat)-1))]
+}
+
+func (b *bench) phases(ctx context.Context, apiURL string) (results []*phaseResult, err error) {
+	if b.cfg.cpuProfile != "" {
+		f, err := os.Create(b.cfg.cpuProfile)
+		if err != nil {
+			return nil, fmt.Errorf("bench: %w", err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("bench: cpu profile: %w", err)
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			err = errors.Join(err, f.Close())
+		}()
+	}
+	for _, name := range benchPhases {
+		if !b.cfg.phases[name] {
+			continue
+		}
+		runtime.GC()
+		var r *phaseResult
+		switch name {
+		case "trivial":
+			r, err = b.trivialPhase(ctx)
+		case "single":
+			r, err = b.measured(ctx, apiURL, func() *phaseResult {
+				return b.drive(ctx, "single", strconv.Itoa(b.cfg.clients), b.cfg.clients, 1, b.singleRequest(apiURL, true))
+			})
+		case "batch":
+			r, err = b.measured(ctx, apiURL, func() *phaseResult {
+				return b.drive(ctx, "batch", fmt.Sprintf("%d×%d", b.cfg.batchClients, b.cfg.batchSize), b.cfg.batchClients, 1000, b.batchRequest(apiURL))
+			})
+		}
+		if err != nil {
+			return results, err
+		}
+		results = append(results, r)
+		if ctx.Err() != nil {
+			return results, fmt.Errorf("bench: interrupted: %w", ctx.Err())
+		}
+	}
+	return results, nil
+}
+
+// commitStats are the committer's totals as /metrics shows them: group
+// commits, the postings they held and the seconds they took.
+type commitStats struct {
+	groups, postings, seconds float64
+}
+
+// measured runs a phase against Topup and attaches what the committer did
+// meanwhile, read from /metrics before and after: it tells whether the
+// single writer was busy all along (the database bounds the rate) or idle
+// (HTTP and the handlers do).
+func (b *bench) measured(ctx context.Context, apiURL string, phase func() *phaseResult) (*phaseResult, error) {
+	before, err := b.commitStats(ctx, apiURL)
+	if err != nil {
+		return nil, err
+	}
+	r := phase()
+	after, err := b.commitStats(ctx, apiURL)
+	if err != nil {
+		return r, err
+	}
+	r.commits = &commitStats{groups: after.groups - before.groups, postings: after.postings - before.postings, seconds: after.seconds - before.seconds}
+	return r, nil
+}
+
+// commitStats reads the group-commit histograms' sums and counts from the
+// instance's /metrics (Prometheus text format).
+func (b *bench) commitStats(ctx context.Context, apiURL string) (commitStats, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, apiURL+"/metrics", nil)
+	if err != nil {
+		return commitStats{}, err
+	}
+	resp, err := b.client.Do(req)
+	if err != nil {
+		return commitStats{}, fmt.Errorf("bench: read /metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	var st commitStats
+	fields := map[string]*float64{
+		"topup_commit_group_postings_count":       &st.groups,
+		"topup_commit_group_postings_sum":         &st.postings,
+		"topup_commit_group_duration_seconds_sum": &st.seconds,
+	}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		name, value, ok := strings.Cut(sc.Text(), " ")
+		if dst := fields[name]; ok && dst != nil {
+			if *dst, err = strconv.ParseFloat(strings.TrimSpace(value), 64); err != nil {
+				return st, fmt.Errorf("bench: /metrics: %s: %w", name, err)
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return st, fmt.Errorf("bench: read /metrics: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return st, fmt.Errorf("bench: /metrics answered %d", resp.StatusCode)
+	}
+	return st, nil
+}
+
+// benchClient is one simulated caller: its own random source and Zipf
+// choice of account, its own key sequence, its own latencies.
+type benchClient struct {
+	id      int
+	zipf    *mrand.Zipf
+	seq     int
+	lat     []time.Duration
+	resp    bytes.Buffer
+	errors  int64
+	samples []string
+}
+
+func (c *benchClient) account() int { return int(c.zipf.Uint64()) }
+
+func (c *benchClient) fail(format string, args ...any) {
+	c.errors++
+	if len(c.samples) < benchMaxSamples {
+		c.samples = append(c.samples, fmt.Sprintf(format, args...))
+	}
+}
+
+// request sends one request and returns the debits it recorded; a refusal
+// is reported through c.fail.
+type request func(ctx context.Context, c *benchClient) int
+
+// drive runs n clients, each sending requests back to back until the
+// phase's time is up, and gathers what they measured. seedBase keeps the
+// clients of different phases on different random streams.
+func (b *bench) drive(ctx context.Context, name, label string, n int, seedBase uint64, do request) *phaseResult {
+	clients := make([]*benchClient, n)
+	imax := uint64(b.cfg.accounts - 1)
+	for i := range clients {
+		r := mrand.New(mrand.NewPCG(seedBase, uint64(i)))
+		clients[i] = &benchClient{id: i, zipf: mrand.NewZipf(r, benchZipfS, 1, imax), lat: make([]time.Duration, 0, 4096)}
+	}
+	start := time.Now()
+	deadline := start.Add(b.cfg.duration)
+	var debits atomic.Int64
+	var wg sync.WaitGroup
+	for _, c := range clients {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				t0 := time.Now()
+				if !t0.Before(deadline) {
+					return
+				}
+				d := do(ctx, c)
+				c.lat = append(c.lat, time.Since(t0))
+				debits.Add(int64(d))
+			}
+		})
+	}
+	wg.Wait()
+	res := &phaseResult{name: name, clients: label, elapsed: time.Since(start), debits: debits.Load()}
+	total := 0
+	for _, c := range clients {
+		total += len(c.lat)
+	}
+	res.lat = make([]time.Duration, 0, total)
+	for _, c := range clients {
+		res.lat = append(res.lat, c.lat...)
+		res.errors += c.errors
+		for _, s := range c.samples {
+			if len(res.samples) < benchMaxSamples {
+				res.samples = append(res.samples, s)
+			}
+		}
+	}
+	res.requests = int64(len(res.lat))
+	slices.Sort(res.lat)
+	return res
+}
+
+// key returns a fresh idempotency key, unique to this run, client and
+// request.
+func (b *bench) key(dst []byte, phase byte, c *benchClient) []byte {
+	c.seq++
+	dst = append(dst, b.runID...)
+	dst = append(dst, '-', phase)
+	dst = strconv.AppendInt(dst, int64(c.id), 10)
+	dst = append(dst, '-')
+	return strconv.AppendInt(dst, int64(c.seq), 10)
+}
+
+// post sends body and reads the whole answer into c.resp. The body is a
+// fresh slice per request: the transport may still hold the previous one
+// after the answer arrives, so reusing its bytes would race.
+func (b *bench) post(ctx context.Context, c *benchClient, url string, body []byte) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Authorization", b.auth)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := b.client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	c.resp.Reset()
+	_, err = c.resp.ReadFrom(resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, err
+}
+
+// singleRequest posts one usage event to base; count says whether accepted
+// debits are tallied per account (not for the trivial handler).
+func (b *bench) singleRequest(base string, count bool) request {
+	return func(ctx context.Context, c *benchClient) int {
+		acct := c.account()
+		body := make([]byte, 0, 96)
+		body = append(body, `{"amount":"`+benchAmount+`","idempotency_key":"`...)
+		body = b.key(body, 's', c)
+		body = append(body, `"}`...)
+		status, err := b.post(ctx, c, base+b.paths[acct], body)
+		switch {
+		case err != nil:
+			c.fail("POST %s: %v", b.paths[acct], err)
+			return 0
+		case status != http.StatusCreated:
+			c.fail("POST %s: %d %s", b.paths[acct], status, clip(c.resp.Bytes()))
+			return 0
+		}
+		if count {
+			b.accepted[acct].Add(1)
+		}
+		return 1
+	}
+}
+
+// batchRequest posts batch-size events over Zipf-chosen accounts to
+// /v1/usage/batch and returns how many were recorded.
+func (b *bench) batchRequest(base string) request {
+	url := base + "/v1/usage/batch"
+	return func(ctx context.Context, c *benchClient) int {
+		n := b.cfg.batchSize
+		accts := make([]int, n)
+		body := make([]byte, 0, n*110+16)
+		body = append(body, `{"events":[`...)
+		for i := range accts {
+			accts[i] = c.account()
+			if i > 0 {
+				body = append(body, ',')
+			}
+			body = append(body, `{"account_id":"`...)
+			body = append(body, b.accounts[accts[i]]...)
+			body = append(body, `","amount":"`+benchAmount+`","idempotency_key":"`...)
+			body = b.key(body, 'b', c)
+			body = append(body, `"}`...)
+		}
+		body = append(body, `]}`...)
+		status, err := b.post(ctx, c, url, body)
+		switch {
+		case err != nil:
+			c.fail("POST /v1/usage/batch: %v", err)
+			return 0
+		case status != http.StatusOK:
+			c.fail("POST /v1/usage/batch: %d %s", status, clip(c.resp.Bytes()))
+			return 0
+		}
+		// The answer is compact JSON: when every event says it was recorded
+		// and none has an error, counting is enough; otherwise read it.
+		resp := c.resp.Bytes()
+		if bytes.Count(resp, []byte(`"replayed":false`)) == n && !bytes.Contains(resp, []byte(`"error"`)) {
+			for _, a := range accts {
+				b.accepted[a].Add(1)
+			}
+			return n
+		}
+		return b.batchOutcome(c, accts, resp)
+	}
+}
+
+// batchOutcome reads a batch answer in which some event was not recorded.
+func (b *bench) batchOutcome(c *benchClient, accts []int, resp []byte) int {
+	var out struct {
+		Results []struct {
+			Replayed *bool          `json:"replayed"`
+			Error    map[string]any `json:"error"`
+		} `json:"results"`
+	}
+	if err := json.Unmarshal(resp, &out); err != nil || len(out.Results) != len(accts) {
+		c.fail("POST /v1/usage/batch: unreadable answer (%v) %s", err, clip(resp))
+		return 0
+	}
+	recorded := 0
+	for i, r := range out.Results {
+		switch {
+		case r.Error != nil:
+			c.fail("POST /v1/usage/batch: events[%d]: %v", i, r.Error)
+		case r.Replayed == nil || *r.Replayed:
+			c.fail("POST /v1/usage/batch: events[%d] replayed a fresh key", i)
+		default:
+			b.accepted[accts[i]].Add(1)
+			recorded++
+		}
+	}
+	return recorded
+}
+
+func clip(body []byte) string {
+	s := strings.TrimSpace(string(body))
+	if len(s) > 300 {
+		s = s[:300] + "…"
+	}
+	return s
+}
+
+// trivialEvent has the fields of a usage event, as the API reads them.
+type trivialEvent struct {
+	Amount         *string `json:"amount"`
+	IdempotencyKey *string `json:"idempotency_key"`
+	Description    *string `json:"description"`
+	Subject        *string `json:"subject"`
+}
+
+// trivialAnswer is about the size and shape of a real debit's answer.
+var trivialAnswer = []byte(`{"entry_id":"ent_01JZ0000000000000000000000","balance":"999999.875","currency":"usd","spendable":true,"created_at":"2026-01-01T00:00:00.000000Z"}` + "\n")
+
+// trivialPhase serves a handler that only decodes the usage JSON and
+// answers 201, and drives it exactly as the single phase drives Topup: what
+// it reaches is the most any handler could on this machine.
+func (b *bench) trivialPhase(ctx context.Context) (*phaseResult, error) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/accounts/{id}/usage", func(w http.ResponseWriter, r *http.Request) {
+		var ev trivialEvent
+		if err := json.NewDecoder(r.Body).Decode(&ev); err != nil || ev.Amount == nil || ev.IdempotencyKey == nil {
+			http.Error(w, `{"error":{"code":"invalid","message":"bad body"}}`, http.StatusBadRequest)
+			return
+		}
+		h := w.Header()
+		h.Set("Content-Type", "application/json")
+		h.Set("Content-Length", strconv.Itoa(len(trivialAnswer)))
+		w.WriteHeader(http.StatusCreated)
+		w.Write(trivialAnswer)
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("bench: trivial handler: %w", err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	r := b.drive(ctx, "trivial", strconv.Itoa(b.cfg.clients), b.cfg.clients, 1, b.singleRequest("http://"+ln.Addr().String(), false))
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return r, fmt.Errorf("bench: trivial handler: %w", err)
+	}
+	return r, nil
+}
+
+func (b *bench) printTable(results []*phaseResult, dialect string) {
+	var trivial *phaseResult
+	for _, r := range results {
+		if r.name == "trivial" {
+			trivial = r
+		}
+	}
+	tw := tabwriter.NewWriter(b.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "phase\tclients\trequests\tdebits/s\tp50\tp99\tp99.9\terrors\tratio-to-trivial")
+	for _, r := range results {
+		ratio := "—"
+		if r.name == "single" && trivial != nil && trivial.debits > 0 {
+			ratio = fmt.Sprintf("rate %.0f%%, p99 %.1fx", 100*r.rate()/trivial.rate(), ratioOf(r.pct(0.99), trivial.pct(0.99)))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s/s\t%s\t%s\t%s\t%s\t%s\n", r.name, r.clients, commas(r.requests), commas(int64(r.rate())),
+			fmtLatency(r.pct(0.50)), fmtLatency(r.pct(0.99)), fmtLatency(r.pct(0.999)), commas(r.errors), ratio)
+	}
+	tw.Flush()
+	for _, r := range results {
+		if c := r.commits; c != nil && c.groups > 0 {
+			fmt.Fprintf(b.out, "%s: %s group commits, %.1f postings and %s each on average; committer busy %.0f%% of the phase\n",
+				r.name, commas(int64(c.groups)), c.postings/c.groups, fmtLatency(time.Duration(c.seconds/c.groups*float64(time.Second))),
+				100*c.seconds/r.elapsed.Seconds()/float64(b.committerWorkers(dialect)))
+		}
+	}
+	fmt.Fprintf(b.out, "peak RSS: %s (the whole process: Topup, the trivial handler and every client)\n", peakRSS())
+
+	t, ok := benchTargets[dialect]
+	if !ok {
+		return
+	}
+	var verdicts []string
+	for _, r := range results {
+		switch {
+		case r.name == "single" && trivial != nil && trivial.debits > 0:
+			share := r.rate() / trivial.rate()
+			p99 := ratioOf(r.pct(0.99), trivial.pct(0.99))
+			verdicts = append(verdicts,
+				fmt.Sprintf("single rate ≥ %.0f%% of trivial: %.0f%% %s", 100*t.singleShare, 100*share, metOrMissed(share >= t.singleShare)),
+				fmt.Sprintf("single p99 ≤ 2x trivial: %.1fx %s", p99, metOrMissed(p99 <= 2)))
+		case r.name == "batch":
+			verdicts = append(verdicts, fmt.Sprintf("batch ≥ %s/s: %s/s %s", commas(int64(t.batchRate)), commas(int64(r.rate())), metOrMissed(r.rate() >= t.batchRate)))
+		}
+	}
+	if len(verdicts) > 0 {
+		fmt.Fprintf(b.out, "targets (%s): %s\n", dialect, strings.Join(verdicts, "; "))
+	}
+}
+
+// committerWorkers mirrors startInstance: one writer on SQLite, two
+// commit loops on PostgreSQL.
+func (b *bench) committerWorkers(dialect string) int {
+	if dialect == "postgres" {
+		return 2
+	}
+	return 1
+}
+
+func metOrMissed(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "MISSED"
+}
+
+func ratioOf(a, b time.Duration) float64 {
+	if b <= 0 {
+		return math.Inf(1)
+	}
+	return float64(a) / float64(b)
+}
+
+// check fails the run on any refused request, then proves the ledger: a
+// fresh store on the same database must verify clean, and each account's
+// balance must be its grant less exactly the debits answered as recorded.
+func (b *bench) check(ctx context.Context, results []*phaseResult) error {
+	var failed []string
+	for _, r := range results {
+		if r.errors == 0 {
+			continue
+		}
+		failed = append(failed, fmt.Sprintf("%s: %d errors", r.name, r.errors))
+		fmt.Fprintf(b.out, "%s: %d errors; the first:\n", r.name, r.errors)
+		for _, s := range r.samples {
+			fmt.Fprintf(b.out, "    %s\n", s)
+		}
+	}
+
+	store, err := openStore(ctx, b.cfg.db, clock.System, ids.New(clock.System))
+	if err != nil {
+		return errors.Join(err, benchFailed(failed))
+	}
+	defer store.Close()
+	start := time.Now()
+	violations, err := store.Verify(ctx)
+	if err != nil {
+		return errors.Join(fmt.Errorf("bench: verify: %w", err), benchFailed(failed))
+	}
+	if len(violations) == 0 {
+		fmt.Fprintf(b.out, "verify: clean (every balance equals the sum of its entries; %s)\n", time.Since(start).Round(time.Millisecond))
+	} else {
+		for _, v := range violations {
+			fmt.Fprintf(b.out, "BROKEN %s: %s\n", v.AccountID, v.Problem)
+		}
+		failed = append(failed, fmt.Sprintf("verify: %d problems", len(violations)))
+	}
+
+	var total int64
+	wrong := 0
+	for i, id := range b.accounts {
+		a, err := store.Account(ctx, id)
+		if err != nil {
+			return errors.Join(fmt.Errorf("bench: read account %s: %w", id, err), benchFailed(failed))
+		}
+		n := b.accepted[i].Load()
+		total += n
+		if want := benchGrant - money.Amount(n*benchAmountMicros); a.Balance != want {
+			if wrong < benchMaxSamples {
+				fmt.Fprintf(b.out, "BALANCE %s: %s, want %s (%d debits answered as recorded)\n", id, a.Balance, want, n)
+			}
+			wrong++
+		}
+	}
+	if wrong > 0 {
+		failed = append(failed, fmt.Sprintf("%d balances differ from the debits answered", wrong))
+	} else {
+		fmt.Fprintf(b.out, "balances: each of %d accounts is its grant less exactly the %s debits answered as recorded\n", len(b.accounts), commas(total))
+	}
+	return benchFailed(failed)
+}
+
+func benchFailed(failed []string) error {
+	if len(failed) == 0 {
+		return nil
+	}
+	return fmt.Errorf("bench: %s", strings.Join(failed, "; "))
+}
+
+// peakRSS reads the process's high-water resident set from Linux's
+// /proc/self/status; elsewhere it is "n/a".
+func peakRSS() string {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return "n/a"
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		v, ok := strings.CutPrefix(sc.Text(), "VmHWM:")
+		if !ok {
+			continue
+		}
+		kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+		if err != nil {
+			return "n/a"
+		}
+		return fmt.Sprintf("%d MiB", kb/1024)
+	}
+	return "n/a"
+}
+
+// fmtLatency shows a latency in milliseconds with about three digits.
+func fmtLatency(d time.Duration) string {
+	ms := float64(d) / float64(time.Millisecond)
+	switch {
+	case ms < 1:
+		return fmt.Sprintf("%.2fms", ms)
+	case ms < 100:
+		return fmt.Sprintf("%.1fms", ms)
+	}
+	return fmt.Sprintf("%.0fms", ms)
+}
+
+// commas writes n with thousands separators: 1234567 is "1,234,567".
+func commas(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var out []byte
+	for i := range len(s) {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			out = append(out, ',')
+		}
+		out = append(out, s[i])
+	}
+	if neg {
+		return "-" + string(out)
+	}
+	return string(out)
 }

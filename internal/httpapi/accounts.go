@@ -106,4 +106,3 @@ func (s *Server) spendable(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, body)
 }
-

@@ -35,6 +35,26 @@ func (s *Server) routeTable() []route {
 		{"POST", "/v1/usage/batch", adminOnly, s.postUsageBatch},
 		{"POST", "/v1/accounts/{id}/credits", adminOnly, s.postCredit},
 		{"GET", "/v1/accounts/{id}/transactions", owner, s.listTransactions},
+
+		{"GET", "/v1/accounts/{id}/auto_top_up", owner, s.getAutoTopUp},
+		{"PUT", "/v1/accounts/{id}/auto_top_up", owner, s.putAutoTopUp},
+		{"GET", "/v1/accounts/{id}/auto_top_up/audit", owner, s.autoTopUpAudit},
+		{"POST", "/v1/accounts/{id}/payment_methods", owner, s.attachCard},
+		{"GET", "/v1/accounts/{id}/payment_methods", owner, s.listCards},
+		{"POST", "/v1/accounts/{id}/payment_methods/setup", owner, s.setupCard},
+		{"GET", "/v1/accounts/{id}/payment_methods/setup/return", public, s.setupReturn},
+		{"DELETE", "/v1/accounts/{id}/payment_methods/{pm}", owner, s.deleteCard},
+		{"POST", "/v1/accounts/{id}/payment_methods/{pm}/default", owner, s.defaultCard},
+		{"POST", "/v1/accounts/{id}/top_ups", owner, s.createTopUp},
+		{"GET", "/v1/accounts/{id}/top_ups", owner, s.listTopUps},
+		{"GET", "/v1/accounts/{id}/top_ups/{top_up_id}", owner, s.getTopUp},
+		{"GET", "/v1/accounts/{id}/notifications", owner, s.listNotifications},
+		{"POST", "/v1/stripe/webhook", public, s.stripeWebhook},
+		{"GET", "/v1/sandbox/charges", adminOnly, s.sandboxCharges},
+		{"GET", "/sandbox/setup/{session}", public, s.sandboxSetupPage},
+		{"POST", "/sandbox/setup/{session}", public, s.sandboxSetupPage},
+		{"GET", "/pay/{top_up_id}", public, s.payPage},
+		{"POST", "/pay/{top_up_id}", public, s.payPage},
 	}
 }
 

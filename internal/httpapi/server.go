@@ -16,6 +16,9 @@ import (
 	"github.com/topup/topup/internal/clock"
 	"github.com/topup/topup/internal/ids"
 	"github.com/topup/topup/internal/ledger"
+	"github.com/topup/topup/internal/money"
+	"github.com/topup/topup/internal/payment"
+	"github.com/topup/topup/internal/topup"
 )
 
 // Config holds what the API needs besides its collaborators.
@@ -25,6 +28,13 @@ type Config struct {
 	// MaxBodyBytes limits request bodies; the default fits a 10,000-event
 	// batch with long descriptions.
 	MaxBodyBytes int64
+	// MaxTarget is TOPUP_MAX_TARGET: the largest target and manual top-up.
+	MaxTarget money.Amount
+	// PublicURL is where browsers reach this service (hosted pages, the 3-D
+	// Secure page, return URLs).
+	PublicURL string
+	// StripePublishableKey lets the 3-D Secure page load Stripe.js.
+	StripePublishableKey string
 }
 
 // Server serves the API.
@@ -36,6 +46,11 @@ type Server struct {
 	ids       *ids.Generator
 	log       *slog.Logger
 	metrics   *Metrics
+	billing   Billing
+	engine    *topup.Engine
+	provider  payment.Provider
+	webhooks  WebhookParser
+	sandbox   Sandbox
 	handler   http.Handler
 }
 
@@ -47,6 +62,15 @@ type Deps struct {
 	IDs       *ids.Generator
 	Logger    *slog.Logger
 	Metrics   *Metrics
+	Billing   Billing
+	Engine    *topup.Engine
+	Provider  payment.Provider
+	// Webhooks verifies and reads provider webhooks (Stripe); nil refuses
+	// them.
+	Webhooks WebhookParser
+	// Sandbox serves the sandbox's hosted pages and charge log; nil with
+	// Stripe.
+	Sandbox Sandbox
 }
 
 // DefaultMaxBodyBytes fits a 10,000-event batch of about 800 bytes an event.
@@ -60,7 +84,11 @@ func New(cfg Config, d Deps) *Server {
 	if d.Metrics == nil {
 		d.Metrics = NewMetrics(prometheus.NewRegistry())
 	}
-	s := &Server{cfg: cfg, store: d.Store, committer: d.Committer, clock: d.Clock, ids: d.IDs, log: d.Logger, metrics: d.Metrics}
+	if cfg.MaxTarget <= 0 {
+		cfg.MaxTarget = 10_000 * money.MicrosPerUnit
+	}
+	s := &Server{cfg: cfg, store: d.Store, committer: d.Committer, clock: d.Clock, ids: d.IDs, log: d.Logger, metrics: d.Metrics,
+		billing: d.Billing, engine: d.Engine, provider: d.Provider, webhooks: d.Webhooks, sandbox: d.Sandbox}
 	s.handler = s.routes()
 	return s
 }

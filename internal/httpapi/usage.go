@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -141,7 +142,12 @@ func (s *Server) postUsageBatch(w http.ResponseWriter, r *http.Request) {
 		for k, res := range out {
 			i := index[k]
 			if res.Err != nil {
+				// The ledger names fields as a single call would
+				// ("idempotency_key"); a batch names them "events[3].idempotency_key".
 				_, obj := errorObjectOf(res.Err)
+				if obj.Field != "" {
+					obj.Field = "events[" + strconv.Itoa(i) + "]." + obj.Field
+				}
 				results[i].Error = &obj
 				continue
 			}
@@ -161,7 +167,9 @@ func (s *Server) postUsageBatch(w http.ResponseWriter, r *http.Request) {
 // spoils only itself.
 func decodeEvent(raw json.RawMessage, prefix string) (ledger.Posting, error) {
 	var ev usageRequest
-	if err := json.Unmarshal(raw, &ev); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields() // as decode does for a single call
+	if err := dec.Decode(&ev); err != nil {
 		if e := apperr.As(decodeError(err)); e != nil && e.Field != "" {
 			return ledger.Posting{}, e.WithField(prefix + e.Field)
 		}

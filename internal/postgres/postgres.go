@@ -31,9 +31,10 @@ func Migrations() fs.FS {
 // Dialect is PostgreSQL's: row locks with FOR UPDATE, and a retry on
 // serialization failures and deadlocks.
 var Dialect = sqlstore.Dialect{
-	Name:      "postgres",
-	ForUpdate: " FOR UPDATE",
-	MaxParams: 65535,
+	Name:       "postgres",
+	ForUpdate:  " FOR UPDATE",
+	SkipLocked: " FOR UPDATE SKIP LOCKED",
+	MaxParams:  65535,
 	Retryable: func(err error) bool {
 		var pe *pgconn.PgError
 		if errors.As(err, &pe) {

@@ -11,11 +11,12 @@ import (
 
 	"github.com/topup/topup/internal/ledger"
 	"github.com/topup/topup/internal/money"
+	"github.com/topup/topup/internal/topup"
 )
 
-// Post applies postings in order in one transaction: it reads the
-// idempotency rows of their keys and the accounts they touch (locked on
-// PostgreSQL, in id order so that concurrent groups cannot deadlock), lets
+// Post applies postings in order in one transaction: it reads the accounts
+// they touch (locked on PostgreSQL, in id order so that concurrent groups
+// cannot deadlock) and then the idempotency rows of their keys, lets
 // ledger.Apply decide, and writes entries, idempotency rows and balances
 // with multi-row statements, one account row update per touched account.
 func (s *Store) Post(ctx context.Context, postings []ledger.Posting) ([]ledger.Result, error) {
@@ -32,11 +33,16 @@ func (s *Store) Post(ctx context.Context, postings []ledger.Posting) ([]ledger.R
 }
 
 func (s *Store) postTx(ctx context.Context, tx *sql.Tx, postings []ledger.Posting) ([]ledger.Result, error) {
-	stored, err := s.loadIdempotency(ctx, tx, postings)
+	// Lock the accounts before reading the keys: a key's row is written only
+	// under its account's lock, so once the lock is held the read sees every
+	// earlier request with that key. Read first, and two concurrent requests
+	// with one key (a retry, another replica) would both miss it, and the
+	// second would fail on the primary key instead of replaying.
+	accounts, autos, err := s.lockAccounts(ctx, tx, postings)
 	if err != nil {
 		return nil, err
 	}
-	accounts, err := s.lockAccounts(ctx, tx, postings)
+	stored, err := s.loadIdempotency(ctx, tx, postings)
 	if err != nil {
 		return nil, err
 	}
@@ -44,6 +50,9 @@ func (s *Store) postTx(ctx context.Context, tx *sql.Tx, postings []ledger.Postin
 	// created_at as the entry listed later.
 	now := s.clock.Now().UTC().Truncate(time.Microsecond)
 	plan := ledger.Apply(now, s.ids.New, accounts, stored, postings)
+	if err := s.triggerAfterDebits(ctx, tx, accounts, autos, postings, plan, now); err != nil {
+		return nil, err
+	}
 	if err := s.insertEntries(ctx, tx, plan.Entries); err != nil {
 		return nil, err
 	}
@@ -101,7 +110,7 @@ func (s *Store) loadIdempotency(ctx context.Context, tx *sql.Tx, postings []ledg
 	return out, nil
 }
 
-func (s *Store) lockAccounts(ctx context.Context, tx *sql.Tx, postings []ledger.Posting) (map[string]*ledger.AccountState, error) {
+func (s *Store) lockAccounts(ctx context.Context, tx *sql.Tx, postings []ledger.Posting) (map[string]*ledger.AccountState, map[string]*topup.Settings, error) {
 	idSet := make(map[string]struct{}, 8)
 	for i := range postings {
 		idSet[postings[i].AccountID] = struct{}{}
@@ -112,6 +121,7 @@ func (s *Store) lockAccounts(ctx context.Context, tx *sql.Tx, postings []ledger.
 	}
 	slices.Sort(idList)
 	out := make(map[string]*ledger.AccountState, len(idList))
+	autos := map[string]*topup.Settings{}
 	step := s.chunk(1)
 	for start := 0; start < len(idList); start += step {
 		part := idList[start:min(start+step, len(idList))]
@@ -119,32 +129,86 @@ func (s *Store) lockAccounts(ctx context.Context, tx *sql.Tx, postings []ledger.
 		for i, id := range part {
 			args[i] = id
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT id, email, currency, balance, status, created_at, last_seq FROM accounts WHERE id IN (`+
-			strings.Trim(placeholders(1, len(part)), "()")+`) ORDER BY id`+s.dialect.ForUpdate, args...)
+		forUpdate := s.dialect.ForUpdate
+		if forUpdate != "" {
+			forUpdate += " OF a"
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT a.id, a.email, a.currency, a.balance, a.status, a.created_at, a.last_seq,
+s.enabled, s.threshold, s.retry_after FROM accounts a LEFT JOIN auto_top_up s ON s.account_id = a.id WHERE a.id IN (`+
+			strings.Trim(placeholders(1, len(part)), "()")+`) ORDER BY a.id`+forUpdate, args...)
 		if err != nil {
-			return nil, fmt.Errorf("lock accounts: %w", err)
+			return nil, nil, fmt.Errorf("lock accounts: %w", err)
 		}
 		for rows.Next() {
 			var st ledger.AccountState
 			var cur, status string
 			var created int64
-			if err := rows.Scan(&st.ID, &st.Email, &cur, &st.Balance, &status, &created, &st.LastSeq); err != nil {
+			var enabled sql.NullBool
+			var auto topup.Settings
+			if err := rows.Scan(&st.ID, &st.Email, &cur, &st.Balance, &status, &created, &st.LastSeq,
+				&enabled, nullAmount{&auto.Threshold}, timeScanner{&auto.RetryAfter}); err != nil {
 				rows.Close()
-				return nil, err
+				return nil, nil, err
+			}
+			if enabled.Bool {
+				auto.Enabled = true
+				autos[st.ID] = &auto
 			}
 			c, err := money.LookupCurrency(cur)
 			if err != nil {
 				rows.Close()
-				return nil, err
+				return nil, nil, err
 			}
 			st.Currency, st.Status, st.CreatedAt = c, ledger.Status(status), fromMicros(created)
 			out[st.ID] = &st
 		}
 		if err := rows.Close(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	return out, nil
+	return out, autos, nil
+}
+
+// triggerAfterDebits checks the Automatic Top-Up rule for every account the
+// group changed, in the group's own transaction, and marks the first result
+// that crossed the threshold with the top-up it created.
+func (s *Store) triggerAfterDebits(ctx context.Context, tx *sql.Tx, accounts map[string]*ledger.AccountState, autos map[string]*topup.Settings,
+	postings []ledger.Posting, plan ledger.Plan, now time.Time) error {
+	ids := make([]string, 0, len(autos))
+	for id := range autos {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids) // one order, so a seeded simulation replays exactly
+	for _, id := range ids {
+		auto, acct := autos[id], accounts[id]
+		if !acct.Touched || acct.Status != ledger.Active || !auto.Due(acct.Balance, false, now) {
+			continue
+		}
+		st, _, err := s.settingsTx(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		t, err := s.maybeTrigger(ctx, tx, *acct, st, topup.TriggerThreshold, now)
+		if err != nil {
+			return err
+		}
+		if t == nil {
+			continue
+		}
+		for i := range postings {
+			r := &plan.Results[i]
+			if postings[i].AccountID == id && r.Err == nil && !r.Replayed && r.Balance < *st.Threshold {
+				r.TopUpID = t.ID
+				for k := range plan.Records {
+					if plan.Records[k].Result.EntryID == r.EntryID {
+						plan.Records[k].Result.TopUpID = t.ID
+					}
+				}
+				break
+			}
+		}
+	}
+	return nil
 }
 
 const entryInsert = `INSERT INTO entries (account_id, seq, id, kind, amount, balance_after, description, subject, idempotency_key, top_up_id, created_at) VALUES `

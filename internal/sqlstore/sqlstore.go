@@ -27,6 +27,9 @@ type Dialect struct {
 	// ForUpdate locks selected rows ("FOR UPDATE") where the database has row
 	// locks; SQLite's single writer needs none.
 	ForUpdate string
+	// SkipLocked lets replicas claim different rows (" FOR UPDATE SKIP
+	// LOCKED"); empty on SQLite.
+	SkipLocked string
 	// MaxParams is the most bind parameters one statement may carry.
 	MaxParams int
 	// Retryable reports errors after which a transaction may simply be run

@@ -1,0 +1,521 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/topup/topup/internal/apperr"
+	"github.com/topup/topup/internal/ledger"
+	"github.com/topup/topup/internal/money"
+	"github.com/topup/topup/internal/payment"
+	"github.com/topup/topup/internal/topup"
+)
+
+// Billing is the storage of payment methods, settings and top-ups
+// (*sqlstore.Store).
+type Billing interface {
+	Settings(ctx context.Context, accountID string) (topup.Settings, money.Amount, error)
+	SaveSettings(ctx context.Context, accountID, actor string, in topup.Input, maxTarget money.Amount) (topup.Settings, *topup.TopUp, error)
+	SettingsAudit(ctx context.Context, accountID string, limit int) ([]topup.AuditEntry, error)
+	Cards(ctx context.Context, accountID string) ([]topup.Card, error)
+	AddCard(ctx context.Context, accountID string, c payment.Card) (topup.Card, error)
+	SetDefaultCard(ctx context.Context, accountID, cardID string) (topup.Card, error)
+	RemoveCard(ctx context.Context, accountID, cardID string) (bool, error)
+	CardOwner(ctx context.Context, cardID string) (string, error)
+	CustomerID(ctx context.Context, accountID string) (string, error)
+	SetCustomerID(ctx context.Context, accountID, customer string) (string, error)
+	CreateManual(ctx context.Context, accountID string, amount money.Amount, card, key, hash string, lease time.Duration) (topup.TopUp, bool, error)
+	TopUp(ctx context.Context, accountID, id string) (topup.TopUp, error)
+	TopUpByID(ctx context.Context, id string) (topup.TopUp, error)
+	TopUps(ctx context.Context, accountID string, p ledger.Page) ([]topup.TopUp, bool, error)
+	Settle(ctx context.Context, id string, o topup.Outcome, backoff time.Duration) (topup.Settled, error)
+	Notifications(ctx context.Context, accountID string, limit int) ([]topup.Notification, error)
+}
+
+// manualWait is how long a manual top-up request waits for the provider
+// before answering 201 processing.
+const manualWait = 10 * time.Second
+
+type settingsJSON struct {
+	Enabled        bool    `json:"enabled"`
+	Threshold      *string `json:"threshold"`
+	Target         *string `json:"target"`
+	PaymentMethod  *string `json:"payment_method"`
+	MonthlyLimit   *string `json:"monthly_limit"`
+	DisabledReason *string `json:"disabled_reason"`
+	MonthToDate    string  `json:"month_to_date"`
+	UpdatedAt      *string `json:"updated_at"`
+	TopUpID        string  `json:"top_up_id,omitempty"`
+}
+
+func fmtAmount(a *money.Amount, c money.Currency) *string {
+	if a == nil {
+		return nil
+	}
+	s := a.Format(c)
+	return &s
+}
+
+func strPtr(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func toSettingsJSON(s topup.Settings, mtd money.Amount, c money.Currency) settingsJSON {
+	out := settingsJSON{Enabled: s.Enabled, Threshold: fmtAmount(s.Threshold, c), Target: fmtAmount(s.Target, c),
+		PaymentMethod: strPtr(s.PaymentMethod), MonthlyLimit: fmtAmount(s.MonthlyLimit, c), DisabledReason: strPtr(s.DisabledReason),
+		MonthToDate: mtd.Format(c)}
+	if !s.UpdatedAt.IsZero() {
+		t := formatTime(s.UpdatedAt)
+		out.UpdatedAt = &t
+	}
+	return out
+}
+
+func (s *Server) getAutoTopUp(w http.ResponseWriter, r *http.Request) {
+	acct, err := s.store.Account(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	st, mtd, err := s.billing.Settings(r.Context(), acct.ID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, toSettingsJSON(st, mtd, acct.Currency))
+}
+
+// optionalAmount reads a money string that may be absent.
+func optionalAmount(field string, raw json.RawMessage) (*money.Amount, bool, error) {
+	if raw == nil {
+		return nil, false, nil
+	}
+	if string(raw) == "null" {
+		return nil, true, nil
+	}
+	var v string
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return nil, true, apperr.Invalidf(field, "must be a decimal string such as \"10.00\"")
+	}
+	a, err := money.Parse(v)
+	if err != nil {
+		return nil, true, apperr.Invalidf(field, "%v", err)
+	}
+	return &a, true, nil
+}
+
+func (s *Server) putAutoTopUp(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Enabled       json.RawMessage `json:"enabled"`
+		Threshold     json.RawMessage `json:"threshold"`
+		Target        json.RawMessage `json:"target"`
+		PaymentMethod json.RawMessage `json:"payment_method"`
+		MonthlyLimit  json.RawMessage `json:"monthly_limit"`
+	}
+	if err := decode(r, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	acct, err := s.store.Account(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var in topup.Input
+	if req.Enabled != nil {
+		var b bool
+		if err := json.Unmarshal(req.Enabled, &b); err != nil {
+			s.fail(w, r, apperr.Invalidf("enabled", "must be true or false"))
+			return
+		}
+		in.Enabled = &b
+	}
+	var perr error
+	if in.Threshold, _, perr = optionalAmount("threshold", req.Threshold); perr == nil {
+		if in.Target, _, perr = optionalAmount("target", req.Target); perr == nil {
+			in.MonthlyLimit, in.MonthlyLimitSet, perr = optionalAmount("monthly_limit", req.MonthlyLimit)
+		}
+	}
+	if perr != nil {
+		s.fail(w, r, perr)
+		return
+	}
+	if req.PaymentMethod != nil && string(req.PaymentMethod) != "null" {
+		var pm string
+		if err := json.Unmarshal(req.PaymentMethod, &pm); err != nil {
+			s.fail(w, r, apperr.Invalidf("payment_method", "must be a payment method id"))
+			return
+		}
+		in.PaymentMethod = &pm
+	}
+	actor := "admin"
+	if p := principalOf(r); !p.admin {
+		actor = "account:" + p.account.ID
+	}
+	st, created, err := s.billing.SaveSettings(r.Context(), acct.ID, actor, in, s.cfg.MaxTarget)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if created != nil && s.engine != nil {
+		s.engine.Kick()
+	}
+	_, mtd, err := s.billing.Settings(r.Context(), acct.ID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	body := toSettingsJSON(st, mtd, acct.Currency)
+	if created != nil {
+		body.TopUpID = created.ID
+	}
+	writeJSON(w, http.StatusOK, body)
+}
+
+func (s *Server) autoTopUpAudit(w http.ResponseWriter, r *http.Request) {
+	acct, err := s.store.Account(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	entries, err := s.billing.SettingsAudit(r.Context(), acct.ID, 100)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	type auditJSON struct {
+		ID        string          `json:"id"`
+		Actor     string          `json:"actor"`
+		Old       json.RawMessage `json:"old"`
+		New       json.RawMessage `json:"new"`
+		CreatedAt string          `json:"created_at"`
+	}
+	out := list[auditJSON]{Data: []auditJSON{}}
+	for _, e := range entries {
+		out.Data = append(out.Data, auditJSON{e.ID, e.Actor, e.Old, e.New, formatTime(e.CreatedAt)})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+type cardJSON struct {
+	ID       string `json:"id"`
+	Brand    string `json:"brand"`
+	Last4    string `json:"last4"`
+	ExpMonth int    `json:"exp_month"`
+	ExpYear  int    `json:"exp_year"`
+	Default  bool   `json:"default"`
+	Created  string `json:"created_at"`
+}
+
+func toCardJSON(c topup.Card) cardJSON {
+	return cardJSON{c.ID, c.Brand, c.Last4, c.ExpMonth, c.ExpYear, c.Default, formatTime(c.CreatedAt)}
+}
+
+// customer returns the account's provider customer, creating it once.
+func (s *Server) customer(ctx context.Context, acct ledger.Account) (string, error) {
+	c, err := s.billing.CustomerID(ctx, acct.ID)
+	if err != nil || c != "" {
+		return c, err
+	}
+	c, err = s.provider.EnsureCustomer(ctx, "", acct.ID, acct.Email)
+	if err != nil {
+		return "", err
+	}
+	return s.billing.SetCustomerID(ctx, acct.ID, c)
+}
+
+func (s *Server) attachCard(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		PaymentMethod *string `json:"payment_method"`
+	}
+	if err := decode(r, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if req.PaymentMethod == nil || *req.PaymentMethod == "" {
+		s.fail(w, r, apperr.Invalidf("payment_method", "is required, e.g. pm_card_visa"))
+		return
+	}
+	acct, err := s.store.Account(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	cust, err := s.customer(r.Context(), acct)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	card, err := s.provider.AttachPaymentMethod(r.Context(), cust, *req.PaymentMethod)
+	if errors.Is(err, payment.ErrCardRefused) {
+		s.fail(w, r, apperr.Invalidf("payment_method", "%v", err))
+		return
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	saved, err := s.billing.AddCard(r.Context(), acct.ID, card)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, toCardJSON(saved))
+}
+
+func (s *Server) listCards(w http.ResponseWriter, r *http.Request) {
+	cards, err := s.billing.Cards(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := list[cardJSON]{Data: []cardJSON{}}
+	for _, c := range cards {
+		out.Data = append(out.Data, toCardJSON(c))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) deleteCard(w http.ResponseWriter, r *http.Request) {
+	id, pm := r.PathValue("id"), r.PathValue("pm")
+	if _, err := s.store.Account(r.Context(), id); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	disabled, err := s.billing.RemoveCard(r.Context(), id, pm)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.provider.DetachPaymentMethod(r.Context(), pm); err != nil && !errors.Is(err, payment.ErrNotFound) {
+		// The card is gone from Topup, which never charges it again; the
+		// provider keeping it is harmless and logged.
+		s.log.Warn("detach payment method", "payment_method", pm, "err", err)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"id": pm, "deleted": true, "auto_top_up_disabled": disabled})
+}
+
+func (s *Server) defaultCard(w http.ResponseWriter, r *http.Request) {
+	c, err := s.billing.SetDefaultCard(r.Context(), r.PathValue("id"), r.PathValue("pm"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, toCardJSON(c))
+}
+
+func (s *Server) setupCard(w http.ResponseWriter, r *http.Request) {
+	acct, err := s.store.Account(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	cust, err := s.customer(r.Context(), acct)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	back := s.cfg.PublicURL + "/v1/accounts/" + acct.ID + "/payment_methods/setup/return"
+	u, err := s.provider.SetupURL(r.Context(), cust, acct.ID, back, s.cfg.PublicURL+"/")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"url": u})
+}
+
+// setupReturn is where the hosted card page sends the browser back: the
+// card it saved is recorded, and the browser goes to the console.
+func (s *Server) setupReturn(w http.ResponseWriter, r *http.Request) {
+	acct, err := s.store.Account(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	card, err := s.provider.CompleteSetup(r.Context(), r.URL.Query().Get("session_id"))
+	if err != nil {
+		s.fail(w, r, apperr.Invalidf("session_id", "the card setup is not complete: %v", err))
+		return
+	}
+	saved, err := s.billing.AddCard(r.Context(), acct.ID, card)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, toCardJSON(saved))
+}
+
+type topUpJSON struct {
+	ID            string  `json:"id"`
+	AccountID     string  `json:"account_id"`
+	Status        string  `json:"status"`
+	Amount        *string `json:"amount"`
+	Currency      string  `json:"currency"`
+	Trigger       string  `json:"trigger"`
+	PaymentMethod string  `json:"payment_method"`
+	FailureCode   *string `json:"failure_code"`
+	ActionURL     *string `json:"action_url"`
+	Attempts      int     `json:"attempts"`
+	CreatedAt     string  `json:"created_at"`
+	CompletedAt   *string `json:"completed_at"`
+}
+
+func (s *Server) toTopUpJSON(t topup.TopUp) topUpJSON {
+	out := topUpJSON{ID: t.ID, AccountID: t.AccountID, Status: string(t.Status), Amount: fmtAmount(t.Amount, t.Currency), Currency: t.Currency.Code,
+		Trigger: string(t.Trigger), PaymentMethod: t.PaymentMethod, FailureCode: strPtr(t.FailureCode), Attempts: t.Attempts, CreatedAt: formatTime(t.CreatedAt)}
+	if t.Status == topup.RequiresAction && t.ActionToken != "" {
+		u := s.cfg.PublicURL + "/pay/" + t.ID + "?token=" + url.QueryEscape(t.ActionToken)
+		out.ActionURL = &u
+	}
+	if !t.CompletedAt.IsZero() {
+		c := formatTime(t.CompletedAt)
+		out.CompletedAt = &c
+	}
+	return out
+}
+
+func (s *Server) createTopUp(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Amount         *string `json:"amount"`
+		IdempotencyKey *string `json:"idempotency_key"`
+		PaymentMethod  *string `json:"payment_method"`
+	}
+	if err := decode(r, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	acct, err := s.store.Account(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	amount, err := parseAmount("amount", req.Amount)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	c := acct.Currency
+	switch {
+	case !amount.IsWholeMinor(c):
+		err = apperr.Invalidf("amount", "must be a whole number of %s minor units", c.Code)
+	case amount < c.MinCharge:
+		err = apperr.Invalidf("amount", "must be at least the minimum charge, %s", c.MinCharge.Format(c))
+	case amount > s.cfg.MaxTarget:
+		err = apperr.Invalidf("amount", "must be at most %s", s.cfg.MaxTarget.Format(c))
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	key, err := idempotencyKey("idempotency_key", req.IdempotencyKey)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	card := ""
+	if req.PaymentMethod != nil {
+		card = *req.PaymentMethod
+	}
+	hash := ledger.HashKey(amount.Format(money.Currency{Minor: 6}) + "|" + card)
+	t, replay, err := s.billing.CreateManual(r.Context(), acct.ID, amount, card, key, hash, 2*manualWait)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if !replay {
+		t = s.attemptNow(t)
+	}
+	if replay {
+		w.Header().Set("Idempotent-Replayed", "true")
+	}
+	if t.Status == topup.Failed {
+		s.fail(w, r, &apperr.Error{Code: apperr.CardDeclined, Message: "the card was declined", Details: map[string]string{
+			"decline_code": t.FailureCode, "top_up_id": t.ID}})
+		return
+	}
+	status := http.StatusCreated
+	if replay {
+		status = http.StatusOK
+	}
+	writeJSON(w, status, s.toTopUpJSON(t))
+}
+
+// attemptNow charges a new manual top-up and waits up to manualWait for the
+// outcome; past that the worker finishes it and the client polls.
+func (s *Server) attemptNow(t topup.TopUp) topup.TopUp {
+	done := make(chan topup.Settled, 1)
+	go func() {
+		res, err := s.engine.Attempt(context.Background(), t.ID)
+		if err != nil {
+			s.log.Error("manual top-up", "top_up_id", t.ID, "err", err)
+		}
+		done <- res
+	}()
+	select {
+	case res := <-done:
+		if res.TopUp.ID != "" {
+			return res.TopUp
+		}
+	case <-time.After(manualWait):
+	}
+	t.Status = topup.Processing
+	return t
+}
+
+func (s *Server) listTopUps(w http.ResponseWriter, r *http.Request) {
+	p, err := page(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	tus, more, err := s.billing.TopUps(r.Context(), r.PathValue("id"), p)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := list[topUpJSON]{Data: []topUpJSON{}, HasMore: more}
+	for _, t := range tus {
+		out.Data = append(out.Data, s.toTopUpJSON(t))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) getTopUp(w http.ResponseWriter, r *http.Request) {
+	t, err := s.billing.TopUp(r.Context(), r.PathValue("id"), r.PathValue("top_up_id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.toTopUpJSON(t))
+}
+
+func (s *Server) listNotifications(w http.ResponseWriter, r *http.Request) {
+	if _, err := s.store.Account(r.Context(), r.PathValue("id")); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	ns, err := s.billing.Notifications(r.Context(), r.PathValue("id"), 100)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	type eventJSON struct {
+		ID        string          `json:"id"`
+		Type      string          `json:"type"`
+		CreatedAt string          `json:"created_at"`
+		AccountID string          `json:"account_id"`
+		Data      json.RawMessage `json:"data"`
+	}
+	out := list[eventJSON]{Data: []eventJSON{}}
+	for _, n := range ns {
+		out.Data = append(out.Data, eventJSON{n.ID, n.Type, formatTime(n.CreatedAt), n.AccountID, n.Data})
+	}
+	writeJSON(w, http.StatusOK, out)
+}

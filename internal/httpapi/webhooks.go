@@ -1,0 +1,245 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"html/template"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/topup/topup/internal/apperr"
+	"github.com/topup/topup/internal/money"
+	"github.com/topup/topup/internal/payment"
+	"github.com/topup/topup/internal/topup"
+)
+
+// WebhookParser verifies and reads provider webhooks.
+type WebhookParser interface {
+	ParseWebhook(payload []byte, sigHeader string) (payment.Event, error)
+}
+
+// Sandbox is what the API needs of the sandbox provider beyond
+// payment.Provider: its hosted pages and its charge log.
+type Sandbox interface {
+	CardChoices() []CardChoice
+	ChooseCard(ctx context.Context, sessionID, token string) (redirectURL string, err error)
+	Authenticate(ctx context.Context, chargeID string, ok bool) (payment.Charge, error)
+	ChargeLog(ctx context.Context, limit int, startingAfter string) ([]SandboxCharge, bool, error)
+}
+
+// CardChoice is a test card offered on the sandbox's hosted page.
+type CardChoice struct{ Token, Label string }
+
+// SandboxCharge is one line of the sandbox's durable charge log.
+type SandboxCharge struct {
+	ID             string
+	IdempotencyKey string
+	TopUpID        string
+	Amount         int64 // minor units
+	Currency       string
+	Status         string
+	CreatedAt      time.Time
+}
+
+func (s *Server) stripeWebhook(w http.ResponseWriter, r *http.Request) {
+	if s.webhooks == nil {
+		s.fail(w, r, apperr.NotFoundf("webhooks are only taken with --payments stripe"))
+		return
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		s.fail(w, r, decodeError(err))
+		return
+	}
+	ev, err := s.webhooks.ParseWebhook(body, r.Header.Get("Stripe-Signature"))
+	if errors.Is(err, payment.ErrBadSignature) {
+		s.fail(w, r, apperr.Invalidf("Stripe-Signature", "%v", err))
+		return
+	}
+	if err != nil {
+		s.fail(w, r, apperr.Invalidf("", "unreadable event: %v", err))
+		return
+	}
+	if err := s.applyEvent(r.Context(), ev); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]bool{"received": true})
+}
+
+// applyEvent applies one provider event. Each is applied once (Settle keeps
+// the event ids) and in any order: a final top-up changes only to be
+// credited for a charge that succeeded.
+func (s *Server) applyEvent(ctx context.Context, ev payment.Event) error {
+	switch ev.Type {
+	case "payment_intent.succeeded", "payment_intent.payment_failed":
+		if ev.Charge == nil || ev.Charge.TopUpID == "" {
+			return nil
+		}
+		o, ok := topup.ChargeOutcome(*ev.Charge)
+		if !ok {
+			return nil
+		}
+		o.EventID, o.EventType = ev.ID, ev.Type
+		_, err := s.billing.Settle(ctx, ev.Charge.TopUpID, o, s.engine.RetryBackoff())
+		if apperr.CodeOf(err) == apperr.NotFound {
+			s.log.Warn("webhook for an unknown top-up", "event", ev.ID, "top_up_id", ev.Charge.TopUpID)
+			return nil
+		}
+		return err
+	case "checkout.session.completed", "setup_intent.succeeded":
+		if ev.Card == nil || ev.AccountID == "" {
+			return nil
+		}
+		_, err := s.billing.AddCard(ctx, ev.AccountID, *ev.Card)
+		if apperr.CodeOf(err) == apperr.NotFound {
+			return nil
+		}
+		return err
+	case "payment_method.detached":
+		if ev.Card == nil {
+			return nil
+		}
+		owner, err := s.billing.CardOwner(ctx, ev.Card.ID)
+		if apperr.CodeOf(err) == apperr.NotFound {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		_, err = s.billing.RemoveCard(ctx, owner, ev.Card.ID)
+		if apperr.CodeOf(err) == apperr.NotFound {
+			return nil
+		}
+		return err
+	}
+	return nil
+}
+
+var pages = template.Must(template.New("pages").Parse(`
+{{define "head"}}<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{.}} · Topup</title><style>
+body{font:16px/1.5 system-ui,sans-serif;max-width:32rem;margin:2rem auto;padding:0 1rem;color:#1a1a1a}
+h1{font-size:1.4rem}button{font:inherit;padding:.6rem 1rem;margin:.25rem 0;border-radius:.4rem;border:1px solid #555;background:#fff;cursor:pointer;width:100%;text-align:left}
+button.primary{background:#1d4ed8;color:#fff;border-color:#1d4ed8}.note{color:#555;font-size:.9rem}
+</style></head><body><main>{{end}}
+{{define "setup"}}{{template "head" "Add a card"}}<h1>Add a payment method</h1>
+<p class="note">Sandbox: pick a test card. It behaves like Stripe's test card of the same name.</p>
+<form method="post">{{range .Choices}}<button name="card" value="{{.Token}}">{{.Label}}</button>{{end}}</form></main></body></html>{{end}}
+{{define "pay"}}{{template "head" "Confirm payment"}}<h1>Confirm your payment</h1>
+<p>Your bank asks you to confirm a payment of <strong>{{.Amount}}</strong> to top up your credit.</p>
+{{if .Done}}<p role="status">This payment is {{.Status}}.</p>{{else if .Stripe}}
+<div id="msg" role="status"></div><button class="primary" id="go">Authenticate</button>
+<script src="https://js.stripe.com/v3/"></script><script>
+document.getElementById('go').onclick=async function(){const s=Stripe({{.PublishableKey}});
+const r=await s.confirmCardPayment({{.ClientSecret}});document.getElementById('msg').textContent=r.error?r.error.message:'Payment confirmed.';
+setTimeout(function(){location.reload()},1500)}</script>
+{{else}}<p class="note">Sandbox: this is a simulated 3-D Secure challenge.</p>
+<form method="post"><input type="hidden" name="token" value="{{.Token}}">
+<button class="primary" name="result" value="ok">Complete authentication</button>
+<button name="result" value="fail">Fail authentication</button></form>{{end}}</main></body></html>{{end}}
+`))
+
+func (s *Server) sandboxSetupPage(w http.ResponseWriter, r *http.Request) {
+	if s.sandbox == nil {
+		s.fail(w, r, apperr.NotFoundf("the sandbox is off"))
+		return
+	}
+	if r.Method == http.MethodPost {
+		u, err := s.sandbox.ChooseCard(r.Context(), r.PathValue("session"), r.FormValue("card"))
+		if err != nil {
+			s.fail(w, r, apperr.Invalidf("card", "%v", err))
+			return
+		}
+		http.Redirect(w, r, u, http.StatusSeeOther)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	pages.ExecuteTemplate(w, "setup", map[string]any{"Choices": s.sandbox.CardChoices()})
+}
+
+// payPage is a top-up's action_url: where the customer authenticates a
+// charge the bank would not take off-session.
+func (s *Server) payPage(w http.ResponseWriter, r *http.Request) {
+	t, err := s.billing.TopUpByID(r.Context(), r.PathValue("top_up_id"))
+	if err != nil || t.ActionToken == "" || r.FormValue("token") != t.ActionToken {
+		s.fail(w, r, apperr.NotFoundf("no such payment"))
+		return
+	}
+	if r.Method == http.MethodPost && t.Status == topup.RequiresAction {
+		if s.sandbox == nil {
+			s.fail(w, r, apperr.NotFoundf("the sandbox is off"))
+			return
+		}
+		ch, err := s.sandbox.Authenticate(r.Context(), t.ChargeID, r.FormValue("result") == "ok")
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if o, ok := topup.ChargeOutcome(ch); ok {
+			if _, err := s.billing.Settle(r.Context(), t.ID, o, s.engine.RetryBackoff()); err != nil {
+				s.fail(w, r, err)
+				return
+			}
+		}
+		http.Redirect(w, r, r.URL.Path+"?token="+t.ActionToken, http.StatusSeeOther)
+		return
+	}
+	if t.Status == topup.RequiresAction && s.sandbox == nil && t.ChargeID != "" {
+		// Stripe: the page reloads after Stripe.js; ask what became of it.
+		if ch, err := s.provider.GetCharge(r.Context(), t.ChargeID); err == nil {
+			if o, ok := topup.ChargeOutcome(ch); ok {
+				if res, err := s.billing.Settle(r.Context(), t.ID, o, s.engine.RetryBackoff()); err == nil {
+					t = res.TopUp
+				}
+			}
+		}
+	}
+	amount := ""
+	if t.Amount != nil {
+		amount = t.Amount.Format(t.Currency) + " " + t.Currency.Code
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	pages.ExecuteTemplate(w, "pay", map[string]any{"Amount": amount, "Done": t.Status != topup.RequiresAction, "Status": string(t.Status),
+		"Stripe": s.sandbox == nil, "ClientSecret": t.ClientSecret, "Token": t.ActionToken, "PublishableKey": s.cfg.StripePublishableKey})
+}
+
+func (s *Server) sandboxCharges(w http.ResponseWriter, r *http.Request) {
+	if s.sandbox == nil {
+		s.fail(w, r, apperr.NotFoundf("the sandbox is off"))
+		return
+	}
+	p, err := page(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	charges, more, err := s.sandbox.ChargeLog(r.Context(), p.Limit, p.StartingAfter)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	type chargeJSON struct {
+		ID             string `json:"id"`
+		IdempotencyKey string `json:"idempotency_key"`
+		TopUpID        string `json:"top_up_id"`
+		Amount         string `json:"amount"`
+		Currency       string `json:"currency"`
+		Status         string `json:"status"`
+		CreatedAt      string `json:"created_at"`
+	}
+	out := list[chargeJSON]{Data: []chargeJSON{}, HasMore: more}
+	for _, c := range charges {
+		cur, err := money.LookupCurrency(c.Currency)
+		amount := strconv.FormatInt(c.Amount, 10)
+		if err == nil {
+			if a, err := money.FromMinor(c.Amount, cur); err == nil {
+				amount = a.Format(cur)
+			}
+		}
+		out.Data = append(out.Data, chargeJSON{c.ID, c.IdempotencyKey, c.TopUpID, amount, c.Currency, c.Status, formatTime(c.CreatedAt)})
+	}
+	writeJSON(w, http.StatusOK, out)
+}

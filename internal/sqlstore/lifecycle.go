@@ -1,0 +1,248 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/topup/topup/internal/apperr"
+	"github.com/topup/topup/internal/ledger"
+	"github.com/topup/topup/internal/money"
+	"github.com/topup/topup/internal/topup"
+)
+
+const topUpCols = `t.id, t.account_id, a.currency, t.status, t.trigger, t.amount, t.payment_method, t.failure_code, t.charge_id, t.client_secret,
+t.action_token, t.attempts, t.first_attempt_at, t.next_attempt_at, t.action_expires, t.crossed_at, t.created_at, t.completed_at`
+
+const topUpFrom = ` FROM top_ups t JOIN accounts a ON a.id = t.account_id`
+
+func scanTopUp(r rowScanner) (topup.TopUp, error) {
+	var t topup.TopUp
+	var cur, status, trig string
+	var crossed, created int64
+	err := r.Scan(&t.ID, &t.AccountID, &cur, &status, &trig, nullAmount{&t.Amount}, &t.PaymentMethod, &t.FailureCode, &t.ChargeID, &t.ClientSecret,
+		&t.ActionToken, &t.Attempts, timeScanner{&t.FirstAttemptAt}, timeScanner{&t.NextAttemptAt}, timeScanner{&t.ActionExpires}, &crossed, &created, timeScanner{&t.CompletedAt})
+	if err != nil {
+		return t, err
+	}
+	t.Status, t.Trigger, t.CrossedAt, t.CreatedAt = topup.Status(status), topup.Trigger(trig), fromMicros(crossed), fromMicros(created)
+	t.Currency, err = money.LookupCurrency(cur)
+	return t, err
+}
+
+// TopUp returns one top-up of an account.
+func (s *Store) TopUp(ctx context.Context, accountID, id string) (topup.TopUp, error) {
+	t, err := scanTopUp(s.read.QueryRowContext(ctx, `SELECT `+topUpCols+topUpFrom+` WHERE t.id = $1 AND t.account_id = $2`, id, accountID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return t, notFound("top-up", id)
+	}
+	return t, err
+}
+
+// TopUpByID returns a top-up whatever its account (for webhooks and the
+// worker).
+func (s *Store) TopUpByID(ctx context.Context, id string) (topup.TopUp, error) {
+	t, err := scanTopUp(s.read.QueryRowContext(ctx, `SELECT `+topUpCols+topUpFrom+` WHERE t.id = $1`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return t, notFound("top-up", id)
+	}
+	return t, err
+}
+
+// TopUps lists an account's top-ups, newest first.
+func (s *Store) TopUps(ctx context.Context, accountID string, p ledger.Page) ([]topup.TopUp, bool, error) {
+	if _, err := s.Account(ctx, accountID); err != nil {
+		return nil, false, err
+	}
+	q := `SELECT ` + topUpCols + topUpFrom + ` WHERE t.account_id = $1`
+	args := []any{accountID}
+	if p.StartingAfter != "" {
+		if _, err := s.TopUp(ctx, accountID, p.StartingAfter); err != nil {
+			return nil, false, apperr.Invalidf("starting_after", "no top-up %s on this account", p.StartingAfter)
+		}
+		q += ` AND t.id < $2`
+		args = append(args, p.StartingAfter)
+	}
+	q += fmt.Sprintf(` ORDER BY t.id DESC LIMIT %d`, p.Limit+1)
+	rows, err := s.read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, false, err
+	}
+	defer rows.Close()
+	var out []topup.TopUp
+	for rows.Next() {
+		t, err := scanTopUp(rows)
+		if err != nil {
+			return nil, false, err
+		}
+		out = append(out, t)
+	}
+	more := len(out) > p.Limit
+	if more {
+		out = out[:p.Limit]
+	}
+	return out, more, rows.Err()
+}
+
+// CreateManual records a manual top-up under the request's idempotency key,
+// leased to the caller who charges it at once. A key seen before returns the
+// top-up it made (replay); with another request, a conflict.
+func (s *Store) CreateManual(ctx context.Context, accountID string, amount money.Amount, card, key, hash string, lease time.Duration) (topup.TopUp, bool, error) {
+	var out topup.TopUp
+	var replay bool
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		replay = false
+		acct, err := s.lockAccount(ctx, tx, accountID)
+		if err != nil {
+			return err
+		}
+		scope := string(ledger.ScopeOf(accountID, "top_up"))
+		var storedHash, storedID string
+		err = tx.QueryRowContext(ctx, `SELECT request_hash, result FROM idempotency WHERE scope = $1 AND key = $2`, scope, key).Scan(&storedHash, &storedID)
+		switch {
+		case err == nil && storedHash != hash:
+			return &apperr.Error{Code: apperr.IdempotencyConflict, Field: "idempotency_key", Message: "this idempotency_key was used with a different request"}
+		case err == nil:
+			replay = true
+			out, err = scanTopUp(tx.QueryRowContext(ctx, `SELECT `+topUpCols+topUpFrom+` WHERE t.id = $1`, storedID))
+			return err
+		case !errors.Is(err, sql.ErrNoRows):
+			return err
+		}
+		if acct.Status != ledger.Active {
+			return apperr.New(apperr.AccountClosed, "account %s is closed", accountID)
+		}
+		if card == "" {
+			err := tx.QueryRowContext(ctx, `SELECT id FROM payment_methods WHERE account_id = $1 AND is_default`, accountID).Scan(&card)
+			if errors.Is(err, sql.ErrNoRows) {
+				return apperr.Invalidf("payment_method", "add a payment method first")
+			}
+			if err != nil {
+				return err
+			}
+		} else {
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM payment_methods WHERE account_id = $1 AND id = $2`, accountID, card).Scan(&n); err != nil {
+				return err
+			}
+			if n == 0 {
+				return apperr.Invalidf("payment_method", "no payment method %s on this account", card)
+			}
+		}
+		now := s.clock.Now()
+		out = topup.TopUp{ID: s.ids.New("tu"), AccountID: accountID, Status: topup.Pending, Trigger: topup.TriggerManual, Amount: &amount,
+			Currency: acct.Currency, PaymentMethod: card, NextAttemptAt: now, CrossedAt: now, CreatedAt: now}
+		if err := s.insertTopUp(ctx, tx, &out, micros(now.Add(lease))); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO idempotency (scope, key, request_hash, result, created_at) VALUES ($1, $2, $3, $4, $5)`,
+			scope, key, hash, out.ID, micros(now))
+		return err
+	})
+	return out, replay, err
+}
+
+// Claim leases up to limit due top-ups (pending or processing, next attempt
+// reached, lease expired) to the caller. On PostgreSQL, SKIP LOCKED lets
+// replicas claim different rows; SQLite's single writer needs nothing more.
+func (s *Store) Claim(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]string, error) {
+	var out []string
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		out = out[:0]
+		rows, err := tx.QueryContext(ctx, `SELECT id FROM top_ups WHERE status IN ('pending', 'processing') AND next_attempt_at <= $1 AND lease_until <= $1
+ORDER BY next_attempt_at LIMIT $2`+s.dialect.SkipLocked, micros(now), limit)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			out = append(out, id)
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		for _, id := range out {
+			if _, err := tx.ExecContext(ctx, `UPDATE top_ups SET lease_until = $1 WHERE id = $2`, micros(now.Add(lease)), id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// lockTopUp reads (and on PostgreSQL locks) a top-up with its account's
+// currency.
+func (s *Store) lockTopUp(ctx context.Context, tx *sql.Tx, id string) (topup.TopUp, error) {
+	forUpdate := s.dialect.ForUpdate
+	if forUpdate != "" {
+		forUpdate += " OF t"
+	}
+	t, err := scanTopUp(tx.QueryRowContext(ctx, `SELECT `+topUpCols+topUpFrom+` WHERE t.id = $1`+forUpdate, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return t, notFound("top-up", id)
+	}
+	return t, err
+}
+
+// Begin prepares one attempt: it fixes the amount of an automatic top-up
+// before its first attempt (target - balance, stored before the provider is
+// called) or cancels it (not_needed) when the balance is no longer below the
+// threshold, and counts the attempt. ok is false when there is nothing to
+// charge.
+func (s *Store) Begin(ctx context.Context, id string) (topup.TopUp, bool, error) {
+	var out topup.TopUp
+	var ok bool
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		t, err := s.lockTopUp(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		out, ok = t, false
+		if t.Status != topup.Pending && t.Status != topup.Processing {
+			return nil
+		}
+		now := s.clock.Now()
+		if t.Amount == nil {
+			acct, err := s.lockAccount(ctx, tx, t.AccountID)
+			if err != nil {
+				return err
+			}
+			st, _, err := s.settingsTx(ctx, tx, t.AccountID)
+			if err != nil {
+				return err
+			}
+			var mtd money.Amount
+			if st.MonthlyLimit != nil {
+				// The top-up itself is open but has no amount yet: it adds nothing.
+				if mtd, err = monthToDate(ctx, tx, t.AccountID, now); err != nil {
+					return err
+				}
+			}
+			amount, cancel := st.ChargeAmount(acct.Balance, mtd, acct.Currency)
+			if cancel || !st.Enabled {
+				_, err := tx.ExecContext(ctx, `UPDATE top_ups SET status = 'canceled', failure_code = $1, completed_at = $2, lease_until = 0 WHERE id = $3`,
+					topup.NotNeeded, micros(now), id)
+				out.Status, out.FailureCode, out.CompletedAt = topup.Canceled, topup.NotNeeded, now
+				return err
+			}
+			t.Amount = &amount
+		}
+		if t.FirstAttemptAt.IsZero() {
+			t.FirstAttemptAt = now
+		}
+		t.Attempts++
+		t.Status = topup.Processing
+		_, err = tx.ExecContext(ctx, `UPDATE top_ups SET amount = $1, attempts = $2, first_attempt_at = $3, status = 'processing' WHERE id = $4`,
+			int64(*t.Amount), t.Attempts, micros(t.FirstAttemptAt), id)
+		out, ok = t, true
+		return err
+	})
+	return out, ok, err
+}

@@ -1,0 +1,257 @@
+package topup
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/topup/topup/internal/clock"
+	"github.com/topup/topup/internal/payment"
+)
+
+// Store is what the engine needs of storage. Begin fixes the amount (or
+// cancels) and counts the attempt before the provider is called; Settle
+// applies an outcome once; Claim leases due top-ups so that replicas share
+// the work.
+type Store interface {
+	Claim(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]string, error)
+	Begin(ctx context.Context, id string) (TopUp, bool, error)
+	Settle(ctx context.Context, id string, o Outcome, backoff time.Duration) (Settled, error)
+	Sweep(ctx context.Context, backoff time.Duration) ([]string, error)
+	CustomerID(ctx context.Context, accountID string) (string, error)
+}
+
+// Config tunes the engine; zero values take the defaults.
+type Config struct {
+	RetryBackoff  time.Duration // TOPUP_RETRY_BACKOFF: wait after a declined automatic top-up (1h)
+	Lease         time.Duration // how long a claim keeps other workers away (2m)
+	PollInterval  time.Duration // how often the worker looks for due top-ups (1s)
+	SweepInterval time.Duration // how often the sweep runs (15s)
+	UnknownRetry  time.Duration // first wait after an unknown outcome, doubling to 5m (2s)
+	ChargeTimeout time.Duration // one provider call (30s)
+	Clock         clock.Clock
+	Logger        *slog.Logger
+	// OnSettled, when set, hears of every settled attempt (metrics).
+	OnSettled func(Settled)
+}
+
+func (c *Config) defaults() {
+	if c.RetryBackoff <= 0 {
+		c.RetryBackoff = time.Hour
+	}
+	if c.Lease <= 0 {
+		c.Lease = 2 * time.Minute
+	}
+	if c.PollInterval <= 0 {
+		c.PollInterval = time.Second
+	}
+	if c.SweepInterval <= 0 {
+		c.SweepInterval = 15 * time.Second
+	}
+	if c.UnknownRetry <= 0 {
+		c.UnknownRetry = 2 * time.Second
+	}
+	if c.ChargeTimeout <= 0 {
+		c.ChargeTimeout = 30 * time.Second
+	}
+	if c.Clock == nil {
+		c.Clock = clock.System
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Engine charges top-ups: a worker loop (Start/Stop) built from step
+// functions (RunOnce, Attempt) that tests and the simulator call directly.
+type Engine struct {
+	cfg      Config
+	store    Store
+	provider payment.Provider
+	kick     chan struct{}
+	stop     chan struct{}
+	wg       sync.WaitGroup
+	lastSwp  time.Time
+}
+
+// NewEngine returns an engine; Start runs its worker.
+func NewEngine(store Store, provider payment.Provider, cfg Config) *Engine {
+	cfg.defaults()
+	return &Engine{cfg: cfg, store: store, provider: provider, kick: make(chan struct{}, 1), stop: make(chan struct{})}
+}
+
+// RetryBackoff is the configured wait after a declined automatic top-up.
+func (e *Engine) RetryBackoff() time.Duration { return e.cfg.RetryBackoff }
+
+// Kick wakes the worker now, after a debit created a top-up.
+func (e *Engine) Kick() {
+	select {
+	case e.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Start runs the worker until Stop. Open top-ups left by a crashed process
+// are resumed by the first pass: their lease has run out.
+func (e *Engine) Start() {
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		t := time.NewTicker(e.cfg.PollInterval)
+		defer t.Stop()
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), e.cfg.Lease)
+			if _, err := e.RunOnce(ctx); err != nil {
+				e.cfg.Logger.Error("top-up worker pass", "err", err)
+			}
+			cancel()
+			select {
+			case <-e.stop:
+				return
+			case <-e.kick:
+			case <-t.C:
+			}
+		}
+	}()
+}
+
+// Stop ends the worker after its current pass.
+func (e *Engine) Stop() {
+	close(e.stop)
+	e.wg.Wait()
+}
+
+// RunOnce is one pass: the sweep when it is due, then every claimed top-up
+// attempted once. It returns how many top-ups it attempted.
+func (e *Engine) RunOnce(ctx context.Context) (int, error) {
+	now := e.cfg.Clock.Now()
+	if now.Sub(e.lastSwp) >= e.cfg.SweepInterval {
+		e.lastSwp = now
+		if _, err := e.store.Sweep(ctx, e.cfg.RetryBackoff); err != nil {
+			return 0, err
+		}
+	}
+	ids, err := e.store.Claim(ctx, now, e.cfg.Lease, 32)
+	if err != nil {
+		return 0, err
+	}
+	for _, id := range ids {
+		if _, err := e.Attempt(ctx, id); err != nil {
+			e.cfg.Logger.Error("top-up attempt", "top_up_id", id, "err", err)
+		}
+	}
+	return len(ids), nil
+}
+
+// Sweep runs the store's sweep now (the simulator's step).
+func (e *Engine) Sweep(ctx context.Context) ([]string, error) {
+	return e.store.Sweep(ctx, e.cfg.RetryBackoff)
+}
+
+// Attempt makes one charge attempt of a top-up and settles what the
+// provider said. The amount is fixed and stored before the provider is
+// called; every attempt sends the same amount under the same key; after the
+// provider's key memory (24 h) the charge is looked up by the top-up id
+// before anything is sent again.
+func (e *Engine) Attempt(ctx context.Context, id string) (Settled, error) {
+	t, ok, err := e.store.Begin(ctx, id)
+	if err != nil || !ok {
+		return Settled{TopUp: t}, err
+	}
+	customer, err := e.store.CustomerID(ctx, t.AccountID)
+	if err != nil {
+		return Settled{TopUp: t}, err
+	}
+	ch, err := e.charge(ctx, t, customer)
+	o := e.outcome(t, ch, err)
+	s, serr := e.store.Settle(ctx, id, o, e.cfg.RetryBackoff)
+	if serr != nil {
+		return s, serr
+	}
+	if s.Changed {
+		e.cfg.Logger.Info("top-up", "top_up_id", id, "account_id", t.AccountID, "status", s.TopUp.Status, "attempt", t.Attempts,
+			"failure_code", s.TopUp.FailureCode, "charge_err", errString(err))
+		if e.cfg.OnSettled != nil {
+			e.cfg.OnSettled(s)
+		}
+	}
+	if s.Next != nil {
+		e.Kick()
+	}
+	return s, nil
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+func (e *Engine) charge(ctx context.Context, t TopUp, customer string) (payment.Charge, error) {
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.ChargeTimeout)
+	defer cancel()
+	if t.ChargeID != "" {
+		// The provider answered before (processing): ask what became of it.
+		return e.provider.GetCharge(ctx, t.ChargeID)
+	}
+	now := e.cfg.Clock.Now()
+	if t.Attempts > 1 && now.Sub(t.FirstAttemptAt) >= KeyTTL {
+		ch, found, err := e.provider.FindCharge(ctx, customer, t.ID)
+		if err != nil || found {
+			return ch, err
+		}
+	}
+	minor, err := t.Amount.MinorUnits(t.Currency)
+	if err != nil {
+		return payment.Charge{}, err
+	}
+	return e.provider.Charge(ctx, payment.ChargeRequest{
+		TopUpID: t.ID, IdempotencyKey: t.IdempotencyKey(), Customer: customer, PaymentMethod: t.PaymentMethod,
+		Amount: minor, Currency: t.Currency.Code, OffSession: t.Trigger != TriggerManual, Description: "Topup credit " + t.ID,
+	})
+}
+
+// outcome maps what the provider said to what Settle does.
+func (e *Engine) outcome(t TopUp, ch payment.Charge, err error) Outcome {
+	now := e.cfg.Clock.Now()
+	if err != nil {
+		// Unknown (timeout, 5xx, crash) or unexpected: try again later with the
+		// same key; never give up on a charge that may have been made.
+		wait := e.cfg.UnknownRetry << min(t.Attempts-1, 8)
+		return Outcome{Status: Processing, ChargeID: t.ChargeID, RetryAt: now.Add(min(wait, 5*time.Minute))}
+	}
+	switch {
+	case ch.Status == payment.Succeeded:
+		return Outcome{Status: Succeeded, ChargeID: ch.ID}
+	case ch.Status == payment.RequiresAction || (ch.Status == payment.Declined && ch.DeclineCode == "authentication_required"):
+		return Outcome{Status: RequiresAction, ChargeID: ch.ID, ClientSecret: ch.ClientSecret, ActionToken: newToken()}
+	case ch.Status == payment.Declined:
+		return Outcome{Status: Failed, ChargeID: ch.ID, FailureCode: ch.DeclineCode, NeverRetry: payment.NeverRetry[ch.DeclineCode]}
+	}
+	return Outcome{Status: Processing, ChargeID: ch.ID, RetryAt: now.Add(e.cfg.UnknownRetry)}
+}
+
+// ChargeOutcome maps a provider charge (from a webhook or the 3-D Secure
+// page) to an outcome for Settle.
+func ChargeOutcome(ch payment.Charge) (Outcome, bool) {
+	switch ch.Status {
+	case payment.Succeeded:
+		return Outcome{Status: Succeeded, ChargeID: ch.ID}, true
+	case payment.Declined:
+		if ch.DeclineCode == "authentication_required" {
+			return Outcome{}, false
+		}
+		return Outcome{Status: Failed, ChargeID: ch.ID, FailureCode: ch.DeclineCode, NeverRetry: payment.NeverRetry[ch.DeclineCode]}, true
+	}
+	return Outcome{}, false
+}
+
+func newToken() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
