@@ -78,7 +78,7 @@ func cmdBench(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	b := &bench{cfg: cfg, out: stdout, runID: newRunID()}
+	b := &bench{cfg: cfg, out: stdout, runID: newBenchRunID()}
 	if cfg.db == "" {
 		dir, err := os.MkdirTemp("", "topup-bench-")
 		if err != nil {
@@ -146,12 +146,14 @@ type bench struct {
 	client   *http.Client
 }
 
-func newRunID() string {
+func newBenchRunID() string {
 	var b [6]byte
 	rand.Read(b[:])
 	return hex.EncodeToString(b[:])
 }
 
+// run sets up the accounts, serves Topup on a free port, runs the phases,
+// shuts Topup down and checks what it left in the database.
 func (b *bench) run(ctx context.Context, stderr io.Writer) error {
 	cfg := b.cfg
 	log := newLogger(stderr, slog.LevelWarn)
@@ -178,7 +180,6 @@ func (b *bench) run(ctx context.Context, stderr io.Writer) error {
 		return err
 	}
 	transport := &http.Transport{
-		Proxy:               nil,
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConnsPerHost: cfg.clients + cfg.batchClients,
 		IdleConnTimeout:     90 * time.Second,
@@ -252,8 +253,8 @@ func (b *bench) setupAccounts(ctx context.Context, store *sqlstore.Store, g *ids
 	return nil
 }
 
-// phaseResult is what one phase measured.
-type phaseResult struct {
+// benchPhase is what one phase measured.
+type benchPhase struct {
 	name     string
 	clients  string
 	requests int64
@@ -262,13 +263,13 @@ type phaseResult struct {
 	samples  []string
 	elapsed  time.Duration
 	lat      []time.Duration // sorted
-	commits  *commitStats    // the committer's work during the phase; nil for trivial
+	commits  *benchCommits   // the committer's work during the phase; nil for trivial
 }
 
-func (r *phaseResult) rate() float64 { return float64(r.debits) / r.elapsed.Seconds() }
+func (r *benchPhase) rate() float64 { return float64(r.debits) / r.elapsed.Seconds() }
 
 // pct returns the q-quantile of the sorted latencies (nearest rank).
-func (r *phaseResult) pct(q float64) time.Duration {
+func (r *benchPhase) pct(q float64) time.Duration {
 	if len(r.lat) == 0 {
 		return 0
 	}
@@ -276,7 +277,7 @@ func (r *phaseResult) pct(q float64) time.Duration {
 	return r.lat[max(0, min(i, len(r.lat)-1))]
 }
 
-func (b *bench) phases(ctx context.Context, apiURL string) (results []*phaseResult, err error) {
+func (b *bench) phases(ctx context.Context, apiURL string) (results []*benchPhase, err error) {
 	if b.cfg.cpuProfile != "" {
 		f, err := os.Create(b.cfg.cpuProfile)
 		if err != nil {
@@ -296,16 +297,16 @@ func (b *bench) phases(ctx context.Context, apiURL string) (results []*phaseResu
 			continue
 		}
 		runtime.GC()
-		var r *phaseResult
+		var r *benchPhase
 		switch name {
 		case "trivial":
 			r, err = b.trivialPhase(ctx)
 		case "single":
-			r, err = b.measured(ctx, apiURL, func() *phaseResult {
+			r, err = b.measured(ctx, apiURL, func() *benchPhase {
 				return b.drive(ctx, "single", strconv.Itoa(b.cfg.clients), b.cfg.clients, 1, b.singleRequest(apiURL, true))
 			})
 		case "batch":
-			r, err = b.measured(ctx, apiURL, func() *phaseResult {
+			r, err = b.measured(ctx, apiURL, func() *benchPhase {
 				return b.drive(ctx, "batch", fmt.Sprintf("%d×%d", b.cfg.batchClients, b.cfg.batchSize), b.cfg.batchClients, 1000, b.batchRequest(apiURL))
 			})
 		}
@@ -320,9 +321,9 @@ func (b *bench) phases(ctx context.Context, apiURL string) (results []*phaseResu
 	return results, nil
 }
 
-// commitStats are the committer's totals as /metrics shows them: group
+// benchCommits are the committer's totals as /metrics shows them: group
 // commits, the postings they held and the seconds they took.
-type commitStats struct {
+type benchCommits struct {
 	groups, postings, seconds float64
 }
 
@@ -330,33 +331,33 @@ type commitStats struct {
 // meanwhile, read from /metrics before and after: it tells whether the
 // single writer was busy all along (the database bounds the rate) or idle
 // (HTTP and the handlers do).
-func (b *bench) measured(ctx context.Context, apiURL string, phase func() *phaseResult) (*phaseResult, error) {
-	before, err := b.commitStats(ctx, apiURL)
+func (b *bench) measured(ctx context.Context, apiURL string, phase func() *benchPhase) (*benchPhase, error) {
+	before, err := b.commitTotals(ctx, apiURL)
 	if err != nil {
 		return nil, err
 	}
 	r := phase()
-	after, err := b.commitStats(ctx, apiURL)
+	after, err := b.commitTotals(ctx, apiURL)
 	if err != nil {
 		return r, err
 	}
-	r.commits = &commitStats{groups: after.groups - before.groups, postings: after.postings - before.postings, seconds: after.seconds - before.seconds}
+	r.commits = &benchCommits{groups: after.groups - before.groups, postings: after.postings - before.postings, seconds: after.seconds - before.seconds}
 	return r, nil
 }
 
-// commitStats reads the group-commit histograms' sums and counts from the
+// commitTotals reads the group-commit histograms' sums and counts from the
 // instance's /metrics (Prometheus text format).
-func (b *bench) commitStats(ctx context.Context, apiURL string) (commitStats, error) {
+func (b *bench) commitTotals(ctx context.Context, apiURL string) (benchCommits, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, apiURL+"/metrics", nil)
 	if err != nil {
-		return commitStats{}, err
+		return benchCommits{}, err
 	}
 	resp, err := b.client.Do(req)
 	if err != nil {
-		return commitStats{}, fmt.Errorf("bench: read /metrics: %w", err)
+		return benchCommits{}, fmt.Errorf("bench: read /metrics: %w", err)
 	}
 	defer resp.Body.Close()
-	var st commitStats
+	var st benchCommits
 	fields := map[string]*float64{
 		"topup_commit_group_postings_count":       &st.groups,
 		"topup_commit_group_postings_sum":         &st.postings,
@@ -401,14 +402,14 @@ func (c *benchClient) fail(format string, args ...any) {
 	}
 }
 
-// request sends one request and returns the debits it recorded; a refusal
+// benchRequest sends one benchRequest and returns the debits it recorded; a refusal
 // is reported through c.fail.
-type request func(ctx context.Context, c *benchClient) int
+type benchRequest func(ctx context.Context, c *benchClient) int
 
 // drive runs n clients, each sending requests back to back until the
 // phase's time is up, and gathers what they measured. seedBase keeps the
 // clients of different phases on different random streams.
-func (b *bench) drive(ctx context.Context, name, label string, n int, seedBase uint64, do request) *phaseResult {
+func (b *bench) drive(ctx context.Context, name, label string, n int, seedBase uint64, do benchRequest) *benchPhase {
 	clients := make([]*benchClient, n)
 	imax := uint64(b.cfg.accounts - 1)
 	for i := range clients {
@@ -433,7 +434,7 @@ func (b *bench) drive(ctx context.Context, name, label string, n int, seedBase u
 		})
 	}
 	wg.Wait()
-	res := &phaseResult{name: name, clients: label, elapsed: time.Since(start), debits: debits.Load()}
+	res := &benchPhase{name: name, clients: label, elapsed: time.Since(start), debits: debits.Load()}
 	total := 0
 	for _, c := range clients {
 		total += len(c.lat)
@@ -486,7 +487,7 @@ func (b *bench) post(ctx context.Context, c *benchClient, url string, body []byt
 
 // singleRequest posts one usage event to base; count says whether accepted
 // debits are tallied per account (not for the trivial handler).
-func (b *bench) singleRequest(base string, count bool) request {
+func (b *bench) singleRequest(base string, count bool) benchRequest {
 	return func(ctx context.Context, c *benchClient) int {
 		acct := c.account()
 		body := make([]byte, 0, 96)
@@ -499,7 +500,7 @@ func (b *bench) singleRequest(base string, count bool) request {
 			c.fail("POST %s: %v", b.paths[acct], err)
 			return 0
 		case status != http.StatusCreated:
-			c.fail("POST %s: %d %s", b.paths[acct], status, clip(c.resp.Bytes()))
+			c.fail("POST %s: %d %s", b.paths[acct], status, benchClip(c.resp.Bytes()))
 			return 0
 		}
 		if count {
@@ -511,7 +512,7 @@ func (b *bench) singleRequest(base string, count bool) request {
 
 // batchRequest posts batch-size events over Zipf-chosen accounts to
 // /v1/usage/batch and returns how many were recorded.
-func (b *bench) batchRequest(base string) request {
+func (b *bench) batchRequest(base string) benchRequest {
 	url := base + "/v1/usage/batch"
 	return func(ctx context.Context, c *benchClient) int {
 		n := b.cfg.batchSize
@@ -536,7 +537,7 @@ func (b *bench) batchRequest(base string) request {
 			c.fail("POST /v1/usage/batch: %v", err)
 			return 0
 		case status != http.StatusOK:
-			c.fail("POST /v1/usage/batch: %d %s", status, clip(c.resp.Bytes()))
+			c.fail("POST /v1/usage/batch: %d %s", status, benchClip(c.resp.Bytes()))
 			return 0
 		}
 		// The answer is compact JSON: when every event says it was recorded
@@ -561,7 +562,7 @@ func (b *bench) batchOutcome(c *benchClient, accts []int, resp []byte) int {
 		} `json:"results"`
 	}
 	if err := json.Unmarshal(resp, &out); err != nil || len(out.Results) != len(accts) {
-		c.fail("POST /v1/usage/batch: unreadable answer (%v) %s", err, clip(resp))
+		c.fail("POST /v1/usage/batch: unreadable answer (%v) %s", err, benchClip(resp))
 		return 0
 	}
 	recorded := 0
@@ -579,7 +580,7 @@ func (b *bench) batchOutcome(c *benchClient, accts []int, resp []byte) int {
 	return recorded
 }
 
-func clip(body []byte) string {
+func benchClip(body []byte) string {
 	s := strings.TrimSpace(string(body))
 	if len(s) > 300 {
 		s = s[:300] + "…"
@@ -587,33 +588,33 @@ func clip(body []byte) string {
 	return s
 }
 
-// trivialEvent has the fields of a usage event, as the API reads them.
-type trivialEvent struct {
+// benchTrivialEvent has the fields of a usage event, as the API reads them.
+type benchTrivialEvent struct {
 	Amount         *string `json:"amount"`
 	IdempotencyKey *string `json:"idempotency_key"`
 	Description    *string `json:"description"`
 	Subject        *string `json:"subject"`
 }
 
-// trivialAnswer is about the size and shape of a real debit's answer.
-var trivialAnswer = []byte(`{"entry_id":"ent_01JZ0000000000000000000000","balance":"999999.875","currency":"usd","spendable":true,"created_at":"2026-01-01T00:00:00.000000Z"}` + "\n")
+// benchTrivialAnswer is about the size and shape of a real debit's answer.
+var benchTrivialAnswer = []byte(`{"entry_id":"ent_01JZ0000000000000000000000","balance":"999999.875","currency":"usd","spendable":true,"created_at":"2026-01-01T00:00:00.000000Z"}` + "\n")
 
 // trivialPhase serves a handler that only decodes the usage JSON and
 // answers 201, and drives it exactly as the single phase drives Topup: what
 // it reaches is the most any handler could on this machine.
-func (b *bench) trivialPhase(ctx context.Context) (*phaseResult, error) {
+func (b *bench) trivialPhase(ctx context.Context) (*benchPhase, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/accounts/{id}/usage", func(w http.ResponseWriter, r *http.Request) {
-		var ev trivialEvent
+		var ev benchTrivialEvent
 		if err := json.NewDecoder(r.Body).Decode(&ev); err != nil || ev.Amount == nil || ev.IdempotencyKey == nil {
 			http.Error(w, `{"error":{"code":"invalid","message":"bad body"}}`, http.StatusBadRequest)
 			return
 		}
 		h := w.Header()
 		h.Set("Content-Type", "application/json")
-		h.Set("Content-Length", strconv.Itoa(len(trivialAnswer)))
+		h.Set("Content-Length", strconv.Itoa(len(benchTrivialAnswer)))
 		w.WriteHeader(http.StatusCreated)
-		w.Write(trivialAnswer)
+		w.Write(benchTrivialAnswer)
 	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -630,8 +631,8 @@ func (b *bench) trivialPhase(ctx context.Context) (*phaseResult, error) {
 	return r, nil
 }
 
-func (b *bench) printTable(results []*phaseResult, dialect string) {
-	var trivial *phaseResult
+func (b *bench) printTable(results []*benchPhase, dialect string) {
+	var trivial *benchPhase
 	for _, r := range results {
 		if r.name == "trivial" {
 			trivial = r
@@ -642,20 +643,20 @@ func (b *bench) printTable(results []*phaseResult, dialect string) {
 	for _, r := range results {
 		ratio := "—"
 		if r.name == "single" && trivial != nil && trivial.debits > 0 {
-			ratio = fmt.Sprintf("rate %.0f%%, p99 %.1fx", 100*r.rate()/trivial.rate(), ratioOf(r.pct(0.99), trivial.pct(0.99)))
+			ratio = fmt.Sprintf("rate %.0f%%, p99 %.1fx", 100*r.rate()/trivial.rate(), benchRatio(r.pct(0.99), trivial.pct(0.99)))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s/s\t%s\t%s\t%s\t%s\t%s\n", r.name, r.clients, commas(r.requests), commas(int64(r.rate())),
-			fmtLatency(r.pct(0.50)), fmtLatency(r.pct(0.99)), fmtLatency(r.pct(0.999)), commas(r.errors), ratio)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s/s\t%s\t%s\t%s\t%s\t%s\n", r.name, r.clients, benchCommas(r.requests), benchCommas(int64(r.rate())),
+			benchLatency(r.pct(0.50)), benchLatency(r.pct(0.99)), benchLatency(r.pct(0.999)), benchCommas(r.errors), ratio)
 	}
 	tw.Flush()
 	for _, r := range results {
 		if c := r.commits; c != nil && c.groups > 0 {
 			fmt.Fprintf(b.out, "%s: %s group commits, %.1f postings and %s each on average; committer busy %.0f%% of the phase\n",
-				r.name, commas(int64(c.groups)), c.postings/c.groups, fmtLatency(time.Duration(c.seconds/c.groups*float64(time.Second))),
+				r.name, benchCommas(int64(c.groups)), c.postings/c.groups, benchLatency(time.Duration(c.seconds/c.groups*float64(time.Second))),
 				100*c.seconds/r.elapsed.Seconds()/float64(b.committerWorkers(dialect)))
 		}
 	}
-	fmt.Fprintf(b.out, "peak RSS: %s (the whole process: Topup, the trivial handler and every client)\n", peakRSS())
+	fmt.Fprintf(b.out, "peak RSS: %s (the whole process: Topup, the trivial handler and every client)\n", benchPeakRSS())
 
 	t, ok := benchTargets[dialect]
 	if !ok {
@@ -666,12 +667,12 @@ func (b *bench) printTable(results []*phaseResult, dialect string) {
 		switch {
 		case r.name == "single" && trivial != nil && trivial.debits > 0:
 			share := r.rate() / trivial.rate()
-			p99 := ratioOf(r.pct(0.99), trivial.pct(0.99))
+			p99 := benchRatio(r.pct(0.99), trivial.pct(0.99))
 			verdicts = append(verdicts,
-				fmt.Sprintf("single rate ≥ %.0f%% of trivial: %.0f%% %s", 100*t.singleShare, 100*share, metOrMissed(share >= t.singleShare)),
-				fmt.Sprintf("single p99 ≤ 2x trivial: %.1fx %s", p99, metOrMissed(p99 <= 2)))
+				fmt.Sprintf("single rate ≥ %.0f%% of trivial: %.0f%% %s", 100*t.singleShare, 100*share, benchVerdict(share >= t.singleShare)),
+				fmt.Sprintf("single p99 ≤ 2x trivial: %.1fx %s", p99, benchVerdict(p99 <= 2)))
 		case r.name == "batch":
-			verdicts = append(verdicts, fmt.Sprintf("batch ≥ %s/s: %s/s %s", commas(int64(t.batchRate)), commas(int64(r.rate())), metOrMissed(r.rate() >= t.batchRate)))
+			verdicts = append(verdicts, fmt.Sprintf("batch ≥ %s/s: %s/s %s", benchCommas(int64(t.batchRate)), benchCommas(int64(r.rate())), benchVerdict(r.rate() >= t.batchRate)))
 		}
 	}
 	if len(verdicts) > 0 {
@@ -688,24 +689,24 @@ func (b *bench) committerWorkers(dialect string) int {
 	return 1
 }
 
-func metOrMissed(ok bool) string {
+func benchVerdict(ok bool) string {
 	if ok {
 		return "met"
 	}
 	return "MISSED"
 }
 
-func ratioOf(a, b time.Duration) float64 {
+func benchRatio(a, b time.Duration) float64 {
 	if b <= 0 {
 		return math.Inf(1)
 	}
 	return float64(a) / float64(b)
 }
 
-// check fails the run on any refused request, then proves the ledger: a
+// check fails the run on any refused benchRequest, then proves the ledger: a
 // fresh store on the same database must verify clean, and each account's
 // balance must be its grant less exactly the debits answered as recorded.
-func (b *bench) check(ctx context.Context, results []*phaseResult) error {
+func (b *bench) check(ctx context.Context, results []*benchPhase) error {
 	var failed []string
 	for _, r := range results {
 		if r.errors == 0 {
@@ -756,7 +757,10 @@ func (b *bench) check(ctx context.Context, results []*phaseResult) error {
 	if wrong > 0 {
 		failed = append(failed, fmt.Sprintf("%d balances differ from the debits answered", wrong))
 	} else {
-		fmt.Fprintf(b.out, "balances: each of %d accounts is its grant less exactly the %s debits answered as recorded\n", len(b.accounts), commas(total))
+		fmt.Fprintf(b.out, "balances: each of %d accounts is its grant less exactly the %s debits answered as recorded\n", len(b.accounts), benchCommas(total))
+	}
+	if isPostgres(b.cfg.db) {
+		fmt.Fprintf(b.out, "note: the %d bench accounts (bench-%s-N@example.com) and their entries stay in this database\n", len(b.accounts), b.runID)
 	}
 	return benchFailed(failed)
 }
@@ -768,9 +772,9 @@ func benchFailed(failed []string) error {
 	return fmt.Errorf("bench: %s", strings.Join(failed, "; "))
 }
 
-// peakRSS reads the process's high-water resident set from Linux's
+// benchPeakRSS reads the process's high-water resident set from Linux's
 // /proc/self/status; elsewhere it is "n/a".
-func peakRSS() string {
+func benchPeakRSS() string {
 	f, err := os.Open("/proc/self/status")
 	if err != nil {
 		return "n/a"
@@ -791,8 +795,8 @@ func peakRSS() string {
 	return "n/a"
 }
 
-// fmtLatency shows a latency in milliseconds with about three digits.
-func fmtLatency(d time.Duration) string {
+// benchLatency shows a latency in milliseconds with about three digits.
+func benchLatency(d time.Duration) string {
 	ms := float64(d) / float64(time.Millisecond)
 	switch {
 	case ms < 1:
@@ -803,8 +807,8 @@ func fmtLatency(d time.Duration) string {
 	return fmt.Sprintf("%.0fms", ms)
 }
 
-// commas writes n with thousands separators: 1234567 is "1,234,567".
-func commas(n int64) string {
+// benchCommas writes n with thousands separators: 1234567 is "1,234,567".
+func benchCommas(n int64) string {
 	s := strconv.FormatInt(n, 10)
 	neg := strings.HasPrefix(s, "-")
 	s = strings.TrimPrefix(s, "-")

@@ -53,7 +53,12 @@ func cmdDemo(ctx context.Context, args []string, getenv func(string) string, std
 		store.Close()
 		return fmt.Errorf("demo: %w", err)
 	}
-	in, err := startInstance(ctx, instanceConfig{Addr: *addr, DB: *db, AdminKeyHash: ledger.HashKey(d.adminKey), Logger: log}, store)
+	set, err := readSettings("sandbox", getenv)
+	if err != nil {
+		store.Close()
+		return err
+	}
+	in, err := startInstance(ctx, instanceConfig{Addr: *addr, DB: *db, AdminKeyHash: ledger.HashKey(d.adminKey), Logger: log, Settings: set}, store)
 	if err != nil {
 		store.Close()
 		return err

@@ -16,9 +16,13 @@ import (
 	"github.com/topup/topup/internal/httpapi"
 	"github.com/topup/topup/internal/ids"
 	"github.com/topup/topup/internal/ledger"
+	"github.com/topup/topup/internal/money"
 	"github.com/topup/topup/internal/postgres"
+	"github.com/topup/topup/internal/sandbox"
 	"github.com/topup/topup/internal/sqlite"
 	"github.com/topup/topup/internal/sqlstore"
+	"github.com/topup/topup/internal/stripe"
+	"github.com/topup/topup/internal/topup"
 )
 
 // openStore opens the database named by --db and applies its migrations.
@@ -46,12 +50,14 @@ type instanceConfig struct {
 	DB           string
 	AdminKeyHash string
 	Logger       *slog.Logger
+	Settings     settings
 }
 
 // instance is one running Topup: database, committer and HTTP server.
 type instance struct {
 	store     *sqlstore.Store
 	committer *ledger.Committer
+	engine    *topup.Engine
 	api       *httpapi.Server
 	http      *http.Server
 	listener  net.Listener
@@ -77,14 +83,38 @@ func startInstance(ctx context.Context, cfg instanceConfig, store *sqlstore.Stor
 	}
 	committer := ledger.NewCommitter(store, ledger.CommitterConfig{Workers: workers, OnCommit: metrics.ObserveCommit, Logger: log})
 	committer.Start()
-	api := httpapi.New(httpapi.Config{AdminKeyHash: cfg.AdminKeyHash}, httpapi.Deps{
-		Store: store, Committer: committer, Clock: c, IDs: g, Logger: log, Metrics: metrics,
-	})
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		committer.Stop()
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
+	set := cfg.Settings
+	if set.payments == "" {
+		set.payments, set.retryBackoff, set.maxTarget = "sandbox", time.Hour, 10_000*money.MicrosPerUnit
+	}
+	publicURL := set.publicURL
+	if publicURL == "" {
+		publicURL = "http://" + ln.Addr().String()
+	}
+	deps := httpapi.Deps{Store: store, Committer: committer, Clock: c, IDs: g, Logger: log, Metrics: metrics, Billing: store}
+	apiCfg := httpapi.Config{AdminKeyHash: cfg.AdminKeyHash, MaxTarget: set.maxTarget, PublicURL: publicURL}
+	if set.payments == "stripe" {
+		sp, err := stripe.New(set.stripe)
+		if err != nil {
+			ln.Close()
+			committer.Stop()
+			return nil, err
+		}
+		deps.Provider, deps.Webhooks, apiCfg.StripePublishableKey = sp, sp, sp.PublishableKey()
+	} else {
+		sb := sandbox.New(store, sandbox.Config{Latency: set.sandboxLatency, BaseURL: publicURL, Clock: c, IDs: g})
+		deps.Provider, deps.Sandbox = sb, sandboxPages{sb}
+	}
+	engine := topup.NewEngine(store, deps.Provider, topup.Config{RetryBackoff: set.retryBackoff, Clock: c, Logger: log, OnSettled: metrics.ObserveTopUp})
+	deps.Engine = engine
+	committer.OnTopUp(engine.Kick)
+	engine.Start()
+	api := httpapi.New(apiCfg, deps)
 	srv := &http.Server{
 		Handler:           api,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -93,7 +123,7 @@ func startInstance(ctx context.Context, cfg instanceConfig, store *sqlstore.Stor
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	in := &instance{store: store, committer: committer, api: api, http: srv, listener: ln, serveErr: make(chan error, 1), log: log, clock: c, ids: g}
+	in := &instance{store: store, committer: committer, engine: engine, api: api, http: srv, listener: ln, serveErr: make(chan error, 1), log: log, clock: c, ids: g}
 	go func() {
 		err := srv.Serve(ln)
 		if errors.Is(err, http.ErrServerClosed) {
@@ -121,6 +151,7 @@ func (in *instance) shutdown() error {
 	defer cancel()
 	err := in.http.Shutdown(sctx)
 	in.committer.Stop()
+	in.engine.Stop()
 	in.log.Info("stopped")
 	return errors.Join(err, in.store.Close())
 }

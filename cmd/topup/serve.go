@@ -22,8 +22,9 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *payments != "sandbox" && *payments != "stripe" {
-		return fmt.Errorf("--payments must be sandbox or stripe, not %q", *payments)
+	set, err := readSettings(*payments, getenv)
+	if err != nil {
+		return err
 	}
 	log := newLogger(stdout, slog.LevelInfo)
 	store, err := openStore(ctx, *db, clock.System, ids.New(clock.System))
@@ -35,7 +36,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		store.Close()
 		return err
 	}
-	in, err := startInstance(ctx, instanceConfig{Addr: *addr, DB: *db, AdminKeyHash: hash, Logger: log}, store)
+	in, err := startInstance(ctx, instanceConfig{Addr: *addr, DB: *db, AdminKeyHash: hash, Logger: log, Settings: set}, store)
 	if err != nil {
 		store.Close()
 		return err

@@ -5,6 +5,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/topup/topup/internal/topup"
 )
 
 // Metrics are the Prometheus series Topup exports at /metrics. They live in
@@ -17,6 +19,8 @@ type Metrics struct {
 	groupSize   prometheus.Histogram
 	groupCommit prometheus.Histogram
 	groupErrors prometheus.Counter
+	topUps      *prometheus.CounterVec
+	toCredit    prometheus.Histogram
 }
 
 // NewMetrics registers Topup's series in reg.
@@ -33,7 +37,10 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1}}),
 		groupErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "topup_commit_group_errors_total", Help: "Group-commit transactions that failed and were rolled back."}),
 	}
-	reg.MustRegister(m.requests, m.latency, m.debits, m.groupSize, m.groupCommit, m.groupErrors,
+	m.topUps = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "topup_top_up_transitions_total", Help: "Top-up state changes by trigger and new status."}, []string{"trigger", "status"})
+	m.toCredit = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "topup_crossing_to_credit_seconds", Help: "Time from the balance crossing the threshold to the top-up's credit.",
+		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300}})
+	reg.MustRegister(m.topUps, m.toCredit, m.requests, m.latency, m.debits, m.groupSize, m.groupCommit, m.groupErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -44,5 +51,15 @@ func (m *Metrics) ObserveCommit(postings int, took time.Duration, err error) {
 	m.groupCommit.Observe(took.Seconds())
 	if err != nil {
 		m.groupErrors.Inc()
+	}
+}
+
+// ObserveTopUp records a top-up state change; pass it as the engine's
+// OnSettled.
+func (m *Metrics) ObserveTopUp(s topup.Settled) {
+	t := s.TopUp
+	m.topUps.WithLabelValues(string(t.Trigger), string(t.Status)).Inc()
+	if s.Credited && t.Trigger != topup.TriggerManual {
+		m.toCredit.Observe(t.CompletedAt.Sub(t.CrossedAt).Seconds())
 	}
 }

@@ -41,6 +41,7 @@ type Committer struct {
 	wg      sync.WaitGroup
 	closeMu sync.RWMutex
 	closed  bool
+	onTopUp func()
 }
 
 type request struct {
@@ -69,6 +70,11 @@ func NewCommitter(poster Poster, cfg CommitterConfig) *Committer {
 	}
 	return &Committer{cfg: cfg, poster: poster, queue: make(chan *request, 4096), stop: make(chan struct{})}
 }
+
+// OnTopUp sets a function called after a group whose debits created an
+// automatic top-up committed: the top-up worker's wake-up. Call it before
+// Start.
+func (c *Committer) OnTopUp(fn func()) { c.onTopUp = fn }
 
 // Start runs the commit loops until Stop.
 func (c *Committer) Start() {
@@ -171,6 +177,13 @@ func (c *Committer) commit(group []*request) {
 	}
 	if err != nil {
 		c.cfg.Logger.Error("commit group", "postings", len(all), "requests", len(group), "err", err)
+	} else if c.onTopUp != nil {
+		for i := range results {
+			if results[i].TopUpID != "" && !results[i].Replayed {
+				c.onTopUp()
+				break
+			}
+		}
 	}
 	off := 0
 	for _, r := range group {

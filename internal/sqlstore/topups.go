@@ -315,4 +315,3 @@ func (s *Store) Notifications(ctx context.Context, accountID string, limit int) 
 	}
 	return out, rows.Err()
 }
-

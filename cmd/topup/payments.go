@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/topup/topup/internal/httpapi"
+	"github.com/topup/topup/internal/money"
+	"github.com/topup/topup/internal/payment"
+	"github.com/topup/topup/internal/sandbox"
+	"github.com/topup/topup/internal/stripe"
+)
+
+// settings are the operator's environment, read once at start.
+type settings struct {
+	payments       string
+	sandboxLatency time.Duration
+	retryBackoff   time.Duration
+	maxTarget      money.Amount
+	publicURL      string
+	stripe         stripe.Config
+}
+
+func readSettings(payments string, getenv func(string) string) (settings, error) {
+	s := settings{payments: payments, retryBackoff: time.Hour, maxTarget: 10_000 * money.MicrosPerUnit, publicURL: getenv("TOPUP_PUBLIC_URL")}
+	var err error
+	if v := getenv("TOPUP_SANDBOX_LATENCY"); v != "" {
+		if s.sandboxLatency, err = time.ParseDuration(v); err != nil || s.sandboxLatency < 0 {
+			return s, fmt.Errorf("TOPUP_SANDBOX_LATENCY must be a Go duration such as 200ms, not %q", v)
+		}
+	}
+	if v := getenv("TOPUP_RETRY_BACKOFF"); v != "" {
+		if s.retryBackoff, err = time.ParseDuration(v); err != nil || s.retryBackoff < 0 {
+			return s, fmt.Errorf("TOPUP_RETRY_BACKOFF must be a Go duration such as 1h, not %q", v)
+		}
+	}
+	if v := getenv("TOPUP_MAX_TARGET"); v != "" {
+		if s.maxTarget, err = money.Parse(v); err != nil || s.maxTarget <= 0 {
+			return s, fmt.Errorf("TOPUP_MAX_TARGET must be an amount such as 10000.00, not %q", v)
+		}
+	}
+	if payments == "stripe" {
+		s.stripe = stripe.Config{SecretKey: getenv("STRIPE_SECRET_KEY"), WebhookSecret: getenv("STRIPE_WEBHOOK_SECRET"),
+			APIBase: getenv("STRIPE_API_BASE"), Publishable: getenv("STRIPE_PUBLISHABLE_KEY")}
+		if s.stripe.SecretKey == "" {
+			return s, fmt.Errorf("--payments stripe needs STRIPE_SECRET_KEY")
+		}
+	} else if payments != "sandbox" {
+		return s, fmt.Errorf("--payments must be sandbox or stripe, not %q", payments)
+	}
+	return s, nil
+}
+
+// sandboxPages adapts the sandbox provider to the API's hosted pages and
+// charge log.
+type sandboxPages struct{ p *sandbox.Provider }
+
+func (s sandboxPages) CardChoices() []httpapi.CardChoice {
+	var out []httpapi.CardChoice
+	for _, c := range sandbox.CardOptions() {
+		out = append(out, httpapi.CardChoice{Token: c.Token, Label: c.Label})
+	}
+	return out
+}
+
+func (s sandboxPages) ChooseCard(ctx context.Context, sessionID, token string) (string, error) {
+	return s.p.ChooseCard(ctx, sessionID, token)
+}
+
+func (s sandboxPages) Authenticate(ctx context.Context, chargeID string, ok bool) (payment.Charge, error) {
+	return s.p.Authenticate(ctx, chargeID, ok)
+}
+
+func (s sandboxPages) ChargeLog(ctx context.Context, limit int, startingAfter string) ([]httpapi.SandboxCharge, bool, error) {
+	charges, more, err := s.p.Charges(ctx, limit, startingAfter)
+	out := make([]httpapi.SandboxCharge, 0, len(charges))
+	for _, c := range charges {
+		out = append(out, httpapi.SandboxCharge{ID: c.ID, IdempotencyKey: c.IdempotencyKey, TopUpID: c.TopUpID, Amount: c.Amount,
+			Currency: c.Currency, Status: string(c.Status), CreatedAt: c.CreatedAt})
+	}
+	return out, more, err
+}

@@ -1,0 +1,238 @@
+package sandbox
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/topup/topup/internal/payment"
+)
+
+// Charge creates and confirms a charge on a saved card, as a PaymentIntent
+// created with confirm=true. What happens follows the card's test token: a
+// success, a decline with the token's decline code (an outcome, not an
+// error, as with Stripe), or requires_action with a client secret for a card
+// that needs 3-D Secure (declined authentication_required when off-session).
+//
+// The same IdempotencyKey returns the charge it made, as it now stands,
+// for KeyTTL; reusing a key with another amount, currency, customer or
+// payment method is an error, as Stripe answers 400. The charge is recorded
+// before the Latency wait, so a context that ends during the wait gives an
+// error wrapping payment.ErrUnknownOutcome for a charge that exists. An
+// unknown or detached payment method is a plain error (an invalid request:
+// retrying cannot help); a failure of the sandbox's own storage wraps
+// ErrUnknownOutcome, like a 5xx from Stripe.
+func (p *Provider) Charge(ctx context.Context, req payment.ChargeRequest) (payment.Charge, error) {
+	op := "sandbox: charge top-up " + req.TopUpID
+	if err := ctx.Err(); err != nil {
+		return payment.Charge{}, fmt.Errorf("%s: %w: %w", op, payment.ErrUnknownOutcome, err)
+	}
+	if err := validate(req); err != nil {
+		return payment.Charge{}, fmt.Errorf("%s: %w", op, err)
+	}
+	forget := p.forgetBefore()
+	if prev, ok, err := p.store.SandboxChargeForKey(ctx, req.IdempotencyKey, forget); err != nil {
+		return payment.Charge{}, fmt.Errorf("%s: %w: %w", op, payment.ErrUnknownOutcome, err)
+	} else if ok {
+		return p.replay(ctx, op, prev, req)
+	}
+
+	c, err := p.decide(ctx, req)
+	if err != nil {
+		return payment.Charge{}, fmt.Errorf("%s: %w", op, err)
+	}
+	// From here on the charge is as good as sent: it is recorded even if
+	// the caller stops waiting, as Stripe finishes a request whose client
+	// went away.
+	got, inserted, err := p.store.SandboxInsertCharge(context.WithoutCancel(ctx), c, forget)
+	if err != nil {
+		return payment.Charge{}, fmt.Errorf("%s: %w: %w", op, payment.ErrUnknownOutcome, err)
+	}
+	if !inserted {
+		return p.replay(ctx, op, got, req)
+	}
+	if err := p.wait(ctx); err != nil {
+		return payment.Charge{}, fmt.Errorf("%s: %w: %w", op, payment.ErrUnknownOutcome, err)
+	}
+	return got.Payment(), nil
+}
+
+func validate(req payment.ChargeRequest) error {
+	switch {
+	case req.IdempotencyKey == "":
+		return errors.New("an idempotency key is required")
+	case req.Amount <= 0:
+		return fmt.Errorf("amount %d is not positive", req.Amount)
+	case req.Currency == "":
+		return errors.New("a currency is required")
+	case req.PaymentMethod == "":
+		return errors.New("a payment method is required")
+	}
+	return nil
+}
+
+// replay answers a request whose key already made prev. Like every call it
+// takes Latency.
+func (p *Provider) replay(ctx context.Context, op string, prev Charge, req payment.ChargeRequest) (payment.Charge, error) {
+	if prev.Amount != req.Amount || prev.Currency != strings.ToLower(req.Currency) ||
+		prev.Customer != req.Customer || prev.PaymentMethod != req.PaymentMethod {
+		return payment.Charge{}, fmt.Errorf("%s: idempotency key %q was used for charge %s with other parameters (%d %s on %s of %q)",
+			op, req.IdempotencyKey, prev.ID, prev.Amount, prev.Currency, prev.PaymentMethod, prev.Customer)
+	}
+	if err := p.wait(ctx); err != nil {
+		return payment.Charge{}, fmt.Errorf("%s: %w: %w", op, payment.ErrUnknownOutcome, err)
+	}
+	return prev.Payment(), nil
+}
+
+// decide builds the charge a new request makes, from its card's test token.
+func (p *Provider) decide(ctx context.Context, req payment.ChargeRequest) (Charge, error) {
+	card, err := p.store.SandboxCard(ctx, req.PaymentMethod)
+	switch {
+	case errors.Is(err, payment.ErrNotFound):
+		return Charge{}, fmt.Errorf("no such payment method: '%s'", req.PaymentMethod)
+	case err != nil:
+		return Charge{}, fmt.Errorf("%w: %w", payment.ErrUnknownOutcome, err)
+	case card.Customer == "":
+		return Charge{}, fmt.Errorf("PaymentMethod %s was detached from its Customer and may not be used again", card.ID)
+	case card.Customer != req.Customer:
+		return Charge{}, fmt.Errorf("PaymentMethod %s does not belong to Customer %q", card.ID, req.Customer)
+	}
+	tc, ok := lookupTestCard(card.Token)
+	if !ok {
+		return Charge{}, fmt.Errorf("PaymentMethod %s has unknown test token %q", card.ID, card.Token)
+	}
+	c := Charge{
+		ID:             p.ids.New("pi"),
+		IdempotencyKey: req.IdempotencyKey,
+		TopUpID:        req.TopUpID,
+		Customer:       req.Customer,
+		PaymentMethod:  card.ID,
+		Amount:         req.Amount,
+		Currency:       strings.ToLower(req.Currency),
+		Status:         payment.Succeeded,
+		OffSession:     req.OffSession,
+		CreatedAt:      p.clock.Now(),
+	}
+	switch {
+	case tc.authenticate:
+		c.Status, c.ClientSecret = payment.RequiresAction, p.clientSecret(c.ID)
+		if req.OffSession {
+			c.DeclineCode = codeAuthenticationRequired
+		}
+	case tc.decline != "":
+		c.Status, c.DeclineCode = payment.Declined, tc.decline
+	}
+	return c, nil
+}
+
+// clientSecret is "<charge id>_secret_<random>", as Stripe's. The random
+// part is the entropy of a fresh id, so a seeded generator gives the same
+// secrets.
+func (p *Provider) clientSecret(chargeID string) string {
+	id := p.ids.New("secret")
+	// A ULID is 10 characters of time and 16 of entropy.
+	return chargeID + "_secret_" + id[len(id)-16:]
+}
+
+func (p *Provider) forgetBefore() time.Time {
+	if p.keyTTL < 0 {
+		return time.Time{}
+	}
+	return p.clock.Now().Add(-p.keyTTL)
+}
+
+// wait is the charge's Latency, cut short when ctx ends.
+func (p *Provider) wait(ctx context.Context) error {
+	if p.latency <= 0 {
+		return nil
+	}
+	t := time.NewTimer(p.latency)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// GetCharge returns a charge by id; an unknown id gives an error wrapping
+// payment.ErrNotFound.
+func (p *Provider) GetCharge(ctx context.Context, chargeID string) (payment.Charge, error) {
+	c, err := p.store.SandboxCharge(ctx, chargeID)
+	if err != nil {
+		return payment.Charge{}, fmt.Errorf("sandbox: get charge %s: %w", chargeID, err)
+	}
+	return c.Payment(), nil
+}
+
+// FindCharge returns the newest charge made for topUpID, of customerID
+// unless it is empty; ok is false when there is none. Unlike Stripe's
+// search it never lags.
+func (p *Provider) FindCharge(ctx context.Context, customerID, topUpID string) (payment.Charge, bool, error) {
+	if topUpID == "" {
+		return payment.Charge{}, false, errors.New("sandbox: find charge: empty top-up id")
+	}
+	cs, err := p.store.SandboxChargesForTopUp(ctx, customerID, topUpID)
+	if err != nil {
+		return payment.Charge{}, false, fmt.Errorf("sandbox: find charge for top-up %s: %w", topUpID, err)
+	}
+	if len(cs) == 0 {
+		return payment.Charge{}, false, nil
+	}
+	return cs[0].Payment(), true, nil
+}
+
+// Authenticate settles a requires_action charge the way the customer's
+// answer to the simulated 3-D Secure challenge says: ok makes it succeed,
+// otherwise it is declined with Stripe's
+// payment_intent_authentication_failure. It returns the charge as it then
+// is; a charge that is no longer waiting is returned unchanged, so
+// answering twice changes nothing. An unknown id wraps payment.ErrNotFound.
+func (p *Provider) Authenticate(ctx context.Context, chargeID string, ok bool) (payment.Charge, error) {
+	to, code := payment.Succeeded, ""
+	if !ok {
+		to, code = payment.Declined, codeAuthenticationFailure
+	}
+	c, err := p.store.SandboxUpdateCharge(ctx, chargeID, payment.RequiresAction, to, code)
+	if err != nil {
+		return payment.Charge{}, fmt.Errorf("sandbox: authenticate charge %s: %w", chargeID, err)
+	}
+	return c.Payment(), nil
+}
+
+// AuthenticateSecret is Authenticate for a browser that holds only the
+// charge's client secret, as Stripe.js confirms a PaymentIntent. A secret
+// that does not match gives an error wrapping payment.ErrNotFound.
+func (p *Provider) AuthenticateSecret(ctx context.Context, clientSecret string, ok bool) (payment.Charge, error) {
+	id, _, found := strings.Cut(clientSecret, "_secret_")
+	if !found {
+		return payment.Charge{}, fmt.Errorf("sandbox: authenticate: %w: malformed client secret", payment.ErrNotFound)
+	}
+	c, err := p.store.SandboxCharge(ctx, id)
+	if err != nil {
+		return payment.Charge{}, fmt.Errorf("sandbox: authenticate charge %s: %w", id, err)
+	}
+	if c.ClientSecret == "" || subtle.ConstantTimeCompare([]byte(c.ClientSecret), []byte(clientSecret)) != 1 {
+		return payment.Charge{}, fmt.Errorf("sandbox: authenticate charge %s: %w: wrong client secret", id, payment.ErrNotFound)
+	}
+	return p.Authenticate(ctx, id, ok)
+}
+
+// Charges lists the durable log of every charge the sandbox was asked for,
+// newest first, for the admin (GET /v1/sandbox/charges): anyone can check
+// there that no top-up was charged twice.
+func (p *Provider) Charges(ctx context.Context, limit int, startingAfter string) ([]Charge, bool, error) {
+	if limit <= 0 {
+		limit = 10
+	}
+	cs, more, err := p.store.SandboxCharges(ctx, limit, startingAfter)
+	if err != nil {
+		return nil, false, fmt.Errorf("sandbox: list charges: %w", err)
+	}
+	return cs, more, nil
+}
