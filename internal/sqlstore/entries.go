@@ -52,7 +52,9 @@ FROM entries WHERE account_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3`, acc
 // Verify recomputes every balance from its entries and checks the ledger's
 // invariants: balance = sum of entries; entries numbered 1..n without gaps;
 // each entry's balance_after = the running sum; usage negative, credits
-// positive.
+// positive; every top-up credit backed by a succeeded top-up of that amount
+// and every succeeded top-up credited; at most one open automatic top-up per
+// account; every succeeded sandbox charge credited, and none twice.
 func (s *Store) Verify(ctx context.Context) ([]ledger.Violation, error) {
 	var out []ledger.Violation
 	add := func(id, format string, args ...any) {
@@ -86,6 +88,17 @@ SELECT account_id, id, balance_after, SUM(amount) OVER (PARTITION BY account_id 
 WHERE running <> balance_after ORDER BY account_id LIMIT 1000`},
 		{"entry %s: amount has the wrong sign for its kind", `SELECT account_id, id FROM entries
 WHERE (kind = 'usage' AND amount >= 0) OR (kind IN ('credit', 'top_up') AND amount <= 0) OR amount = 0 ORDER BY account_id LIMIT 1000`},
+		{"entry %s: a top-up credit without a succeeded top-up of the same account and amount", `SELECT e.account_id, e.id FROM entries e
+LEFT JOIN top_ups t ON t.id = e.top_up_id
+WHERE e.kind = 'top_up' AND (t.id IS NULL OR t.status <> 'succeeded' OR t.amount <> e.amount OR t.account_id <> e.account_id) LIMIT 1000`},
+		{"top-up %s succeeded but was never credited", `SELECT t.account_id, t.id FROM top_ups t
+WHERE t.status = 'succeeded' AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.top_up_id = t.id) LIMIT 1000`},
+		{"more than one open automatic top-up (first %s)", `SELECT account_id, MIN(id) FROM top_ups
+WHERE trigger <> 'manual' AND status IN ('pending', 'processing', 'requires_action') GROUP BY account_id HAVING COUNT(*) > 1`},
+		{"top-up %s: the sandbox charged it more than once", `SELECT t.account_id, t.id FROM sandbox_charges c JOIN top_ups t ON t.id = c.top_up_id
+WHERE c.status = 'succeeded' GROUP BY t.account_id, t.id HAVING COUNT(*) > 1`},
+		{"sandbox charge %s succeeded but its top-up was not credited", `SELECT t.account_id, c.id FROM sandbox_charges c JOIN top_ups t ON t.id = c.top_up_id
+WHERE c.status = 'succeeded' AND t.status <> 'succeeded' LIMIT 1000`},
 	}
 	for _, c := range checks {
 		if err := s.eachPair(ctx, c.query, func(acct, id string) { add(acct, c.problem, id) }); err != nil {
