@@ -59,6 +59,8 @@ func dsn(path string, write bool) string {
 	if write {
 		q.Set("_txlock", "immediate")
 	}
+	// The path is a URI path: escape what would end it early.
+	path = strings.NewReplacer("%", "%25", "?", "%3F", "#", "%23").Replace(path)
 	return "file:" + path + "?" + q.Encode()
 }
 
