@@ -279,13 +279,13 @@ func (r *benchPhase) pct(q float64) time.Duration {
 
 func (b *bench) phases(ctx context.Context, apiURL string) (results []*benchPhase, err error) {
 	if b.cfg.cpuProfile != "" {
-		f, err := os.Create(b.cfg.cpuProfile)
-		if err != nil {
-			return nil, fmt.Errorf("bench: %w", err)
+		f, ferr := os.Create(b.cfg.cpuProfile)
+		if ferr != nil {
+			return nil, fmt.Errorf("bench: %w", ferr)
 		}
-		if err := pprof.StartCPUProfile(f); err != nil {
+		if perr := pprof.StartCPUProfile(f); perr != nil {
 			f.Close()
-			return nil, fmt.Errorf("bench: cpu profile: %w", err)
+			return nil, fmt.Errorf("bench: cpu profile: %w", perr)
 		}
 		defer func() {
 			pprof.StopCPUProfile()

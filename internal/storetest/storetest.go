@@ -725,7 +725,7 @@ func testConcurrentDirectPost(t *testing.T, f *fixture) {
 	f.hammer(f.s.Post)
 }
 
-// testConcurrentSameKeyRace sends one request many times at once, as a
+// testConcurrentSameKey sends one request many times at once, as a
 // client retrying over a flaky network or several replicas would: exactly
 // one debit, and every other answer is its replay.
 func testConcurrentSameKey(t *testing.T, f *fixture) {
