@@ -101,6 +101,9 @@ func (c *Committer) Stop() {
 // posting already queued may commit and its caller must not be told
 // otherwise.
 func (c *Committer) Submit(ctx context.Context, postings []Posting) ([]Result, error) {
+	for i := range postings {
+		postings[i].Prepare()
+	}
 	r := &request{postings: postings, done: make(chan struct{})}
 	c.closeMu.RLock()
 	if c.closed {

@@ -98,7 +98,13 @@ type Posting struct {
 	// Call is the kind of call for the idempotency scope (ScopeUsage,
 	// ScopeCredit).
 	Call string
+
+	hash string // set by Prepare
 }
+
+// Prepare computes what can be computed before the posting reaches the
+// committer, so that the single writer does less: the request hash.
+func (p *Posting) Prepare() { p.hash = p.computeHash() }
 
 // Scope returns the posting's idempotency scope.
 func (p *Posting) Scope() Scope { return ScopeOf(p.AccountID, p.Call) }
@@ -107,6 +113,13 @@ func (p *Posting) Scope() Scope { return ScopeOf(p.AccountID, p.Call) }
 // different hash is an idempotency conflict. Amounts are hashed as micros, so
 // "10" and "10.00" mean the same.
 func (p *Posting) Hash() string {
+	if p.hash != "" {
+		return p.hash
+	}
+	return p.computeHash()
+}
+
+func (p *Posting) computeHash() string {
 	h := sha256.New()
 	var n [8]byte
 	binary.BigEndian.PutUint64(n[:], uint64(p.Amount))

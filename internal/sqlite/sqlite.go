@@ -32,15 +32,13 @@ func Migrations() fs.FS {
 }
 
 // Dialect is SQLite's: no row locks (the one writer connection serializes
-// writers), and few bind parameters per statement. SQLite would take 32,766,
-// but it treats "$1" as a named parameter and looks names up in a list, both
-// when it parses and when the driver binds, so a statement's cost grows with
-// the square of its parameters: a 10,000-event batch took 5 s in
-// 11,000-parameter statements and well under 1 s in 250-parameter ones.
+// writers). Bulk statements use "?" placeholders: SQLite treats "$N" as a
+// name and looks it up in a list, in its parser and in the driver's binding,
+// so a statement's cost grew with the square of its parameters.
 var Dialect = sqlstore.Dialect{
 	Name:      "sqlite",
 	ForUpdate: "",
-	MaxParams: 250,
+	MaxParams: 32766,
 	Retryable: func(err error) bool {
 		var se *sqlite.Error
 		if errors.As(err, &se) {
@@ -53,7 +51,10 @@ var Dialect = sqlstore.Dialect{
 
 func dsn(path string, write bool) string {
 	q := url.Values{}
-	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(1)"} {
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(1)",
+		// Statement journals and cache spills stay in memory: a group commit of
+		// thousands of rows otherwise writes temporary files.
+		"temp_store(MEMORY)", "cache_size(-65536)"} {
 		q.Add("_pragma", p)
 	}
 	if write {
@@ -88,5 +89,10 @@ func Open(ctx context.Context, path string, c clock.Clock, g *ids.Generator) (*s
 	n := max(4, runtime.GOMAXPROCS(0))
 	read.SetMaxOpenConns(n)
 	read.SetMaxIdleConns(n)
-	return sqlstore.New(write, read, Dialect, c, g), nil
+	store := sqlstore.New(write, read, Dialect, c, g)
+	if err := store.Prepare(ctx); err != nil {
+		store.Close()
+		return nil, fmt.Errorf("prepare sqlite statements: %w", err)
+	}
+	return store, nil
 }

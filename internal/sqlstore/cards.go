@@ -119,10 +119,23 @@ func (s *Store) RemoveCard(ctx context.Context, accountID, cardID string) (autoD
 			}
 		}
 		st, ok, err := s.settingsTx(ctx, tx, accountID)
-		if err != nil || !ok || !st.Enabled {
+		if err != nil || !ok {
 			return err
 		}
-		if st.PaymentMethod == cardID || len(rest) == 0 {
+		// Settings never keep naming a card that is gone, enabled or not:
+		// a later save that leaves payment_method out would otherwise be
+		// refused for a card the customer no longer has.
+		named := st.PaymentMethod == cardID
+		if named {
+			st.PaymentMethod, st.UpdatedAt = "", s.clock.Now()
+		}
+		if !st.Enabled {
+			if named {
+				return s.writeSettings(ctx, tx, accountID, st)
+			}
+			return nil
+		}
+		if named || len(rest) == 0 {
 			now := s.clock.Now()
 			st.Enabled, st.DisabledReason, st.UpdatedAt = false, topup.PaymentMethodRemoved, now
 			if err := s.writeSettings(ctx, tx, accountID, st); err != nil {

@@ -3,9 +3,10 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -76,36 +77,33 @@ func (s *Store) loadIdempotency(ctx context.Context, tx *sql.Tx, postings []ledg
 		}
 	}
 	out := map[ledger.IdemKey]ledger.Stored{}
-	step := s.chunk(2)
-	for start := 0; start < len(keys); start += step {
-		part := keys[start:min(start+step, len(keys))]
-		args := make([]any, 0, 2*len(part))
-		for _, k := range part {
+	err := s.eachChunk(&idemLookup, len(keys), func(from, to int, query string) error {
+		args := make([]any, 0, 2*(to-from))
+		for _, k := range keys[from:to] {
 			args = append(args, string(k.Scope), k.Key)
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT scope, key, request_hash, result FROM idempotency WHERE (scope, key) IN (VALUES `+placeholders(len(part), 2)+`)`, args...)
+		rows, err := s.bulkQuery(ctx, tx, query, args)
 		if err != nil {
-			return nil, fmt.Errorf("read idempotency keys: %w", err)
+			return fmt.Errorf("read idempotency keys: %w", err)
 		}
+		defer rows.Close()
 		for rows.Next() {
 			var k ledger.IdemKey
-			var scope, hash string
-			var result []byte
+			var scope, hash, result string
 			if err := rows.Scan(&scope, &k.Key, &hash, &result); err != nil {
-				rows.Close()
-				return nil, err
+				return err
 			}
 			k.Scope = ledger.Scope(scope)
 			st := ledger.Stored{Hash: hash}
-			if err := json.Unmarshal(result, &st.Result); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("idempotency %s %s: %w", scope, k.Key, err)
+			if st.Result, err = decodeResult(result); err != nil {
+				return fmt.Errorf("idempotency %s %s: %w", scope, k.Key, err)
 			}
 			out[k] = st
 		}
-		if err := rows.Close(); err != nil {
-			return nil, err
-		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -122,23 +120,16 @@ func (s *Store) lockAccounts(ctx context.Context, tx *sql.Tx, postings []ledger.
 	slices.Sort(idList)
 	out := make(map[string]*ledger.AccountState, len(idList))
 	autos := map[string]*topup.Settings{}
-	step := s.chunk(1)
-	for start := 0; start < len(idList); start += step {
-		part := idList[start:min(start+step, len(idList))]
-		args := make([]any, len(part))
-		for i, id := range part {
-			args[i] = id
+	err := s.eachChunk(&s.lockBulk, len(idList), func(from, to int, query string) error {
+		args := make([]any, 0, to-from)
+		for _, id := range idList[from:to] {
+			args = append(args, id)
 		}
-		forUpdate := s.dialect.ForUpdate
-		if forUpdate != "" {
-			forUpdate += " OF a"
-		}
-		rows, err := tx.QueryContext(ctx, `SELECT a.id, a.email, a.currency, a.balance, a.status, a.created_at, a.last_seq,
-s.enabled, s.threshold, s.retry_after FROM accounts a LEFT JOIN auto_top_up s ON s.account_id = a.id WHERE a.id IN (`+
-			strings.Trim(placeholders(1, len(part)), "()")+`) ORDER BY a.id`+forUpdate, args...)
+		rows, err := s.bulkQuery(ctx, tx, query, args)
 		if err != nil {
-			return nil, nil, fmt.Errorf("lock accounts: %w", err)
+			return fmt.Errorf("lock accounts: %w", err)
 		}
+		defer rows.Close()
 		for rows.Next() {
 			var st ledger.AccountState
 			var cur, status string
@@ -147,8 +138,7 @@ s.enabled, s.threshold, s.retry_after FROM accounts a LEFT JOIN auto_top_up s ON
 			var auto topup.Settings
 			if err := rows.Scan(&st.ID, &st.Email, &cur, &st.Balance, &status, &created, &st.LastSeq,
 				&enabled, nullAmount{&auto.Threshold}, timeScanner{&auto.RetryAfter}); err != nil {
-				rows.Close()
-				return nil, nil, err
+				return err
 			}
 			if enabled.Bool {
 				auto.Enabled = true
@@ -156,15 +146,15 @@ s.enabled, s.threshold, s.retry_after FROM accounts a LEFT JOIN auto_top_up s ON
 			}
 			c, err := money.LookupCurrency(cur)
 			if err != nil {
-				rows.Close()
-				return nil, nil, err
+				return err
 			}
 			st.Currency, st.Status, st.CreatedAt = c, ledger.Status(status), fromMicros(created)
 			out[st.ID] = &st
 		}
-		if err := rows.Close(); err != nil {
-			return nil, nil, err
-		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 	return out, autos, nil
 }
@@ -211,16 +201,34 @@ func (s *Store) triggerAfterDebits(ctx context.Context, tx *sql.Tx, accounts map
 	return nil
 }
 
-const entryInsert = `INSERT INTO entries (account_id, seq, id, kind, amount, balance_after, description, subject, idempotency_key, top_up_id, created_at) VALUES `
+// The bulk statements of the debit path.
+var (
+	entriesBulk = bulk{head: `INSERT INTO entries (account_id, seq, id, kind, amount, balance_after, description, subject, idempotency_key, top_up_id, created_at) VALUES `,
+		cell: "(%,%,%,%,%,%,%,%,%,%,%)", cols: 11, sep: ","}
+	recordsBulk = bulk{head: `INSERT INTO idempotency (scope, key, request_hash, result, created_at) VALUES `,
+		cell: "(%,%,%,%,%)", cols: 5, sep: ","}
+	balancesBulk = bulk{head: `UPDATE accounts SET balance = v.column2, last_seq = v.column3, updated_at = % FROM (VALUES `, lead: 1,
+		cell: "(%, CAST(% AS BIGINT), CAST(% AS BIGINT))", cols: 3, sep: ",", tail: `) AS v WHERE accounts.id = v.column1`}
+	idemLookup = bulk{head: `SELECT scope, key, request_hash, result FROM idempotency WHERE (scope, key) IN (VALUES `,
+		cell: "(%,%)", cols: 2, sep: ",", tail: `)`}
+)
+
+// lockBulkFor returns the statement that reads and locks accounts with their
+// Automatic Top-Up threshold.
+func lockBulkFor(d Dialect) bulk {
+	forUpdate := d.ForUpdate
+	if forUpdate != "" {
+		forUpdate += " OF a"
+	}
+	return bulk{head: `SELECT a.id, a.email, a.currency, a.balance, a.status, a.created_at, a.last_seq, s.enabled, s.threshold, s.retry_after
+FROM accounts a LEFT JOIN auto_top_up s ON s.account_id = a.id WHERE a.id IN (`, cell: "%", cols: 1, sep: ",", tail: `) ORDER BY a.id` + forUpdate}
+}
 
 func (s *Store) insertEntries(ctx context.Context, tx *sql.Tx, entries []ledger.Entry) error {
-	const cols = 11
-	step := s.chunk(cols)
-	for start := 0; start < len(entries); start += step {
-		part := entries[start:min(start+step, len(entries))]
-		args := make([]any, 0, cols*len(part))
-		for i := range part {
-			e := &part[i]
+	return s.eachChunk(&entriesBulk, len(entries), func(from, to int, query string) error {
+		args := make([]any, 0, entriesBulk.cols*(to-from))
+		for i := range entries[from:to] {
+			e := &entries[from+i]
 			var topUp any
 			if e.TopUpID != "" {
 				topUp = e.TopUpID
@@ -228,32 +236,25 @@ func (s *Store) insertEntries(ctx context.Context, tx *sql.Tx, entries []ledger.
 			args = append(args, e.AccountID, e.Seq, e.ID, string(e.Kind), int64(e.Amount), int64(e.BalanceAfter),
 				e.Description, e.Subject, e.IdempotencyKey, topUp, micros(e.CreatedAt))
 		}
-		if _, err := tx.ExecContext(ctx, entryInsert+placeholders(len(part), cols), args...); err != nil {
+		if err := s.bulkExec(ctx, tx, query, args); err != nil {
 			return fmt.Errorf("insert entries: %w", err)
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 func (s *Store) insertRecords(ctx context.Context, tx *sql.Tx, recs []ledger.IdemRecord, now int64) error {
-	const cols = 5
-	step := s.chunk(cols)
-	for start := 0; start < len(recs); start += step {
-		part := recs[start:min(start+step, len(recs))]
-		args := make([]any, 0, cols*len(part))
-		for i := range part {
-			r := &part[i]
-			body, err := json.Marshal(r.Result)
-			if err != nil {
-				return err
-			}
-			args = append(args, string(r.Scope), r.Key, r.Hash, string(body), now)
+	return s.eachChunk(&recordsBulk, len(recs), func(from, to int, query string) error {
+		args := make([]any, 0, recordsBulk.cols*(to-from))
+		for i := range recs[from:to] {
+			r := &recs[from+i]
+			args = append(args, string(r.Scope), r.Key, r.Hash, encodeResult(r.Result), now)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO idempotency (scope, key, request_hash, result, created_at) VALUES `+placeholders(len(part), cols), args...); err != nil {
+		if err := s.bulkExec(ctx, tx, query, args); err != nil {
 			return fmt.Errorf("insert idempotency keys: %w", err)
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 func (s *Store) updateBalances(ctx context.Context, tx *sql.Tx, accounts map[string]*ledger.AccountState, now int64) error {
@@ -263,26 +264,47 @@ func (s *Store) updateBalances(ctx context.Context, tx *sql.Tx, accounts map[str
 			touched = append(touched, a)
 		}
 	}
-	const cols = 3
-	step := s.chunk(cols)
-	for start := 0; start < len(touched); start += step {
-		part := touched[start:min(start+step, len(touched))]
-		args := make([]any, 0, cols*len(part)+1)
+	return s.eachChunk(&balancesBulk, len(touched), func(from, to int, query string) error {
+		args := make([]any, 0, 1+balancesBulk.cols*(to-from))
 		args = append(args, now)
-		var vals strings.Builder
-		for i, a := range part {
-			if i > 0 {
-				vals.WriteByte(',')
-			}
-			n := 2 + 3*i
-			fmt.Fprintf(&vals, "($%d, CAST($%d AS BIGINT), CAST($%d AS BIGINT))", n, n+1, n+2)
+		for _, a := range touched[from:to] {
 			args = append(args, a.ID, int64(a.Balance), a.LastSeq)
 		}
-		_, err := tx.ExecContext(ctx, `UPDATE accounts SET balance = v.column2, last_seq = v.column3, updated_at = $1
-FROM (VALUES `+vals.String()+`) AS v WHERE accounts.id = v.column1`, args...)
-		if err != nil {
+		if err := s.bulkExec(ctx, tx, query, args); err != nil {
 			return fmt.Errorf("update balances: %w", err)
 		}
+		return nil
+	})
+}
+
+// encodeResult stores a posting's first response compactly (it is written
+// for every debit): entry|balance|currency|spendable|top_up|created_at.
+func encodeResult(r ledger.Result) string {
+	b := make([]byte, 0, 96)
+	b = append(b, r.EntryID...)
+	b = append(b, '|')
+	b = strconv.AppendInt(b, int64(r.Balance), 10)
+	b = append(b, '|')
+	b = append(b, r.Currency...)
+	b = append(b, '|')
+	b = strconv.AppendBool(b, r.Spendable)
+	b = append(b, '|')
+	b = append(b, r.TopUpID...)
+	b = append(b, '|')
+	b = strconv.AppendInt(b, micros(r.CreatedAt), 10)
+	return string(b)
+}
+
+func decodeResult(s string) (ledger.Result, error) {
+	f := strings.Split(s, "|")
+	if len(f) != 6 {
+		return ledger.Result{}, fmt.Errorf("stored result %q has %d fields", s, len(f))
 	}
-	return nil
+	bal, err1 := strconv.ParseInt(f[1], 10, 64)
+	sp, err2 := strconv.ParseBool(f[3])
+	at, err3 := strconv.ParseInt(f[5], 10, 64)
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return ledger.Result{}, fmt.Errorf("stored result %q: %w", s, err)
+	}
+	return ledger.Result{EntryID: f[0], Balance: money.Amount(bal), Currency: f[2], Spendable: sp, TopUpID: f[4], CreatedAt: fromMicros(at)}, nil
 }

@@ -39,18 +39,26 @@ type Dialect struct {
 
 // Store implements the storage interfaces on one database.
 type Store struct {
-	write   *sql.DB
-	read    *sql.DB
-	dialect Dialect
-	clock   clock.Clock
-	ids     *ids.Generator
+	write    *sql.DB
+	read     *sql.DB
+	dialect  Dialect
+	clock    clock.Clock
+	ids      *ids.Generator
+	cache    stmtCache
+	lockBulk bulk
 }
 
 // New returns a store that writes through write and reads through read
 // (the same pool on PostgreSQL; on SQLite, one writer connection and a pool
 // of readers).
 func New(write, read *sql.DB, d Dialect, c clock.Clock, g *ids.Generator) *Store {
-	return &Store{write: write, read: read, dialect: d, clock: c, ids: g}
+	return &Store{write: write, read: read, dialect: d, clock: c, ids: g, lockBulk: lockBulkFor(d)}
+}
+
+// Prepare readies the debit path's statements; the database packages call
+// it after migrating.
+func (s *Store) Prepare(ctx context.Context) error {
+	return s.prepareBulk(ctx, &entriesBulk, &recordsBulk, &balancesBulk, &idemLookup, &s.lockBulk)
 }
 
 // Dialect returns the store's dialect name.
@@ -157,38 +165,6 @@ func migrateOne(ctx context.Context, db *sql.DB, version int64, body string) err
 func micros(t time.Time) int64 { return t.UnixMicro() }
 
 func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
-
-// placeholders returns "($1,$2,$3),($4,$5,$6)…" for rows of cols each.
-func placeholders(rows, cols int) string {
-	var b strings.Builder
-	b.Grow(rows * cols * 6)
-	n := 1
-	for r := range rows {
-		if r > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteByte('(')
-		for c := range cols {
-			if c > 0 {
-				b.WriteByte(',')
-			}
-			b.WriteByte('$')
-			b.WriteString(strconv.Itoa(n))
-			n++
-		}
-		b.WriteByte(')')
-	}
-	return b.String()
-}
-
-// chunk returns how many rows of cols parameters fit in one statement.
-func (s *Store) chunk(cols int) int {
-	n := s.dialect.MaxParams / cols
-	if n > 1000 {
-		n = 1000
-	}
-	return n
-}
 
 func notFound(what, id string) error {
 	return apperr.NotFoundf("no %s %s", what, id)
