@@ -339,7 +339,12 @@ func (s *Server) setupReturn(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	card, err := s.provider.CompleteSetup(r.Context(), r.URL.Query().Get("session_id"))
+	cust, err := s.billing.CustomerID(r.Context(), acct.ID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	card, err := s.provider.CompleteSetup(r.Context(), cust, r.URL.Query().Get("session_id"))
 	if err != nil {
 		s.fail(w, r, apperr.Invalidf("session_id", "the card setup is not complete: %v", err))
 		return

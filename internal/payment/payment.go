@@ -90,8 +90,9 @@ type Provider interface {
 	// the browser comes back to successURL with the session id appended.
 	SetupURL(ctx context.Context, customerID, accountID, successURL, cancelURL string) (string, error)
 	// CompleteSetup returns the card saved by a finished hosted setup
-	// session.
-	CompleteSetup(ctx context.Context, sessionID string) (Card, error)
+	// session of customerID; a session of another customer is refused, so a
+	// session id cannot carry a card into someone else's account.
+	CompleteSetup(ctx context.Context, customerID, sessionID string) (Card, error)
 	// Charge creates and confirms a charge at once. An error wrapping
 	// ErrUnknownOutcome means it may have happened.
 	Charge(ctx context.Context, req ChargeRequest) (Charge, error)

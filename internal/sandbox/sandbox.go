@@ -379,10 +379,13 @@ func successRedirect(successURL, sessionID string) string {
 
 // CompleteSetup returns the card saved through a completed hosted setup
 // session; a session where no card was picked yet gives ErrSetupIncomplete.
-func (p *Provider) CompleteSetup(ctx context.Context, sessionID string) (payment.Card, error) {
+func (p *Provider) CompleteSetup(ctx context.Context, customerID, sessionID string) (payment.Card, error) {
 	s, err := p.Session(ctx, sessionID)
 	if err != nil {
 		return payment.Card{}, err
+	}
+	if s.Customer != customerID {
+		return payment.Card{}, fmt.Errorf("sandbox: setup session %s belongs to another customer", sessionID)
 	}
 	if !s.Completed() {
 		return payment.Card{}, fmt.Errorf("%w: %s", ErrSetupIncomplete, s.ID)

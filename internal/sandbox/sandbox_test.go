@@ -429,7 +429,7 @@ func TestHostedSetup(t *testing.T) {
 	if err != nil || s.Customer != "cus_1" || s.AccountID != "acct_1" || s.CancelURL != "https://app.example/cards" || s.Completed() {
 		t.Fatalf("session = %+v, %v", s, err)
 	}
-	if _, err := f.p.CompleteSetup(ctx, id); !errors.Is(err, sandbox.ErrSetupIncomplete) {
+	if _, err := f.p.CompleteSetup(ctx, "cus_1", id); !errors.Is(err, sandbox.ErrSetupIncomplete) {
 		t.Fatalf("CompleteSetup before a card was picked = %v", err)
 	}
 	if _, err := f.p.ChooseCard(ctx, id, "pm_card_bogus"); !errors.Is(err, payment.ErrCardRefused) {
@@ -440,7 +440,10 @@ func TestHostedSetup(t *testing.T) {
 	if want := "https://app.example/cards?from=setup&session_id=" + id; err != nil || redirect != want {
 		t.Fatalf("ChooseCard = %q, %v; want %q", redirect, err, want)
 	}
-	card, err := f.p.CompleteSetup(ctx, id)
+	if _, err := f.p.CompleteSetup(ctx, "cus_other", id); err == nil {
+		t.Fatal("CompleteSetup gave another customer's session card")
+	}
+	card, err := f.p.CompleteSetup(ctx, "cus_1", id)
 	if err != nil || card.Brand != "mastercard" || card.Last4 != "4444" || !strings.HasPrefix(card.ID, "pm_") {
 		t.Fatalf("CompleteSetup = %+v, %v", card, err)
 	}
@@ -448,7 +451,7 @@ func TestHostedSetup(t *testing.T) {
 	if again, err := f.p.ChooseCard(ctx, id, "pm_card_visa"); err != nil || again != redirect {
 		t.Fatalf("second ChooseCard = %q, %v", again, err)
 	}
-	if again, _ := f.p.CompleteSetup(ctx, id); again != card {
+	if again, _ := f.p.CompleteSetup(ctx, "cus_1", id); again != card {
 		t.Fatalf("CompleteSetup after a second submission = %+v, want %+v", again, card)
 	}
 	if c := f.charge(request("cus_1", card.ID, "k1")); c.Status != payment.Succeeded {
@@ -458,7 +461,7 @@ func TestHostedSetup(t *testing.T) {
 	if _, err := f.p.Session(ctx, "cs_unknown"); !errors.Is(err, payment.ErrNotFound) {
 		t.Fatalf("unknown session = %v", err)
 	}
-	if _, err := f.p.CompleteSetup(ctx, "cs_unknown"); !errors.Is(err, payment.ErrNotFound) {
+	if _, err := f.p.CompleteSetup(ctx, "cus_1", "cs_unknown"); !errors.Is(err, payment.ErrNotFound) {
 		t.Fatalf("CompleteSetup(unknown) = %v", err)
 	}
 }

@@ -1,0 +1,142 @@
+package stripe
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	stripego "github.com/stripe/stripe-go/v85"
+	"github.com/stripe/stripe-go/v85/webhook"
+
+	"github.com/topup/topup/internal/payment"
+)
+
+// webhookFetchTimeout bounds the Stripe lookups ParseWebhook makes for setup
+// events, whose payloads name the SetupIntent or card only by id.
+const webhookFetchTimeout = 20 * time.Second
+
+// ParseWebhook is ParseWebhookContext with a background context bounded by
+// webhookFetchTimeout.
+func (p *Provider) ParseWebhook(payload []byte, sigHeader string) (payment.Event, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), webhookFetchTimeout)
+	defer cancel()
+	return p.ParseWebhookContext(ctx, payload, sigHeader)
+}
+
+// ParseWebhookContext verifies a Stripe webhook against its Stripe-Signature
+// header and reduces it to a payment.Event. A missing, wrong or stale
+// signature (older than stripe-go's 300 s tolerance) gives an error wrapping
+// payment.ErrBadSignature. An event whose api_version is not of stripe-go's
+// release train is refused with a plain error: its objects may not decode
+// as this code expects, so the webhook endpoint's version must be set to
+// stripe-go's (stripego.APIVersion).
+//
+// payment_intent.* events carry the Charge, read exactly as Charge and
+// GetCharge read a PaymentIntent (so payment_failed with
+// authentication_required is RequiresAction, as the charge itself was).
+// checkout.session.completed (setup mode) and setup_intent.succeeded carry
+// the saved Card, the Customer and the AccountID from metadata; both arrive
+// for one hosted setup, with the same Card.ID. payment_method.detached
+// carries the Card and, when Stripe says, the Customer it left. Other types
+// come back with only ID, Type and Created.
+//
+// An error that does not wrap ErrBadSignature is worth a 5xx answer: Stripe
+// sends the event again later.
+func (p *Provider) ParseWebhookContext(ctx context.Context, payload []byte, sigHeader string) (payment.Event, error) {
+	if p.webhookSecret == "" {
+		return payment.Event{}, fmt.Errorf("stripe: webhook: %w: no webhook secret configured (STRIPE_WEBHOOK_SECRET)", payment.ErrBadSignature)
+	}
+	e, err := webhook.ConstructEventWithOptions(payload, sigHeader, p.webhookSecret, webhook.ConstructEventOptions{
+		Tolerance: webhook.DefaultTolerance,
+	})
+	if err != nil {
+		if errors.Is(err, webhook.ErrNotSigned) || errors.Is(err, webhook.ErrInvalidHeader) ||
+			errors.Is(err, webhook.ErrNoValidSignature) || errors.Is(err, webhook.ErrTooOld) {
+			return payment.Event{}, fmt.Errorf("stripe: webhook: %w: %w", payment.ErrBadSignature, err)
+		}
+		return payment.Event{}, fmt.Errorf("stripe: webhook: %w", err)
+	}
+	ev := payment.Event{ID: e.ID, Type: string(e.Type)}
+	if e.Created > 0 {
+		ev.Created = time.Unix(e.Created, 0).UTC()
+	}
+	if e.Data == nil {
+		return ev, nil
+	}
+
+	switch e.Type {
+	case stripego.EventTypePaymentIntentSucceeded, stripego.EventTypePaymentIntentPaymentFailed,
+		stripego.EventTypePaymentIntentRequiresAction, stripego.EventTypePaymentIntentProcessing,
+		stripego.EventTypePaymentIntentCanceled:
+		var pi stripego.PaymentIntent
+		if err := json.Unmarshal(e.Data.Raw, &pi); err != nil {
+			return payment.Event{}, fmt.Errorf("stripe: webhook %s: decode PaymentIntent: %w", e.ID, err)
+		}
+		c := chargeFromIntent(&pi)
+		ev.Charge = &c
+		if pi.Customer != nil {
+			ev.Customer = pi.Customer.ID
+		}
+
+	case stripego.EventTypeCheckoutSessionCompleted:
+		var s stripego.CheckoutSession
+		if err := json.Unmarshal(e.Data.Raw, &s); err != nil {
+			return payment.Event{}, fmt.Errorf("stripe: webhook %s: decode Checkout Session: %w", e.ID, err)
+		}
+		if s.Mode != stripego.CheckoutSessionModeSetup {
+			return ev, nil
+		}
+		ev.AccountID = s.Metadata[metaAccountID]
+		if s.Customer != nil {
+			ev.Customer = s.Customer.ID
+		}
+		return p.withSetupCard(ctx, ev, s.SetupIntent)
+
+	case stripego.EventTypeSetupIntentSucceeded:
+		var si stripego.SetupIntent
+		if err := json.Unmarshal(e.Data.Raw, &si); err != nil {
+			return payment.Event{}, fmt.Errorf("stripe: webhook %s: decode SetupIntent: %w", e.ID, err)
+		}
+		ev.AccountID = si.Metadata[metaAccountID]
+		if si.Customer != nil {
+			ev.Customer = si.Customer.ID
+		}
+		return p.withSetupCard(ctx, ev, &si)
+
+	case stripego.EventTypePaymentMethodDetached:
+		var pm stripego.PaymentMethod
+		if err := json.Unmarshal(e.Data.Raw, &pm); err != nil {
+			return payment.Event{}, fmt.Errorf("stripe: webhook %s: decode payment method: %w", e.ID, err)
+		}
+		card, ok := cardFromPaymentMethod(&pm)
+		if !ok {
+			card = payment.Card{ID: pm.ID}
+		}
+		ev.Card = &card
+		if prev, ok := e.Data.PreviousAttributes["customer"].(string); ok {
+			ev.Customer = prev
+		}
+	}
+	return ev, nil
+}
+
+// withSetupCard adds the card a SetupIntent saved to a setup event. A lookup
+// that failed for want of an answer is an error, so that Stripe sends the
+// event again; a setup that saved no usable card is logged and the event
+// returned without a Card, since sending it again would not change that.
+func (p *Provider) withSetupCard(ctx context.Context, ev payment.Event, si *stripego.SetupIntent) (payment.Event, error) {
+	card, err := p.setupCard(ctx, si)
+	if err != nil {
+		if errors.Is(err, payment.ErrUnknownOutcome) {
+			return payment.Event{}, fmt.Errorf("stripe: webhook %s: %w", ev.ID, err)
+		}
+		p.logger.WarnContext(ctx, "stripe webhook: setup saved no usable card",
+			slog.String("event_id", ev.ID), slog.String("type", ev.Type), slog.Any("error", err))
+		return ev, nil
+	}
+	ev.Card = &card
+	return ev, nil
+}
