@@ -69,53 +69,9 @@ func (s *Server) stripeWebhook(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]bool{"received": true})
 }
 
-// applyEvent applies one provider event. Each is applied once (Settle keeps
-// the event ids) and in any order: a final top-up changes only to be
-// credited for a charge that succeeded.
+// applyEvent applies one provider event through the engine's rules.
 func (s *Server) applyEvent(ctx context.Context, ev payment.Event) error {
-	switch ev.Type {
-	case "payment_intent.succeeded", "payment_intent.payment_failed":
-		if ev.Charge == nil || ev.Charge.TopUpID == "" {
-			return nil
-		}
-		o, ok := topup.ChargeOutcome(*ev.Charge)
-		if !ok {
-			return nil
-		}
-		o.EventID, o.EventType = ev.ID, ev.Type
-		_, err := s.billing.Settle(ctx, ev.Charge.TopUpID, o, s.engine.RetryBackoff())
-		if apperr.CodeOf(err) == apperr.NotFound {
-			s.log.Warn("webhook for an unknown top-up", "event", ev.ID, "top_up_id", ev.Charge.TopUpID)
-			return nil
-		}
-		return err
-	case "checkout.session.completed", "setup_intent.succeeded":
-		if ev.Card == nil || ev.AccountID == "" {
-			return nil
-		}
-		_, err := s.billing.AddCard(ctx, ev.AccountID, *ev.Card)
-		if apperr.CodeOf(err) == apperr.NotFound {
-			return nil
-		}
-		return err
-	case "payment_method.detached":
-		if ev.Card == nil {
-			return nil
-		}
-		owner, err := s.billing.CardOwner(ctx, ev.Card.ID)
-		if apperr.CodeOf(err) == apperr.NotFound {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		_, err = s.billing.RemoveCard(ctx, owner, ev.Card.ID)
-		if apperr.CodeOf(err) == apperr.NotFound {
-			return nil
-		}
-		return err
-	}
-	return nil
+	return topup.ApplyEvent(ctx, s.billing, ev, s.engine.RetryBackoff(), s.log)
 }
 
 var pages = template.Must(template.New("pages").Parse(`

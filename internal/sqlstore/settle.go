@@ -41,6 +41,12 @@ func (s *Store) Settle(ctx context.Context, id string, o topup.Outcome, backoff 
 		if !t.Status.Open() && (o.Status != topup.Succeeded || t.Status == topup.Succeeded) {
 			return nil
 		}
+		if o.Status == topup.Succeeded && t.Amount == nil {
+			// No charge is sent before Begin fixes the amount, so a success
+			// for a top-up without one is no charge of ours: refuse it
+			// rather than credit an amount nobody stored.
+			return fmt.Errorf("settle top-up %s: a success reported before its amount was fixed", id)
+		}
 		return s.settleTx(ctx, tx, &out, t, o, backoff)
 	})
 	return out, err
@@ -60,7 +66,13 @@ func (s *Store) settleTx(ctx context.Context, tx *sql.Tx, out *topup.Settled, t 
 		out.TopUp = t
 		return err
 	case topup.RequiresAction:
-		t.Status, t.ClientSecret, t.ActionToken, t.ActionExpires = topup.RequiresAction, o.ClientSecret, o.ActionToken, now.Add(topup.ActionTTL)
+		token := o.ActionToken
+		if token == "" {
+			// The secret in the action_url: 80 random bits (crypto/rand, or the
+			// simulator's seed) minted by the id generator.
+			token = s.ids.New("act")
+		}
+		t.Status, t.ClientSecret, t.ActionToken, t.ActionExpires = topup.RequiresAction, o.ClientSecret, token, now.Add(topup.ActionTTL)
 		_, err := tx.ExecContext(ctx, `UPDATE top_ups SET status = 'requires_action', charge_id = $1, client_secret = $2, action_token = $3, action_expires = $4, lease_until = 0 WHERE id = $5`,
 			t.ChargeID, t.ClientSecret, t.ActionToken, micros(t.ActionExpires), t.ID)
 		out.TopUp = t

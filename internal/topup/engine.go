@@ -2,8 +2,6 @@ package topup
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"log/slog"
 	"sync"
 	"time"
@@ -228,7 +226,7 @@ func (e *Engine) outcome(t TopUp, ch payment.Charge, err error) Outcome {
 	case ch.Status == payment.Succeeded:
 		return Outcome{Status: Succeeded, ChargeID: ch.ID}
 	case ch.Status == payment.RequiresAction || (ch.Status == payment.Declined && ch.DeclineCode == "authentication_required"):
-		return Outcome{Status: RequiresAction, ChargeID: ch.ID, ClientSecret: ch.ClientSecret, ActionToken: newToken()}
+		return Outcome{Status: RequiresAction, ChargeID: ch.ID, ClientSecret: ch.ClientSecret}
 	case ch.Status == payment.Declined:
 		return Outcome{Status: Failed, ChargeID: ch.ID, FailureCode: ch.DeclineCode, NeverRetry: payment.NeverRetry[ch.DeclineCode]}
 	}
@@ -248,10 +246,4 @@ func ChargeOutcome(ch payment.Charge) (Outcome, bool) {
 		return Outcome{Status: Failed, ChargeID: ch.ID, FailureCode: ch.DeclineCode, NeverRetry: payment.NeverRetry[ch.DeclineCode]}, true
 	}
 	return Outcome{}, false
-}
-
-func newToken() string {
-	var b [16]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }

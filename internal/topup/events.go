@@ -1,0 +1,69 @@
+package topup
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/topup/topup/internal/apperr"
+	"github.com/topup/topup/internal/payment"
+)
+
+// EventStore is what applying provider events needs of storage.
+type EventStore interface {
+	Settle(ctx context.Context, id string, o Outcome, backoff time.Duration) (Settled, error)
+	AddCard(ctx context.Context, accountID string, c payment.Card) (Card, error)
+	CardOwner(ctx context.Context, cardID string) (string, error)
+	RemoveCard(ctx context.Context, accountID, cardID string) (bool, error)
+}
+
+// ApplyEvent applies one provider webhook event. Each is applied once
+// (Settle keeps the event ids) and in any order: a final top-up changes only
+// to be credited for a charge that succeeded. Events about things Topup does
+// not know are ignored. The Stripe webhook handler and the simulator both
+// call it.
+func ApplyEvent(ctx context.Context, st EventStore, ev payment.Event, backoff time.Duration, log *slog.Logger) error {
+	switch ev.Type {
+	case "payment_intent.succeeded", "payment_intent.payment_failed":
+		if ev.Charge == nil || ev.Charge.TopUpID == "" {
+			return nil
+		}
+		o, ok := ChargeOutcome(*ev.Charge)
+		if !ok {
+			return nil
+		}
+		o.EventID, o.EventType = ev.ID, ev.Type
+		_, err := st.Settle(ctx, ev.Charge.TopUpID, o, backoff)
+		if apperr.CodeOf(err) == apperr.NotFound {
+			log.Warn("webhook for an unknown top-up", "event", ev.ID, "top_up_id", ev.Charge.TopUpID)
+			return nil
+		}
+		return err
+	case "checkout.session.completed", "setup_intent.succeeded":
+		if ev.Card == nil || ev.AccountID == "" {
+			return nil
+		}
+		_, err := st.AddCard(ctx, ev.AccountID, *ev.Card)
+		if apperr.CodeOf(err) == apperr.NotFound {
+			return nil
+		}
+		return err
+	case "payment_method.detached":
+		if ev.Card == nil {
+			return nil
+		}
+		owner, err := st.CardOwner(ctx, ev.Card.ID)
+		if apperr.CodeOf(err) == apperr.NotFound {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		_, err = st.RemoveCard(ctx, owner, ev.Card.ID)
+		if apperr.CodeOf(err) == apperr.NotFound {
+			return nil
+		}
+		return err
+	}
+	return nil
+}
