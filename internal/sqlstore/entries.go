@@ -91,6 +91,10 @@ WHERE (kind = 'usage' AND amount >= 0) OR (kind IN ('credit', 'top_up') AND amou
 		{"entry %s: a top-up credit without a succeeded top-up of the same account and amount", `SELECT e.account_id, e.id FROM entries e
 LEFT JOIN top_ups t ON t.id = e.top_up_id
 WHERE e.kind = 'top_up' AND (t.id IS NULL OR t.status <> 'succeeded' OR t.amount <> e.amount OR t.account_id <> e.account_id) LIMIT 1000`},
+		{"daily totals (%s) differ from the sum of the entries", `SELECT a.id, a.id FROM accounts a
+LEFT JOIN (SELECT account_id, CAST(SUM(credits - usage) AS BIGINT) AS n FROM daily_totals GROUP BY account_id) d ON d.account_id = a.id
+LEFT JOIN (SELECT account_id, CAST(SUM(amount) AS BIGINT) AS n FROM entries GROUP BY account_id) e ON e.account_id = a.id
+WHERE COALESCE(d.n, 0) <> COALESCE(e.n, 0)`},
 		{"top-up %s succeeded but was never credited", `SELECT t.account_id, t.id FROM top_ups t
 WHERE t.status = 'succeeded' AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.top_up_id = t.id) LIMIT 1000`},
 		{"more than one open automatic top-up (first %s)", `SELECT account_id, MIN(id) FROM top_ups

@@ -226,21 +226,31 @@ func (s *Store) Begin(ctx context.Context, id string) (topup.TopUp, bool, error)
 				}
 			}
 			amount, cancel := st.ChargeAmount(acct.Balance, mtd, acct.Currency)
-			if cancel || !st.Enabled {
+			// The card is fixed with the amount: Automatic Top-Up that uses
+			// the default follows it, so a default card removed (or changed)
+			// since the crossing is never charged.
+			card := st.PaymentMethod
+			if card == "" && !cancel && st.Enabled {
+				err := tx.QueryRowContext(ctx, `SELECT id FROM payment_methods WHERE account_id = $1 AND is_default`, t.AccountID).Scan(&card)
+				if err != nil && !errors.Is(err, sql.ErrNoRows) {
+					return err
+				}
+			}
+			if cancel || !st.Enabled || card == "" {
 				_, err := tx.ExecContext(ctx, `UPDATE top_ups SET status = 'canceled', failure_code = $1, completed_at = $2, lease_until = 0 WHERE id = $3`,
 					topup.NotNeeded, micros(now), id)
 				out.Status, out.FailureCode, out.CompletedAt = topup.Canceled, topup.NotNeeded, now
 				return err
 			}
-			t.Amount = &amount
+			t.Amount, t.PaymentMethod = &amount, card
 		}
 		if t.FirstAttemptAt.IsZero() {
 			t.FirstAttemptAt = now
 		}
 		t.Attempts++
 		t.Status = topup.Processing
-		_, err = tx.ExecContext(ctx, `UPDATE top_ups SET amount = $1, attempts = $2, first_attempt_at = $3, status = 'processing' WHERE id = $4`,
-			int64(*t.Amount), t.Attempts, micros(t.FirstAttemptAt), id)
+		_, err = tx.ExecContext(ctx, `UPDATE top_ups SET amount = $1, payment_method = $2, attempts = $3, first_attempt_at = $4, status = 'processing' WHERE id = $5`,
+			int64(*t.Amount), t.PaymentMethod, t.Attempts, micros(t.FirstAttemptAt), id)
 		out, ok = t, true
 		return err
 	})

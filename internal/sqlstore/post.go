@@ -63,6 +63,9 @@ func (s *Store) postTx(ctx context.Context, tx *sql.Tx, postings []ledger.Postin
 	if err := s.updateBalances(ctx, tx, accounts, micros(now)); err != nil {
 		return nil, err
 	}
+	if err := s.recordDaily(ctx, tx, plan.Entries); err != nil {
+		return nil, err
+	}
 	return plan.Results, nil
 }
 

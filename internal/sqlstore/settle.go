@@ -126,6 +126,9 @@ func (s *Store) succeed(ctx context.Context, tx *sql.Tx, out *topup.Settled, t t
 	if err := s.insertEntries(ctx, tx, []ledger.Entry{entry}); err != nil {
 		return err
 	}
+	if err := s.recordDaily(ctx, tx, []ledger.Entry{entry}); err != nil {
+		return err
+	}
 	if _, err := tx.ExecContext(ctx, `UPDATE accounts SET balance = $1, last_seq = $2, updated_at = $3 WHERE id = $4`, int64(balance), acct.LastSeq, micros(now), acct.ID); err != nil {
 		return err
 	}

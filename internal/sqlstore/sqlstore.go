@@ -58,7 +58,7 @@ func New(write, read *sql.DB, d Dialect, c clock.Clock, g *ids.Generator) *Store
 // Prepare readies the debit path's statements; the database packages call
 // it after migrating.
 func (s *Store) Prepare(ctx context.Context) error {
-	return s.prepareBulk(ctx, &entriesBulk, &recordsBulk, &balancesBulk, &idemLookup, &s.lockBulk)
+	return s.prepareBulk(ctx, &entriesBulk, &recordsBulk, &balancesBulk, &idemLookup, &s.lockBulk, &dailyBulk)
 }
 
 // Dialect returns the store's dialect name.
