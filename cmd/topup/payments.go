@@ -17,9 +17,14 @@ type settings struct {
 	payments       string
 	sandboxLatency time.Duration
 	retryBackoff   time.Duration
-	maxTarget      money.Amount
-	publicURL      string
-	stripe         stripe.Config
+	// workerLease is TOPUP_WORKER_LEASE: how long a worker's claim on a
+	// top-up keeps other workers away, and so how soon a restarted process
+	// resumes a top-up whose charge a killed one left in flight (zero: the
+	// engine's default, 2m).
+	workerLease time.Duration
+	maxTarget   money.Amount
+	publicURL   string
+	stripe      stripe.Config
 }
 
 func readSettings(payments string, getenv func(string) string) (settings, error) {
@@ -33,6 +38,13 @@ func readSettings(payments string, getenv func(string) string) (settings, error)
 	if v := getenv("TOPUP_RETRY_BACKOFF"); v != "" {
 		if s.retryBackoff, err = time.ParseDuration(v); err != nil || s.retryBackoff < 0 {
 			return s, fmt.Errorf("TOPUP_RETRY_BACKOFF must be a Go duration such as 1h, not %q", v)
+		}
+	}
+	if v := getenv("TOPUP_WORKER_LEASE"); v != "" {
+		// A pass of the worker ends with its lease, so a lease no longer
+		// than a sandbox charge would cut every charge short.
+		if s.workerLease, err = time.ParseDuration(v); err != nil || s.workerLease <= 0 || s.workerLease <= s.sandboxLatency {
+			return s, fmt.Errorf("TOPUP_WORKER_LEASE must be a Go duration such as 2m, longer than TOPUP_SANDBOX_LATENCY, not %q", v)
 		}
 	}
 	if v := getenv("TOPUP_MAX_TARGET"); v != "" {
