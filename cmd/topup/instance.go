@@ -110,7 +110,7 @@ func startInstance(ctx context.Context, cfg instanceConfig, store *sqlstore.Stor
 		sb := sandbox.New(store, sandbox.Config{Latency: set.sandboxLatency, BaseURL: publicURL, Clock: c, IDs: g})
 		deps.Provider, deps.Sandbox = sb, sandboxPages{sb}
 	}
-	engine := topup.NewEngine(store, deps.Provider, topup.Config{RetryBackoff: set.retryBackoff, Lease: set.workerLease, Clock: c, Logger: log, OnSettled: metrics.ObserveTopUp})
+	engine := topup.NewEngine(store, deps.Provider, topup.Config{RetryBackoff: set.retryBackoff, Lease: set.workerLease, ReclaimOnStart: store.DialectName() == "sqlite", Clock: c, Logger: log, OnSettled: metrics.ObserveTopUp})
 	deps.Engine = engine
 	committer.OnTopUp(engine.Kick)
 	engine.Start()

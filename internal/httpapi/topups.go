@@ -437,6 +437,11 @@ func (s *Server) createTopUp(w http.ResponseWriter, r *http.Request) {
 	if !replay {
 		t = s.attemptNow(t)
 	}
+	if replay && (t.Status == topup.Pending || t.Status == topup.Processing) && s.clock.Now().Sub(t.CreatedAt) < manualWait {
+		// The first request is still waiting for the provider.
+		s.fail(w, r, apperr.New(apperr.RequestInProgress, "a request with this idempotency_key is still being processed"))
+		return
+	}
 	if replay {
 		w.Header().Set("Idempotent-Replayed", "true")
 	}

@@ -39,6 +39,8 @@ type billingOptions struct {
 	// idleEngine leaves the worker stopped, so that top-ups stay where the
 	// test puts them.
 	idleEngine bool
+	// latency makes each sandbox charge take this long.
+	latency time.Duration
 }
 
 // setupBilling starts a fresh API with payments on a new SQLite database,
@@ -63,7 +65,7 @@ func setupBilling(t *testing.T, o billingOptions) *billingBundle {
 	// the API is built.
 	srv := httptest.NewUnstartedServer(nil)
 	publicURL := "http://" + srv.Listener.Addr().String()
-	sb := sandbox.New(store, sandbox.Config{BaseURL: publicURL, Clock: c, IDs: g})
+	sb := sandbox.New(store, sandbox.Config{BaseURL: publicURL, Clock: c, IDs: g, Latency: o.latency})
 	engine := topup.NewEngine(store, sb, topup.Config{Clock: c, Logger: log, PollInterval: 50 * time.Millisecond})
 	committer.OnTopUp(engine.Kick)
 	committer.Start()
@@ -692,4 +694,40 @@ func TestSandboxChargesNeedAdmin(t *testing.T) {
 		t.Errorf("charge = %v; want pi_…, key topup-%s, 12.50, succeeded", c, tu["id"])
 	}
 	wantTime(t, "charge created_at", c["created_at"])
+}
+
+// TestManualTopUpReplayWhileCharging: a replay that arrives while the first
+// request is still waiting for the provider answers 409 request_in_progress
+// and charges nothing; once the first has answered, the replay returns the
+// same top-up.
+func TestManualTopUpReplayWhileCharging(t *testing.T) {
+	t.Parallel()
+	b := setupBilling(t, billingOptions{latency: 700 * time.Millisecond})
+	acct, key := b.account(t, "")
+	b.attach(t, acct, key, "pm_card_visa")
+	body := map[string]any{"amount": "10.00", "idempotency_key": "buy-1"}
+	first := make(chan map[string]any, 1)
+	go func() {
+		status, got, _ := b.do(t, "POST", "/v1/accounts/"+acct+"/top_ups", key, body)
+		if status != http.StatusCreated {
+			t.Errorf("first request: %d %v", status, got)
+		}
+		first <- got
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for len(b.charges(t)) == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	status, got, _ := b.do(t, "POST", "/v1/accounts/"+acct+"/top_ups", key, body)
+	if status != http.StatusConflict || got["error"].(map[string]any)["code"] != "request_in_progress" {
+		t.Fatalf("replay during the charge = %d %v; want 409 request_in_progress", status, got)
+	}
+	done := <-first
+	status, got, h := b.do(t, "POST", "/v1/accounts/"+acct+"/top_ups", key, body)
+	if status != http.StatusOK || got["id"] != done["id"] || h.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("replay after the answer = %d %v; want 200 with top-up %v", status, got, done["id"])
+	}
+	if n := b.chargesFor(t, done["id"].(string)); n != 1 {
+		t.Fatalf("%d charges for the top-up; want 1", n)
+	}
 }

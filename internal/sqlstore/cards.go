@@ -125,20 +125,21 @@ func (s *Store) RemoveCard(ctx context.Context, accountID, cardID string) (autoD
 		// Settings never keep naming a card that is gone, enabled or not:
 		// a later save that leaves payment_method out would otherwise be
 		// refused for a card the customer no longer has.
+		old := st
 		named := st.PaymentMethod == cardID
 		if named {
 			st.PaymentMethod, st.UpdatedAt = "", s.clock.Now()
 		}
 		if !st.Enabled {
 			if named {
-				return s.writeSettings(ctx, tx, accountID, st)
+				return s.changeSettings(ctx, tx, accountID, "system:payment_method_removed", old, st, false)
 			}
 			return nil
 		}
 		if named || len(rest) == 0 {
 			now := s.clock.Now()
 			st.Enabled, st.DisabledReason, st.UpdatedAt = false, topup.PaymentMethodRemoved, now
-			if err := s.writeSettings(ctx, tx, accountID, st); err != nil {
+			if err := s.changeSettings(ctx, tx, accountID, "system:payment_method_removed", old, st, false); err != nil {
 				return err
 			}
 			autoDisabled = true

@@ -256,3 +256,12 @@ func (s *Store) Begin(ctx context.Context, id string) (topup.TopUp, bool, error)
 	})
 	return out, ok, err
 }
+
+// ReleaseLeases releases every claim on open top-ups, for a process that
+// knows it is the database's only user (SQLite) and starts after a crash.
+func (s *Store) ReleaseLeases(ctx context.Context) error {
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE top_ups SET lease_until = 0 WHERE status IN ('pending', 'processing') AND lease_until > 0`)
+		return err
+	})
+}

@@ -100,7 +100,7 @@ func (s *Store) settleTx(ctx context.Context, tx *sql.Tx, out *topup.Settled, t 
 			return err
 		}
 		next, disabled := st.AfterFailure(t.FailureCode, o.NeverRetry, now, backoff)
-		if err := s.writeSettings(ctx, tx, t.AccountID, next); err != nil {
+		if err := s.changeSettings(ctx, tx, t.AccountID, "system:"+t.FailureCode, st, next, false); err != nil {
 			return err
 		}
 		if disabled != "" {

@@ -153,20 +153,33 @@ func (s *Store) SaveSettings(ctx context.Context, accountID, actor string, in to
 		}
 		now := s.clock.Now()
 		next.UpdatedAt = now
-		if err := s.writeSettings(ctx, tx, accountID, next); err != nil {
+		if err := s.changeSettings(ctx, tx, accountID, actor, cur, next, true); err != nil {
 			return err
-		}
-		oldJSON, _ := json.Marshal(settingsView(cur))
-		newJSON, _ := json.Marshal(settingsView(next))
-		if _, err := tx.ExecContext(ctx, `INSERT INTO settings_audit (id, account_id, actor, old_value, new_value, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
-			s.ids.New("audit"), accountID, actor, string(oldJSON), string(newJSON), micros(now)); err != nil {
-			return fmt.Errorf("audit settings: %w", err)
 		}
 		created, err = s.maybeTrigger(ctx, tx, acct, next, topup.TriggerSettings, now)
 		out = next
 		return err
 	})
 	return out, created, err
+}
+
+// changeSettings saves settings and writes the audit row: always for a
+// customer's or operator's save, and for Topup's own changes (switching off
+// after declines or a removed card) when what the customer sees changed.
+func (s *Store) changeSettings(ctx context.Context, tx *sql.Tx, accountID, actor string, old, next topup.Settings, always bool) error {
+	if err := s.writeSettings(ctx, tx, accountID, next); err != nil {
+		return err
+	}
+	oldJSON, _ := json.Marshal(settingsView(old))
+	newJSON, _ := json.Marshal(settingsView(next))
+	if !always && string(oldJSON) == string(newJSON) {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO settings_audit (id, account_id, actor, old_value, new_value, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+		s.ids.New("audit"), accountID, actor, string(oldJSON), string(newJSON), micros(s.clock.Now())); err != nil {
+		return fmt.Errorf("audit settings: %w", err)
+	}
+	return nil
 }
 
 // settingsView is the audit trail's record of settings.

@@ -2,6 +2,7 @@ package topup
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -20,6 +21,7 @@ type Store interface {
 	Settle(ctx context.Context, id string, o Outcome, backoff time.Duration) (Settled, error)
 	Sweep(ctx context.Context, backoff time.Duration) ([]string, error)
 	CustomerID(ctx context.Context, accountID string) (string, error)
+	ReleaseLeases(ctx context.Context) error
 }
 
 // Config tunes the engine; zero values take the defaults.
@@ -30,8 +32,13 @@ type Config struct {
 	SweepInterval time.Duration // how often the sweep runs (15s)
 	UnknownRetry  time.Duration // first wait after an unknown outcome, doubling to 5m (2s)
 	ChargeTimeout time.Duration // one provider call (30s)
-	Clock         clock.Clock
-	Logger        *slog.Logger
+	// ReclaimOnStart releases every claim when the worker starts: right
+	// when this process is the only one using the database (SQLite), so a
+	// restarted process resumes what it was charging at once instead of
+	// after the lease. Replicas sharing PostgreSQL wait for the lease.
+	ReclaimOnStart bool
+	Clock          clock.Clock
+	Logger         *slog.Logger
 	// OnSettled, when set, hears of every settled attempt (metrics).
 	OnSettled func(Settled)
 }
@@ -95,6 +102,11 @@ func (e *Engine) Kick() {
 // Start runs the worker until Stop. Open top-ups left by a crashed process
 // are resumed by the first pass: their lease has run out.
 func (e *Engine) Start() {
+	if e.cfg.ReclaimOnStart {
+		if err := e.store.ReleaseLeases(context.Background()); err != nil {
+			e.cfg.Logger.Error("release top-up claims", "err", err)
+		}
+	}
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
@@ -216,9 +228,16 @@ func (e *Engine) charge(ctx context.Context, t TopUp, customer string) (payment.
 // outcome maps what the provider said to what Settle does.
 func (e *Engine) outcome(t TopUp, ch payment.Charge, err error) Outcome {
 	now := e.cfg.Clock.Now()
+	if err != nil && !errors.Is(err, payment.ErrUnknownOutcome) && t.Attempts == 1 && t.ChargeID == "" {
+		// The provider refused the request itself (a card detached since,
+		// an invalid request) on the first attempt: nothing was charged, and
+		// sending it again would be refused again.
+		return Outcome{Status: Failed, FailureCode: ProcessingError}
+	}
 	if err != nil {
-		// Unknown (timeout, 5xx, crash) or unexpected: try again later with the
-		// same key; never give up on a charge that may have been made.
+		// Unknown (timeout, 5xx, crash), or refused on a retry whose first
+		// attempt may have charged: try again later with the same key; never
+		// give up on a charge that may have been made.
 		wait := e.cfg.UnknownRetry << min(t.Attempts-1, 8)
 		return Outcome{Status: Processing, ChargeID: t.ChargeID, RetryAt: now.Add(min(wait, 5*time.Minute))}
 	}

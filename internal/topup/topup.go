@@ -43,6 +43,8 @@ const (
 const (
 	NotNeeded             = "not_needed"
 	AuthenticationExpired = "authentication_expired"
+	// ProcessingError: the provider refused the charge request itself.
+	ProcessingError = "processing_error"
 )
 
 // Reasons Automatic Top-Up was switched off.
