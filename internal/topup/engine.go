@@ -3,6 +3,7 @@ package topup
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -219,19 +220,38 @@ func (e *Engine) charge(ctx context.Context, t TopUp, customer string) (payment.
 	if err != nil {
 		return payment.Charge{}, err
 	}
-	return e.provider.Charge(ctx, payment.ChargeRequest{
+	ch, err := e.provider.Charge(ctx, payment.ChargeRequest{
 		TopUpID: t.ID, IdempotencyKey: t.IdempotencyKey(), Customer: customer, PaymentMethod: t.PaymentMethod,
 		Amount: minor, Currency: t.Currency.Code, OffSession: t.Trigger != TriggerManual, Description: "Topup credit " + t.ID,
 	})
+	if err != nil && !errors.Is(err, payment.ErrUnknownOutcome) && t.Attempts > 1 {
+		// Refused on a retry (its card detached since…): when the provider
+		// holds no charge for the top-up, none was ever made and the refusal
+		// is final; retrying for ever would keep the top-up open and block
+		// every later one.
+		found, ok, ferr := e.provider.FindCharge(ctx, customer, t.ID)
+		switch {
+		case ferr == nil && ok:
+			return found, nil
+		case ferr == nil:
+			return payment.Charge{}, fmt.Errorf("%w: %w", errNothingCharged, err)
+		}
+	}
+	return ch, err
 }
+
+// errNothingCharged marks a refusal after which the provider was found to
+// hold no charge for the top-up.
+var errNothingCharged = errors.New("refused, and no charge was made")
 
 // outcome maps what the provider said to what Settle does.
 func (e *Engine) outcome(t TopUp, ch payment.Charge, err error) Outcome {
 	now := e.cfg.Clock.Now()
-	if err != nil && !errors.Is(err, payment.ErrUnknownOutcome) && t.Attempts == 1 && t.ChargeID == "" {
+	if err != nil && !errors.Is(err, payment.ErrUnknownOutcome) && t.ChargeID == "" && (t.Attempts == 1 || errors.Is(err, errNothingCharged)) {
 		// The provider refused the request itself (a card detached since,
-		// an invalid request) on the first attempt: nothing was charged, and
-		// sending it again would be refused again.
+		// an invalid request) on the first attempt, or on a retry with no
+		// charge of the top-up found: nothing was charged, and sending it
+		// again would be refused again.
 		return Outcome{Status: Failed, FailureCode: ProcessingError}
 	}
 	if err != nil {

@@ -1,0 +1,557 @@
+package topuptest
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // the PostgreSQL driver of the test database
+
+	"github.com/topup/topup/internal/clock"
+	"github.com/topup/topup/internal/ids"
+	"github.com/topup/topup/internal/ledger"
+	"github.com/topup/topup/internal/money"
+	"github.com/topup/topup/internal/payment"
+	"github.com/topup/topup/internal/postgres"
+	"github.com/topup/topup/internal/sandbox"
+	"github.com/topup/topup/internal/sqlite"
+	"github.com/topup/topup/internal/sqlstore"
+	"github.com/topup/topup/internal/topup"
+)
+
+// Epoch is where every test clock starts: early in a month, so that a test
+// can reach the next month on purpose.
+var Epoch = time.Date(2026, time.March, 4, 5, 6, 7, 0, time.UTC)
+
+// Backoff is the TOPUP_RETRY_BACKOFF of the engines the tests build.
+const Backoff = time.Hour
+
+// MaxTarget is the operator's TOPUP_MAX_TARGET in the tests (the default).
+var MaxTarget = Amt("10000.00")
+
+// defaultAdminURL is the local PostgreSQL the tests expect; set
+// TOPUP_TEST_POSTGRES to use another server (a URL whose user may create
+// databases).
+const defaultAdminURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+
+var pg struct {
+	adminURL, dbName string
+	db               *sql.DB // an admin connection to the run's database
+	skip             string  // why PostgreSQL tests skip, outside CI
+}
+
+// Main runs the tests of a package that uses Run: it makes a PostgreSQL
+// database for this run (each test gets a schema of its own in it) and drops
+// it afterwards. Unreachable PostgreSQL fails the run when CI=true and
+// skips the PostgreSQL half of every test otherwise. Call it from TestMain:
+// os.Exit(topuptest.Main(m)).
+func Main(m *testing.M) int {
+	admin := os.Getenv("TOPUP_TEST_POSTGRES")
+	if admin == "" {
+		admin = defaultAdminURL
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	adminDB, err := sql.Open("pgx", admin)
+	if err == nil {
+		err = adminDB.PingContext(ctx)
+	}
+	if err != nil {
+		msg := fmt.Sprintf("PostgreSQL unreachable (%v): start PostgreSQL at 127.0.0.1:5432 or set TOPUP_TEST_POSTGRES to an admin URL", err)
+		if os.Getenv("CI") == "true" {
+			fmt.Fprintln(os.Stderr, "FAIL:", msg)
+			return 1
+		}
+		pg.skip = msg
+		return m.Run()
+	}
+	defer adminDB.Close()
+	name := "topup_test_" + randomName()
+	if _, err := adminDB.ExecContext(ctx, `CREATE DATABASE `+name); err != nil {
+		fmt.Fprintf(os.Stderr, "create database %s: %v\n", name, err)
+		return 1
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := adminDB.ExecContext(ctx, `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`); err != nil {
+			fmt.Fprintf(os.Stderr, "drop database %s: %v\n", name, err)
+		}
+	}()
+	u, err := withParams(admin, name, "")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if pg.db, err = sql.Open("pgx", u); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	pg.adminURL, pg.dbName = admin, name
+	code := m.Run()
+	pg.db.Close() // before the drop, which would otherwise end it
+	return code
+}
+
+func randomName() string {
+	var b [6]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// withParams returns admin pointed at database name and, when schema is
+// set, with search_path=schema for every connection of the pool.
+func withParams(admin, name, schema string) (string, error) {
+	if !strings.Contains(admin, "://") {
+		s := admin + " dbname=" + name
+		if schema != "" {
+			s += " search_path=" + schema
+		}
+		return s, nil
+	}
+	u, err := url.Parse(admin)
+	if err != nil {
+		return "", fmt.Errorf("TOPUP_TEST_POSTGRES: %w", err)
+	}
+	u.Path = "/" + name
+	if schema != "" {
+		q := u.Query()
+		q.Set("search_path", schema)
+		u.RawQuery = q.Encode()
+	}
+	return u.String(), nil
+}
+
+// Backend opens a fresh, empty store of one database, closed (and
+// dropped) when the test ends.
+type Backend struct {
+	Name string
+	Open func(t testing.TB, c clock.Clock, g *ids.Generator) *sqlstore.Store
+}
+
+// Backends are SQLite and PostgreSQL.
+func Backends() []Backend {
+	return []Backend{{"sqlite", openSQLite}, {"postgres", openPostgres}}
+}
+
+func openSQLite(t testing.TB, c clock.Clock, g *ids.Generator) *sqlstore.Store {
+	t.Helper()
+	s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "topup.db"), c, g)
+	if err != nil {
+		t.Fatalf("open sqlite: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("close sqlite: %v", err)
+		}
+	})
+	return s
+}
+
+func openPostgres(t testing.TB, c clock.Clock, g *ids.Generator) *sqlstore.Store {
+	t.Helper()
+	if pg.skip != "" {
+		t.Skip(pg.skip)
+	}
+	if pg.db == nil {
+		t.Fatal("topuptest: PostgreSQL tests need TestMain to call topuptest.Main")
+	}
+	schema := "s_" + randomName()
+	if _, err := pg.db.ExecContext(t.Context(), `CREATE SCHEMA `+schema); err != nil {
+		t.Fatalf("create schema: %v", err)
+	}
+	u, err := withParams(pg.adminURL, pg.dbName, schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := postgres.Open(t.Context(), u, c, g)
+	if err != nil {
+		t.Fatalf("open postgres: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("close postgres: %v", err)
+		}
+		if _, err := pg.db.ExecContext(context.Background(), `DROP SCHEMA `+schema+` CASCADE`); err != nil {
+			t.Errorf("drop schema: %v", err)
+		}
+	})
+	var current string
+	if err := s.DB().QueryRowContext(t.Context(), `SELECT current_schema()`).Scan(&current); err != nil || current != schema {
+		t.Fatalf("store works in schema %q (%v), want %q", current, err, schema)
+	}
+	return s
+}
+
+// Env is one test's world: a fresh store on a manual clock, the sandbox and
+// a fake provider on the same store and clock.
+type Env struct {
+	T     testing.TB
+	DB    string // "sqlite" or "postgres"
+	Store *sqlstore.Store
+	// Clock is the manual clock of everything; nil in a live Env, which runs
+	// on the wall clock.
+	Clock   *clock.Manual
+	IDs     *ids.Generator
+	Sandbox *sandbox.Provider
+	Fake    *Fake
+	clock   clock.Clock
+	keys    atomic.Int64
+}
+
+// Run runs fn once per database, each in a parallel subtest with a fresh
+// Env.
+func Run(t *testing.T, fn func(t *testing.T, e *Env)) {
+	t.Helper()
+	for _, b := range Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
+			fn(t, NewEnv(t, b))
+		})
+	}
+}
+
+// NewEnv returns a fresh Env on b with a manual clock standing at Epoch.
+func NewEnv(t testing.TB, b Backend) *Env {
+	t.Helper()
+	c := clock.NewManual(Epoch)
+	e := newEnv(t, b, c)
+	e.Clock = c
+	return e
+}
+
+// NewLiveEnv returns a fresh Env on b running on the wall clock, for tests
+// of the worker under load.
+func NewLiveEnv(t testing.TB, b Backend) *Env {
+	t.Helper()
+	return newEnv(t, b, clock.System)
+}
+
+func newEnv(t testing.TB, b Backend, c clock.Clock) *Env {
+	g := ids.New(c)
+	s := b.Open(t, c, g)
+	return &Env{T: t, DB: b.Name, Store: s, IDs: g, clock: c,
+		Sandbox: sandbox.New(s, sandbox.Config{Clock: c, IDs: g, BaseURL: "http://127.0.0.1:8080"}), Fake: NewFake(c)}
+}
+
+// Now is the Env's time.
+func (e *Env) Now() time.Time { return e.clock.Now() }
+
+// Logger sends structured logs to t.Log.
+func Logger(t testing.TB, level slog.Level) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: level}))
+}
+
+type tWriter struct{ t testing.TB }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+// Engine returns an engine on the Env's store and clock, charging through
+// p, with the tests' back-off; mods change the config.
+func (e *Env) Engine(p payment.Provider, mods ...func(*topup.Config)) *topup.Engine {
+	cfg := topup.Config{Clock: e.clock, RetryBackoff: Backoff, Logger: Logger(e.T, slog.LevelInfo)}
+	for _, m := range mods {
+		m(&cfg)
+	}
+	return topup.NewEngine(e.Store, p, cfg)
+}
+
+// Amt parses a wire amount ("10.00", or "-5.00" for a balance); a test
+// constant that does not parse is a bug in the test.
+func Amt(s string) money.Amount {
+	a, err := money.Parse(strings.TrimPrefix(s, "-"))
+	if err != nil {
+		panic(fmt.Sprintf("topuptest: amount %q: %v", s, err))
+	}
+	if strings.HasPrefix(s, "-") {
+		return -a
+	}
+	return a
+}
+
+// AmtP is Amt as a pointer, for settings.
+func AmtP(s string) *money.Amount {
+	a := Amt(s)
+	return &a
+}
+
+// Currency returns a supported currency.
+func Currency(code string) money.Currency {
+	c, err := money.LookupCurrency(code)
+	if err != nil {
+		panic(err)
+	}
+	return c
+}
+
+func (e *Env) ctx() context.Context { return e.T.Context() }
+
+// Account creates an active usd account with a zero balance.
+func (e *Env) Account() ledger.Account {
+	e.T.Helper()
+	a := ledger.Account{ID: e.IDs.New(ids.Account), Email: "billing@example.com", Currency: Currency("usd"),
+		Status: ledger.Active, CreatedAt: e.Now()}
+	if err := e.Store.CreateAccount(e.ctx(), a, "hash_"+a.ID); err != nil {
+		e.T.Fatalf("create account: %v", err)
+	}
+	return a
+}
+
+// Card attaches token through p to the account's provider customer (made
+// on first use) and saves the card, as POST .../payment_methods does.
+func (e *Env) Card(p payment.Provider, accountID, token string) topup.Card {
+	e.T.Helper()
+	cust, err := e.Store.CustomerID(e.ctx(), accountID)
+	if err != nil {
+		e.T.Fatalf("customer of %s: %v", accountID, err)
+	}
+	if cust == "" {
+		if cust, err = p.EnsureCustomer(e.ctx(), "", accountID, ""); err != nil {
+			e.T.Fatalf("ensure customer: %v", err)
+		}
+		if cust, err = e.Store.SetCustomerID(e.ctx(), accountID, cust); err != nil {
+			e.T.Fatalf("set customer: %v", err)
+		}
+	}
+	pc, err := p.AttachPaymentMethod(e.ctx(), cust, token)
+	if err != nil {
+		e.T.Fatalf("attach %s: %v", token, err)
+	}
+	c, err := e.Store.AddCard(e.ctx(), accountID, pc)
+	if err != nil {
+		e.T.Fatalf("add card %s: %v", pc.ID, err)
+	}
+	return c
+}
+
+// Post applies one posting that must be accepted.
+func (e *Env) Post(p ledger.Posting) ledger.Result {
+	e.T.Helper()
+	res, err := e.Store.Post(e.ctx(), []ledger.Posting{p})
+	if err != nil {
+		e.T.Fatalf("post %s %s: %v", p.Kind, p.Amount, err)
+	}
+	if res[0].Err != nil {
+		e.T.Fatalf("post %s %s: %v", p.Kind, p.Amount, res[0].Err)
+	}
+	return res[0]
+}
+
+// Usage is a usage posting of amount (a debit) under a fresh key.
+func (e *Env) Usage(accountID, amount string) ledger.Posting {
+	return ledger.Posting{AccountID: accountID, Kind: ledger.KindUsage, Amount: -Amt(amount),
+		IdempotencyKey: fmt.Sprintf("use-%d", e.keys.Add(1)), Call: ledger.ScopeUsage}
+}
+
+// Use debits amount of usage and returns the result.
+func (e *Env) Use(accountID, amount string) ledger.Result {
+	e.T.Helper()
+	return e.Post(e.Usage(accountID, amount))
+}
+
+// Credit credits amount (an operator credit, not a top-up).
+func (e *Env) Credit(accountID, amount string) ledger.Result {
+	e.T.Helper()
+	return e.Post(ledger.Posting{AccountID: accountID, Kind: ledger.KindCredit, Amount: Amt(amount),
+		IdempotencyKey: fmt.Sprintf("credit-%d", e.keys.Add(1)), Call: ledger.ScopeCredit})
+}
+
+// Save saves settings that must be valid and returns them with the top-up
+// the save created, if any.
+func (e *Env) Save(accountID string, in topup.Input) (topup.Settings, *topup.TopUp) {
+	e.T.Helper()
+	s, t, err := e.Store.SaveSettings(e.ctx(), accountID, "test", in, MaxTarget)
+	if err != nil {
+		e.T.Fatalf("save settings %+v: %v", in, err)
+	}
+	return s, t
+}
+
+// Enable switches Automatic Top-Up on with the account's default card.
+func (e *Env) Enable(accountID, threshold, target string) (topup.Settings, *topup.TopUp) {
+	e.T.Helper()
+	on := true
+	return e.Save(accountID, topup.Input{Enabled: &on, Threshold: AmtP(threshold), Target: AmtP(target)})
+}
+
+// Settings returns the account's settings and month-to-date.
+func (e *Env) Settings(accountID string) (topup.Settings, money.Amount) {
+	e.T.Helper()
+	s, mtd, err := e.Store.Settings(e.ctx(), accountID)
+	if err != nil {
+		e.T.Fatalf("settings: %v", err)
+	}
+	return s, mtd
+}
+
+// Balance returns the account's balance.
+func (e *Env) Balance(accountID string) money.Amount {
+	e.T.Helper()
+	a, err := e.Store.Account(e.ctx(), accountID)
+	if err != nil {
+		e.T.Fatalf("account: %v", err)
+	}
+	return a.Balance
+}
+
+// TopUps lists the account's top-ups, oldest first.
+func (e *Env) TopUps(accountID string) []topup.TopUp {
+	e.T.Helper()
+	list, _, err := e.Store.TopUps(e.ctx(), accountID, ledger.Page{Limit: 1000})
+	if err != nil {
+		e.T.Fatalf("top-ups: %v", err)
+	}
+	for i, j := 0, len(list)-1; i < j; i, j = i+1, j-1 {
+		list[i], list[j] = list[j], list[i]
+	}
+	return list
+}
+
+// TopUp returns one top-up.
+func (e *Env) TopUp(id string) topup.TopUp {
+	e.T.Helper()
+	t, err := e.Store.TopUpByID(e.ctx(), id)
+	if err != nil {
+		e.T.Fatalf("top-up %s: %v", id, err)
+	}
+	return t
+}
+
+// Open returns the account's open automatic top-ups, oldest first.
+func (e *Env) Open(accountID string) []topup.TopUp {
+	e.T.Helper()
+	var out []topup.TopUp
+	for _, t := range e.TopUps(accountID) {
+		if t.Status.Open() && t.Trigger != topup.TriggerManual {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// Only returns the account's one top-up, failing when there are others.
+func (e *Env) Only(accountID string) topup.TopUp {
+	e.T.Helper()
+	list := e.TopUps(accountID)
+	if len(list) != 1 {
+		e.T.Fatalf("want exactly one top-up, have %d: %+v", len(list), list)
+	}
+	return list[0]
+}
+
+// Credited lists the account's top_up ledger entries, oldest first, read
+// from the table.
+func (e *Env) Credited(accountID string) []ledger.Entry {
+	e.T.Helper()
+	rows, err := e.Store.DB().QueryContext(e.ctx(), `SELECT id, amount, balance_after, COALESCE(top_up_id, ''), idempotency_key FROM entries
+WHERE account_id = $1 AND kind = 'top_up' ORDER BY seq`, accountID)
+	if err != nil {
+		e.T.Fatalf("top-up entries: %v", err)
+	}
+	defer rows.Close()
+	var out []ledger.Entry
+	for rows.Next() {
+		en := ledger.Entry{AccountID: accountID, Kind: ledger.KindTopUp}
+		if err := rows.Scan(&en.ID, &en.Amount, &en.BalanceAfter, &en.TopUpID, &en.IdempotencyKey); err != nil {
+			e.T.Fatalf("scan entry: %v", err)
+		}
+		out = append(out, en)
+	}
+	if err := rows.Err(); err != nil {
+		e.T.Fatal(err)
+	}
+	return out
+}
+
+// Notes returns what the account was told of type typ, oldest first.
+func (e *Env) Notes(accountID, typ string) []topup.Notification {
+	e.T.Helper()
+	all, err := e.Store.Notifications(e.ctx(), accountID, 1000)
+	if err != nil {
+		e.T.Fatalf("notifications: %v", err)
+	}
+	var out []topup.Notification
+	for i := len(all) - 1; i >= 0; i-- {
+		if all[i].Type == typ {
+			out = append(out, all[i])
+		}
+	}
+	return out
+}
+
+// RunOnce makes one worker pass and returns how many top-ups it attempted.
+func (e *Env) RunOnce(eng *topup.Engine) int {
+	e.T.Helper()
+	n, err := eng.RunOnce(e.ctx())
+	if err != nil {
+		e.T.Fatalf("run once: %v", err)
+	}
+	return n
+}
+
+// Sweep runs the sweep and returns the top-ups it created.
+func (e *Env) Sweep(eng *topup.Engine) []string {
+	e.T.Helper()
+	ids, err := eng.Sweep(e.ctx())
+	if err != nil {
+		e.T.Fatalf("sweep: %v", err)
+	}
+	return ids
+}
+
+// Settle applies an outcome as a webhook or the 3-D Secure page does.
+func (e *Env) Settle(id string, o topup.Outcome) topup.Settled {
+	e.T.Helper()
+	s, err := e.Store.Settle(e.ctx(), id, o, Backoff)
+	if err != nil {
+		e.T.Fatalf("settle %s: %v", id, err)
+	}
+	return s
+}
+
+// Verify fails the test unless store.Verify finds the ledger clean.
+func (e *Env) Verify() {
+	e.T.Helper()
+	v, err := e.Store.Verify(e.ctx())
+	if err != nil {
+		e.T.Fatalf("verify: %v", err)
+	}
+	if len(v) != 0 {
+		e.T.Fatalf("verify found %d violations: %+v", len(v), v)
+	}
+}
+
+// SandboxCharges returns the sandbox's whole charge log, oldest first.
+func (e *Env) SandboxCharges() []sandbox.Charge {
+	e.T.Helper()
+	var all []sandbox.Charge
+	after := ""
+	for {
+		page, more, err := e.Sandbox.Charges(e.ctx(), 100, after)
+		if err != nil {
+			e.T.Fatalf("sandbox charges: %v", err)
+		}
+		all = append(all, page...)
+		if !more || len(page) == 0 {
+			break
+		}
+		after = page[len(page)-1].ID
+	}
+	for i, j := 0, len(all)-1; i < j; i, j = i+1, j-1 {
+		all[i], all[j] = all[j], all[i]
+	}
+	return all
+}
