@@ -284,6 +284,16 @@ func TestDueAndAfterFailure(t *testing.T) {
 	if disabled != topup.CardNotRetryable || lost.Enabled {
 		t.Errorf("after lost_card: %+v disabled %q, want off with card_not_retryable", lost, disabled)
 	}
+	// A request the provider refused (a bad key, a card gone at the
+	// provider) waits out the back-off but is not a decline: three of them
+	// must not switch anyone off.
+	refused := s
+	for range 3 {
+		refused, disabled = refused.AfterFailure(topup.ProcessingError, false, now, time.Hour)
+	}
+	if disabled != "" || !refused.Enabled || refused.FailureStreak != 0 || !refused.RetryAfter.Equal(now.Add(time.Hour)) {
+		t.Errorf("after three refused requests: %+v disabled %q; want on, streak 0, back-off set", refused, disabled)
+	}
 }
 
 // TestSaveSettingsRefusals checks on both databases that a refused save

@@ -179,8 +179,14 @@ func pow10(n int) int64 {
 // Top-Up switches off after MaxFailuresInRow or at once for a card that must
 // never be retried. disabled names the reason when it switched off.
 func (s Settings) AfterFailure(code string, neverRetry bool, now time.Time, backoff time.Duration) (next Settings, disabled string) {
-	s.FailureStreak++
 	s.RetryAfter = now.Add(backoff)
+	if code == ProcessingError {
+		// The provider refused the request, not the card (a card gone at
+		// the provider, or the operator's key): wait, but do not count a
+		// decline, so a misconfiguration cannot switch off every account.
+		return s, ""
+	}
+	s.FailureStreak++
 	switch {
 	case neverRetry:
 		disabled = CardNotRetryable
