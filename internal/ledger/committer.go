@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"errors"
+	"hash/fnv"
 	"log/slog"
 	"sync"
 	"time"
@@ -18,8 +19,10 @@ type CommitterConfig struct {
 	// MaxGroup is the most postings one transaction takes (default 20,000).
 	// A batch larger than that still commits whole, alone.
 	MaxGroup int
-	// Workers is how many groups may commit at once (default 1). SQLite has
-	// one writer, so more only helps PostgreSQL.
+	// Workers is how many groups may commit at once (default 1). Accounts
+	// are split among the workers by a hash of their id, so two workers never
+	// wait for each other's row locks, and one account's postings stay in
+	// order. SQLite has one writer, so more only helps PostgreSQL.
 	Workers int
 	// Timeout bounds one group's transaction (default 30 s).
 	Timeout time.Duration
@@ -36,7 +39,7 @@ type CommitterConfig struct {
 type Committer struct {
 	cfg     CommitterConfig
 	poster  Poster
-	queue   chan *request
+	queues  []chan *request
 	stop    chan struct{}
 	wg      sync.WaitGroup
 	closeMu sync.RWMutex
@@ -68,7 +71,11 @@ func NewCommitter(poster Poster, cfg CommitterConfig) *Committer {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Committer{cfg: cfg, poster: poster, queue: make(chan *request, 4096), stop: make(chan struct{})}
+	c := &Committer{cfg: cfg, poster: poster, stop: make(chan struct{})}
+	for range cfg.Workers {
+		c.queues = append(c.queues, make(chan *request, 4096))
+	}
+	return c
 }
 
 // OnTopUp sets a function called after a group whose debits created an
@@ -78,9 +85,9 @@ func (c *Committer) OnTopUp(fn func()) { c.onTopUp = fn }
 
 // Start runs the commit loops until Stop.
 func (c *Committer) Start() {
-	for range c.cfg.Workers {
+	for w := range c.queues {
 		c.wg.Add(1)
-		go c.loop()
+		go c.loop(c.queues[w])
 	}
 }
 
@@ -99,40 +106,107 @@ func (c *Committer) Stop() {
 // Submit queues postings to be applied in order, as if sent one after
 // another, and waits for the commit. It waits even when ctx ends, because a
 // posting already queued may commit and its caller must not be told
-// otherwise.
+// otherwise. With several workers, a request that spans accounts of
+// different workers is split; each account's postings keep their order.
 func (c *Committer) Submit(ctx context.Context, postings []Posting) ([]Result, error) {
 	for i := range postings {
 		postings[i].Prepare()
 	}
-	r := &request{postings: postings, done: make(chan struct{})}
+	parts, index := c.split(postings)
 	c.closeMu.RLock()
 	if c.closed {
 		c.closeMu.RUnlock()
 		return nil, ErrStopped
 	}
-	select {
-	case c.queue <- r:
-	case <-ctx.Done():
-		c.closeMu.RUnlock()
-		return nil, ctx.Err()
+	var queued []*request
+	var ctxErr error
+	for w, part := range parts {
+		if len(part) == 0 {
+			continue
+		}
+		r := &request{postings: part, done: make(chan struct{})}
+		select {
+		case c.queues[w] <- r:
+			queued = append(queued, r)
+		case <-ctx.Done():
+			ctxErr = ctx.Err()
+		}
+		if ctxErr != nil {
+			break
+		}
 	}
 	c.closeMu.RUnlock()
-	<-r.done
-	return r.results, r.err
+	for _, r := range queued {
+		<-r.done
+	}
+	if ctxErr != nil {
+		return nil, ctxErr
+	}
+	if index == nil {
+		return queued[0].results, queued[0].err
+	}
+	results := make([]Result, len(postings))
+	k := 0
+	for w, part := range parts {
+		if len(part) == 0 {
+			continue
+		}
+		r := queued[k]
+		k++
+		if r.err != nil {
+			return nil, r.err
+		}
+		for j, res := range r.results {
+			results[index[w][j]] = res
+		}
+	}
+	return results, nil
 }
 
-func (c *Committer) loop() {
+// split assigns postings to workers by account; index is nil when one worker
+// takes them all.
+func (c *Committer) split(postings []Posting) (parts [][]Posting, index [][]int) {
+	parts = make([][]Posting, len(c.queues))
+	if len(c.queues) == 1 {
+		parts[0] = postings
+		return parts, nil
+	}
+	first := c.worker(postings[0].AccountID)
+	same := true
+	for i := 1; i < len(postings) && same; i++ {
+		same = c.worker(postings[i].AccountID) == first
+	}
+	if same {
+		parts[first] = postings
+		return parts, nil
+	}
+	index = make([][]int, len(c.queues))
+	for i := range postings {
+		w := c.worker(postings[i].AccountID)
+		parts[w] = append(parts[w], postings[i])
+		index[w] = append(index[w], i)
+	}
+	return parts, index
+}
+
+func (c *Committer) worker(accountID string) int {
+	h := fnv.New32a()
+	h.Write([]byte(accountID))
+	return int(h.Sum32() % uint32(len(c.queues)))
+}
+
+func (c *Committer) loop(queue chan *request) {
 	defer c.wg.Done()
 	group := make([]*request, 0, 256)
 	for {
 		var first *request
 		select {
-		case first = <-c.queue:
+		case first = <-queue:
 		case <-c.stop:
 			// Drain what was queued before Stop; Submit no longer adds.
 			for {
 				select {
-				case r := <-c.queue:
+				case r := <-queue:
 					c.commit(append(group[:0], r))
 				default:
 					return
@@ -144,7 +218,7 @@ func (c *Committer) loop() {
 	fill:
 		for n < c.cfg.MaxGroup {
 			select {
-			case r := <-c.queue:
+			case r := <-queue:
 				group = append(group, r)
 				n += len(r.postings)
 			default:

@@ -136,3 +136,68 @@ func TestCommitterStop(t *testing.T) {
 		t.Fatalf("submit after Stop = %v, want ErrStopped", err)
 	}
 }
+
+// orderPoster records, per account, the keys in the order they were
+// committed.
+type orderPoster struct {
+	mu    sync.Mutex
+	order map[string][]string
+}
+
+func (p *orderPoster) Post(_ context.Context, postings []ledger.Posting) ([]ledger.Result, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]ledger.Result, len(postings))
+	for i, q := range postings {
+		p.order[q.AccountID] = append(p.order[q.AccountID], q.IdempotencyKey)
+		out[i] = ledger.Result{EntryID: q.IdempotencyKey}
+	}
+	return out, nil
+}
+
+// TestCommitterWorkersSplitByAccount: with several workers, a request that
+// spans accounts is split among them, each caller still gets its results in
+// its own order, and every account's postings commit in submission order.
+func TestCommitterWorkersSplitByAccount(t *testing.T) {
+	t.Parallel()
+	p := &orderPoster{order: map[string][]string{}}
+	c := ledger.NewCommitter(p, ledger.CommitterConfig{Workers: 3})
+	c.Start()
+	defer c.Stop()
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 30 {
+				postings := make([]ledger.Posting, 7)
+				for k := range postings {
+					// Each caller has its own accounts, so their order is its own.
+					postings[k] = ledger.Posting{AccountID: fmt.Sprintf("g%d-a%d", g, (i+k)%5), Amount: -1,
+						IdempotencyKey: fmt.Sprintf("%03d-%d", i, k), Call: ledger.ScopeUsage}
+				}
+				res, err := c.Submit(context.Background(), postings)
+				if err != nil {
+					t.Errorf("submit: %v", err)
+					return
+				}
+				for k := range postings {
+					if res[k].EntryID != postings[k].IdempotencyKey {
+						t.Errorf("posting %d got the result of %s", k, res[k].EntryID)
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.order) != 40 {
+		t.Fatalf("%d accounts committed, want 40", len(p.order))
+	}
+	for acct, keys := range p.order {
+		for i := 1; i < len(keys); i++ {
+			if keys[i] < keys[i-1] {
+				t.Fatalf("account %s committed %s after %s", acct, keys[i], keys[i-1])
+			}
+		}
+	}
+}
