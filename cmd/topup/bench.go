@@ -27,6 +27,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/topup/topup/internal/alert"
 	"github.com/topup/topup/internal/clock"
 	"github.com/topup/topup/internal/ids"
 	"github.com/topup/topup/internal/ledger"
@@ -68,6 +69,9 @@ type benchConfig struct {
 	batchClients int
 	phases       map[string]bool
 	cpuProfile   string
+	// alertsBudgets gives every account five low balance alerts and a
+	// monthly account-wide budget, so that every debit is watched.
+	alertsBudgets bool
 }
 
 // cmdBench measures a whole in-process Topup over HTTP: debits/s and
@@ -104,6 +108,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchConfig, error) {
 	batchClients := fs.Int("batch-clients", 4, "concurrent HTTP clients for the batch phase")
 	phases := fs.String("phases", strings.Join(benchPhases, ","), "comma-separated phases to run: trivial, single, batch")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the phases (server and clients) to this file")
+	alertsBudgets := fs.Bool("alerts-budgets", false, "give every account five low balance alerts and a monthly account-wide budget (measures their cost on the debit path)")
 	if err := fs.Parse(args); err != nil {
 		return benchConfig{}, err
 	}
@@ -111,7 +116,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchConfig, error) {
 		return benchConfig{}, fmt.Errorf("%w: bench takes no arguments, got %q", errUsage, fs.Args())
 	}
 	cfg := benchConfig{db: *db, accounts: *accounts, clients: *clients, duration: *duration, batchSize: *batchSize,
-		batchClients: *batchClients, phases: map[string]bool{}, cpuProfile: *cpuProfile}
+		batchClients: *batchClients, phases: map[string]bool{}, cpuProfile: *cpuProfile, alertsBudgets: *alertsBudgets}
 	switch {
 	case cfg.accounts < 1:
 		return cfg, fmt.Errorf("%w: --accounts must be at least 1", errUsage)
@@ -171,8 +176,12 @@ func (b *bench) run(ctx context.Context, stderr io.Writer) error {
 		store.Close()
 		return err
 	}
-	fmt.Fprintf(b.out, "topup bench: %s, %d accounts (Zipf s=%.1f), %s per phase, GOMAXPROCS %d; accounts created and credited in %s\n\n",
-		b.dbLabel, cfg.accounts, benchZipfS, cfg.duration, runtime.GOMAXPROCS(0), time.Since(start).Round(time.Millisecond))
+	watch := "off"
+	if cfg.alertsBudgets {
+		watch = "on (5 low balance alerts and a monthly account-wide budget per account)"
+	}
+	fmt.Fprintf(b.out, "topup bench: %s, %d accounts (Zipf s=%.1f), %s per phase, GOMAXPROCS %d; alerts and budgets %s; accounts created and credited in %s\n\n",
+		b.dbLabel, cfg.accounts, benchZipfS, cfg.duration, runtime.GOMAXPROCS(0), watch, time.Since(start).Round(time.Millisecond))
 
 	in, err := startInstance(ctx, instanceConfig{Addr: "127.0.0.1:0", DB: cfg.db, AdminKeyHash: ledger.HashKey(b.adminKey), Logger: log}, store)
 	if err != nil {
@@ -226,6 +235,12 @@ func (b *bench) setupAccounts(ctx context.Context, store *sqlstore.Store, g *ids
 				}
 				b.accounts[i] = a.ID
 				b.paths[i] = "/v1/accounts/" + a.ID + "/usage"
+				if b.cfg.alertsBudgets {
+					if err := benchWatch(ctx, store, a.ID); err != nil {
+						errs[w] = fmt.Errorf("bench: alerts and budget of account %d: %w", i, err)
+						return
+					}
+				}
 			}
 		})
 	}
@@ -251,6 +266,22 @@ func (b *bench) setupAccounts(ctx context.Context, store *sqlstore.Store, g *ids
 		}
 	}
 	return nil
+}
+
+// benchWatch gives an account five low balance alerts and a monthly
+// account-wide budget that the bench's debits never exhaust: every debit
+// then loads, checks and writes back the account's watch.
+func benchWatch(ctx context.Context, store *sqlstore.Store, accountID string) error {
+	var ts []money.Amount
+	for _, t := range []int64{10, 50, 100, 500, 1000} {
+		ts = append(ts, money.Amount(t*money.MicrosPerUnit))
+	}
+	if _, err := store.SetLowBalanceAlerts(ctx, accountID, ts); err != nil {
+		return err
+	}
+	kind, limit := string(alert.Monthly), benchGrant
+	_, err := store.CreateBudget(ctx, accountID, alert.BudgetInput{Kind: &kind, Limit: &limit})
+	return err
 }
 
 // benchPhase is what one phase measured.

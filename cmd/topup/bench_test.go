@@ -50,3 +50,23 @@ func TestBenchFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestBenchAlertsBudgets runs the bench with every account watched: the
+// watch runs on every debit and the ledger, with its budget spends, still
+// verifies clean.
+func TestBenchAlertsBudgets(t *testing.T) {
+	t.Parallel()
+	var stdout, stderr bytes.Buffer
+	err := run(t.Context(), []string{"bench", "--duration", "300ms", "--accounts", "20", "--clients", "4", "--phases", "single,batch",
+		"--batch-size", "100", "--batch-clients", "2", "--alerts-budgets"}, func(string) string { return "" }, &stdout, &stderr)
+	out := stdout.String()
+	t.Logf("stdout:\n%s\nstderr:\n%s", out, stderr.String())
+	if err != nil {
+		t.Fatalf("bench: %v", err)
+	}
+	for _, want := range []string{"alerts and budgets on", "verify: clean", "balances: each of 20 accounts"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -63,6 +64,12 @@ func cmdDemo(ctx context.Context, args []string, getenv func(string) string, std
 		store.Close()
 		return err
 	}
+	// A fresh console sign-in link on every start: each works once, for
+	// 15 minutes. Minted before the listening line, so the banner follows
+	// it at once.
+	if d.consoleLink, _, err = in.links.NewLoginLink(ctx, d.accountID); err != nil {
+		return errors.Join(fmt.Errorf("demo: console sign-in link: %w", err), in.shutdown())
+	}
 	fmt.Fprintf(stdout, "topup: listening on %s (database %s)\n", in.URL(), redactDB(*db))
 	d.print(stdout, in.URL(), *db)
 	return in.wait(ctx)
@@ -74,6 +81,7 @@ type demo struct {
 	adminFromEnv bool
 	accountID    string
 	accountKey   string
+	consoleLink  string
 }
 
 func (d demo) print(w io.Writer, base, db string) {
@@ -94,6 +102,9 @@ Topup demo is running.
   API:          %[1]s/v1
   Health:       %[1]s/healthz
   OpenAPI:      %[1]s/v1/openapi.json
+  Console:      %[8]s
+                (the demo account's billing pages: open the link, press Sign in; it works once,
+                for 15 minutes, and every start prints a new one)
   Admin key:    %[2]s
   Demo account: %[3]s  key %[4]s
 Try:
@@ -101,7 +112,7 @@ Try:
   curl -s -H 'Authorization: Bearer %[4]s' %[6]s/transactions
 Stop with Ctrl-C%[7]s.
 
-`, base, adminLine, d.accountID, d.accountKey, auth, acct, startOver)
+`, base, adminLine, d.accountID, d.accountKey, auth, acct, startOver, d.consoleLink)
 }
 
 // seedDemo makes, on the first start, the demo admin key (unless

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,12 +18,14 @@ import (
 	"github.com/topup/topup/internal/ids"
 	"github.com/topup/topup/internal/ledger"
 	"github.com/topup/topup/internal/money"
+	"github.com/topup/topup/internal/notify"
 	"github.com/topup/topup/internal/postgres"
 	"github.com/topup/topup/internal/sandbox"
 	"github.com/topup/topup/internal/sqlite"
 	"github.com/topup/topup/internal/sqlstore"
 	"github.com/topup/topup/internal/stripe"
 	"github.com/topup/topup/internal/topup"
+	"github.com/topup/topup/internal/web"
 )
 
 // openStore opens the database named by --db and applies its migrations.
@@ -58,7 +61,9 @@ type instance struct {
 	store     *sqlstore.Store
 	committer *ledger.Committer
 	engine    *topup.Engine
+	notifier  *notify.Worker
 	api       *httpapi.Server
+	links     *web.Links // console sign-in links, for the demo banner
 	http      *http.Server
 	listener  net.Listener
 	serveErr  chan error
@@ -96,8 +101,10 @@ func startInstance(ctx context.Context, cfg instanceConfig, store *sqlstore.Stor
 	if publicURL == "" {
 		publicURL = "http://" + ln.Addr().String()
 	}
-	deps := httpapi.Deps{Store: store, Committer: committer, Clock: c, IDs: g, Logger: log, Metrics: metrics, Billing: store}
-	apiCfg := httpapi.Config{AdminKeyHash: cfg.AdminKeyHash, MaxTarget: set.maxTarget, PublicURL: publicURL}
+	// The console is served beside the API, on the same server.
+	links := web.NewLinks(store, c, strings.TrimRight(publicURL, "/")+web.Prefix)
+	deps := httpapi.Deps{Store: store, Committer: committer, Clock: c, IDs: g, Logger: log, Metrics: metrics, Billing: store, LoginLinks: links}
+	apiCfg := httpapi.Config{AdminKeyHash: cfg.AdminKeyHash, MaxTarget: set.maxTarget, PublicURL: publicURL, WebhooksAllowPrivate: set.webhooksAllowPrivate}
 	if set.payments == "stripe" {
 		sp, err := stripe.New(set.stripe)
 		if err != nil {
@@ -113,17 +120,30 @@ func startInstance(ctx context.Context, cfg instanceConfig, store *sqlstore.Stor
 	engine := topup.NewEngine(store, deps.Provider, topup.Config{RetryBackoff: set.retryBackoff, Lease: set.workerLease, ReclaimOnStart: store.DialectName() == "sqlite", Clock: c, Logger: log, OnSettled: metrics.ObserveTopUp})
 	deps.Engine = engine
 	committer.OnTopUp(engine.Kick)
-	engine.Start()
+	notifier, err := notify.New(store, notify.Config{SMTPURL: set.smtpURL, RetryBase: set.webhookRetryBase, AllowPrivate: set.webhooksAllowPrivate,
+		ReclaimOnStart: store.DialectName() == "sqlite", Clock: c, Logger: log})
+	if err != nil {
+		ln.Close()
+		committer.Stop()
+		return nil, err
+	}
+	apiCfg.ConsoleURL = strings.TrimRight(publicURL, "/") + web.Prefix
 	api := httpapi.New(apiCfg, deps)
+	console := web.New(web.Config{PublicURL: publicURL}, web.Deps{Store: store, API: api, Provider: deps.Provider, Clock: c, Logger: log})
+	// top_up.action_required events carry the page the API serves; set
+	// before the engine, the only writer of such events, starts.
+	store.SetActionURL(api.ActionURL)
+	engine.Start()
+	notifier.Start()
 	srv := &http.Server{
-		Handler:           api,
+		Handler:           console.Mount(api),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      120 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	in := &instance{store: store, committer: committer, engine: engine, api: api, http: srv, listener: ln, serveErr: make(chan error, 1), log: log, clock: c, ids: g}
+	in := &instance{store: store, committer: committer, engine: engine, notifier: notifier, api: api, links: links, http: srv, listener: ln, serveErr: make(chan error, 1), log: log, clock: c, ids: g}
 	go func() {
 		err := srv.Serve(ln)
 		if errors.Is(err, http.ErrServerClosed) {
@@ -152,6 +172,7 @@ func (in *instance) shutdown() error {
 	err := in.http.Shutdown(sctx)
 	in.committer.Stop()
 	in.engine.Stop()
+	in.notifier.Stop()
 	in.log.Info("stopped")
 	return errors.Join(err, in.store.Close())
 }

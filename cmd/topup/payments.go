@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/topup/topup/internal/httpapi"
 	"github.com/topup/topup/internal/money"
+	"github.com/topup/topup/internal/notify"
 	"github.com/topup/topup/internal/payment"
 	"github.com/topup/topup/internal/sandbox"
 	"github.com/topup/topup/internal/stripe"
@@ -25,6 +27,14 @@ type settings struct {
 	maxTarget   money.Amount
 	publicURL   string
 	stripe      stripe.Config
+	// smtpURL is TOPUP_SMTP_URL: where mail goes (empty: only recorded).
+	smtpURL string
+	// webhookRetryBase is TOPUP_WEBHOOK_RETRY_BASE: the first wait after a
+	// failed webhook delivery, doubling (zero: the worker's default, 30s).
+	webhookRetryBase time.Duration
+	// webhooksAllowPrivate is TOPUP_WEBHOOKS_ALLOW_PRIVATE=true: webhook
+	// endpoints may live on loopback and private addresses.
+	webhooksAllowPrivate bool
 }
 
 func readSettings(payments string, getenv func(string) string) (settings, error) {
@@ -50,6 +60,22 @@ func readSettings(payments string, getenv func(string) string) (settings, error)
 	if v := getenv("TOPUP_MAX_TARGET"); v != "" {
 		if s.maxTarget, err = money.Parse(v); err != nil || s.maxTarget <= 0 {
 			return s, fmt.Errorf("TOPUP_MAX_TARGET must be an amount such as 10000.00, not %q", v)
+		}
+	}
+	if v := getenv("TOPUP_SMTP_URL"); v != "" {
+		if _, err := notify.ParseSMTPURL(v); err != nil {
+			return s, err
+		}
+		s.smtpURL = v
+	}
+	if v := getenv("TOPUP_WEBHOOK_RETRY_BASE"); v != "" {
+		if s.webhookRetryBase, err = time.ParseDuration(v); err != nil || s.webhookRetryBase <= 0 {
+			return s, fmt.Errorf("TOPUP_WEBHOOK_RETRY_BASE must be a Go duration such as 30s, not %q", v)
+		}
+	}
+	if v := getenv("TOPUP_WEBHOOKS_ALLOW_PRIVATE"); v != "" {
+		if s.webhooksAllowPrivate, err = strconv.ParseBool(v); err != nil {
+			return s, fmt.Errorf("TOPUP_WEBHOOKS_ALLOW_PRIVATE must be true or false, not %q", v)
 		}
 	}
 	if payments == "stripe" {

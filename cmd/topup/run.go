@@ -18,7 +18,8 @@ Commands:
   topup account list [--db …]
   topup migrate [--db …]
   topup verify  [--db …]        recompute every balance; exit 1 naming each broken account
-  topup bench   [--db …] [--accounts M] [--clients N] [--duration D]
+  topup bench   [--db …] [--accounts M] [--clients N] [--duration D] [--alerts-budgets]
+  topup simulate [--seed N] [--steps K] [--seeds M | --duration D] [--db …]   the deterministic simulation
 `
 
 // errUsage marks a command line that could not be understood; run prints
@@ -47,6 +48,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = cmdVerify(ctx, rest, getenv, stdout, stderr)
 	case "bench":
 		err = cmdBench(ctx, rest, getenv, stdout, stderr)
+	case "simulate":
+		err = cmdSimulate(ctx, rest, getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

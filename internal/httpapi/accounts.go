@@ -58,7 +58,15 @@ func (s *Server) getAccount(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, toAccountJSON(acct))
+	body := toAccountJSON(acct)
+	if s.alerts != nil && body.Spendable {
+		// An exhausted account-wide budget stops the account too.
+		if body.Spendable, _, _, err = s.alerts.Spendable(r.Context(), acct.ID, ""); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, body)
 }
 
 func (s *Server) updateAccount(w http.ResponseWriter, r *http.Request) {
@@ -92,17 +100,4 @@ func (s *Server) updateAccount(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, toAccountJSON(acct))
-}
-
-func (s *Server) spendable(w http.ResponseWriter, r *http.Request) {
-	acct, err := s.store.Account(r.Context(), r.PathValue("id"))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	body := map[string]any{"spendable": acct.Spendable()}
-	if !acct.Spendable() {
-		body["reason"] = "insufficient_balance"
-	}
-	writeJSON(w, http.StatusOK, body)
 }

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/topup/topup/internal/alert"
 )
 
 // openAPIDoc is the part of the OpenAPI document the tests read.
@@ -212,6 +214,14 @@ func TestOpenAPISchemasMatchWire(t *testing.T) {
 		{"AutoTopUp", settingsJSON{}, nil},
 		{"PaymentMethod", cardJSON{}, nil},
 		{"TopUp", topUpJSON{}, nil},
+		{"LoginLink", loginLinkJSON{}, nil},
+		{"LowBalanceAlerts", lowBalanceAlertsJSON{}, nil},
+		{"BudgetRequest", budgetRequest{}, nil},
+		{"Budget", alert.BudgetView{}, nil},
+		{"Spendable", spendableJSON{}, nil},
+		{"WebhookEndpoint", endpointJSON{}, nil},
+		{"Delivery", deliveryJSON{}, nil},
+		{"Event", eventJSON{}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.schema, func(t *testing.T) {

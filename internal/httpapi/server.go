@@ -35,6 +35,12 @@ type Config struct {
 	PublicURL string
 	// StripePublishableKey lets the 3-D Secure page load Stripe.js.
 	StripePublishableKey string
+	// WebhooksAllowPrivate is TOPUP_WEBHOOKS_ALLOW_PRIVATE: webhook
+	// endpoints may be registered on loopback and private addresses.
+	WebhooksAllowPrivate bool
+	// ConsoleURL is where the console is served (PublicURL + "/console"),
+	// when it is: action_url then opens the console's 3-D Secure page.
+	ConsoleURL string
 }
 
 // Server serves the API.
@@ -51,6 +57,8 @@ type Server struct {
 	provider  payment.Provider
 	webhooks  WebhookParser
 	sandbox   Sandbox
+	logins    LoginLinks
+	alerts    Alerts
 	handler   http.Handler
 }
 
@@ -71,6 +79,13 @@ type Deps struct {
 	// Sandbox serves the sandbox's hosted pages and charge log; nil with
 	// Stripe.
 	Sandbox Sandbox
+	// LoginLinks mints console sign-in links; nil when no console is
+	// served (login_links answers 404).
+	LoginLinks LoginLinks
+	// Alerts keeps low balance alerts, budgets, webhook endpoints and the
+	// notification list; nil takes Store when it implements Alerts (as
+	// *sqlstore.Store does).
+	Alerts Alerts
 }
 
 // DefaultMaxBodyBytes fits a 10,000-event batch of about 800 bytes an event.
@@ -88,7 +103,10 @@ func New(cfg Config, d Deps) *Server {
 		cfg.MaxTarget = 10_000 * money.MicrosPerUnit
 	}
 	s := &Server{cfg: cfg, store: d.Store, committer: d.Committer, clock: d.Clock, ids: d.IDs, log: d.Logger, metrics: d.Metrics,
-		billing: d.Billing, engine: d.Engine, provider: d.Provider, webhooks: d.Webhooks, sandbox: d.Sandbox}
+		billing: d.Billing, engine: d.Engine, provider: d.Provider, webhooks: d.Webhooks, sandbox: d.Sandbox, logins: d.LoginLinks}
+	if s.alerts = d.Alerts; s.alerts == nil {
+		s.alerts, _ = d.Store.(Alerts)
+	}
 	s.handler = s.routes()
 	return s
 }

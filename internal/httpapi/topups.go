@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"net/url"
 	"time"
 
 	"github.com/topup/topup/internal/apperr"
@@ -159,13 +158,10 @@ func (s *Server) putAutoTopUp(w http.ResponseWriter, r *http.Request) {
 	if p := principalOf(r); !p.admin {
 		actor = "account:" + p.account.ID
 	}
-	st, created, err := s.billing.SaveSettings(r.Context(), acct.ID, actor, in, s.cfg.MaxTarget)
+	st, created, err := s.SaveSettings(r.Context(), acct.ID, actor, in)
 	if err != nil {
 		s.fail(w, r, err)
 		return
-	}
-	if created != nil && s.engine != nil {
-		s.engine.Kick()
 	}
 	_, mtd, err := s.billing.Settings(r.Context(), acct.ID)
 	if err != nil {
@@ -289,15 +285,10 @@ func (s *Server) deleteCard(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	disabled, err := s.billing.RemoveCard(r.Context(), id, pm)
+	disabled, err := s.RemoveCard(r.Context(), id, pm)
 	if err != nil {
 		s.fail(w, r, err)
 		return
-	}
-	if err := s.provider.DetachPaymentMethod(r.Context(), pm); err != nil && !errors.Is(err, payment.ErrNotFound) {
-		// The card is gone from Topup, which never charges it again; the
-		// provider keeping it is harmless and logged.
-		s.log.Warn("detach payment method", "payment_method", pm, "err", err)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"id": pm, "deleted": true, "auto_top_up_disabled": disabled})
 }
@@ -375,10 +366,7 @@ type topUpJSON struct {
 func (s *Server) toTopUpJSON(t topup.TopUp) topUpJSON {
 	out := topUpJSON{ID: t.ID, AccountID: t.AccountID, Status: string(t.Status), Amount: fmtAmount(t.Amount, t.Currency), Currency: t.Currency.Code,
 		Trigger: string(t.Trigger), PaymentMethod: t.PaymentMethod, FailureCode: strPtr(t.FailureCode), Attempts: t.Attempts, CreatedAt: formatTime(t.CreatedAt)}
-	if t.Status == topup.RequiresAction && t.ActionToken != "" {
-		u := s.cfg.PublicURL + "/pay/" + t.ID + "?token=" + url.QueryEscape(t.ActionToken)
-		out.ActionURL = &u
-	}
+	out.ActionURL = strPtr(s.ActionURL(t))
 	if !t.CompletedAt.IsZero() {
 		c := formatTime(t.CompletedAt)
 		out.CompletedAt = &c
@@ -406,16 +394,7 @@ func (s *Server) createTopUp(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	c := acct.Currency
-	switch {
-	case !amount.IsWholeMinor(c):
-		err = apperr.Invalidf("amount", "must be a whole number of %s minor units", c.Code)
-	case amount < c.MinCharge:
-		err = apperr.Invalidf("amount", "must be at least the minimum charge, %s", c.MinCharge.Format(c))
-	case amount > s.cfg.MaxTarget:
-		err = apperr.Invalidf("amount", "must be at most %s", s.cfg.MaxTarget.Format(c))
-	}
-	if err != nil {
+	if err := s.checkTopUpAmount(acct, amount); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -428,18 +407,9 @@ func (s *Server) createTopUp(w http.ResponseWriter, r *http.Request) {
 	if req.PaymentMethod != nil {
 		card = *req.PaymentMethod
 	}
-	hash := ledger.HashKey(amount.Format(money.Currency{Minor: 6}) + "|" + card)
-	t, replay, err := s.billing.CreateManual(r.Context(), acct.ID, amount, card, key, hash, 2*manualWait)
+	t, replay, err := s.ManualTopUp(r.Context(), acct, amount, card, key)
 	if err != nil {
 		s.fail(w, r, err)
-		return
-	}
-	if !replay {
-		t = s.attemptNow(t)
-	}
-	if replay && (t.Status == topup.Pending || t.Status == topup.Processing) && s.clock.Now().Sub(t.CreatedAt) < manualWait {
-		// The first request is still waiting for the provider.
-		s.fail(w, r, apperr.New(apperr.RequestInProgress, "a request with this idempotency_key is still being processed"))
 		return
 	}
 	if replay {
@@ -504,28 +474,4 @@ func (s *Server) getTopUp(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, s.toTopUpJSON(t))
-}
-
-func (s *Server) listNotifications(w http.ResponseWriter, r *http.Request) {
-	if _, err := s.store.Account(r.Context(), r.PathValue("id")); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	ns, err := s.billing.Notifications(r.Context(), r.PathValue("id"), 100)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	type eventJSON struct {
-		ID        string          `json:"id"`
-		Type      string          `json:"type"`
-		CreatedAt string          `json:"created_at"`
-		AccountID string          `json:"account_id"`
-		Data      json.RawMessage `json:"data"`
-	}
-	out := list[eventJSON]{Data: []eventJSON{}}
-	for _, n := range ns {
-		out.Data = append(out.Data, eventJSON{n.ID, n.Type, formatTime(n.CreatedAt), n.AccountID, n.Data})
-	}
-	writeJSON(w, http.StatusOK, out)
 }

@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -119,39 +120,24 @@ func (s *Server) sandboxSetupPage(w http.ResponseWriter, r *http.Request) {
 // payPage is a top-up's action_url: where the customer authenticates a
 // charge the bank would not take off-session.
 func (s *Server) payPage(w http.ResponseWriter, r *http.Request) {
-	t, err := s.billing.TopUpByID(r.Context(), r.PathValue("top_up_id"))
-	if err != nil || t.ActionToken == "" || r.FormValue("token") != t.ActionToken {
-		s.fail(w, r, apperr.NotFoundf("no such payment"))
+	t, err := s.ActionTopUp(r.Context(), r.PathValue("top_up_id"), r.FormValue("token"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if r.Method == http.MethodGet && s.cfg.ConsoleURL != "" {
+		// The console serves this page in its own style; links minted
+		// before it was, or by an older version, still arrive here.
+		http.Redirect(w, r, s.cfg.ConsoleURL+"/pay/"+url.PathEscape(t.ID)+"?token="+url.QueryEscape(t.ActionToken), http.StatusSeeOther)
 		return
 	}
 	if r.Method == http.MethodPost && t.Status == topup.RequiresAction {
-		if s.sandbox == nil {
-			s.fail(w, r, apperr.NotFoundf("the sandbox is off"))
-			return
-		}
-		ch, err := s.sandbox.Authenticate(r.Context(), t.ChargeID, r.FormValue("result") == "ok")
-		if err != nil {
+		if _, err := s.AnswerChallenge(r.Context(), t, r.FormValue("result") == "ok"); err != nil {
 			s.fail(w, r, err)
 			return
 		}
-		if o, ok := topup.ChargeOutcome(ch); ok {
-			if _, err := s.billing.Settle(r.Context(), t.ID, o, s.engine.RetryBackoff()); err != nil {
-				s.fail(w, r, err)
-				return
-			}
-		}
-		http.Redirect(w, r, r.URL.Path+"?token="+t.ActionToken, http.StatusSeeOther)
+		http.Redirect(w, r, r.URL.Path+"?token="+url.QueryEscape(t.ActionToken), http.StatusSeeOther)
 		return
-	}
-	if t.Status == topup.RequiresAction && s.sandbox == nil && t.ChargeID != "" {
-		// Stripe: the page reloads after Stripe.js; ask what became of it.
-		if ch, err := s.provider.GetCharge(r.Context(), t.ChargeID); err == nil {
-			if o, ok := topup.ChargeOutcome(ch); ok {
-				if res, err := s.billing.Settle(r.Context(), t.ID, o, s.engine.RetryBackoff()); err == nil {
-					t = res.TopUp
-				}
-			}
-		}
 	}
 	amount := ""
 	if t.Amount != nil {

@@ -81,13 +81,16 @@ type resultJSON struct {
 	Balance   string `json:"balance"`
 	Currency  string `json:"currency"`
 	Spendable bool   `json:"spendable"`
+	// Reason says why spendable is false: insufficient_balance or
+	// budget_exhausted.
+	Reason    string `json:"reason,omitempty"`
 	TopUpID   string `json:"top_up_id,omitempty"`
 	CreatedAt string `json:"created_at"`
 }
 
 func toResultJSON(r ledger.Result) resultJSON {
 	cur, _ := money.LookupCurrency(r.Currency)
-	return resultJSON{EntryID: r.EntryID, Balance: r.Balance.Format(cur), Currency: cur.Code, Spendable: r.Spendable,
+	return resultJSON{EntryID: r.EntryID, Balance: r.Balance.Format(cur), Currency: cur.Code, Spendable: r.Spendable, Reason: r.Reason,
 		TopUpID: r.TopUpID, CreatedAt: formatTime(r.CreatedAt)}
 }
 

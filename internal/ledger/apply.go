@@ -105,6 +105,9 @@ func Apply(now time.Time, newID func(string) string, accounts map[string]*Accoun
 		}
 		plan.Entries = append(plan.Entries, e)
 		res := Result{EntryID: e.ID, Balance: balance, Currency: acct.Currency.Code, Spendable: acct.Spendable(), CreatedAt: now}
+		if !res.Spendable {
+			res.Reason = ReasonInsufficientBalance
+		}
 		plan.Results[i] = res
 		if seen == nil {
 			seen = make(map[IdemKey]int)
@@ -113,6 +116,23 @@ func Apply(now time.Time, newID func(string) string, accounts map[string]*Accoun
 		plan.Records = append(plan.Records, IdemRecord{IdemKey: key, Hash: hash, Result: res})
 	}
 	return plan
+}
+
+// EachFresh calls fn for every posting that made a new entry, in posting
+// order, with that entry, its result and the idempotency record that keeps
+// the result: Apply appends one entry and one record per fresh result, in
+// order. A rule applied after Apply (budgets) uses it to amend what is
+// answered and what a replay will answer alike.
+func (p *Plan) EachFresh(fn func(i int, e *Entry, res *Result, rec *IdemRecord)) {
+	k := 0
+	for i := range p.Results {
+		r := &p.Results[i]
+		if r.Err != nil || r.Replayed {
+			continue
+		}
+		fn(i, &p.Entries[k], r, &p.Records[k])
+		k++
+	}
 }
 
 func replay(storedHash, hash string, first Result) Result {

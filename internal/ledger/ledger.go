@@ -145,8 +145,11 @@ type Result struct {
 	Balance   money.Amount `json:"balance"`
 	Currency  string       `json:"currency"`
 	Spendable bool         `json:"spendable"`
-	TopUpID   string       `json:"top_up_id,omitempty"`
-	CreatedAt time.Time    `json:"created_at"`
+	// Reason says why Spendable is false: ReasonInsufficientBalance or
+	// ReasonBudgetExhausted.
+	Reason    string    `json:"reason,omitempty"`
+	TopUpID   string    `json:"top_up_id,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
 
 	// Replayed is true when the result is the stored first response.
 	Replayed bool `json:"-"`
@@ -154,6 +157,13 @@ type Result struct {
 	// unaffected by it.
 	Err error `json:"-"`
 }
+
+// Reasons a posting's result (or an account, or a subject) is not
+// spendable: the operator should stop that account or subject.
+const (
+	ReasonInsufficientBalance = "insufficient_balance"
+	ReasonBudgetExhausted     = "budget_exhausted"
+)
 
 // Store keeps accounts and their ledgers. Methods return *apperr.Error with
 // NotFound for unknown ids and Invalid for a bad cursor; any other error is

@@ -16,13 +16,15 @@ type dailyRow struct {
 	account, day   string
 	usage, credits money.Amount
 	topUps         int
+	topUpCredits   money.Amount
 	closing, low   money.Amount
 }
 
-var dailyBulk = bulk{head: `INSERT INTO daily_totals (account_id, day, usage, credits, top_ups, closing_balance, min_balance) VALUES `,
-	cell: "(%,%,%,%,%,%,%)", cols: 7, sep: ",",
+var dailyBulk = bulk{head: `INSERT INTO daily_totals (account_id, day, usage, credits, top_ups, top_up_credits, closing_balance, min_balance) VALUES `,
+	cell: "(%,%,%,%,%,%,%,%)", cols: 8, sep: ",",
 	tail: ` ON CONFLICT (account_id, day) DO UPDATE SET usage = daily_totals.usage + excluded.usage,
 credits = daily_totals.credits + excluded.credits, top_ups = daily_totals.top_ups + excluded.top_ups,
+top_up_credits = daily_totals.top_up_credits + excluded.top_up_credits,
 closing_balance = excluded.closing_balance,
 min_balance = CASE WHEN excluded.min_balance < daily_totals.min_balance THEN excluded.min_balance ELSE daily_totals.min_balance END`}
 
@@ -50,6 +52,7 @@ func (s *Store) recordDaily(ctx context.Context, tx *sql.Tx, entries []ledger.En
 		}
 		if e.Kind == ledger.KindTopUp {
 			r.topUps++
+			r.topUpCredits += e.Amount
 		}
 		r.closing = e.BalanceAfter
 		r.low = min(r.low, e.BalanceAfter)
@@ -65,7 +68,7 @@ func (s *Store) recordDaily(ctx context.Context, tx *sql.Tx, entries []ledger.En
 		args := make([]any, 0, dailyBulk.cols*(to-from))
 		for _, k := range keys[from:to] {
 			r := byKey[k]
-			args = append(args, r.account, r.day, int64(r.usage), int64(r.credits), r.topUps, int64(r.closing), int64(r.low))
+			args = append(args, r.account, r.day, int64(r.usage), int64(r.credits), r.topUps, int64(r.topUpCredits), int64(r.closing), int64(r.low))
 		}
 		if err := s.bulkExec(ctx, tx, query, args); err != nil {
 			return fmt.Errorf("record daily totals: %w", err)
@@ -89,13 +92,15 @@ type Day struct {
 	Day            time.Time
 	Usage, Credits money.Amount
 	TopUps         int
-	Closing, Low   money.Amount
+	// TopUpCredits is the part of Credits that top-ups brought.
+	TopUpCredits money.Amount
+	Closing, Low money.Amount
 }
 
 // DailyTotals returns an account's days from since (inclusive), oldest
 // first; days without a balance change are absent.
 func (s *Store) DailyTotals(ctx context.Context, accountID string, since time.Time) ([]Day, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT day, usage, credits, top_ups, closing_balance, min_balance FROM daily_totals
+	rows, err := s.read.QueryContext(ctx, `SELECT day, usage, credits, top_ups, top_up_credits, closing_balance, min_balance FROM daily_totals
 WHERE account_id = $1 AND day >= $2 ORDER BY day`, accountID, since.UTC().Format(time.DateOnly))
 	if err != nil {
 		return nil, fmt.Errorf("daily totals: %w", err)
@@ -105,7 +110,7 @@ WHERE account_id = $1 AND day >= $2 ORDER BY day`, accountID, since.UTC().Format
 	for rows.Next() {
 		var d Day
 		var day string
-		if err := rows.Scan(&day, &d.Usage, &d.Credits, &d.TopUps, &d.Closing, &d.Low); err != nil {
+		if err := rows.Scan(&day, &d.Usage, &d.Credits, &d.TopUps, &d.TopUpCredits, &d.Closing, &d.Low); err != nil {
 			return nil, err
 		}
 		if d.Day, err = time.Parse(time.DateOnly, day); err != nil {

@@ -152,7 +152,7 @@ func (s *Store) Claim(ctx context.Context, now time.Time, lease time.Duration, l
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		out = out[:0]
 		rows, err := tx.QueryContext(ctx, `SELECT id FROM top_ups WHERE status IN ('pending', 'processing') AND next_attempt_at <= $1 AND lease_until <= $1
-ORDER BY next_attempt_at LIMIT $2`+s.dialect.SkipLocked, micros(now), limit)
+ORDER BY next_attempt_at, id LIMIT $2`+s.dialect.SkipLocked, micros(now), limit)
 		if err != nil {
 			return err
 		}

@@ -39,7 +39,7 @@ func (s *Store) postTx(ctx context.Context, tx *sql.Tx, postings []ledger.Postin
 	// earlier request with that key. Read first, and two concurrent requests
 	// with one key (a retry, another replica) would both miss it, and the
 	// second would fail on the primary key instead of replaying.
-	accounts, autos, err := s.lockAccounts(ctx, tx, postings)
+	accounts, autos, watched, err := s.lockAccounts(ctx, tx, postings)
 	if err != nil {
 		return nil, err
 	}
@@ -51,6 +51,9 @@ func (s *Store) postTx(ctx context.Context, tx *sql.Tx, postings []ledger.Postin
 	// created_at as the entry listed later.
 	now := s.clock.Now().UTC().Truncate(time.Microsecond)
 	plan := ledger.Apply(now, s.ids.New, accounts, stored, postings)
+	if err := s.watchPostings(ctx, tx, accounts, watched, &plan, now); err != nil {
+		return nil, err
+	}
 	if err := s.triggerAfterDebits(ctx, tx, accounts, autos, postings, plan, now); err != nil {
 		return nil, err
 	}
@@ -111,7 +114,10 @@ func (s *Store) loadIdempotency(ctx context.Context, tx *sql.Tx, postings []ledg
 	return out, nil
 }
 
-func (s *Store) lockAccounts(ctx context.Context, tx *sql.Tx, postings []ledger.Posting) (map[string]*ledger.AccountState, map[string]*topup.Settings, error) {
+// lockAccounts reads and locks the group's accounts with their Automatic
+// Top-Up threshold and the flags that say whether they have low balance
+// alerts or budgets (watched holds only the accounts that do).
+func (s *Store) lockAccounts(ctx context.Context, tx *sql.Tx, postings []ledger.Posting) (accts map[string]*ledger.AccountState, autos map[string]*topup.Settings, watched map[string]watchFlags, err error) {
 	idSet := make(map[string]struct{}, 8)
 	for i := range postings {
 		idSet[postings[i].AccountID] = struct{}{}
@@ -122,8 +128,8 @@ func (s *Store) lockAccounts(ctx context.Context, tx *sql.Tx, postings []ledger.
 	}
 	slices.Sort(idList)
 	out := make(map[string]*ledger.AccountState, len(idList))
-	autos := map[string]*topup.Settings{}
-	err := s.eachChunk(&s.lockBulk, len(idList), func(from, to int, query string) error {
+	autos = map[string]*topup.Settings{}
+	err = s.eachChunk(&s.lockBulk, len(idList), func(from, to int, query string) error {
 		args := make([]any, 0, to-from)
 		for _, id := range idList[from:to] {
 			args = append(args, id)
@@ -139,9 +145,16 @@ func (s *Store) lockAccounts(ctx context.Context, tx *sql.Tx, postings []ledger.
 			var created int64
 			var enabled sql.NullBool
 			var auto topup.Settings
+			var hasAlerts, hasBudgets bool
 			if err := rows.Scan(&st.ID, &st.Email, &cur, &st.Balance, &status, &created, &st.LastSeq,
-				&enabled, nullAmount{&auto.Threshold}, timeScanner{&auto.RetryAfter}); err != nil {
+				&enabled, nullAmount{&auto.Threshold}, timeScanner{&auto.RetryAfter}, &hasAlerts, &hasBudgets); err != nil {
 				return err
+			}
+			if hasAlerts || hasBudgets {
+				if watched == nil {
+					watched = map[string]watchFlags{}
+				}
+				watched[st.ID] = flagsOf(hasAlerts, hasBudgets)
 			}
 			if enabled.Bool {
 				auto.Enabled = true
@@ -157,9 +170,9 @@ func (s *Store) lockAccounts(ctx context.Context, tx *sql.Tx, postings []ledger.
 		return rows.Err()
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return out, autos, nil
+	return out, autos, watched, nil
 }
 
 // triggerAfterDebits checks the Automatic Top-Up rule for every account the
@@ -217,13 +230,13 @@ var (
 )
 
 // lockBulkFor returns the statement that reads and locks accounts with their
-// Automatic Top-Up threshold.
+// Automatic Top-Up threshold and their alert and budget flags.
 func lockBulkFor(d Dialect) bulk {
 	forUpdate := d.ForUpdate
 	if forUpdate != "" {
 		forUpdate += " OF a"
 	}
-	return bulk{head: `SELECT a.id, a.email, a.currency, a.balance, a.status, a.created_at, a.last_seq, s.enabled, s.threshold, s.retry_after
+	return bulk{head: `SELECT a.id, a.email, a.currency, a.balance, a.status, a.created_at, a.last_seq, s.enabled, s.threshold, s.retry_after, a.has_alerts, a.has_budgets
 FROM accounts a LEFT JOIN auto_top_up s ON s.account_id = a.id WHERE a.id IN (`, cell: "%", cols: 1, sep: ",", tail: `) ORDER BY a.id` + forUpdate}
 }
 
@@ -281,7 +294,9 @@ func (s *Store) updateBalances(ctx context.Context, tx *sql.Tx, accounts map[str
 }
 
 // encodeResult stores a posting's first response compactly (it is written
-// for every debit): entry|balance|currency|spendable|top_up|created_at.
+// for every debit): entry|balance|currency|spendable|top_up|created_at,
+// followed by |reason when there is one (rows written before reasons
+// existed have six fields and still decode).
 func encodeResult(r ledger.Result) string {
 	b := make([]byte, 0, 96)
 	b = append(b, r.EntryID...)
@@ -295,12 +310,16 @@ func encodeResult(r ledger.Result) string {
 	b = append(b, r.TopUpID...)
 	b = append(b, '|')
 	b = strconv.AppendInt(b, micros(r.CreatedAt), 10)
+	if r.Reason != "" {
+		b = append(b, '|')
+		b = append(b, r.Reason...)
+	}
 	return string(b)
 }
 
 func decodeResult(s string) (ledger.Result, error) {
 	f := strings.Split(s, "|")
-	if len(f) != 6 {
+	if len(f) != 6 && len(f) != 7 {
 		return ledger.Result{}, fmt.Errorf("stored result %q has %d fields", s, len(f))
 	}
 	bal, err1 := strconv.ParseInt(f[1], 10, 64)
@@ -309,5 +328,13 @@ func decodeResult(s string) (ledger.Result, error) {
 	if err := errors.Join(err1, err2, err3); err != nil {
 		return ledger.Result{}, fmt.Errorf("stored result %q: %w", s, err)
 	}
-	return ledger.Result{EntryID: f[0], Balance: money.Amount(bal), Currency: f[2], Spendable: sp, TopUpID: f[4], CreatedAt: fromMicros(at)}, nil
+	r := ledger.Result{EntryID: f[0], Balance: money.Amount(bal), Currency: f[2], Spendable: sp, TopUpID: f[4], CreatedAt: fromMicros(at)}
+	if len(f) == 7 {
+		r.Reason = f[6]
+	} else if !sp {
+		// A first response stored before reasons existed: the balance was
+		// the only reason.
+		r.Reason = ledger.ReasonInsufficientBalance
+	}
+	return r, nil
 }

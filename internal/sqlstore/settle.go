@@ -79,7 +79,7 @@ func (s *Store) settleTx(ctx context.Context, tx *sql.Tx, out *topup.Settled, t 
 		if err != nil {
 			return err
 		}
-		return s.notify(ctx, tx, t.AccountID, "top_up.action_required", topUpEvent(t), now)
+		return s.notify(ctx, tx, t.AccountID, "top_up.action_required", s.topUpEvent(t), now)
 	case topup.Succeeded:
 		return s.succeed(ctx, tx, out, t, now)
 	case topup.Failed, topup.Canceled:
@@ -89,7 +89,7 @@ func (s *Store) settleTx(ctx context.Context, tx *sql.Tx, out *topup.Settled, t 
 			return err
 		}
 		out.TopUp = t
-		if err := s.notify(ctx, tx, t.AccountID, "top_up.failed", topUpEvent(t), now); err != nil {
+		if err := s.notify(ctx, tx, t.AccountID, "top_up.failed", s.topUpEvent(t), now); err != nil {
 			return err
 		}
 		if t.Trigger == topup.TriggerManual {
@@ -139,7 +139,7 @@ func (s *Store) succeed(ctx context.Context, tx *sql.Tx, out *topup.Settled, t t
 		return err
 	}
 	out.TopUp, out.Credited = t, true
-	if err := s.notify(ctx, tx, t.AccountID, "top_up.succeeded", topUpEvent(t), now); err != nil {
+	if err := s.notify(ctx, tx, t.AccountID, "top_up.succeeded", s.topUpEvent(t), now); err != nil {
 		return err
 	}
 	st, ok, err := s.settingsTx(ctx, tx, t.AccountID)
@@ -163,12 +163,20 @@ func topUpDescription(t topup.TopUp) string {
 	return "Automatic top-up"
 }
 
-// topUpEvent is the data of a top_up.* event: the top-up.
-func topUpEvent(t topup.TopUp) map[string]any {
-	m := map[string]any{"id": t.ID, "status": string(t.Status), "trigger": string(t.Trigger), "payment_method": t.PaymentMethod,
-		"failure_code": nilIfEmpty(t.FailureCode), "created_at": t.CreatedAt}
+// topUpEvent is the data of a top_up.* event: the top-up, as the API shows
+// it, with its action_url while it waits for the customer.
+func (s *Store) topUpEvent(t topup.TopUp) map[string]any {
+	m := map[string]any{"id": t.ID, "account_id": t.AccountID, "status": string(t.Status), "trigger": string(t.Trigger),
+		"payment_method": t.PaymentMethod, "failure_code": nilIfEmpty(t.FailureCode), "currency": t.Currency.Code,
+		"amount": nil, "action_url": nil, "created_at": t.CreatedAt, "completed_at": nil}
 	if t.Amount != nil {
 		m["amount"] = t.Amount.Format(t.Currency)
+	}
+	if !t.CompletedAt.IsZero() {
+		m["completed_at"] = t.CompletedAt
+	}
+	if s.actionURL != nil {
+		m["action_url"] = nilIfEmpty(s.actionURL(t))
 	}
 	return m
 }
@@ -187,7 +195,7 @@ func nilIfEmpty(s string) any {
 func (s *Store) Sweep(ctx context.Context, backoff time.Duration) ([]string, error) {
 	now := s.clock.Now()
 	var expired []string
-	rows, err := s.read.QueryContext(ctx, `SELECT id FROM top_ups WHERE status = 'requires_action' AND action_expires <= $1`, micros(now))
+	rows, err := s.read.QueryContext(ctx, `SELECT id FROM top_ups WHERE status = 'requires_action' AND action_expires <= $1 ORDER BY id`, micros(now))
 	if err != nil {
 		return nil, err
 	}
@@ -207,7 +215,8 @@ func (s *Store) Sweep(ctx context.Context, backoff time.Duration) ([]string, err
 	}
 	rows, err = s.read.QueryContext(ctx, `SELECT s.account_id FROM auto_top_up s JOIN accounts a ON a.id = s.account_id
 WHERE s.enabled AND a.status = 'active' AND a.balance < s.threshold AND s.retry_after <= $1
-AND NOT EXISTS (SELECT 1 FROM top_ups t WHERE t.account_id = s.account_id AND t.trigger <> 'manual' AND t.status IN ('pending', 'processing', 'requires_action'))`, micros(now))
+AND NOT EXISTS (SELECT 1 FROM top_ups t WHERE t.account_id = s.account_id AND t.trigger <> 'manual' AND t.status IN ('pending', 'processing', 'requires_action'))
+ORDER BY s.account_id`, micros(now))
 	if err != nil {
 		return nil, err
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/topup/topup/internal/apperr"
 	"github.com/topup/topup/internal/clock"
 	"github.com/topup/topup/internal/ids"
+	"github.com/topup/topup/internal/topup"
 )
 
 // Dialect is what differs between the databases.
@@ -46,6 +47,9 @@ type Store struct {
 	ids      *ids.Generator
 	cache    stmtCache
 	lockBulk bulk
+	// actionURL renders a requires_action top-up's action_url for the
+	// top_up.action_required event (SetActionURL).
+	actionURL func(topup.TopUp) string
 }
 
 // New returns a store that writes through write and reads through read
@@ -58,7 +62,8 @@ func New(write, read *sql.DB, d Dialect, c clock.Clock, g *ids.Generator) *Store
 // Prepare readies the debit path's statements; the database packages call
 // it after migrating.
 func (s *Store) Prepare(ctx context.Context) error {
-	return s.prepareBulk(ctx, &entriesBulk, &recordsBulk, &balancesBulk, &idemLookup, &s.lockBulk, &dailyBulk)
+	return s.prepareBulk(ctx, &entriesBulk, &recordsBulk, &balancesBulk, &idemLookup, &s.lockBulk, &dailyBulk,
+		&alertsLookup, &budgetsLookup, &budgetsSpend)
 }
 
 // Dialect returns the store's dialect name.

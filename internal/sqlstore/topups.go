@@ -93,10 +93,15 @@ type queryer interface {
 }
 
 // monthToDate sums automatic top-ups that succeeded or are open this month.
+// A top-up belongs to the month of its charge, which is when its amount was
+// fixed (first_attempt_at), not to the month it was created in: one created
+// on the 31st at 23:59 and charged after midnight is checked against the new
+// month's allowance, so it must count in the new month (the simulator found
+// two charges fixed in one month that together passed its limit).
 func monthToDate(ctx context.Context, q queryer, accountID string, now time.Time) (money.Amount, error) {
 	var sum int64
 	err := q.QueryRowContext(ctx, `SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM top_ups
-WHERE account_id = $1 AND trigger <> 'manual' AND status IN ('succeeded', 'pending', 'processing', 'requires_action') AND created_at >= $2`,
+WHERE account_id = $1 AND trigger <> 'manual' AND status IN ('succeeded', 'pending', 'processing', 'requires_action') AND first_attempt_at >= $2`,
 		accountID, micros(topup.MonthStart(now))).Scan(&sum)
 	return money.Amount(sum), err
 }

@@ -103,10 +103,8 @@ func (e *Engine) Kick() {
 // Start runs the worker until Stop. Open top-ups left by a crashed process
 // are resumed by the first pass: their lease has run out.
 func (e *Engine) Start() {
-	if e.cfg.ReclaimOnStart {
-		if err := e.store.ReleaseLeases(context.Background()); err != nil {
-			e.cfg.Logger.Error("release top-up claims", "err", err)
-		}
+	if err := e.Resume(context.Background()); err != nil {
+		e.cfg.Logger.Error("release top-up claims", "err", err)
 	}
 	e.wg.Add(1)
 	go func() {
@@ -127,6 +125,17 @@ func (e *Engine) Start() {
 			}
 		}
 	}()
+}
+
+// Resume is what Start does before the worker's first pass, as a step of
+// its own for the simulator's restarted processes: with ReclaimOnStart it
+// releases every claim, so that what a dead process was charging is resumed
+// at once instead of after the lease.
+func (e *Engine) Resume(ctx context.Context) error {
+	if !e.cfg.ReclaimOnStart {
+		return nil
+	}
+	return e.store.ReleaseLeases(ctx)
 }
 
 // Stop ends the worker after its current pass.

@@ -1,0 +1,98 @@
+package notify
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"strings"
+)
+
+// mailText is what a mail says: a subject, a plain text body and the same
+// in HTML.
+type mailText struct {
+	subject, text, html string
+}
+
+// words turns an event into a subject, paragraphs and an optional link.
+func words(ev Event) (subject string, paras []string, link string) {
+	var d map[string]any
+	_ = json.Unmarshal(ev.Data, &d)
+	s := func(k string) string {
+		v, _ := d[k].(string)
+		return v
+	}
+	cur := strings.ToUpper(s("currency"))
+	money := func(k string) string {
+		if v := s(k); v != "" && cur != "" {
+			return v + " " + cur
+		}
+		return s(k)
+	}
+	budgetName := "your account"
+	if sub := s("subject"); sub != "" {
+		budgetName = fmt.Sprintf("%q", sub)
+	}
+	switch ev.Type {
+	case "balance.low":
+		subject = "Your balance is below " + s("threshold")
+		paras = []string{fmt.Sprintf("Your credit balance is now %s, below the low balance alert you set at %s.", s("balance"), s("threshold")),
+			"Top up, or switch on Automatic Top-Up, to keep your service running."}
+	case "top_up.succeeded":
+		subject = "Top-up of " + money("amount") + " succeeded"
+		paras = []string{fmt.Sprintf("We charged %s to your card (top-up %s) and added it to your credit balance.", money("amount"), s("id"))}
+	case "top_up.failed":
+		subject = "A top-up failed"
+		paras = []string{fmt.Sprintf("Top-up %s of %s did not go through (%s).", s("id"), money("amount"), s("failure_code")),
+			"Check your payment method."}
+	case "top_up.action_required":
+		subject = "Your bank needs you to confirm a top-up"
+		paras = []string{fmt.Sprintf("Your bank asks you to confirm the top-up of %s before it is charged.", money("amount")),
+			"Open the link below within 24 hours to confirm it."}
+		link = s("action_url")
+	case "auto_top_up.disabled":
+		subject = "Automatic Top-Up was switched off"
+		paras = []string{fmt.Sprintf("Automatic Top-Up was switched off (%s).", s("reason")),
+			"Check your payment method and switch it on again."}
+	case "auto_top_up.limit_reached":
+		subject = "Automatic Top-Up reached its monthly limit"
+		paras = []string{fmt.Sprintf("Automatic Top-Up reached its monthly limit of %s for %s; no more automatic top-ups will be made this month.", s("limit"), s("month"))}
+	case "budget.threshold_reached":
+		pct, _ := d["percent"].(float64)
+		subject = fmt.Sprintf("The budget of %s is %.0f%% spent", budgetName, pct)
+		paras = []string{fmt.Sprintf("%s of the %s budget of %s is spent (%.0f%%).", s("spent"), s("kind"), budgetName, pct)}
+	case "budget.exhausted":
+		subject = "The budget of " + budgetName + " is spent"
+		paras = []string{fmt.Sprintf("The %s budget of %s (limit %s) is spent: %s.", s("kind"), budgetName, s("limit"), s("spent")),
+			"Usage is still recorded, but the platform is told to stop spending."}
+	default:
+		subject = "Topup: " + ev.Type
+		paras = []string{"Event " + ev.Type + "."}
+	}
+	return subject, paras, link
+}
+
+var htmlMail = template.Must(template.New("mail").Parse(`<!doctype html>
+<html><body style="font-family: sans-serif; color: #1f2328">
+<h2>{{.Subject}}</h2>
+{{range .Paras}}<p>{{.}}</p>
+{{end}}{{with .Link}}<p><a href="{{.}}">Confirm the top-up</a></p>
+{{end}}<p style="color: #59636e; font-size: small">Event {{.ID}} · {{.Type}}</p>
+</body></html>
+`))
+
+// render returns the mail of an event.
+func render(ev Event) mailText {
+	subject, paras, link := words(ev)
+	var text strings.Builder
+	for _, p := range paras {
+		text.WriteString(p + "\n\n")
+	}
+	if link != "" {
+		text.WriteString(link + "\n\n")
+	}
+	fmt.Fprintf(&text, "Event %s (%s)\n", ev.ID, ev.Type)
+	var html bytes.Buffer
+	_ = htmlMail.Execute(&html, map[string]any{"Subject": subject, "Paras": paras, "Link": link, "ID": ev.ID, "Type": ev.Type})
+	return mailText{subject: subject, text: text.String(), html: html.String()}
+}

@@ -1,0 +1,298 @@
+package sim
+
+import (
+	"cmp"
+	"database/sql"
+	"fmt"
+	"slices"
+	"sort"
+
+	"github.com/topup/topup/internal/ledger"
+	"github.com/topup/topup/internal/money"
+	"github.com/topup/topup/internal/payment"
+	"github.com/topup/topup/internal/topup"
+)
+
+// The invariants, checked after every step (the first broken one stops the
+// run). Names are what a failure prints.
+//
+//   - verify: store.Verify finds nothing: every balance equals the sum of
+//     its entries, entries are numbered without gaps with the running
+//     balance, signs fit kinds, daily totals add up, every top-up credit has
+//     a succeeded top-up of the same amount and every succeeded top-up a
+//     credit, at most one open automatic top-up per account.
+//   - one-open-automatic-top-up: at most one automatic top-up (trigger
+//     threshold or settings) per account is pending, processing or
+//     requires_action.
+//   - idempotent-postings: every posting the client was answered for
+//     (acknowledged) has exactly one entry, the one it was answered with;
+//     every usage and credit entry belongs to a posting the client sent, with
+//     the amount it was first sent with, and no (account, call, key) has two
+//     entries — a posting committed but never answered (a crash between the
+//     commit and the answer) may exist, but once; a key re-sent replays its
+//     first answer, and re-sent with another amount is a conflict.
+//   - one-charge-per-credit: every top-up credit is backed by exactly one
+//     charge the provider made for that top-up that succeeded, of the same
+//     amount.
+//   - charged-at-most-once: the provider holds at most one succeeded charge
+//     per top-up, every charge names a top-up Topup has, and no retry reused
+//     an idempotency key with other parameters.
+//   - answers-settle: when the provider gave Topup a final answer (a charge
+//     succeeded or declined, or waiting for 3-D Secure) and the process did
+//     not die before the step ended, the top-up shows it at the end of that
+//     step: succeeded; not open; not pending or processing.
+//   - monthly-limit (checked when an automatic top-up's amount is fixed, just
+//     before its first charge; hooks.go): amount + the amounts of the
+//     account's automatic top-ups fixed earlier in the same calendar month
+//     (UTC) that are succeeded or still open at that moment <= the account's
+//     monthly_limit at that moment. A limit changed later does not apply to
+//     amounts fixed before; a top-up that failed does not count, even if a
+//     late success of its charge is credited afterwards (Stats.Revived
+//     counts those).
+//   - charges-the-card-in-use (checked with monthly-limit): an automatic
+//     top-up's first charge is sent only while Automatic Top-Up is on, and to
+//     its named card, or else to the account's default card of that moment
+//     (a card removed since the crossing is never charged).
+//   - open-top-ups-end (a quiet period, ops.go): once the provider answers
+//     every request truthfully, webhooks are delivered and nothing crashes,
+//     a top-up open when the quiet began is no longer pending or processing
+//     after the clock passes the lease (2 min) and the longest retry wait
+//     (5 min) and the engine makes one pass, and is final once the clock
+//     passes the 24 hours of 3-D Secure and a sweep.
+//   - every-charge-credited (the end of a quiet period): every charge the
+//     provider made that succeeded is credited (its top-up succeeded).
+//   - no-internal-error, no-panic: no call of Topup fails with an internal
+//     error, logs an error or panics; the run is single-threaded and the
+//     database healthy, so there is no excuse.
+func (s *Sim) check() {
+	st := s.step
+	store := s.proc.store
+	// Verify is a function of the database alone: after a step that wrote
+	// nothing (the clock moved, a duplicate webhook, a pass that found
+	// nothing due) it would find what it found after the last one.
+	var vs []ledger.Violation
+	if mark := s.db.writeMark(s.ctx, store); mark == "" || mark != s.verified {
+		var err error
+		if vs, err = store.Verify(s.ctx); err != nil {
+			panic(simError{fmt.Errorf("verify: %w", err)})
+		}
+		s.verified = mark
+	}
+	slices.SortFunc(vs, func(a, b ledger.Violation) int {
+		return cmp.Or(cmp.Compare(a.AccountID, b.AccountID), cmp.Compare(a.Problem, b.Problem))
+	})
+	for _, v := range vs {
+		st.fail("verify", "account %s: %s", v.AccountID, v.Problem)
+	}
+
+	tus := s.readTopUps()
+	openAuto := map[string]string{}
+	for _, t := range tus {
+		if t.Status.Open() && t.Trigger != topup.TriggerManual {
+			if other, ok := openAuto[t.AccountID]; ok {
+				st.fail("one-open-automatic-top-up", "account %s has automatic top-ups %s and %s open", t.AccountID, other, t.ID)
+			}
+			openAuto[t.AccountID] = t.ID
+		}
+	}
+
+	s.readEntries()
+	// Entries never change, so an acknowledged posting found once in the
+	// ledger stays there: each is checked after the step that answered it.
+	for _, k := range s.newlyAcked {
+		a := s.acked[k]
+		if e, ok := s.byKey[k]; !ok {
+			st.fail("idempotent-postings", "posting %s of %s was acknowledged (entry %s) but is not in the ledger", k.key, k.acct, a.entry)
+		} else if e != a.entry {
+			st.fail("idempotent-postings", "posting %s was acknowledged as entry %s but the ledger has %s", k.key, a.entry, e)
+		}
+	}
+	s.newlyAcked = s.newlyAcked[:0]
+
+	succ := s.stripe.succeededFor()
+	for _, id := range sortedKeys(s.credits) {
+		c := s.credits[id]
+		charges := succ[id]
+		if len(charges) != 1 {
+			st.fail("one-charge-per-credit", "top-up %s is credited (%s, %s) but the provider holds %d succeeded charges for it", id, c.entry, c.amount, len(charges))
+			continue
+		}
+		cur := s.currency(c.acct)
+		paid, err := money.FromMinor(charges[0].Amount, cur)
+		if err != nil || paid != c.amount {
+			st.fail("one-charge-per-credit", "top-up %s is credited %s but its charge %s was %d %s", id, c.amount.Format(cur), charges[0].ID, charges[0].Amount, charges[0].Currency)
+		}
+	}
+	for _, id := range sortedKeys(succ) {
+		if cs := succ[id]; len(cs) > 1 {
+			ids := make([]string, len(cs))
+			for i, c := range cs {
+				ids[i] = c.ID + " (" + c.key + ")"
+			}
+			st.fail("charged-at-most-once", "top-up %s was charged %d times: %v", id, len(cs), ids)
+		}
+	}
+	for _, c := range s.stripe.charges {
+		if _, ok := s.status[c.TopUpID]; !ok {
+			st.fail("charged-at-most-once", "charge %s names top-up %q, which Topup does not have", c.ID, c.TopUpID)
+		}
+	}
+	if len(s.stripe.misuse) > 0 {
+		st.fail("charged-at-most-once", "idempotency keys reused with other parameters: %v", s.stripe.misuse)
+	}
+
+	if !st.crashed {
+		for _, ch := range st.answers {
+			got := s.status[ch.TopUpID]
+			switch {
+			case ch.Status == payment.Succeeded && got != topup.Succeeded:
+				st.fail("answers-settle", "the provider answered that %s (%s) succeeded, but the top-up is %s", ch.TopUpID, ch.ID, got)
+			case ch.Status == payment.Declined && ch.DeclineCode != "authentication_required" && got.Open():
+				st.fail("answers-settle", "the provider answered that %s (%s) was declined, but the top-up is %s", ch.TopUpID, ch.ID, got)
+			case (ch.Status == payment.RequiresAction || ch.DeclineCode == "authentication_required") && (got == topup.Pending || got == topup.Processing):
+				st.fail("answers-settle", "the provider answered that %s (%s) needs the customer, but the top-up is %s", ch.TopUpID, ch.ID, got)
+			}
+		}
+	}
+}
+
+// eventually checks, at the end of a quiet period, that every charge that
+// succeeded is credited.
+func (s *Sim) eventually() {
+	for _, c := range s.stripe.charges {
+		if c.Status != payment.Succeeded {
+			continue
+		}
+		if got := s.status[c.TopUpID]; got != topup.Succeeded {
+			// The status map is refreshed by check; read it now.
+			if t := s.topUp(c.TopUpID); t.Status != topup.Succeeded {
+				s.step.fail("every-charge-credited", "charge %s of top-up %s succeeded, but after a quiet period the top-up is %s %s", c.ID, c.TopUpID, t.Status, t.FailureCode)
+				return
+			}
+		}
+	}
+}
+
+type topUpRow struct {
+	ID, AccountID string
+	Status        topup.Status
+	Trigger       topup.Trigger
+}
+
+func (s *Sim) readTopUps() []topUpRow {
+	rows, err := s.proc.store.DB().QueryContext(s.ctx, `SELECT id, account_id, status, trigger FROM top_ups ORDER BY id`)
+	if err != nil {
+		panic(simError{err})
+	}
+	defer rows.Close()
+	var out []topUpRow
+	for rows.Next() {
+		var t topUpRow
+		if err := rows.Scan(&t.ID, &t.AccountID, &t.Status, &t.Trigger); err != nil {
+			panic(simError{err})
+		}
+		out = append(out, t)
+		s.status[t.ID] = t.Status
+	}
+	if err := rows.Err(); err != nil {
+		panic(simError{err})
+	}
+	return out
+}
+
+// readEntries reads the entries written since the last check (entries
+// never change: the database refuses it, and Verify proves the numbering)
+// and checks each against what the client sent.
+func (s *Sim) readEntries() {
+	db := s.proc.store.DB()
+	type last struct {
+		id  string
+		seq int64
+	}
+	var accts []last
+	rows, err := db.QueryContext(s.ctx, `SELECT id, last_seq FROM accounts ORDER BY id`)
+	if err != nil {
+		panic(simError{err})
+	}
+	for rows.Next() {
+		var l last
+		if err := rows.Scan(&l.id, &l.seq); err != nil {
+			panic(simError{err})
+		}
+		accts = append(accts, l)
+	}
+	rows.Close()
+	for _, a := range accts {
+		if a.seq <= s.seen[a.id] {
+			continue
+		}
+		s.readAccountEntries(db, a.id)
+	}
+}
+
+func (s *Sim) readAccountEntries(db *sql.DB, acct string) {
+	st := s.step
+	rows, err := db.QueryContext(s.ctx, `SELECT seq, id, kind, amount, idempotency_key, COALESCE(top_up_id, '') FROM entries
+WHERE account_id = $1 AND seq > $2 ORDER BY seq`, acct, s.seen[acct])
+	if err != nil {
+		panic(simError{err})
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var seq int64
+		var id, kind, key, topUp string
+		var amount money.Amount
+		if err := rows.Scan(&seq, &id, &kind, &amount, &key, &topUp); err != nil {
+			panic(simError{err})
+		}
+		s.seen[acct] = seq
+		switch ledger.Kind(kind) {
+		case ledger.KindUsage, ledger.KindCredit:
+			call := ledger.ScopeUsage
+			if kind == string(ledger.KindCredit) {
+				call = ledger.ScopeCredit
+			}
+			k := postKey{acct, call, key}
+			if prev, ok := s.byKey[k]; ok {
+				st.fail("idempotent-postings", "posting %s of %s is in the ledger twice: %s and %s", key, acct, prev, id)
+			}
+			s.byKey[k] = id
+			first, ok := s.first[k]
+			switch {
+			case !ok:
+				st.fail("idempotent-postings", "entry %s (%s %s) answers no posting the client sent", id, kind, key)
+			case money.Amount(first) != amount:
+				st.fail("idempotent-postings", "entry %s for %s is %s, but the posting was %s", id, key, micros(int64(amount)), micros(first))
+			}
+		case ledger.KindTopUp:
+			if prev, ok := s.credits[topUp]; ok {
+				st.fail("one-charge-per-credit", "top-up %s is credited twice: %s and %s", topUp, prev.entry, id)
+			}
+			s.credits[topUp] = credit{entry: id, acct: acct, amount: amount}
+		default:
+			st.fail("idempotent-postings", "entry %s of kind %s, which nothing in the simulation makes", id, kind)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		panic(simError{err})
+	}
+}
+
+func (s *Sim) currency(acct string) money.Currency {
+	for _, a := range s.accounts {
+		if a.id == acct {
+			return a.cur
+		}
+	}
+	return money.Currency{}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+

@@ -1,0 +1,211 @@
+package sim
+
+import (
+	"context"
+	"database/sql"
+	"time"
+
+	"github.com/topup/topup/internal/money"
+	"github.com/topup/topup/internal/payment"
+	"github.com/topup/topup/internal/topup"
+)
+
+// engineStore is the store as the engine sees it, with crash points
+// around every call: each call is a transaction, so a process that dies
+// inside one leaves the database as if it died just before it.
+type engineStore struct {
+	s *Sim
+	p *process
+}
+
+var (
+	_ topup.Store      = engineStore{}
+	_ topup.EventStore = engineStore{}
+)
+
+func (h engineStore) Claim(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]string, error) {
+	h.s.crashPoint("before a claim")
+	ids, err := h.p.store.Claim(ctx, now, lease, limit)
+	if err == nil && len(ids) > 0 {
+		h.s.step.tracef("claimed %v", ids)
+		h.s.crashPoint("after a claim")
+	}
+	return ids, err
+}
+
+func (h engineStore) Begin(ctx context.Context, id string) (topup.TopUp, bool, error) {
+	h.s.crashPoint("before Begin")
+	t, ok, err := h.p.store.Begin(ctx, id)
+	if err != nil {
+		return t, ok, err
+	}
+	if ok {
+		h.s.step.tracef("begin %s attempt %d amount %v card %s", id, t.Attempts, fmtAmount(t.Amount, t.Currency), t.PaymentMethod)
+		if t.Attempts == 1 && t.Trigger != topup.TriggerManual {
+			h.s.fixed(t)
+		}
+	} else {
+		h.s.step.tracef("begin %s: nothing to charge (%s %s)", id, t.Status, t.FailureCode)
+	}
+	h.s.crashPoint("after Begin, before the charge")
+	return t, ok, err
+}
+
+func (h engineStore) Settle(ctx context.Context, id string, o topup.Outcome, backoff time.Duration) (topup.Settled, error) {
+	h.s.crashPoint("before Settle")
+	before := h.s.status[id]
+	res, err := h.p.store.Settle(ctx, id, o, backoff)
+	if err != nil {
+		return res, err
+	}
+	if res.Changed {
+		h.s.step.tracef("settle %s %s%s → %s %s", id, o.Status, eventNote(o), res.TopUp.Status, res.TopUp.FailureCode)
+		if res.Credited && before != "" && !before.Open() {
+			h.s.revived(res.TopUp)
+		}
+	}
+	h.s.crashPoint("after Settle")
+	return res, err
+}
+
+func eventNote(o topup.Outcome) string {
+	if o.EventID == "" {
+		return ""
+	}
+	return " (" + o.EventID + ")"
+}
+
+func (h engineStore) Sweep(ctx context.Context, backoff time.Duration) ([]string, error) {
+	h.s.crashPoint("before a sweep")
+	h.s.expiring(ctx, h.p)
+	ids, err := h.p.store.Sweep(ctx, backoff)
+	if err == nil && len(ids) > 0 {
+		h.s.step.tracef("sweep created %v", ids)
+	}
+	h.s.crashPoint("after a sweep")
+	return ids, err
+}
+
+func (h engineStore) CustomerID(ctx context.Context, accountID string) (string, error) {
+	return h.p.store.CustomerID(ctx, accountID)
+}
+
+func (h engineStore) ReleaseLeases(ctx context.Context) error {
+	return h.p.store.ReleaseLeases(ctx)
+}
+
+func (h engineStore) AddCard(ctx context.Context, accountID string, c payment.Card) (topup.Card, error) {
+	return h.p.store.AddCard(ctx, accountID, c)
+}
+
+func (h engineStore) CardOwner(ctx context.Context, cardID string) (string, error) {
+	return h.p.store.CardOwner(ctx, cardID)
+}
+
+func (h engineStore) RemoveCard(ctx context.Context, accountID, cardID string) (bool, error) {
+	return h.p.store.RemoveCard(ctx, accountID, cardID)
+}
+
+// fixed records an automatic top-up's amount, just fixed by Begin, with
+// the monthly limit in force and what automatic top-ups fixed earlier in
+// the same calendar month (UTC) add up to among those that succeeded or are
+// still open — Topup's own record at that moment. The monthly-limit
+// invariant (check.go) is checked here, when the decision is made.
+func (s *Sim) fixed(t topup.TopUp) {
+	now := s.clock.Now()
+	start := topup.MonthStart(now)
+	db := s.proc.store.DB()
+	var limit sql.NullInt64
+	if err := db.QueryRowContext(s.ctx, `SELECT monthly_limit FROM auto_top_up WHERE account_id = $1`, t.AccountID).Scan(&limit); err != nil {
+		panic(simError{err})
+	}
+	var prior int64
+	err := db.QueryRowContext(s.ctx, `SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM top_ups
+WHERE account_id = $1 AND id <> $2 AND trigger <> 'manual' AND amount IS NOT NULL
+AND status IN ('succeeded', 'pending', 'processing', 'requires_action') AND first_attempt_at >= $3 AND first_attempt_at < $4`,
+		t.AccountID, t.ID, start.UnixMicro(), start.AddDate(0, 1, 0).UnixMicro()).Scan(&prior)
+	if err != nil {
+		panic(simError{err})
+	}
+	// The first charge of an automatic top-up goes to the card Automatic
+	// Top-Up uses now: on, and its named card or else the default.
+	var enabled bool
+	var named string
+	if err := db.QueryRowContext(s.ctx, `SELECT enabled, payment_method FROM auto_top_up WHERE account_id = $1`, t.AccountID).Scan(&enabled, &named); err != nil {
+		panic(simError{err})
+	}
+	var dflt sql.NullString
+	if err := db.QueryRowContext(s.ctx, `SELECT MIN(id) FROM payment_methods WHERE account_id = $1 AND is_default`, t.AccountID).Scan(&dflt); err != nil {
+		panic(simError{err})
+	}
+	want := named
+	if want == "" {
+		want = dflt.String
+	}
+	if !enabled || t.PaymentMethod != want {
+		s.step.fail("charges-the-card-in-use", "automatic top-up %s is charged on card %q, but Automatic Top-Up is enabled=%v with card %q", t.ID, t.PaymentMethod, enabled, want)
+	}
+	f := fixing{topUp: t.ID, at: now, amount: *t.Amount, prior: money.Amount(prior)}
+	if limit.Valid {
+		l := money.Amount(limit.Int64)
+		f.limit = &l
+		if f.prior+f.amount > l {
+			s.step.fail("monthly-limit", "automatic top-up %s of %s fixed at %s: with %s already charged or in flight in %s it exceeds the monthly limit %s",
+				t.ID, t.Amount.Format(t.Currency), now.Format(time.RFC3339), f.prior.Format(t.Currency), topup.Month(now), l.Format(t.Currency))
+		}
+	}
+	list := s.limits[t.AccountID]
+	*list = append(*list, f)
+}
+
+func fmtAmount(a *money.Amount, c money.Currency) string {
+	if a == nil {
+		return "-"
+	}
+	return a.Format(c)
+}
+
+// revived counts a top-up Topup had given up on (failed, canceled) that a
+// late success of its charge credited after all ("a success always
+// wins"), and whether that took its month's automatic charges past the
+// monthly limit: the limit was applied to later top-ups without it.
+func (s *Sim) revived(t topup.TopUp) {
+	s.stats.Revived++
+	s.step.tracef("top-up %s revived: credited after it was %s", t.ID, s.status[t.ID])
+	if t.Trigger == topup.TriggerManual || t.FirstAttemptAt.IsZero() {
+		return
+	}
+	db := s.proc.store.DB()
+	var limit sql.NullInt64
+	if err := db.QueryRowContext(s.ctx, `SELECT monthly_limit FROM auto_top_up WHERE account_id = $1`, t.AccountID).Scan(&limit); err != nil || !limit.Valid {
+		return
+	}
+	start := topup.MonthStart(t.FirstAttemptAt)
+	var sum int64
+	err := db.QueryRowContext(s.ctx, `SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM top_ups WHERE account_id = $1 AND trigger <> 'manual'
+AND status = 'succeeded' AND first_attempt_at >= $2 AND first_attempt_at < $3`, t.AccountID, start.UnixMicro(), start.AddDate(0, 1, 0).UnixMicro()).Scan(&sum)
+	if err == nil && sum > limit.Int64 {
+		s.stats.RevivedOverLimit++
+		s.step.tracef("revived top-up %s takes %s past its monthly limit: %s charged", t.ID, topup.Month(t.FirstAttemptAt), money.Amount(sum).Format(t.Currency))
+		if s.cfg.StrictLimit {
+			s.step.fail("monthly-limit-charged", "top-up %s, given up on and then credited for a charge that succeeded after all, takes %s's automatic charges to %s, past the monthly limit %s",
+				t.ID, topup.Month(t.FirstAttemptAt), money.Amount(sum).Format(t.Currency), money.Amount(limit.Int64).Format(t.Currency))
+		}
+	}
+}
+
+// expiring traces the top-ups a sweep is about to expire (3-D Secure left
+// unanswered for 24 hours).
+func (s *Sim) expiring(ctx context.Context, p *process) {
+	rows, err := p.store.DB().QueryContext(ctx, `SELECT id FROM top_ups WHERE status = 'requires_action' AND action_expires <= $1 ORDER BY id`, s.clock.Now().UnixMicro())
+	if err != nil {
+		return
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		if rows.Scan(&id) == nil {
+			s.step.tracef("sweep expires %s (3-D Secure unanswered for 24 h)", id)
+		}
+	}
+}

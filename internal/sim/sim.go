@@ -1,0 +1,619 @@
+// Package sim is the deterministic simulation of Topup's money path. One
+// seed decides everything: a schedule of steps that drive the real store
+// (SQLite, or PostgreSQL), the real top-up engine through its step functions
+// (RunOnce, Attempt, Sweep — never its timers or goroutines), the real
+// webhook application (topup.ApplyEvent) and usage through group commits
+// (store.Post), against a simulated payment provider that fails in every
+// way Stripe can and remembers every charge it made; a manual clock moved by
+// the schedule; ids from a seeded generator; and crashes of the process at
+// step boundaries and inside steps. After every step the invariants of
+// check.go are checked, and the run stops at the first violation, which a
+// seed (and a shrunk list of steps) replays exactly.
+package sim
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"hash"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/topup/topup/internal/clock"
+	"github.com/topup/topup/internal/ids"
+	"github.com/topup/topup/internal/ledger"
+	"github.com/topup/topup/internal/money"
+	"github.com/topup/topup/internal/payment"
+	"github.com/topup/topup/internal/sqlstore"
+	"github.com/topup/topup/internal/topup"
+)
+
+// Config is one simulation run.
+type Config struct {
+	Seed  uint64
+	Steps int // length of the generated schedule
+	// DB is "" (or "sqlite") for a fresh SQLite file, or a postgres:// URL
+	// of a database in which a fresh schema is made for the run and dropped
+	// after it.
+	DB string
+	// Dir holds the SQLite files (default: /dev/shm when writable, else the
+	// temporary directory). Crashes in the simulation are process crashes,
+	// not power cuts, so a memory file system loses nothing the run needs.
+	Dir string
+	// Only, when set, runs just these steps of the generated schedule (a
+	// shrunk schedule printed by a failure).
+	Only []int
+	// Trace, when set, receives every step and what it did.
+	Trace io.Writer
+	// StrictLimit makes a revived top-up that takes its month's automatic
+	// charges past monthly_limit a violation (monthly-limit-charged); by
+	// default it is only counted (Stats.RevivedOverLimit), because Topup
+	// credits every charge that succeeded, by contract.
+	StrictLimit bool
+}
+
+// Result is what a run found.
+type Result struct {
+	Seed  uint64
+	Steps int // steps run
+	// Failure is the first broken invariant, or nil.
+	Failure *Failure
+	Stats   Stats
+	// Fingerprint is a hash of everything the run did and saw: the same
+	// seed gives the same fingerprint, bit for bit.
+	Fingerprint string
+}
+
+// Failure is a broken invariant and how the run got there.
+type Failure struct {
+	Step      Step   // the step after which (or in which) it broke
+	Invariant string // the invariant's name (check.go)
+	Detail    string
+	// Trace is what the failing step did.
+	Trace []string
+	// Ran is the list of steps run up to and including the failing one.
+	Ran []Step
+}
+
+func (f *Failure) Error() string {
+	return fmt.Sprintf("step %d (%s): %s: %s", f.Step.N, f.Step.Kind, f.Invariant, f.Detail)
+}
+
+// Stats count what a run exercised.
+type Stats struct {
+	Steps, Crashes, MidStepCrashes                 int
+	Postings, Groups, Acked, Replays, Conflicts    int
+	Charges, Lost, FailBefore, Late, Finds         int
+	Webhooks, Duplicates                           int
+	TopUps, TopUpsSucceeded, TopUpsFailed, TopUpsCanceled, TopUpsOpen int
+	RequiresAction, Authenticated, StaleAuth       int
+	Revived                                        int // final top-ups later credited for a charge that succeeded
+	RevivedOverLimit                               int // … that took the month's automatic charges past monthly_limit
+	Settings, SettingsRefused, CardsRemoved        int
+	Manual, KeyExpiryJumps, MonthBoundaries, Quiet int
+}
+
+// Engine settings of every run; the back-off is chosen by the seed.
+const (
+	lease        = 2 * time.Minute
+	unknownRetry = 2 * time.Second
+	manualLease  = 20 * time.Second // 2 × the API's 10 s wait for a manual top-up
+	pCrash       = 0.012            // chance of a crash at each crash point inside a step
+)
+
+// maxTarget is the operator's TOPUP_MAX_TARGET (the default).
+var maxTarget = money.Amount(10_000 * money.MicrosPerUnit)
+
+// account is one account of the simulated world.
+type account struct {
+	id     string
+	cur    money.Currency
+	scale  int64 // 1, or 100 for currencies without minor units (amounts in yen)
+	weight int   // hot accounts get more usage
+}
+
+// request is one call of the metering client: a single posting or a batch,
+// answered only after the group that holds it committed.
+type request struct {
+	postings []ledger.Posting
+	conflict []bool // the posting reuses an acknowledged key with another body: a conflict is expected
+	from     int    // the step that sent it first
+}
+
+// postKey names a posting's idempotency: account, kind of call, key.
+type postKey struct {
+	acct, call, key string
+}
+
+// ack is what the client was told of a posting.
+type ack struct {
+	entry   string
+	posting ledger.Posting
+}
+
+// manualReq is a manual top-up request the customer may send again.
+type manualReq struct {
+	acct   string
+	amount money.Amount
+	card   string
+	key    string
+}
+
+// Sim is one run.
+type Sim struct {
+	cfg      Config
+	ctx      context.Context
+	clock    *clock.Manual
+	db       *database
+	backoff  time.Duration
+	accounts []*account
+	stripe   *provider
+	webhooks []payment.Event // sent by the provider, not yet acknowledged by Topup
+	evSeq    int
+	proc     *process
+	step     *stepState
+	log      *slog.Logger
+
+	// The metering client and the customers, outside the process: they
+	// survive its crashes.
+	pending []*request           // sent, never answered (lost in a crash)
+	acked   map[postKey]ack      // answered
+	ackList []postKey            // the answered keys, in answer order
+	// newlyAcked are keys answered since the last check.
+	newlyAcked []postKey
+	first   map[postKey]int64    // the body (amount) each key was first sent with
+	manuals []manualReq          // manual top-ups asked for
+	limits  map[string]*[]fixing // per account: automatic top-ups whose amount was fixed
+
+	// What the checks have read of the ledger so far (entries never change).
+	seen    map[string]int64   // account → last seq read
+	byKey   map[postKey]string // posting → its entry
+	credits map[string]credit  // top-up → its credit entry
+	status  map[string]topup.Status
+
+	stats    Stats
+	verified string // the database's write mark when Verify last found it clean
+	fp       hash.Hash
+	trace io.Writer
+}
+
+type credit struct {
+	entry  string
+	acct   string
+	amount money.Amount
+}
+
+// fixing is one automatic top-up's amount, fixed just before its first
+// charge, with what the monthly limit allowed at that moment.
+type fixing struct {
+	topUp  string
+	at     time.Time
+	amount money.Amount
+	limit  *money.Amount
+	prior  money.Amount // automatic top-ups fixed earlier that month, succeeded or open at that moment
+}
+
+// process is what a running Topup holds in memory and loses when it dies:
+// its connections, the committer's queue, the engine, the id generator.
+type process struct {
+	store  *sqlstore.Store
+	ids    *ids.Generator
+	engine *topup.Engine
+	queue  []*request
+}
+
+// stepState is one step's randomness, trace and findings.
+type stepState struct {
+	rng        *rand.Rand
+	crashOK    bool // crash points may fire
+	faults     bool // the provider may fail
+	crashed    bool
+	trace      []string
+	answers    []payment.Charge // final answers the provider gave Topup
+	violations []violation
+}
+
+type violation struct {
+	invariant, detail string
+}
+
+func (st *stepState) tracef(format string, args ...any) {
+	st.trace = append(st.trace, strings.TrimRight(fmt.Sprintf(format, args...), " "))
+}
+
+// fault reports whether a fault with probability p happens now.
+func (st *stepState) fault(p float64) bool {
+	return st.faults && st.rng.Float64() < p
+}
+
+func (st *stepState) fail(invariant, format string, args ...any) {
+	st.violations = append(st.violations, violation{invariant, fmt.Sprintf(format, args...)})
+}
+
+// crash is the panic that kills the simulated process.
+type crash struct{ where string }
+
+// crashPoint may kill the process here.
+func (s *Sim) crashPoint(where string) {
+	st := s.step
+	if st.crashOK && st.rng.Float64() < pCrash {
+		st.crashed = true
+		st.tracef("CRASH %s", where)
+		panic(crash{where})
+	}
+}
+
+// Run generates the schedule of cfg.Seed and runs it (or the steps
+// cfg.Only names).
+func Run(ctx context.Context, cfg Config) (Result, error) {
+	steps := Generate(cfg.Seed, cfg.Steps)
+	if len(cfg.Only) > 0 {
+		steps = Only(steps, cfg.Only)
+	}
+	return RunSteps(ctx, cfg, steps)
+}
+
+// RunSteps runs a list of steps from a fresh database. The error is for
+// the simulation's own trouble (a database that does not open); a broken
+// invariant is Result.Failure.
+func RunSteps(ctx context.Context, cfg Config, steps []Step) (Result, error) {
+	s := &Sim{cfg: cfg, ctx: ctx, acked: map[postKey]ack{}, first: map[postKey]int64{}, limits: map[string]*[]fixing{},
+		seen: map[string]int64{}, byKey: map[postKey]string{}, credits: map[string]credit{}, status: map[string]topup.Status{},
+		fp: sha256.New(), trace: cfg.Trace}
+	res := Result{Seed: cfg.Seed}
+	s.stripe = newProvider(s)
+	s.log = slog.New(&logHandler{s: s})
+	r := rand.New(rand.NewPCG(cfg.Seed, 0x0a11ce))
+	s.clock = clock.NewManual(startTime(r))
+	s.backoff = []time.Duration{10 * time.Minute, time.Hour}[r.IntN(2)]
+	db, err := openDatabase(ctx, cfg)
+	if err != nil {
+		return res, err
+	}
+	s.db = db
+	defer func() {
+		if s.proc != nil {
+			s.proc.store.Close()
+		}
+		db.drop()
+	}()
+	s.step = &stepState{rng: r}
+	if s.proc, err = s.start(r.Uint64()); err != nil {
+		return res, err
+	}
+	if f, err := s.setup(r); err != nil {
+		return res, err
+	} else if f != nil {
+		res.Failure = f
+		s.countTopUps()
+		res.Stats = s.stats
+		return res, nil
+	}
+	for i, st := range steps {
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+		f, err := s.run(st)
+		res.Steps = i + 1
+		if err != nil {
+			return res, fmt.Errorf("step %d (%s): %w", st.N, st.Kind, err)
+		}
+		if f != nil {
+			f.Ran = append([]Step(nil), steps[:i+1]...)
+			res.Failure = f
+			break
+		}
+	}
+	if res.Failure == nil {
+		// The end of every run is a quiet period: everything open is
+		// decided and every charge the provider made must be credited.
+		end := Step{N: max(cfg.Steps, len(steps)), Kind: KindQuiet, Seed: cfg.Seed ^ 0xe4d}
+		f, err := s.run(end)
+		if err != nil {
+			return res, fmt.Errorf("final quiet period: %w", err)
+		}
+		if f != nil {
+			f.Ran = append(append([]Step(nil), steps...), end)
+			res.Failure = f
+		}
+	}
+	s.countTopUps()
+	if s.trace != nil && s.proc != nil {
+		s.describe(s.trace)
+	}
+	res.Stats = s.stats
+	res.Fingerprint = hex.EncodeToString(s.fp.Sum(nil))[:16]
+	return res, nil
+}
+
+// startTime is where the clock starts: anywhere in 2026–2027, and often in
+// the last hour of a month or of the year, so that runs cross month
+// boundaries with top-ups open.
+func startTime(r *rand.Rand) time.Time {
+	base := time.Date(2026, time.Month(1+r.IntN(12)), 1, 0, 0, 0, 0, time.UTC).AddDate(r.IntN(2), 0, 0)
+	switch r.IntN(4) {
+	case 0, 1:
+		return base.Add(time.Duration(r.Int64N(int64(27 * 24 * time.Hour))))
+	case 2:
+		return base.AddDate(0, 1, 0).Add(-time.Duration(1+r.Int64N(int64(time.Hour))))
+	default:
+		return time.Date(2026+r.IntN(2), time.December, 31, 23, 0, 0, 0, time.UTC).Add(time.Duration(r.Int64N(int64(55 * time.Minute))))
+	}
+}
+
+// start starts a process on the database: a new id generator, a new store
+// (connections), a new engine that resumes what a dead process left (on
+// SQLite, alone with its database, it reclaims every claim at once).
+func (s *Sim) start(seed uint64) (*process, error) {
+	g := ids.NewSeeded(s.clock, seed)
+	store, err := s.db.open(s.ctx, s.clock, g)
+	if err != nil {
+		return nil, err
+	}
+	p := &process{store: store, ids: g}
+	p.engine = topup.NewEngine(engineStore{s, p}, s.stripe, topup.Config{RetryBackoff: s.backoff, Lease: lease, UnknownRetry: unknownRetry,
+		ReclaimOnStart: s.db.kind == "sqlite", Clock: s.clock, Logger: s.log})
+	if err := p.engine.Resume(s.ctx); err != nil {
+		store.Close()
+		return nil, fmt.Errorf("resume engine: %w", err)
+	}
+	return p, nil
+}
+
+// restart kills the process and starts another on the same database, as
+// after a SIGKILL: the committer's callers never get their answers.
+func (s *Sim) restart() error {
+	s.stats.Crashes++
+	s.pending = append(s.pending, s.proc.queue...)
+	s.proc.queue = nil
+	if err := s.proc.store.Close(); err != nil {
+		return fmt.Errorf("close store: %w", err)
+	}
+	s.proc = nil
+	s.clock.Advance(time.Duration(1+s.step.rng.IntN(20)) * time.Second) // a restart takes a moment
+	p, err := s.start(s.step.rng.Uint64())
+	if err != nil {
+		return err
+	}
+	s.proc = p
+	s.verified = ""
+	s.step.tracef("process restarted at %s", s.clock.Now().Format(time.RFC3339))
+	return nil
+}
+
+// setup makes the world of the seed, before the schedule: a few accounts
+// (one or two hot), in a few currencies, with credit, cards and settings.
+// It runs without faults or crashes, and is checked like a step.
+func (s *Sim) setup(r *rand.Rand) (*Failure, error) {
+	step := Step{N: -1, Kind: KindSetup, Seed: s.cfg.Seed}
+	s.step = &stepState{rng: rand.New(rand.NewPCG(s.cfg.Seed, 0x5e7))}
+	n := 2 + r.IntN(5)
+	for i := range n {
+		cur := "usd"
+		switch r.IntN(10) {
+		case 0:
+			cur = "eur"
+		case 1:
+			cur = "gbp"
+		case 2:
+			cur = "jpy"
+		}
+		c, _ := money.LookupCurrency(cur)
+		a := &account{cur: c, scale: 1, weight: 1}
+		if c.Minor == 0 {
+			a.scale = 100
+		}
+		if i < 1+r.IntN(2) {
+			a.weight = 8
+		}
+		acct := ledger.Account{ID: s.proc.ids.New(ids.Account), Email: fmt.Sprintf("sim%d@example.com", i), Currency: c, Status: ledger.Active, CreatedAt: s.clock.Now()}
+		if err := s.proc.store.CreateAccount(s.ctx, acct, fmt.Sprintf("hash_%d", i)); err != nil {
+			return nil, fmt.Errorf("create account: %w", err)
+		}
+		a.id = acct.ID
+		s.accounts = append(s.accounts, a)
+		s.limits[a.id] = &[]fixing{}
+		s.step.tracef("account acct%d %s (%s, weight %d)", i, a.id, cur, a.weight)
+	}
+	err := s.protect(func() {
+		for i, a := range s.accounts {
+			s.credit(Step{N: -1, Acct: i, Arg: int64(5+r.IntN(60)) * 1_000_000}, a)
+			s.flush()
+			for range 1 + r.IntN(2) {
+				s.addCard(a)
+			}
+			if r.IntN(5) > 0 {
+				s.saveSettings(a, true)
+			}
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("setup: %w", err)
+	}
+	s.check()
+	s.record(step, s.step.trace)
+	if len(s.step.violations) > 0 {
+		v := s.step.violations[0]
+		return &Failure{Step: step, Invariant: v.invariant, Detail: v.detail, Trace: s.step.trace, Ran: []Step{step}}, nil
+	}
+	return nil, nil
+}
+
+// run runs one step, recovering a crash of the process, and checks the
+// invariants.
+func (s *Sim) run(step Step) (*Failure, error) {
+	st := &stepState{rng: rand.New(rand.NewPCG(step.Seed, uint64(step.N))), crashOK: step.Kind != KindQuiet, faults: step.Kind != KindQuiet}
+	s.step = st
+	s.stats.Steps++
+	if err := s.protect(func() { s.do(step) }); err != nil {
+		return nil, err
+	}
+	if st.crashed {
+		s.stats.MidStepCrashes++
+		// The crash is the end of the step: start again on the database.
+		st.crashOK = false
+		if err := s.restart(); err != nil {
+			return nil, err
+		}
+	}
+	st.crashOK, st.faults = false, false
+	s.check()
+	s.record(step, st.trace)
+	if len(st.violations) > 0 {
+		v := st.violations[0]
+		return &Failure{Step: step, Invariant: v.invariant, Detail: v.detail, Trace: st.trace}, nil
+	}
+	return nil, nil
+}
+
+// protect runs fn, turning the crash panic into st.crashed and any other
+// panic of the system under test into a violation.
+func (s *Sim) protect(fn func()) (err error) {
+	defer func() {
+		r := recover()
+		if r == nil {
+			return
+		}
+		if _, ok := r.(crash); ok {
+			return
+		}
+		if e, ok := r.(simError); ok {
+			err = e.err
+			return
+		}
+		s.step.fail("no-panic", "panic: %v\n%s", r, debug.Stack())
+	}()
+	fn()
+	return nil
+}
+
+// simError is a failure of the simulation itself (not of Topup), carried
+// out of a step by panic.
+type simError struct{ err error }
+
+func (s *Sim) record(step Step, trace []string) {
+	fmt.Fprintln(s.fp, step.String())
+	for _, l := range trace {
+		fmt.Fprintln(s.fp, l)
+	}
+	if s.trace != nil {
+		fmt.Fprintf(s.trace, "%s  [%s]\n", step, s.clock.Now().Format("2006-01-02T15:04:05"))
+		for _, l := range trace {
+			fmt.Fprintf(s.trace, "        %s\n", l)
+		}
+	}
+}
+
+// internal records an error Topup should never return to a well-formed
+// call in a single-threaded run.
+func (s *Sim) internal(what string, err error) {
+	s.step.fail("no-internal-error", "%s: %v", what, err)
+}
+
+// logHandler sends the engine's logs to the step's trace; an error logged
+// is a violation (the engine swallows attempt errors into its log).
+type logHandler struct {
+	s     *Sim
+	attrs []slog.Attr
+}
+
+func (h *logHandler) Enabled(_ context.Context, l slog.Level) bool { return true }
+
+func (h *logHandler) Handle(_ context.Context, r slog.Record) error {
+	var b strings.Builder
+	b.WriteString(r.Message)
+	for _, a := range h.attrs {
+		fmt.Fprintf(&b, " %s=%v", a.Key, a.Value)
+	}
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Value.String() != "" {
+			fmt.Fprintf(&b, " %s=%v", a.Key, a.Value)
+		}
+		return true
+	})
+	if r.Level >= slog.LevelError {
+		h.s.step.fail("no-internal-error", "logged: %s", b.String())
+	}
+	if r.Level >= slog.LevelInfo {
+		h.s.step.tracef("log: %s", b.String())
+	}
+	return nil
+}
+
+func (h *logHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return &logHandler{s: h.s, attrs: append(append([]slog.Attr(nil), h.attrs...), attrs...)}
+}
+
+func (h *logHandler) WithGroup(string) slog.Handler { return h }
+
+// emit queues a provider webhook about a charge.
+func (s *Sim) emit(typ string, ch payment.Charge) {
+	s.queueEvent(payment.Event{Type: typ, Charge: &ch})
+}
+
+// queueEvent queues a provider webhook, sometimes twice or three times
+// (Stripe delivers at least once).
+func (s *Sim) queueEvent(ev payment.Event) {
+	s.evSeq++
+	ev.ID, ev.Created = fmt.Sprintf("evt_%d", s.evSeq), s.stripe.now()
+	copies := 1
+	if s.step.fault(0.2) {
+		copies += 1 + s.step.rng.IntN(2)
+		s.stats.Duplicates += copies - 1
+	}
+	for range copies {
+		s.webhooks = append(s.webhooks, ev)
+	}
+}
+
+// answered notes a final answer the provider gave Topup: after the step,
+// unless the process died, the top-up must show it.
+func (s *Sim) answered(ch payment.Charge) {
+	s.step.answers = append(s.step.answers, ch)
+}
+
+// countTopUps counts the run's top-ups by outcome.
+func (s *Sim) countTopUps() {
+	if s.proc == nil {
+		return
+	}
+	for _, t := range s.readTopUps() {
+		s.stats.TopUps++
+		switch t.Status {
+		case topup.Succeeded:
+			s.stats.TopUpsSucceeded++
+		case topup.Failed:
+			s.stats.TopUpsFailed++
+		case topup.Canceled:
+			s.stats.TopUpsCanceled++
+		default:
+			s.stats.TopUpsOpen++
+		}
+	}
+}
+
+// describe writes the world as the run left it: each account's balance,
+// settings, cards and top-ups.
+func (s *Sim) describe(w io.Writer) {
+	for i, a := range s.accounts {
+		acct, err := s.proc.store.Account(s.ctx, a.id)
+		if err != nil {
+			continue
+		}
+		st, mtd, _ := s.proc.store.Settings(s.ctx, a.id)
+		cards := s.cards(a)
+		tus, _, _ := s.proc.store.TopUps(s.ctx, a.id, ledger.Page{Limit: 1000})
+		byStatus := map[string]int{}
+		for _, t := range tus {
+			byStatus[string(t.Trigger)+"/"+string(t.Status)]++
+		}
+		fmt.Fprintf(w, "acct%d %s (%s, weight %d): balance %s; auto enabled %v (%s) threshold %s target %s limit %s month-to-date %s; %d cards; top-ups %v\n",
+			i, a.id, a.cur.Code, a.weight, acct.Balance.Format(a.cur), st.Enabled, st.DisabledReason, fmtAmount(st.Threshold, a.cur),
+			fmtAmount(st.Target, a.cur), fmtAmount(st.MonthlyLimit, a.cur), mtd.Format(a.cur), len(cards), byStatus)
+	}
+}

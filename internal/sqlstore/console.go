@@ -1,0 +1,153 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// LoginLink is a one-time console sign-in link, as stored: only the hash of
+// its token is kept.
+type LoginLink struct {
+	AccountID string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	// UsedAt is zero until the link signed someone in.
+	UsedAt time.Time
+}
+
+// ConsoleSession is a signed-in browser. IDHash is the hex SHA-256 of the
+// cookie's value; CSRF is the token every form of the session carries.
+type ConsoleSession struct {
+	IDHash    string
+	AccountID string
+	CSRF      string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// Refusals of UseLoginLink, for the page to explain.
+var (
+	// ErrLinkUsed is returned for a sign-in link that already signed someone
+	// in.
+	ErrLinkUsed = errors.New("this sign-in link was already used")
+	// ErrLinkExpired is returned for a sign-in link past its expiry.
+	ErrLinkExpired = errors.New("this sign-in link has expired")
+)
+
+// CreateLoginLink stores a sign-in link for an account (NotFound for an
+// unknown account) and forgets links that expired more than a day ago.
+func (s *Store) CreateLoginLink(ctx context.Context, accountID, tokenHash string, expiresAt time.Time) error {
+	now := s.clock.Now()
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM accounts WHERE id = $1`, accountID).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			return notFound("account", accountID)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM console_login_links WHERE expires_at < $1`, micros(now.Add(-24*time.Hour))); err != nil {
+			return fmt.Errorf("forget old sign-in links: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO console_login_links (token_hash, account_id, created_at, expires_at) VALUES ($1, $2, $3, $4)`,
+			tokenHash, accountID, micros(now), micros(expiresAt)); err != nil {
+			return fmt.Errorf("store sign-in link: %w", err)
+		}
+		return nil
+	})
+}
+
+// LoginLink returns a sign-in link by the hash of its token (NotFound when
+// there is none), whatever its state: reading it uses nothing.
+func (s *Store) LoginLink(ctx context.Context, tokenHash string) (LoginLink, error) {
+	return loginLinkTx(ctx, s.read, tokenHash)
+}
+
+func loginLinkTx(ctx context.Context, q queryer, tokenHash string) (LoginLink, error) {
+	var l LoginLink
+	var created, expires, used int64
+	err := q.QueryRowContext(ctx, `SELECT account_id, created_at, expires_at, used_at FROM console_login_links WHERE token_hash = $1`, tokenHash).
+		Scan(&l.AccountID, &created, &expires, &used)
+	if errors.Is(err, sql.ErrNoRows) {
+		return l, notFound("sign-in link", "")
+	}
+	if err != nil {
+		return l, fmt.Errorf("read sign-in link: %w", err)
+	}
+	l.CreatedAt, l.ExpiresAt = fromMicros(created), fromMicros(expires)
+	if used != 0 {
+		l.UsedAt = fromMicros(used)
+	}
+	return l, nil
+}
+
+// UseLoginLink uses a sign-in link up and opens the session sess for its
+// account, in one transaction: of two browsers racing with the same link,
+// one is signed in. A link used before gives ErrLinkUsed, one past its
+// expiry ErrLinkExpired, an unknown one NotFound; none of them opens
+// anything. sess.AccountID is filled in from the link.
+func (s *Store) UseLoginLink(ctx context.Context, tokenHash string, sess ConsoleSession) (ConsoleSession, error) {
+	now := s.clock.Now()
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		l, err := loginLinkTx(ctx, tx, tokenHash)
+		if err != nil {
+			return err
+		}
+		switch {
+		case !l.UsedAt.IsZero():
+			return ErrLinkUsed
+		case !now.Before(l.ExpiresAt):
+			return ErrLinkExpired
+		}
+		// The condition on used_at makes the update the arbiter even where
+		// the read above took no lock.
+		res, err := tx.ExecContext(ctx, `UPDATE console_login_links SET used_at = $1 WHERE token_hash = $2 AND used_at = 0`, micros(now), tokenHash)
+		if err != nil {
+			return fmt.Errorf("use sign-in link: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n != 1 {
+			return errors.Join(ErrLinkUsed, err)
+		}
+		sess.AccountID, sess.CreatedAt = l.AccountID, now
+		if _, err := tx.ExecContext(ctx, `DELETE FROM console_sessions WHERE expires_at < $1`, micros(now)); err != nil {
+			return fmt.Errorf("forget expired sessions: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO console_sessions (id_hash, account_id, csrf_token, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)`,
+			sess.IDHash, sess.AccountID, sess.CSRF, micros(sess.CreatedAt), micros(sess.ExpiresAt)); err != nil {
+			return fmt.Errorf("open session: %w", err)
+		}
+		return nil
+	})
+	return sess, err
+}
+
+// ConsoleSession returns the session whose id hashes to idHash; an unknown
+// or expired session is NotFound.
+func (s *Store) ConsoleSession(ctx context.Context, idHash string) (ConsoleSession, error) {
+	out := ConsoleSession{IDHash: idHash}
+	var created, expires int64
+	err := s.read.QueryRowContext(ctx, `SELECT account_id, csrf_token, created_at, expires_at FROM console_sessions WHERE id_hash = $1 AND expires_at > $2`,
+		idHash, micros(s.clock.Now())).Scan(&out.AccountID, &out.CSRF, &created, &expires)
+	if errors.Is(err, sql.ErrNoRows) {
+		return out, notFound("session", "")
+	}
+	if err != nil {
+		return out, fmt.Errorf("read session: %w", err)
+	}
+	out.CreatedAt, out.ExpiresAt = fromMicros(created), fromMicros(expires)
+	return out, nil
+}
+
+// EndConsoleSession signs a session out; ending one that is gone is not an
+// error.
+func (s *Store) EndConsoleSession(ctx context.Context, idHash string) error {
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM console_sessions WHERE id_hash = $1`, idHash); err != nil {
+			return fmt.Errorf("end session: %w", err)
+		}
+		return nil
+	})
+}

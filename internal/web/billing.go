@@ -1,0 +1,224 @@
+package web
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/topup/topup/internal/apperr"
+	"github.com/topup/topup/internal/ledger"
+	"github.com/topup/topup/internal/money"
+	"github.com/topup/topup/internal/topup"
+)
+
+// entriesPerPage is the length of the transactions table.
+const entriesPerPage = 20
+
+type overviewPage struct {
+	Balance     string
+	Spendable   bool
+	Auto        string // Automatic Payments in one line
+	AutoOn      bool
+	Card        string // the default card, "" without one
+	Amount      string // the Add credit field, kept after a refusal
+	AmountError string
+	Key         string // the Add credit form's idempotency key
+	MinCharge   string
+	Chart       chart
+	Entries     []entryRow
+	Older       string // starting_after for the next page, "" on the last
+	Paged       bool   // not the first page
+}
+
+type entryRow struct {
+	ID, When, WhenISO, Kind, Description, Subject, Amount, Balance string
+	Credit                                                         bool
+}
+
+var kindLabels = map[ledger.Kind]string{ledger.KindUsage: "Usage", ledger.KindCredit: "Credit", ledger.KindTopUp: "Top-up",
+	ledger.KindRefund: "Refund", ledger.KindAdjustment: "Adjustment"}
+
+func (c *Console) overview(w http.ResponseWriter, q *request) {
+	v, err := c.overviewView(q, overviewPage{Key: randomToken("console-")})
+	if err != nil {
+		c.fail(w, q.Request, err)
+		return
+	}
+	if id := q.URL.Query().Get("top_up"); id != "" {
+		if t, err := c.store.TopUp(q.Context(), q.acct.ID, id); err == nil {
+			v.Notice = c.topUpNotice(q, t)
+		}
+	}
+	c.render(w, q.Request, "overview", v)
+}
+
+// overviewView gathers the billing overview: balance, Add credit, the
+// chart of the last 30 days and one page of transactions.
+func (c *Console) overviewView(q *request, p overviewPage) (view, error) {
+	ctx, cur := q.Context(), q.acct.Currency
+	p.Balance, p.Spendable, p.MinCharge = formatMoney(q.acct.Balance, cur), q.acct.Spendable(), formatMoney(cur.MinCharge, cur)
+	st, _, err := c.store.Settings(ctx, q.acct.ID)
+	if err != nil {
+		return view{}, err
+	}
+	cards, err := c.store.Cards(ctx, q.acct.ID)
+	if err != nil {
+		return view{}, err
+	}
+	for _, card := range cards {
+		if card.Default {
+			p.Card = cardLabel(card)
+		}
+	}
+	p.AutoOn = st.Enabled
+	p.Auto = autoLine(st, cards, cur)
+	now := c.clock.Now()
+	rows, err := c.store.DailyTotals(ctx, q.acct.ID, windowStart(now))
+	if err != nil {
+		return view{}, err
+	}
+	var threshold *money.Amount
+	if st.Enabled {
+		threshold = st.Threshold
+	}
+	p.Chart = buildChart(buildHistory(rows, q.acct.Balance, q.acct.CreatedAt, now), cur, threshold)
+
+	after := q.URL.Query().Get("starting_after")
+	entries, more, err := c.store.Entries(ctx, q.acct.ID, ledger.Page{Limit: entriesPerPage, StartingAfter: after})
+	if err != nil {
+		return view{}, err
+	}
+	p.Paged = after != ""
+	for _, e := range entries {
+		desc := e.Description
+		if desc == "" {
+			desc = kindLabels[e.Kind]
+		}
+		p.Entries = append(p.Entries, entryRow{ID: e.ID, When: formatTime(e.CreatedAt), WhenISO: isoTime(e.CreatedAt), Kind: kindLabels[e.Kind],
+			Description: desc, Subject: e.Subject, Amount: formatSigned(e.Amount, cur), Balance: formatMoney(e.BalanceAfter, cur), Credit: e.Amount > 0})
+	}
+	if more && len(entries) > 0 {
+		p.Older = entries[len(entries)-1].ID
+	}
+	return q.view("Billing", "billing", p), nil
+}
+
+// autoLine says in one line what Automatic Payments do.
+func autoLine(st topup.Settings, cards []topup.Card, c money.Currency) string {
+	if !st.Enabled || st.Threshold == nil || st.Target == nil {
+		if st.DisabledReason != "" {
+			return "Automatic Payments are off. " + disabledText(st.DisabledReason)
+		}
+		return "Automatic Payments are off."
+	}
+	card := "your default card"
+	for _, cd := range cards {
+		if (st.PaymentMethod == "" && cd.Default) || cd.ID == st.PaymentMethod {
+			card = cardLabel(cd)
+		}
+	}
+	return "Automatic Payments are on: when credit goes below " + formatMoney(*st.Threshold, c) + ", " + card +
+		" is charged to bring it back up to " + formatMoney(*st.Target, c) + "."
+}
+
+// addCredit buys credit with the default card: a manual top-up through the
+// API's own code path (POST …/top_ups), keyed by the form's idempotency key
+// so that a double click charges once.
+func (c *Console) addCredit(w http.ResponseWriter, q *request) {
+	raw := strings.TrimSpace(q.PostFormValue("amount"))
+	key := q.PostFormValue("idempotency_key")
+	refuse := func(status int, msg string) {
+		v, err := c.overviewView(q, overviewPage{Amount: raw, AmountError: msg, Key: randomToken("console-")})
+		if err != nil {
+			c.fail(w, q.Request, err)
+			return
+		}
+		c.renderStatus(w, q.Request, status, "overview", v)
+	}
+	if key == "" || len(key) > 255 {
+		refuse(http.StatusBadRequest, "The form has expired: reload the page and try again.")
+		return
+	}
+	amount, err := parseMoneyField("amount", raw)
+	if err != nil {
+		refuse(http.StatusBadRequest, fieldMessage(apperr.As(err).Message))
+		return
+	}
+	cards, err := c.store.Cards(q.Context(), q.acct.ID)
+	if err != nil {
+		c.fail(w, q.Request, err)
+		return
+	}
+	if !hasDefault(cards) {
+		refuse(http.StatusBadRequest, "Add a payment method first.")
+		return
+	}
+	t, _, err := c.api.ManualTopUp(q.Context(), q.acct, amount, "", key)
+	if e := apperr.As(err); e != nil && e.Field != "" {
+		refuse(http.StatusBadRequest, fieldMessage(e.Message))
+		return
+	}
+	if err != nil {
+		c.fail(w, q.Request, err)
+		return
+	}
+	redirect(w, q.Request, q.base()+"?top_up="+t.ID)
+}
+
+func hasDefault(cards []topup.Card) bool {
+	for _, c := range cards {
+		if c.Default {
+			return true
+		}
+	}
+	return false
+}
+
+// parseMoneyField reads an amount a person typed: spaces, a leading
+// currency sign and thousands commas are forgiven; anything else the
+// parser refuses is refused naming field. Empty is a refusal too.
+func parseMoneyField(field, raw string) (money.Amount, error) {
+	a, ok, err := optionalMoneyField(field, raw)
+	if err == nil && !ok {
+		err = apperr.Invalidf(field, "is required")
+	}
+	return a, err
+}
+
+// optionalMoneyField is parseMoneyField where empty means absent (ok false).
+func optionalMoneyField(field, raw string) (money.Amount, bool, error) {
+	s := strings.TrimSpace(raw)
+	for _, sym := range []string{"$", "€", "£", "¥"} {
+		s = strings.TrimSpace(strings.TrimPrefix(s, sym))
+	}
+	s = strings.ReplaceAll(s, ",", "")
+	if s == "" {
+		return 0, false, nil
+	}
+	a, err := money.Parse(s)
+	if err != nil {
+		return 0, true, apperr.Invalidf(field, "must be an amount such as 10.00")
+	}
+	return a, true, nil
+}
+
+// topUpNotice says what became of a top-up the customer just asked for.
+func (c *Console) topUpNotice(q *request, t topup.TopUp) *notice {
+	cur := q.acct.Currency
+	amount := "credit"
+	if t.Amount != nil {
+		amount = formatMoney(*t.Amount, cur)
+	}
+	switch t.Status {
+	case topup.Succeeded:
+		return &notice{Kind: "success", Text: "Added " + amount + " to your credit."}
+	case topup.Failed:
+		return &notice{Kind: "error", Text: "Your payment of " + amount + " failed. " + reasonText(t.FailureCode) + " (" + t.FailureCode + ")"}
+	case topup.RequiresAction:
+		return &notice{Kind: "warning", Text: "Your bank asks you to confirm the payment of " + amount + ".",
+			Link: c.api.ActionURL(t), LinkText: "Complete authentication"}
+	case topup.Canceled:
+		return &notice{Kind: "info", Text: "The payment of " + amount + " was canceled. " + reasonText(t.FailureCode)}
+	}
+	return &notice{Kind: "info", Text: "Your payment of " + amount + " is processing. Reload this page in a moment to see the result.",
+		Link: q.base() + "?top_up=" + t.ID, LinkText: "Reload"}
+}

@@ -1,0 +1,313 @@
+package web_test
+
+import (
+	"context"
+	"encoding/json"
+	"html"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/topup/topup/internal/clock"
+	"github.com/topup/topup/internal/httpapi"
+	"github.com/topup/topup/internal/ids"
+	"github.com/topup/topup/internal/ledger"
+	"github.com/topup/topup/internal/payment"
+	"github.com/topup/topup/internal/sandbox"
+	"github.com/topup/topup/internal/sqlite"
+	"github.com/topup/topup/internal/sqlstore"
+	"github.com/topup/topup/internal/topup"
+	"github.com/topup/topup/internal/web"
+)
+
+// The console's tests run a real Topup in process, wired as `topup serve`
+// wires it: SQLite in a temporary file, the group committer, the sandbox
+// provider, the top-up engine, the API and the console on one HTTP server.
+
+const adminKey = "tpa_console_test_admin"
+
+type env struct {
+	t       *testing.T
+	url     string
+	store   *sqlstore.Store
+	clock   clock.Clock
+	console *web.Console
+}
+
+type envOptions struct {
+	clock  clock.Clock // the wall clock when nil
+	engine bool        // run the top-up engine
+}
+
+func newEnv(t *testing.T, o envOptions) *env {
+	t.Helper()
+	ctx := context.Background()
+	c := o.clock
+	if c == nil {
+		c = clock.System
+	}
+	log := slog.New(slog.NewTextHandler(tlog{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	g := ids.New(c)
+	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "topup.db"), c, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	committer := ledger.NewCommitter(store, ledger.CommitterConfig{Logger: log})
+	committer.Start()
+	srv := httptest.NewUnstartedServer(nil)
+	public := "http://" + srv.Listener.Addr().String()
+	sb := sandbox.New(store, sandbox.Config{BaseURL: public, Clock: c, IDs: g})
+	engine := topup.NewEngine(store, sb, topup.Config{PollInterval: 50 * time.Millisecond, ReclaimOnStart: true, Clock: c, Logger: log})
+	committer.OnTopUp(engine.Kick)
+	links := web.NewLinks(store, c, public+web.Prefix)
+	api := httpapi.New(httpapi.Config{AdminKeyHash: ledger.HashKey(adminKey), PublicURL: public, ConsoleURL: public + web.Prefix},
+		httpapi.Deps{Store: store, Committer: committer, Clock: c, IDs: g, Logger: log, Billing: store, Engine: engine, Provider: sb,
+			Sandbox: sandboxPages{sb}, LoginLinks: links})
+	if o.engine {
+		engine.Start()
+	}
+	console := web.New(web.Config{PublicURL: public}, web.Deps{Store: store, API: api, Provider: sb, Clock: c, Logger: log})
+	srv.Config.Handler = console.Mount(api)
+	srv.Start()
+	t.Cleanup(func() {
+		srv.Close()
+		committer.Stop()
+		if o.engine {
+			engine.Stop()
+		}
+		store.Close()
+	})
+	return &env{t: t, url: public, store: store, clock: c, console: console}
+}
+
+// tlog sends the server's warnings to the test log.
+type tlog struct{ t *testing.T }
+
+func (l tlog) Write(p []byte) (int, error) {
+	l.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+// sandboxPages adapts the sandbox to the API's hosted pages, as cmd/topup
+// does.
+type sandboxPages struct{ p *sandbox.Provider }
+
+func (s sandboxPages) CardChoices() []httpapi.CardChoice {
+	var out []httpapi.CardChoice
+	for _, c := range sandbox.CardOptions() {
+		out = append(out, httpapi.CardChoice{Token: c.Token, Label: c.Label})
+	}
+	return out
+}
+
+func (s sandboxPages) ChooseCard(ctx context.Context, sessionID, token string) (string, error) {
+	return s.p.ChooseCard(ctx, sessionID, token)
+}
+
+func (s sandboxPages) Authenticate(ctx context.Context, chargeID string, ok bool) (payment.Charge, error) {
+	return s.p.Authenticate(ctx, chargeID, ok)
+}
+
+func (s sandboxPages) ChargeLog(ctx context.Context, limit int, startingAfter string) ([]httpapi.SandboxCharge, bool, error) {
+	return nil, false, nil
+}
+
+// api calls the JSON API with key and decodes the answer into out (when
+// not nil); it returns the status.
+func (e *env) api(method, path, key, body string, out any) int {
+	e.t.Helper()
+	req, err := http.NewRequest(method, e.url+path, strings.NewReader(body))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			e.t.Fatalf("%s %s answered %d %s: %v", method, path, resp.StatusCode, b, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+// mustAPI is api that fails the test unless the status is want.
+func (e *env) mustAPI(method, path, key, body string, want int, out any) {
+	e.t.Helper()
+	var raw json.RawMessage
+	if got := e.api(method, path, key, body, &raw); got != want {
+		e.t.Fatalf("%s %s answered %d %s; want %d", method, path, got, raw, want)
+	}
+	if out != nil {
+		if err := json.Unmarshal(raw, out); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+}
+
+type account struct {
+	ID  string `json:"id"`
+	Key string `json:"api_key"`
+}
+
+// account creates an account with credit.
+func (e *env) account(email, credit string) account {
+	e.t.Helper()
+	var a account
+	e.mustAPI("POST", "/v1/accounts", adminKey, `{"email":"`+email+`"}`, 201, &a)
+	if credit != "" {
+		e.mustAPI("POST", "/v1/accounts/"+a.ID+"/credits", adminKey, `{"amount":"`+credit+`","idempotency_key":"grant","description":"welcome credit"}`, 201, nil)
+	}
+	return a
+}
+
+// usage records usage on an account.
+func (e *env) usage(a account, amount, key, desc string) {
+	e.t.Helper()
+	body, _ := json.Marshal(map[string]string{"amount": amount, "idempotency_key": key, "description": desc})
+	e.mustAPI("POST", "/v1/accounts/"+a.ID+"/usage", adminKey, string(body), 201, nil)
+}
+
+// loginLink asks the API for a sign-in link.
+func (e *env) loginLink(a account) (string, time.Time) {
+	e.t.Helper()
+	var l struct {
+		URL       string `json:"url"`
+		ExpiresAt string `json:"expires_at"`
+	}
+	e.mustAPI("POST", "/v1/accounts/"+a.ID+"/login_links", adminKey, "", 201, &l)
+	at, err := time.Parse(time.RFC3339Nano, l.ExpiresAt)
+	if err != nil {
+		e.t.Fatalf("expires_at %q: %v", l.ExpiresAt, err)
+	}
+	return l.URL, at
+}
+
+// browser is a plain HTTP client with cookies, for the tests that need no
+// JavaScript.
+type browser struct {
+	t    *testing.T
+	e    *env
+	http *http.Client
+}
+
+func (e *env) browser() *browser {
+	jar, _ := cookiejar.New(nil)
+	return &browser{t: e.t, e: e, http: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	}}}
+}
+
+// page is an answer as the browser got it.
+type page struct {
+	status int
+	header http.Header
+	body   string
+}
+
+func (b *browser) get(path string) page {
+	b.t.Helper()
+	return b.do("GET", path, nil)
+}
+
+func (b *browser) post(path string, form url.Values) page {
+	b.t.Helper()
+	return b.do("POST", path, form)
+}
+
+func (b *browser) do(method, path string, form url.Values) page {
+	b.t.Helper()
+	u := path
+	if !strings.HasPrefix(u, "http") {
+		u = b.e.url + path
+	}
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, u, body)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	resp, err := b.http.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	return page{status: resp.StatusCode, header: resp.Header, body: string(raw)}
+}
+
+var hiddenRE = regexp.MustCompile(`name="([a-z_]+)" value="([^"]*)"`)
+
+// hidden returns the value of the first hidden field named name.
+func (p page) hidden(t *testing.T, name string) string {
+	t.Helper()
+	for _, m := range hiddenRE.FindAllStringSubmatch(p.body, -1) {
+		if m[1] == name {
+			return html.UnescapeString(m[2])
+		}
+	}
+	t.Fatalf("the page has no field %s:\n%s", name, p.body)
+	return ""
+}
+
+// signIn opens a sign-in link and presses Sign in; it returns the page
+// the browser lands on.
+func (b *browser) signIn(link string) page {
+	b.t.Helper()
+	p := b.get(link)
+	if p.status != 200 {
+		b.t.Fatalf("sign-in link answered %d:\n%s", p.status, p.body)
+	}
+	return b.post(web.Prefix+"/login", url.Values{"token": {p.hidden(b.t, "token")}, "form": {p.hidden(b.t, "form")}})
+}
+
+// signedIn returns a browser signed into a.
+func (e *env) signedIn(a account) (*browser, string) {
+	e.t.Helper()
+	b := e.browser()
+	link, _ := e.loginLink(a)
+	p := b.signIn(link)
+	if p.status != 303 || p.header.Get("Location") != web.Prefix+"/accounts/"+a.ID {
+		e.t.Fatalf("Sign in answered %d to %q; want 303 to the account", p.status, p.header.Get("Location"))
+	}
+	home := b.get(web.Prefix + "/accounts/" + a.ID)
+	return b, home.hidden(e.t, "csrf")
+}
+
+// shiftClock is the wall clock, moved back while a test writes history
+// dated in the past.
+type shiftClock struct {
+	mu   sync.Mutex
+	back time.Duration
+}
+
+func (c *shiftClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().UTC().Add(-c.back)
+}
+
+// set moves the clock back by d; zero returns it to the wall.
+func (c *shiftClock) set(d time.Duration) {
+	c.mu.Lock()
+	c.back = d
+	c.mu.Unlock()
+}

@@ -1,0 +1,60 @@
+package web_test
+
+import (
+	"context"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/topup/topup/internal/apperr"
+	"github.com/topup/topup/internal/money"
+	"github.com/topup/topup/internal/topup"
+	"github.com/topup/topup/internal/web"
+)
+
+// stripeAPI is the part of the API the 3-D Secure page asks, as it answers
+// with --payments stripe.
+type stripeAPI struct {
+	web.API
+	t topup.TopUp
+}
+
+func (a stripeAPI) ActionTopUp(_ context.Context, id, token string) (topup.TopUp, error) {
+	if id != a.t.ID || token != a.t.ActionToken {
+		return topup.TopUp{}, apperr.NotFoundf("no such payment")
+	}
+	return a.t, nil
+}
+
+func (a stripeAPI) Payments() (bool, string) { return false, "pk_test_123" }
+
+type noCards struct{ web.Store }
+
+func (noCards) Cards(context.Context, string) ([]topup.Card, error) { return nil, nil }
+
+// TestPayPageWithStripe: with Stripe the 3-D Secure page hands Stripe.js
+// the PaymentIntent's client secret from data attributes, its CSP lets
+// Stripe.js and its challenge frame in and nothing inline, and a wrong
+// token shows nothing.
+func TestPayPageWithStripe(t *testing.T) {
+	t.Parallel()
+	usd, _ := money.LookupCurrency("usd")
+	amount := money.Amount(12_000_000)
+	tu := topup.TopUp{ID: "tu_1", AccountID: "acct_1", Status: topup.RequiresAction, Amount: &amount, Currency: usd,
+		ClientSecret: "pi_1_secret_abc", ActionToken: "tok"}
+	c := web.New(web.Config{PublicURL: "https://billing.example.com"}, web.Deps{API: stripeAPI{t: tu}, Store: noCards{}})
+	rec := httptest.NewRecorder()
+	c.ServeHTTP(rec, httptest.NewRequest("GET", "/console/pay/tu_1?token=tok", nil))
+	body, policy := rec.Body.String(), rec.Header().Get("Content-Security-Policy")
+	if rec.Code != 200 || !strings.Contains(body, `data-secret="pi_1_secret_abc"`) || !strings.Contains(body, `data-key="pk_test_123"`) || !strings.Contains(body, "$12.00") {
+		t.Errorf("the page answered %d without the Stripe.js data:\n%s", rec.Code, body)
+	}
+	if !strings.Contains(policy, "script-src 'self' https://js.stripe.com;") || !strings.Contains(policy, "frame-src https://js.stripe.com") || strings.Contains(policy, "unsafe-inline") {
+		t.Errorf("CSP = %q; want Stripe.js and its frames allowed, nothing inline", policy)
+	}
+	rec = httptest.NewRecorder()
+	c.ServeHTTP(rec, httptest.NewRequest("GET", "/console/pay/tu_1?token=wrong", nil))
+	if rec.Code != 404 || strings.Contains(rec.Body.String(), "pi_1_secret") {
+		t.Errorf("a wrong token answered %d; want 404 without the secret", rec.Code)
+	}
+}

@@ -1,0 +1,352 @@
+// Package web is the console: the customer's billing pages, served by the
+// same binary and the same http.Server as the API. Pages are rendered on the
+// server with html/template from embedded files; the little JavaScript there
+// is (the Automatic Payments dialog and its preview) is a static file, so
+// the Content-Security-Policy allows no inline script at all.
+//
+// Every page of an account lives under /console/accounts/{id}/…: a session
+// of another account gets 404, as the API answers a foreign key. Sessions
+// come only from one-time sign-in links (POST /v1/accounts/{id}/login_links).
+package web
+
+import (
+	"context"
+	"embed"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/topup/topup/internal/apperr"
+	"github.com/topup/topup/internal/clock"
+	"github.com/topup/topup/internal/ledger"
+	"github.com/topup/topup/internal/money"
+	"github.com/topup/topup/internal/payment"
+	"github.com/topup/topup/internal/sqlstore"
+	"github.com/topup/topup/internal/topup"
+)
+
+// Prefix is where the console is mounted.
+const Prefix = "/console"
+
+// Store is what the console reads and writes itself (*sqlstore.Store).
+// Methods return *apperr.Error with NotFound for unknown ids.
+type Store interface {
+	Account(ctx context.Context, id string) (ledger.Account, error)
+	Entries(ctx context.Context, accountID string, p ledger.Page) ([]ledger.Entry, bool, error)
+	Settings(ctx context.Context, accountID string) (topup.Settings, money.Amount, error)
+	Cards(ctx context.Context, accountID string) ([]topup.Card, error)
+	AddCard(ctx context.Context, accountID string, c payment.Card) (topup.Card, error)
+	SetDefaultCard(ctx context.Context, accountID, cardID string) (topup.Card, error)
+	CustomerID(ctx context.Context, accountID string) (string, error)
+	TopUp(ctx context.Context, accountID, id string) (topup.TopUp, error)
+	TopUps(ctx context.Context, accountID string, p ledger.Page) ([]topup.TopUp, bool, error)
+	DailyTotals(ctx context.Context, accountID string, since time.Time) ([]sqlstore.Day, error)
+	LinkStore
+	LoginLink(ctx context.Context, tokenHash string) (sqlstore.LoginLink, error)
+	UseLoginLink(ctx context.Context, tokenHash string, sess sqlstore.ConsoleSession) (sqlstore.ConsoleSession, error)
+	ConsoleSession(ctx context.Context, idHash string) (sqlstore.ConsoleSession, error)
+	EndConsoleSession(ctx context.Context, idHash string) error
+}
+
+// API is what the console shares with the JSON API (*httpapi.Server): the
+// same manual top-up, settings save, card removal and 3-D Secure handling
+// as its routes.
+type API interface {
+	Customer(ctx context.Context, acct ledger.Account) (string, error)
+	ManualTopUp(ctx context.Context, acct ledger.Account, amount money.Amount, card, key string) (topup.TopUp, bool, error)
+	SaveSettings(ctx context.Context, accountID, actor string, in topup.Input) (topup.Settings, *topup.TopUp, error)
+	MaxTarget() money.Amount
+	RemoveCard(ctx context.Context, accountID, cardID string) (bool, error)
+	ActionURL(t topup.TopUp) string
+	ActionTopUp(ctx context.Context, id, token string) (topup.TopUp, error)
+	AnswerChallenge(ctx context.Context, t topup.TopUp, ok bool) (topup.TopUp, error)
+	Payments() (sandbox bool, publishableKey string)
+}
+
+// Config holds what the console needs besides its collaborators.
+type Config struct {
+	// PublicURL is where browsers reach Topup; the console is PublicURL +
+	// "/console". An https URL makes the session cookie Secure.
+	PublicURL string
+	// SessionTTL is how long a sign-in lasts (default 12 hours).
+	SessionTTL time.Duration
+}
+
+// Deps are the console's collaborators.
+type Deps struct {
+	Store    Store
+	API      API
+	Provider payment.Provider
+	Clock    clock.Clock
+	Logger   *slog.Logger
+}
+
+// Console serves the console's pages.
+type Console struct {
+	cfg      Config
+	store    Store
+	api      API
+	provider payment.Provider
+	clock    clock.Clock
+	log      *slog.Logger
+	pages    map[string]*template.Template
+	mux      *http.ServeMux
+	secure   bool
+}
+
+//go:embed templates/*.html
+var templateFiles embed.FS
+
+//go:embed static
+var staticFiles embed.FS
+
+// New returns the console.
+func New(cfg Config, d Deps) *Console {
+	if cfg.SessionTTL <= 0 {
+		cfg.SessionTTL = 12 * time.Hour
+	}
+	if d.Clock == nil {
+		d.Clock = clock.System
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	c := &Console{cfg: cfg, store: d.Store, api: d.API, provider: d.Provider, clock: d.Clock, log: d.Logger,
+		pages: parsePages(), secure: strings.HasPrefix(cfg.PublicURL, "https://")}
+	c.mux = c.routes()
+	return c
+}
+
+// URL is where the console is reached: PublicURL + "/console".
+func (c *Console) URL() string { return strings.TrimRight(c.cfg.PublicURL, "/") + Prefix }
+
+// Mount returns the server's handler: the console under /console, and
+// everything else to api. The API's route table stays its own, so its
+// OpenAPI test sees only API routes.
+func (c *Console) Mount(api http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == Prefix || strings.HasPrefix(r.URL.Path, Prefix+"/") {
+			c.ServeHTTP(w, r)
+			return
+		}
+		api.ServeHTTP(w, r)
+	})
+}
+
+// ServeHTTP serves the console with its security headers, and logs each
+// request without its query (sign-in and 3-D Secure tokens travel there).
+func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+	c.serve(rec, r)
+	c.log.LogAttrs(r.Context(), slog.LevelInfo, "console request", slog.String("method", r.Method), slog.String("path", r.URL.Path),
+		slog.Int("status", rec.status), slog.Duration("took", time.Since(start)))
+}
+
+// statusRecorder remembers the status a handler wrote, for the log.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusRecorder) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (c *Console) serve(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Content-Security-Policy", csp(false))
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("X-Content-Type-Options", "nosniff")
+	// Sign-in links and action pages carry their token in the URL: no
+	// Referer ever takes it elsewhere.
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+	h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()")
+	if !strings.HasPrefix(r.URL.Path, Prefix+"/static/") {
+		h.Set("Cache-Control", "no-store")
+	}
+	if r.Method == http.MethodPost {
+		// A form the browser says another site sent is refused before
+		// anything else: CSRF tokens are the rule, this is the belt.
+		if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
+			c.errorPage(w, r, http.StatusForbidden, "This form came from another site", "For your safety, Topup only takes forms sent from its own pages.")
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	}
+	c.mux.ServeHTTP(w, r)
+}
+
+// csp is the Content-Security-Policy: scripts and styles only from the
+// console's own static files, forms only to itself (and to Stripe
+// Checkout, where "Add payment method" redirects), no framing. With stripe
+// it also lets the 3-D Secure page run Stripe.js and its challenge frame.
+func csp(stripe bool) string {
+	script, connect, frame := "'self'", "'self'", ""
+	if stripe {
+		script, connect = "'self' https://js.stripe.com", "'self' https://api.stripe.com"
+		frame = "; frame-src https://js.stripe.com https://hooks.stripe.com"
+	}
+	return "default-src 'none'; script-src " + script + "; style-src 'self'; img-src 'self' data:; connect-src " + connect +
+		"; form-action 'self' https://checkout.stripe.com; frame-ancestors 'none'; base-uri 'none'" + frame
+}
+
+func (c *Console) routes() *http.ServeMux {
+	mux := http.NewServeMux()
+	static, _ := fs.Sub(staticFiles, "static")
+	files := http.StripPrefix(Prefix+"/static/", http.FileServer(http.FS(static)))
+	mux.Handle("GET "+Prefix+"/static/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=300")
+		files.ServeHTTP(w, r)
+	}))
+	mux.HandleFunc("GET "+Prefix, func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, Prefix+"/", http.StatusSeeOther)
+	})
+	mux.HandleFunc("GET "+Prefix+"/{$}", c.home)
+	mux.HandleFunc("GET "+Prefix+"/login", c.loginPage)
+	mux.HandleFunc("POST "+Prefix+"/login", c.login)
+	mux.HandleFunc("POST "+Prefix+"/logout", c.logout)
+	mux.HandleFunc("GET "+Prefix+"/pay/{top_up_id}", c.payPage)
+	mux.HandleFunc("POST "+Prefix+"/pay/{top_up_id}", c.payAnswer)
+
+	acct := Prefix + "/accounts/{id}"
+	mux.HandleFunc("GET "+acct, c.signedIn(c.overview))
+	mux.HandleFunc("POST "+acct+"/top_ups", c.signedIn(c.addCredit))
+	mux.HandleFunc("GET "+acct+"/top_ups", c.signedIn(c.history))
+	mux.HandleFunc("GET "+acct+"/payment_methods", c.signedIn(c.methods))
+	mux.HandleFunc("POST "+acct+"/payment_methods/setup", c.signedIn(c.setupCard))
+	mux.HandleFunc("GET "+acct+"/payment_methods/return", c.signedIn(c.setupReturn))
+	mux.HandleFunc("POST "+acct+"/payment_methods/{pm}/default", c.signedIn(c.makeDefault))
+	mux.HandleFunc("POST "+acct+"/payment_methods/{pm}/remove", c.signedIn(c.removeCard))
+	mux.HandleFunc("POST "+acct+"/auto_top_up", c.signedIn(c.saveSettings))
+	mux.HandleFunc("GET "+acct+"/auto_top_up/preview", c.signedIn(c.preview))
+	mux.HandleFunc(Prefix+"/", func(w http.ResponseWriter, r *http.Request) {
+		c.errorPage(w, r, http.StatusNotFound, "Page not found", "There is no such page in the console.")
+	})
+	return mux
+}
+
+// request is one signed-in request: its session and account.
+type request struct {
+	*http.Request
+	sess sqlstore.ConsoleSession
+	acct ledger.Account
+}
+
+// base is the path of the account's pages.
+func (q *request) base() string { return Prefix + "/accounts/" + q.acct.ID }
+
+// signedIn admits a request of a live session on its own account: without
+// a session the page asks to sign in (401); another account's pages answer
+// 404, as if they did not exist; a POST without the session's CSRF token
+// answers 403 and changes nothing.
+func (c *Console) signedIn(next func(http.ResponseWriter, *request)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		sess, ok := c.session(r)
+		if !ok {
+			c.renderStatus(w, r, http.StatusUnauthorized, "signedout", view{Title: "Sign in"})
+			return
+		}
+		if r.PathValue("id") != sess.AccountID {
+			c.errorPage(w, r, http.StatusNotFound, "Page not found", "There is no such page in the console.")
+			return
+		}
+		if r.Method == http.MethodPost && !validCSRF(r, sess.CSRF) {
+			c.errorPage(w, r, http.StatusForbidden, "This form has expired", "The form was missing its security token. Go back, reload the page and try again.")
+			return
+		}
+		acct, err := c.store.Account(r.Context(), sess.AccountID)
+		if err != nil {
+			c.fail(w, r, err)
+			return
+		}
+		next(w, &request{Request: r, sess: sess, acct: acct})
+	}
+}
+
+// view is what every page's template gets.
+type view struct {
+	Title   string
+	Nav     string // the current section: billing, methods, history
+	Account *ledger.Account
+	Base    string // the account's pages: /console/accounts/{id}
+	CSRF    string
+	Notice  *notice
+	Page    any
+}
+
+// notice is a message at the top of a page.
+type notice struct {
+	Kind     string // success, error, info, warning
+	Text     string
+	Link     string
+	LinkText string
+}
+
+func (q *request) view(title, nav string, page any) view {
+	return view{Title: title, Nav: nav, Account: &q.acct, Base: q.base(), CSRF: q.sess.CSRF, Page: page}
+}
+
+func (c *Console) render(w http.ResponseWriter, r *http.Request, name string, v view) {
+	c.renderStatus(w, r, http.StatusOK, name, v)
+}
+
+func (c *Console) renderStatus(w http.ResponseWriter, r *http.Request, status int, name string, v view) {
+	t, ok := c.pages[name]
+	if !ok {
+		c.log.Error("console: no template", "name", name)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	var b strings.Builder
+	if err := t.ExecuteTemplate(&b, "layout", v); err != nil {
+		c.log.ErrorContext(r.Context(), "console: render", "page", name, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(b.String()))
+}
+
+// errorPage answers status with a page that says what happened.
+func (c *Console) errorPage(w http.ResponseWriter, r *http.Request, status int, title, text string) {
+	v := view{Title: title, Page: text}
+	if sess, ok := c.session(r); ok {
+		// Signed in: keep the header, so the way back is one click.
+		if acct, err := c.store.Account(r.Context(), sess.AccountID); err == nil {
+			v.Account, v.Base, v.CSRF = &acct, Prefix+"/accounts/"+acct.ID, sess.CSRF
+		}
+	}
+	c.renderStatus(w, r, status, "error", v)
+}
+
+// fail answers an error from below: a refusal with its code's status, and
+// anything unexpected as a logged internal error.
+func (c *Console) fail(w http.ResponseWriter, r *http.Request, err error) {
+	switch apperr.CodeOf(err) {
+	case apperr.NotFound:
+		c.errorPage(w, r, http.StatusNotFound, "Not found", "There is no such page in the console.")
+	case apperr.Invalid:
+		c.errorPage(w, r, http.StatusBadRequest, "That did not work", fieldMessage(apperr.As(err).Message))
+	case apperr.RequestInProgress, apperr.Conflict, apperr.IdempotencyConflict, apperr.AccountClosed:
+		c.errorPage(w, r, http.StatusConflict, "That did not work", apperr.As(err).Message+".")
+	default:
+		c.log.ErrorContext(r.Context(), "console request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		c.errorPage(w, r, http.StatusInternalServerError, "Something went wrong", "Topup could not do that. Try again in a moment.")
+	}
+}
+
+// redirect sends the browser to path after a form (303, so a reload does
+// not post again).
+func redirect(w http.ResponseWriter, r *http.Request, path string) {
+	http.Redirect(w, r, path, http.StatusSeeOther)
+}
+
+// isNotFound reports whether err is a NotFound refusal.
+func isNotFound(err error) bool { return apperr.CodeOf(err) == apperr.NotFound }
