@@ -352,10 +352,15 @@ type Watch struct {
 	// is the account-wide budget.
 	Budgets map[string]*Budget
 
-	// ChangedThresholds and ChangedBudgets say what Observe changed and
-	// must be written back.
+	// ChangedThresholds and ChangedBudgets say what Observe changed, for a
+	// store that writes back only that (sqlstore writes budget spends
+	// before observing, and thresholds only when one fired).
 	ChangedThresholds map[int]bool
 	ChangedBudgets    map[string]bool
+
+	// now and day cache the UTC day of the group's one clock reading.
+	now time.Time
+	day string
 }
 
 // Observe applies one balance change from before to after by an entry of
@@ -365,7 +370,10 @@ type Watch struct {
 func (w *Watch) Observe(now time.Time, kind ledger.Kind, subject string, before, after money.Amount) ([]Notice, *Budget) {
 	var out []Notice
 	if after < before && len(w.Thresholds) > 0 {
-		day := now.UTC().Format(time.DateOnly)
+		if w.day == "" || !now.Equal(w.now) {
+			w.now, w.day = now, now.UTC().Format(time.DateOnly)
+		}
+		day := w.day
 		for i := range w.Thresholds {
 			t := &w.Thresholds[i]
 			if before >= t.Amount && after < t.Amount && t.AlertedOn != day {

@@ -323,9 +323,10 @@ func TestBudgetAndAlertRules(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		var alerts, budgets bool
-		if err := e.Store.DB().QueryRowContext(t.Context(), `SELECT has_alerts, has_budgets FROM accounts WHERE id = $1`, a.ID).Scan(&alerts, &budgets); err != nil || alerts || budgets {
-			t.Fatalf("flags after removing everything: alerts %v budgets %v (%v)", alerts, budgets, err)
+		var alerts string
+		var budgets bool
+		if err := e.Store.DB().QueryRowContext(t.Context(), `SELECT low_balance_alerts, has_budgets FROM accounts WHERE id = $1`, a.ID).Scan(&alerts, &budgets); err != nil || alerts != "" || budgets {
+			t.Fatalf("the row after removing everything: alerts %q budgets %v (%v)", alerts, budgets, err)
 		}
 		e.Verify()
 		if _, err := e.Store.DB().ExecContext(t.Context(), `UPDATE accounts SET has_budgets = $1 WHERE id = $2`, true, a.ID); err != nil {

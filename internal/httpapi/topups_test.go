@@ -423,7 +423,13 @@ func TestAutoTopUpSettings(t *testing.T) {
 	kept := b.must(t, http.StatusOK, "GET", path, key, nil)
 	status, body, _ = b.do(t, "PUT", path, key, `{"enabled": true, "threshold": "30", "target": "6"}`)
 	wantError(t, status, body, http.StatusBadRequest, "invalid", "target")
-	if got := b.must(t, http.StatusOK, "GET", path, key, nil); !sameJSON(kept, got) {
+	// The balance is below the threshold, so the worker is charging in the
+	// background and month_to_date may move once it fixes the amount; the
+	// settings themselves must not.
+	got := b.must(t, http.StatusOK, "GET", path, key, nil)
+	delete(kept, "month_to_date")
+	delete(got, "month_to_date")
+	if !sameJSON(kept, got) {
 		t.Errorf("a refused PUT changed the saved settings:\nbefore %v\nafter  %v", kept, got)
 	}
 

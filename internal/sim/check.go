@@ -82,7 +82,7 @@ func (s *Sim) check() {
 		return cmp.Or(cmp.Compare(a.AccountID, b.AccountID), cmp.Compare(a.Problem, b.Problem))
 	})
 	for _, v := range vs {
-		st.fail("verify", "account %s: %s", v.AccountID, v.Problem)
+		st.fail("verify", "%s: %s", s.nameOf(v.AccountID), v.Problem)
 	}
 
 	tus := s.readTopUps()
@@ -90,7 +90,7 @@ func (s *Sim) check() {
 	for _, t := range tus {
 		if t.Status.Open() && t.Trigger != topup.TriggerManual {
 			if other, ok := openAuto[t.AccountID]; ok {
-				st.fail("one-open-automatic-top-up", "account %s has automatic top-ups %s and %s open", t.AccountID, other, t.ID)
+				st.fail("one-open-automatic-top-up", "%s has automatic top-ups %s and %s open", s.nameOf(t.AccountID), other, t.ID)
 			}
 			openAuto[t.AccountID] = t.ID
 		}
@@ -102,7 +102,7 @@ func (s *Sim) check() {
 	for _, k := range s.newlyAcked {
 		a := s.acked[k]
 		if e, ok := s.byKey[k]; !ok {
-			st.fail("idempotent-postings", "posting %s of %s was acknowledged (entry %s) but is not in the ledger", k.key, k.acct, a.entry)
+			st.fail("idempotent-postings", "posting %s of %s was acknowledged (entry %s) but is not in the ledger", k.key, s.nameOf(k.acct), a.entry)
 		} else if e != a.entry {
 			st.fail("idempotent-postings", "posting %s was acknowledged as entry %s but the ledger has %s", k.key, a.entry, e)
 		}
@@ -254,7 +254,7 @@ WHERE account_id = $1 AND seq > $2 ORDER BY seq`, acct, s.seen[acct])
 			}
 			k := postKey{acct, call, key}
 			if prev, ok := s.byKey[k]; ok {
-				st.fail("idempotent-postings", "posting %s of %s is in the ledger twice: %s and %s", key, acct, prev, id)
+				st.fail("idempotent-postings", "posting %s of %s is in the ledger twice: %s and %s", key, s.nameOf(acct), prev, id)
 			}
 			s.byKey[k] = id
 			first, ok := s.first[k]
@@ -278,6 +278,17 @@ WHERE account_id = $1 AND seq > $2 ORDER BY seq`, acct, s.seen[acct])
 	}
 }
 
+// nameOf is an account's name in the traces (acct0, acct1…; the setup
+// prints their ids).
+func (s *Sim) nameOf(id string) string {
+	for _, a := range s.accounts {
+		if a.id == id {
+			return a.name
+		}
+	}
+	return id
+}
+
 func (s *Sim) currency(acct string) money.Currency {
 	for _, a := range s.accounts {
 		if a.id == acct {
@@ -295,4 +306,3 @@ func sortedKeys[V any](m map[string]V) []string {
 	sort.Strings(keys)
 	return keys
 }
-

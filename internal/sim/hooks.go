@@ -145,17 +145,10 @@ AND status IN ('succeeded', 'pending', 'processing', 'requires_action') AND firs
 	if !enabled || t.PaymentMethod != want {
 		s.step.fail("charges-the-card-in-use", "automatic top-up %s is charged on card %q, but Automatic Top-Up is enabled=%v with card %q", t.ID, t.PaymentMethod, enabled, want)
 	}
-	f := fixing{topUp: t.ID, at: now, amount: *t.Amount, prior: money.Amount(prior)}
-	if limit.Valid {
-		l := money.Amount(limit.Int64)
-		f.limit = &l
-		if f.prior+f.amount > l {
-			s.step.fail("monthly-limit", "automatic top-up %s of %s fixed at %s: with %s already charged or in flight in %s it exceeds the monthly limit %s",
-				t.ID, t.Amount.Format(t.Currency), now.Format(time.RFC3339), f.prior.Format(t.Currency), topup.Month(now), l.Format(t.Currency))
-		}
+	if l := money.Amount(limit.Int64); limit.Valid && money.Amount(prior)+*t.Amount > l {
+		s.step.fail("monthly-limit", "automatic top-up %s of %s fixed at %s: with %s already charged or in flight in %s it exceeds the monthly limit %s",
+			t.ID, t.Amount.Format(t.Currency), now.Format(time.RFC3339), money.Amount(prior).Format(t.Currency), topup.Month(now), l.Format(t.Currency))
 	}
-	list := s.limits[t.AccountID]
-	*list = append(*list, f)
 }
 
 func fmtAmount(a *money.Amount, c money.Currency) string {

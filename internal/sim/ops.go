@@ -112,6 +112,7 @@ func usagePosting(a *account, amount money.Amount, key string) ledger.Posting {
 
 func (s *Sim) usage(step Step) {
 	a := s.acct(step)
+	s.step.tracef("usage of %s on %s", s.scaled(a, step.Arg).Format(a.cur), a.name)
 	s.submit(&request{postings: []ledger.Posting{usagePosting(a, s.scaled(a, step.Arg), fmt.Sprintf("u%d", step.N))}, conflict: []bool{false}, from: step.N})
 	s.maybeFlush()
 }
@@ -167,6 +168,7 @@ func (s *Sim) retry(step Step) {
 }
 
 func (s *Sim) credit(step Step, a *account) {
+	s.step.tracef("credit of %s to %s", s.scaled(a, step.Arg).Format(a.cur), a.name)
 	p := ledger.Posting{AccountID: a.id, Kind: ledger.KindCredit, Amount: s.scaled(a, step.Arg), Description: "grant",
 		IdempotencyKey: fmt.Sprintf("c%d.%d", step.N, step.Acct), Call: ledger.ScopeCredit}
 	s.submit(&request{postings: []ledger.Posting{p}, conflict: []bool{false}, from: step.N})
@@ -273,7 +275,7 @@ func (s *Sim) addCard(a *account) {
 	if rng.IntN(5) == 0 {
 		// The hosted card page: Topup hears of the card by webhook.
 		s.queueEvent(payment.Event{Type: "setup_intent.succeeded", Card: &pc, Customer: cust, AccountID: a.id})
-		s.step.tracef("card %s (%s) saved on the hosted page for %s; a webhook will tell", pc.ID, kind, a.id)
+		s.step.tracef("card %s (%s) saved on the hosted page for %s; a webhook will tell", pc.ID, kind, a.name)
 		return
 	}
 	s.crashPoint("after the provider attached a card")
@@ -281,7 +283,7 @@ func (s *Sim) addCard(a *account) {
 		s.internal("add card", err)
 		return
 	}
-	s.step.tracef("card %s (%s) added to %s", pc.ID, kind, a.id)
+	s.step.tracef("card %s (%s) added to %s", pc.ID, kind, a.name)
 }
 
 // inUse is the card Automatic Top-Up charges: the named one, or the
@@ -329,7 +331,7 @@ func (s *Sim) removeCard(a *account) {
 		return
 	}
 	s.stats.CardsRemoved++
-	s.step.tracef("card %s removed from %s (auto top-up switched off: %v)", id, a.id, disabled)
+	s.step.tracef("card %s removed from %s (auto top-up switched off: %v)", id, a.name, disabled)
 	s.crashPoint("after a card removal, before the provider detached it")
 	if err := s.stripe.DetachPaymentMethod(s.ctx, id); err != nil {
 		s.step.tracef("detach %s: %v", id, err)
@@ -346,7 +348,7 @@ func (s *Sim) defaultCard(a *account) {
 		s.internal("set default card", err)
 		return
 	}
-	s.step.tracef("card %s is the default of %s", id, a.id)
+	s.step.tracef("card %s is the default of %s", id, a.name)
 }
 
 func (s *Sim) settings(step Step) {
@@ -409,11 +411,11 @@ func (s *Sim) saveSettings(a *account, enable bool) {
 		if created != nil {
 			note = ", created " + created.ID
 		}
-		s.step.tracef("settings of %s: enabled %v threshold %s target %s limit %s card %q%s", a.id, st.Enabled, fmtAmount(st.Threshold, a.cur),
+		s.step.tracef("settings of %s: enabled %v threshold %s target %s limit %s card %q%s", a.name, st.Enabled, fmtAmount(st.Threshold, a.cur),
 			fmtAmount(st.Target, a.cur), fmtAmount(st.MonthlyLimit, a.cur), st.PaymentMethod, note)
 	case code == apperr.Invalid:
 		s.stats.SettingsRefused++
-		s.step.tracef("settings of %s refused: %v", a.id, err)
+		s.step.tracef("settings of %s refused: %v", a.name, err)
 	default:
 		s.internal("save settings", err)
 	}
@@ -460,7 +462,7 @@ func (s *Sim) manual(step Step) {
 		return
 	}
 	s.stats.Manual++
-	s.step.tracef("manual top-up %s of %s (replay %v, %s)", t.ID, m.amount, replay, t.Status)
+	s.step.tracef("manual top-up %s of %s on %s (replay %v, %s)", t.ID, m.amount, s.nameOf(m.acct), replay, t.Status)
 	if replay {
 		return
 	}
@@ -525,11 +527,12 @@ func (s *Sim) customer() {
 	rng := s.step.rng
 	ok := rng.IntN(100) < 70
 	if rng.IntN(10) == 0 {
-		// A stale page: the customer answers a charge whose top-up is no
-		// longer waiting (expired, or settled by a webhook).
+		// A stale page: the customer answers a charge whose top-up Topup
+		// no longer waits for (expired after 24 hours): Stripe.js confirms
+		// the payment with the provider all the same.
 		var stale []*stripeCharge
 		for _, c := range s.stripe.charges {
-			if c.Status == payment.RequiresAction && s.status[c.TopUpID] != topup.RequiresAction {
+			if st, ok := s.status[c.TopUpID]; c.Status == payment.RequiresAction && ok && !st.Open() {
 				stale = append(stale, c)
 			}
 		}

@@ -14,24 +14,24 @@ type Kind uint8
 // (one group commit, one worker pass, one webhook…) or one move of the world
 // around it (the clock, the customer, a crash).
 const (
-	KindUsage      Kind = iota // a usage event submitted to the committer
-	KindBatch                  // a batch of usage events, several accounts
-	KindRetry                  // the metering client re-sends a request (lost, answered, or changed)
-	KindCommit                 // the committer commits what is queued: one store.Post
-	KindCredit                 // an operator credit
-	KindSettings               // a save of Automatic Top-Up settings
-	KindCardAdd                // a card attached
-	KindCardRemove             // a card removed (also the one in use)
-	KindCardDefault            // a card made the default
-	KindManual                 // a manual top-up: CreateManual, then Attempt
-	KindRunOnce                // one engine pass: Engine.RunOnce
-	KindSweep                  // Engine.Sweep
-	KindWebhook                // one provider webhook delivered (any queued one, maybe again)
-	KindCustomer               // the customer answers (or not) a 3-D Secure challenge
-	KindClock                  // the clock moves
-	KindCrash                  // the process dies between steps and starts again
-	KindQuiet                  // a quiet period: faults stop until every top-up is decided
-	KindSetup                  // the world of the seed, made before the schedule (never generated)
+	KindUsage       Kind = iota // a usage event submitted to the committer
+	KindBatch                   // a batch of usage events, several accounts
+	KindRetry                   // the metering client re-sends a request (lost, answered, or changed)
+	KindCommit                  // the committer commits what is queued: one store.Post
+	KindCredit                  // an operator credit
+	KindSettings                // a save of Automatic Top-Up settings
+	KindCardAdd                 // a card attached
+	KindCardRemove              // a card removed (also the one in use)
+	KindCardDefault             // a card made the default
+	KindManual                  // a manual top-up: CreateManual, then Attempt
+	KindRunOnce                 // one engine pass: Engine.RunOnce
+	KindSweep                   // Engine.Sweep
+	KindWebhook                 // one provider webhook delivered (any queued one, maybe again)
+	KindCustomer                // the customer answers (or not) a 3-D Secure challenge
+	KindClock                   // the clock moves
+	KindCrash                   // the process dies between steps and starts again
+	KindQuiet                   // a quiet period: faults stop until every top-up is decided
+	KindSetup                   // the world of the seed, made before the schedule (never generated)
 	numKinds
 )
 
@@ -69,7 +69,7 @@ func (s Step) String() string {
 	b := fmt.Sprintf("#%-4d %-8s", s.N, s.Kind)
 	switch s.Kind {
 	case KindUsage, KindCredit:
-		b += fmt.Sprintf(" acct%d %s", s.Acct, micros(s.Arg))
+		b += " " + micros(s.Arg)
 	case KindBatch:
 		b += fmt.Sprintf(" %d events", s.Arg)
 	case KindClock:
@@ -78,8 +78,6 @@ func (s Step) String() string {
 		} else {
 			b += " +" + time.Duration(s.Arg).String()
 		}
-	case KindSettings, KindCardAdd, KindCardRemove, KindCardDefault, KindManual:
-		b += fmt.Sprintf(" acct%d", s.Acct)
 	}
 	return strings.TrimRight(b, " ")
 }

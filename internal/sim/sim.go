@@ -1,14 +1,3 @@
-// Package sim is the deterministic simulation of Topup's money path. One
-// seed decides everything: a schedule of steps that drive the real store
-// (SQLite, or PostgreSQL), the real top-up engine through its step functions
-// (RunOnce, Attempt, Sweep — never its timers or goroutines), the real
-// webhook application (topup.ApplyEvent) and usage through group commits
-// (store.Post), against a simulated payment provider that fails in every
-// way Stripe can and remembers every charge it made; a manual clock moved by
-// the schedule; ids from a seeded generator; and crashes of the process at
-// step boundaries and inside steps. After every step the invariants of
-// check.go are checked, and the run stops at the first violation, which a
-// seed (and a shrunk list of steps) replays exactly.
 package sim
 
 import (
@@ -86,16 +75,36 @@ func (f *Failure) Error() string {
 
 // Stats count what a run exercised.
 type Stats struct {
-	Steps, Crashes, MidStepCrashes                 int
-	Postings, Groups, Acked, Replays, Conflicts    int
-	Charges, Lost, FailBefore, Late, Finds         int
-	Webhooks, Duplicates                           int
-	TopUps, TopUpsSucceeded, TopUpsFailed, TopUpsCanceled, TopUpsOpen int
-	RequiresAction, Authenticated, StaleAuth       int
-	Revived                                        int // final top-ups later credited for a charge that succeeded
-	RevivedOverLimit                               int // … that took the month's automatic charges past monthly_limit
-	Settings, SettingsRefused, CardsRemoved        int
-	Manual, KeyExpiryJumps, MonthBoundaries, Quiet int
+	Steps          int
+	Crashes        int // process restarts, between steps or inside one
+	MidStepCrashes int // crashes at a crash point inside a step
+
+	Groups, Postings int // group commits, and the postings they held
+	Acked            int // postings answered for the first time
+	Replays          int // postings answered again (a key re-sent)
+	Conflicts        int // keys re-sent with another amount, refused
+
+	Charges    int // charges the provider made
+	Lost       int // answers lost after the provider charged
+	FailBefore int // requests failed before anything was charged
+	Late       int // requests that landed after the caller gave up
+	Finds      int // charge searches by top-up id (after 24 hours, or a refusal)
+	Webhooks   int // provider webhooks Topup acknowledged
+	Duplicates int // extra copies of webhooks sent
+
+	TopUps, TopUpsSucceeded, TopUpsFailed, TopUpsCanceled, TopUpsOpen int // at the end of the run
+
+	Authenticated    int // 3-D Secure challenges the customer answered
+	StaleAuth        int // … on a page for a top-up Topup no longer waited for
+	Revived          int // final top-ups later credited for a charge that succeeded
+	RevivedOverLimit int // … that took the month's automatic charges past monthly_limit
+
+	Settings, SettingsRefused int // settings saves, and invalid ones refused
+	CardsRemoved              int
+	Manual                    int // manual top-up requests (replays included)
+	KeyExpiryJumps            int // clock moves of 24 hours or more
+	MonthBoundaries           int // clock moves into another month
+	Quiet                     int // quiet periods
 }
 
 // Engine settings of every run; the back-off is chosen by the seed.
@@ -112,6 +121,7 @@ var maxTarget = money.Amount(10_000 * money.MicrosPerUnit)
 // account is one account of the simulated world.
 type account struct {
 	id     string
+	name   string // acct0, acct1… in traces
 	cur    money.Currency
 	scale  int64 // 1, or 100 for currencies without minor units (amounts in yen)
 	weight int   // hot accounts get more usage
@@ -161,41 +171,29 @@ type Sim struct {
 
 	// The metering client and the customers, outside the process: they
 	// survive its crashes.
-	pending []*request           // sent, never answered (lost in a crash)
-	acked   map[postKey]ack      // answered
-	ackList []postKey            // the answered keys, in answer order
-	// newlyAcked are keys answered since the last check.
-	newlyAcked []postKey
-	first   map[postKey]int64    // the body (amount) each key was first sent with
-	manuals []manualReq          // manual top-ups asked for
-	limits  map[string]*[]fixing // per account: automatic top-ups whose amount was fixed
+	pending    []*request        // sent, never answered (lost in a crash)
+	acked      map[postKey]ack   // answered
+	ackList    []postKey         // the answered keys, in answer order
+	newlyAcked []postKey         // keys answered since the last check
+	first      map[postKey]int64 // the body (amount) each key was first sent with
+	manuals    []manualReq       // manual top-ups asked for
 
 	// What the checks have read of the ledger so far (entries never change).
-	seen    map[string]int64   // account → last seq read
-	byKey   map[postKey]string // posting → its entry
-	credits map[string]credit  // top-up → its credit entry
-	status  map[string]topup.Status
+	seen    map[string]int64        // account → last seq read
+	byKey   map[postKey]string      // posting → its entry
+	credits map[string]credit       // top-up → its credit entry
+	status  map[string]topup.Status // every top-up's status at the last check
 
 	stats    Stats
 	verified string // the database's write mark when Verify last found it clean
 	fp       hash.Hash
-	trace io.Writer
+	trace    io.Writer
 }
 
 type credit struct {
 	entry  string
 	acct   string
 	amount money.Amount
-}
-
-// fixing is one automatic top-up's amount, fixed just before its first
-// charge, with what the monthly limit allowed at that moment.
-type fixing struct {
-	topUp  string
-	at     time.Time
-	amount money.Amount
-	limit  *money.Amount
-	prior  money.Amount // automatic top-ups fixed earlier that month, succeeded or open at that moment
 }
 
 // process is what a running Topup holds in memory and loses when it dies:
@@ -262,7 +260,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 // the simulation's own trouble (a database that does not open); a broken
 // invariant is Result.Failure.
 func RunSteps(ctx context.Context, cfg Config, steps []Step) (Result, error) {
-	s := &Sim{cfg: cfg, ctx: ctx, acked: map[postKey]ack{}, first: map[postKey]int64{}, limits: map[string]*[]fixing{},
+	s := &Sim{cfg: cfg, ctx: ctx, acked: map[postKey]ack{}, first: map[postKey]int64{},
 		seen: map[string]int64{}, byKey: map[postKey]string{}, credits: map[string]credit{}, status: map[string]topup.Status{},
 		fp: sha256.New(), trace: cfg.Trace}
 	res := Result{Seed: cfg.Seed}
@@ -340,7 +338,7 @@ func startTime(r *rand.Rand) time.Time {
 	case 0, 1:
 		return base.Add(time.Duration(r.Int64N(int64(27 * 24 * time.Hour))))
 	case 2:
-		return base.AddDate(0, 1, 0).Add(-time.Duration(1+r.Int64N(int64(time.Hour))))
+		return base.AddDate(0, 1, 0).Add(-time.Duration(1 + r.Int64N(int64(time.Hour))))
 	default:
 		return time.Date(2026+r.IntN(2), time.December, 31, 23, 0, 0, 0, time.UTC).Add(time.Duration(r.Int64N(int64(55 * time.Minute))))
 	}
@@ -404,7 +402,7 @@ func (s *Sim) setup(r *rand.Rand) (*Failure, error) {
 			cur = "jpy"
 		}
 		c, _ := money.LookupCurrency(cur)
-		a := &account{cur: c, scale: 1, weight: 1}
+		a := &account{name: fmt.Sprintf("acct%d", i), cur: c, scale: 1, weight: 1}
 		if c.Minor == 0 {
 			a.scale = 100
 		}
@@ -417,8 +415,7 @@ func (s *Sim) setup(r *rand.Rand) (*Failure, error) {
 		}
 		a.id = acct.ID
 		s.accounts = append(s.accounts, a)
-		s.limits[a.id] = &[]fixing{}
-		s.step.tracef("account acct%d %s (%s, weight %d)", i, a.id, cur, a.weight)
+		s.step.tracef("account %s is %s (%s, weight %d)", a.name, a.id, cur, a.weight)
 	}
 	err := s.protect(func() {
 		for i, a := range s.accounts {
@@ -600,7 +597,7 @@ func (s *Sim) countTopUps() {
 // describe writes the world as the run left it: each account's balance,
 // settings, cards and top-ups.
 func (s *Sim) describe(w io.Writer) {
-	for i, a := range s.accounts {
+	for _, a := range s.accounts {
 		acct, err := s.proc.store.Account(s.ctx, a.id)
 		if err != nil {
 			continue
@@ -612,8 +609,8 @@ func (s *Sim) describe(w io.Writer) {
 		for _, t := range tus {
 			byStatus[string(t.Trigger)+"/"+string(t.Status)]++
 		}
-		fmt.Fprintf(w, "acct%d %s (%s, weight %d): balance %s; auto enabled %v (%s) threshold %s target %s limit %s month-to-date %s; %d cards; top-ups %v\n",
-			i, a.id, a.cur.Code, a.weight, acct.Balance.Format(a.cur), st.Enabled, st.DisabledReason, fmtAmount(st.Threshold, a.cur),
+		fmt.Fprintf(w, "%s %s (%s, weight %d): balance %s; auto enabled %v (%s) threshold %s target %s limit %s month-to-date %s; %d cards; top-ups %v\n",
+			a.name, a.id, a.cur.Code, a.weight, acct.Balance.Format(a.cur), st.Enabled, st.DisabledReason, fmtAmount(st.Threshold, a.cur),
 			fmtAmount(st.Target, a.cur), fmtAmount(st.MonthlyLimit, a.cur), mtd.Format(a.cur), len(cards), byStatus)
 	}
 }

@@ -72,6 +72,7 @@ func runSeeds(t *testing.T, db string, first uint64, seeds, steps int) {
 // TestSimulateSQLite runs the CI budget of seeds on SQLite: every invariant
 // holds after every step of every seed.
 func TestSimulateSQLite(t *testing.T) {
+	t.Parallel()
 	seeds, steps := budget(t, sqliteSeeds)
 	runSeeds(t, "", 1, seeds, steps)
 }
@@ -80,6 +81,7 @@ func TestSimulateSQLite(t *testing.T) {
 // required when CI=true, skipped with a message otherwise when PostgreSQL is
 // not reachable at TOPUP_TEST_POSTGRES (default the local server).
 func TestSimulatePostgres(t *testing.T) {
+	t.Parallel()
 	url := os.Getenv("TOPUP_TEST_POSTGRES")
 	if url == "" {
 		url = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
@@ -100,6 +102,20 @@ func TestSimulatePostgres(t *testing.T) {
 	}
 	seeds, steps := budget(t, postgresSeeds)
 	runSeeds(t, url, 1_000_001, seeds, steps)
+
+	// PostgreSQL too replays a seed bit for bit.
+	cfg := sim.Config{Seed: 1_000_001, Steps: 150, DB: url}
+	a, err := sim.Run(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := sim.Run(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Fingerprint != b.Fingerprint || a.Stats != b.Stats {
+		t.Fatalf("seed %d ran twice differently on PostgreSQL: fingerprints %s and %s", cfg.Seed, a.Fingerprint, b.Fingerprint)
+	}
 }
 
 // TestSameSeedSameRun: a seed replays bit for bit — the same steps, the

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/topup/topup/internal/alert"
@@ -30,31 +31,19 @@ func scanBudget(r rowScanner) (alert.Budget, error) {
 // LowBalanceAlerts returns an account's low balance alert thresholds,
 // largest first.
 func (s *Store) LowBalanceAlerts(ctx context.Context, accountID string) ([]alert.Threshold, error) {
-	if _, err := s.Account(ctx, accountID); err != nil {
+	var v string
+	err := s.read.QueryRowContext(ctx, `SELECT low_balance_alerts FROM accounts WHERE id = $1`, accountID).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("account", accountID)
+	}
+	if err != nil {
 		return nil, err
 	}
-	return thresholdsOf(ctx, s.read, accountID)
-}
-
-type rowsQueryer interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-}
-
-func thresholdsOf(ctx context.Context, q rowsQueryer, accountID string) ([]alert.Threshold, error) {
-	rows, err := q.QueryContext(ctx, `SELECT threshold, alerted_on FROM low_balance_alerts WHERE account_id = $1 ORDER BY threshold DESC`, accountID)
-	if err != nil {
-		return nil, fmt.Errorf("read low balance alerts: %w", err)
+	ts, err := decodeThresholds(v)
+	if ts == nil {
+		ts = []alert.Threshold{}
 	}
-	defer rows.Close()
-	out := []alert.Threshold{}
-	for rows.Next() {
-		var t alert.Threshold
-		if err := rows.Scan(&t.Amount, &t.AlertedOn); err != nil {
-			return nil, err
-		}
-		out = append(out, t)
-	}
-	return out, rows.Err()
+	return ts, err
 }
 
 // SetLowBalanceAlerts replaces an account's thresholds after checking them
@@ -72,33 +61,28 @@ func (s *Store) SetLowBalanceAlerts(ctx context.Context, accountID string, thres
 		if err := alert.CheckThresholds(thresholds, acct.Currency); err != nil {
 			return err
 		}
-		cur, err := thresholdsOf(ctx, tx, accountID)
+		var v string
+		if err := tx.QueryRowContext(ctx, `SELECT low_balance_alerts FROM accounts WHERE id = $1`, accountID).Scan(&v); err != nil {
+			return err
+		}
+		cur, err := decodeThresholds(v)
 		if err != nil {
 			return err
 		}
-		keep := map[money.Amount]bool{}
-		for _, t := range thresholds {
-			keep[t] = true
-		}
+		day := map[money.Amount]string{}
 		for _, t := range cur {
-			if !keep[t.Amount] {
-				if _, err := tx.ExecContext(ctx, `DELETE FROM low_balance_alerts WHERE account_id = $1 AND threshold = $2`, accountID, int64(t.Amount)); err != nil {
-					return err
-				}
-			}
+			day[t.Amount] = t.AlertedOn
 		}
-		now := micros(s.clock.Now())
-		for _, t := range thresholds {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO low_balance_alerts (account_id, threshold, created_at) VALUES ($1, $2, $3)
-ON CONFLICT (account_id, threshold) DO NOTHING`, accountID, int64(t), now); err != nil {
-				return fmt.Errorf("save low balance alert: %w", err)
-			}
+		sorted := slices.Clone(thresholds)
+		alert.SortThresholds(sorted)
+		out = make([]alert.Threshold, 0, len(sorted))
+		for _, t := range sorted {
+			out = append(out, alert.Threshold{Amount: t, AlertedOn: day[t]})
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE accounts SET has_alerts = $1 WHERE id = $2`, len(thresholds) > 0, accountID); err != nil {
-			return err
+		if _, err := tx.ExecContext(ctx, `UPDATE accounts SET low_balance_alerts = $1 WHERE id = $2`, encodeThresholds(out), accountID); err != nil {
+			return fmt.Errorf("save low balance alerts: %w", err)
 		}
-		out, err = thresholdsOf(ctx, tx, accountID)
-		return err
+		return nil
 	})
 	return out, err
 }

@@ -55,8 +55,8 @@ FROM entries WHERE account_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3`, acc
 // positive; every top-up credit backed by a succeeded top-up of that amount
 // and every succeeded top-up credited; at most one open automatic top-up per
 // account; every succeeded sandbox charge credited, and none twice; the
-// alert and budget flags of every account agree with its rows; every
-// budget's spend equals the usage it covers since its period began.
+// budget flag of every account agrees with its rows; every budget's spend
+// equals the usage it covers since its period began.
 func (s *Store) Verify(ctx context.Context) ([]ledger.Violation, error) {
 	var out []ledger.Violation
 	add := func(id, format string, args ...any) {
@@ -105,8 +105,6 @@ WHERE trigger <> 'manual' AND status IN ('pending', 'processing', 'requires_acti
 WHERE c.status = 'succeeded' GROUP BY t.account_id, t.id HAVING COUNT(*) > 1`},
 		{"sandbox charge %s succeeded but its top-up was not credited", `SELECT t.account_id, c.id FROM sandbox_charges c JOIN top_ups t ON t.id = c.top_up_id
 WHERE c.status = 'succeeded' AND t.status <> 'succeeded' LIMIT 1000`},
-		{"account %s: the has_alerts flag disagrees with its low balance alerts", `SELECT a.id, a.id FROM accounts a
-WHERE a.has_alerts <> EXISTS (SELECT 1 FROM low_balance_alerts l WHERE l.account_id = a.id)`},
 		{"account %s: the has_budgets flag disagrees with its budgets", `SELECT a.id, a.id FROM accounts a
 WHERE a.has_budgets <> EXISTS (SELECT 1 FROM budgets b WHERE b.account_id = a.id)`},
 		{"budget %s: spent differs from the usage it covers in its period", `SELECT b.account_id, b.id FROM budgets b

@@ -115,9 +115,9 @@ func (s *Store) loadIdempotency(ctx context.Context, tx *sql.Tx, postings []ledg
 }
 
 // lockAccounts reads and locks the group's accounts with their Automatic
-// Top-Up threshold and the flags that say whether they have low balance
-// alerts or budgets (watched holds only the accounts that do).
-func (s *Store) lockAccounts(ctx context.Context, tx *sql.Tx, postings []ledger.Posting) (accts map[string]*ledger.AccountState, autos map[string]*topup.Settings, watched map[string]watchFlags, err error) {
+// Top-Up threshold, their low balance alerts and whether they have
+// budgets (watched holds only the accounts that have either).
+func (s *Store) lockAccounts(ctx context.Context, tx *sql.Tx, postings []ledger.Posting) (accts map[string]*ledger.AccountState, autos map[string]*topup.Settings, watched map[string]*watchRow, err error) {
 	idSet := make(map[string]struct{}, 8)
 	for i := range postings {
 		idSet[postings[i].AccountID] = struct{}{}
@@ -145,16 +145,21 @@ func (s *Store) lockAccounts(ctx context.Context, tx *sql.Tx, postings []ledger.
 			var created int64
 			var enabled sql.NullBool
 			var auto topup.Settings
-			var hasAlerts, hasBudgets bool
+			var alerts string
+			var hasBudgets bool
 			if err := rows.Scan(&st.ID, &st.Email, &cur, &st.Balance, &status, &created, &st.LastSeq,
-				&enabled, nullAmount{&auto.Threshold}, timeScanner{&auto.RetryAfter}, &hasAlerts, &hasBudgets); err != nil {
+				&enabled, nullAmount{&auto.Threshold}, timeScanner{&auto.RetryAfter}, &alerts, &hasBudgets); err != nil {
 				return err
 			}
-			if hasAlerts || hasBudgets {
-				if watched == nil {
-					watched = map[string]watchFlags{}
+			if alerts != "" || hasBudgets {
+				ts, err := decodeThresholds(alerts)
+				if err != nil {
+					return fmt.Errorf("account %s: %w", st.ID, err)
 				}
-				watched[st.ID] = flagsOf(hasAlerts, hasBudgets)
+				if watched == nil {
+					watched = map[string]*watchRow{}
+				}
+				watched[st.ID] = &watchRow{thresholds: ts, budgets: hasBudgets}
 			}
 			if enabled.Bool {
 				auto.Enabled = true
@@ -230,13 +235,14 @@ var (
 )
 
 // lockBulkFor returns the statement that reads and locks accounts with their
-// Automatic Top-Up threshold and their alert and budget flags.
+// Automatic Top-Up threshold, their low balance alerts and their budget
+// flag.
 func lockBulkFor(d Dialect) bulk {
 	forUpdate := d.ForUpdate
 	if forUpdate != "" {
 		forUpdate += " OF a"
 	}
-	return bulk{head: `SELECT a.id, a.email, a.currency, a.balance, a.status, a.created_at, a.last_seq, s.enabled, s.threshold, s.retry_after, a.has_alerts, a.has_budgets
+	return bulk{head: `SELECT a.id, a.email, a.currency, a.balance, a.status, a.created_at, a.last_seq, s.enabled, s.threshold, s.retry_after, a.low_balance_alerts, a.has_budgets
 FROM accounts a LEFT JOIN auto_top_up s ON s.account_id = a.id WHERE a.id IN (`, cell: "%", cols: 1, sep: ",", tail: `) ORDER BY a.id` + forUpdate}
 }
 

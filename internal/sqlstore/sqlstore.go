@@ -63,7 +63,7 @@ func New(write, read *sql.DB, d Dialect, c clock.Clock, g *ids.Generator) *Store
 // it after migrating.
 func (s *Store) Prepare(ctx context.Context) error {
 	return s.prepareBulk(ctx, &entriesBulk, &recordsBulk, &balancesBulk, &idemLookup, &s.lockBulk, &dailyBulk,
-		&alertsLookup, &budgetsLookup, &budgetsSpend)
+		&budgetsSpend)
 }
 
 // Dialect returns the store's dialect name.

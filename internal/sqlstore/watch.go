@@ -1,48 +1,68 @@
 package sqlstore
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/topup/topup/internal/alert"
 	"github.com/topup/topup/internal/ledger"
+	"github.com/topup/topup/internal/money"
 )
 
-// watchFlags say what an account watches, as the flags on its row say:
-// the debit path reads them with the account lock, so an account without
-// alerts or budgets costs one more column read and nothing else.
-type watchFlags uint8
-
-const (
-	watchAlerts watchFlags = 1 << iota
-	watchBudgets
-)
-
-func flagsOf(alerts, budgets bool) watchFlags {
-	var f watchFlags
-	if alerts {
-		f |= watchAlerts
-	}
-	if budgets {
-		f |= watchBudgets
-	}
-	return f
+// watchRow is what the statement that locks an account read of its watch:
+// its low balance alerts (kept in the row) and whether it has budgets. An
+// account with neither costs the debit path two column reads and nothing
+// else.
+type watchRow struct {
+	thresholds []alert.Threshold
+	budgets    bool
 }
 
-// The bulk statements of the watch: thresholds by account, budgets by
-// (account, subject), spends written back in one statement.
-var (
-	alertsLookup = bulk{head: `SELECT account_id, threshold, alerted_on FROM low_balance_alerts WHERE account_id IN (`,
-		cell: "%", cols: 1, sep: ",", tail: `)`}
-	budgetsLookup = bulk{head: `SELECT ` + budgetCols + ` FROM budgets WHERE (account_id, subject) IN (VALUES `,
-		cell: "(%,%)", cols: 2, sep: ",", tail: `)`}
-	budgetsSpend = bulk{head: `UPDATE budgets SET spent = v.column2, period_start = v.column3 FROM (VALUES `,
-		cell: "(%, CAST(% AS BIGINT), CAST(% AS BIGINT))", cols: 3, sep: ",", tail: `) AS v WHERE budgets.id = v.column1`}
-)
+// encodeThresholds writes thresholds as accounts.low_balance_alerts keeps
+// them: "micros:day" items, largest first, comma-separated.
+func encodeThresholds(ts []alert.Threshold) string {
+	var b strings.Builder
+	for i, t := range ts {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.FormatInt(int64(t.Amount), 10))
+		b.WriteByte(':')
+		b.WriteString(t.AlertedOn)
+	}
+	return b.String()
+}
+
+func decodeThresholds(s string) ([]alert.Threshold, error) {
+	if s == "" {
+		return nil, nil
+	}
+	items := strings.Split(s, ",")
+	out := make([]alert.Threshold, 0, len(items))
+	for _, item := range items {
+		amount, day, ok := strings.Cut(item, ":")
+		n, err := strconv.ParseInt(amount, 10, 64)
+		if !ok || err != nil {
+			return nil, fmt.Errorf("low_balance_alerts %q is malformed", s)
+		}
+		out = append(out, alert.Threshold{Amount: money.Amount(n), AlertedOn: day})
+	}
+	return out, nil
+}
+
+// budgetsSpend adds each key's usage of the group to its budget, first
+// resetting a monthly budget whose month is over (the lead parameters are
+// the current month's start), and returns the budgets as they are after
+// it: budgets are read and written by this one statement.
+var budgetsSpend = bulk{head: `UPDATE budgets SET spent = CASE WHEN kind = 'monthly' AND period_start < % THEN 0 ELSE spent END + v.column3,
+period_start = CASE WHEN kind = 'monthly' AND period_start < % THEN % ELSE period_start END FROM (VALUES `, lead: 3,
+	cell: "(%, %, CAST(% AS BIGINT))", cols: 3, sep: ",",
+	tail: `) AS v WHERE budgets.account_id = v.column1 AND budgets.subject = v.column2 RETURNING ` + budgetCols}
 
 // watchPostings applies low balance alerts and budgets to a group's fresh
 // entries, in order, in the group's transaction: each balance change is
@@ -51,41 +71,11 @@ var (
 // subject's budget and the account-wide one. Results (and the stored first
 // responses) of usage that a budget stops say spendable: false,
 // budget_exhausted. Events go to the outbox with the change.
-func (s *Store) watchPostings(ctx context.Context, tx *sql.Tx, accounts map[string]*ledger.AccountState, watched map[string]watchFlags,
+func (s *Store) watchPostings(ctx context.Context, tx *sql.Tx, accounts map[string]*ledger.AccountState, watched map[string]*watchRow,
 	plan *ledger.Plan, now time.Time) error {
 	if len(watched) == 0 || len(plan.Entries) == 0 {
 		return nil
 	}
-	var alertIDs []string
-	var budgetKeys [][2]string
-	seen := map[[2]string]bool{}
-	addKey := func(k [2]string) {
-		if !seen[k] {
-			seen[k] = true
-			budgetKeys = append(budgetKeys, k)
-		}
-	}
-	for id, f := range watched {
-		if a := accounts[id]; a == nil || !a.Touched {
-			continue
-		}
-		if f&watchAlerts != 0 {
-			alertIDs = append(alertIDs, id)
-		}
-		if f&watchBudgets != 0 {
-			addKey([2]string{id, ""})
-		}
-	}
-	for i := range plan.Entries {
-		e := &plan.Entries[i]
-		if e.Subject != "" && e.Kind == ledger.KindUsage && watched[e.AccountID]&watchBudgets != 0 {
-			addKey([2]string{e.AccountID, e.Subject})
-		}
-	}
-	if len(alertIDs) == 0 && len(budgetKeys) == 0 {
-		return nil
-	}
-	slices.Sort(alertIDs)
 	watches := map[string]*alert.Watch{}
 	watch := func(id string) *alert.Watch {
 		w := watches[id]
@@ -95,10 +85,75 @@ func (s *Store) watchPostings(ctx context.Context, tx *sql.Tx, accounts map[stri
 		}
 		return w
 	}
-	if err := s.loadThresholds(ctx, tx, alertIDs, watch); err != nil {
-		return err
+	// The usage of the group per budget key; every changed account with
+	// budgets has its account-wide key, so that a credit too sees it.
+	spend := map[[2]string]money.Amount{}
+	var keys [][2]string
+	add := func(k [2]string, amount money.Amount) {
+		if _, ok := spend[k]; !ok {
+			keys = append(keys, k)
+		}
+		spend[k] += amount
 	}
-	if err := s.loadBudgets(ctx, tx, budgetKeys, watch); err != nil {
+	for id, row := range watched {
+		if a := accounts[id]; a == nil || !a.Touched {
+			continue
+		}
+		if len(row.thresholds) > 0 {
+			watch(id).Thresholds = row.thresholds
+		}
+		if row.budgets {
+			add([2]string{id, ""}, 0)
+		}
+	}
+	for i := range plan.Entries {
+		e := &plan.Entries[i]
+		if row := watched[e.AccountID]; row == nil || !row.budgets || e.Kind != ledger.KindUsage {
+			continue
+		}
+		add([2]string{e.AccountID, ""}, -e.Amount)
+		if e.Subject != "" {
+			add([2]string{e.AccountID, e.Subject}, -e.Amount)
+		}
+	}
+	if len(watches) == 0 && len(keys) == 0 {
+		return nil
+	}
+	// One order of writes, so that concurrent groups lock alike.
+	slices.SortFunc(keys, func(a, b [2]string) int {
+		if c := compare(a[0], b[0]); c != 0 {
+			return c
+		}
+		return compare(a[1], b[1])
+	})
+	month := micros(alert.MonthStart(now))
+	err := s.eachChunk(&budgetsSpend, len(keys), func(from, to int, query string) error {
+		args := make([]any, 0, budgetsSpend.lead+budgetsSpend.cols*(to-from))
+		args = append(args, month, month, month)
+		for _, k := range keys[from:to] {
+			args = append(args, k[0], k[1], int64(spend[k]))
+		}
+		rows, err := s.bulkQuery(ctx, tx, query, args)
+		if err != nil {
+			return fmt.Errorf("record budget spend: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			b, err := scanBudget(rows)
+			if err != nil {
+				return err
+			}
+			// Observe replays the group's usage from where it began.
+			b.Spent -= spend[[2]string{b.AccountID, b.Subject}]
+			w := watch(b.AccountID)
+			if w.Budgets == nil {
+				w.Budgets = map[string]*alert.Budget{}
+			}
+			w.Budgets[b.Subject] = &b
+		}
+		return rows.Err()
+	})
+	if err != nil {
 		return err
 	}
 
@@ -121,39 +176,18 @@ func (s *Store) watchPostings(ctx context.Context, tx *sql.Tx, accounts map[stri
 			rec.Result.Spendable, rec.Result.Reason = false, ledger.ReasonBudgetExhausted
 		}
 	})
-
 	ids := make([]string, 0, len(watches))
-	for id := range watches {
-		ids = append(ids, id)
+	for id, w := range watches {
+		if len(w.ChangedThresholds) > 0 {
+			ids = append(ids, id)
+		}
 	}
-	slices.Sort(ids) // one order of writes, so concurrent groups lock alike
-	var spends []*alert.Budget
+	slices.Sort(ids)
 	for _, id := range ids {
-		w := watches[id]
-		for i := range w.ChangedThresholds {
-			t := w.Thresholds[i]
-			if _, err := tx.ExecContext(ctx, `UPDATE low_balance_alerts SET alerted_on = $1 WHERE account_id = $2 AND threshold = $3`,
-				t.AlertedOn, id, int64(t.Amount)); err != nil {
-				return fmt.Errorf("record low balance alert: %w", err)
-			}
+		// Rare: only when a threshold fired.
+		if _, err := tx.ExecContext(ctx, `UPDATE accounts SET low_balance_alerts = $1 WHERE id = $2`, encodeThresholds(watches[id].Thresholds), id); err != nil {
+			return fmt.Errorf("record low balance alert: %w", err)
 		}
-		for subject := range w.ChangedBudgets {
-			spends = append(spends, w.Budgets[subject])
-		}
-	}
-	slices.SortFunc(spends, func(a, b *alert.Budget) int { return compare(a.ID, b.ID) })
-	err := s.eachChunk(&budgetsSpend, len(spends), func(from, to int, query string) error {
-		args := make([]any, 0, budgetsSpend.cols*(to-from))
-		for _, b := range spends[from:to] {
-			args = append(args, b.ID, int64(b.Spent), micros(b.PeriodStart))
-		}
-		if err := s.bulkExec(ctx, tx, query, args); err != nil {
-			return fmt.Errorf("record budget spend: %w", err)
-		}
-		return nil
-	})
-	if err != nil {
-		return err
 	}
 	for _, n := range notices {
 		if err := s.notify(ctx, tx, n.account, n.Type, n.Data, now); err != nil {
@@ -161,63 +195,4 @@ func (s *Store) watchPostings(ctx context.Context, tx *sql.Tx, accounts map[stri
 		}
 	}
 	return nil
-}
-
-func (s *Store) loadThresholds(ctx context.Context, tx *sql.Tx, accountIDs []string, watch func(string) *alert.Watch) error {
-	err := s.eachChunk(&alertsLookup, len(accountIDs), func(from, to int, query string) error {
-		args := make([]any, 0, to-from)
-		for _, id := range accountIDs[from:to] {
-			args = append(args, id)
-		}
-		rows, err := s.bulkQuery(ctx, tx, query, args)
-		if err != nil {
-			return fmt.Errorf("read low balance alerts: %w", err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var id string
-			var t alert.Threshold
-			if err := rows.Scan(&id, &t.Amount, &t.AlertedOn); err != nil {
-				return err
-			}
-			w := watch(id)
-			w.Thresholds = append(w.Thresholds, t)
-		}
-		return rows.Err()
-	})
-	if err != nil {
-		return err
-	}
-	for _, id := range accountIDs {
-		w := watch(id)
-		// Largest first: the order in which a falling balance crosses them.
-		slices.SortFunc(w.Thresholds, func(a, b alert.Threshold) int { return cmp.Compare(b.Amount, a.Amount) })
-	}
-	return nil
-}
-
-func (s *Store) loadBudgets(ctx context.Context, tx *sql.Tx, keys [][2]string, watch func(string) *alert.Watch) error {
-	return s.eachChunk(&budgetsLookup, len(keys), func(from, to int, query string) error {
-		args := make([]any, 0, 2*(to-from))
-		for _, k := range keys[from:to] {
-			args = append(args, k[0], k[1])
-		}
-		rows, err := s.bulkQuery(ctx, tx, query, args)
-		if err != nil {
-			return fmt.Errorf("read budgets: %w", err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			b, err := scanBudget(rows)
-			if err != nil {
-				return err
-			}
-			w := watch(b.AccountID)
-			if w.Budgets == nil {
-				w.Budgets = map[string]*alert.Budget{}
-			}
-			w.Budgets[b.Subject] = &b
-		}
-		return rows.Err()
-	})
 }

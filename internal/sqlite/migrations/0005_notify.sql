@@ -1,21 +1,15 @@
 -- Low balance alerts, budgets, webhook endpoints and the delivery of the
 -- outbox (notifications) by e-mail and webhooks.
 
--- The debit path reads these flags in the statement that locks the
--- accounts, so an account without alerts or budgets costs nothing more;
--- they are kept true exactly when the account has rows below.
-ALTER TABLE accounts ADD COLUMN has_alerts BOOLEAN NOT NULL DEFAULT FALSE;
+-- The debit path reads these two columns in the statement that locks the
+-- accounts, so an account without alerts or budgets costs nothing more.
+-- low_balance_alerts holds the account's thresholds (at most 5), largest
+-- first, each with the UTC day it last fired: "20000000:2026-03-04,5000000:"
+-- (micros:day, '' = never). A threshold fires when the balance falls from
+-- at or above it to below it, at most once per UTC day. has_budgets is
+-- true exactly when the account has rows in budgets.
+ALTER TABLE accounts ADD COLUMN low_balance_alerts TEXT NOT NULL DEFAULT '';
 ALTER TABLE accounts ADD COLUMN has_budgets BOOLEAN NOT NULL DEFAULT FALSE;
-
--- A low balance alert fires when the balance falls from at or above
--- threshold to below it, at most once per UTC day (alerted_on, '' = never).
-CREATE TABLE low_balance_alerts (
-    account_id TEXT NOT NULL REFERENCES accounts (id),
-    threshold  BIGINT NOT NULL CHECK (threshold > 0),
-    alerted_on TEXT NOT NULL DEFAULT '',
-    created_at BIGINT NOT NULL,
-    PRIMARY KEY (account_id, threshold)
-) WITHOUT ROWID;
 
 -- Budgets: subject '' covers all the account's usage. spent counts the
 -- usage entries after start_seq (the account's last entry when the budget

@@ -1,0 +1,67 @@
+// Package sim is the deterministic simulation of Topup's money path.
+//
+// One seed decides everything. Generate turns it into a schedule of steps;
+// each step is one call of a step function of the real system or one move
+// of the world around it:
+//
+//   - usage: single postings and batches (several accounts, one or two hot
+//     ones) queued in a simulated committer and committed as groups, one
+//     store.Post per group, answered only after the commit; the metering
+//     client re-sends what was never answered, replays what was, and now
+//     and then re-sends a key with another amount;
+//   - operator credits, settings saves (on, off, thresholds, monthly_limit
+//     set, kept or removed, a named card, invalid ones), cards attached
+//     (directly, or through the hosted page and a webhook), removed (often
+//     the card in use; sometimes detached at the provider first, Topup
+//     hearing of it by webhook), made the default;
+//   - manual top-ups (store.CreateManual, then Engine.Attempt, as the API
+//     does; a replayed key charges nothing);
+//   - engine steps: Engine.RunOnce, Engine.Sweep — never Start, timers or
+//     goroutines; Engine.Resume when a process starts;
+//   - provider webhooks delivered through topup.ApplyEvent, any queued one
+//     (out of order, hours late), some more than once, some before the
+//     answer to the charge request they are about;
+//   - the customer answering 3-D Secure (on Topup's action page, or with
+//     Stripe.js), failing it, ignoring it, or answering a stale page;
+//   - the clock (clock.Manual) moving seconds, minutes, hours, past the
+//     24 hours after which the provider forgets idempotency keys and 3-D
+//     Secure expires, and to month boundaries (runs often start in the last
+//     hour of a month or of the year);
+//   - a crash between steps;
+//   - a quiet period, in which faults stop and every top-up must be
+//     decided.
+//
+// The payment provider is simulated (provider.go): Stripe's test cards
+// (success, card_declined, insufficient_funds, lost_card, stolen_card,
+// 3-D Secure, a card whose every charge is declined), random declines and
+// slow ("processing") charges decided later, and faults decided by the
+// step's random source: a 503 before anything is charged, a request that
+// lands after the caller gave up, an answer lost after charging. It keeps
+// every charge under every idempotency key, replays a key for 24 hours and
+// then forgets it, finds charges by the top-up id in their metadata, and
+// sends webhooks. Its memory is Stripe's and survives every crash of
+// Topup; it is the ground truth the invariants compare the ledger with.
+//
+// Crashes: besides crash steps, every call a step makes has crash points
+// before and after it (hooks.go wraps the store the engine and the webhook
+// handler use; the provider has its own: before a request leaves, after
+// the provider charged and before the answer). A crash panics out of the
+// real code, the step ends there, and the process is thrown away — its
+// store connections, committer queue (whose callers never get answers),
+// engine and id generator — and a new one is started on the same database
+// with a new seeded id generator, as after SIGKILL; on SQLite it reclaims
+// every claim at once (ReclaimOnStart), on PostgreSQL it waits out the
+// lease. Each call is a transaction, so a crash inside one is a crash just
+// before it.
+//
+// Determinism: the schedule, every step's choices (its own seed), the
+// provider, the clock and the ids (ids.NewSeeded) come from the seed; the
+// database runs one call at a time; the simulation iterates no map where
+// order matters. A run's Fingerprint hashes everything it did and saw, and
+// a seed gives the same fingerprint every time.
+//
+// After every step the invariants (check.go) are checked; the first broken
+// one stops the run. Shrink looks for a shorter list of steps that breaks
+// the same invariant; Report prints the command that replays the seed and
+// the shrunk schedule with what each step did.
+package sim
