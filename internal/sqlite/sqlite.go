@@ -25,10 +25,11 @@ import (
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// Migrations returns the numbered migrations, for tests and tools.
+// Migrations returns the numbered migrations (the shared ones and this
+// database's own), for tests and tools.
 func Migrations() fs.FS {
 	sub, _ := fs.Sub(migrations, "migrations")
-	return sub
+	return sqlstore.WithShared(sub)
 }
 
 // Dialect is SQLite's: no row locks (the one writer connection serializes
