@@ -1,12 +1,7 @@
 package sqlstore_test
 
 import (
-	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"errors"
-	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
@@ -16,7 +11,7 @@ import (
 	"github.com/topup/topup/internal/clock"
 	"github.com/topup/topup/internal/ids"
 	"github.com/topup/topup/internal/payment"
-	"github.com/topup/topup/internal/postgres"
+	"github.com/topup/topup/internal/pgtest"
 	"github.com/topup/topup/internal/sandbox"
 	"github.com/topup/topup/internal/sqlite"
 	"github.com/topup/topup/internal/sqlstore"
@@ -38,52 +33,14 @@ func openSandboxSQLite(t *testing.T) *sqlstore.Store {
 	return s
 }
 
+// TestMain gives the package's PostgreSQL tests a database of their own.
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
 // openSandboxPostgres opens a store in a schema of its own, dropped when
 // the test ends.
 func openSandboxPostgres(t *testing.T) *sqlstore.Store {
-	admin := os.Getenv("TOPUP_TEST_POSTGRES")
-	if admin == "" {
-		admin = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-	}
-	ctx := t.Context()
-	db, err := sql.Open("pgx", admin)
-	if err == nil {
-		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err = db.PingContext(pctx)
-		cancel()
-	}
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("PostgreSQL unreachable: %v", err)
-		}
-		t.Skipf("PostgreSQL unreachable (%v): set TOPUP_TEST_POSTGRES", err)
-	}
-	t.Cleanup(func() { db.Close() })
-	var b [6]byte
-	rand.Read(b[:])
-	schema := "sandbox_test_" + hex.EncodeToString(b[:])
-	if _, err := db.ExecContext(ctx, `CREATE SCHEMA `+schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		if _, err := db.ExecContext(context.Background(), `DROP SCHEMA `+schema+` CASCADE`); err != nil {
-			t.Errorf("drop schema: %v", err)
-		}
-	})
-	u, err := url.Parse(admin)
-	if err != nil {
-		t.Skipf("TOPUP_TEST_POSTGRES is not a URL: %v", err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
 	c := clock.NewManual(sandboxEpoch)
-	s, err := postgres.Open(ctx, u.String(), c, ids.New(c))
-	if err != nil {
-		t.Fatalf("open postgres: %v", err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
+	return pgtest.Open(t, c, ids.New(c))
 }
 
 func TestSandboxStore(t *testing.T) {

@@ -2,13 +2,8 @@ package topuptest
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -22,7 +17,7 @@ import (
 	"github.com/topup/topup/internal/ledger"
 	"github.com/topup/topup/internal/money"
 	"github.com/topup/topup/internal/payment"
-	"github.com/topup/topup/internal/postgres"
+	"github.com/topup/topup/internal/pgtest"
 	"github.com/topup/topup/internal/sandbox"
 	"github.com/topup/topup/internal/sqlite"
 	"github.com/topup/topup/internal/sqlstore"
@@ -39,98 +34,10 @@ const Backoff = time.Hour
 // MaxTarget is the operator's TOPUP_MAX_TARGET in the tests (the default).
 var MaxTarget = Amt("10000.00")
 
-// defaultAdminURL is the local PostgreSQL the tests expect; set
-// TOPUP_TEST_POSTGRES to use another server (a URL whose user may create
-// databases).
-const defaultAdminURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-
-var pg struct {
-	adminURL, dbName string
-	db               *sql.DB // an admin connection to the run's database
-	skip             string  // why PostgreSQL tests skip, outside CI
-}
-
-// Main runs the tests of a package that uses Run: it makes a PostgreSQL
-// database for this run (each test gets a schema of its own in it) and drops
-// it afterwards. Unreachable PostgreSQL fails the run when CI=true and
-// skips the PostgreSQL half of every test otherwise. Call it from TestMain:
+// Main runs the tests of a package that uses Run with a PostgreSQL
+// database made for this run (see pgtest). Call it from TestMain:
 // os.Exit(topuptest.Main(m)).
-func Main(m *testing.M) int {
-	admin := os.Getenv("TOPUP_TEST_POSTGRES")
-	if admin == "" {
-		admin = defaultAdminURL
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	adminDB, err := sql.Open("pgx", admin)
-	if err == nil {
-		err = adminDB.PingContext(ctx)
-	}
-	if err != nil {
-		msg := fmt.Sprintf("PostgreSQL unreachable (%v): start PostgreSQL at 127.0.0.1:5432 or set TOPUP_TEST_POSTGRES to an admin URL", err)
-		if os.Getenv("CI") == "true" {
-			fmt.Fprintln(os.Stderr, "FAIL:", msg)
-			return 1
-		}
-		pg.skip = msg
-		return m.Run()
-	}
-	defer adminDB.Close()
-	name := "topup_test_" + randomName()
-	if _, err := adminDB.ExecContext(ctx, `CREATE DATABASE `+name); err != nil {
-		fmt.Fprintf(os.Stderr, "create database %s: %v\n", name, err)
-		return 1
-	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if _, err := adminDB.ExecContext(ctx, `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`); err != nil {
-			fmt.Fprintf(os.Stderr, "drop database %s: %v\n", name, err)
-		}
-	}()
-	u, err := withParams(admin, name, "")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	if pg.db, err = sql.Open("pgx", u); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	pg.adminURL, pg.dbName = admin, name
-	code := m.Run()
-	pg.db.Close() // before the drop, which would otherwise end it
-	return code
-}
-
-func randomName() string {
-	var b [6]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
-
-// withParams returns admin pointed at database name and, when schema is
-// set, with search_path=schema for every connection of the pool.
-func withParams(admin, name, schema string) (string, error) {
-	if !strings.Contains(admin, "://") {
-		s := admin + " dbname=" + name
-		if schema != "" {
-			s += " search_path=" + schema
-		}
-		return s, nil
-	}
-	u, err := url.Parse(admin)
-	if err != nil {
-		return "", fmt.Errorf("TOPUP_TEST_POSTGRES: %w", err)
-	}
-	u.Path = "/" + name
-	if schema != "" {
-		q := u.Query()
-		q.Set("search_path", schema)
-		u.RawQuery = q.Encode()
-	}
-	return u.String(), nil
-}
+func Main(m *testing.M) int { return pgtest.Main(m) }
 
 // Backend opens a fresh, empty store of one database, closed (and
 // dropped) when the test ends.
@@ -160,37 +67,7 @@ func openSQLite(t testing.TB, c clock.Clock, g *ids.Generator) *sqlstore.Store {
 
 func openPostgres(t testing.TB, c clock.Clock, g *ids.Generator) *sqlstore.Store {
 	t.Helper()
-	if pg.skip != "" {
-		t.Skip(pg.skip)
-	}
-	if pg.db == nil {
-		t.Fatal("topuptest: PostgreSQL tests need TestMain to call topuptest.Main")
-	}
-	schema := "s_" + randomName()
-	if _, err := pg.db.ExecContext(t.Context(), `CREATE SCHEMA `+schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	u, err := withParams(pg.adminURL, pg.dbName, schema)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := postgres.Open(t.Context(), u, c, g)
-	if err != nil {
-		t.Fatalf("open postgres: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := s.Close(); err != nil {
-			t.Errorf("close postgres: %v", err)
-		}
-		if _, err := pg.db.ExecContext(context.Background(), `DROP SCHEMA `+schema+` CASCADE`); err != nil {
-			t.Errorf("drop schema: %v", err)
-		}
-	})
-	var current string
-	if err := s.DB().QueryRowContext(t.Context(), `SELECT current_schema()`).Scan(&current); err != nil || current != schema {
-		t.Fatalf("store works in schema %q (%v), want %q", current, err, schema)
-	}
-	return s
+	return pgtest.Open(t, c, g)
 }
 
 // Env is one test's world: a fresh store on a manual clock, the sandbox and
