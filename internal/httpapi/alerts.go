@@ -116,12 +116,6 @@ func (s *Server) putLowBalanceAlerts(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, toLowBalanceAlertsJSON(ts, acct.Currency))
 }
 
-// SetLowBalanceAlerts replaces an account's low balance alert thresholds
-// (the API's PUT, and the console's form).
-func (s *Server) SetLowBalanceAlerts(ctx context.Context, accountID string, thresholds []money.Amount) ([]alert.Threshold, error) {
-	return s.alerts.SetLowBalanceAlerts(ctx, accountID, thresholds)
-}
-
 // budgetRequest is the body of POST and PUT …/budgets.
 type budgetRequest struct {
 	Subject *string         `json:"subject"`
@@ -174,7 +168,7 @@ func (s *Server) createBudget(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	b, err := s.alerts.CreateBudget(r.Context(), acct.ID, in)
+	b, err := s.CreateBudget(r.Context(), acct.ID, in)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -204,7 +198,7 @@ func (s *Server) putBudget(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	b, err := s.alerts.UpdateBudget(r.Context(), acct.ID, r.PathValue("budget_id"), in)
+	b, err := s.UpdateBudget(r.Context(), acct.ID, r.PathValue("budget_id"), in)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -218,7 +212,7 @@ func (s *Server) deleteBudget(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("budget_id")
-	if err := s.alerts.DeleteBudget(r.Context(), acct.ID, id); err != nil {
+	if err := s.DeleteBudget(r.Context(), acct.ID, id); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -320,16 +314,10 @@ func (s *Server) createEndpoint(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if req.URL == nil || *req.URL == "" {
-		s.fail(w, r, apperr.Invalidf("url", "is required: the https URL that receives the events"))
-		return
+	if req.URL == nil {
+		req.URL = new(string)
 	}
-	u, err := notify.CheckURL(r.Context(), *req.URL, s.cfg.WebhooksAllowPrivate, nil)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	e, err := s.alerts.CreateEndpoint(r.Context(), acct.ID, u)
+	e, err := s.CreateEndpoint(r.Context(), acct.ID, *req.URL)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -365,7 +353,7 @@ func (s *Server) deleteEndpoint(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("endpoint_id")
-	if err := s.alerts.DeleteEndpoint(r.Context(), acct.ID, id); err != nil {
+	if err := s.DeleteEndpoint(r.Context(), acct.ID, id); err != nil {
 		s.fail(w, r, err)
 		return
 	}

@@ -7,17 +7,19 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/topup/topup/internal/alert"
 	"github.com/topup/topup/internal/apperr"
 	"github.com/topup/topup/internal/ledger"
 	"github.com/topup/topup/internal/money"
+	"github.com/topup/topup/internal/notify"
 	"github.com/topup/topup/internal/payment"
 	"github.com/topup/topup/internal/topup"
 )
 
 // This file is what the API shares with the console (internal/web): the
 // console's forms go through these same functions as the API's routes, so a
-// manual top-up, a settings save or a card removal means one thing whichever
-// door it came through.
+// manual top-up, a settings save, a card removal, a threshold, a budget or a
+// webhook endpoint means one thing whichever door it came through.
 
 // LoginLinks mints one-time console sign-in links (*web.Links).
 type LoginLinks interface {
@@ -186,4 +188,83 @@ func (s *Server) AnswerChallenge(ctx context.Context, t topup.TopUp, ok bool) (t
 // challenge, or Stripe.js with this publishable key.
 func (s *Server) Payments() (sandbox bool, publishableKey string) {
 	return s.sandbox != nil, s.cfg.StripePublishableKey
+}
+
+// alertStore returns the storage of alerts, budgets and endpoints, or
+// NotFound when this server keeps none.
+func (s *Server) alertStore() (Alerts, error) {
+	if s.alerts == nil {
+		return nil, apperr.NotFoundf("alerts and budgets are not served here")
+	}
+	return s.alerts, nil
+}
+
+// SetLowBalanceAlerts replaces an account's low balance alert thresholds
+// (PUT …/low_balance_alerts). A refusal names "thresholds[i]", the element
+// at fault in the order given, or "thresholds" for too many; nothing is
+// saved then.
+func (s *Server) SetLowBalanceAlerts(ctx context.Context, accountID string, thresholds []money.Amount) ([]alert.Threshold, error) {
+	a, err := s.alertStore()
+	if err != nil {
+		return nil, err
+	}
+	return a.SetLowBalanceAlerts(ctx, accountID, thresholds)
+}
+
+// CreateBudget validates and saves a new budget (POST …/budgets): a second
+// budget for one subject, or a second without subject, is a Conflict.
+func (s *Server) CreateBudget(ctx context.Context, accountID string, in alert.BudgetInput) (alert.Budget, error) {
+	a, err := s.alertStore()
+	if err != nil {
+		return alert.Budget{}, err
+	}
+	return a.CreateBudget(ctx, accountID, in)
+}
+
+// UpdateBudget changes a budget's limit and keeps what was spent (PUT
+// …/budgets/{budget_id}).
+func (s *Server) UpdateBudget(ctx context.Context, accountID, id string, in alert.BudgetInput) (alert.Budget, error) {
+	a, err := s.alertStore()
+	if err != nil {
+		return alert.Budget{}, err
+	}
+	return a.UpdateBudget(ctx, accountID, id, in)
+}
+
+// DeleteBudget removes a budget (DELETE …/budgets/{budget_id}).
+func (s *Server) DeleteBudget(ctx context.Context, accountID, id string) error {
+	a, err := s.alertStore()
+	if err != nil {
+		return err
+	}
+	return a.DeleteBudget(ctx, accountID, id)
+}
+
+// CreateEndpoint registers a webhook endpoint (POST …/webhook_endpoints):
+// the URL is checked by notify.CheckURL under TOPUP_WEBHOOKS_ALLOW_PRIVATE
+// (refusals name "url") and the endpoint gets a new signing secret, which
+// only this answer carries whole.
+func (s *Server) CreateEndpoint(ctx context.Context, accountID, rawURL string) (notify.Endpoint, error) {
+	a, err := s.alertStore()
+	if err != nil {
+		return notify.Endpoint{}, err
+	}
+	if rawURL == "" {
+		return notify.Endpoint{}, apperr.Invalidf("url", "is required: the https URL that receives the events")
+	}
+	u, err := notify.CheckURL(ctx, rawURL, s.cfg.WebhooksAllowPrivate, nil)
+	if err != nil {
+		return notify.Endpoint{}, err
+	}
+	return a.CreateEndpoint(ctx, accountID, u)
+}
+
+// DeleteEndpoint removes a webhook endpoint and what was still to be sent
+// to it (DELETE …/webhook_endpoints/{endpoint_id}).
+func (s *Server) DeleteEndpoint(ctx context.Context, accountID, id string) error {
+	a, err := s.alertStore()
+	if err != nil {
+		return err
+	}
+	return a.DeleteEndpoint(ctx, accountID, id)
 }

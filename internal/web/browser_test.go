@@ -3,6 +3,9 @@ package web_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +15,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/topup/topup/internal/money"
+	"github.com/topup/topup/internal/notify"
 )
 
 // chromiumPath is Debian's Chromium, which .ci/run installs.
@@ -23,9 +27,11 @@ const chromiumPath = "/usr/bin/chromium"
 // switch Automatic Payments on, see a refusal beside its field (nothing
 // saved), save valid values, watch usage posted through the API become a
 // top-up in the history and on the chart, and complete a 3-D Secure
-// request. It writes a screenshot of every page at 1280×800 and 390×844
-// to the folder screenshots/ at the repository root (TOPUP_SCREENSHOTS
-// moves it).
+// request; then save a low balance alert after a refusal, create a budget,
+// read the notifications with a webhook endpoint's failed delivery, and
+// add an endpoint. It writes a screenshot of every page at 1280×800 and
+// 390×844 to the folder screenshots/ at the repository root
+// (TOPUP_SCREENSHOTS moves it).
 func TestConsoleInChromium(t *testing.T) {
 	if _, err := os.Stat(chromiumPath); err != nil {
 		if os.Getenv("CI") == "true" {
@@ -34,9 +40,18 @@ func TestConsoleInChromium(t *testing.T) {
 		t.Skipf("skipping the browser tests: %s is missing (apt-get install chromium)", chromiumPath)
 	}
 	clk := &shiftClock{}
-	e := newEnv(t, envOptions{clock: clk, engine: true})
+	e := newEnv(t, envOptions{clock: clk, engine: true, allowPrivate: true})
 	a, balance := seedMonth(e, clk)
 	shots := screenshotDir(t)
+	// A webhook receiver that answers 500, and the notification worker run
+	// by hand, so the Notifications page shows a failed delivery.
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusInternalServerError) }))
+	defer receiver.Close()
+	e.mustAPI("POST", "/v1/accounts/"+a.ID+"/webhook_endpoints", adminKey, `{"url":"`+receiver.URL+`/topup"}`, 201, nil)
+	notifier, err := notify.New(e.store, notify.Config{AllowPrivate: true, Clock: clk, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -216,6 +231,68 @@ func TestConsoleInChromium(t *testing.T) {
 			t.Errorf("newest top-up row = %q; want the manual one failed with its reason", got)
 		}
 		b.shoot("16-top-up-history")
+	})
+
+	t.Run("low balance alert, budgets and notifications", func(t *testing.T) {
+		b.t, e.t = t, t
+		// A threshold too close to another is refused beside its field;
+		// then one alone is saved.
+		b.do(chromedp.Navigate(base+"/low_balance_alerts"), chromedp.WaitVisible(chromedp.ID("threshold-1")))
+		b.typeInto("threshold-1", "20")
+		b.do(chromedp.Click(chromedp.ID("save-alerts")), chromedp.WaitVisible(chromedp.ID("threshold-2")))
+		b.typeInto("threshold-2", "17.50")
+		b.do(chromedp.Click(chromedp.ID("save-alerts")), chromedp.WaitVisible(chromedp.ID("threshold-2-error")))
+		if got := b.text("#threshold-2-error"); got != "Must be at least $5.00 away from $20.00." {
+			t.Errorf("the refusal beside Threshold 2 = %q", got)
+		}
+		b.shoot("18-low-balance-alert-refused")
+		b.typeInto("threshold-2", "")
+		b.do(chromedp.Click(chromedp.ID("save-alerts")))
+		b.waitText(".notice", "You are told when your balance goes below $20.00.")
+		b.shoot("19-low-balance-alert")
+
+		// A budget made in the page, two more through the API; usage with
+		// subjects fills them.
+		b.do(chromedp.Navigate(base+"/budgets"), chromedp.WaitVisible(chromedp.ID("subject")))
+		b.typeInto("subject", "key_live_4f2a")
+		b.typeInto("limit", "10")
+		b.do(chromedp.Click(chromedp.ID("create-budget")))
+		b.waitText(".notice", "Budget created.")
+		e.mustAPI("POST", "/v1/accounts/"+a.ID+"/budgets", adminKey, `{"kind":"monthly","limit":"100.00"}`, 201, nil)
+		e.mustAPI("POST", "/v1/accounts/"+a.ID+"/budgets", adminKey, `{"subject":"team-research","kind":"one_time","limit":"2.00"}`, 201, nil)
+		e.usageOf(a, "6.00", "key-1", "key_live_4f2a")
+		e.usageOf(a, "2.50", "research-1", "team-research")
+		b.do(chromedp.Navigate(base+"/budgets"), chromedp.WaitVisible(chromedp.ID("subjects")))
+		if got := b.text("#subjects"); !strings.Contains(got, "Half spent: $4.00 left.") || !strings.Contains(got, "Exhausted: usage for this subject should be paused.") {
+			t.Errorf("the subjects' budgets read %q", got)
+		}
+		b.shoot("20-budgets")
+
+		// The notifications, and a webhook endpoint's delivery that failed.
+		if _, err := notifier.RunOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+		b.do(chromedp.Navigate(base+"/notifications"), chromedp.WaitVisible(chromedp.ID("notifications")))
+		for _, want := range []string{"Balance fell below $20.00 (balance $19.00).", "The budget for “key_live_4f2a” reached 50%", "HTTP 500"} {
+			if got := b.text("main"); !strings.Contains(got, want) {
+				t.Errorf("the notifications page does not say %q", want)
+			}
+		}
+		b.shoot("21-notifications")
+		b.typeInto("url", "https://93.184.215.14/hooks/topup")
+		b.do(chromedp.Click(chromedp.ID("add-endpoint")), chromedp.WaitVisible(chromedp.ID("secret")))
+		if got := b.attr("#secret", "value"); !strings.HasPrefix(got, "whsec_") {
+			t.Errorf("the new endpoint's secret reads %q", got)
+		}
+		b.shoot("22-webhook-endpoint-added")
+
+		// Remove, a button of its own small form inside the alerts form.
+		b.do(chromedp.Navigate(base+"/low_balance_alerts"), chromedp.WaitVisible(chromedp.CSS(`button[form="remove-alert"]`)),
+			chromedp.Click(chromedp.CSS(`button[form="remove-alert"]`)))
+		b.waitText(".notice", "Alert removed. No alert is set.")
+		if got := e.thresholds(a); len(got) != 0 {
+			t.Errorf("thresholds after Remove = %v; want none", got)
+		}
 	})
 
 	t.Run("sign out", func(t *testing.T) {

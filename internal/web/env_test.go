@@ -46,6 +46,9 @@ type env struct {
 type envOptions struct {
 	clock  clock.Clock // the wall clock when nil
 	engine bool        // run the top-up engine
+	// allowPrivate lets webhook endpoints live on loopback, for a receiver
+	// in the test (TOPUP_WEBHOOKS_ALLOW_PRIVATE).
+	allowPrivate bool
 }
 
 func newEnv(t *testing.T, o envOptions) *env {
@@ -69,7 +72,8 @@ func newEnv(t *testing.T, o envOptions) *env {
 	engine := topup.NewEngine(store, sb, topup.Config{PollInterval: 50 * time.Millisecond, ReclaimOnStart: true, Clock: c, Logger: log})
 	committer.OnTopUp(engine.Kick)
 	links := web.NewLinks(store, c, public+web.Prefix)
-	api := httpapi.New(httpapi.Config{AdminKeyHash: ledger.HashKey(adminKey), PublicURL: public, ConsoleURL: public + web.Prefix},
+	api := httpapi.New(httpapi.Config{AdminKeyHash: ledger.HashKey(adminKey), PublicURL: public, ConsoleURL: public + web.Prefix,
+		WebhooksAllowPrivate: o.allowPrivate},
 		httpapi.Deps{Store: store, Committer: committer, Clock: c, IDs: g, Logger: log, Billing: store, Engine: engine, Provider: sb,
 			Sandbox: sandboxPages{sb}, LoginLinks: links})
 	if o.engine {
@@ -178,6 +182,13 @@ func (e *env) account(email, credit string) account {
 func (e *env) usage(a account, amount, key, desc string) {
 	e.t.Helper()
 	body, _ := json.Marshal(map[string]string{"amount": amount, "idempotency_key": key, "description": desc})
+	e.mustAPI("POST", "/v1/accounts/"+a.ID+"/usage", adminKey, string(body), 201, nil)
+}
+
+// usageOf records usage on an account with a subject (a budget's).
+func (e *env) usageOf(a account, amount, key, subject string) {
+	e.t.Helper()
+	body, _ := json.Marshal(map[string]string{"amount": amount, "idempotency_key": key, "subject": subject})
 	e.mustAPI("POST", "/v1/accounts/"+a.ID+"/usage", adminKey, string(body), 201, nil)
 }
 

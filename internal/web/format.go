@@ -1,6 +1,7 @@
 package web
 
 import (
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -182,9 +183,26 @@ func fieldRefusal(field, msg string) string {
 	return "“" + label + "” " + consoleWords(msg) + "."
 }
 
-// consoleWords names the settings in a message as the console does.
+// consoleWords names the settings in a message as the console does, and
+// says "whole cents" where the API says "whole minor units".
 func consoleWords(msg string) string {
 	msg = strings.ReplaceAll(msg, "above threshold", "above “When credit goes below”")
 	msg = strings.ReplaceAll(msg, "than threshold", "than “When credit goes below”")
+	msg = minorUnitsRE.ReplaceAllStringFunc(msg, func(s string) string {
+		c, err := money.LookupCurrency(minorUnitsRE.FindStringSubmatch(s)[1])
+		switch {
+		case err != nil:
+			return s
+		case c.Minor == 0:
+			return "a whole amount, without decimals"
+		case c.Minor == 2:
+			return "in whole cents (at most 2 decimals)"
+		}
+		return "in whole minor units (at most " + strconv.Itoa(c.Minor) + " decimals)"
+	})
 	return strings.ReplaceAll(msg, "money: ", "")
 }
+
+// minorUnitsRE finds the API's "a whole number of usd minor units (at most
+// 2 decimals)".
+var minorUnitsRE = regexp.MustCompile(`a whole number of ([a-z]{3}) minor units(?: \(at most \d+ decimals\))?`)

@@ -19,10 +19,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/topup/topup/internal/alert"
 	"github.com/topup/topup/internal/apperr"
 	"github.com/topup/topup/internal/clock"
 	"github.com/topup/topup/internal/ledger"
 	"github.com/topup/topup/internal/money"
+	"github.com/topup/topup/internal/notify"
 	"github.com/topup/topup/internal/payment"
 	"github.com/topup/topup/internal/sqlstore"
 	"github.com/topup/topup/internal/topup"
@@ -44,6 +46,11 @@ type Store interface {
 	TopUp(ctx context.Context, accountID, id string) (topup.TopUp, error)
 	TopUps(ctx context.Context, accountID string, p ledger.Page) ([]topup.TopUp, bool, error)
 	DailyTotals(ctx context.Context, accountID string, since time.Time) ([]sqlstore.Day, error)
+	LowBalanceAlerts(ctx context.Context, accountID string) ([]alert.Threshold, error)
+	Budgets(ctx context.Context, accountID string, p ledger.Page) ([]alert.Budget, bool, error)
+	NotificationPage(ctx context.Context, accountID string, p ledger.Page) ([]topup.Notification, bool, error)
+	Endpoints(ctx context.Context, accountID string, p ledger.Page) ([]notify.Endpoint, bool, error)
+	DeliveryAttempts(ctx context.Context, accountID, endpointID string, p ledger.Page) ([]notify.Attempt, bool, error)
 	LinkStore
 	LoginLink(ctx context.Context, tokenHash string) (sqlstore.LoginLink, error)
 	UseLoginLink(ctx context.Context, tokenHash string, sess sqlstore.ConsoleSession) (sqlstore.ConsoleSession, error)
@@ -52,8 +59,9 @@ type Store interface {
 }
 
 // API is what the console shares with the JSON API (*httpapi.Server): the
-// same manual top-up, settings save, card removal and 3-D Secure handling
-// as its routes.
+// same manual top-up, settings save, card removal, 3-D Secure handling,
+// low balance alerts, budgets and webhook endpoints as its routes, so every
+// refusal is the API's.
 type API interface {
 	Customer(ctx context.Context, acct ledger.Account) (string, error)
 	ManualTopUp(ctx context.Context, acct ledger.Account, amount money.Amount, card, key string) (topup.TopUp, bool, error)
@@ -64,6 +72,12 @@ type API interface {
 	ActionTopUp(ctx context.Context, id, token string) (topup.TopUp, error)
 	AnswerChallenge(ctx context.Context, t topup.TopUp, ok bool) (topup.TopUp, error)
 	Payments() (sandbox bool, publishableKey string)
+	SetLowBalanceAlerts(ctx context.Context, accountID string, thresholds []money.Amount) ([]alert.Threshold, error)
+	CreateBudget(ctx context.Context, accountID string, in alert.BudgetInput) (alert.Budget, error)
+	UpdateBudget(ctx context.Context, accountID, id string, in alert.BudgetInput) (alert.Budget, error)
+	DeleteBudget(ctx context.Context, accountID, id string) error
+	CreateEndpoint(ctx context.Context, accountID, url string) (notify.Endpoint, error)
+	DeleteEndpoint(ctx context.Context, accountID, id string) error
 }
 
 // Config holds what the console needs besides its collaborators.
@@ -225,6 +239,16 @@ func (c *Console) routes() *http.ServeMux {
 	mux.HandleFunc("POST "+acct+"/payment_methods/{pm}/remove", c.signedIn(c.removeCard))
 	mux.HandleFunc("POST "+acct+"/auto_top_up", c.signedIn(c.saveSettings))
 	mux.HandleFunc("GET "+acct+"/auto_top_up/preview", c.signedIn(c.preview))
+	mux.HandleFunc("GET "+acct+"/low_balance_alerts", c.signedIn(c.alerts))
+	mux.HandleFunc("POST "+acct+"/low_balance_alerts", c.signedIn(c.saveAlerts))
+	mux.HandleFunc("POST "+acct+"/low_balance_alerts/remove", c.signedIn(c.removeAlert))
+	mux.HandleFunc("GET "+acct+"/budgets", c.signedIn(c.budgets))
+	mux.HandleFunc("POST "+acct+"/budgets", c.signedIn(c.createBudget))
+	mux.HandleFunc("POST "+acct+"/budgets/{budget_id}", c.signedIn(c.changeBudget))
+	mux.HandleFunc("POST "+acct+"/budgets/{budget_id}/delete", c.signedIn(c.deleteBudget))
+	mux.HandleFunc("GET "+acct+"/notifications", c.signedIn(c.notifications))
+	mux.HandleFunc("POST "+acct+"/webhook_endpoints", c.signedIn(c.createEndpoint))
+	mux.HandleFunc("POST "+acct+"/webhook_endpoints/{endpoint_id}/delete", c.signedIn(c.deleteEndpoint))
 	mux.HandleFunc(Prefix+"/", func(w http.ResponseWriter, r *http.Request) {
 		c.errorPage(w, r, http.StatusNotFound, "Page not found", "There is no such page in the console.")
 	})
@@ -272,7 +296,7 @@ func (c *Console) signedIn(next func(http.ResponseWriter, *request)) http.Handle
 // view is what every page's template gets.
 type view struct {
 	Title   string
-	Nav     string // the current section: billing, methods, history
+	Nav     string // the current section: billing, methods, history, alerts, budgets, notifications
 	Account *ledger.Account
 	Base    string // the account's pages: /console/accounts/{id}
 	CSRF    string

@@ -229,7 +229,9 @@ func TestSecurityHeaders(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	a := e.account("ada@example.com", "5.00")
 	br, _ := e.signedIn(a)
-	for _, path := range []string{"/console/", "/console/accounts/" + a.ID, "/console/login?token=x", "/console/nowhere"} {
+	base := "/console/accounts/" + a.ID
+	for _, path := range []string{"/console/", base, "/console/login?token=x", "/console/nowhere", base + "/low_balance_alerts", base + "/budgets",
+		base + "/notifications"} {
 		p := br.get(path)
 		h := p.header
 		if h.Get("X-Frame-Options") != "DENY" || h.Get("Referrer-Policy") != "no-referrer" || h.Get("X-Content-Type-Options") != "nosniff" ||

@@ -1,6 +1,37 @@
 // The console's only script: the Automatic Payments switch opens the
-// settings dialog, and the dialog previews the values as they are typed.
+// settings dialog, and the dialog previews the values as they are typed;
+// the Budgets form hides the limit while "Unlimited" (which takes none) is
+// chosen, and a new webhook endpoint's secret gets a Copy button.
 // Every page works without it; it only makes them quicker to use.
+(function () {
+  'use strict';
+  var form = document.getElementById('budget-form');
+  var field = document.getElementById('limit-field');
+  var input = document.getElementById('limit');
+  if (form && field && input) {
+    var sync = function () {
+      var kind = form.querySelector('input[name="kind"]:checked');
+      var none = kind !== null && kind.value === 'unlimited';
+      field.hidden = none;
+      input.disabled = none;
+    };
+    form.addEventListener('change', sync);
+    sync();
+  }
+  Array.prototype.forEach.call(document.querySelectorAll('[data-copy]'), function (btn) {
+    var src = document.getElementById(btn.getAttribute('data-copy'));
+    if (!src || !navigator.clipboard) return;
+    btn.hidden = false;
+    btn.addEventListener('click', function () {
+      navigator.clipboard.writeText(src.value).then(function () {
+        btn.textContent = 'Copied';
+      }, function () {
+        src.select();
+      });
+    });
+  });
+})();
+
 (function () {
   'use strict';
   var dialog = document.getElementById('auto-dialog');

@@ -1,0 +1,71 @@
+package web
+
+import (
+	"testing"
+
+	"github.com/topup/topup/internal/alert"
+	"github.com/topup/topup/internal/apperr"
+	"github.com/topup/topup/internal/money"
+)
+
+// TestThresholdMessage feeds alert.CheckThresholds' own refusals through
+// the console's wording, so a change there that the console no longer
+// reads shows here rather than as "thresholds[0]" on a customer's screen.
+func TestThresholdMessage(t *testing.T) {
+	t.Parallel()
+	usd, _ := money.LookupCurrency("usd")
+	m := func(s string) money.Amount {
+		a, err := money.Parse(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	tests := []struct {
+		in    []string
+		field string
+		want  string
+	}{
+		{[]string{"20.00", "17.50"}, "thresholds[1]", "Must be at least $5.00 away from $20.00."},
+		{[]string{"20", "20.00"}, "thresholds[1]", "Is already in the list."},
+		{[]string{"0.99"}, "thresholds[0]", "Must be from $1.00 to $1,000.00."},
+		{[]string{"10.001"}, "thresholds[0]", "Must be in whole cents (at most 2 decimals)."},
+	}
+	for _, tt := range tests {
+		var ts []money.Amount
+		for _, s := range tt.in {
+			ts = append(ts, m(s))
+		}
+		e := apperr.As(alert.CheckThresholds(ts, usd))
+		if e == nil || e.Field != tt.field {
+			t.Fatalf("CheckThresholds(%v) = %v; want a refusal of %s", tt.in, e, tt.field)
+		}
+		if got := thresholdMessage(e.Message, usd); got != tt.want {
+			t.Errorf("CheckThresholds(%v): the console says %q; want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// TestPercentOf: the bar never shows a level before it is reached, and
+// survives amounts whose product with 100 overflows int64.
+func TestPercentOf(t *testing.T) {
+	t.Parallel()
+	const big = money.Amount(1 << 62)
+	tests := []struct {
+		spent, limit money.Amount
+		want         int
+	}{
+		{0, 10_000_000, 0},
+		{4_999_999, 10_000_000, 49},
+		{5_000_000, 10_000_000, 50},
+		{12_500_000, 10_000_000, 125},
+		{big / 2, big, 50},
+		{big, 1, 1000},
+		{5, 0, 0},
+	}
+	for _, tt := range tests {
+		if got := percentOf(tt.spent, tt.limit); got != tt.want {
+			t.Errorf("percentOf(%d, %d) = %d; want %d", tt.spent, tt.limit, got, tt.want)
+		}
+	}
+}
