@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,6 +23,79 @@ type bulk struct {
 	cols int
 	// sep joins the rows (",").
 	sep string
+	// pg is the PostgreSQL form: the same statement taking one array per
+	// column ($lead+1…) through unnest, so that any number of rows is one
+	// statement with one text, prepared once and sent in one round trip.
+	pg string
+}
+
+// pgForms maps each PostgreSQL array statement to its bulk, so that the
+// row-major arguments the callers build can be turned into columns.
+var pgForms = map[string]*bulk{}
+
+func init() {
+	for _, b := range []*bulk{&entriesBulk, &recordsBulk, &balancesBulk, &idemLookup, &dailyBulk, &budgetsSpend, &pgLockBulk} {
+		if b.pg != "" {
+			pgForms[b.pg] = b
+		}
+	}
+}
+
+// columns turns row-major arguments (after lead scalars) into one typed
+// array per column, for a statement of the pg form. A nil in a text column
+// becomes "" (the statements turn it back into NULL with NULLIF).
+func columns(b *bulk, args []any) ([]any, error) {
+	rows := (len(args) - b.lead) / b.cols
+	out := make([]any, 0, b.lead+b.cols)
+	out = append(out, args[:b.lead]...)
+	for c := range b.cols {
+		at := func(r int) any { return args[b.lead+r*b.cols+c] }
+		kind := ""
+		for r := 0; r < rows && kind == ""; r++ {
+			switch at(r).(type) {
+			case string:
+				kind = "text"
+			case int64, int:
+				kind = "int"
+			case bool:
+				kind = "bool"
+			}
+		}
+		switch kind {
+		case "int":
+			col := make([]int64, rows)
+			for r := range rows {
+				switch v := at(r).(type) {
+				case int64:
+					col[r] = v
+				case int:
+					col[r] = int64(v)
+				default:
+					return nil, fmt.Errorf("bulk column %d row %d: %T in a number column", c, r, v)
+				}
+			}
+			out = append(out, col)
+		case "bool":
+			col := make([]bool, rows)
+			for r := range rows {
+				col[r], _ = at(r).(bool)
+			}
+			out = append(out, col)
+		default:
+			col := make([]string, rows)
+			for r := range rows {
+				switch v := at(r).(type) {
+				case string:
+					col[r] = v
+				case nil:
+				default:
+					return nil, fmt.Errorf("bulk column %d row %d: %T in a text column", c, r, v)
+				}
+			}
+			out = append(out, col)
+		}
+	}
+	return out, nil
 }
 
 // chunkSizes are the statement sizes groups are cut into, largest first.
@@ -112,6 +186,12 @@ func (s *Store) prepareBulk(ctx context.Context, stmts ...*bulk) error {
 // eachChunk cuts n rows into chunks of the fixed sizes that fit b and calls
 // fn with each chunk's bounds and statement text.
 func (s *Store) eachChunk(b *bulk, n int, fn func(start, end int, query string) error) error {
+	if s.dialect.Name == "postgres" && b.pg != "" {
+		if n == 0 {
+			return nil
+		}
+		return fn(0, n, b.pg)
+	}
 	positional := s.dialect.Name == "sqlite"
 	start := 0
 	for _, size := range chunkSizes {
@@ -140,6 +220,12 @@ func (s *Store) stmt(ctx context.Context, tx *sql.Tx, query string) *sql.Stmt {
 }
 
 func (s *Store) bulkExec(ctx context.Context, tx *sql.Tx, query string, args []any) error {
+	if b := pgForms[query]; b != nil {
+		var err error
+		if args, err = columns(b, args); err != nil {
+			return err
+		}
+	}
 	if st := s.stmt(ctx, tx, query); st != nil {
 		_, err := st.ExecContext(ctx, args...)
 		return err
@@ -149,6 +235,12 @@ func (s *Store) bulkExec(ctx context.Context, tx *sql.Tx, query string, args []a
 }
 
 func (s *Store) bulkQuery(ctx context.Context, tx *sql.Tx, query string, args []any) (*sql.Rows, error) {
+	if b := pgForms[query]; b != nil {
+		var err error
+		if args, err = columns(b, args); err != nil {
+			return nil, err
+		}
+	}
 	if st := s.stmt(ctx, tx, query); st != nil {
 		return st.QueryContext(ctx, args...)
 	}

@@ -20,13 +20,17 @@ type dailyRow struct {
 	closing, low   money.Amount
 }
 
-var dailyBulk = bulk{head: `INSERT INTO daily_totals (account_id, day, usage, credits, top_ups, top_up_credits, closing_balance, min_balance) VALUES `,
-	cell: "(%,%,%,%,%,%,%,%)", cols: 8, sep: ",",
-	tail: ` ON CONFLICT (account_id, day) DO UPDATE SET usage = daily_totals.usage + excluded.usage,
+// dailyUpsert folds a row into the account-day's totals.
+const dailyUpsert = ` ON CONFLICT (account_id, day) DO UPDATE SET usage = daily_totals.usage + excluded.usage,
 credits = daily_totals.credits + excluded.credits, top_ups = daily_totals.top_ups + excluded.top_ups,
 top_up_credits = daily_totals.top_up_credits + excluded.top_up_credits,
 closing_balance = excluded.closing_balance,
-min_balance = CASE WHEN excluded.min_balance < daily_totals.min_balance THEN excluded.min_balance ELSE daily_totals.min_balance END`}
+min_balance = CASE WHEN excluded.min_balance < daily_totals.min_balance THEN excluded.min_balance ELSE daily_totals.min_balance END`
+
+var dailyBulk = bulk{head: `INSERT INTO daily_totals (account_id, day, usage, credits, top_ups, top_up_credits, closing_balance, min_balance) VALUES `,
+	cell: "(%,%,%,%,%,%,%,%)", cols: 8, sep: ",", tail: dailyUpsert,
+	pg: `INSERT INTO daily_totals (account_id, day, usage, credits, top_ups, top_up_credits, closing_balance, min_balance)
+SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[])` + dailyUpsert}
 
 // recordDaily folds new entries into their account-day totals: one upsert
 // row per account and day, whatever the number of entries.

@@ -225,26 +225,40 @@ func (s *Store) triggerAfterDebits(ctx context.Context, tx *sql.Tx, accounts map
 // The bulk statements of the debit path.
 var (
 	entriesBulk = bulk{head: `INSERT INTO entries (account_id, seq, id, kind, amount, balance_after, description, subject, idempotency_key, top_up_id, created_at) VALUES `,
-		cell: "(%,%,%,%,%,%,%,%,%,%,%)", cols: 11, sep: ","}
+		cell: "(%,%,%,%,%,%,%,%,%,%,%)", cols: 11, sep: ",",
+		pg: `INSERT INTO entries (account_id, seq, id, kind, amount, balance_after, description, subject, idempotency_key, top_up_id, created_at)
+SELECT u.a, u.b, u.c, u.d, u.e, u.f, u.g, u.h, u.i, NULLIF(u.j, ''), u.k
+FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::text[], $8::text[], $9::text[], $10::text[], $11::bigint[])
+AS u(a, b, c, d, e, f, g, h, i, j, k)`}
 	recordsBulk = bulk{head: `INSERT INTO idempotency (scope, key, request_hash, result, created_at) VALUES `,
-		cell: "(%,%,%,%,%)", cols: 5, sep: ","}
+		cell: "(%,%,%,%,%)", cols: 5, sep: ",",
+		pg: `INSERT INTO idempotency (scope, key, request_hash, result, created_at)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[])`}
 	balancesBulk = bulk{head: `UPDATE accounts SET balance = v.column2, last_seq = v.column3, updated_at = % FROM (VALUES `, lead: 1,
-		cell: "(%, CAST(% AS BIGINT), CAST(% AS BIGINT))", cols: 3, sep: ",", tail: `) AS v WHERE accounts.id = v.column1`}
+		cell: "(%, CAST(% AS BIGINT), CAST(% AS BIGINT))", cols: 3, sep: ",", tail: `) AS v WHERE accounts.id = v.column1`,
+		pg: `UPDATE accounts SET balance = v.b, last_seq = v.s, updated_at = $1
+FROM unnest($2::text[], $3::bigint[], $4::bigint[]) AS v(id, b, s) WHERE accounts.id = v.id`}
 	idemLookup = bulk{head: `SELECT scope, key, request_hash, result FROM idempotency WHERE (scope, key) IN (VALUES `,
-		cell: "(%,%)", cols: 2, sep: ",", tail: `)`}
+		cell: "(%,%)", cols: 2, sep: ",", tail: `)`,
+		pg: `SELECT i.scope, i.key, i.request_hash, i.result FROM idempotency i
+JOIN unnest($1::text[], $2::text[]) AS k(scope, key) ON i.scope = k.scope AND i.key = k.key`}
 )
 
 // lockBulkFor returns the statement that reads and locks accounts with their
 // Automatic Top-Up threshold, their low balance alerts and their budget
 // flag.
 func lockBulkFor(d Dialect) bulk {
-	forUpdate := d.ForUpdate
-	if forUpdate != "" {
-		forUpdate += " OF a"
+	if d.Name == "postgres" {
+		return pgLockBulk
 	}
-	return bulk{head: `SELECT a.id, a.email, a.currency, a.balance, a.status, a.created_at, a.last_seq, s.enabled, s.threshold, s.retry_after, a.low_balance_alerts, a.has_budgets
-FROM accounts a LEFT JOIN auto_top_up s ON s.account_id = a.id WHERE a.id IN (`, cell: "%", cols: 1, sep: ",", tail: `) ORDER BY a.id` + forUpdate}
+	return bulk{head: `SELECT ` + lockCols + ` WHERE a.id IN (`, cell: "%", cols: 1, sep: ",", tail: `) ORDER BY a.id`}
 }
+
+const lockCols = `a.id, a.email, a.currency, a.balance, a.status, a.created_at, a.last_seq, s.enabled, s.threshold, s.retry_after, a.low_balance_alerts, a.has_budgets
+FROM accounts a LEFT JOIN auto_top_up s ON s.account_id = a.id`
+
+// pgLockBulk locks the group's accounts on PostgreSQL, in id order.
+var pgLockBulk = bulk{cols: 1, pg: `SELECT ` + lockCols + ` WHERE a.id = ANY($1::text[]) ORDER BY a.id FOR UPDATE OF a`}
 
 func (s *Store) insertEntries(ctx context.Context, tx *sql.Tx, entries []ledger.Entry) error {
 	return s.eachChunk(&entriesBulk, len(entries), func(from, to int, query string) error {

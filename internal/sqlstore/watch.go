@@ -62,7 +62,11 @@ func decodeThresholds(s string) ([]alert.Threshold, error) {
 var budgetsSpend = bulk{head: `UPDATE budgets SET spent = CASE WHEN kind = 'monthly' AND period_start < % THEN 0 ELSE spent END + v.column3,
 period_start = CASE WHEN kind = 'monthly' AND period_start < % THEN % ELSE period_start END FROM (VALUES `, lead: 3,
 	cell: "(%, %, CAST(% AS BIGINT))", cols: 3, sep: ",",
-	tail: `) AS v WHERE budgets.account_id = v.column1 AND budgets.subject = v.column2 RETURNING ` + budgetCols}
+	tail: `) AS v WHERE budgets.account_id = v.column1 AND budgets.subject = v.column2 RETURNING ` + budgetCols,
+	pg: `UPDATE budgets SET spent = CASE WHEN kind = 'monthly' AND period_start < $1 THEN 0 ELSE spent END + v.v_amount,
+period_start = CASE WHEN kind = 'monthly' AND period_start < $2 THEN $3 ELSE period_start END
+FROM unnest($4::text[], $5::text[], $6::bigint[]) AS v(v_account, v_subject, v_amount)
+WHERE budgets.account_id = v.v_account AND budgets.subject = v.v_subject RETURNING ` + budgetCols}
 
 // watchPostings applies low balance alerts and budgets to a group's fresh
 // entries, in order, in the group's transaction: each balance change is
