@@ -49,6 +49,10 @@ import (
 //     amounts fixed before; a top-up that failed does not count, even if a
 //     late success of its charge is credited afterwards (Stats.Revived
 //     counts those).
+//   - monthly-limit-charged (only with Config.StrictLimit): a top-up given
+//     up on and credited later, because its charge succeeded after all,
+//     does not take its month's succeeded automatic top-ups past the limit.
+//     Topup does not hold to it today (see Stats.RevivedOverLimit).
 //   - charges-the-card-in-use (checked with monthly-limit): an automatic
 //     top-up's first charge is sent only while Automatic Top-Up is on, and to
 //     its named card, or else to the account's default card of that moment

@@ -38,7 +38,8 @@ func IsPostgres(db string) bool {
 }
 
 func openDatabase(ctx context.Context, cfg Config) (*database, error) {
-	if IsPostgres(cfg.DB) {
+	if IsPostgres(cfg.DB) || strings.Contains(cfg.DB, "=") {
+		// A URL, or a keyword/value connection string (host=… dbname=…).
 		return openSchema(ctx, cfg.DB)
 	}
 	if cfg.DB != "" && cfg.DB != "sqlite" {
@@ -87,16 +88,22 @@ func openSchema(ctx context.Context, admin string) (*database, error) {
 		db.Close()
 		return nil, fmt.Errorf("sim: create schema: %w", err)
 	}
+	d := &database{kind: "postgres", admin: db, schema: schema}
+	if !strings.Contains(admin, "://") {
+		d.url = admin + " search_path=" + schema + " synchronous_commit=off"
+		return d, nil
+	}
 	u, err := url.Parse(admin)
 	if err != nil {
-		db.Close()
+		d.drop()
 		return nil, fmt.Errorf("sim: %w", err)
 	}
 	q := u.Query()
 	q.Set("search_path", schema)
 	q.Set("synchronous_commit", "off")
 	u.RawQuery = q.Encode()
-	return &database{kind: "postgres", url: u.String(), admin: db, schema: schema}, nil
+	d.url = u.String()
+	return d, nil
 }
 
 // open opens a store on the database (migrating it the first time), as a

@@ -3,6 +3,7 @@ package sim
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"time"
 
 	"github.com/topup/topup/internal/money"
@@ -42,7 +43,7 @@ func (h engineStore) Begin(ctx context.Context, id string) (topup.TopUp, bool, e
 	if ok {
 		h.s.step.tracef("begin %s attempt %d amount %v card %s", id, t.Attempts, fmtAmount(t.Amount, t.Currency), t.PaymentMethod)
 		if t.Attempts == 1 && t.Trigger != topup.TriggerManual {
-			h.s.fixed(t)
+			h.s.fixed(h.p, t)
 		}
 	} else {
 		h.s.step.tracef("begin %s: nothing to charge (%s %s)", id, t.Status, t.FailureCode)
@@ -53,7 +54,10 @@ func (h engineStore) Begin(ctx context.Context, id string) (topup.TopUp, bool, e
 
 func (h engineStore) Settle(ctx context.Context, id string, o topup.Outcome, backoff time.Duration) (topup.Settled, error) {
 	h.s.crashPoint("before Settle")
-	before := h.s.status[id]
+	var before topup.Status
+	if err := h.p.store.DB().QueryRowContext(ctx, `SELECT status FROM top_ups WHERE id = $1`, id).Scan(&before); err != nil && err != sql.ErrNoRows {
+		return topup.Settled{}, err
+	}
 	res, err := h.p.store.Settle(ctx, id, o, backoff)
 	if err != nil {
 		return res, err
@@ -61,7 +65,7 @@ func (h engineStore) Settle(ctx context.Context, id string, o topup.Outcome, bac
 	if res.Changed {
 		h.s.step.tracef("settle %s %s%s → %s %s", id, o.Status, eventNote(o), res.TopUp.Status, res.TopUp.FailureCode)
 		if res.Credited && before != "" && !before.Open() {
-			h.s.revived(res.TopUp)
+			h.s.revived(res.TopUp, before)
 		}
 	}
 	h.s.crashPoint("after Settle")
@@ -106,34 +110,37 @@ func (h engineStore) RemoveCard(ctx context.Context, accountID, cardID string) (
 	return h.p.store.RemoveCard(ctx, accountID, cardID)
 }
 
-// fixed records an automatic top-up's amount, just fixed by Begin, with
-// the monthly limit in force and what automatic top-ups fixed earlier in
-// the same calendar month (UTC) add up to among those that succeeded or are
-// still open — Topup's own record at that moment. The monthly-limit
-// invariant (check.go) is checked here, when the decision is made.
-func (s *Sim) fixed(t topup.TopUp) {
+// fixed checks an automatic top-up whose amount Begin just fixed, before
+// its first charge (check.go: monthly-limit, charges-the-card-in-use):
+// against the monthly limit in force and what automatic top-ups fixed
+// earlier in the same calendar month (UTC) add up to among those that
+// succeeded or are still open — Topup's own record at that moment — and
+// against the card Automatic Top-Up uses.
+func (s *Sim) fixed(p *process, t topup.TopUp) {
 	now := s.clock.Now()
 	start := topup.MonthStart(now)
-	db := s.proc.store.DB()
+	db := p.store.DB()
+	var enabled bool
+	var named string
 	var limit sql.NullInt64
-	if err := db.QueryRowContext(s.ctx, `SELECT monthly_limit FROM auto_top_up WHERE account_id = $1`, t.AccountID).Scan(&limit); err != nil {
-		panic(simError{err})
+	err := db.QueryRowContext(s.ctx, `SELECT enabled, payment_method, monthly_limit FROM auto_top_up WHERE account_id = $1`, t.AccountID).Scan(&enabled, &named, &limit)
+	if err != nil {
+		panic(simError{fmt.Errorf("settings of %s: %w", t.AccountID, err)})
 	}
 	var prior int64
-	err := db.QueryRowContext(s.ctx, `SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM top_ups
+	err = db.QueryRowContext(s.ctx, `SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM top_ups
 WHERE account_id = $1 AND id <> $2 AND trigger <> 'manual' AND amount IS NOT NULL
 AND status IN ('succeeded', 'pending', 'processing', 'requires_action') AND first_attempt_at >= $3 AND first_attempt_at < $4`,
 		t.AccountID, t.ID, start.UnixMicro(), start.AddDate(0, 1, 0).UnixMicro()).Scan(&prior)
 	if err != nil {
 		panic(simError{err})
 	}
-	// The first charge of an automatic top-up goes to the card Automatic
-	// Top-Up uses now: on, and its named card or else the default.
-	var enabled bool
-	var named string
-	if err := db.QueryRowContext(s.ctx, `SELECT enabled, payment_method FROM auto_top_up WHERE account_id = $1`, t.AccountID).Scan(&enabled, &named); err != nil {
-		panic(simError{err})
+	if l := money.Amount(limit.Int64); limit.Valid && money.Amount(prior)+*t.Amount > l {
+		s.step.fail("monthly-limit", "automatic top-up %s of %s fixed at %s: with %s already charged or in flight in %s it exceeds the monthly limit %s",
+			t.ID, t.Amount.Format(t.Currency), now.Format(time.RFC3339), money.Amount(prior).Format(t.Currency), topup.Month(now), l.Format(t.Currency))
 	}
+	// The first charge goes to the card Automatic Top-Up uses now: it is
+	// on, and the card is its named one or else the account's default.
 	var dflt sql.NullString
 	if err := db.QueryRowContext(s.ctx, `SELECT MIN(id) FROM payment_methods WHERE account_id = $1 AND is_default`, t.AccountID).Scan(&dflt); err != nil {
 		panic(simError{err})
@@ -144,10 +151,6 @@ AND status IN ('succeeded', 'pending', 'processing', 'requires_action') AND firs
 	}
 	if !enabled || t.PaymentMethod != want {
 		s.step.fail("charges-the-card-in-use", "automatic top-up %s is charged on card %q, but Automatic Top-Up is enabled=%v with card %q", t.ID, t.PaymentMethod, enabled, want)
-	}
-	if l := money.Amount(limit.Int64); limit.Valid && money.Amount(prior)+*t.Amount > l {
-		s.step.fail("monthly-limit", "automatic top-up %s of %s fixed at %s: with %s already charged or in flight in %s it exceeds the monthly limit %s",
-			t.ID, t.Amount.Format(t.Currency), now.Format(time.RFC3339), money.Amount(prior).Format(t.Currency), topup.Month(now), l.Format(t.Currency))
 	}
 }
 
@@ -162,9 +165,9 @@ func fmtAmount(a *money.Amount, c money.Currency) string {
 // late success of its charge credited after all ("a success always
 // wins"), and whether that took its month's automatic charges past the
 // monthly limit: the limit was applied to later top-ups without it.
-func (s *Sim) revived(t topup.TopUp) {
+func (s *Sim) revived(t topup.TopUp, was topup.Status) {
 	s.stats.Revived++
-	s.step.tracef("top-up %s revived: credited after it was %s", t.ID, s.status[t.ID])
+	s.step.tracef("top-up %s revived: credited after it was %s", t.ID, was)
 	if t.Trigger == topup.TriggerManual || t.FirstAttemptAt.IsZero() {
 		return
 	}

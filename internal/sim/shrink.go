@@ -63,7 +63,8 @@ func generated(cfg Config, ran []Step) []Step {
 	return out
 }
 
-// Command is the command line that replays a run of cfg.
+// Command is the command line that replays a run of cfg, or of only some
+// steps of its schedule.
 func Command(cfg Config, only []Step) string {
 	cmd := fmt.Sprintf("go run ./cmd/topup simulate --seed %d --steps %d", cfg.Seed, cfg.Steps)
 	if cfg.DB != "" {
@@ -72,11 +73,16 @@ func Command(cfg Config, only []Step) string {
 	if cfg.StrictLimit {
 		cmd += " --strict-limit"
 	}
-	if len(only) > 0 {
-		ns := make([]string, len(only))
-		for i, s := range only {
-			ns[i] = strconv.Itoa(s.N)
+	var ns []string
+	for _, s := range only {
+		ns = append(ns, strconv.Itoa(s.N))
+	}
+	if only == nil {
+		for _, n := range cfg.Only {
+			ns = append(ns, strconv.Itoa(n))
 		}
+	}
+	if len(ns) > 0 {
 		cmd += " --only " + strings.Join(ns, ",")
 	}
 	return cmd

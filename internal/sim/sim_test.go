@@ -2,16 +2,13 @@ package sim_test
 
 import (
 	"bytes"
-	"context"
-	"database/sql"
 	"os"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib"
-
+	"github.com/topup/topup/internal/pgtest"
 	"github.com/topup/topup/internal/sim"
 )
 
@@ -45,8 +42,9 @@ func budget(t *testing.T, seeds int) (int, int) {
 }
 
 // runSeeds runs consecutive seeds and fails with the report of the first
-// broken invariant: the command that replays it and the shrunk schedule.
-func runSeeds(t *testing.T, db string, first uint64, seeds, steps int) {
+// broken invariant: the command that replays it (on show, the database the
+// command names) and the shrunk schedule.
+func runSeeds(t *testing.T, db, show string, first uint64, seeds, steps int) {
 	t.Helper()
 	start := time.Now()
 	total := 0
@@ -60,6 +58,7 @@ func runSeeds(t *testing.T, db string, first uint64, seeds, steps int) {
 		if res.Failure != nil {
 			shrunk, sf := sim.Shrink(t.Context(), cfg, res.Failure, 30*time.Second)
 			var b bytes.Buffer
+			cfg.DB = show
 			sim.Report(&b, cfg, res, shrunk, sf)
 			t.Fatalf("%s", b.String())
 		}
@@ -69,39 +68,31 @@ func runSeeds(t *testing.T, db string, first uint64, seeds, steps int) {
 		float64(seeds)/took.Seconds(), float64(total)/took.Seconds())
 }
 
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
 // TestSimulateSQLite runs the CI budget of seeds on SQLite: every invariant
 // holds after every step of every seed.
 func TestSimulateSQLite(t *testing.T) {
 	t.Parallel()
 	seeds, steps := budget(t, sqliteSeeds)
-	runSeeds(t, "", 1, seeds, steps)
+	runSeeds(t, "", "", 1, seeds, steps)
 }
 
-// TestSimulatePostgres runs seeds on PostgreSQL (a fresh schema each):
-// required when CI=true, skipped with a message otherwise when PostgreSQL is
-// not reachable at TOPUP_TEST_POSTGRES (default the local server).
+// TestSimulatePostgres runs seeds on PostgreSQL, each in a fresh schema of
+// the test run's database (pgtest): required when CI=true, skipped with a
+// message otherwise when PostgreSQL cannot be reached.
 func TestSimulatePostgres(t *testing.T) {
 	t.Parallel()
-	url := os.Getenv("TOPUP_TEST_POSTGRES")
-	if url == "" {
-		url = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+	if why := pgtest.SkipReason(); why != "" {
+		t.Skip(why)
 	}
-	db, err := sql.Open("pgx", url)
-	if err == nil {
-		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-		err = db.PingContext(ctx)
-		cancel()
-		db.Close()
-	}
-	if err != nil {
-		msg := "PostgreSQL unreachable (" + err.Error() + "): start it at 127.0.0.1:5432 or set TOPUP_TEST_POSTGRES"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+	url := pgtest.Schema(t)
+	show := os.Getenv("TOPUP_TEST_POSTGRES")
+	if show == "" {
+		show = pgtest.DefaultAdminURL
 	}
 	seeds, steps := budget(t, postgresSeeds)
-	runSeeds(t, url, 1_000_001, seeds, steps)
+	runSeeds(t, url, show, 1_000_001, seeds, steps)
 
 	// PostgreSQL too replays a seed bit for bit.
 	cfg := sim.Config{Seed: 1_000_001, Steps: 150, DB: url}
