@@ -29,7 +29,7 @@ func cmdSimulate(ctx context.Context, args []string, _ func(string) string, stdo
 	only := fs.String("only", "", "run only these steps of the seed's schedule (a shrunk schedule), as 3,17,40")
 	trace := fs.Bool("trace", false, "print every step and what it did")
 	shrink := fs.Duration("shrink", 2*time.Minute, "how long to shrink a failing schedule (0: do not)")
-	strict := fs.Bool("strict-limit", false, "fail when a top-up credited after it was given up on takes its month past monthly_limit")
+	strict := fs.Bool("strict-limit", true, "fail when a top-up credited after it was given up on takes its month past monthly_limit (--strict-limit=false only counts it)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

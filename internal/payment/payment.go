@@ -98,6 +98,12 @@ type Provider interface {
 	Charge(ctx context.Context, req ChargeRequest) (Charge, error)
 	// GetCharge returns a charge by its id.
 	GetCharge(ctx context.Context, chargeID string) (Charge, error)
+	// CancelCharge cancels a charge that still waits for the customer
+	// (requires_action), so that an authentication after Topup gave up can no
+	// longer take the money, and returns the charge as it then is: one that
+	// already succeeded stays succeeded. ErrUnknownOutcome when the provider
+	// could not be asked.
+	CancelCharge(ctx context.Context, chargeID string) (Charge, error)
 	// FindCharge finds the charge made for a top-up by the top-up id kept in
 	// its metadata; ok is false when there is none.
 	FindCharge(ctx context.Context, customerID, topUpID string) (Charge, bool, error)

@@ -205,6 +205,18 @@ func (p *Provider) Authenticate(ctx context.Context, chargeID string, ok bool) (
 	return c.Payment(), nil
 }
 
+// CancelCharge cancels a charge still waiting for 3-D Secure (it becomes
+// declined, code "canceled", as Stripe's canceled PaymentIntents read), so
+// that a late answer to the challenge charges nothing. Any other charge is
+// returned as it is.
+func (p *Provider) CancelCharge(ctx context.Context, chargeID string) (payment.Charge, error) {
+	c, err := p.store.SandboxUpdateCharge(ctx, chargeID, payment.RequiresAction, payment.Declined, "canceled")
+	if err != nil {
+		return payment.Charge{}, fmt.Errorf("sandbox: cancel charge %s: %w", chargeID, err)
+	}
+	return c.Payment(), nil
+}
+
 // AuthenticateSecret is Authenticate for a browser that holds only the
 // charge's client secret, as Stripe.js confirms a PaymentIntent. A secret
 // that does not match gives an error wrapping payment.ErrNotFound.

@@ -51,8 +51,8 @@ import (
 //     counts those).
 //   - monthly-limit-charged (only with Config.StrictLimit): a top-up given
 //     up on and credited later, because its charge succeeded after all,
-//     does not take its month's succeeded automatic top-ups past the limit.
-//     Topup does not hold to it today (see Stats.RevivedOverLimit).
+//     does not take its month's succeeded automatic top-ups past the limit
+//     (on in CI and by default on the command line).
 //   - charges-the-card-in-use (checked with monthly-limit): an automatic
 //     top-up's first charge is sent only while Automatic Top-Up is on, and to
 //     its named card, or else to the account's default card of that moment

@@ -79,9 +79,21 @@ func eventNote(o topup.Outcome) string {
 	return " (" + o.EventID + ")"
 }
 
-func (h engineStore) Sweep(ctx context.Context, backoff time.Duration) ([]string, error) {
+func (h engineStore) ExpiredActions(ctx context.Context) ([]string, error) {
 	h.s.crashPoint("before a sweep")
-	h.s.expiring(ctx, h.p)
+	ids, err := h.p.store.ExpiredActions(ctx)
+	for _, id := range ids {
+		h.s.step.tracef("sweep expires %s (3-D Secure unanswered for 24 h)", id)
+	}
+	return ids, err
+}
+
+func (h engineStore) TopUpByID(ctx context.Context, id string) (topup.TopUp, error) {
+	return h.p.store.TopUpByID(ctx, id)
+}
+
+func (h engineStore) Sweep(ctx context.Context, backoff time.Duration) ([]string, error) {
+	h.s.crashPoint("before the due-account sweep")
 	ids, err := h.p.store.Sweep(ctx, backoff)
 	if err == nil && len(ids) > 0 {
 		h.s.step.tracef("sweep created %v", ids)
@@ -186,22 +198,6 @@ AND status = 'succeeded' AND first_attempt_at >= $2 AND first_attempt_at < $3`, 
 		if s.cfg.StrictLimit {
 			s.step.fail("monthly-limit-charged", "top-up %s, given up on and then credited for a charge that succeeded after all, takes %s's automatic charges to %s, past the monthly limit %s",
 				t.ID, topup.Month(t.FirstAttemptAt), money.Amount(sum).Format(t.Currency), money.Amount(limit.Int64).Format(t.Currency))
-		}
-	}
-}
-
-// expiring traces the top-ups a sweep is about to expire (3-D Secure left
-// unanswered for 24 hours).
-func (s *Sim) expiring(ctx context.Context, p *process) {
-	rows, err := p.store.DB().QueryContext(ctx, `SELECT id FROM top_ups WHERE status = 'requires_action' AND action_expires <= $1 ORDER BY id`, s.clock.Now().UnixMicro())
-	if err != nil {
-		return
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id string
-		if rows.Scan(&id) == nil {
-			s.step.tracef("sweep expires %s (3-D Secure unanswered for 24 h)", id)
 		}
 	}
 }

@@ -297,6 +297,31 @@ func (p *provider) GetCharge(_ context.Context, id string) (payment.Charge, erro
 	return payment.Charge{}, fmt.Errorf("sim: charge %s: %w", id, payment.ErrNotFound)
 }
 
+// CancelCharge cancels a charge still waiting for the customer, as Stripe
+// cancels a PaymentIntent (payment_intent.canceled, which Topup ignores);
+// any other charge is returned as it stands.
+func (p *provider) CancelCharge(_ context.Context, id string) (payment.Charge, error) {
+	st := p.s.step
+	p.s.crashPoint("before a charge cancel")
+	if st.fault(0.03) {
+		st.tracef("provider: 503 on cancel %s", id)
+		return payment.Charge{}, fmt.Errorf("sim: cancel charge %s: %w: 503", id, payment.ErrUnknownOutcome)
+	}
+	for _, c := range p.charges {
+		if c.ID != id {
+			continue
+		}
+		if c.Status == payment.RequiresAction {
+			c.Status, c.DeclineCode, c.ClientSecret, c.finalAt = payment.Declined, "canceled", "", p.now()
+			p.s.emit("payment_intent.canceled", c.Charge)
+		}
+		st.tracef("provider: cancel %s: %s", id, c.Status)
+		p.s.answered(c.Charge)
+		return c.Charge, nil
+	}
+	return payment.Charge{}, fmt.Errorf("sim: charge %s: %w", id, payment.ErrNotFound)
+}
+
 // FindCharge finds the newest charge whose metadata names the top-up,
 // whatever key made it.
 func (p *provider) FindCharge(_ context.Context, customerID, topUpID string) (payment.Charge, bool, error) {

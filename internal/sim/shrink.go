@@ -70,8 +70,8 @@ func Command(cfg Config, only []Step) string {
 	if cfg.DB != "" {
 		cmd += " --db '" + cfg.DB + "'"
 	}
-	if cfg.StrictLimit {
-		cmd += " --strict-limit"
+	if !cfg.StrictLimit {
+		cmd += " --strict-limit=false"
 	}
 	var ns []string
 	for _, s := range only {

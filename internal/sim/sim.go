@@ -40,9 +40,10 @@ type Config struct {
 	// Trace, when set, receives every step and what it did.
 	Trace io.Writer
 	// StrictLimit makes a revived top-up that takes its month's automatic
-	// charges past monthly_limit a violation (monthly-limit-charged); by
-	// default it is only counted (Stats.RevivedOverLimit), because Topup
-	// credits every charge that succeeded, by contract.
+	// charges past monthly_limit a violation (monthly-limit-charged);
+	// without it, it is only counted (Stats.RevivedOverLimit). Since an
+	// expired 3-D Secure request cancels its charge at the provider, no
+	// revival can pass the limit, and the command and CI run strict.
 	StrictLimit bool
 }
 

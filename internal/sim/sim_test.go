@@ -49,7 +49,7 @@ func runSeeds(t *testing.T, db, show string, first uint64, seeds, steps int) {
 	start := time.Now()
 	total := 0
 	for i := range seeds {
-		cfg := sim.Config{Seed: first + uint64(i), Steps: steps, DB: db}
+		cfg := sim.Config{Seed: first + uint64(i), Steps: steps, DB: db, StrictLimit: true}
 		res, err := sim.Run(t.Context(), cfg)
 		if err != nil {
 			t.Fatalf("seed %d: %v", cfg.Seed, err)

@@ -188,32 +188,32 @@ func nilIfEmpty(s string) any {
 	return s
 }
 
-// Sweep catches what no debit triggered: it expires requires_action top-ups
-// the customer left for 24 hours (canceled, authentication_expired, a
-// failure in the row) and creates the automatic top-ups that are due, such
-// as after a failure's back-off ended. It returns the new top-ups.
-func (s *Store) Sweep(ctx context.Context, backoff time.Duration) ([]string, error) {
-	now := s.clock.Now()
-	var expired []string
-	rows, err := s.read.QueryContext(ctx, `SELECT id FROM top_ups WHERE status = 'requires_action' AND action_expires <= $1 ORDER BY id`, micros(now))
+// ExpiredActions lists requires_action top-ups the customer left for 24
+// hours; the engine cancels their charge and settles them (canceled,
+// authentication_expired, a failure in the row).
+func (s *Store) ExpiredActions(ctx context.Context) ([]string, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT id FROM top_ups WHERE status = 'requires_action' AND action_expires <= $1 ORDER BY id`, micros(s.clock.Now()))
 	if err != nil {
 		return nil, err
 	}
+	defer rows.Close()
+	var out []string
 	for rows.Next() {
 		var id string
 		if err := rows.Scan(&id); err != nil {
-			rows.Close()
 			return nil, err
 		}
-		expired = append(expired, id)
+		out = append(out, id)
 	}
-	rows.Close()
-	for _, id := range expired {
-		if _, err := s.Settle(ctx, id, topup.Outcome{Status: topup.Canceled, FailureCode: topup.AuthenticationExpired}, backoff); err != nil {
-			return nil, err
-		}
-	}
-	rows, err = s.read.QueryContext(ctx, `SELECT s.account_id FROM auto_top_up s JOIN accounts a ON a.id = s.account_id
+	return out, rows.Err()
+}
+
+// Sweep catches what no debit triggered: it creates the automatic top-ups
+// that are due, such as after a failure's back-off ended. It returns the new
+// top-ups.
+func (s *Store) Sweep(ctx context.Context, backoff time.Duration) ([]string, error) {
+	now := s.clock.Now()
+	rows, err := s.read.QueryContext(ctx, `SELECT s.account_id FROM auto_top_up s JOIN accounts a ON a.id = s.account_id
 WHERE s.enabled AND a.status = 'active' AND a.balance < s.threshold AND s.retry_after <= $1
 AND NOT EXISTS (SELECT 1 FROM top_ups t WHERE t.account_id = s.account_id AND t.trigger <> 'manual' AND t.status IN ('pending', 'processing', 'requires_action'))
 ORDER BY s.account_id`, micros(now))

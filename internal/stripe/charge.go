@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
@@ -152,6 +153,23 @@ func (p *Provider) GetCharge(ctx context.Context, chargeID string) (payment.Char
 		return payment.Charge{}, classify("retrieve charge "+chargeID, err)
 	}
 	return chargeFromIntent(pi), nil
+}
+
+// CancelCharge cancels a PaymentIntent that still waits for the customer
+// (cancellation_reason abandoned). Stripe refuses to cancel one that already
+// succeeded; then the PaymentIntent is returned as it stands.
+func (p *Provider) CancelCharge(ctx context.Context, chargeID string) (payment.Charge, error) {
+	params := &stripego.PaymentIntentCancelParams{CancellationReason: stripego.String(string(stripego.PaymentIntentCancellationReasonAbandoned))}
+	pi, err := p.client.V1PaymentIntents.Cancel(ctx, chargeID, params)
+	if err == nil {
+		return chargeFromIntent(pi), nil
+	}
+	var se *stripego.Error
+	if errors.As(err, &se) && se.HTTPStatusCode == http.StatusBadRequest {
+		// Not cancelable (succeeded, or already canceled): say how it stands.
+		return p.GetCharge(ctx, chargeID)
+	}
+	return payment.Charge{}, classify("cancel charge "+chargeID, err)
 }
 
 // FindCharge looks for the PaymentIntent whose metadata names topUpID. It

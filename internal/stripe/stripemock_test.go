@@ -204,6 +204,13 @@ func TestStripeMockAcceptsEveryRequest(t *testing.T) {
 			t.Errorf("charge = %+v, want an id", c)
 		}
 	})
+	t.Run("CancelCharge", func(t *testing.T) {
+		c, err := p.CancelCharge(ctx, "pi_123")
+		assertAccepted(t, err)
+		if c.ID == "" {
+			t.Errorf("charge = %+v, want an id", c)
+		}
+	})
 	t.Run("FindCharge by listing", func(t *testing.T) {
 		_, ok, err := p.FindCharge(ctx, "cus_123", "tu_absent")
 		assertAccepted(t, err)

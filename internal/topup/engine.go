@@ -21,6 +21,8 @@ type Store interface {
 	Begin(ctx context.Context, id string) (TopUp, bool, error)
 	Settle(ctx context.Context, id string, o Outcome, backoff time.Duration) (Settled, error)
 	Sweep(ctx context.Context, backoff time.Duration) ([]string, error)
+	ExpiredActions(ctx context.Context) ([]string, error)
+	TopUpByID(ctx context.Context, id string) (TopUp, error)
 	CustomerID(ctx context.Context, accountID string) (string, error)
 	ReleaseLeases(ctx context.Context) error
 }
@@ -150,7 +152,7 @@ func (e *Engine) RunOnce(ctx context.Context) (int, error) {
 	now := e.cfg.Clock.Now()
 	if now.Sub(e.lastSwp) >= e.cfg.SweepInterval {
 		e.lastSwp = now
-		if _, err := e.store.Sweep(ctx, e.cfg.RetryBackoff); err != nil {
+		if _, err := e.Sweep(ctx); err != nil {
 			return 0, err
 		}
 	}
@@ -168,7 +170,45 @@ func (e *Engine) RunOnce(ctx context.Context) (int, error) {
 
 // Sweep runs the store's sweep now (the simulator's step).
 func (e *Engine) Sweep(ctx context.Context) ([]string, error) {
+	expired, err := e.store.ExpiredActions(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range expired {
+		if err := e.expire(ctx, id); err != nil {
+			// Asked again at the next sweep; the top-up stays open meanwhile.
+			e.cfg.Logger.Warn("expire a 3-D Secure request", "top_up_id", id, "err", err)
+		}
+	}
 	return e.store.Sweep(ctx, e.cfg.RetryBackoff)
+}
+
+// expire ends a requires_action top-up the customer left unanswered for
+// 24 hours. The charge is canceled at the provider first, so that a late
+// authentication cannot take money Topup no longer expects; if the
+// customer did authenticate in time, it is credited instead.
+func (e *Engine) expire(ctx context.Context, id string) error {
+	t, err := e.store.TopUpByID(ctx, id)
+	if err != nil || t.Status != RequiresAction {
+		return err
+	}
+	o := Outcome{Status: Canceled, FailureCode: AuthenticationExpired}
+	if t.ChargeID != "" {
+		cctx, cancel := context.WithTimeout(ctx, e.cfg.ChargeTimeout)
+		ch, err := e.provider.CancelCharge(cctx, t.ChargeID)
+		cancel()
+		if err != nil {
+			return err
+		}
+		if ch.Status == payment.Succeeded {
+			o = Outcome{Status: Succeeded, ChargeID: ch.ID}
+		}
+	}
+	s, err := e.store.Settle(ctx, id, o, e.cfg.RetryBackoff)
+	if err == nil && s.Changed && e.cfg.OnSettled != nil {
+		e.cfg.OnSettled(s)
+	}
+	return err
 }
 
 // Attempt makes one charge attempt of a top-up and settles what the

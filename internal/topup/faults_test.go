@@ -447,20 +447,39 @@ func TestRequiresAction(t *testing.T) {
 			e.Sweep(eng)
 			tu := e.TopUp(id)
 			wantStatus(t, tu, topup.Canceled, topup.AuthenticationExpired)
-			// The customer answers the challenge late: the charge is paid, so
-			// it is credited, once.
+			// Expiry canceled the charge at the provider: the customer who
+			// answers the challenge late pays nothing, and nothing is credited.
 			ch, err := e.Sandbox.Authenticate(t.Context(), tu.ChargeID, true)
 			if err != nil {
 				t.Fatal(err)
 			}
-			o, _ := topup.ChargeOutcome(ch)
-			o.EventID, o.EventType = "evt_late", "payment_intent.succeeded"
-			if s := e.Settle(id, o); !s.Credited {
-				t.Fatalf("a paid charge left uncredited: %+v", s)
+			if ch.Status == payment.Succeeded {
+				t.Fatalf("a late authentication took the money of an expired top-up: %+v", ch)
 			}
-			o.EventID = "evt_late_again"
-			e.Settle(id, o)
-			tu = e.TopUp(id)
+			if o, ok := topup.ChargeOutcome(ch); ok {
+				o.EventID, o.EventType = "evt_late", "payment_intent.payment_failed"
+				e.Settle(id, o)
+			}
+			wantStatus(t, e.TopUp(id), topup.Canceled, topup.AuthenticationExpired)
+			wantCredits(t, e, acct.ID)
+			e.Verify()
+		})
+	})
+	t.Run("authenticated just before expiry", func(t *testing.T) {
+		t.Parallel()
+		topuptest.Run(t, func(t *testing.T, e *topuptest.Env) {
+			acct, id := crossed(t, e, e.Sandbox, "pm_card_authenticationRequired")
+			eng := e.Engine(e.Sandbox)
+			e.RunOnce(eng)
+			// The customer pays, but Topup hears of it only at expiry (no
+			// webhook, no page reload): the sweep finds the charge paid and
+			// credits it instead of canceling.
+			if _, err := e.Sandbox.Authenticate(t.Context(), e.TopUp(id).ChargeID, true); err != nil {
+				t.Fatal(err)
+			}
+			e.Clock.Advance(topup.ActionTTL)
+			e.Sweep(eng)
+			tu := e.TopUp(id)
 			wantStatus(t, tu, topup.Succeeded, "")
 			wantCredits(t, e, acct.ID, tu)
 			e.Verify()

@@ -223,6 +223,22 @@ func (f *Fake) GetCharge(_ context.Context, id string) (payment.Charge, error) {
 	return payment.Charge{}, fmt.Errorf("fake: charge %s: %w", id, payment.ErrNotFound)
 }
 
+// CancelCharge cancels a charge still waiting for the customer (declined,
+// code "canceled"); any other charge is returned as it stands.
+func (f *Fake) CancelCharge(_ context.Context, id string) (payment.Charge, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, c := range f.charges {
+		if c.ID == id {
+			if c.Status == payment.RequiresAction {
+				c.Status, c.DeclineCode, c.ClientSecret = payment.Declined, "canceled", ""
+			}
+			return c.Charge, nil
+		}
+	}
+	return payment.Charge{}, fmt.Errorf("fake: charge %s: %w", id, payment.ErrNotFound)
+}
+
 // FindCharge returns the newest charge whose metadata names topUpID.
 func (f *Fake) FindCharge(_ context.Context, customerID, topUpID string) (payment.Charge, bool, error) {
 	f.mu.Lock()
