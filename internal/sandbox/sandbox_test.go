@@ -350,6 +350,35 @@ func TestAuthenticate(t *testing.T) {
 	}
 }
 
+// TestCancelCharge: a canceled 3-D Secure charge can no longer be paid by
+// a late answer; a paid charge is not canceled.
+func TestCancelCharge(t *testing.T) {
+	t.Parallel()
+	f := setup(t, sandbox.Config{})
+	ctx := t.Context()
+	card := f.card("cus_1", "pm_card_authenticationRequired")
+
+	waiting := f.charge(request("cus_1", card.ID, "k1"))
+	got, err := f.p.CancelCharge(ctx, waiting.ID)
+	if err != nil || got.Status != payment.Declined || got.DeclineCode != "canceled" {
+		t.Fatalf("cancel a waiting charge = %+v, %v; want declined canceled", got, err)
+	}
+	if late, err := f.p.Authenticate(ctx, waiting.ID, true); err != nil || late.Status != payment.Declined {
+		t.Fatalf("authenticating after cancel = %+v, %v; want it still declined", late, err)
+	}
+
+	paid := f.charge(request("cus_1", card.ID, "k2"))
+	if _, err := f.p.Authenticate(ctx, paid.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := f.p.CancelCharge(ctx, paid.ID); err != nil || got.Status != payment.Succeeded {
+		t.Fatalf("cancel a paid charge = %+v, %v; want it succeeded", got, err)
+	}
+	if _, err := f.p.CancelCharge(ctx, "pi_unknown"); !errors.Is(err, payment.ErrNotFound) {
+		t.Fatalf("cancel unknown = %v, want ErrNotFound", err)
+	}
+}
+
 func TestAuthenticateSecret(t *testing.T) {
 	t.Parallel()
 	f := setup(t, sandbox.Config{})
