@@ -3,8 +3,12 @@ package main
 import (
 	"bytes"
 	"errors"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/topup/topup/internal/money"
 )
 
 // TestBenchSmoke runs a tiny `topup bench` end to end, so that the command
@@ -41,6 +45,11 @@ func TestBenchFlags(t *testing.T) {
 		{"--accounts", "0"},
 		{"--batch-size", "10001"},
 		{"--duration", "0s"},
+		{"--amount", "0"},
+		{"--amount", "-0.05"},
+		{"--amount", "5c"},
+		{"--sandbox-latency", "200ms"},
+		{"--auto-top-up", "--sandbox-latency", "-1s"},
 		{"extra"},
 	} {
 		var stdout, stderr bytes.Buffer
@@ -67,6 +76,85 @@ func TestBenchAlertsBudgets(t *testing.T) {
 	for _, want := range []string{"alerts and budgets on", "verify: clean", "balances: each of 20 accounts"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q", want)
+		}
+	}
+}
+
+// TestBenchAutoTopUp runs the bench with Automatic Top-Up on every account
+// and a usage amount that crosses the threshold every 20 debits: top-ups
+// succeed during the load, the report shows them and the time from crossing
+// to credit, and the ledger, the top-ups and the sandbox's charges agree.
+func TestBenchAutoTopUp(t *testing.T) {
+	t.Parallel()
+	var stdout, stderr bytes.Buffer
+	err := run(t.Context(), []string{"bench", "--duration", "300ms", "--accounts", "20", "--clients", "4", "--phases", "single,batch",
+		"--batch-size", "100", "--batch-clients", "2", "--auto-top-up", "--amount", "0.25", "--sandbox-latency", "5ms"},
+		func(string) string { return "" }, &stdout, &stderr)
+	out := stdout.String()
+	t.Logf("stdout:\n%s\nstderr:\n%s", out, stderr.String())
+	if err != nil {
+		t.Fatalf("bench: %v", err)
+	}
+	for _, want := range []string{"Automatic Top-Up on (", "sandbox latency 5ms", "usage amount 0.25",
+		"settled: no automatic top-up open", "crossing→credit (succeeded threshold top-ups", "crossed during single: p50 ", "crossed during batch: ",
+		"top-ups: never two open automatic top-ups", "verify: clean", "balances: each of 20 accounts"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	m := regexp.MustCompile(`automatic top-ups: [\d,]+ \(([\d,]+) succeeded`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatal("no automatic top-ups line")
+	}
+	if n, _ := strconv.Atoi(strings.ReplaceAll(m[1], ",", "")); n == 0 {
+		t.Error("no automatic top-up succeeded")
+	}
+	if !regexp.MustCompile(`crossing→credit \(.*\): p50 \S+, p99 \S+, max \S+ \(n=[1-9]`).MatchString(out) {
+		t.Error("no crossing→credit percentiles")
+	}
+}
+
+// TestBenchCheckTopUps shows that the bench's top-up checks catch what they
+// are for: two open automatic top-ups at once, a top-up charged twice and
+// charges that do not add up to the credits.
+func TestBenchCheckTopUps(t *testing.T) {
+	t.Parallel()
+	const unit = money.MicrosPerUnit
+	good := func() *benchTopUps {
+		return &benchTopUps{
+			topUps: []benchTopUp{
+				{id: "tu_1", account: "acct_a", status: "succeeded", trigger: "threshold", amount: 5 * unit, crossed: 100, created: 100, completed: 200},
+				{id: "tu_2", account: "acct_a", status: "succeeded", trigger: "threshold", amount: 6 * unit, crossed: 200, created: 200, completed: 300},
+				{id: "tu_3", account: "acct_b", status: "canceled", trigger: "threshold", crossed: 150, created: 150, completed: 160},
+			},
+			credits: map[string]money.Amount{"acct_a": 11 * unit},
+			entries: map[string]money.Amount{"tu_1": 5 * unit, "tu_2": 6 * unit},
+			charges: map[string][]benchCharge{
+				"tu_1": {{id: "pi_1", topUp: "tu_1", status: "succeeded", amount: 5 * unit}},
+				"tu_2": {{id: "pi_2", topUp: "tu_2", status: "declined", amount: 6 * unit}, {id: "pi_3", topUp: "tu_2", status: "succeeded", amount: 6 * unit}},
+			},
+		}
+	}
+	var out bytes.Buffer
+	b := &bench{out: &out}
+	if failed := b.checkTopUps(good()); failed != nil {
+		t.Fatalf("consistent top-ups refused: %v\n%s", failed, out.String())
+	}
+	for name, spoil := range map[string]func(*benchTopUps){
+		"two open at once": func(tu *benchTopUps) { tu.topUps[1].created = 150 },
+		"charged twice": func(tu *benchTopUps) {
+			tu.charges["tu_1"] = append(tu.charges["tu_1"], benchCharge{id: "pi_4", topUp: "tu_1", status: "succeeded", amount: 5 * unit})
+		},
+		"charged, not credited": func(tu *benchTopUps) {
+			tu.charges["tu_3"] = []benchCharge{{id: "pi_5", topUp: "tu_3", status: "succeeded", amount: unit}}
+		},
+		"credit of another amount": func(tu *benchTopUps) { tu.entries["tu_2"], tu.credits["acct_a"] = 7*unit, 12*unit },
+	} {
+		tu := good()
+		spoil(tu)
+		out.Reset()
+		if failed := b.checkTopUps(tu); failed == nil || !strings.Contains(out.String(), "BROKEN") {
+			t.Errorf("%s: not caught (%v)\n%s", name, failed, out.String())
 		}
 	}
 }
