@@ -117,11 +117,11 @@ func startInstance(ctx context.Context, cfg instanceConfig, store *sqlstore.Stor
 		sb := sandbox.New(store, sandbox.Config{Latency: set.sandboxLatency, BaseURL: publicURL, Clock: c, IDs: g})
 		deps.Provider, deps.Sandbox = sb, sandboxPages{sb}
 	}
-	engine := topup.NewEngine(store, deps.Provider, topup.Config{RetryBackoff: set.retryBackoff, Lease: set.workerLease, ReclaimOnStart: store.DialectName() == "sqlite", Clock: c, Logger: log, OnSettled: metrics.ObserveTopUp})
+	engine := topup.NewEngine(store, deps.Provider, topup.Config{RetryBackoff: set.retryBackoff, Lease: set.workerLease, ReclaimOnStart: store.DialectName() == "sqlite", Concurrency: 16, Clock: c, Logger: log, OnSettled: metrics.ObserveTopUp})
 	deps.Engine = engine
 	committer.OnTopUp(engine.Kick)
 	notifier, err := notify.New(store, notify.Config{SMTPURL: set.smtpURL, RetryBase: set.webhookRetryBase, AllowPrivate: set.webhooksAllowPrivate,
-		ReclaimOnStart: store.DialectName() == "sqlite", Clock: c, Logger: log})
+		ReclaimOnStart: store.DialectName() == "sqlite", Concurrency: 16, Clock: c, Logger: log})
 	if err != nil {
 		ln.Close()
 		committer.Stop()

@@ -35,6 +35,11 @@ type Config struct {
 	SweepInterval time.Duration // how often the sweep runs (15s)
 	UnknownRetry  time.Duration // first wait after an unknown outcome, doubling to 5m (2s)
 	ChargeTimeout time.Duration // one provider call (30s)
+	// Concurrency is how many claimed top-ups one pass charges at once
+	// (default 1, one after another, as the simulator needs). A provider
+	// call takes hundreds of milliseconds; serve sets 16, so that many
+	// accounts crossing together do not queue behind each other's charges.
+	Concurrency int
 	// ReclaimOnStart releases every claim when the worker starts: right
 	// when this process is the only one using the database (SQLite), so a
 	// restarted process resumes what it was charging at once instead of
@@ -52,6 +57,9 @@ func (c *Config) defaults() {
 	}
 	if c.Lease <= 0 {
 		c.Lease = 2 * time.Minute
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = 1
 	}
 	if c.PollInterval <= 0 {
 		c.PollInterval = time.Second
@@ -115,10 +123,21 @@ func (e *Engine) Start() {
 		defer t.Stop()
 		for {
 			ctx, cancel := context.WithTimeout(context.Background(), e.cfg.Lease)
-			if _, err := e.RunOnce(ctx); err != nil {
+			n, err := e.RunOnce(ctx)
+			if err != nil {
 				e.cfg.Logger.Error("top-up worker pass", "err", err)
 			}
 			cancel()
+			if n > 0 && err == nil {
+				// More may be due already (many accounts crossing together):
+				// look again at once rather than at the next tick.
+				select {
+				case <-e.stop:
+					return
+				default:
+					continue
+				}
+			}
 			select {
 			case <-e.stop:
 				return
@@ -156,9 +175,26 @@ func (e *Engine) RunOnce(ctx context.Context) (int, error) {
 			return 0, err
 		}
 	}
-	ids, err := e.store.Claim(ctx, now, e.cfg.Lease, 32)
+	ids, err := e.store.Claim(ctx, now, e.cfg.Lease, max(32, 2*e.cfg.Concurrency))
 	if err != nil {
 		return 0, err
+	}
+	if e.cfg.Concurrency > 1 && len(ids) > 1 {
+		// Claimed top-ups are of different accounts' charges, independent of
+		// each other: charge them side by side.
+		sem := make(chan struct{}, e.cfg.Concurrency)
+		var wg sync.WaitGroup
+		for _, id := range ids {
+			sem <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				if _, err := e.Attempt(ctx, id); err != nil {
+					e.cfg.Logger.Error("top-up attempt", "top_up_id", id, "err", err)
+				}
+			})
+		}
+		wg.Wait()
+		return len(ids), nil
 	}
 	for _, id := range ids {
 		if _, err := e.Attempt(ctx, id); err != nil {

@@ -1,6 +1,8 @@
 package topup_test
 
 import (
+	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -500,5 +502,57 @@ func TestReclaimOnStart(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatal("the restarted worker did not resume the claimed top-up")
 		}
+	})
+}
+
+// slowProvider holds each charge a moment and records how many were in
+// flight at once.
+type slowProvider struct {
+	payment.Provider
+	mu       sync.Mutex
+	inFlight int
+	most     int
+}
+
+func (p *slowProvider) Charge(ctx context.Context, req payment.ChargeRequest) (payment.Charge, error) {
+	p.mu.Lock()
+	p.inFlight++
+	p.most = max(p.most, p.inFlight)
+	p.mu.Unlock()
+	time.Sleep(20 * time.Millisecond)
+	defer func() {
+		p.mu.Lock()
+		p.inFlight--
+		p.mu.Unlock()
+	}()
+	return p.Provider.Charge(ctx, req)
+}
+
+// TestConcurrentPass: with Concurrency, one pass charges the top-ups of
+// many accounts side by side, and each is still charged and credited once.
+func TestConcurrentPass(t *testing.T) {
+	t.Parallel()
+	topuptest.Run(t, func(t *testing.T, e *topuptest.Env) {
+		slow := &slowProvider{Provider: e.Sandbox}
+		var ids []string
+		accounts := map[string]string{}
+		for range 6 {
+			acct, id := crossed(t, e, slow, "pm_card_visa")
+			ids = append(ids, id)
+			accounts[id] = acct.ID
+		}
+		eng := e.Engine(slow, func(c *topup.Config) { c.Concurrency = 4 })
+		if n := e.RunOnce(eng); n != len(ids) {
+			t.Fatalf("one pass attempted %d top-ups, want %d", n, len(ids))
+		}
+		if slow.most < 2 {
+			t.Errorf("at most %d charge in flight at once; want the pass to charge side by side", slow.most)
+		}
+		for _, id := range ids {
+			tu := e.TopUp(id)
+			wantStatus(t, tu, topup.Succeeded, "")
+			wantCredits(t, e, accounts[id], tu)
+		}
+		e.Verify()
 	})
 }
