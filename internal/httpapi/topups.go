@@ -181,7 +181,17 @@ func (s *Server) autoTopUpAudit(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	entries, err := s.billing.SettingsAudit(r.Context(), acct.ID, 100)
+	p, err := page(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	all, err := s.billing.SettingsAudit(r.Context(), acct.ID, 1000)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	entries, more, err := pageOf(all, func(e topup.AuditEntry) string { return e.ID }, p)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -193,7 +203,7 @@ func (s *Server) autoTopUpAudit(w http.ResponseWriter, r *http.Request) {
 		New       json.RawMessage `json:"new"`
 		CreatedAt string          `json:"created_at"`
 	}
-	out := list[auditJSON]{Data: []auditJSON{}}
+	out := list[auditJSON]{Data: []auditJSON{}, HasMore: more}
 	for _, e := range entries {
 		out.Data = append(out.Data, auditJSON{e.ID, e.Actor, e.Old, e.New, formatTime(e.CreatedAt)})
 	}
@@ -267,12 +277,22 @@ func (s *Server) attachCard(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listCards(w http.ResponseWriter, r *http.Request) {
-	cards, err := s.billing.Cards(r.Context(), r.PathValue("id"))
+	p, err := page(r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	out := list[cardJSON]{Data: []cardJSON{}}
+	all, err := s.billing.Cards(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	cards, more, err := pageOf(all, func(c topup.Card) string { return c.ID }, p)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := list[cardJSON]{Data: []cardJSON{}, HasMore: more}
 	for _, c := range cards {
 		out.Data = append(out.Data, toCardJSON(c))
 	}

@@ -737,3 +737,32 @@ func TestManualTopUpReplayWhileCharging(t *testing.T) {
 		t.Fatalf("%d charges for the top-up; want 1", n)
 	}
 }
+
+// TestCardListPages: the cards list follows the rules of every list:
+// limit, starting_after, has_more, and 400 for a bad limit or cursor.
+func TestCardListPages(t *testing.T) {
+	t.Parallel()
+	b := setupBilling(t, billingOptions{idleEngine: true})
+	acct, key := b.account(t, "")
+	var want []string
+	for range 3 {
+		want = append([]string{str(t, b.attach(t, acct, key, "pm_card_visa"), "id")}, want...)
+	}
+	base := "/v1/accounts/" + acct + "/payment_methods"
+	first := b.must(t, http.StatusOK, "GET", base+"?limit=2", key, nil)
+	got := objects(t, first["data"])
+	if len(got) != 2 || got[0]["id"] != want[0] || got[1]["id"] != want[1] || first["has_more"] != true {
+		t.Fatalf("first page = %v; want %v newest first, has_more", first, want[:2])
+	}
+	second := b.must(t, http.StatusOK, "GET", base+"?limit=2&starting_after="+want[1], key, nil)
+	got = objects(t, second["data"])
+	if len(got) != 1 || got[0]["id"] != want[2] || second["has_more"] != false {
+		t.Fatalf("second page = %v; want [%s], no more", second, want[2])
+	}
+	status, body, _ := b.do(t, "GET", base+"?limit=101", key, nil)
+	wantError(t, status, body, http.StatusBadRequest, "invalid", "limit")
+	status, body, _ = b.do(t, "GET", base+"?starting_after=pm_nope", key, nil)
+	wantError(t, status, body, http.StatusBadRequest, "invalid", "starting_after")
+	status, body, _ = b.do(t, "GET", "/v1/accounts/"+acct+"/auto_top_up/audit?limit=0", key, nil)
+	wantError(t, status, body, http.StatusBadRequest, "invalid", "limit")
+}

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -33,6 +34,25 @@ func page(r *http.Request) (ledger.Page, error) {
 		p.Limit = n
 	}
 	return p, nil
+}
+
+// pageOf cuts a whole newest-first list to the page asked for, for the
+// lists an account keeps few of (cards, settings changes): the same limit and
+// starting_after rules as every other list.
+func pageOf[T any](items []T, id func(T) string, p ledger.Page) ([]T, bool, error) {
+	start := 0
+	if p.StartingAfter != "" {
+		i := slices.IndexFunc(items, func(t T) bool { return id(t) == p.StartingAfter })
+		if i < 0 {
+			return nil, false, apperr.Invalidf("starting_after", "no %s in this list", p.StartingAfter)
+		}
+		start = i + 1
+	}
+	rest := items[start:]
+	if len(rest) > p.Limit {
+		return rest[:p.Limit], true, nil
+	}
+	return rest, false, nil
 }
 
 // parseAmount reads a required money string that must be above zero.
