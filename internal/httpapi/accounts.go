@@ -59,6 +59,15 @@ func (s *Server) getAccount(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body := toAccountJSON(acct)
+	if s.billing != nil {
+		st, mtd, err := s.billing.Settings(r.Context(), acct.ID)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		auto := toSettingsJSON(st, mtd, acct.Currency)
+		body.AutoTopUp = &auto
+	}
 	if s.alerts != nil && body.Spendable {
 		// An exhausted account-wide budget stops the account too.
 		if body.Spendable, _, _, err = s.alerts.Spendable(r.Context(), acct.ID, ""); err != nil {

@@ -766,3 +766,24 @@ func TestCardListPages(t *testing.T) {
 	status, body, _ = b.do(t, "GET", "/v1/accounts/"+acct+"/auto_top_up/audit?limit=0", key, nil)
 	wantError(t, status, body, http.StatusBadRequest, "invalid", "limit")
 }
+
+// TestAccountShowsAutoTopUp: GET /v1/accounts/{id} carries auto_top_up,
+// disabled with null amounts before any save and the saved values after.
+func TestAccountShowsAutoTopUp(t *testing.T) {
+	t.Parallel()
+	b := setupBilling(t, billingOptions{idleEngine: true})
+	acct, key := b.account(t, "")
+	got := b.must(t, http.StatusOK, "GET", "/v1/accounts/"+acct, key, nil)
+	auto, ok := got["auto_top_up"].(map[string]any)
+	if !ok || auto["enabled"] != false || auto["threshold"] != nil || auto["target"] != nil {
+		t.Fatalf("before any save auto_top_up = %v", got["auto_top_up"])
+	}
+	b.attach(t, acct, key, "pm_card_visa")
+	b.must(t, http.StatusCreated, "POST", "/v1/accounts/"+acct+"/credits", b.adminKey, map[string]any{"amount": "50", "idempotency_key": "grant"})
+	b.must(t, http.StatusOK, "PUT", "/v1/accounts/"+acct+"/auto_top_up", key, map[string]any{"enabled": true, "threshold": "5", "target": "20"})
+	got = b.must(t, http.StatusOK, "GET", "/v1/accounts/"+acct, key, nil)
+	auto, _ = got["auto_top_up"].(map[string]any)
+	if auto["enabled"] != true || auto["threshold"] != "5.00" || auto["target"] != "20.00" {
+		t.Fatalf("after the save auto_top_up = %v", got["auto_top_up"])
+	}
+}

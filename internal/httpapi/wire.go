@@ -142,6 +142,8 @@ type accountJSON struct {
 	Spendable bool   `json:"spendable"`
 	CreatedAt string `json:"created_at"`
 	APIKey    string `json:"api_key,omitempty"`
+	// AutoTopUp is set on GET /v1/accounts/{id}.
+	AutoTopUp *settingsJSON `json:"auto_top_up,omitempty"`
 }
 
 func toAccountJSON(a ledger.Account) accountJSON {
