@@ -62,41 +62,7 @@ func (s *Store) AccountByKeyHash(ctx context.Context, keyHash string) (ledger.Ac
 
 // Accounts lists accounts, newest first.
 func (s *Store) Accounts(ctx context.Context, p ledger.Page) ([]ledger.Account, bool, error) {
-	q := `SELECT ` + accountCols + ` FROM accounts`
-	args := []any{}
-	if p.StartingAfter != "" {
-		var n int
-		if err := s.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM accounts WHERE id = $1`, p.StartingAfter).Scan(&n); err != nil {
-			return nil, false, err
-		}
-		if n == 0 {
-			return nil, false, apperr.Invalidf("starting_after", "no account %s", p.StartingAfter)
-		}
-		q += ` WHERE id < $1`
-		args = append(args, p.StartingAfter)
-	}
-	q += fmt.Sprintf(` ORDER BY id DESC LIMIT %d`, p.Limit+1)
-	rows, err := s.read.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, false, err
-	}
-	defer rows.Close()
-	var out []ledger.Account
-	for rows.Next() {
-		a, err := scanAccount(rows)
-		if err != nil {
-			return nil, false, err
-		}
-		out = append(out, a)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, false, err
-	}
-	more := len(out) > p.Limit
-	if more {
-		out = out[:p.Limit]
-	}
-	return out, more, nil
+	return pageRows(ctx, s, keyset{sel: `SELECT ` + accountCols + ` FROM accounts`, id: "id", what: "account"}, p, scanAccount)
 }
 
 // UpdateAccount changes the e-mail and/or status of an account.

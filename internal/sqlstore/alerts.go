@@ -107,39 +107,13 @@ func (s *Store) Budgets(ctx context.Context, accountID string, p ledger.Page) ([
 	if _, err := s.Account(ctx, accountID); err != nil {
 		return nil, false, err
 	}
-	q := `SELECT ` + budgetCols + ` FROM budgets WHERE account_id = $1`
-	args := []any{accountID}
-	if p.StartingAfter != "" {
-		if _, err := s.Budget(ctx, accountID, p.StartingAfter); err != nil {
-			return nil, false, apperr.Invalidf("starting_after", "no budget %s on this account", p.StartingAfter)
-		}
-		q += ` AND id < $2`
-		args = append(args, p.StartingAfter)
-	}
-	q += fmt.Sprintf(` ORDER BY id DESC LIMIT %d`, p.Limit+1)
-	rows, err := s.read.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, false, fmt.Errorf("list budgets: %w", err)
-	}
-	defer rows.Close()
 	now := s.clock.Now()
-	var out []alert.Budget
-	for rows.Next() {
-		b, err := scanBudget(rows)
-		if err != nil {
-			return nil, false, err
-		}
-		b.Roll(now)
-		out = append(out, b)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, false, err
-	}
-	more := len(out) > p.Limit
-	if more {
-		out = out[:p.Limit]
-	}
-	return out, more, nil
+	return pageRows(ctx, s, keyset{sel: `SELECT ` + budgetCols + ` FROM budgets`, id: "id", where: "account_id = $1", args: []any{accountID}, what: "budget"}, p,
+		func(r rowScanner) (alert.Budget, error) {
+			b, err := scanBudget(r)
+			b.Roll(now)
+			return b, err
+		})
 }
 
 // CreateBudget validates and saves a new budget (alert.BudgetInput.New's

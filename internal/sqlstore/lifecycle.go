@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/topup/topup/internal/apperr"
@@ -56,34 +55,7 @@ func (s *Store) TopUps(ctx context.Context, accountID string, p ledger.Page) ([]
 	if _, err := s.Account(ctx, accountID); err != nil {
 		return nil, false, err
 	}
-	q := `SELECT ` + topUpCols + topUpFrom + ` WHERE t.account_id = $1`
-	args := []any{accountID}
-	if p.StartingAfter != "" {
-		if _, err := s.TopUp(ctx, accountID, p.StartingAfter); err != nil {
-			return nil, false, apperr.Invalidf("starting_after", "no top-up %s on this account", p.StartingAfter)
-		}
-		q += ` AND t.id < $2`
-		args = append(args, p.StartingAfter)
-	}
-	q += fmt.Sprintf(` ORDER BY t.id DESC LIMIT %d`, p.Limit+1)
-	rows, err := s.read.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, false, err
-	}
-	defer rows.Close()
-	var out []topup.TopUp
-	for rows.Next() {
-		t, err := scanTopUp(rows)
-		if err != nil {
-			return nil, false, err
-		}
-		out = append(out, t)
-	}
-	more := len(out) > p.Limit
-	if more {
-		out = out[:p.Limit]
-	}
-	return out, more, rows.Err()
+	return pageRows(ctx, s, keyset{sel: `SELECT ` + topUpCols + topUpFrom, id: "t.id", where: "t.account_id = $1", args: []any{accountID}, what: "top-up"}, p, scanTopUp)
 }
 
 // CreateManual records a manual top-up under the request's idempotency key,

@@ -23,44 +23,15 @@ func (s *Store) NotificationPage(ctx context.Context, accountID string, p ledger
 	if _, err := s.Account(ctx, accountID); err != nil {
 		return nil, false, err
 	}
-	q := `SELECT id, type, data, created_at FROM notifications WHERE account_id = $1`
-	args := []any{accountID}
-	if p.StartingAfter != "" {
-		var n int
-		if err := s.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM notifications WHERE account_id = $1 AND id = $2`, accountID, p.StartingAfter).Scan(&n); err != nil {
-			return nil, false, err
-		}
-		if n == 0 {
-			return nil, false, apperr.Invalidf("starting_after", "no notification %s on this account", p.StartingAfter)
-		}
-		q += ` AND id < $2`
-		args = append(args, p.StartingAfter)
-	}
-	q += fmt.Sprintf(` ORDER BY id DESC LIMIT %d`, p.Limit+1)
-	rows, err := s.read.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, false, fmt.Errorf("list notifications: %w", err)
-	}
-	defer rows.Close()
-	var out []topup.Notification
-	for rows.Next() {
+	return pageRows(ctx, s, keyset{sel: `SELECT id, type, data, created_at FROM notifications`, id: "id", where: "account_id = $1",
+		args: []any{accountID}, what: "notification"}, p, func(r rowScanner) (topup.Notification, error) {
 		n := topup.Notification{AccountID: accountID}
 		var data string
 		var at int64
-		if err := rows.Scan(&n.ID, &n.Type, &data, &at); err != nil {
-			return nil, false, err
-		}
+		err := r.Scan(&n.ID, &n.Type, &data, &at)
 		n.Data, n.CreatedAt = json.RawMessage(data), fromMicros(at)
-		out = append(out, n)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, false, err
-	}
-	more := len(out) > p.Limit
-	if more {
-		out = out[:p.Limit]
-	}
-	return out, more, nil
+		return n, err
+	})
 }
 
 // MaxEndpoints is the most webhook endpoints one account may register.
@@ -110,39 +81,14 @@ func (s *Store) Endpoints(ctx context.Context, accountID string, p ledger.Page) 
 	if _, err := s.Account(ctx, accountID); err != nil {
 		return nil, false, err
 	}
-	q := `SELECT id, url, secret, created_at FROM webhook_endpoints WHERE account_id = $1`
-	args := []any{accountID}
-	if p.StartingAfter != "" {
-		if _, err := s.Endpoint(ctx, accountID, p.StartingAfter); err != nil {
-			return nil, false, apperr.Invalidf("starting_after", "no webhook endpoint %s on this account", p.StartingAfter)
-		}
-		q += ` AND id < $2`
-		args = append(args, p.StartingAfter)
-	}
-	q += fmt.Sprintf(` ORDER BY id DESC LIMIT %d`, p.Limit+1)
-	rows, err := s.read.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, false, fmt.Errorf("list webhook endpoints: %w", err)
-	}
-	defer rows.Close()
-	var out []notify.Endpoint
-	for rows.Next() {
+	return pageRows(ctx, s, keyset{sel: `SELECT id, url, secret, created_at FROM webhook_endpoints`, id: "id", where: "account_id = $1",
+		args: []any{accountID}, what: "webhook endpoint"}, p, func(r rowScanner) (notify.Endpoint, error) {
 		e := notify.Endpoint{AccountID: accountID}
 		var at int64
-		if err := rows.Scan(&e.ID, &e.URL, &e.Secret, &at); err != nil {
-			return nil, false, err
-		}
+		err := r.Scan(&e.ID, &e.URL, &e.Secret, &at)
 		e.CreatedAt = fromMicros(at)
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, false, err
-	}
-	more := len(out) > p.Limit
-	if more {
-		out = out[:p.Limit]
-	}
-	return out, more, nil
+		return e, err
+	})
 }
 
 // DeleteEndpoint removes a webhook endpoint with its pending deliveries
@@ -170,41 +116,12 @@ func (s *Store) DeliveryAttempts(ctx context.Context, accountID, endpointID stri
 	if _, err := s.Endpoint(ctx, accountID, endpointID); err != nil {
 		return nil, false, err
 	}
-	q := `SELECT id, delivery_id, event_id, type, status_code, error, attempted_at, next_attempt_at FROM delivery_attempts WHERE endpoint_id = $1`
-	args := []any{endpointID}
-	if p.StartingAfter != "" {
-		var n int
-		if err := s.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM delivery_attempts WHERE endpoint_id = $1 AND id = $2`, endpointID, p.StartingAfter).Scan(&n); err != nil {
-			return nil, false, err
-		}
-		if n == 0 {
-			return nil, false, apperr.Invalidf("starting_after", "no delivery attempt %s of this endpoint", p.StartingAfter)
-		}
-		q += ` AND id < $2`
-		args = append(args, p.StartingAfter)
-	}
-	q += fmt.Sprintf(` ORDER BY id DESC LIMIT %d`, p.Limit+1)
-	rows, err := s.read.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, false, fmt.Errorf("list delivery attempts: %w", err)
-	}
-	defer rows.Close()
-	var out []notify.Attempt
-	for rows.Next() {
+	return pageRows(ctx, s, keyset{sel: `SELECT id, delivery_id, event_id, type, status_code, error, attempted_at, next_attempt_at FROM delivery_attempts`,
+		id: "id", where: "endpoint_id = $1", args: []any{endpointID}, what: "delivery attempt"}, p, func(r rowScanner) (notify.Attempt, error) {
 		a := notify.Attempt{EndpointID: endpointID}
-		if err := rows.Scan(&a.ID, &a.DeliveryID, &a.EventID, &a.Type, &a.StatusCode, &a.Error, timeScanner{&a.AttemptedAt}, timeScanner{&a.NextAttemptAt}); err != nil {
-			return nil, false, err
-		}
-		out = append(out, a)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, false, err
-	}
-	more := len(out) > p.Limit
-	if more {
-		out = out[:p.Limit]
-	}
-	return out, more, nil
+		err := r.Scan(&a.ID, &a.DeliveryID, &a.EventID, &a.Type, &a.StatusCode, &a.Error, timeScanner{&a.AttemptedAt}, timeScanner{&a.NextAttemptAt})
+		return a, err
+	})
 }
 
 // PendingWork reports, from a read, whether an event waits to be fanned
