@@ -23,8 +23,14 @@ const (
 	RequestInProgress   Code = "request_in_progress"
 	CardDeclined        Code = "card_declined"
 	AccountClosed       Code = "account_closed"
-	PayloadTooLarge     Code = "payload_too_large"
-	Internal            Code = "internal"
+	// LimitExceeded refuses one more of something an account may hold only
+	// so many of (cards, keys, budgets, endpoints, holds).
+	LimitExceeded Code = "limit_exceeded"
+	// RateLimited refuses a client address that failed authentication too
+	// often; the response carries Retry-After.
+	RateLimited     Code = "rate_limited"
+	PayloadTooLarge Code = "payload_too_large"
+	Internal        Code = "internal"
 )
 
 // Error is a refusal with a code. Field names the input at fault, using the

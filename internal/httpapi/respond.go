@@ -22,6 +22,8 @@ var statusOf = map[apperr.Code]int{
 	apperr.RequestInProgress:   http.StatusConflict,
 	apperr.CardDeclined:        http.StatusPaymentRequired,
 	apperr.AccountClosed:       http.StatusConflict,
+	apperr.LimitExceeded:       http.StatusConflict,
+	apperr.RateLimited:         http.StatusTooManyRequests,
 	apperr.PayloadTooLarge:     http.StatusRequestEntityTooLarge,
 	apperr.Internal:            http.StatusInternalServerError,
 }
