@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"errors"
+	"math"
 	"time"
 
 	"github.com/topup/topup/internal/apperr"
@@ -13,6 +14,9 @@ import (
 type AccountState struct {
 	Account
 	LastSeq int64
+	// Turnover is the sum of the sizes of every entry the account ever
+	// had: what bounds every total Topup stores for it (see MaxTurnover).
+	Turnover money.Amount
 	// Touched is set by Apply when the balance changed and the row must be
 	// written back.
 	Touched bool
@@ -83,14 +87,11 @@ func Apply(now time.Time, newID func(string) string, accounts map[string]*Accoun
 			plan.Results[i] = Result{Err: apperr.New(apperr.AccountClosed, "account %s is closed", p.AccountID)}
 			continue
 		}
-		balance, err := money.Add(acct.Balance, p.Amount)
-		if err != nil {
-			plan.Results[i] = Result{Err: apperr.Invalidf("amount", "the balance would overflow")}
+		if err := acct.Move(p.Amount, true); err != nil {
+			plan.Results[i] = Result{Err: err}
 			continue
 		}
-		acct.Balance = balance
-		acct.LastSeq++
-		acct.Touched = true
+		balance := acct.Balance
 		e := Entry{
 			ID:             newID("ent"),
 			AccountID:      p.AccountID,
@@ -116,6 +117,45 @@ func Apply(now time.Time, newID func(string) string, accounts map[string]*Accoun
 		plan.Records = append(plan.Records, IdemRecord{IdemKey: key, Hash: hash, Result: res})
 	}
 	return plan
+}
+
+// MaxTurnover bounds an account's turnover, the sum of the sizes of all its
+// entries. Every total Topup stores for an account (its balance, its daily
+// usage and credits, a budget's spend, the month's automatic top-ups) is a
+// sum over some of those entries, so none can overflow while the turnover
+// stays below this bound; the quarter of int64 leaves room for the credits
+// that cannot be refused (a top-up already paid for) to land beyond it.
+// That is 2.3 trillion units of any currency.
+const MaxTurnover money.Amount = math.MaxInt64 / 4
+
+// Move changes the balance by amount and counts it in the turnover. A
+// refusable change (a posting) is refused with 400 on amount when the
+// turnover would pass MaxTurnover; one that cannot be refused (the credit of
+// a paid top-up) only when a total would no longer fit in int64 at all. On
+// refusal nothing changes.
+func (a *AccountState) Move(amount money.Amount, refusable bool) error {
+	size := amount
+	if size < 0 {
+		var err error
+		if size, err = money.Neg(amount); err != nil {
+			return apperr.Invalidf("amount", "is too large")
+		}
+	}
+	turnover, err := money.Add(a.Turnover, size)
+	if err == nil && refusable && turnover > MaxTurnover {
+		err = errors.New("past MaxTurnover")
+	}
+	if err != nil {
+		return apperr.Invalidf("amount", "the account's totals would overflow: it has moved %s in all, and Topup keeps every total exact", a.Turnover.Format(a.Currency))
+	}
+	balance, err := money.Add(a.Balance, amount)
+	if err != nil {
+		return apperr.Invalidf("amount", "the balance would overflow")
+	}
+	a.Balance, a.Turnover = balance, turnover
+	a.LastSeq++
+	a.Touched = true
+	return nil
 }
 
 // EachFresh calls fn for every posting that made a new entry, in posting

@@ -51,7 +51,10 @@ type request struct {
 	postings []Posting
 	results  []Result
 	err      error
-	done     chan struct{}
+	// failed counts the postings whose transaction failed; when all did,
+	// the request's error is that failure, as before isolation.
+	failed int
+	done   chan struct{}
 }
 
 // ErrStopped is returned to postings submitted after Stop.
@@ -230,46 +233,134 @@ func (c *Committer) loop(queue chan *request) {
 }
 
 // commit applies a group in one transaction and hands each request its own
-// slice of the results.
+// slice of the results. When the transaction fails, the group is isolated:
+// one request's poison (a value the database refuses, a fault we did not
+// foresee) must not fail its neighbours, so the group is split in halves and
+// each half committed on its own, down to the single posting, and only the
+// postings that fail alone are answered with the error. The halves commit
+// in order, so every account's postings keep their order.
 func (c *Committer) commit(group []*request) {
-	var all []Posting
-	if len(group) == 1 {
-		all = group[0].postings
-	} else {
-		n := 0
-		for _, r := range group {
-			n += len(r.postings)
-		}
-		all = make([]Posting, 0, n)
-		for _, r := range group {
-			all = append(all, r.postings...)
-		}
+	parts := make([]part, len(group))
+	for i, r := range group {
+		r.results = make([]Result, len(r.postings))
+		parts[i] = part{r: r, to: len(r.postings)}
 	}
+	c.settle(parts, true)
+	for _, r := range group {
+		if r.failed == len(r.postings) {
+			r.err, r.results = r.results[0].Err, nil
+		}
+		close(r.done)
+	}
+}
+
+// part is a run of one request's postings, [from, to).
+type part struct {
+	r        *request
+	from, to int
+}
+
+// settle commits parts in one transaction; on failure it splits them and
+// commits each half, unless the failure is one that splitting cannot help
+// (the database is unreachable, or the transaction ran out of time): then
+// every posting is answered with it, as the whole group would have been.
+func (c *Committer) settle(parts []part, first bool) {
+	postings := gather(parts)
 	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.Timeout)
 	start := time.Now()
-	results, err := c.poster.Post(ctx, all)
+	results, err := c.poster.Post(ctx, postings)
 	cancel()
 	if c.cfg.OnCommit != nil {
-		c.cfg.OnCommit(len(all), time.Since(start), err)
+		c.cfg.OnCommit(len(postings), time.Since(start), err)
 	}
-	if err != nil {
-		c.cfg.Logger.Error("commit group", "postings", len(all), "requests", len(group), "err", err)
-	} else if c.onTopUp != nil {
-		for i := range results {
-			if results[i].TopUpID != "" && !results[i].Replayed {
-				c.onTopUp()
-				break
-			}
+	if err == nil {
+		off := 0
+		for _, p := range parts {
+			copy(p.r.results[p.from:p.to], results[off:off+p.to-p.from])
+			off += p.to - p.from
+		}
+		c.wake(results)
+		return
+	}
+	if len(postings) > 1 && c.splittable(err) {
+		if first {
+			c.cfg.Logger.Warn("commit group failed; isolating the postings that cause it", "postings", len(postings), "requests", len(parts), "err", err)
+		}
+		left, right := halve(parts, len(postings)/2)
+		c.settle(left, false)
+		c.settle(right, false)
+		return
+	}
+	c.cfg.Logger.Error("commit", "postings", len(postings), "err", err)
+	for _, p := range parts {
+		for i := p.from; i < p.to; i++ {
+			p.r.results[i] = Result{Err: err}
+		}
+		p.r.failed += p.to - p.from
+	}
+}
+
+// splittable reports whether retrying a failed group in halves may succeed
+// for some of it: not when the transaction timed out (each half could wait
+// as long) nor when the database does not answer at all.
+func (c *Committer) splittable(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return false
+	}
+	pinger, ok := c.poster.(interface{ Ping(context.Context) error })
+	if !ok {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	return pinger.Ping(ctx) == nil
+}
+
+func gather(parts []part) []Posting {
+	if len(parts) == 1 {
+		p := parts[0]
+		return p.r.postings[p.from:p.to]
+	}
+	n := 0
+	for _, p := range parts {
+		n += p.to - p.from
+	}
+	all := make([]Posting, 0, n)
+	for _, p := range parts {
+		all = append(all, p.r.postings[p.from:p.to]...)
+	}
+	return all
+}
+
+// halve splits parts after n postings, cutting a request's run in two when
+// n falls inside it.
+func halve(parts []part, n int) (left, right []part) {
+	for i, p := range parts {
+		size := p.to - p.from
+		switch {
+		case n >= size:
+			left = append(left, p)
+			n -= size
+		case n == 0:
+			return left, append(right, parts[i:]...)
+		default:
+			left = append(left, part{r: p.r, from: p.from, to: p.from + n})
+			right = append(right, part{r: p.r, from: p.from + n, to: p.to})
+			return left, append(right, parts[i+1:]...)
 		}
 	}
-	off := 0
-	for _, r := range group {
-		if err != nil {
-			r.err = err
-		} else {
-			r.results = results[off : off+len(r.postings) : off+len(r.postings)]
+	return left, right
+}
+
+// wake tells the top-up worker when a commit created an automatic top-up.
+func (c *Committer) wake(results []Result) {
+	if c.onTopUp == nil {
+		return
+	}
+	for i := range results {
+		if results[i].TopUpID != "" && !results[i].Replayed && results[i].Err == nil {
+			c.onTopUp()
+			return
 		}
-		off += len(r.postings)
-		close(r.done)
 	}
 }

@@ -50,7 +50,7 @@ FROM entries WHERE account_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3`, acc
 }
 
 // Verify recomputes every balance from its entries and checks the ledger's
-// invariants: balance = sum of entries; entries numbered 1..n without gaps;
+// invariants: balance = sum of entries; turnover = sum of their sizes; entries numbered 1..n without gaps;
 // each entry's balance_after = the running sum; usage negative, credits
 // positive; every top-up credit backed by a succeeded top-up of that amount
 // and every succeeded top-up credited; at most one open automatic top-up per
@@ -62,20 +62,24 @@ func (s *Store) Verify(ctx context.Context) ([]ledger.Violation, error) {
 	add := func(id, format string, args ...any) {
 		out = append(out, ledger.Violation{AccountID: id, Problem: fmt.Sprintf(format, args...)})
 	}
-	rows, err := s.read.QueryContext(ctx, `SELECT a.id, a.balance, a.last_seq, CAST(COALESCE(SUM(e.amount), 0) AS BIGINT), COUNT(e.seq), COALESCE(MAX(e.seq), 0)
-FROM accounts a LEFT JOIN entries e ON e.account_id = a.id GROUP BY a.id, a.balance, a.last_seq ORDER BY a.id`)
+	rows, err := s.read.QueryContext(ctx, `SELECT a.id, a.balance, a.last_seq, a.turnover, CAST(COALESCE(SUM(e.amount), 0) AS BIGINT),
+CAST(COALESCE(SUM(ABS(e.amount)), 0) AS BIGINT), COUNT(e.seq), COALESCE(MAX(e.seq), 0)
+FROM accounts a LEFT JOIN entries e ON e.account_id = a.id GROUP BY a.id, a.balance, a.last_seq, a.turnover ORDER BY a.id`)
 	if err != nil {
 		return nil, fmt.Errorf("verify balances: %w", err)
 	}
 	for rows.Next() {
 		var id string
-		var balance, lastSeq, sum, count, maxSeq int64
-		if err := rows.Scan(&id, &balance, &lastSeq, &sum, &count, &maxSeq); err != nil {
+		var balance, lastSeq, turnover, sum, sizes, count, maxSeq int64
+		if err := rows.Scan(&id, &balance, &lastSeq, &turnover, &sum, &sizes, &count, &maxSeq); err != nil {
 			rows.Close()
 			return nil, err
 		}
 		if balance != sum {
 			add(id, "balance %d micros but its entries sum to %d", balance, sum)
+		}
+		if turnover != sizes {
+			add(id, "turnover %d micros but its entries' sizes sum to %d", turnover, sizes)
 		}
 		if count != lastSeq || maxSeq != lastSeq {
 			add(id, "%d entries numbered up to %d, but the account counts %d", count, maxSeq, lastSeq)

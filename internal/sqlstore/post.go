@@ -147,7 +147,7 @@ func (s *Store) lockAccounts(ctx context.Context, tx *sql.Tx, postings []ledger.
 			var auto topup.Settings
 			var alerts string
 			var hasBudgets bool
-			if err := rows.Scan(&st.ID, &st.Email, &cur, &st.Balance, &status, &created, &st.LastSeq,
+			if err := rows.Scan(&st.ID, &st.Email, &cur, &st.Balance, &status, &created, &st.LastSeq, &st.Turnover,
 				&enabled, nullAmount{&auto.Threshold}, timeScanner{&auto.RetryAfter}, &alerts, &hasBudgets); err != nil {
 				return err
 			}
@@ -234,10 +234,10 @@ AS u(a, b, c, d, e, f, g, h, i, j, k)`}
 		cell: "(%,%,%,%,%)", cols: 5, sep: ",",
 		pg: `INSERT INTO idempotency (scope, key, request_hash, result, created_at)
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[])`}
-	balancesBulk = bulk{head: `UPDATE accounts SET balance = v.column2, last_seq = v.column3, updated_at = % FROM (VALUES `, lead: 1,
-		cell: "(%, CAST(% AS BIGINT), CAST(% AS BIGINT))", cols: 3, sep: ",", tail: `) AS v WHERE accounts.id = v.column1`,
-		pg: `UPDATE accounts SET balance = v.b, last_seq = v.s, updated_at = $1
-FROM unnest($2::text[], $3::bigint[], $4::bigint[]) AS v(id, b, s) WHERE accounts.id = v.id`}
+	balancesBulk = bulk{head: `UPDATE accounts SET balance = v.column2, last_seq = v.column3, turnover = v.column4, updated_at = % FROM (VALUES `, lead: 1,
+		cell: "(%, CAST(% AS BIGINT), CAST(% AS BIGINT), CAST(% AS BIGINT))", cols: 4, sep: ",", tail: `) AS v WHERE accounts.id = v.column1`,
+		pg: `UPDATE accounts SET balance = v.b, last_seq = v.s, turnover = v.t, updated_at = $1
+FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::bigint[]) AS v(id, b, s, t) WHERE accounts.id = v.id`}
 	idemLookup = bulk{head: `SELECT scope, key, request_hash, result FROM idempotency WHERE (scope, key) IN (VALUES `,
 		cell: "(%,%)", cols: 2, sep: ",", tail: `)`,
 		pg: `SELECT i.scope, i.key, i.request_hash, i.result FROM idempotency i
@@ -254,7 +254,7 @@ func lockBulkFor(d Dialect) bulk {
 	return bulk{head: `SELECT ` + lockCols + ` WHERE a.id IN (`, cell: "%", cols: 1, sep: ",", tail: `) ORDER BY a.id`}
 }
 
-const lockCols = `a.id, a.email, a.currency, a.balance, a.status, a.created_at, a.last_seq, s.enabled, s.threshold, s.retry_after, a.low_balance_alerts, a.has_budgets
+const lockCols = `a.id, a.email, a.currency, a.balance, a.status, a.created_at, a.last_seq, a.turnover, s.enabled, s.threshold, s.retry_after, a.low_balance_alerts, a.has_budgets
 FROM accounts a LEFT JOIN auto_top_up s ON s.account_id = a.id`
 
 // pgLockBulk locks the group's accounts on PostgreSQL, in id order.
@@ -304,7 +304,7 @@ func (s *Store) updateBalances(ctx context.Context, tx *sql.Tx, accounts map[str
 		args := make([]any, 0, 1+balancesBulk.cols*(to-from))
 		args = append(args, now)
 		for _, a := range touched[from:to] {
-			args = append(args, a.ID, int64(a.Balance), a.LastSeq)
+			args = append(args, a.ID, int64(a.Balance), a.LastSeq, int64(a.Turnover))
 		}
 		if err := s.bulkExec(ctx, tx, query, args); err != nil {
 			return fmt.Errorf("update balances: %w", err)

@@ -119,20 +119,22 @@ func (s *Store) succeed(ctx context.Context, tx *sql.Tx, out *topup.Settled, t t
 	if err != nil {
 		return err
 	}
-	balance := acct.Balance + *t.Amount
-	acct.LastSeq++
+	// The charge is paid: its credit cannot be refused, only kept exact.
+	if err := acct.Move(*t.Amount, false); err != nil {
+		return fmt.Errorf("credit top-up %s: %w", t.ID, err)
+	}
 	entry := ledger.Entry{ID: s.ids.New("ent"), AccountID: t.AccountID, Seq: acct.LastSeq, Kind: ledger.KindTopUp, Amount: *t.Amount,
-		BalanceAfter: balance, Description: topUpDescription(t), IdempotencyKey: t.IdempotencyKey(), TopUpID: t.ID, CreatedAt: now}
+		BalanceAfter: acct.Balance, Description: topUpDescription(t), IdempotencyKey: t.IdempotencyKey(), TopUpID: t.ID, CreatedAt: now}
 	if err := s.insertEntries(ctx, tx, []ledger.Entry{entry}); err != nil {
 		return err
 	}
 	if err := s.recordDaily(ctx, tx, []ledger.Entry{entry}); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE accounts SET balance = $1, last_seq = $2, updated_at = $3 WHERE id = $4`, int64(balance), acct.LastSeq, micros(now), acct.ID); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE accounts SET balance = $1, last_seq = $2, turnover = $3, updated_at = $4 WHERE id = $5`,
+		int64(acct.Balance), acct.LastSeq, int64(acct.Turnover), micros(now), acct.ID); err != nil {
 		return err
 	}
-	acct.Balance = balance
 	t.Status, t.CompletedAt, t.FailureCode = topup.Succeeded, now, ""
 	if _, err := tx.ExecContext(ctx, `UPDATE top_ups SET status = 'succeeded', charge_id = $1, failure_code = '', completed_at = $2, lease_until = 0 WHERE id = $3`,
 		t.ChargeID, micros(now), t.ID); err != nil {

@@ -225,8 +225,8 @@ func (s *Store) lockAccount(ctx context.Context, tx *sql.Tx, id string) (ledger.
 	var st ledger.AccountState
 	var cur, status string
 	var created int64
-	err := tx.QueryRowContext(ctx, `SELECT id, email, currency, balance, status, created_at, last_seq FROM accounts WHERE id = $1`+s.dialect.ForUpdate, id).
-		Scan(&st.ID, &st.Email, &cur, &st.Balance, &status, &created, &st.LastSeq)
+	err := tx.QueryRowContext(ctx, `SELECT id, email, currency, balance, status, created_at, last_seq, turnover FROM accounts WHERE id = $1`+s.dialect.ForUpdate, id).
+		Scan(&st.ID, &st.Email, &cur, &st.Balance, &status, &created, &st.LastSeq, &st.Turnover)
 	if errors.Is(err, sql.ErrNoRows) {
 		return st, notFound("account", id)
 	}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/topup/topup/internal/alert"
 	"github.com/topup/topup/internal/apperr"
 	"github.com/topup/topup/internal/clock"
 	"github.com/topup/topup/internal/ids"
@@ -59,6 +60,8 @@ func Run(t *testing.T, open func(t *testing.T) *sqlstore.Store) {
 		{"Post/UnknownAccountSpoilsNothingElse", testPostUnknownAccount},
 		{"Post/ClosedAccountRefuses", testPostClosedAccount},
 		{"Post/BalanceOverflowRefused", testPostOverflow},
+		{"Post/TotalsStayExact", testTotalsStayExact},
+		{"Isolation/PoisonUnderLoad", testPoisonUnderLoad},
 		{"Entries/NewestFirstWithFields", testEntries},
 		{"Entries/Immutable", testEntriesImmutable},
 		{"Verify/CleanLedger", testVerifyClean},
@@ -506,17 +509,61 @@ func testPostClosedAccount(t *testing.T, f *fixture) {
 	}
 }
 
+// testPostOverflow: a posting that would take an account's turnover past
+// ledger.MaxTurnover (and so some stored total out of int64) is refused with
+// its field, and refuses only itself.
 func testPostOverflow(t *testing.T, f *fixture) {
 	a := f.account("a@example.com")
-	top := money.Amount(math.MaxInt64)
+	top := ledger.MaxTurnover - amt(t, "1")
 	f.postOK(credit(a.ID, top, "huge"))
-	res := f.post(credit(a.ID, 1, "one-more"), usage(a.ID, amt(t, "1"), "u1"))
+	res := f.post(credit(a.ID, amt(t, "2"), "two-more"), usage(a.ID, amt(t, "1"), "u1"), credit(a.ID, math.MaxInt64, "max"))
 	wantCode(t, res[0].Err, apperr.Invalid, "amount")
+	wantCode(t, res[2].Err, apperr.Invalid, "amount")
 	if res[1].Err != nil || res[1].Balance != top-amt(t, "1") {
 		t.Fatalf("usage after the refused credit: %+v", res[1])
 	}
 	if got, n := f.balance(a.ID), f.entryCount(a.ID); got != top-amt(t, "1") || n != 2 {
 		t.Fatalf("after overflow: balance %d with %d entries, want %d with 2", got, n, top-amt(t, "1"))
+	}
+	// At the bound, every further change is refused, however small.
+	wantCode(t, f.post(usage(a.ID, 1, "u2"))[0].Err, apperr.Invalid, "amount")
+	f.verifyClean()
+}
+
+// testTotalsStayExact: an account that moves amounts near the bound, with a
+// budget and daily totals to keep, keeps every total readable and exact: its
+// later usage, its budget, its daily totals and verify all keep working.
+// (Before the turnover bound, SQLite turned an overflowing budget or daily
+// sum into a float and every later read of the account failed.)
+func testTotalsStayExact(t *testing.T, f *fixture) {
+	a := f.account("whale@example.com")
+	kind := "unlimited"
+	if _, err := f.s.CreateBudget(ctx(t), a.ID, alert.BudgetInput{Kind: &kind}); err != nil {
+		t.Fatalf("create budget: %v", err)
+	}
+	big := ledger.MaxTurnover / 3
+	refused := 0
+	for i := range 8 {
+		res := f.post(credit(a.ID, big, fmt.Sprintf("c%d", i)), usage(a.ID, big, fmt.Sprintf("u%d", i)))
+		for _, r := range res {
+			if r.Err != nil {
+				wantCode(t, r.Err, apperr.Invalid, "amount")
+				refused++
+			}
+		}
+	}
+	if refused == 0 {
+		t.Fatalf("no posting was refused after moving %s eight times each way", big)
+	}
+	bs, _, err := f.s.Budgets(ctx(t), a.ID, ledger.Page{Limit: 10})
+	if err != nil || len(bs) != 1 {
+		t.Fatalf("budgets after the refusals: %v %v", bs, err)
+	}
+	if bs[0].Spent <= 0 {
+		t.Fatalf("budget spent %s, want the usage that was accepted", bs[0].Spent)
+	}
+	if _, err := f.s.DailyTotals(ctx(t), a.ID, Epoch.Add(-48*time.Hour)); err != nil {
+		t.Fatalf("daily totals: %v", err)
 	}
 	f.verifyClean()
 }
