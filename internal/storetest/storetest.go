@@ -120,7 +120,7 @@ func createAccount(t testing.TB, s *sqlstore.Store, g *ids.Generator, email stri
 		Status:    ledger.Active,
 		CreatedAt: Epoch.Truncate(time.Microsecond),
 	}
-	if err := s.CreateAccount(ctx(t), a, "hash_"+a.ID); err != nil {
+	if err := s.CreateAccount(ctx(t), a, ledger.DefaultKey(a, "hash_"+a.ID, "")); err != nil {
 		t.Fatalf("create account %s: %v", email, err)
 	}
 	return a
