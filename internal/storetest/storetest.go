@@ -68,6 +68,8 @@ func Run(t *testing.T, open func(t *testing.T) *sqlstore.Store) {
 		{"Concurrency/DirectPost", testConcurrentDirectPost},
 		{"Concurrency/SameKeyRace", testConcurrentSameKey},
 		{"Batch/TenThousandPostings", testBigBatch},
+		{"APIKeys/CreateListRevoke", testAPIKeys},
+		{"APIKeys/LimitAndClosedAccount", testAPIKeyLimits},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
