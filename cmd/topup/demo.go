@@ -174,7 +174,7 @@ func demoAccount(ctx context.Context, store *sqlstore.Store, d demo) (ledger.Acc
 	}
 	created := time.Now().UTC().Add(-7 * 24 * time.Hour).Truncate(time.Minute)
 	acct = ledger.Account{ID: d.accountID, Email: demoEmail, Currency: usd, Status: ledger.Active, CreatedAt: created}
-	if err := store.CreateAccount(ctx, acct, ledger.HashKey(d.accountKey)); err != nil {
+	if err := store.CreateAccount(ctx, acct, ledger.DefaultKey(acct, ledger.HashKey(d.accountKey), ledger.KeyPrefix(d.accountKey))); err != nil {
 		// Another start may have created it at the same moment.
 		if again, err2 := store.Account(ctx, d.accountID); err2 == nil {
 			return again, nil

@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"strconv"
 	"time"
 
+	"github.com/topup/topup/internal/authlimit"
 	"github.com/topup/topup/internal/httpapi"
 	"github.com/topup/topup/internal/money"
 	"github.com/topup/topup/internal/notify"
@@ -35,6 +37,9 @@ type settings struct {
 	// webhooksAllowPrivate is TOPUP_WEBHOOKS_ALLOW_PRIVATE=true: webhook
 	// endpoints may live on loopback and private addresses.
 	webhooksAllowPrivate bool
+	// trustedProxies is TOPUP_TRUSTED_PROXIES: connections from these
+	// addresses have their client read from X-Forwarded-For.
+	trustedProxies []netip.Prefix
 }
 
 func readSettings(payments string, getenv func(string) string) (settings, error) {
@@ -76,6 +81,11 @@ func readSettings(payments string, getenv func(string) string) (settings, error)
 	if v := getenv("TOPUP_WEBHOOKS_ALLOW_PRIVATE"); v != "" {
 		if s.webhooksAllowPrivate, err = strconv.ParseBool(v); err != nil {
 			return s, fmt.Errorf("TOPUP_WEBHOOKS_ALLOW_PRIVATE must be true or false, not %q", v)
+		}
+	}
+	if v := getenv("TOPUP_TRUSTED_PROXIES"); v != "" {
+		if s.trustedProxies, err = authlimit.ParseTrusted(v); err != nil {
+			return s, err
 		}
 	}
 	if payments == "stripe" {

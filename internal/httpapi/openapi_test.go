@@ -219,6 +219,8 @@ func TestOpenAPISchemasMatchWire(t *testing.T) {
 		{"BudgetRequest", budgetRequest{}, nil},
 		{"Budget", alert.BudgetView{}, nil},
 		{"Spendable", spendableJSON{}, nil},
+		{"APIKey", apiKeyJSON{}, nil},
+		{"APIKeyCreated", createdKeyJSON{}, nil},
 		{"WebhookEndpoint", endpointJSON{}, nil},
 		{"Delivery", deliveryJSON{}, nil},
 		{"Event", eventJSON{}, nil},

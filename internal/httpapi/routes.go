@@ -30,6 +30,9 @@ func (s *Server) routeTable() []route {
 		{"GET", "/v1/accounts/{id}", owner, s.getAccount},
 		{"PATCH", "/v1/accounts/{id}", adminOnly, s.updateAccount},
 		{"GET", "/v1/accounts/{id}/spendable", owner, s.spendable},
+		{"POST", "/v1/accounts/{id}/api_keys", owner, s.createAPIKey},
+		{"GET", "/v1/accounts/{id}/api_keys", owner, s.listAPIKeys},
+		{"DELETE", "/v1/accounts/{id}/api_keys/{key_id}", owner, s.revokeAPIKey},
 
 		{"POST", "/v1/accounts/{id}/usage", adminOnly, s.postUsage},
 		{"POST", "/v1/usage/batch", adminOnly, s.postUsageBatch},

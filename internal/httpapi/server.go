@@ -7,12 +7,14 @@ import (
 	"crypto/subtle"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/topup/topup/internal/apperr"
+	"github.com/topup/topup/internal/authlimit"
 	"github.com/topup/topup/internal/clock"
 	"github.com/topup/topup/internal/ids"
 	"github.com/topup/topup/internal/ledger"
@@ -41,6 +43,12 @@ type Config struct {
 	// ConsoleURL is where the console is served (PublicURL + "/console"),
 	// when it is: action_url then opens the console's 3-D Secure page.
 	ConsoleURL string
+	// TrustedProxies is TOPUP_TRUSTED_PROXIES: connections from these
+	// addresses have their client read from X-Forwarded-For.
+	TrustedProxies []netip.Prefix
+	// AuthLimit limits failed authentication per client address; its zero
+	// value is the contract's 20 failures in 10 seconds, on Deps.Clock.
+	AuthLimit authlimit.Config
 }
 
 // Server serves the API.
@@ -59,6 +67,9 @@ type Server struct {
 	sandbox   Sandbox
 	logins    LoginLinks
 	alerts    Alerts
+	keys      ledger.KeyStore
+	authLimit *authlimit.Limiter
+	lastUsed  *lastUsed
 	handler   http.Handler
 }
 
@@ -86,6 +97,9 @@ type Deps struct {
 	// notification list; nil takes Store when it implements Alerts (as
 	// *sqlstore.Store does).
 	Alerts Alerts
+	// Keys keeps accounts' API keys; nil takes Store when it implements
+	// ledger.KeyStore (as *sqlstore.Store does).
+	Keys ledger.KeyStore
 }
 
 // DefaultMaxBodyBytes fits a 10,000-event batch of about 800 bytes an event.
@@ -107,6 +121,14 @@ func New(cfg Config, d Deps) *Server {
 	if s.alerts = d.Alerts; s.alerts == nil {
 		s.alerts, _ = d.Store.(Alerts)
 	}
+	if s.keys = d.Keys; s.keys == nil {
+		s.keys, _ = d.Store.(ledger.KeyStore)
+	}
+	if cfg.AuthLimit.Clock == nil {
+		cfg.AuthLimit.Clock = d.Clock
+	}
+	s.authLimit = authlimit.New(cfg.AuthLimit)
+	s.lastUsed = newLastUsed()
 	s.handler = s.routes()
 	return s
 }
@@ -114,10 +136,12 @@ func New(cfg Config, d Deps) *Server {
 // ServeHTTP serves the API.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
-// principal is who is calling: the operator, or one account.
+// principal is who is calling: the operator, or one account with one of
+// its keys.
 type principal struct {
 	admin   bool
 	account ledger.Account
+	key     ledger.APIKey
 }
 
 type ctxKey int
@@ -137,14 +161,24 @@ func (s *Server) authenticate(r *http.Request) (principal, error) {
 	if subtle.ConstantTimeCompare([]byte(hash), []byte(s.cfg.AdminKeyHash)) == 1 {
 		return principal{admin: true}, nil
 	}
-	acct, err := s.store.AccountByKeyHash(r.Context(), hash)
+	var acct ledger.Account
+	var k ledger.APIKey
+	var err error
+	if s.keys != nil {
+		acct, k, err = s.keys.KeyByHash(r.Context(), hash)
+	} else {
+		acct, err = s.store.AccountByKeyHash(r.Context(), hash)
+	}
 	if err != nil {
 		if apperr.CodeOf(err) == apperr.NotFound {
 			return principal{}, apperr.New(apperr.Unauthenticated, "the key is not valid")
 		}
 		return principal{}, err
 	}
-	return principal{account: acct}, nil
+	if k.ID != "" {
+		s.touchKey(r.Context(), k)
+	}
+	return principal{account: acct, key: k}, nil
 }
 
 // access says who may call a route.
@@ -164,8 +198,19 @@ func (s *Server) guard(a access, next http.HandlerFunc) http.HandlerFunc {
 		return next
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
+		// The key is checked first, so that a valid key is never refused
+		// by the limit; only a request without one counts and is refused.
 		p, err := s.authenticate(r)
 		if err != nil {
+			if apperr.CodeOf(err) == apperr.Unauthenticated {
+				addr := authlimit.ClientAddr(r, s.cfg.TrustedProxies)
+				if wait, blocked := s.authLimit.Blocked(addr); blocked {
+					w.Header().Set("Retry-After", authlimit.RetryAfter(wait))
+					s.fail(w, r, apperr.New(apperr.RateLimited, "too many failed authentications from this address: try again later"))
+					return
+				}
+				s.authLimit.Fail(addr)
+			}
 			s.fail(w, r, err)
 			return
 		}

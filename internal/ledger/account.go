@@ -55,7 +55,7 @@ func NewAccount(ctx context.Context, store Store, gen *ids.Generator, c clock.Cl
 	}
 	a := Account{ID: gen.New(ids.Account), Email: email, Currency: cur, Status: Active, CreatedAt: c.Now()}
 	key := NewKey(AccountKeyPrefix)
-	if err := store.CreateAccount(ctx, a, HashKey(key)); err != nil {
+	if err := store.CreateAccount(ctx, a, DefaultKey(a, HashKey(key), KeyPrefix(key))); err != nil {
 		return Account{}, "", err
 	}
 	return a, key, nil

@@ -169,11 +169,13 @@ const (
 // NotFound for unknown ids and Invalid for a bad cursor; any other error is
 // internal.
 type Store interface {
-	// CreateAccount inserts a new account whose API key has keyHash.
-	CreateAccount(ctx context.Context, a Account, keyHash string) error
+	// CreateAccount inserts a new account and its first API key (see
+	// DefaultKey).
+	CreateAccount(ctx context.Context, a Account, key APIKey) error
 	// Account returns the account with id.
 	Account(ctx context.Context, id string) (Account, error)
-	// AccountByKeyHash returns the account whose API key hashes to keyHash.
+	// AccountByKeyHash returns the account holding the API key that hashes
+	// to keyHash; NotFound when none does (or the key was revoked).
 	AccountByKeyHash(ctx context.Context, keyHash string) (Account, error)
 	// Accounts lists accounts, newest first; the bool says whether more follow.
 	Accounts(ctx context.Context, p Page) ([]Account, bool, error)

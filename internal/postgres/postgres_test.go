@@ -1,10 +1,12 @@
 package postgres_test
 
 import (
+	"database/sql"
 	"os"
 	"testing"
 
 	"github.com/topup/topup/internal/pgtest"
+	"github.com/topup/topup/internal/postgres"
 	"github.com/topup/topup/internal/sqlstore"
 	"github.com/topup/topup/internal/storetest"
 )
@@ -31,4 +33,24 @@ func TestStore(t *testing.T) {
 
 func BenchmarkPost(b *testing.B) {
 	storetest.BenchPost(b, open)
+}
+
+// TestUpgradeKeepsAccountKeys: a database made before API keys were listed
+// upgrades in place; its accounts' keys keep working and are listed.
+func TestUpgradeKeepsAccountKeys(t *testing.T) {
+	t.Parallel()
+	u := pgtest.Schema(t)
+	old, err := sql.Open("pgx", u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.UpgradeKeepsAccountKeys(t, old, postgres.Migrations(), func() *sqlstore.Store {
+		c := storetest.NewClock()
+		s, err := postgres.Open(t.Context(), u, c, storetest.NewIDs(c))
+		if err != nil {
+			t.Fatalf("open the old database: %v", err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
 }

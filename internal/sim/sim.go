@@ -411,7 +411,7 @@ func (s *Sim) setup(r *rand.Rand) (*Failure, error) {
 			a.weight = 8
 		}
 		acct := ledger.Account{ID: s.proc.ids.New(ids.Account), Email: fmt.Sprintf("sim%d@example.com", i), Currency: c, Status: ledger.Active, CreatedAt: s.clock.Now()}
-		if err := s.proc.store.CreateAccount(s.ctx, acct, fmt.Sprintf("hash_%d", i)); err != nil {
+		if err := s.proc.store.CreateAccount(s.ctx, acct, ledger.DefaultKey(acct, fmt.Sprintf("hash_%d", i), "")); err != nil {
 			return nil, fmt.Errorf("create account: %w", err)
 		}
 		a.id = acct.ID

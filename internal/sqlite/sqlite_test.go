@@ -1,6 +1,7 @@
 package sqlite_test
 
 import (
+	"database/sql"
 	"path/filepath"
 	"testing"
 
@@ -33,4 +34,24 @@ func TestStore(t *testing.T) {
 
 func BenchmarkPost(b *testing.B) {
 	storetest.BenchPost(b, open)
+}
+
+// TestUpgradeKeepsAccountKeys: a database made before API keys were listed
+// upgrades in place; its accounts' keys keep working and are listed.
+func TestUpgradeKeepsAccountKeys(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "topup.db")
+	old, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.UpgradeKeepsAccountKeys(t, old, sqlite.Migrations(), func() *sqlstore.Store {
+		c := storetest.NewClock()
+		s, err := sqlite.Open(t.Context(), path, c, storetest.NewIDs(c))
+		if err != nil {
+			t.Fatalf("open the old database: %v", err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/topup/topup/internal/apperr"
 	"github.com/topup/topup/internal/ledger"
 	"github.com/topup/topup/internal/money"
 )
@@ -30,15 +29,18 @@ func scanAccount(r rowScanner) (ledger.Account, error) {
 	return a, nil
 }
 
-// CreateAccount inserts a new account whose API key has keyHash.
-func (s *Store) CreateAccount(ctx context.Context, a ledger.Account, keyHash string) error {
+// CreateAccount inserts a new account and its first API key. The
+// accounts.api_key_hash column is no longer read (migration 0007): it gets
+// a unique value that is no credential.
+func (s *Store) CreateAccount(ctx context.Context, a ledger.Account, key ledger.APIKey) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO accounts (id, email, currency, balance, last_seq, status, api_key_hash, created_at, updated_at)
-VALUES ($1, $2, $3, 0, 0, $4, $5, $6, $6)`, a.ID, a.Email, a.Currency.Code, string(a.Status), keyHash, micros(a.CreatedAt))
+VALUES ($1, $2, $3, 0, 0, $4, $5, $6, $6)`, a.ID, a.Email, a.Currency.Code, string(a.Status), "api_keys:"+a.ID, micros(a.CreatedAt))
 		if err != nil {
 			return fmt.Errorf("insert account: %w", err)
 		}
-		return nil
+		key.AccountID = a.ID
+		return insertAPIKey(ctx, tx, key)
 	})
 }
 
@@ -51,12 +53,10 @@ func (s *Store) Account(ctx context.Context, id string) (ledger.Account, error) 
 	return a, err
 }
 
-// AccountByKeyHash returns the account whose API key hashes to keyHash.
+// AccountByKeyHash returns the account holding the API key that hashes to
+// keyHash (KeyByHash without the key).
 func (s *Store) AccountByKeyHash(ctx context.Context, keyHash string) (ledger.Account, error) {
-	a, err := scanAccount(s.read.QueryRowContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE api_key_hash = $1`, keyHash))
-	if errors.Is(err, sql.ErrNoRows) {
-		return a, apperr.NotFoundf("no account has this key")
-	}
+	a, _, err := s.KeyByHash(ctx, keyHash)
 	return a, err
 }
 

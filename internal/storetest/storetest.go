@@ -71,6 +71,8 @@ func Run(t *testing.T, open func(t *testing.T) *sqlstore.Store) {
 		{"Concurrency/DirectPost", testConcurrentDirectPost},
 		{"Concurrency/SameKeyRace", testConcurrentSameKey},
 		{"Batch/TenThousandPostings", testBigBatch},
+		{"APIKeys/CreateListRevoke", testAPIKeys},
+		{"APIKeys/LimitAndClosedAccount", testAPIKeyLimits},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -123,7 +125,7 @@ func createAccount(t testing.TB, s *sqlstore.Store, g *ids.Generator, email stri
 		Status:    ledger.Active,
 		CreatedAt: Epoch.Truncate(time.Microsecond),
 	}
-	if err := s.CreateAccount(ctx(t), a, "hash_"+a.ID); err != nil {
+	if err := s.CreateAccount(ctx(t), a, ledger.DefaultKey(a, "hash_"+a.ID, "")); err != nil {
 		t.Fatalf("create account %s: %v", email, err)
 	}
 	return a

@@ -181,7 +181,7 @@ func (e *Env) Account() ledger.Account {
 	e.T.Helper()
 	a := ledger.Account{ID: e.IDs.New(ids.Account), Email: "billing@example.com", Currency: Currency("usd"),
 		Status: ledger.Active, CreatedAt: e.Now()}
-	if err := e.Store.CreateAccount(e.ctx(), a, "hash_"+a.ID); err != nil {
+	if err := e.Store.CreateAccount(e.ctx(), a, ledger.DefaultKey(a, "hash_"+a.ID, "")); err != nil {
 		e.T.Fatalf("create account: %v", err)
 	}
 	return a
