@@ -2,9 +2,7 @@ package sqlstore
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -52,9 +50,7 @@ func (s *Store) CreateEndpoint(ctx context.Context, accountID, url string) (noti
 		if n >= MaxEndpoints {
 			return apperr.Invalidf("url", "an account may register at most %d webhook endpoints", MaxEndpoints)
 		}
-		var b [32]byte
-		rand.Read(b[:])
-		out = notify.Endpoint{ID: s.ids.New("we"), AccountID: accountID, URL: url, Secret: "whsec_" + base64.RawURLEncoding.EncodeToString(b[:]),
+		out = notify.Endpoint{ID: s.ids.New("we"), AccountID: accountID, URL: url, Secret: s.ids.Secret("whsec_"),
 			CreatedAt: s.clock.Now().UTC().Truncate(time.Microsecond)}
 		_, err := tx.ExecContext(ctx, `INSERT INTO webhook_endpoints (id, account_id, url, secret, created_at) VALUES ($1, $2, $3, $4, $5)`,
 			out.ID, accountID, url, out.Secret, micros(out.CreatedAt))

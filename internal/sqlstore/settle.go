@@ -68,9 +68,9 @@ func (s *Store) settleTx(ctx context.Context, tx *sql.Tx, out *topup.Settled, t 
 	case topup.RequiresAction:
 		token := o.ActionToken
 		if token == "" {
-			// The secret in the action_url: 80 random bits (crypto/rand, or the
-			// simulator's seed) minted by the id generator.
-			token = s.ids.New("act")
+			// The secret in the action_url: 256 random bits (crypto/rand, or
+			// the simulator's seed), never an id's.
+			token = s.ids.Secret("act_")
 		}
 		t.Status, t.ClientSecret, t.ActionToken, t.ActionExpires = topup.RequiresAction, o.ClientSecret, token, now.Add(topup.ActionTTL)
 		_, err := tx.ExecContext(ctx, `UPDATE top_ups SET status = 'requires_action', charge_id = $1, client_secret = $2, action_token = $3, action_expires = $4, lease_until = 0 WHERE id = $5`,

@@ -2,9 +2,11 @@ package topup_test
 
 import (
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/topup/topup/internal/ids"
 	"github.com/topup/topup/internal/ledger"
 	"github.com/topup/topup/internal/payment"
 	"github.com/topup/topup/internal/sandbox"
@@ -347,6 +349,32 @@ func TestCardNeverRetried(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestActionTokensAreSecrets: the token of an action_url is a secret, not
+// an id: two top-ups that need 3-D Secure in the same millisecond get
+// tokens that share nothing guessable (ids minted so share their first
+// characters), each with at least 128 random bits.
+func TestActionTokensAreSecrets(t *testing.T) {
+	t.Parallel()
+	topuptest.Run(t, func(t *testing.T, e *topuptest.Env) {
+		_, first := crossed(t, e, e.Sandbox, "pm_card_authenticationRequired")
+		_, second := crossed(t, e, e.Sandbox, "pm_card_authenticationRequired")
+		e.RunOnce(e.Engine(e.Sandbox))
+		var tokens []string
+		for _, id := range []string{first, second} {
+			tu := e.TopUp(id)
+			wantStatus(t, tu, topup.RequiresAction, "")
+			raw, ok := ids.DecodeSecret("act_", tu.ActionToken)
+			if !ok || len(raw) < 16 {
+				t.Errorf("action token %q holds %d random bytes; want at least 16", tu.ActionToken, len(raw))
+			}
+			tokens = append(tokens, strings.TrimPrefix(tu.ActionToken, "act_"))
+		}
+		if len(tokens[0]) < 8 || len(tokens[1]) < 8 || tokens[0][:8] == tokens[1][:8] {
+			t.Errorf("two action tokens of one millisecond begin alike: %s, %s", tokens[0], tokens[1])
+		}
+	})
 }
 
 // TestRequiresAction: a card that needs 3-D Secure leaves the top-up

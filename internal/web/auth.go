@@ -2,14 +2,13 @@ package web
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/subtle"
-	"encoding/base64"
 	"errors"
 	"net/http"
 	"time"
 
 	"github.com/topup/topup/internal/clock"
+	"github.com/topup/topup/internal/ids"
 	"github.com/topup/topup/internal/ledger"
 	"github.com/topup/topup/internal/sqlstore"
 )
@@ -50,21 +49,12 @@ func NewLinks(store LinkStore, c clock.Clock, consoleURL string) *Links {
 // NewLoginLink returns a link that signs one browser into the account's
 // console within LoginLinkTTL. An unknown account is NotFound.
 func (l *Links) NewLoginLink(ctx context.Context, accountID string) (string, time.Time, error) {
-	token := randomToken("tpl_")
+	token := ids.Secret("tpl_")
 	expires := l.clock.Now().Add(LoginLinkTTL)
 	if err := l.store.CreateLoginLink(ctx, accountID, ledger.HashKey(token), expires); err != nil {
 		return "", time.Time{}, err
 	}
 	return l.url + "/login?token=" + token, expires, nil
-}
-
-// randomToken returns prefix and 256 random bits, URL-safe.
-func randomToken(prefix string) string {
-	var b [32]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic("web: no randomness: " + err.Error())
-	}
-	return prefix + base64.RawURLEncoding.EncodeToString(b[:])
 }
 
 // session returns the request's live session, if it has one.
@@ -143,7 +133,7 @@ func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
 	}
 	// The form's own token, also set as a cookie: a sign-in form posted
 	// from anywhere but this page (login CSRF) lacks the pair.
-	form := randomToken("")
+	form := ids.Secret("")
 	http.SetCookie(w, c.cookie(r, loginCookie, form, Prefix+"/login", int(LoginLinkTTL/time.Second), http.SameSiteStrictMode))
 	c.render(w, r, "login", view{Title: "Sign in", Page: loginView{Token: token, Form: form, Expires: l.ExpiresAt}})
 }
@@ -158,8 +148,8 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 			Problem: "This sign-in form has expired. Open the sign-in link again and press Sign in."}})
 		return
 	}
-	id := randomToken("")
-	sess := sqlstore.ConsoleSession{IDHash: ledger.HashKey(id), CSRF: randomToken(""), ExpiresAt: c.clock.Now().Add(c.cfg.SessionTTL)}
+	id := ids.Secret("")
+	sess := sqlstore.ConsoleSession{IDHash: ledger.HashKey(id), CSRF: ids.Secret(""), ExpiresAt: c.clock.Now().Add(c.cfg.SessionTTL)}
 	sess, err = c.store.UseLoginLink(r.Context(), ledger.HashKey(token), sess)
 	if err != nil {
 		status, problem := http.StatusGone, ""
