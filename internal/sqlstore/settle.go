@@ -208,6 +208,22 @@ func (s *Store) ExpiredActions(ctx context.Context) ([]string, error) {
 	return out, rows.Err()
 }
 
+// NextDue returns the earliest back-off end after the instant after: when
+// an account with Automatic Top-Up on, active and below its threshold, with
+// no open automatic top-up, becomes due for one by the clock alone. false
+// when no such account waits. The engine sweeps then.
+func (s *Store) NextDue(ctx context.Context, after time.Time) (time.Time, bool, error) {
+	var due sql.NullInt64
+	err := s.read.QueryRowContext(ctx, `SELECT MIN(s.retry_after) FROM auto_top_up s JOIN accounts a ON a.id = s.account_id
+WHERE s.enabled AND s.retry_after > $1 AND a.status = 'active' AND a.balance < s.threshold
+AND NOT EXISTS (SELECT 1 FROM top_ups t WHERE t.account_id = s.account_id AND t.trigger <> 'manual' AND t.status IN ('pending', 'processing', 'requires_action'))`,
+		micros(after)).Scan(&due)
+	if err != nil || !due.Valid {
+		return time.Time{}, false, err
+	}
+	return fromMicros(due.Int64), true, nil
+}
+
 // Sweep catches what no debit triggered: it creates the automatic top-ups
 // that are due, such as after a failure's back-off ended. It returns the new
 // top-ups.
