@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/topup/topup/internal/clock"
+	"github.com/topup/topup/internal/ids"
 	"github.com/topup/topup/internal/web"
 )
 
@@ -50,7 +51,13 @@ func TestSignInLink(t *testing.T) {
 		}
 	}
 	if session == nil || !session.HttpOnly || session.SameSite != http.SameSiteLaxMode || session.Path != "/console" || session.Secure {
-		t.Errorf("session cookie = %+v; want HttpOnly, SameSite=Lax, Path=/console, not Secure over plain http", session)
+		t.Fatalf("session cookie = %+v; want HttpOnly, SameSite=Lax, Path=/console, not Secure over plain http", session)
+	}
+	// The link's token and the session's id are secrets (ids.Secret).
+	for _, s := range []struct{ prefix, value string }{{"tpl_", tokenOf(t, link)}, {"", session.Value}} {
+		if raw, ok := ids.DecodeSecret(s.prefix, s.value); !ok || len(raw) < 16 {
+			t.Errorf("%q holds %d random bytes; want at least 16", s.value, len(raw))
+		}
 	}
 	if home := person.get("/console/accounts/" + a.ID); home.status != 200 || !strings.Contains(home.body, "ada@example.com") {
 		t.Fatalf("the overview after sign-in answered %d", home.status)
