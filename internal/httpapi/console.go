@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"net/http"
 	"net/url"
@@ -145,7 +146,7 @@ func (s *Server) RemoveCard(ctx context.Context, accountID, cardID string) (disa
 // brought up to date with the charge: the page reloads after Stripe.js.
 func (s *Server) ActionTopUp(ctx context.Context, id, token string) (topup.TopUp, error) {
 	t, err := s.billing.TopUpByID(ctx, id)
-	if err != nil || t.ActionToken == "" || token != t.ActionToken {
+	if err != nil || t.ActionToken == "" || subtle.ConstantTimeCompare([]byte(token), []byte(t.ActionToken)) != 1 {
 		return topup.TopUp{}, apperr.NotFoundf("no such payment")
 	}
 	if t.Status == topup.RequiresAction && s.sandbox == nil && t.ChargeID != "" {

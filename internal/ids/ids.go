@@ -28,6 +28,9 @@ type Generator struct {
 	clock   clock.Clock
 	mu      sync.Mutex
 	entropy *ulid.MonotonicEntropy
+	// secrets is the seeded stream of a simulation's secrets; nil reads
+	// crypto/rand.
+	secrets io.Reader
 }
 
 // New returns a generator reading crypto/rand.
@@ -39,7 +42,8 @@ func New(c clock.Clock) *Generator {
 // seed and clock give the same ids.
 func NewSeeded(c clock.Clock, seed uint64) *Generator {
 	var r io.Reader = mrand.NewChaCha8(seedBytes(seed))
-	return &Generator{clock: c, entropy: ulid.Monotonic(r, 0)}
+	secrets := mrand.NewChaCha8(seedBytes(^seed))
+	return &Generator{clock: c, entropy: ulid.Monotonic(r, 0), secrets: secrets}
 }
 
 func seedBytes(seed uint64) [32]byte {

@@ -483,3 +483,52 @@ func TestPrivateAddressRefusedAtDelivery(t *testing.T) {
 		}
 	})
 }
+
+// TestEndpointGetsOnlyLaterEvents: an endpoint receives only the events
+// created after it was registered, even when the worker fans them out
+// later: the events that waited in the outbox when it was registered go
+// to the endpoints that were there before them.
+func TestEndpointGetsOnlyLaterEvents(t *testing.T) {
+	t.Parallel()
+	topuptest.Run(t, func(t *testing.T, e *topuptest.Env) {
+		early, late := newReceiver(t, e.Now, 0), newReceiver(t, e.Now, 0)
+		a := e.Account()
+		register := func(r *receiver) {
+			ep, err := e.Store.CreateEndpoint(t.Context(), a.ID, r.srv.URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.secret = ep.Secret
+		}
+		register(early)
+		before := causeEvents(t, e, a.ID)
+		e.Clock.Advance(time.Second)
+		register(late)
+		e.Clock.Advance(time.Second)
+		e.Use(a.ID, "3") // 20.00 of the budget's 20.00: budget.exhausted
+		ns, _, err := e.Store.NotificationPage(t.Context(), a.ID, ledger.Page{Limit: 100})
+		if err != nil || len(ns) != 4 {
+			t.Fatalf("notifications: %d, %v; want 4", len(ns), err)
+		}
+		after := ns[0].ID // newest first
+
+		// The worker runs only now, after both registrations.
+		w := worker(t, e, notify.Config{AllowPrivate: true})
+		if p := runOnce(t, w); p.Dispatched != 4 || p.Attempted != 4+4+1 {
+			t.Fatalf("pass %+v; want 4 events: 4 mails, 4 posts to the early endpoint, 1 to the late one", p)
+		}
+		hits, _, bad := early.snapshot()
+		if len(bad) != 0 || len(hits) != 4 || hits[after] != 1 {
+			t.Errorf("the early endpoint got %v (refused %v); want all 4 events once", hits, bad)
+		}
+		hits, _, bad = late.snapshot()
+		if len(bad) != 0 || len(hits) != 1 || hits[after] != 1 {
+			t.Errorf("the late endpoint got %v (refused %v); want only %s, created after it was registered", hits, bad, after)
+		}
+		for _, id := range before {
+			if hits[id] != 0 {
+				t.Errorf("the late endpoint got %s, created before it was registered", id)
+			}
+		}
+	})
+}

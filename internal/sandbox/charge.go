@@ -130,12 +130,10 @@ func (p *Provider) decide(ctx context.Context, req payment.ChargeRequest) (Charg
 }
 
 // clientSecret is "<charge id>_secret_<random>", as Stripe's. The random
-// part is the entropy of a fresh id, so a seeded generator gives the same
-// secrets.
+// part is a secret of the id generator, so a seeded generator gives the
+// same secrets.
 func (p *Provider) clientSecret(chargeID string) string {
-	id := p.ids.New("secret")
-	// A ULID is 10 characters of time and 16 of entropy.
-	return chargeID + "_secret_" + id[len(id)-16:]
+	return chargeID + "_secret_" + p.ids.Secret("")
 }
 
 func (p *Provider) forgetBefore() time.Time {

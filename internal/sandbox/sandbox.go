@@ -293,7 +293,8 @@ func (p *Provider) SetupURL(ctx context.Context, customerID, accountID, successU
 		return "", fmt.Errorf("sandbox: setup session for account %s: a customer and a success URL are required", accountID)
 	}
 	s := Session{
-		ID:         p.ids.New("cs"),
+		// The session's id is the secret of its page's URL.
+		ID:         p.ids.Secret("cs_"),
 		Customer:   customerID,
 		AccountID:  accountID,
 		SuccessURL: successURL,

@@ -576,3 +576,46 @@ func TestDeterministic(t *testing.T) {
 		t.Fatalf("two seeded runs differ:\n%v\n%v", a, b)
 	}
 }
+
+// The hosted setup pages and 3-D Secure client secrets that a URL carries
+// are secrets: minted in one millisecond, two share nothing that would let
+// one be guessed from the other (ids minted so share their first
+// characters), and each holds at least 128 random bits.
+func TestURLSecretsAreRandom(t *testing.T) {
+	t.Parallel()
+	f := setup(t, sandbox.Config{})
+	ctx := t.Context()
+	var sessions []string
+	for range 2 {
+		page, err := f.p.SetupURL(ctx, "cus_1", "acct_1", "https://app.example/cards", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sessions = append(sessions, strings.TrimPrefix(page, baseURL+"/sandbox/setup/"))
+	}
+	cus, _ := f.p.EnsureCustomer(ctx, "", "acct_1", "")
+	card := f.card(cus, "pm_card_authenticationRequired")
+	var secrets []string
+	for _, key := range []string{"k1", "k2"} {
+		c := f.charge(request(cus, card.ID, key))
+		_, random, _ := strings.Cut(c.ClientSecret, "_secret_")
+		secrets = append(secrets, random)
+	}
+	for _, tc := range []struct {
+		what, prefix string
+		got          []string
+	}{
+		{"setup session", "cs_", sessions},
+		{"client secret", "", secrets},
+	} {
+		a, b := strings.TrimPrefix(tc.got[0], tc.prefix), strings.TrimPrefix(tc.got[1], tc.prefix)
+		if len(a) < 8 || len(b) < 8 || a[:8] == b[:8] {
+			t.Errorf("two %ss minted in one millisecond begin alike: %s, %s", tc.what, tc.got[0], tc.got[1])
+		}
+		for _, s := range tc.got {
+			if raw, ok := ids.DecodeSecret(tc.prefix, s); !ok || len(raw) < 16 {
+				t.Errorf("%s %q holds %d random bytes; want at least 16", tc.what, s, len(raw))
+			}
+		}
+	}
+}

@@ -102,6 +102,10 @@ func (h engineStore) Sweep(ctx context.Context, backoff time.Duration) ([]string
 	return ids, err
 }
 
+func (h engineStore) NextDue(ctx context.Context, after time.Time) (time.Time, bool, error) {
+	return h.p.store.NextDue(ctx, after)
+}
+
 func (h engineStore) CustomerID(ctx context.Context, accountID string) (string, error) {
 	return h.p.store.CustomerID(ctx, accountID)
 }

@@ -2,9 +2,7 @@ package sqlstore
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -52,9 +50,7 @@ func (s *Store) CreateEndpoint(ctx context.Context, accountID, url string) (noti
 		if n >= MaxEndpoints {
 			return apperr.Invalidf("url", "an account may register at most %d webhook endpoints", MaxEndpoints)
 		}
-		var b [32]byte
-		rand.Read(b[:])
-		out = notify.Endpoint{ID: s.ids.New("we"), AccountID: accountID, URL: url, Secret: "whsec_" + base64.RawURLEncoding.EncodeToString(b[:]),
+		out = notify.Endpoint{ID: s.ids.New("we"), AccountID: accountID, URL: url, Secret: s.ids.Secret("whsec_"),
 			CreatedAt: s.clock.Now().UTC().Truncate(time.Microsecond)}
 		_, err := tx.ExecContext(ctx, `INSERT INTO webhook_endpoints (id, account_id, url, secret, created_at) VALUES ($1, $2, $3, $4, $5)`,
 			out.ID, accountID, url, out.Secret, micros(out.CreatedAt))
@@ -136,7 +132,8 @@ func (s *Store) PendingWork(ctx context.Context, now time.Time) (bool, error) {
 }
 
 // Dispatch fans up to limit new events out into deliveries — the
-// account's e-mail and every webhook endpoint it has now — due at once,
+// account's e-mail and every webhook endpoint it had when the event was
+// created (registered at or before the event's created_at) — due at once,
 // given up giveUpAfter after the event, and marks the events dispatched.
 // It returns how many events it took.
 func (s *Store) Dispatch(ctx context.Context, now time.Time, giveUpAfter time.Duration, limit int) (int, error) {
@@ -152,7 +149,11 @@ func (s *Store) Dispatch(ctx context.Context, now time.Time, giveUpAfter time.Du
 			at          int64
 		}
 		var evs []ev
-		accounts := map[string][]string{} // account → endpoint ids
+		type endpoint struct {
+			id      string
+			created int64
+		}
+		accounts := map[string][]endpoint{} // account → its endpoints
 		for rows.Next() {
 			var e ev
 			if err := rows.Scan(&e.id, &e.account, &e.at); err != nil {
@@ -174,17 +175,18 @@ func (s *Store) Dispatch(ctx context.Context, now time.Time, giveUpAfter time.Du
 			args = append(args, a)
 			marks = append(marks, fmt.Sprintf("$%d", len(args)))
 		}
-		rows, err = tx.QueryContext(ctx, `SELECT id, account_id FROM webhook_endpoints WHERE account_id IN (`+strings.Join(marks, ",")+`) ORDER BY id`, args...)
+		rows, err = tx.QueryContext(ctx, `SELECT id, account_id, created_at FROM webhook_endpoints WHERE account_id IN (`+strings.Join(marks, ",")+`) ORDER BY id`, args...)
 		if err != nil {
 			return err
 		}
 		for rows.Next() {
-			var id, account string
-			if err := rows.Scan(&id, &account); err != nil {
+			var ep endpoint
+			var account string
+			if err := rows.Scan(&ep.id, &account, &ep.created); err != nil {
 				rows.Close()
 				return err
 			}
-			accounts[account] = append(accounts[account], id)
+			accounts[account] = append(accounts[account], ep)
 		}
 		if err := rows.Close(); err != nil {
 			return err
@@ -201,7 +203,12 @@ VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $6) ON CONFLICT (event_id, channe
 				return fmt.Errorf("fan out %s: %w", e.id, err)
 			}
 			for _, ep := range accounts[e.account] {
-				if err := insert(e, notify.Webhook, ep); err != nil {
+				if ep.created > e.at {
+					// An endpoint gets only the events created after it was
+					// registered, however late the fan-out runs.
+					continue
+				}
+				if err := insert(e, notify.Webhook, ep.id); err != nil {
 					return fmt.Errorf("fan out %s: %w", e.id, err)
 				}
 			}

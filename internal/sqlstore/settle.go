@@ -68,9 +68,9 @@ func (s *Store) settleTx(ctx context.Context, tx *sql.Tx, out *topup.Settled, t 
 	case topup.RequiresAction:
 		token := o.ActionToken
 		if token == "" {
-			// The secret in the action_url: 80 random bits (crypto/rand, or the
-			// simulator's seed) minted by the id generator.
-			token = s.ids.New("act")
+			// The secret in the action_url: 256 random bits (crypto/rand, or
+			// the simulator's seed), never an id's.
+			token = s.ids.Secret("act_")
 		}
 		t.Status, t.ClientSecret, t.ActionToken, t.ActionExpires = topup.RequiresAction, o.ClientSecret, token, now.Add(topup.ActionTTL)
 		_, err := tx.ExecContext(ctx, `UPDATE top_ups SET status = 'requires_action', charge_id = $1, client_secret = $2, action_token = $3, action_expires = $4, lease_until = 0 WHERE id = $5`,
@@ -208,6 +208,22 @@ func (s *Store) ExpiredActions(ctx context.Context) ([]string, error) {
 		out = append(out, id)
 	}
 	return out, rows.Err()
+}
+
+// NextDue returns the earliest back-off end after the instant after: when
+// an account with Automatic Top-Up on, active and below its threshold, with
+// no open automatic top-up, becomes due for one by the clock alone. false
+// when no such account waits. The engine sweeps then.
+func (s *Store) NextDue(ctx context.Context, after time.Time) (time.Time, bool, error) {
+	var due sql.NullInt64
+	err := s.read.QueryRowContext(ctx, `SELECT MIN(s.retry_after) FROM auto_top_up s JOIN accounts a ON a.id = s.account_id
+WHERE s.enabled AND s.retry_after > $1 AND a.status = 'active' AND a.balance < s.threshold
+AND NOT EXISTS (SELECT 1 FROM top_ups t WHERE t.account_id = s.account_id AND t.trigger <> 'manual' AND t.status IN ('pending', 'processing', 'requires_action'))`,
+		micros(after)).Scan(&due)
+	if err != nil || !due.Valid {
+		return time.Time{}, false, err
+	}
+	return fromMicros(due.Int64), true, nil
 }
 
 // Sweep catches what no debit triggered: it creates the automatic top-ups

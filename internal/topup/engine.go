@@ -21,6 +21,9 @@ type Store interface {
 	Begin(ctx context.Context, id string) (TopUp, bool, error)
 	Settle(ctx context.Context, id string, o Outcome, backoff time.Duration) (Settled, error)
 	Sweep(ctx context.Context, backoff time.Duration) ([]string, error)
+	// NextDue returns the earliest back-off end after the instant after
+	// (false when no account waits for one): the engine sweeps then.
+	NextDue(ctx context.Context, after time.Time) (time.Time, bool, error)
 	ExpiredActions(ctx context.Context) ([]string, error)
 	TopUpByID(ctx context.Context, id string) (TopUp, error)
 	CustomerID(ctx context.Context, accountID string) (string, error)
@@ -31,8 +34,8 @@ type Store interface {
 type Config struct {
 	RetryBackoff  time.Duration // TOPUP_RETRY_BACKOFF: wait after a declined automatic top-up (1h)
 	Lease         time.Duration // how long a claim keeps other workers away (2m)
-	PollInterval  time.Duration // how often the worker looks for due top-ups (1s)
-	SweepInterval time.Duration // how often the sweep runs (15s)
+	PollInterval  time.Duration // how often the worker looks for due top-ups, and for back-offs other replicas began (1s)
+	SweepInterval time.Duration // how often the sweep runs at the latest (15s); it also runs when a back-off ends
 	UnknownRetry  time.Duration // first wait after an unknown outcome, doubling to 5m (2s)
 	ChargeTimeout time.Duration // one provider call (30s)
 	// Concurrency is how many claimed top-ups one pass charges at once
@@ -49,6 +52,9 @@ type Config struct {
 	Logger         *slog.Logger
 	// OnSettled, when set, hears of every settled attempt (metrics).
 	OnSettled func(Settled)
+	// OnPass, when set, hears of every pass of the worker (Start), after
+	// it: how many top-ups it attempted and its error. Tests wait on it.
+	OnPass func(attempted int, err error)
 }
 
 func (c *Config) defaults() {
@@ -91,6 +97,10 @@ type Engine struct {
 	stop     chan struct{}
 	wg       sync.WaitGroup
 	lastSwp  time.Time
+	// nextDue is the earliest back-off end after lastSwp the store knew of
+	// when it was last asked (dueRead); zero when none.
+	nextDue time.Time
+	dueRead time.Time
 }
 
 // NewEngine returns an engine; Start runs its worker.
@@ -121,6 +131,8 @@ func (e *Engine) Start() {
 		defer e.wg.Done()
 		t := time.NewTicker(e.cfg.PollInterval)
 		defer t.Stop()
+		wake := time.NewTimer(e.cfg.SweepInterval)
+		defer wake.Stop()
 		for {
 			ctx, cancel := context.WithTimeout(context.Background(), e.cfg.Lease)
 			n, err := e.RunOnce(ctx)
@@ -128,6 +140,9 @@ func (e *Engine) Start() {
 				e.cfg.Logger.Error("top-up worker pass", "err", err)
 			}
 			cancel()
+			if e.cfg.OnPass != nil {
+				e.cfg.OnPass(n, err)
+			}
 			if n > 0 && err == nil {
 				// More may be due already (many accounts crossing together):
 				// look again at once rather than at the next tick.
@@ -138,14 +153,31 @@ func (e *Engine) Start() {
 					continue
 				}
 			}
+			// Wake when the next back-off ends, not at the next tick; after
+			// an error, at the next tick.
+			if err != nil {
+				wake.Reset(e.cfg.SweepInterval)
+			} else {
+				wake.Reset(e.untilDue())
+			}
 			select {
 			case <-e.stop:
 				return
 			case <-e.kick:
 			case <-t.C:
+			case <-wake.C:
 			}
 		}
 	}()
+}
+
+// untilDue is how long the worker may sleep before the next back-off ends,
+// at most the sweep interval.
+func (e *Engine) untilDue() time.Duration {
+	if e.nextDue.IsZero() {
+		return e.cfg.SweepInterval
+	}
+	return max(0, min(e.nextDue.Sub(e.cfg.Clock.Now()), e.cfg.SweepInterval))
 }
 
 // Resume is what Start does before the worker's first pass, as a step of
@@ -165,16 +197,44 @@ func (e *Engine) Stop() {
 	e.wg.Wait()
 }
 
-// RunOnce is one pass: the sweep when it is due, then every claimed top-up
-// attempted once. It returns how many top-ups it attempted.
+// RunOnce is one pass: the sweep when it is due (every SweepInterval, and
+// as soon as a back-off has ended), then every claimed top-up attempted
+// once, then a look at when the next back-off ends. It returns how many
+// top-ups it attempted.
 func (e *Engine) RunOnce(ctx context.Context) (int, error) {
 	now := e.cfg.Clock.Now()
-	if now.Sub(e.lastSwp) >= e.cfg.SweepInterval {
+	swept := false
+	if now.Sub(e.lastSwp) >= e.cfg.SweepInterval || (!e.nextDue.IsZero() && !now.Before(e.nextDue)) {
 		e.lastSwp = now
 		if _, err := e.Sweep(ctx); err != nil {
+			// nextDue stays: the next pass sweeps again.
 			return 0, err
 		}
+		e.nextDue, swept = time.Time{}, true
 	}
+	// What the sweep just created is due: claim as of after it.
+	n, err := e.attemptDue(ctx, e.cfg.Clock.Now())
+	if err != nil {
+		return n, err
+	}
+	// A failure settled in this pass, or on another replica since the last
+	// look, starts a back-off: learn when it ends. Asked after every pass
+	// that did something, and at most once per PollInterval otherwise.
+	if swept || n > 0 || now.Sub(e.dueRead) >= e.cfg.PollInterval {
+		due, ok, err := e.store.NextDue(ctx, e.lastSwp)
+		if err != nil {
+			return n, err
+		}
+		e.nextDue, e.dueRead = time.Time{}, now
+		if ok {
+			e.nextDue = due
+		}
+	}
+	return n, nil
+}
+
+// attemptDue claims the top-ups due at now and attempts each once.
+func (e *Engine) attemptDue(ctx context.Context, now time.Time) (int, error) {
 	ids, err := e.store.Claim(ctx, now, e.cfg.Lease, max(32, 2*e.cfg.Concurrency))
 	if err != nil {
 		return 0, err

@@ -2,9 +2,11 @@ package topup_test
 
 import (
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/topup/topup/internal/ids"
 	"github.com/topup/topup/internal/ledger"
 	"github.com/topup/topup/internal/payment"
 	"github.com/topup/topup/internal/sandbox"
@@ -347,6 +349,135 @@ func TestCardNeverRetried(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestBackoffEndWakesEngine: the next automatic top-up after a decline is
+// created and attempted at the engine's first pass after the back-off ends
+// — not at its next sweep, 15 seconds later — on whichever replica, even
+// one that did not see the decline: with a back-off of one second, three
+// declines switch Automatic Top-Up off within about two seconds.
+func TestBackoffEndWakesEngine(t *testing.T) {
+	t.Parallel()
+	const backoff = time.Second
+	topuptest.Run(t, func(t *testing.T, e *topuptest.Env) {
+		fast := func(c *topup.Config) { c.RetryBackoff = backoff }
+		a, b := e.Engine(e.Sandbox, fast), e.Engine(e.Sandbox, fast)
+		e.RunOnce(b) // replica b's first pass (and sweep): nothing to do yet
+		acct, first := crossed(t, e, e.Sandbox, "pm_card_chargeDeclined")
+		if n := e.RunOnce(a); n != 1 {
+			t.Fatalf("replica a attempted %d top-ups, want the crossing's", n)
+		}
+		wantStatus(t, e.TopUp(first), topup.Failed, "card_declined")
+
+		// Replica b never saw that decline. Just before the back-off ends
+		// nothing is due; once it has ended, b's next passes make and
+		// attempt the next top-up (the first may only learn of the back-off).
+		for failures := 1; failures < topup.MaxFailuresInRow; failures++ {
+			e.Clock.Advance(backoff - time.Millisecond)
+			if n := e.RunOnce(b); n != 0 {
+				t.Fatalf("replica b attempted %d top-ups before the back-off ended", n)
+			}
+			e.Clock.Advance(time.Millisecond)
+			attempted := e.RunOnce(b)
+			if attempted == 0 {
+				attempted = e.RunOnce(b)
+			}
+			if attempted != 1 {
+				t.Fatalf("after decline %d, replica b attempted %d top-ups once the back-off ended; want 1 (not at the sweep 15 s later)", failures, attempted)
+			}
+		}
+		list := e.TopUps(acct.ID)
+		if len(list) != topup.MaxFailuresInRow {
+			t.Fatalf("%d top-ups, want %d", len(list), topup.MaxFailuresInRow)
+		}
+		for _, tu := range list {
+			wantStatus(t, tu, topup.Failed, "card_declined")
+		}
+		if st, _ := e.Settings(acct.ID); st.Enabled || st.DisabledReason != topup.RepeatedDeclines {
+			t.Fatalf("after three declines: enabled %v reason %q, want off with repeated_declines", st.Enabled, st.DisabledReason)
+		}
+	})
+}
+
+// TestBackoffEndWakesWorker: the running worker (Start) sleeps until the
+// back-off ends, not until its next sweep: on the wall clock, with a
+// back-off of one second and a card that is always declined, each next
+// top-up is created within 2 seconds of the back-off's end, and three
+// declines switch Automatic Top-Up off within seconds (the 15-second sweep
+// took 30 seconds and more).
+func TestBackoffEndWakesWorker(t *testing.T) {
+	t.Parallel()
+	const backoff = time.Second
+	for _, b := range topuptest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
+			e := topuptest.NewLiveEnv(t, b)
+			passes := make(chan struct{}, 1)
+			eng := e.Engine(e.Sandbox, func(c *topup.Config) {
+				c.RetryBackoff = backoff
+				c.OnPass = func(int, error) {
+					select {
+					case passes <- struct{}{}:
+					default:
+					}
+				}
+			})
+			acct, _ := crossed(t, e, e.Sandbox, "pm_card_chargeDeclined")
+			eng.Start()
+			defer eng.Stop()
+			deadline := time.After(10 * time.Second)
+			for {
+				if st, _ := e.Settings(acct.ID); !st.Enabled {
+					if st.DisabledReason != topup.RepeatedDeclines {
+						t.Fatalf("Automatic Top-Up off with %q, want repeated_declines", st.DisabledReason)
+					}
+					break
+				}
+				select {
+				case <-passes:
+				case <-deadline:
+					t.Fatalf("Automatic Top-Up still on 10 s after the first decline; top-ups %+v", e.TopUps(acct.ID))
+				}
+			}
+			list := e.TopUps(acct.ID)
+			if len(list) != topup.MaxFailuresInRow {
+				t.Fatalf("%d top-ups, want %d", len(list), topup.MaxFailuresInRow)
+			}
+			for i := 1; i < len(list); i++ {
+				end := list[i-1].CompletedAt.Add(backoff)
+				t.Logf("top-up %d created %v after its back-off ended", i+1, list[i].CreatedAt.Sub(end))
+				if late := list[i].CreatedAt.Sub(end); late < 0 || late >= 2*time.Second {
+					t.Errorf("top-up %d was created %v after its back-off ended; want within 2 s", i+1, late)
+				}
+			}
+		})
+	}
+}
+
+// TestActionTokensAreSecrets: the token of an action_url is a secret, not
+// an id: two top-ups that need 3-D Secure in the same millisecond get
+// tokens that share nothing guessable (ids minted so share their first
+// characters), each with at least 128 random bits.
+func TestActionTokensAreSecrets(t *testing.T) {
+	t.Parallel()
+	topuptest.Run(t, func(t *testing.T, e *topuptest.Env) {
+		_, first := crossed(t, e, e.Sandbox, "pm_card_authenticationRequired")
+		_, second := crossed(t, e, e.Sandbox, "pm_card_authenticationRequired")
+		e.RunOnce(e.Engine(e.Sandbox))
+		var tokens []string
+		for _, id := range []string{first, second} {
+			tu := e.TopUp(id)
+			wantStatus(t, tu, topup.RequiresAction, "")
+			raw, ok := ids.DecodeSecret("act_", tu.ActionToken)
+			if !ok || len(raw) < 16 {
+				t.Errorf("action token %q holds %d random bytes; want at least 16", tu.ActionToken, len(raw))
+			}
+			tokens = append(tokens, strings.TrimPrefix(tu.ActionToken, "act_"))
+		}
+		if len(tokens[0]) < 8 || len(tokens[1]) < 8 || tokens[0][:8] == tokens[1][:8] {
+			t.Errorf("two action tokens of one millisecond begin alike: %s, %s", tokens[0], tokens[1])
+		}
+	})
 }
 
 // TestRequiresAction: a card that needs 3-D Secure leaves the top-up

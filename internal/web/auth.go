@@ -2,14 +2,18 @@ package web
 
 import (
 	"context"
-	"crypto/rand"
+	"crypto/hmac"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/topup/topup/internal/clock"
+	"github.com/topup/topup/internal/ids"
 	"github.com/topup/topup/internal/ledger"
 	"github.com/topup/topup/internal/sqlstore"
 )
@@ -50,21 +54,12 @@ func NewLinks(store LinkStore, c clock.Clock, consoleURL string) *Links {
 // NewLoginLink returns a link that signs one browser into the account's
 // console within LoginLinkTTL. An unknown account is NotFound.
 func (l *Links) NewLoginLink(ctx context.Context, accountID string) (string, time.Time, error) {
-	token := randomToken("tpl_")
+	token := ids.Secret("tpl_")
 	expires := l.clock.Now().Add(LoginLinkTTL)
 	if err := l.store.CreateLoginLink(ctx, accountID, ledger.HashKey(token), expires); err != nil {
 		return "", time.Time{}, err
 	}
 	return l.url + "/login?token=" + token, expires, nil
-}
-
-// randomToken returns prefix and 256 random bits, URL-safe.
-func randomToken(prefix string) string {
-	var b [32]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic("web: no randomness: " + err.Error())
-	}
-	return prefix + base64.RawURLEncoding.EncodeToString(b[:])
 }
 
 // session returns the request's live session, if it has one.
@@ -131,6 +126,47 @@ type loginView struct {
 	Problem     string
 }
 
+// formKeyMeta is where the installation keeps the key of its sign-in
+// forms (meta), so that every replica makes and checks the same forms.
+const formKeyMeta = "console_login_form_key"
+
+// formKey is the key that binds a sign-in form to its link, read (or made)
+// once per process.
+type formKey struct {
+	mu  sync.Mutex
+	key []byte
+}
+
+// loginFormKey returns the installation's sign-in form key, making it on
+// the first use of the first replica; replicas racing agree on one.
+func (c *Console) loginFormKey(ctx context.Context) ([]byte, error) {
+	k := &c.formKey
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.key != nil {
+		return k.key, nil
+	}
+	v, ok, err := c.store.Meta(ctx, formKeyMeta)
+	if err == nil && !ok {
+		v, err = c.store.SetMetaIfAbsent(ctx, formKeyMeta, ids.Secret(""))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sign-in form key: %w", err)
+	}
+	k.key = []byte(v)
+	return k.key, nil
+}
+
+// loginForm is the token of the sign-in form of the link whose token hashes
+// to tokenHash: an HMAC of it under the installation's key, so that only
+// this server makes it, and a form (or cookie) made for one link is
+// refused with any other.
+func loginForm(key []byte, tokenHash string) string {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte("topup console sign-in form\x00" + tokenHash))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
 // loginPage is what a sign-in link opens: a page with a Sign in button.
 // Opening it uses nothing, so a mail scanner that follows the link leaves
 // it working for the person.
@@ -141,25 +177,52 @@ func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
 		c.renderStatus(w, r, status, "login", view{Title: "Sign in", Page: loginView{Problem: problem}})
 		return
 	}
-	// The form's own token, also set as a cookie: a sign-in form posted
-	// from anywhere but this page (login CSRF) lacks the pair.
-	form := randomToken("")
+	key, err := c.loginFormKey(r.Context())
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	// The form's own token, bound to this link, also set as a SameSite
+	// cookie: a sign-in form posted from anywhere but this page (login
+	// CSRF) lacks the pair, and a pair made for another link, or made up,
+	// does not match this one.
+	form := loginForm(key, ledger.HashKey(token))
 	http.SetCookie(w, c.cookie(r, loginCookie, form, Prefix+"/login", int(LoginLinkTTL/time.Second), http.SameSiteStrictMode))
 	c.render(w, r, "login", view{Title: "Sign in", Page: loginView{Token: token, Form: form, Expires: l.ExpiresAt}})
+}
+
+// validLoginForm says whether the sign-in post carries the form and the
+// cookie that the page of its link set.
+func (c *Console) validLoginForm(r *http.Request, token string) (bool, error) {
+	ck, err := r.Cookie(loginCookie)
+	if err != nil || ck.Value == "" || token == "" || len(token) > 100 {
+		return false, nil
+	}
+	key, err := c.loginFormKey(r.Context())
+	if err != nil {
+		return false, err
+	}
+	want := []byte(loginForm(key, ledger.HashKey(token)))
+	return subtle.ConstantTimeCompare([]byte(ck.Value), want) == 1 &&
+		subtle.ConstantTimeCompare([]byte(r.PostFormValue("form")), want) == 1, nil
 }
 
 // login uses the link up and opens a session: a fresh random id, stored
 // hashed, in an HttpOnly cookie; any session the browser had is ended.
 func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	token := r.PostFormValue("token")
-	ck, err := r.Cookie(loginCookie)
-	if err != nil || ck.Value == "" || subtle.ConstantTimeCompare([]byte(ck.Value), []byte(r.PostFormValue("form"))) != 1 {
+	ok, err := c.validLoginForm(r, token)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	if !ok {
 		c.renderStatus(w, r, http.StatusForbidden, "login", view{Title: "Sign in", Page: loginView{
 			Problem: "This sign-in form has expired. Open the sign-in link again and press Sign in."}})
 		return
 	}
-	id := randomToken("")
-	sess := sqlstore.ConsoleSession{IDHash: ledger.HashKey(id), CSRF: randomToken(""), ExpiresAt: c.clock.Now().Add(c.cfg.SessionTTL)}
+	id := ids.Secret("")
+	sess := sqlstore.ConsoleSession{IDHash: ledger.HashKey(id), CSRF: ids.Secret(""), ExpiresAt: c.clock.Now().Add(c.cfg.SessionTTL)}
 	sess, err = c.store.UseLoginLink(r.Context(), ledger.HashKey(token), sess)
 	if err != nil {
 		status, problem := http.StatusGone, ""

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/topup/topup/internal/apperr"
+	"github.com/topup/topup/internal/ids"
 	"github.com/topup/topup/internal/ledger"
 	"github.com/topup/topup/internal/money"
 	"github.com/topup/topup/internal/topup"
@@ -38,7 +39,7 @@ var kindLabels = map[ledger.Kind]string{ledger.KindUsage: "Usage", ledger.KindCr
 	ledger.KindRefund: "Refund", ledger.KindAdjustment: "Adjustment"}
 
 func (c *Console) overview(w http.ResponseWriter, q *request) {
-	v, err := c.overviewView(q, overviewPage{Key: randomToken("console-")})
+	v, err := c.overviewView(q, overviewPage{Key: ids.Secret("console-")})
 	if err != nil {
 		c.fail(w, q.Request, err)
 		return
@@ -127,7 +128,7 @@ func (c *Console) addCredit(w http.ResponseWriter, q *request) {
 	raw := strings.TrimSpace(q.PostFormValue("amount"))
 	key := q.PostFormValue("idempotency_key")
 	refuse := func(status int, msg string) {
-		v, err := c.overviewView(q, overviewPage{Amount: raw, AmountError: msg, Key: randomToken("console-")})
+		v, err := c.overviewView(q, overviewPage{Amount: raw, AmountError: msg, Key: ids.Secret("console-")})
 		if err != nil {
 			c.fail(w, q.Request, err)
 			return

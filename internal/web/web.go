@@ -56,6 +56,9 @@ type Store interface {
 	UseLoginLink(ctx context.Context, tokenHash string, sess sqlstore.ConsoleSession) (sqlstore.ConsoleSession, error)
 	ConsoleSession(ctx context.Context, idHash string) (sqlstore.ConsoleSession, error)
 	EndConsoleSession(ctx context.Context, idHash string) error
+	// Meta and SetMetaIfAbsent keep the installation's sign-in form key.
+	Meta(ctx context.Context, key string) (string, bool, error)
+	SetMetaIfAbsent(ctx context.Context, key, value string) (string, error)
 }
 
 // API is what the console shares with the JSON API (*httpapi.Server): the
@@ -109,6 +112,7 @@ type Console struct {
 	pages    map[string]*template.Template
 	mux      *http.ServeMux
 	secure   bool
+	formKey  formKey
 }
 
 //go:embed templates/*.html

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/topup/topup/internal/clock"
+	"github.com/topup/topup/internal/ids"
 	"github.com/topup/topup/internal/web"
 )
 
@@ -38,7 +39,8 @@ func TestSignInLink(t *testing.T) {
 		}
 	}
 	person := e.browser()
-	p := person.signIn(link)
+	opened := person.get(link)
+	p := person.post("/console/login", url.Values{"token": {opened.hidden(t, "token")}, "form": {opened.hidden(t, "form")}})
 	if p.status != 303 || p.header.Get("Location") != "/console/accounts/"+a.ID {
 		t.Fatalf("Sign in answered %d to %q; want 303 to the account's overview", p.status, p.header.Get("Location"))
 	}
@@ -49,7 +51,13 @@ func TestSignInLink(t *testing.T) {
 		}
 	}
 	if session == nil || !session.HttpOnly || session.SameSite != http.SameSiteLaxMode || session.Path != "/console" || session.Secure {
-		t.Errorf("session cookie = %+v; want HttpOnly, SameSite=Lax, Path=/console, not Secure over plain http", session)
+		t.Fatalf("session cookie = %+v; want HttpOnly, SameSite=Lax, Path=/console, not Secure over plain http", session)
+	}
+	// The link's token and the session's id are secrets (ids.Secret).
+	for _, s := range []struct{ prefix, value string }{{"tpl_", tokenOf(t, link)}, {"", session.Value}} {
+		if raw, ok := ids.DecodeSecret(s.prefix, s.value); !ok || len(raw) < 16 {
+			t.Errorf("%q holds %d random bytes; want at least 16", s.value, len(raw))
+		}
 	}
 	if home := person.get("/console/accounts/" + a.ID); home.status != 200 || !strings.Contains(home.body, "ada@example.com") {
 		t.Fatalf("the overview after sign-in answered %d", home.status)
@@ -60,8 +68,9 @@ func TestSignInLink(t *testing.T) {
 	if p := again.get(link); p.status != http.StatusGone || !strings.Contains(p.body, "already used") {
 		t.Errorf("GET of a used link answered %d; want 410 saying it was used:\n%s", p.status, p.body)
 	}
-	form := url.Values{"token": {tokenOf(t, link)}, "form": {"x"}}
-	again.http.Jar.SetCookies(mustURL(t, e.url+"/console/login"), []*http.Cookie{{Name: "topup_login", Value: "x", Path: "/console/login"}})
+	// The person's own form, replayed, cannot use the link again either.
+	form := url.Values{"token": {tokenOf(t, link)}, "form": {opened.hidden(t, "form")}}
+	again.http.Jar.SetCookies(mustURL(t, e.url+"/console/login"), []*http.Cookie{{Name: "topup_login", Value: opened.hidden(t, "form"), Path: "/console/login"}})
 	if p := again.post("/console/login", form); p.status != http.StatusGone || strings.Contains(p.header.Get("Set-Cookie"), "topup_session=") {
 		t.Errorf("Sign in with a used link answered %d (Set-Cookie %q); want 410 and no session", p.status, p.header.Get("Set-Cookie"))
 	}
@@ -96,6 +105,45 @@ func TestSignInFormNeedsItsCookie(t *testing.T) {
 	}
 	if p := e.browser().signIn(link); p.status != 303 {
 		t.Errorf("the link after a refused attempt answered %d; want 303 (still usable)", p.status)
+	}
+}
+
+// TestSignInFormBoundToLink: the sign-in form's cookie and field are bound
+// to the link whose page made them. A matching pair made up by an attacker
+// (who can plant a cookie), or taken from the page of another link (the
+// attacker's own), is refused and leaves the link usable; the pair the
+// link's page made works, on every replica.
+func TestSignInFormBoundToLink(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	victim, attacker := e.account("ada@example.com", ""), e.account("mallory@example.com", "")
+	link, _ := e.loginLink(victim)
+	other, _ := e.loginLink(attacker)
+	otherPage := e.browser().get(other)
+	for _, tc := range []struct{ name, form string }{
+		{"a made-up pair", "made-up"},
+		{"another link's pair", otherPage.hidden(t, "form")},
+	} {
+		b := e.browser()
+		b.http.Jar.SetCookies(mustURL(t, e.url+"/console/login"), []*http.Cookie{{Name: "topup_login", Value: tc.form, Path: "/console/login"}})
+		if p := b.post("/console/login", url.Values{"token": {tokenOf(t, link)}, "form": {tc.form}}); p.status != http.StatusForbidden ||
+			strings.Contains(p.header.Get("Set-Cookie"), "topup_session=") {
+			t.Errorf("Sign in with %s answered %d (Set-Cookie %q); want 403 and no session", tc.name, p.status, p.header.Get("Set-Cookie"))
+		}
+	}
+
+	// The link's own page, opened on this replica and posted to another
+	// (a second console on the same database), signs in.
+	opened := e.browser().get(link)
+	replica := web.New(web.Config{PublicURL: e.url}, web.Deps{Store: e.store, Clock: e.clock})
+	form := url.Values{"token": {opened.hidden(t, "token")}, "form": {opened.hidden(t, "form")}}
+	req := httptest.NewRequest("POST", "/console/login", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.AddCookie(&http.Cookie{Name: "topup_login", Value: opened.hidden(t, "form")})
+	rec := httptest.NewRecorder()
+	replica.ServeHTTP(rec, req)
+	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/console/accounts/"+victim.ID {
+		t.Errorf("Sign in with the link's own form on another replica answered %d to %q; want 303 to the account", rec.Code, rec.Header().Get("Location"))
 	}
 }
 
