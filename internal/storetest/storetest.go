@@ -68,6 +68,10 @@ func Run(t *testing.T, open func(t *testing.T) *sqlstore.Store) {
 		{"Concurrency/DirectPost", testConcurrentDirectPost},
 		{"Concurrency/SameKeyRace", testConcurrentSameKey},
 		{"Batch/TenThousandPostings", testBigBatch},
+		{"Limits/Cards", testCardLimit},
+		{"Limits/BudgetsAndEndpoints", testBudgetAndEndpointLimits},
+		{"Cards/RemovedStaysRemoved", testRemovedCardStaysRemoved},
+		{"Closed/Writes", testClosedAccountWrites},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
