@@ -170,7 +170,7 @@ func testClosedAccountWrites(t *testing.T, f *fixture) {
 			_, _, err := f.s.SaveSettings(ctx(t), a.ID, "test", topup.Input{Enabled: &on, Threshold: ptr(amt(t, "5")), Target: ptr(amt(t, "20"))}, amt(t, "10000"))
 			return err
 		}(),
-		"card": func() error { _, err := f.card(a.ID, "pm_c"); return err }(),
+		"card":    func() error { _, err := f.card(a.ID, "pm_c"); return err }(),
 		"default": func() error { _, err := f.s.SetDefaultCard(ctx(t), a.ID, "pm_b"); return err }(),
 		"manual": func() error {
 			_, _, err := f.s.CreateManual(ctx(t), a.ID, amt(t, "10"), "", "k", "h", 0)
