@@ -181,13 +181,15 @@ func (s *Store) Begin(ctx context.Context, id string) (topup.TopUp, bool, error)
 			return nil
 		}
 		now := s.clock.Now()
+		var acct ledger.AccountState
+		if t.Attempts == 0 || t.Amount == nil {
+			if acct, err = s.lockAccount(ctx, tx, t.AccountID); err != nil {
+				return err
+			}
+		}
 		if t.Attempts == 0 {
 			// Never charged yet: a closed account is never charged, whatever
 			// raced its close (a top-up created just before it).
-			acct, err := s.lockAccount(ctx, tx, t.AccountID)
-			if err != nil {
-				return err
-			}
 			if acct.May(ledger.ActCharge) != nil {
 				_, err := tx.ExecContext(ctx, `UPDATE top_ups SET status = 'canceled', failure_code = $1, completed_at = $2, lease_until = 0 WHERE id = $3`,
 					topup.AccountClosed, micros(now), id)
@@ -196,10 +198,6 @@ func (s *Store) Begin(ctx context.Context, id string) (topup.TopUp, bool, error)
 			}
 		}
 		if t.Amount == nil {
-			acct, err := s.lockAccount(ctx, tx, t.AccountID)
-			if err != nil {
-				return err
-			}
 			st, _, err := s.settingsTx(ctx, tx, t.AccountID)
 			if err != nil {
 				return err
