@@ -428,14 +428,14 @@ func (w *Watch) mark(threshold int, budget string) {
 	w.ChangedBudgets[budget] = true
 }
 
-// Spendable decides whether an account with balance and the budgets that
-// cover a subject (the subject's own, then the account-wide one; either
-// may be nil) may spend: balance first, then budgets. Budgets are rolled
-// to now first, on a copy. The budget that stops the spending is returned
-// with the reason.
-func Spendable(balance money.Amount, now time.Time, budgets ...*Budget) (ok bool, reason string, stopping *Budget) {
-	if balance <= 0 {
-		return false, ledger.ReasonInsufficientBalance, nil
+// Spendable decides whether an account and the budgets that cover a
+// subject (the subject's own, then the account-wide one; either may be nil)
+// may spend: the account first (closed, or its balance not above zero),
+// then budgets. Budgets are rolled to now first, on a copy. The budget that
+// stops the spending is returned with the reason.
+func Spendable(acct ledger.Account, now time.Time, budgets ...*Budget) (ok bool, reason string, stopping *Budget) {
+	if reason := acct.StopReason(); reason != "" {
+		return false, reason, nil
 	}
 	for _, b := range budgets {
 		if b == nil {

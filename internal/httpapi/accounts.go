@@ -70,7 +70,7 @@ func (s *Server) getAccount(w http.ResponseWriter, r *http.Request) {
 	}
 	if s.alerts != nil && body.Spendable {
 		// An exhausted account-wide budget stops the account too.
-		if body.Spendable, _, _, err = s.alerts.Spendable(r.Context(), acct.ID, ""); err != nil {
+		if body.Spendable, body.Reason, _, err = s.alerts.Spendable(r.Context(), acct.ID, ""); err != nil {
 			s.fail(w, r, err)
 			return
 		}

@@ -37,6 +37,10 @@ func (s *Server) createLoginLink(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	if err := acct.May(ledger.ActLoginLink); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	link, expires, err := s.logins.NewLoginLink(r.Context(), acct.ID)
 	if err != nil {
 		s.fail(w, r, err)
@@ -140,6 +144,42 @@ func (s *Server) RemoveCard(ctx context.Context, accountID, cardID string) (disa
 	}
 	return disabled, nil
 }
+
+// CompleteCardSetup records the card a hosted setup session saved (the
+// return URL of POST …/payment_methods/setup, and the console's): the
+// provider refuses a session of another customer or one not completed
+// (Invalid on session_id); a session already used, or a card removed since,
+// is a Conflict and adds nothing; a closed account refuses (AccountClosed).
+func (s *Server) CompleteCardSetup(ctx context.Context, acct ledger.Account, sessionID string) (topup.Card, error) {
+	if sessionID == "" {
+		return topup.Card{}, apperr.Invalidf("session_id", "is required")
+	}
+	if err := acct.May(ledger.ActAddCard); err != nil {
+		return topup.Card{}, err
+	}
+	cust, err := s.billing.CustomerID(ctx, acct.ID)
+	if err != nil {
+		return topup.Card{}, err
+	}
+	used, err := s.billing.SetupSessionUsed(ctx, sessionID)
+	if err != nil {
+		return topup.Card{}, err
+	}
+	if used {
+		// Said before the provider is asked: its card may have been
+		// removed (and detached) since, and this is the clearer answer.
+		return topup.Card{}, errSetupUsed
+	}
+	card, err := s.provider.CompleteSetup(ctx, cust, sessionID)
+	if err != nil || cust == "" {
+		return topup.Card{}, apperr.Invalidf("session_id", "the card setup is not complete: %v", err)
+	}
+	return s.billing.AddSetupCard(ctx, acct.ID, sessionID, card)
+}
+
+// errSetupUsed answers a hosted setup session's return URL used before.
+var errSetupUsed = &apperr.Error{Code: apperr.Conflict, Field: "session_id",
+	Message: "this card setup was already completed; start a new one to add another card"}
 
 // ActionTopUp returns the top-up behind an action page when token opens
 // it (NotFound otherwise). With Stripe, a top-up still waiting is first

@@ -22,6 +22,8 @@ type Billing interface {
 	SettingsAudit(ctx context.Context, accountID string, limit int) ([]topup.AuditEntry, error)
 	Cards(ctx context.Context, accountID string) ([]topup.Card, error)
 	AddCard(ctx context.Context, accountID string, c payment.Card) (topup.Card, error)
+	AddSetupCard(ctx context.Context, accountID, sessionID string, c payment.Card) (topup.Card, error)
+	SetupSessionUsed(ctx context.Context, sessionID string) (bool, error)
 	SetDefaultCard(ctx context.Context, accountID, cardID string) (topup.Card, error)
 	RemoveCard(ctx context.Context, accountID, cardID string) (bool, error)
 	CardOwner(ctx context.Context, cardID string) (string, error)
@@ -254,6 +256,10 @@ func (s *Server) attachCard(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	if err := acct.May(ledger.ActAddCard); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	cust, err := s.customer(r.Context(), acct)
 	if err != nil {
 		s.fail(w, r, err)
@@ -270,6 +276,11 @@ func (s *Server) attachCard(w http.ResponseWriter, r *http.Request) {
 	}
 	saved, err := s.billing.AddCard(r.Context(), acct.ID, card)
 	if err != nil {
+		// Refused (closed since, or at the limit): the provider keeps no
+		// card that Topup does not list.
+		if derr := s.provider.DetachPaymentMethod(r.Context(), card.ID); derr != nil {
+			s.log.Warn("detach a refused payment method", "payment_method", card.ID, "err", derr)
+		}
 		s.fail(w, r, err)
 		return
 	}
@@ -328,6 +339,10 @@ func (s *Server) setupCard(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	if err := acct.May(ledger.ActAddCard); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	cust, err := s.customer(r.Context(), acct)
 	if err != nil {
 		s.fail(w, r, err)
@@ -343,24 +358,15 @@ func (s *Server) setupCard(w http.ResponseWriter, r *http.Request) {
 }
 
 // setupReturn is where the hosted card page sends the browser back: the
-// card it saved is recorded, and the browser goes to the console.
+// card it saved is recorded once; the same URL again answers 409 and adds
+// nothing (CompleteCardSetup).
 func (s *Server) setupReturn(w http.ResponseWriter, r *http.Request) {
 	acct, err := s.store.Account(r.Context(), r.PathValue("id"))
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	cust, err := s.billing.CustomerID(r.Context(), acct.ID)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	card, err := s.provider.CompleteSetup(r.Context(), cust, r.URL.Query().Get("session_id"))
-	if err != nil {
-		s.fail(w, r, apperr.Invalidf("session_id", "the card setup is not complete: %v", err))
-		return
-	}
-	saved, err := s.billing.AddCard(r.Context(), acct.ID, card)
+	saved, err := s.CompleteCardSetup(r.Context(), acct, r.URL.Query().Get("session_id"))
 	if err != nil {
 		s.fail(w, r, err)
 		return

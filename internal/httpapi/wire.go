@@ -101,8 +101,8 @@ type resultJSON struct {
 	Balance   string `json:"balance"`
 	Currency  string `json:"currency"`
 	Spendable bool   `json:"spendable"`
-	// Reason says why spendable is false: insufficient_balance or
-	// budget_exhausted.
+	// Reason says why spendable is false: insufficient_balance,
+	// budget_exhausted or account_closed.
 	Reason    string `json:"reason,omitempty"`
 	TopUpID   string `json:"top_up_id,omitempty"`
 	CreatedAt string `json:"created_at"`
@@ -140,6 +140,9 @@ type accountJSON struct {
 	Balance   string `json:"balance"`
 	Status    string `json:"status"`
 	Spendable bool   `json:"spendable"`
+	// Reason says why spendable is false: account_closed,
+	// insufficient_balance or budget_exhausted.
+	Reason    string `json:"reason,omitempty"`
 	CreatedAt string `json:"created_at"`
 	APIKey    string `json:"api_key,omitempty"`
 	// AutoTopUp is set on GET /v1/accounts/{id}.
@@ -148,5 +151,5 @@ type accountJSON struct {
 
 func toAccountJSON(a ledger.Account) accountJSON {
 	return accountJSON{ID: a.ID, Email: a.Email, Currency: a.Currency.Code, Balance: a.Balance.Format(a.Currency),
-		Status: string(a.Status), Spendable: a.Spendable(), CreatedAt: formatTime(a.CreatedAt)}
+		Status: string(a.Status), Spendable: a.Spendable(), Reason: a.StopReason(), CreatedAt: formatTime(a.CreatedAt)}
 }

@@ -13,9 +13,6 @@ import (
 
 // Limits on an account's API keys (PRODUCT.md "API keys", "Conventions").
 const (
-	// MaxAPIKeys is how many keys an account may hold at once; one more
-	// answers 409 limit_exceeded.
-	MaxAPIKeys = 20
 	// MaxKeyNameRunes bounds a key's name, counted in characters.
 	MaxKeyNameRunes = 100
 	// KeyPrefixLen is how many leading characters of a key are kept readable,
@@ -85,17 +82,14 @@ func ValidKeyName(name string) error {
 }
 
 // CanAddKey says whether account a, holding active keys now, may get one
-// more: a closed account may not (account_closed), and no account may hold
-// more than MaxAPIKeys (limit_exceeded). Stores call it inside the
-// transaction that inserts the key.
+// more: the closed-account rule (Account.May) and the per-account limit
+// (CheckLimit, MaxAPIKeys). Stores call it inside the transaction that
+// inserts the key.
 func CanAddKey(a Account, active int) error {
-	if a.Status == Closed {
-		return apperr.New(apperr.AccountClosed, "account %s is closed: it may not get new keys", a.ID)
+	if err := a.May(ActCreateKey); err != nil {
+		return err
 	}
-	if active >= MaxAPIKeys {
-		return apperr.New(apperr.LimitExceeded, "an account may hold at most %d API keys: revoke one first", MaxAPIKeys)
-	}
-	return nil
+	return CheckLimit("API keys", active, MaxAPIKeys)
 }
 
 // KeyStore keeps accounts' API keys. Revoking deletes the key, and

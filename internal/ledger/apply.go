@@ -83,8 +83,12 @@ func Apply(now time.Time, newID func(string) string, accounts map[string]*Accoun
 			plan.Results[i] = Result{Err: apperr.NotFoundf("no account %s", p.AccountID)}
 			continue
 		}
-		if acct.Status != Active {
-			plan.Results[i] = Result{Err: apperr.New(apperr.AccountClosed, "account %s is closed", p.AccountID)}
+		act := ActCredit
+		if p.Amount < 0 {
+			act = ActUsage
+		}
+		if err := acct.Account.May(act); err != nil {
+			plan.Results[i] = Result{Err: err}
 			continue
 		}
 		if err := acct.Move(p.Amount, true); err != nil {
@@ -105,10 +109,8 @@ func Apply(now time.Time, newID func(string) string, accounts map[string]*Accoun
 			CreatedAt:      now,
 		}
 		plan.Entries = append(plan.Entries, e)
-		res := Result{EntryID: e.ID, Balance: balance, Currency: acct.Currency.Code, Spendable: acct.Spendable(), CreatedAt: now}
-		if !res.Spendable {
-			res.Reason = ReasonInsufficientBalance
-		}
+		res := Result{EntryID: e.ID, Balance: balance, Currency: acct.Currency.Code, Reason: acct.StopReason(), CreatedAt: now}
+		res.Spendable = res.Reason == ""
 		plan.Results[i] = res
 		if seen == nil {
 			seen = make(map[IdemKey]int)

@@ -34,10 +34,10 @@ type Account struct {
 	CreatedAt time.Time
 }
 
-// Spendable reports whether the balance alone allows more usage: usage may
-// take the balance below zero, but the platform should stop an account whose
-// balance is not above zero.
-func (a Account) Spendable() bool { return a.Balance > 0 }
+// Spendable reports whether the account alone allows more usage: usage may
+// take the balance below zero, but the platform should stop an account that
+// is closed or whose balance is not above zero (StopReason says which).
+func (a Account) Spendable() bool { return a.StopReason() == "" }
 
 // Kind says why an entry moved the balance.
 type Kind string
@@ -145,8 +145,8 @@ type Result struct {
 	Balance   money.Amount `json:"balance"`
 	Currency  string       `json:"currency"`
 	Spendable bool         `json:"spendable"`
-	// Reason says why Spendable is false: ReasonInsufficientBalance or
-	// ReasonBudgetExhausted.
+	// Reason says why Spendable is false: ReasonInsufficientBalance,
+	// ReasonBudgetExhausted or ReasonAccountClosed.
 	Reason    string    `json:"reason,omitempty"`
 	TopUpID   string    `json:"top_up_id,omitempty"`
 	CreatedAt time.Time `json:"created_at"`

@@ -395,5 +395,10 @@ func (p *Provider) CompleteSetup(ctx context.Context, customerID, sessionID stri
 	if err != nil {
 		return payment.Card{}, fmt.Errorf("sandbox: card of setup session %s: %w", s.ID, err)
 	}
+	if c.Customer != customerID {
+		// Detached since (removed from the account): as with Stripe, a
+		// detached payment method is not the customer's any more.
+		return payment.Card{}, fmt.Errorf("sandbox: card %s of setup session %s was detached: %w", c.ID, s.ID, payment.ErrNotFound)
+	}
 	return c.Card(), nil
 }

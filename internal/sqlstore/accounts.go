@@ -8,6 +8,7 @@ import (
 
 	"github.com/topup/topup/internal/ledger"
 	"github.com/topup/topup/internal/money"
+	"github.com/topup/topup/internal/topup"
 )
 
 const accountCols = `id, email, currency, balance, status, created_at`
@@ -79,6 +80,7 @@ func (s *Store) UpdateAccount(ctx context.Context, id string, u ledger.AccountUp
 		if u.Email != nil {
 			a.Email = *u.Email
 		}
+		closing := u.Status != nil && *u.Status == ledger.Closed && a.Status != ledger.Closed
 		if u.Status != nil {
 			a.Status = *u.Status
 		}
@@ -87,6 +89,9 @@ func (s *Store) UpdateAccount(ctx context.Context, id string, u ledger.AccountUp
 			return fmt.Errorf("update account: %w", err)
 		}
 		out = a
+		if closing {
+			return s.closeTx(ctx, tx, id)
+		}
 		return nil
 	})
 	return out, err
@@ -113,4 +118,31 @@ func (s *Store) SetMetaIfAbsent(ctx context.Context, key, value string) (string,
 		return tx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = $1`, key).Scan(&out)
 	})
 	return out, err
+}
+
+// closeTx does what closing an account does, in the transaction that
+// closes it: Automatic Top-Up is switched off (account_closed, audited, and
+// the customer told as for every other reason), and its top-ups that were
+// never attempted are canceled, so that nothing charges the account from
+// now on. A top-up already attempted is left to the engine, which drives it
+// to its outcome and credits it if it was paid.
+func (s *Store) closeTx(ctx context.Context, tx *sql.Tx, accountID string) error {
+	now := s.clock.Now()
+	st, ok, err := s.settingsTx(ctx, tx, accountID)
+	if err != nil {
+		return err
+	}
+	if next, changed := st.AfterClose(now); ok && changed {
+		if err := s.changeSettings(ctx, tx, accountID, "system:"+topup.AccountClosed, st, next, false); err != nil {
+			return err
+		}
+		if err := s.notify(ctx, tx, accountID, "auto_top_up.disabled", map[string]any{"reason": topup.AccountClosed}, now); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE top_ups SET status = 'canceled', failure_code = $1, completed_at = $2, lease_until = 0
+WHERE account_id = $3 AND status = 'pending' AND attempts = 0`, topup.AccountClosed, micros(now), accountID); err != nil {
+		return fmt.Errorf("cancel top-ups of %s: %w", accountID, err)
+	}
+	return nil
 }

@@ -58,6 +58,9 @@ func (s *Store) SetLowBalanceAlerts(ctx context.Context, accountID string, thres
 		if err != nil {
 			return err
 		}
+		if err := acct.May(ledger.ActAlerts); err != nil {
+			return err
+		}
 		if err := alert.CheckThresholds(thresholds, acct.Currency); err != nil {
 			return err
 		}
@@ -126,19 +129,26 @@ func (s *Store) CreateBudget(ctx context.Context, accountID string, in alert.Bud
 		if err != nil {
 			return err
 		}
+		if err := acct.May(ledger.ActBudget); err != nil {
+			return err
+		}
 		subject, kind, limit, err := in.New(acct.Currency)
 		if err != nil {
 			return err
 		}
-		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM budgets WHERE account_id = $1 AND subject = $2`, accountID, subject).Scan(&n); err != nil {
+		var n, same int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*), COUNT(CASE WHEN subject = $2 THEN 1 END) FROM budgets WHERE account_id = $1`, accountID, subject).
+			Scan(&n, &same); err != nil {
 			return err
 		}
-		if n > 0 {
+		if same > 0 {
 			if subject == "" {
 				return apperr.New(apperr.Conflict, "the account already has a budget without subject")
 			}
 			return &apperr.Error{Code: apperr.Conflict, Field: "subject", Message: fmt.Sprintf("the account already has a budget for subject %q", subject)}
+		}
+		if err := ledger.CheckLimit("budgets", n, ledger.MaxBudgets); err != nil {
+			return err
 		}
 		now := s.clock.Now().UTC().Truncate(time.Microsecond)
 		out = alert.NewBudget(s.ids.New("bud"), accountID, subject, kind, limit, now)
@@ -168,6 +178,9 @@ func (s *Store) UpdateBudget(ctx context.Context, accountID, id string, in alert
 			return notFound("budget", id)
 		}
 		if err != nil {
+			return err
+		}
+		if err := acct.May(ledger.ActBudget); err != nil {
 			return err
 		}
 		limit, err := in.Change(&b, acct.Currency)
@@ -241,7 +254,7 @@ func (s *Store) Spendable(ctx context.Context, accountID, subject string) (bool,
 	if err := rows.Err(); err != nil {
 		return false, "", nil, err
 	}
-	ok, reason, stop := alert.Spendable(acct.Balance, s.clock.Now(), own, wide)
+	ok, reason, stop := alert.Spendable(acct, s.clock.Now(), own, wide)
 	if stop != nil {
 		stop.Roll(s.clock.Now())
 	}

@@ -6,13 +6,16 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/topup/topup/internal/apperr"
+	"github.com/topup/topup/internal/ledger"
 	"github.com/topup/topup/internal/payment"
 	"github.com/topup/topup/internal/topup"
 )
 
-func cardsTx(ctx context.Context, q interface {
-	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
-}, accountID string) ([]topup.Card, error) {
+// listCards reads every card of an account, at most MaxPaymentMethods
+// (more only for an account that had them before the limit): for reads
+// only; a write transaction reads the one or two rows it needs.
+func listCards(ctx context.Context, q *sql.DB, accountID string) ([]topup.Card, error) {
 	rows, err := q.QueryContext(ctx, `SELECT id, brand, last4, exp_month, exp_year, is_default, created_at FROM payment_methods
 WHERE account_id = $1 ORDER BY created_at DESC, id DESC`, accountID)
 	if err != nil {
@@ -37,47 +40,134 @@ func (s *Store) Cards(ctx context.Context, accountID string) ([]topup.Card, erro
 	if _, err := s.Account(ctx, accountID); err != nil {
 		return nil, err
 	}
-	return cardsTx(ctx, s.read, accountID)
+	return listCards(ctx, s.read, accountID)
 }
 
-// AddCard saves an attached card; the first card becomes the default.
+// AddCard saves an attached card; the first card becomes the default. A
+// card already saved for the account is returned as it is. It is refused
+// when the account is closed (AccountClosed), holds MaxPaymentMethods cards
+// already (LimitExceeded), or when the card was removed from Topup before
+// (Conflict): a removed card never comes back, whatever is replayed.
 func (s *Store) AddCard(ctx context.Context, accountID string, c payment.Card) (topup.Card, error) {
-	out := topup.Card{Card: c, AccountID: accountID, CreatedAt: s.clock.Now()}
+	var out topup.Card
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		if _, err := s.lockAccount(ctx, tx, accountID); err != nil {
-			return err
-		}
-		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM payment_methods WHERE account_id = $1 AND is_default`, accountID).Scan(&n); err != nil {
-			return err
-		}
-		out.Default = n == 0
-		_, err := tx.ExecContext(ctx, `INSERT INTO payment_methods (id, account_id, brand, last4, exp_month, exp_year, is_default, created_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING`, c.ID, accountID, c.Brand, c.Last4, c.ExpMonth, c.ExpYear, out.Default, micros(out.CreatedAt))
+		var err error
+		out, err = s.addCardTx(ctx, tx, accountID, c)
 		return err
 	})
 	return out, err
+}
+
+// AddSetupCard saves the card a hosted setup session saved, as AddCard
+// does, and uses the session up: a session brings one card into Topup once,
+// and a second use (the return URL replayed) is a Conflict naming
+// session_id that adds nothing.
+func (s *Store) AddSetupCard(ctx context.Context, accountID, sessionID string, c payment.Card) (topup.Card, error) {
+	var out topup.Card
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		acct, err := s.lockAccount(ctx, tx, accountID)
+		if err != nil {
+			return err
+		}
+		if err := acct.May(ledger.ActAddCard); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO used_setup_sessions (session_id, account_id, payment_method, used_at) VALUES ($1, $2, $3, $4)
+ON CONFLICT (session_id) DO NOTHING`, sessionID, accountID, c.ID, micros(s.clock.Now()))
+		if err != nil {
+			return fmt.Errorf("use setup session: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return errors.Join(err, &apperr.Error{Code: apperr.Conflict, Field: "session_id",
+				Message: "this card setup was already completed; start a new one to add another card"})
+		}
+		out, err = s.addCardTx(ctx, tx, accountID, c)
+		return err
+	})
+	return out, err
+}
+
+// SetupSessionUsed reports whether a hosted setup session already brought
+// its card into Topup (AddSetupCard).
+func (s *Store) SetupSessionUsed(ctx context.Context, sessionID string) (bool, error) {
+	var n int
+	err := s.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM used_setup_sessions WHERE session_id = $1`, sessionID).Scan(&n)
+	return n > 0, err
+}
+
+func (s *Store) addCardTx(ctx context.Context, tx *sql.Tx, accountID string, c payment.Card) (topup.Card, error) {
+	out := topup.Card{Card: c, AccountID: accountID, CreatedAt: s.clock.Now()}
+	acct, err := s.lockAccount(ctx, tx, accountID)
+	if err != nil {
+		return out, err
+	}
+	if err := acct.May(ledger.ActAddCard); err != nil {
+		return out, err
+	}
+	var owner string
+	var isDefault bool
+	var at int64
+	err = tx.QueryRowContext(ctx, `SELECT account_id, is_default, created_at FROM payment_methods WHERE id = $1`, c.ID).Scan(&owner, &isDefault, &at)
+	switch {
+	case err == nil && owner == accountID:
+		out.Default, out.CreatedAt = isDefault, fromMicros(at)
+		return out, nil
+	case err == nil:
+		return out, &apperr.Error{Code: apperr.Conflict, Field: "payment_method", Message: fmt.Sprintf("payment method %s belongs to another account", c.ID)}
+	case !errors.Is(err, sql.ErrNoRows):
+		return out, err
+	}
+	var removed int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM removed_payment_methods WHERE id = $1`, c.ID).Scan(&removed); err != nil {
+		return out, err
+	}
+	if removed > 0 {
+		return out, &apperr.Error{Code: apperr.Conflict, Field: "payment_method",
+			Message: fmt.Sprintf("payment method %s was removed; add the card again to use it", c.ID)}
+	}
+	var n, defaults int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*), COUNT(CASE WHEN is_default THEN 1 END) FROM payment_methods WHERE account_id = $1`, accountID).
+		Scan(&n, &defaults); err != nil {
+		return out, err
+	}
+	if err := ledger.CheckLimit("payment methods", n, ledger.MaxPaymentMethods); err != nil {
+		return out, err
+	}
+	out.Default = defaults == 0
+	_, err = tx.ExecContext(ctx, `INSERT INTO payment_methods (id, account_id, brand, last4, exp_month, exp_year, is_default, created_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, c.ID, accountID, c.Brand, c.Last4, c.ExpMonth, c.ExpYear, out.Default, micros(out.CreatedAt))
+	return out, err
+}
+
+// cardTx reads one card of an account (NotFound when it has none by id).
+func cardTx(ctx context.Context, tx *sql.Tx, accountID, cardID string) (topup.Card, error) {
+	c := topup.Card{AccountID: accountID}
+	var at int64
+	err := tx.QueryRowContext(ctx, `SELECT id, brand, last4, exp_month, exp_year, is_default, created_at FROM payment_methods WHERE account_id = $1 AND id = $2`,
+		accountID, cardID).Scan(&c.ID, &c.Brand, &c.Last4, &c.ExpMonth, &c.ExpYear, &c.Default, &at)
+	if errors.Is(err, sql.ErrNoRows) {
+		return c, notFound("payment method", cardID)
+	}
+	c.CreatedAt = fromMicros(at)
+	return c, err
 }
 
 // SetDefaultCard makes a card the account's default.
 func (s *Store) SetDefaultCard(ctx context.Context, accountID, cardID string) (topup.Card, error) {
 	var out topup.Card
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		if _, err := s.lockAccount(ctx, tx, accountID); err != nil {
-			return err
-		}
-		cards, err := cardsTx(ctx, tx, accountID)
+		acct, err := s.lockAccount(ctx, tx, accountID)
 		if err != nil {
 			return err
 		}
-		found := false
-		for _, c := range cards {
-			if c.ID == cardID {
-				out, found = c, true
-			}
+		if out, err = cardTx(ctx, tx, accountID, cardID); err != nil {
+			return err
 		}
-		if !found {
-			return notFound("payment method", cardID)
+		if err := acct.May(ledger.ActSetDefault); err != nil {
+			return err
+		}
+		if out.Default {
+			return nil
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE payment_methods SET is_default = FALSE WHERE account_id = $1 AND is_default`, accountID); err != nil {
 			return err
@@ -89,9 +179,11 @@ func (s *Store) SetDefaultCard(ctx context.Context, accountID, cardID string) (t
 	return out, err
 }
 
-// RemoveCard deletes a card. When it was the default, the newest remaining
-// card becomes the default. Automatic Top-Up switches off (and the customer
-// is told) when its named card, or the last card, is removed.
+// RemoveCard deletes a card, and remembers that it was removed, so that no
+// replay (a setup return URL, a provider event) brings it back. When it was
+// the default, the newest remaining card becomes the default. Automatic
+// Top-Up switches off (and the customer is told) when its named card, or
+// the last card, is removed. A closed account may still remove cards.
 func (s *Store) RemoveCard(ctx context.Context, accountID, cardID string) (autoDisabled bool, err error) {
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		autoDisabled = false
@@ -109,12 +201,18 @@ func (s *Store) RemoveCard(ctx context.Context, accountID, cardID string) (autoD
 		if _, err := tx.ExecContext(ctx, `DELETE FROM payment_methods WHERE id = $1`, cardID); err != nil {
 			return err
 		}
-		rest, err := cardsTx(ctx, tx, accountID)
-		if err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO removed_payment_methods (id, account_id, removed_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING`,
+			cardID, accountID, micros(s.clock.Now())); err != nil {
+			return fmt.Errorf("remember removed payment method: %w", err)
+		}
+		// The newest remaining card, if any: one row, however many cards.
+		var newest string
+		err = tx.QueryRowContext(ctx, `SELECT id FROM payment_methods WHERE account_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1`, accountID).Scan(&newest)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
-		if wasDefault && len(rest) > 0 {
-			if _, err := tx.ExecContext(ctx, `UPDATE payment_methods SET is_default = TRUE WHERE id = $1`, rest[0].ID); err != nil {
+		if wasDefault && newest != "" {
+			if _, err := tx.ExecContext(ctx, `UPDATE payment_methods SET is_default = TRUE WHERE id = $1`, newest); err != nil {
 				return err
 			}
 		}
@@ -136,7 +234,7 @@ func (s *Store) RemoveCard(ctx context.Context, accountID, cardID string) (autoD
 			}
 			return nil
 		}
-		if named || len(rest) == 0 {
+		if named || newest == "" {
 			now := s.clock.Now()
 			st.Enabled, st.DisabledReason, st.UpdatedAt = false, topup.PaymentMethodRemoved, now
 			if err := s.changeSettings(ctx, tx, accountID, "system:payment_method_removed", old, st, false); err != nil {

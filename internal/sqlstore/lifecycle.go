@@ -83,8 +83,8 @@ func (s *Store) CreateManual(ctx context.Context, accountID string, amount money
 		case !errors.Is(err, sql.ErrNoRows):
 			return err
 		}
-		if acct.Status != ledger.Active {
-			return apperr.New(apperr.AccountClosed, "account %s is closed", accountID)
+		if err := acct.May(ledger.ActTopUp); err != nil {
+			return err
 		}
 		if card == "" {
 			err := tx.QueryRowContext(ctx, `SELECT id FROM payment_methods WHERE account_id = $1 AND is_default`, accountID).Scan(&card)
@@ -181,11 +181,23 @@ func (s *Store) Begin(ctx context.Context, id string) (topup.TopUp, bool, error)
 			return nil
 		}
 		now := s.clock.Now()
-		if t.Amount == nil {
-			acct, err := s.lockAccount(ctx, tx, t.AccountID)
-			if err != nil {
+		var acct ledger.AccountState
+		if t.Attempts == 0 || t.Amount == nil {
+			if acct, err = s.lockAccount(ctx, tx, t.AccountID); err != nil {
 				return err
 			}
+		}
+		if t.Attempts == 0 {
+			// Never charged yet: a closed account is never charged, whatever
+			// raced its close (a top-up created just before it).
+			if acct.May(ledger.ActCharge) != nil {
+				_, err := tx.ExecContext(ctx, `UPDATE top_ups SET status = 'canceled', failure_code = $1, completed_at = $2, lease_until = 0 WHERE id = $3`,
+					topup.AccountClosed, micros(now), id)
+				out.Status, out.FailureCode, out.CompletedAt = topup.Canceled, topup.AccountClosed, now
+				return err
+			}
+		}
+		if t.Amount == nil {
 			st, _, err := s.settingsTx(ctx, tx, t.AccountID)
 			if err != nil {
 				return err

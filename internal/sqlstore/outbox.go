@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/topup/topup/internal/apperr"
 	"github.com/topup/topup/internal/ledger"
 	"github.com/topup/topup/internal/notify"
 	"github.com/topup/topup/internal/topup"
@@ -32,27 +31,28 @@ func (s *Store) NotificationPage(ctx context.Context, accountID string, p ledger
 	})
 }
 
-// MaxEndpoints is the most webhook endpoints one account may register.
-const MaxEndpoints = 16
-
 // CreateEndpoint registers a webhook endpoint (its URL already checked by
 // notify.CheckURL) with a new signing secret.
 func (s *Store) CreateEndpoint(ctx context.Context, accountID, url string) (notify.Endpoint, error) {
 	var out notify.Endpoint
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		if _, err := s.lockAccount(ctx, tx, accountID); err != nil {
+		acct, err := s.lockAccount(ctx, tx, accountID)
+		if err != nil {
+			return err
+		}
+		if err := acct.May(ledger.ActEndpoint); err != nil {
 			return err
 		}
 		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM webhook_endpoints WHERE account_id = $1`, accountID).Scan(&n); err != nil {
 			return err
 		}
-		if n >= MaxEndpoints {
-			return apperr.Invalidf("url", "an account may register at most %d webhook endpoints", MaxEndpoints)
+		if err := ledger.CheckLimit("webhook endpoints", n, ledger.MaxWebhookEndpoints); err != nil {
+			return err
 		}
 		out = notify.Endpoint{ID: s.ids.New("we"), AccountID: accountID, URL: url, Secret: s.ids.Secret("whsec_"),
 			CreatedAt: s.clock.Now().UTC().Truncate(time.Microsecond)}
-		_, err := tx.ExecContext(ctx, `INSERT INTO webhook_endpoints (id, account_id, url, secret, created_at) VALUES ($1, $2, $3, $4, $5)`,
+		_, err = tx.ExecContext(ctx, `INSERT INTO webhook_endpoints (id, account_id, url, secret, created_at) VALUES ($1, $2, $3, $4, $5)`,
 			out.ID, accountID, url, out.Secret, micros(out.CreatedAt))
 		return err
 	})

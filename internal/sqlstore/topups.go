@@ -139,18 +139,38 @@ func (s *Store) SaveSettings(ctx context.Context, accountID, actor string, in to
 		if err != nil {
 			return err
 		}
+		if err := acct.May(ledger.ActSettings); err != nil {
+			return err
+		}
 		cur, _, err := s.settingsTx(ctx, tx, accountID)
 		if err != nil {
 			return err
 		}
-		cards, err := cardsTx(ctx, tx, accountID)
+		// Validation needs to know of two cards at most (the one named now
+		// and the one saved before) and whether there is a default: a few
+		// rows, however many cards the account has.
+		named := cur.PaymentMethod
+		if in.PaymentMethod != nil {
+			named = *in.PaymentMethod
+		}
+		rules := topup.Rules{Currency: acct.Currency, MaxTarget: maxTarget, Cards: map[string]bool{}}
+		rows, err := tx.QueryContext(ctx, `SELECT id, is_default FROM payment_methods WHERE account_id = $1 AND (id = $2 OR id = $3 OR is_default)`,
+			accountID, named, cur.PaymentMethod)
 		if err != nil {
 			return err
 		}
-		rules := topup.Rules{Currency: acct.Currency, MaxTarget: maxTarget, Cards: map[string]bool{}}
-		for _, c := range cards {
-			rules.Cards[c.ID] = true
-			rules.HasDefault = rules.HasDefault || c.Default
+		for rows.Next() {
+			var id string
+			var def bool
+			if err := rows.Scan(&id, &def); err != nil {
+				rows.Close()
+				return err
+			}
+			rules.Cards[id] = true
+			rules.HasDefault = rules.HasDefault || def
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return err
 		}
 		next, err := topup.Validate(in, cur, rules)
 		if err != nil {

@@ -73,6 +73,10 @@ func Run(t *testing.T, open func(t *testing.T) *sqlstore.Store) {
 		{"Batch/TenThousandPostings", testBigBatch},
 		{"APIKeys/CreateListRevoke", testAPIKeys},
 		{"APIKeys/LimitAndClosedAccount", testAPIKeyLimits},
+		{"Limits/Cards", testCardLimit},
+		{"Limits/BudgetsAndEndpoints", testBudgetAndEndpointLimits},
+		{"Cards/RemovedStaysRemoved", testRemovedCardStaysRemoved},
+		{"Closed/Writes", testClosedAccountWrites},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -44,7 +44,13 @@ func ApplyEvent(ctx context.Context, st EventStore, ev payment.Event, backoff ti
 			return nil
 		}
 		_, err := st.AddCard(ctx, ev.AccountID, *ev.Card)
-		if apperr.CodeOf(err) == apperr.NotFound {
+		switch apperr.CodeOf(err) {
+		case apperr.NotFound:
+			return nil
+		case apperr.AccountClosed, apperr.LimitExceeded, apperr.Conflict:
+			// A closed account, one at its limit, or a card removed since:
+			// the event is answered, and the card stays out of Topup.
+			log.Warn("card from a provider event not added", "event", ev.ID, "account_id", ev.AccountID, "err", err)
 			return nil
 		}
 		return err

@@ -45,6 +45,9 @@ const (
 	AuthenticationExpired = "authentication_expired"
 	// ProcessingError: the provider refused the charge request itself.
 	ProcessingError = "processing_error"
+	// AccountClosed cancels a top-up not yet attempted when its account is
+	// closed; it is also the disabled_reason of Automatic Top-Up then.
+	AccountClosed = "account_closed"
 )
 
 // Reasons Automatic Top-Up was switched off.
@@ -53,6 +56,17 @@ const (
 	CardNotRetryable     = "card_not_retryable"
 	PaymentMethodRemoved = "payment_method_removed"
 )
+
+// AfterClose returns the settings of an account being closed: Automatic
+// Top-Up switched off with disabled_reason account_closed. changed is false
+// when it was already off (the reason it was switched off then is kept).
+func (s Settings) AfterClose(now time.Time) (next Settings, changed bool) {
+	if !s.Enabled {
+		return s, false
+	}
+	s.Enabled, s.DisabledReason, s.UpdatedAt = false, AccountClosed, now
+	return s, true
+}
 
 // MaxFailuresInRow is how many failed automatic top-ups in a row switch
 // Automatic Top-Up off.

@@ -128,6 +128,8 @@ func disabledText(reason string) string {
 		return "They were switched off because the card was declined in a way that must not be retried (reported lost or stolen)."
 	case topup.PaymentMethodRemoved:
 		return "They were switched off because the card they charged was removed."
+	case topup.AccountClosed:
+		return "They were switched off because the account was closed."
 	case "":
 		return ""
 	}

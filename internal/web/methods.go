@@ -306,6 +306,10 @@ func (c *Console) saveSettings(w http.ResponseWriter, q *request) {
 // Checkout in setup mode, or the sandbox's page), which brings it back to
 // setupReturn.
 func (c *Console) setupCard(w http.ResponseWriter, q *request) {
+	if err := q.acct.May(ledger.ActAddCard); err != nil {
+		c.fail(w, q.Request, err)
+		return
+	}
 	cust, err := c.api.Customer(q.Context(), q.acct)
 	if err != nil {
 		c.fail(w, q.Request, err)
@@ -320,35 +324,38 @@ func (c *Console) setupCard(w http.ResponseWriter, q *request) {
 	redirect(w, q.Request, u)
 }
 
-// setupReturn records the card the hosted page saved. The provider refuses
-// a session of another customer, so a session id cannot carry a card into
-// this account.
+// setupReturn records the card the hosted page saved, through the API's
+// own CompleteCardSetup: the provider refuses a session of another
+// customer, so a session id cannot carry a card into this account, and a
+// session brings its card in once (a reload or a replayed URL adds nothing,
+// and never brings back a card removed since).
 func (c *Console) setupReturn(w http.ResponseWriter, q *request) {
 	ctx := q.Context()
-	sessionID := q.URL.Query().Get("session_id")
-	cust, err := c.store.CustomerID(ctx, q.acct.ID)
-	if err != nil {
-		c.fail(w, q.Request, err)
-		return
-	}
-	card, err := c.provider.CompleteSetup(ctx, cust, sessionID)
-	if err != nil || cust == "" {
-		c.log.InfoContext(ctx, "console: card setup not completed", "account_id", q.acct.ID, "err", err)
-		v, verr := c.methodsView(q, dialogView{}, true)
-		if verr != nil {
-			c.fail(w, q.Request, verr)
-			return
-		}
-		v.Notice = &notice{Kind: "error", Text: "The payment method was not added: the card page was not completed. Try again."}
-		c.renderStatus(w, q.Request, http.StatusBadRequest, "methods", v)
-		return
-	}
 	before, err := c.store.Cards(ctx, q.acct.ID)
 	if err != nil {
 		c.fail(w, q.Request, err)
 		return
 	}
-	if _, err := c.store.AddCard(ctx, q.acct.ID, card); err != nil {
+	_, err = c.api.CompleteCardSetup(ctx, q.acct, q.URL.Query().Get("session_id"))
+	if e := apperr.As(err); e != nil && (e.Code == apperr.Invalid || e.Code == apperr.Conflict || e.Code == apperr.LimitExceeded) {
+		c.log.InfoContext(ctx, "console: card setup not recorded", "account_id", q.acct.ID, "err", err)
+		v, verr := c.methodsView(q, dialogView{}, true)
+		if verr != nil {
+			c.fail(w, q.Request, verr)
+			return
+		}
+		status, text := http.StatusBadRequest, "The payment method was not added: the card page was not completed. Try again."
+		switch e.Code {
+		case apperr.Conflict:
+			status, text = http.StatusConflict, "This card page was already used, so nothing more was added. To add another card, choose “Add payment method” again."
+		case apperr.LimitExceeded:
+			status, text = http.StatusConflict, "The payment method was not added: "+e.Message+". Remove one first."
+		}
+		v.Notice = &notice{Kind: "error", Text: text}
+		c.renderStatus(w, q.Request, status, "methods", v)
+		return
+	}
+	if err != nil {
 		c.fail(w, q.Request, err)
 		return
 	}

@@ -13,7 +13,6 @@ import (
 	"github.com/topup/topup/internal/ledger"
 	"github.com/topup/topup/internal/money"
 	"github.com/topup/topup/internal/notify"
-	"github.com/topup/topup/internal/sqlstore"
 	"github.com/topup/topup/internal/topup"
 )
 
@@ -86,18 +85,18 @@ func (c *Console) notificationsView(q *request, p notificationsPage) (view, erro
 	if err != nil {
 		return view{}, err
 	}
-	p.Paged, p.Email, p.MaxAdd = after != "", q.acct.Email, sqlstore.MaxEndpoints
+	p.Paged, p.Email, p.MaxAdd = after != "", q.acct.Email, ledger.MaxWebhookEndpoints
 	for _, n := range ns {
 		p.Events = append(p.Events, c.eventWords(ctx, q, n))
 	}
 	if more && len(ns) > 0 {
 		p.Older = ns[len(ns)-1].ID
 	}
-	es, _, err := c.store.Endpoints(ctx, q.acct.ID, ledger.Page{Limit: sqlstore.MaxEndpoints})
+	es, _, err := c.store.Endpoints(ctx, q.acct.ID, ledger.Page{Limit: ledger.MaxWebhookEndpoints})
 	if err != nil {
 		return view{}, err
 	}
-	p.CanAdd = len(es) < sqlstore.MaxEndpoints
+	p.CanAdd = len(es) < ledger.MaxWebhookEndpoints
 	for _, e := range es {
 		row := endpointRow{ID: e.ID, URL: e.URL, SecretPrefix: e.Secret[:min(len(e.Secret), 12)], Created: formatTime(e.CreatedAt), CreatedISO: isoTime(e.CreatedAt)}
 		as, more, err := c.store.DeliveryAttempts(ctx, q.acct.ID, e.ID, ledger.Page{Limit: attemptsShown})

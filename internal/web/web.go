@@ -40,7 +40,6 @@ type Store interface {
 	Entries(ctx context.Context, accountID string, p ledger.Page) ([]ledger.Entry, bool, error)
 	Settings(ctx context.Context, accountID string) (topup.Settings, money.Amount, error)
 	Cards(ctx context.Context, accountID string) ([]topup.Card, error)
-	AddCard(ctx context.Context, accountID string, c payment.Card) (topup.Card, error)
 	SetDefaultCard(ctx context.Context, accountID, cardID string) (topup.Card, error)
 	CustomerID(ctx context.Context, accountID string) (string, error)
 	TopUp(ctx context.Context, accountID, id string) (topup.TopUp, error)
@@ -67,6 +66,7 @@ type Store interface {
 // refusal is the API's.
 type API interface {
 	Customer(ctx context.Context, acct ledger.Account) (string, error)
+	CompleteCardSetup(ctx context.Context, acct ledger.Account, sessionID string) (topup.Card, error)
 	ManualTopUp(ctx context.Context, acct ledger.Account, amount money.Amount, card, key string) (topup.TopUp, bool, error)
 	SaveSettings(ctx context.Context, accountID, actor string, in topup.Input) (topup.Settings, *topup.TopUp, error)
 	MaxTarget() money.Amount
@@ -362,7 +362,7 @@ func (c *Console) fail(w http.ResponseWriter, r *http.Request, err error) {
 		c.errorPage(w, r, http.StatusNotFound, "Not found", "There is no such page in the console.")
 	case apperr.Invalid:
 		c.errorPage(w, r, http.StatusBadRequest, "That did not work", fieldMessage(apperr.As(err).Message))
-	case apperr.RequestInProgress, apperr.Conflict, apperr.IdempotencyConflict, apperr.AccountClosed:
+	case apperr.RequestInProgress, apperr.Conflict, apperr.IdempotencyConflict, apperr.AccountClosed, apperr.LimitExceeded:
 		c.errorPage(w, r, http.StatusConflict, "That did not work", apperr.As(err).Message+".")
 	default:
 		c.log.ErrorContext(r.Context(), "console request failed", "method", r.Method, "path", r.URL.Path, "err", err)
