@@ -82,6 +82,23 @@ func (s *Server) Routes() []string {
 	return out
 }
 
+// RouteInfo is one route of the table as tests see it: its method, its
+// pattern and who may call it ("public", "admin" or "owner").
+type RouteInfo struct {
+	Method, Path, Access string
+}
+
+// RouteInfos returns every route with who may call it, so that the
+// authorization matrix test covers each route the table has, new ones too.
+func (s *Server) RouteInfos() []RouteInfo {
+	names := map[access]string{public: "public", adminOnly: "admin", owner: "owner"}
+	var out []RouteInfo
+	for _, r := range s.routeTable() {
+		out = append(out, RouteInfo{Method: r.method, Path: r.path, Access: names[r.access]})
+	}
+	return out
+}
+
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	for _, r := range s.routeTable() {

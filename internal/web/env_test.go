@@ -41,6 +41,7 @@ type env struct {
 	store   *sqlstore.Store
 	clock   clock.Clock
 	console *web.Console
+	server  *httpapi.Server
 }
 
 type envOptions struct {
@@ -90,7 +91,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 		}
 		store.Close()
 	})
-	return &env{t: t, url: public, store: store, clock: c, console: console}
+	return &env{t: t, url: public, store: store, clock: c, console: console, server: api}
 }
 
 // tlog sends the server's warnings to the test log.
