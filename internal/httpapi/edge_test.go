@@ -196,7 +196,6 @@ func TestMaxAmount(t *testing.T) {
 		t.Errorf("balance %s; want 1000009.00", got.Balance)
 	}
 
-
 	c := setupWith(t, Config{MaxAmount: 50_000_000}, nil) // TOPUP_MAX_AMOUNT=50.00
 	cid, _ := c.account(t, "")
 	status, body, _ := c.do(t, "POST", "/v1/accounts/"+cid+"/credits", c.adminKey, map[string]any{"amount": "50.01", "idempotency_key": "a"})
