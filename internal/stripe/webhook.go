@@ -52,6 +52,9 @@ func (p *Provider) ParseWebhookContext(ctx context.Context, payload []byte, sigH
 	if p.webhookSecret == "" {
 		return payment.Event{}, fmt.Errorf("stripe: webhook: %w: no webhook secret configured (STRIPE_WEBHOOK_SECRET)", payment.ErrBadSignature)
 	}
+	if err := notFromFuture(sigHeader, time.Now(), webhook.DefaultTolerance); err != nil {
+		return payment.Event{}, err
+	}
 	e, err := webhook.ConstructEventWithOptions(payload, sigHeader, p.webhookSecret, webhook.ConstructEventOptions{
 		Tolerance: webhook.DefaultTolerance,
 	})
@@ -61,9 +64,6 @@ func (p *Provider) ParseWebhookContext(ctx context.Context, payload []byte, sigH
 			return payment.Event{}, fmt.Errorf("stripe: webhook: %w: %w", payment.ErrBadSignature, err)
 		}
 		return payment.Event{}, fmt.Errorf("stripe: webhook: %w", err)
-	}
-	if err := notFromFuture(sigHeader, time.Now(), webhook.DefaultTolerance); err != nil {
-		return payment.Event{}, err
 	}
 	ev := payment.Event{ID: e.ID, Type: string(e.Type)}
 	if e.Created > 0 {
