@@ -11,3 +11,27 @@ test:
 	go vet ./...
 	go test -race -count=1 $(RACE_PKGS)
 	go test -count=1 $$(go list ./... | grep -v -e '/internal/ledger$$' -e '/internal/httpapi$$' -e '/internal/topup$$')
+
+# Each fuzz target for FUZZTIME, one at a time (they share two cores with
+# everything else). The targets live in packages whose test binaries link no
+# database driver, so their instrumented builds are quick. New inputs that
+# widen coverage stay in the Go build cache; a failing one is written to the
+# package's testdata/fuzz/FuzzX/ and fails the run.
+FUZZTIME ?= 5s
+FUZZ_TARGETS = \
+	./internal/money/:FuzzParse \
+	./internal/money/:FuzzFormatRoundTrip \
+	./internal/input/:FuzzDecodeRequests \
+	./internal/input/:FuzzCheckJSON \
+	./internal/input/:FuzzQuery \
+	./internal/stripe/:FuzzParseWebhook \
+	./internal/notify/fuzz/:FuzzSignature \
+	./internal/notify/fuzz/:FuzzVerifySignature
+
+.PHONY: fuzz
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "== $$name ($$pkg, $(FUZZTIME))"; \
+		go test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done

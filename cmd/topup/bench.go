@@ -465,6 +465,7 @@ func (b *bench) scrape(ctx context.Context, apiURL string, fields map[string]*fl
 	if err != nil {
 		return err
 	}
+	req.Header.Set("Authorization", b.auth) // /metrics needs the admin key
 	resp, err := b.client.Do(req)
 	if err != nil {
 		return fmt.Errorf("bench: read /metrics: %w", err)

@@ -104,8 +104,8 @@ func startInstance(ctx context.Context, cfg instanceConfig, store *sqlstore.Stor
 	// The console is served beside the API, on the same server.
 	links := web.NewLinks(store, c, strings.TrimRight(publicURL, "/")+web.Prefix)
 	deps := httpapi.Deps{Store: store, Committer: committer, Clock: c, IDs: g, Logger: log, Metrics: metrics, Billing: store, LoginLinks: links}
-	apiCfg := httpapi.Config{AdminKeyHash: cfg.AdminKeyHash, MaxTarget: set.maxTarget, PublicURL: publicURL, WebhooksAllowPrivate: set.webhooksAllowPrivate,
-		TrustedProxies: set.trustedProxies}
+	apiCfg := httpapi.Config{AdminKeyHash: cfg.AdminKeyHash, MaxTarget: set.maxTarget, MaxAmount: set.maxAmount, MaxBodyBytes: set.maxBody,
+		MetricsPublic: set.metricsPublic, PublicURL: publicURL, WebhooksAllowPrivate: set.webhooksAllowPrivate, TrustedProxies: set.trustedProxies}
 	if set.payments == "stripe" {
 		sp, err := stripe.New(set.stripe)
 		if err != nil {

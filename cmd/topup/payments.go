@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/topup/topup/internal/authlimit"
@@ -27,8 +28,15 @@ type settings struct {
 	// engine's default, 2m).
 	workerLease time.Duration
 	maxTarget   money.Amount
-	publicURL   string
-	stripe      stripe.Config
+	// maxAmount is TOPUP_MAX_AMOUNT: the largest amount of one usage,
+	// credit or top-up (zero: the API's default, 1,000,000.00).
+	maxAmount money.Amount
+	// maxBody is TOPUP_MAX_BODY in bytes (zero: the API's default, 16 MiB).
+	maxBody int64
+	// metricsPublic is TOPUP_METRICS_PUBLIC=true: /metrics needs no key.
+	metricsPublic bool
+	publicURL     string
+	stripe        stripe.Config
 	// smtpURL is TOPUP_SMTP_URL: where mail goes (empty: only recorded).
 	smtpURL string
 	// webhookRetryBase is TOPUP_WEBHOOK_RETRY_BASE: the first wait after a
@@ -67,6 +75,21 @@ func readSettings(payments string, getenv func(string) string) (settings, error)
 			return s, fmt.Errorf("TOPUP_MAX_TARGET must be an amount such as 10000.00, not %q", v)
 		}
 	}
+	if v := getenv("TOPUP_MAX_AMOUNT"); v != "" {
+		if s.maxAmount, err = money.Parse(v); err != nil || s.maxAmount <= 0 {
+			return s, fmt.Errorf("TOPUP_MAX_AMOUNT must be an amount such as 1000000.00, not %q", v)
+		}
+	}
+	if v := getenv("TOPUP_MAX_BODY"); v != "" {
+		if s.maxBody, err = parseBytes(v); err != nil {
+			return s, fmt.Errorf("TOPUP_MAX_BODY must be a size such as 16MiB or 16777216, not %q", v)
+		}
+	}
+	if v := getenv("TOPUP_METRICS_PUBLIC"); v != "" {
+		if s.metricsPublic, err = strconv.ParseBool(v); err != nil {
+			return s, fmt.Errorf("TOPUP_METRICS_PUBLIC must be true or false, not %q", v)
+		}
+	}
 	if v := getenv("TOPUP_SMTP_URL"); v != "" {
 		if _, err := notify.ParseSMTPURL(v); err != nil {
 			return s, err
@@ -98,6 +121,23 @@ func readSettings(payments string, getenv func(string) string) (settings, error)
 		return s, fmt.Errorf("--payments must be sandbox or stripe, not %q", payments)
 	}
 	return s, nil
+}
+
+// parseBytes reads a positive size in bytes, with an optional KiB, MiB or
+// GiB suffix.
+func parseBytes(v string) (int64, error) {
+	mult := int64(1)
+	for suffix, m := range map[string]int64{"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30} {
+		if n, ok := strings.CutSuffix(v, suffix); ok {
+			v, mult = n, m
+			break
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	if err != nil || n <= 0 || n > (1<<40)/mult {
+		return 0, fmt.Errorf("not a size: %q", v)
+	}
+	return n * mult, nil
 }
 
 // sandboxPages adapts the sandbox provider to the API's hosted pages and

@@ -19,9 +19,9 @@ import (
 	"math/bits"
 	"slices"
 	"time"
-	"unicode/utf8"
 
 	"github.com/topup/topup/internal/apperr"
+	"github.com/topup/topup/internal/input"
 	"github.com/topup/topup/internal/ledger"
 	"github.com/topup/topup/internal/money"
 )
@@ -139,17 +139,14 @@ func CheckLimit(k Kind, limit *money.Amount, c money.Currency) error {
 }
 
 // CheckSubject refuses a subject that usage could not carry: empty (leave
-// it out for an account-wide budget), over 255 bytes, or not UTF-8.
+// it out for an account-wide budget), over 255 characters, not UTF-8 or
+// holding U+0000 (input.Text's rules for usage's subject).
 func CheckSubject(s string) error {
-	switch {
-	case s == "":
+	if s == "" {
 		return apperr.Invalidf("subject", "must not be empty; leave it out for a budget that covers all usage")
-	case len(s) > 255:
-		return apperr.Invalidf("subject", "must be at most 255 bytes")
-	case !utf8.ValidString(s):
-		return apperr.Invalidf("subject", "must be valid UTF-8")
 	}
-	return nil
+	_, err := input.Text("subject", &s, input.MaxSubject)
+	return err
 }
 
 // Level is a set of budget levels (50, 80 and 100 % of the limit).

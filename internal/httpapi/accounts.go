@@ -4,14 +4,12 @@ import (
 	"net/http"
 
 	"github.com/topup/topup/internal/apperr"
+	"github.com/topup/topup/internal/input"
 	"github.com/topup/topup/internal/ledger"
 )
 
 func (s *Server) createAccount(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Email    *string `json:"email"`
-		Currency *string `json:"currency"`
-	}
+	var req input.CreateAccount
 	if err := decode(r, &req); err != nil {
 		s.fail(w, r, err)
 		return
@@ -79,29 +77,15 @@ func (s *Server) getAccount(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) updateAccount(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Email  *string `json:"email"`
-		Status *string `json:"status"`
-	}
+	var req input.UpdateAccount
 	if err := decode(r, &req); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	var u ledger.AccountUpdate
-	if req.Email != nil {
-		if err := ledger.ValidEmail(*req.Email); err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		u.Email = req.Email
-	}
-	if req.Status != nil {
-		st := ledger.Status(*req.Status)
-		if st != ledger.Active && st != ledger.Closed {
-			s.fail(w, r, apperr.Invalidf("status", "must be active or closed"))
-			return
-		}
-		u.Status = &st
+	u, err := req.Update()
+	if err != nil {
+		s.fail(w, r, err)
+		return
 	}
 	acct, err := s.store.UpdateAccount(r.Context(), r.PathValue("id"), u)
 	if err != nil {

@@ -4,10 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"strconv"
 
 	"github.com/topup/topup/internal/alert"
 	"github.com/topup/topup/internal/apperr"
+	"github.com/topup/topup/internal/input"
 	"github.com/topup/topup/internal/ledger"
 	"github.com/topup/topup/internal/money"
 	"github.com/topup/topup/internal/notify"
@@ -78,9 +78,7 @@ func (s *Server) getLowBalanceAlerts(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) putLowBalanceAlerts(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Thresholds *[]json.RawMessage `json:"thresholds"`
-	}
+	var req input.Thresholds
 	if err := decode(r, &req); err != nil {
 		s.fail(w, r, err)
 		return
@@ -89,24 +87,10 @@ func (s *Server) putLowBalanceAlerts(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if req.Thresholds == nil {
-		s.fail(w, r, apperr.Invalidf("thresholds", "is required: a list of amounts such as [\"20.00\", \"5.00\"] (an empty list removes the alerts)"))
+	amounts, err := req.Amounts()
+	if err != nil {
+		s.fail(w, r, err)
 		return
-	}
-	amounts := make([]money.Amount, 0, len(*req.Thresholds))
-	for i, raw := range *req.Thresholds {
-		field := "thresholds[" + strconv.Itoa(i) + "]"
-		var v string
-		if err := json.Unmarshal(raw, &v); err != nil {
-			s.fail(w, r, apperr.Invalidf(field, "must be a decimal string such as \"20.00\""))
-			return
-		}
-		a, err := money.Parse(v)
-		if err != nil {
-			s.fail(w, r, apperr.Invalidf(field, "%v", err))
-			return
-		}
-		amounts = append(amounts, a)
 	}
 	ts, err := s.SetLowBalanceAlerts(r.Context(), acct.ID, amounts)
 	if err != nil {
@@ -116,20 +100,13 @@ func (s *Server) putLowBalanceAlerts(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, toLowBalanceAlertsJSON(ts, acct.Currency))
 }
 
-// budgetRequest is the body of POST and PUT …/budgets.
-type budgetRequest struct {
-	Subject *string         `json:"subject"`
-	Kind    *string         `json:"kind"`
-	Limit   json.RawMessage `json:"limit"`
-}
-
 func (s *Server) budgetInput(w http.ResponseWriter, r *http.Request) (alert.BudgetInput, bool) {
-	var req budgetRequest
+	var req input.Budget
 	if err := decode(r, &req); err != nil {
 		s.fail(w, r, err)
 		return alert.BudgetInput{}, false
 	}
-	limit, _, err := optionalAmount("limit", req.Limit)
+	limit, err := req.LimitAmount()
 	if err != nil {
 		s.fail(w, r, err)
 		return alert.BudgetInput{}, false
@@ -303,9 +280,7 @@ func toEndpointJSON(e notify.Endpoint, withSecret bool) endpointJSON {
 }
 
 func (s *Server) createEndpoint(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		URL *string `json:"url"`
-	}
+	var req input.Endpoint
 	if err := decode(r, &req); err != nil {
 		s.fail(w, r, err)
 		return

@@ -40,6 +40,13 @@ type bundle struct {
 // directory; everything is stopped when the test ends.
 func setup(t *testing.T) *bundle {
 	t.Helper()
+	return setupWith(t, Config{}, nil)
+}
+
+// setupWith is setup with cfg (its AdminKeyHash is set here) and, when wrap
+// is not nil, the store the API sees wrapped by it.
+func setupWith(t *testing.T, cfg Config, wrap func(*sqlstore.Store) ledger.Store) *bundle {
+	t.Helper()
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	c := clock.System
 	g := ids.New(c)
@@ -57,8 +64,13 @@ func setup(t *testing.T) *bundle {
 	committer.Start()
 	t.Cleanup(committer.Stop)
 	adminKey := ledger.NewKey(ledger.AdminKeyPrefix)
-	api := New(Config{AdminKeyHash: ledger.HashKey(adminKey)}, Deps{
-		Store: store, Committer: committer, Clock: c, IDs: g, Logger: log, Metrics: metrics,
+	cfg.AdminKeyHash = ledger.HashKey(adminKey)
+	var seen ledger.Store = store
+	if wrap != nil {
+		seen = wrap(store)
+	}
+	api := New(cfg, Deps{
+		Store: seen, Committer: committer, Clock: c, IDs: g, Logger: log, Metrics: metrics,
 	})
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
@@ -316,7 +328,7 @@ func TestOversizedBodyIs413(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	id, _ := b.funded(t, "10.00")
-	huge := `{"amount": "1", "idempotency_key": "k1", "description": "` + strings.Repeat("a", 9<<20) + `"}`
+	huge := `{"amount": "1", "idempotency_key": "k1", "description": "` + strings.Repeat("a", DefaultMaxBodyBytes+1) + `"}`
 	for _, path := range []string{"/v1/accounts/" + id + "/usage", "/v1/accounts/" + id + "/credits", "/v1/usage/batch"} {
 		status, body, _ := b.do(t, "POST", path, b.adminKey, huge)
 		wantError(t, status, body, http.StatusRequestEntityTooLarge, "payload_too_large", "")
@@ -938,7 +950,12 @@ func TestConcurrentDebits(t *testing.T) {
 
 func (b *bundle) metricsText(t *testing.T) string {
 	t.Helper()
-	resp, err := b.client.Get(b.srv.URL + "/metrics")
+	req, err := http.NewRequest("GET", b.srv.URL+"/metrics", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+b.adminKey)
+	resp, err := b.client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

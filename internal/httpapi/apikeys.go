@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/topup/topup/internal/apperr"
+	"github.com/topup/topup/internal/input"
 	"github.com/topup/topup/internal/ledger"
 )
 
@@ -54,11 +55,8 @@ func (s *Server) createAPIKey(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	var name string
-	if req.Name != nil {
-		name = *req.Name
-	}
-	if err := ledger.ValidKeyName(name); err != nil {
+	name, err := input.Text("name", req.Name, input.MaxName)
+	if err != nil {
 		s.fail(w, r, err)
 		return
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/topup/topup/internal/alert"
+	"github.com/topup/topup/internal/input"
 )
 
 // openAPIDoc is the part of the OpenAPI document the tests read.
@@ -209,14 +210,14 @@ func TestOpenAPISchemasMatchWire(t *testing.T) {
 		{"AccountCreated", accountJSON{}, nil},
 		{"UsageResult", resultJSON{}, nil},
 		{"Entry", entryJSON{}, nil},
-		{"UsageRequest", usageRequest{}, []string{"account_id"}},
-		{"BatchEvent", usageRequest{}, nil},
+		{"UsageRequest", input.Usage{}, []string{"account_id"}},
+		{"BatchEvent", input.Usage{}, nil},
 		{"AutoTopUp", settingsJSON{}, nil},
 		{"PaymentMethod", cardJSON{}, nil},
 		{"TopUp", topUpJSON{}, nil},
 		{"LoginLink", loginLinkJSON{}, nil},
 		{"LowBalanceAlerts", lowBalanceAlertsJSON{}, nil},
-		{"BudgetRequest", budgetRequest{}, nil},
+		{"BudgetRequest", input.Budget{}, nil},
 		{"Budget", alert.BudgetView{}, nil},
 		{"Spendable", spendableJSON{}, nil},
 		{"APIKey", apiKeyJSON{}, nil},

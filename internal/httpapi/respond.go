@@ -6,9 +6,9 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/topup/topup/internal/apperr"
+	"github.com/topup/topup/internal/input"
 )
 
 // statusOf maps each error code to its HTTP status: the one table.
@@ -81,69 +81,31 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Write(body)
 }
 
-// decode reads a JSON object body into v, refusing unknown fields, trailing
-// data, JSON of the wrong type (a number where a money string belongs) and
-// bodies over the limit, each with the field named where there is one.
+// decode reads a JSON object body into v with input.Decode: unknown
+// fields, trailing data, JSON of the wrong type and text holding U+0000 or
+// invalid UTF-8 are refused naming the field; a body over the limit
+// (TOPUP_MAX_BODY) is 413 whatever it holds, since it is read whole first.
 func decode(r *http.Request, v any) error {
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return decodeError(err)
+	body, err := readBody(r)
+	if err != nil {
+		return err
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return apperr.Invalidf("", "the body must hold a single JSON object")
-	}
-	return nil
+	return input.Decode(body, v)
 }
 
-func decodeError(err error) error {
+// readBody reads the whole body, up to the limit instrument set.
+func readBody(r *http.Request) ([]byte, error) {
+	body, err := io.ReadAll(r.Body)
 	var tooBig *http.MaxBytesError
-	var typeErr *json.UnmarshalTypeError
-	var syntaxErr *json.SyntaxError
 	switch {
 	case errors.As(err, &tooBig):
-		return apperr.New(apperr.PayloadTooLarge, "the body is larger than %d bytes", tooBig.Limit)
-	case errors.As(err, &typeErr):
-		field := typeErr.Field
-		if field == "" {
-			return apperr.Invalidf("", "the body must be a JSON object")
-		}
-		return apperr.Invalidf(wireField(field), "must be a %s, not a JSON %s", kindName(typeErr.Type.Kind().String()), typeErr.Value)
-	case errors.As(err, &syntaxErr), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
-		return apperr.Invalidf("", "malformed JSON body: %v", err)
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		return apperr.Invalidf(name, "unknown field")
+		return nil, tooLarge(tooBig.Limit)
+	case err != nil:
+		return nil, apperr.Invalidf("", "the body could not be read: %v", err)
 	}
-	return apperr.Invalidf("", "malformed JSON body: %v", err)
+	return body, nil
 }
 
-// wireField turns encoding/json's "events.3.amount" path into the
-// contract's "events[3].amount".
-func wireField(path string) string {
-	parts := strings.Split(path, ".")
-	var b strings.Builder
-	for i, p := range parts {
-		if _, err := strconv.Atoi(p); err == nil && i > 0 {
-			b.WriteString("[" + p + "]")
-			continue
-		}
-		if i > 0 {
-			b.WriteByte('.')
-		}
-		b.WriteString(p)
-	}
-	return b.String()
-}
-
-func kindName(k string) string {
-	switch k {
-	case "ptr", "string":
-		return "string"
-	case "slice":
-		return "list"
-	case "struct", "map":
-		return "object"
-	}
-	return k
+func tooLarge(limit int64) error {
+	return apperr.New(apperr.PayloadTooLarge, "the body is larger than %d bytes (TOPUP_MAX_BODY)", limit)
 }

@@ -22,7 +22,7 @@ type route struct {
 func (s *Server) routeTable() []route {
 	return []route{
 		{"GET", "/healthz", public, s.healthz},
-		{"GET", "/metrics", public, promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{}).ServeHTTP},
+		{"GET", "/metrics", s.metricsAccess(), promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{}).ServeHTTP},
 		{"GET", "/v1/openapi.json", public, serveOpenAPI},
 
 		{"POST", "/v1/accounts", adminOnly, s.createAccount},
@@ -103,12 +103,22 @@ func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	for _, r := range s.routeTable() {
 		pattern := r.method + " " + r.path
-		mux.Handle(pattern, s.instrument(pattern, s.guard(r.access, r.handler)))
+		mux.Handle(pattern, s.instrument(pattern, s.guard(r.access, clean(r.handler))))
 	}
 	mux.Handle("/", s.instrument("unknown", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, apperr.NotFoundf("no route %s %s", r.Method, r.URL.Path))
 	})))
 	return mux
+}
+
+// metricsAccess is who may read /metrics: the operator, unless
+// TOPUP_METRICS_PUBLIC=true (a scraper without the key). The metrics tell
+// the Go version and the business's volume per route.
+func (s *Server) metricsAccess() access {
+	if s.cfg.MetricsPublic {
+		return public
+	}
+	return adminOnly
 }
 
 //go:embed openapi.json

@@ -17,6 +17,7 @@ import (
 	"github.com/topup/topup/internal/authlimit"
 	"github.com/topup/topup/internal/clock"
 	"github.com/topup/topup/internal/ids"
+	"github.com/topup/topup/internal/input"
 	"github.com/topup/topup/internal/ledger"
 	"github.com/topup/topup/internal/money"
 	"github.com/topup/topup/internal/payment"
@@ -32,6 +33,12 @@ type Config struct {
 	MaxBodyBytes int64
 	// MaxTarget is TOPUP_MAX_TARGET: the largest target and manual top-up.
 	MaxTarget money.Amount
+	// MaxAmount is TOPUP_MAX_AMOUNT: the largest amount of one usage,
+	// credit or top-up (default input.DefaultMaxAmount, 1,000,000.00).
+	MaxAmount money.Amount
+	// MetricsPublic is TOPUP_METRICS_PUBLIC: /metrics answers without the
+	// admin key.
+	MetricsPublic bool
 	// PublicURL is where browsers reach this service (hosted pages, the 3-D
 	// Secure page, return URLs).
 	PublicURL string
@@ -102,8 +109,9 @@ type Deps struct {
 	Keys ledger.KeyStore
 }
 
-// DefaultMaxBodyBytes fits a 10,000-event batch of about 800 bytes an event.
-const DefaultMaxBodyBytes = 8 << 20
+// DefaultMaxBodyBytes is TOPUP_MAX_BODY's default, 16 MiB: it fits a
+// 10,000-event batch with long descriptions.
+const DefaultMaxBodyBytes = 16 << 20
 
 // New returns the API server.
 func New(cfg Config, d Deps) *Server {
@@ -115,6 +123,9 @@ func New(cfg Config, d Deps) *Server {
 	}
 	if cfg.MaxTarget <= 0 {
 		cfg.MaxTarget = 10_000 * money.MicrosPerUnit
+	}
+	if cfg.MaxAmount <= 0 {
+		cfg.MaxAmount = input.DefaultMaxAmount
 	}
 	s := &Server{cfg: cfg, store: d.Store, committer: d.Committer, clock: d.Clock, ids: d.IDs, log: d.Logger, metrics: d.Metrics,
 		billing: d.Billing, engine: d.Engine, provider: d.Provider, webhooks: d.Webhooks, sandbox: d.Sandbox, logins: d.LoginLinks}
@@ -129,8 +140,61 @@ func New(cfg Config, d Deps) *Server {
 	}
 	s.authLimit = authlimit.New(cfg.AuthLimit)
 	s.lastUsed = newLastUsed()
-	s.handler = s.routes()
+	s.handler = s.secureHeaders(s.routes())
 	return s
+}
+
+// Content-Security-Policy of the API's answers: JSON loads nothing and is
+// framed nowhere; the API's few HTML pages (the sandbox's card page, the
+// 3-D Secure page) may run their own and Stripe's scripts but are framed
+// nowhere either, so no other site can dress them up to steal a click.
+const (
+	apiCSP  = "default-src 'none'; frame-ancestors 'none'"
+	pageCSP = "frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+)
+
+// secureHeaders sets the headers every answer carries, errors and the 404
+// fallback included: nosniff, no framing, and HSTS when the public URL is
+// https (a browser that reached us once over TLS never tries plain HTTP).
+func (s *Server) secureHeaders(next http.Handler) http.Handler {
+	hsts := strings.HasPrefix(s.cfg.PublicURL, "https://")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Content-Security-Policy", apiCSP)
+		h.Set("X-Frame-Options", "DENY")
+		if hsts {
+			h.Set("Strict-Transport-Security", "max-age=31536000")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// clean answers 404 for a path that holds U+0000 or invalid UTF-8 (no id
+// can hold them, so nothing is there) and 400 naming the parameter for
+// such a query value, before any handler passes them to the database.
+func clean(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !input.Clean(r.URL.Path) {
+			writeJSON(w, http.StatusNotFound, errorBody{Error: errorObject{Code: apperr.NotFound, Message: "no such resource"}})
+			return
+		}
+		if err := input.Query(r.URL.Query()); err != nil {
+			_, obj := errorObjectOf(err)
+			writeJSON(w, http.StatusBadRequest, errorBody{Error: obj})
+			return
+		}
+		next(w, r)
+	}
+}
+
+// cleanForm refuses, naming the field, a form value of an HTML page's POST
+// that holds U+0000 or invalid UTF-8.
+func cleanForm(r *http.Request) error {
+	if err := r.ParseForm(); err != nil {
+		return apperr.Invalidf("", "the form cannot be read: %v", err)
+	}
+	return input.Query(r.PostForm)
 }
 
 // ServeHTTP serves the API.
@@ -272,6 +336,12 @@ func (s *Server) instrument(pattern string, next http.Handler) http.Handler {
 			id = s.ids.New(ids.Request)
 		}
 		w.Header().Set("Request-Id", id)
+		if r.ContentLength > s.cfg.MaxBodyBytes {
+			// Refused before a byte is read, whatever the body holds.
+			r.Body.Close()
+			s.fail(w, r, tooLarge(s.cfg.MaxBodyBytes))
+			return
+		}
 		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), requestIDKey, id)))

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/topup/topup/internal/apperr"
+	"github.com/topup/topup/internal/input"
 	"github.com/topup/topup/internal/ledger"
 	"github.com/topup/topup/internal/money"
 	"github.com/topup/topup/internal/payment"
@@ -93,33 +94,8 @@ func (s *Server) getAutoTopUp(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, toSettingsJSON(st, mtd, acct.Currency))
 }
 
-// optionalAmount reads a money string that may be absent.
-func optionalAmount(field string, raw json.RawMessage) (*money.Amount, bool, error) {
-	if raw == nil {
-		return nil, false, nil
-	}
-	if string(raw) == "null" {
-		return nil, true, nil
-	}
-	var v string
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return nil, true, apperr.Invalidf(field, "must be a decimal string such as \"10.00\"")
-	}
-	a, err := money.Parse(v)
-	if err != nil {
-		return nil, true, apperr.Invalidf(field, "%v", err)
-	}
-	return &a, true, nil
-}
-
 func (s *Server) putAutoTopUp(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Enabled       json.RawMessage `json:"enabled"`
-		Threshold     json.RawMessage `json:"threshold"`
-		Target        json.RawMessage `json:"target"`
-		PaymentMethod json.RawMessage `json:"payment_method"`
-		MonthlyLimit  json.RawMessage `json:"monthly_limit"`
-	}
+	var req input.AutoTopUp
 	if err := decode(r, &req); err != nil {
 		s.fail(w, r, err)
 		return
@@ -129,32 +105,10 @@ func (s *Server) putAutoTopUp(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	var in topup.Input
-	if req.Enabled != nil {
-		var b bool
-		if err := json.Unmarshal(req.Enabled, &b); err != nil {
-			s.fail(w, r, apperr.Invalidf("enabled", "must be true or false"))
-			return
-		}
-		in.Enabled = &b
-	}
-	var perr error
-	if in.Threshold, _, perr = optionalAmount("threshold", req.Threshold); perr == nil {
-		if in.Target, _, perr = optionalAmount("target", req.Target); perr == nil {
-			in.MonthlyLimit, in.MonthlyLimitSet, perr = optionalAmount("monthly_limit", req.MonthlyLimit)
-		}
-	}
-	if perr != nil {
-		s.fail(w, r, perr)
+	in, err := req.Input()
+	if err != nil {
+		s.fail(w, r, err)
 		return
-	}
-	if req.PaymentMethod != nil && string(req.PaymentMethod) != "null" {
-		var pm string
-		if err := json.Unmarshal(req.PaymentMethod, &pm); err != nil {
-			s.fail(w, r, apperr.Invalidf("payment_method", "must be a payment method id"))
-			return
-		}
-		in.PaymentMethod = &pm
 	}
 	actor := "admin"
 	if p := principalOf(r); !p.admin {
@@ -240,15 +194,14 @@ func (s *Server) customer(ctx context.Context, acct ledger.Account) (string, err
 }
 
 func (s *Server) attachCard(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		PaymentMethod *string `json:"payment_method"`
-	}
+	var req input.AttachCard
 	if err := decode(r, &req); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	if req.PaymentMethod == nil || *req.PaymentMethod == "" {
-		s.fail(w, r, apperr.Invalidf("payment_method", "is required, e.g. pm_card_visa"))
+	pm, err := req.Check()
+	if err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	acct, err := s.store.Account(r.Context(), r.PathValue("id"))
@@ -265,7 +218,7 @@ func (s *Server) attachCard(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	card, err := s.provider.AttachPaymentMethod(r.Context(), cust, *req.PaymentMethod)
+	card, err := s.provider.AttachPaymentMethod(r.Context(), cust, pm)
 	if errors.Is(err, payment.ErrCardRefused) {
 		s.fail(w, r, apperr.Invalidf("payment_method", "%v", err))
 		return
@@ -401,11 +354,7 @@ func (s *Server) toTopUpJSON(t topup.TopUp) topUpJSON {
 }
 
 func (s *Server) createTopUp(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Amount         *string `json:"amount"`
-		IdempotencyKey *string `json:"idempotency_key"`
-		PaymentMethod  *string `json:"payment_method"`
-	}
+	var req input.TopUp
 	if err := decode(r, &req); err != nil {
 		s.fail(w, r, err)
 		return
@@ -415,7 +364,7 @@ func (s *Server) createTopUp(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	amount, err := parseAmount("amount", req.Amount)
+	amount, key, card, err := req.Check(s.cfg.MaxAmount)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -423,15 +372,6 @@ func (s *Server) createTopUp(w http.ResponseWriter, r *http.Request) {
 	if err := s.checkTopUpAmount(acct, amount); err != nil {
 		s.fail(w, r, err)
 		return
-	}
-	key, err := idempotencyKey("idempotency_key", req.IdempotencyKey)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	card := ""
-	if req.PaymentMethod != nil {
-		card = *req.PaymentMethod
 	}
 	t, replay, err := s.ManualTopUp(r.Context(), acct, amount, card, key)
 	if err != nil {

@@ -1,55 +1,17 @@
 package httpapi
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
 
 	"github.com/topup/topup/internal/apperr"
+	"github.com/topup/topup/internal/input"
 	"github.com/topup/topup/internal/ledger"
-	"github.com/topup/topup/internal/money"
 )
 
 // MaxBatch is the most events one batch may carry.
-const MaxBatch = 10_000
-
-// usageRequest is a usage event; AccountID is only read in batches.
-type usageRequest struct {
-	AccountID      *string `json:"account_id,omitempty"`
-	Amount         *string `json:"amount"`
-	IdempotencyKey *string `json:"idempotency_key"`
-	Description    *string `json:"description"`
-	Subject        *string `json:"subject"`
-}
-
-// posting validates u; prefix is "" for a single call and "events[3]." in a
-// batch, so refusals name the field as the client sent it.
-func (u *usageRequest) posting(accountID, prefix string) (ledger.Posting, error) {
-	amount, err := parseAmount(prefix+"amount", u.Amount)
-	if err != nil {
-		return ledger.Posting{}, err
-	}
-	debit, err := money.Neg(amount)
-	if err != nil {
-		return ledger.Posting{}, apperr.Invalidf(prefix+"amount", "is too large")
-	}
-	key, err := idempotencyKey(prefix+"idempotency_key", u.IdempotencyKey)
-	if err != nil {
-		return ledger.Posting{}, err
-	}
-	desc, err := optionalText(prefix+"description", u.Description, 1000)
-	if err != nil {
-		return ledger.Posting{}, err
-	}
-	subject, err := optionalText(prefix+"subject", u.Subject, 255)
-	if err != nil {
-		return ledger.Posting{}, err
-	}
-	return ledger.Posting{AccountID: accountID, Kind: ledger.KindUsage, Amount: debit, Description: desc, Subject: subject,
-		IdempotencyKey: key, Call: ledger.ScopeUsage}, nil
-}
+const MaxBatch = input.MaxBatch
 
 // postOne submits one posting and answers 201, or 200 with
 // Idempotent-Replayed for a replay.
@@ -75,7 +37,7 @@ func (s *Server) postOne(w http.ResponseWriter, r *http.Request, p ledger.Postin
 }
 
 func (s *Server) postUsage(w http.ResponseWriter, r *http.Request) {
-	var req usageRequest
+	var req input.Usage
 	if err := decode(r, &req); err != nil {
 		s.fail(w, r, err)
 		return
@@ -84,7 +46,7 @@ func (s *Server) postUsage(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, apperr.Invalidf("account_id", "unknown field; the account is in the path"))
 		return
 	}
-	p, err := req.posting(r.PathValue("id"), "")
+	p, err := req.Posting(r.PathValue("id"), "", s.cfg.MaxAmount)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -100,30 +62,23 @@ type batchResult struct {
 }
 
 func (s *Server) postUsageBatch(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Events []json.RawMessage `json:"events"`
+	// The events are judged one by one below (input.Event), so a bad
+	// string in one spoils only that event: the body is read here without
+	// input.Decode's text check, which would refuse the whole batch.
+	var req input.Batch
+	body, err := readBody(r)
+	if err == nil {
+		err = input.DecodeBatch(body, &req)
 	}
-	if err := decode(r, &req); err != nil {
+	if err != nil {
 		s.fail(w, r, err)
-		return
-	}
-	switch {
-	case req.Events == nil:
-		s.fail(w, r, apperr.Invalidf("events", "is required"))
-		return
-	case len(req.Events) == 0:
-		s.fail(w, r, apperr.Invalidf("events", "must hold at least one event"))
-		return
-	case len(req.Events) > MaxBatch:
-		s.fail(w, r, apperr.Invalidf("events", "at most %d events per batch", MaxBatch))
 		return
 	}
 	results := make([]batchResult, len(req.Events))
 	postings := make([]ledger.Posting, 0, len(req.Events))
 	index := make([]int, 0, len(req.Events)) // postings[k] is event index[k]
 	for i, raw := range req.Events {
-		prefix := "events[" + strconv.Itoa(i) + "]."
-		p, err := decodeEvent(raw, prefix)
+		p, err := input.Event(raw, i, s.cfg.MaxAmount)
 		if err != nil {
 			_, obj := errorObjectOf(err)
 			results[i].Error = &obj
@@ -163,60 +118,18 @@ func (s *Server) postUsageBatch(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"results": results})
 }
 
-// decodeEvent reads one batch event on its own, so that one malformed event
-// spoils only itself.
-func decodeEvent(raw json.RawMessage, prefix string) (ledger.Posting, error) {
-	var ev usageRequest
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields() // as decode does for a single call
-	if err := dec.Decode(&ev); err != nil {
-		if e := apperr.As(decodeError(err)); e != nil && e.Field != "" {
-			return ledger.Posting{}, e.WithField(prefix + e.Field)
-		}
-		return ledger.Posting{}, apperr.Invalidf(prefix[:len(prefix)-1], "must be a JSON object with string fields")
-	}
-	if ev.AccountID == nil || *ev.AccountID == "" {
-		return ledger.Posting{}, apperr.Invalidf(prefix+"account_id", "is required")
-	}
-	return ev.posting(*ev.AccountID, prefix)
-}
-
 func (s *Server) postCredit(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Amount         *string `json:"amount"`
-		IdempotencyKey *string `json:"idempotency_key"`
-		Description    *string `json:"description"`
-		Kind           *string `json:"kind"`
-	}
+	var req input.Credit
 	if err := decode(r, &req); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	amount, err := parseAmount("amount", req.Amount)
+	p, err := req.Posting(r.PathValue("id"), s.cfg.MaxAmount)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	key, err := idempotencyKey("idempotency_key", req.IdempotencyKey)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	desc, err := optionalText("description", req.Description, 1000)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	kind := ledger.KindCredit
-	if req.Kind != nil {
-		kind = ledger.Kind(*req.Kind)
-		if kind != ledger.KindCredit && kind != ledger.KindAdjustment {
-			s.fail(w, r, apperr.Invalidf("kind", "must be credit or adjustment"))
-			return
-		}
-	}
-	s.postOne(w, r, ledger.Posting{AccountID: r.PathValue("id"), Kind: kind, Amount: amount, Description: desc,
-		IdempotencyKey: key, Call: ledger.ScopeCredit})
+	s.postOne(w, r, p)
 }
 
 func (s *Server) listTransactions(w http.ResponseWriter, r *http.Request) {

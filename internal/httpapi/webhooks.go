@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"html/template"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -49,9 +48,9 @@ func (s *Server) stripeWebhook(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, apperr.NotFoundf("webhooks are only taken with --payments stripe"))
 		return
 	}
-	body, err := io.ReadAll(r.Body)
+	body, err := readBody(r)
 	if err != nil {
-		s.fail(w, r, decodeError(err))
+		s.fail(w, r, err)
 		return
 	}
 	ev, err := s.webhooks.ParseWebhook(body, r.Header.Get("Stripe-Signature"))
@@ -104,7 +103,12 @@ func (s *Server) sandboxSetupPage(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, apperr.NotFoundf("the sandbox is off"))
 		return
 	}
+	w.Header().Set("Content-Security-Policy", pageCSP)
 	if r.Method == http.MethodPost {
+		if err := cleanForm(r); err != nil {
+			s.fail(w, r, err)
+			return
+		}
 		u, err := s.sandbox.ChooseCard(r.Context(), r.PathValue("session"), r.FormValue("card"))
 		if err != nil {
 			s.fail(w, r, apperr.Invalidf("card", "%v", err))
@@ -120,6 +124,11 @@ func (s *Server) sandboxSetupPage(w http.ResponseWriter, r *http.Request) {
 // payPage is a top-up's action_url: where the customer authenticates a
 // charge the bank would not take off-session.
 func (s *Server) payPage(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Security-Policy", pageCSP)
+	if err := cleanForm(r); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	t, err := s.ActionTopUp(r.Context(), r.PathValue("top_up_id"), r.FormValue("token"))
 	if err != nil {
 		s.fail(w, r, err)

@@ -5,7 +5,6 @@ import (
 	"slices"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/topup/topup/internal/apperr"
 	"github.com/topup/topup/internal/ledger"
@@ -53,46 +52,6 @@ func pageOf[T any](items []T, id func(T) string, p ledger.Page) ([]T, bool, erro
 		return rest[:p.Limit], true, nil
 	}
 	return rest, false, nil
-}
-
-// parseAmount reads a required money string that must be above zero.
-func parseAmount(field string, v *string) (money.Amount, error) {
-	if v == nil {
-		return 0, apperr.Invalidf(field, "is required")
-	}
-	a, err := money.Parse(*v)
-	if err != nil {
-		return 0, apperr.Invalidf(field, "%v", err)
-	}
-	if a == 0 {
-		return 0, apperr.Invalidf(field, "must be greater than zero")
-	}
-	return a, nil
-}
-
-// idempotencyKey reads the required key: 1 to 255 characters.
-func idempotencyKey(field string, v *string) (string, error) {
-	switch {
-	case v == nil || *v == "":
-		return "", apperr.Invalidf(field, "is required on every call that moves money")
-	case len(*v) > 255:
-		return "", apperr.Invalidf(field, "must be at most 255 characters")
-	}
-	return *v, nil
-}
-
-// optionalText reads an optional free-text field of at most max bytes.
-func optionalText(field string, v *string, max int) (string, error) {
-	if v == nil {
-		return "", nil
-	}
-	if len(*v) > max {
-		return "", apperr.Invalidf(field, "must be at most %d bytes", max)
-	}
-	if !utf8.ValidString(*v) {
-		return "", apperr.Invalidf(field, "must be valid UTF-8")
-	}
-	return *v, nil
 }
 
 // resultJSON is the body of a usage or credit response.

@@ -4,17 +4,13 @@ import (
 	"context"
 	"strings"
 	"time"
-	"unicode/utf8"
 
-	"github.com/topup/topup/internal/apperr"
 	"github.com/topup/topup/internal/clock"
 	"github.com/topup/topup/internal/ids"
 )
 
 // Limits on an account's API keys (PRODUCT.md "API keys", "Conventions").
 const (
-	// MaxKeyNameRunes bounds a key's name, counted in characters.
-	MaxKeyNameRunes = 100
 	// KeyPrefixLen is how many leading characters of a key are kept readable,
 	// so that a person can tell their keys apart.
 	KeyPrefixLen = 12
@@ -60,25 +56,11 @@ func DefaultKey(a Account, hash, prefix string) APIKey {
 
 // NewAPIKey returns a fresh key for the account named name, and the key
 // itself, which exists readable only in this return value. name must have
-// passed ValidKeyName.
+// passed the edge's text rules (input.Text, input.MaxName).
 func NewAPIKey(gen *ids.Generator, c clock.Clock, accountID, name string) (APIKey, string) {
 	key := NewKey(AccountKeyPrefix)
 	return APIKey{ID: gen.New(keyIDPrefix), AccountID: accountID, Name: name, Prefix: KeyPrefix(key), Hash: HashKey(key),
 		CreatedAt: c.Now().Truncate(time.Microsecond)}, key
-}
-
-// ValidKeyName refuses a name a person could not read back: over
-// MaxKeyNameRunes characters, U+0000 or invalid UTF-8 (400 on "name").
-func ValidKeyName(name string) error {
-	switch {
-	case !utf8.ValidString(name):
-		return apperr.Invalidf("name", "must be UTF-8 text")
-	case strings.ContainsRune(name, 0):
-		return apperr.Invalidf("name", "must not contain U+0000")
-	case utf8.RuneCountInString(name) > MaxKeyNameRunes:
-		return apperr.Invalidf("name", "must be at most %d characters", MaxKeyNameRunes)
-	}
-	return nil
 }
 
 // CanAddKey says whether account a, holding active keys now, may get one

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func mustCurrency(tb testing.TB, code string) Currency {
@@ -633,6 +634,9 @@ func FuzzParse(f *testing.F) {
 
 		if err != nil {
 			return
+		}
+		if !utf8.ValidString(s) || strings.IndexByte(s, 0) >= 0 {
+			t.Fatalf("Parse accepted %q, which is not UTF-8 text without U+0000", s)
 		}
 		if strings.ContainsAny(s, "eE+- ") {
 			t.Fatalf("Parse accepted %q, which contains a forbidden character", s)

@@ -25,7 +25,12 @@ var ErrPrivateAddress = errors.New("notify: the address is not public")
 var nonPublic = func() []netip.Prefix {
 	var out []netip.Prefix
 	for _, s := range []string{"0.0.0.0/8", "100.64.0.0/10", "192.0.0.0/24", "192.0.2.0/24", "198.18.0.0/15", "198.51.100.0/24",
-		"203.0.113.0/24", "240.0.0.0/4", "64:ff9b::/96", "64:ff9b:1::/48", "100::/64", "2001::/32", "2001:db8::/32", "2002::/16", "fec0::/10"} {
+		"203.0.113.0/24", "240.0.0.0/4",
+		// IPv4-compatible (::a.b.c.d, deprecated; ::127.0.0.1 reaches
+		// loopback on some stacks) and IPv4-translated (::ffff:0:a.b.c.d)
+		// addresses, NAT64, 6to4 and Teredo embed an IPv4 address: none
+		// is a webhook's target, whatever address it embeds.
+		"::/96", "::ffff:0:0:0/96", "64:ff9b::/96", "64:ff9b:1::/48", "100::/64", "2001::/32", "2001:db8::/32", "2002::/16", "fec0::/10"} {
 		out = append(out, netip.MustParsePrefix(s))
 	}
 	return out

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"strings"
 	"time"
 
 	stripego "github.com/stripe/stripe-go/v85"
@@ -28,8 +30,9 @@ func (p *Provider) ParseWebhook(payload []byte, sigHeader string) (payment.Event
 
 // ParseWebhookContext verifies a Stripe webhook against its Stripe-Signature
 // header and reduces it to a payment.Event. A missing, wrong or stale
-// signature (older than stripe-go's 300 s tolerance) gives an error wrapping
-// payment.ErrBadSignature. An event whose api_version is not of stripe-go's
+// signature (older than stripe-go's 300 s tolerance, or signed more than
+// 300 s in the future, which stripe-go does not check) gives an error
+// wrapping payment.ErrBadSignature. An event whose api_version is not of stripe-go's
 // release train is refused with a plain error: its objects may not decode
 // as this code expects, so the webhook endpoint's version must be set to
 // stripe-go's (stripego.APIVersion).
@@ -48,6 +51,9 @@ func (p *Provider) ParseWebhook(payload []byte, sigHeader string) (payment.Event
 func (p *Provider) ParseWebhookContext(ctx context.Context, payload []byte, sigHeader string) (payment.Event, error) {
 	if p.webhookSecret == "" {
 		return payment.Event{}, fmt.Errorf("stripe: webhook: %w: no webhook secret configured (STRIPE_WEBHOOK_SECRET)", payment.ErrBadSignature)
+	}
+	if err := notFromFuture(sigHeader, time.Now(), webhook.DefaultTolerance); err != nil {
+		return payment.Event{}, err
 	}
 	e, err := webhook.ConstructEventWithOptions(payload, sigHeader, p.webhookSecret, webhook.ConstructEventOptions{
 		Tolerance: webhook.DefaultTolerance,
@@ -121,6 +127,27 @@ func (p *Provider) ParseWebhookContext(ctx context.Context, payload []byte, sigH
 		}
 	}
 	return ev, nil
+}
+
+// notFromFuture refuses a Stripe-Signature header with any timestamp (t=)
+// more than tolerance after now. stripe-go refuses only the stale ones, but
+// an event signed ahead of time — with a leaked secret, or by a clock far
+// off — must not stay replayable until its timestamp is 300 s old.
+func notFromFuture(header string, now time.Time, tolerance time.Duration) error {
+	for _, part := range strings.Split(header, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if !ok || k != "t" {
+			continue
+		}
+		unix, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return fmt.Errorf("stripe: webhook: %w: unreadable timestamp %q", payment.ErrBadSignature, v)
+		}
+		if ahead := time.Unix(unix, 0).Sub(now); ahead > tolerance {
+			return fmt.Errorf("stripe: webhook: %w: signed %s in the future", payment.ErrBadSignature, ahead.Round(time.Second))
+		}
+	}
+	return nil
 }
 
 // withSetupCard adds the card a SetupIntent saved to a setup event. A lookup

@@ -123,6 +123,8 @@ func TestParseWebhookRefusesBadSignatures(t *testing.T) {
 		{"garbled header", payload, "t=abc,v1"},
 		{"altered body", []byte(strings.Replace(string(payload), `"amount":1250`, `"amount":999999`, 1)), sign(payload, testWebhookSecret, now)},
 		{"older than the 300 s tolerance", payload, sign(payload, testWebhookSecret, now.Add(-6*time.Minute))},
+		{"signed 6 minutes in the future", payload, sign(payload, testWebhookSecret, now.Add(6*time.Minute))},
+		{"signed a day in the future", payload, sign(payload, testWebhookSecret, now.Add(24*time.Hour))},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -136,6 +138,10 @@ func TestParseWebhookRefusesBadSignatures(t *testing.T) {
 		t.Parallel()
 		if _, err := p.ParseWebhook(payload, sign(payload, testWebhookSecret, now.Add(-4*time.Minute))); err != nil {
 			t.Errorf("ParseWebhook of a 4-minute-old event: %v", err)
+		}
+		// A sender's clock a little ahead of ours is not refused.
+		if _, err := p.ParseWebhook(payload, sign(payload, testWebhookSecret, now.Add(4*time.Minute))); err != nil {
+			t.Errorf("ParseWebhook of an event signed 4 minutes ahead: %v", err)
 		}
 	})
 	t.Run("no secret configured", func(t *testing.T) {

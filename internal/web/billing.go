@@ -6,6 +6,7 @@ import (
 
 	"github.com/topup/topup/internal/apperr"
 	"github.com/topup/topup/internal/ids"
+	"github.com/topup/topup/internal/input"
 	"github.com/topup/topup/internal/ledger"
 	"github.com/topup/topup/internal/money"
 	"github.com/topup/topup/internal/topup"
@@ -135,7 +136,7 @@ func (c *Console) addCredit(w http.ResponseWriter, q *request) {
 		}
 		c.renderStatus(w, q.Request, status, "overview", v)
 	}
-	if key == "" || len(key) > 255 {
+	if _, err := input.IdempotencyKey("idempotency_key", &key); err != nil {
 		refuse(http.StatusBadRequest, "The form has expired: reload the page and try again.")
 		return
 	}

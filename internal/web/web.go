@@ -22,6 +22,7 @@ import (
 	"github.com/topup/topup/internal/alert"
 	"github.com/topup/topup/internal/apperr"
 	"github.com/topup/topup/internal/clock"
+	"github.com/topup/topup/internal/input"
 	"github.com/topup/topup/internal/ledger"
 	"github.com/topup/topup/internal/money"
 	"github.com/topup/topup/internal/notify"
@@ -185,6 +186,9 @@ func (c *Console) serve(w http.ResponseWriter, r *http.Request) {
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Cross-Origin-Opener-Policy", "same-origin")
 	h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()")
+	if c.secure {
+		h.Set("Strict-Transport-Security", "max-age=31536000")
+	}
 	if !strings.HasPrefix(r.URL.Path, Prefix+"/static/") {
 		h.Set("Cache-Control", "no-store")
 	}
@@ -196,6 +200,21 @@ func (c *Console) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	}
+	// No id holds U+0000 or invalid UTF-8, and no form field may: they are
+	// refused here, once, before any page hands them to the database.
+	if !input.Clean(r.URL.Path) {
+		c.errorPage(w, r, http.StatusNotFound, "Page not found", "There is no such page in the console.")
+		return
+	}
+	bad := input.Query(r.URL.Query())
+	if bad == nil && r.Method == http.MethodPost && r.ParseForm() == nil {
+		bad = input.Query(r.PostForm)
+	}
+	if bad != nil {
+		c.errorPage(w, r, http.StatusBadRequest, "This form holds characters Topup cannot take",
+			"The field "+apperr.As(bad).Field+" holds a NUL character or bytes that are not UTF-8 text. Go back, correct it and try again.")
+		return
 	}
 	c.mux.ServeHTTP(w, r)
 }
@@ -219,6 +238,11 @@ func (c *Console) routes() *http.ServeMux {
 	static, _ := fs.Sub(staticFiles, "static")
 	files := http.StripPrefix(Prefix+"/static/", http.FileServer(http.FS(static)))
 	mux.Handle("GET "+Prefix+"/static/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/") {
+			// A folder is not a page: no listing of the static files.
+			c.errorPage(w, r, http.StatusNotFound, "Page not found", "There is no such page in the console.")
+			return
+		}
 		w.Header().Set("Cache-Control", "public, max-age=300")
 		files.ServeHTTP(w, r)
 	}))
