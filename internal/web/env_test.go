@@ -50,6 +50,9 @@ type envOptions struct {
 	// allowPrivate lets webhook endpoints live on loopback, for a receiver
 	// in the test (TOPUP_WEBHOOKS_ALLOW_PRIVATE).
 	allowPrivate bool
+	// noAuthLimit switches the failed-authentication limit off, for tests
+	// that fail authentication on purpose many times from one address.
+	noAuthLimit bool
 }
 
 func newEnv(t *testing.T, o envOptions) *env {
@@ -73,8 +76,12 @@ func newEnv(t *testing.T, o envOptions) *env {
 	engine := topup.NewEngine(store, sb, topup.Config{PollInterval: 50 * time.Millisecond, ReclaimOnStart: true, Clock: c, Logger: log})
 	committer.OnTopUp(engine.Kick)
 	links := web.NewLinks(store, c, public+web.Prefix)
-	api := httpapi.New(httpapi.Config{AdminKeyHash: ledger.HashKey(adminKey), PublicURL: public, ConsoleURL: public + web.Prefix,
-		WebhooksAllowPrivate: o.allowPrivate},
+	apiCfg := httpapi.Config{AdminKeyHash: ledger.HashKey(adminKey), PublicURL: public, ConsoleURL: public + web.Prefix,
+		WebhooksAllowPrivate: o.allowPrivate}
+	if o.noAuthLimit {
+		apiCfg.AuthLimit.Failures = -1
+	}
+	api := httpapi.New(apiCfg,
 		httpapi.Deps{Store: store, Committer: committer, Clock: c, IDs: g, Logger: log, Billing: store, Engine: engine, Provider: sb,
 			Sandbox: sandboxPages{sb}, LoginLinks: links})
 	if o.engine {
