@@ -23,6 +23,7 @@ import (
 	"github.com/topup/topup/internal/ids"
 	"github.com/topup/topup/internal/ledger"
 	"github.com/topup/topup/internal/money"
+	"github.com/topup/topup/internal/pgtest"
 	"github.com/topup/topup/internal/sqlite"
 	"github.com/topup/topup/internal/sqlstore"
 )
@@ -47,27 +48,55 @@ func setup(t *testing.T) *bundle {
 // is not nil, the store the API sees wrapped by it.
 func setupWith(t *testing.T, cfg Config, wrap func(*sqlstore.Store) ledger.Store) *bundle {
 	t.Helper()
+	return start(t, options{cfg: cfg, wrapStore: wrap})
+}
+
+// options choose what start builds.
+type options struct {
+	cfg Config
+	// postgres runs on a PostgreSQL schema of the test's own (pgtest)
+	// instead of a SQLite file.
+	postgres bool
+	// wrapStore wraps the store the API sees; wrapPoster the one the
+	// committer writes through (to inject faults at the store).
+	wrapStore  func(*sqlstore.Store) ledger.Store
+	wrapPoster func(*sqlstore.Store) ledger.Poster
+}
+
+func start(t *testing.T, o options) *bundle {
+	t.Helper()
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	c := clock.System
 	g := ids.New(c)
-	store, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "topup.db"), c, g)
-	if err != nil {
-		t.Fatalf("open sqlite: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := store.Close(); err != nil {
-			t.Errorf("close store: %v", err)
+	var store *sqlstore.Store
+	if o.postgres {
+		store = pgtest.Open(t, c, g)
+	} else {
+		var err error
+		store, err = sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "topup.db"), c, g)
+		if err != nil {
+			t.Fatalf("open sqlite: %v", err)
 		}
-	})
+		t.Cleanup(func() {
+			if err := store.Close(); err != nil {
+				t.Errorf("close store: %v", err)
+			}
+		})
+	}
 	metrics := NewMetrics(prometheus.NewRegistry())
-	committer := ledger.NewCommitter(store, ledger.CommitterConfig{OnCommit: metrics.ObserveCommit, Logger: log})
+	var poster ledger.Poster = store
+	if o.wrapPoster != nil {
+		poster = o.wrapPoster(store)
+	}
+	committer := ledger.NewCommitter(poster, ledger.CommitterConfig{OnCommit: metrics.ObserveCommit, Logger: log})
 	committer.Start()
 	t.Cleanup(committer.Stop)
 	adminKey := ledger.NewKey(ledger.AdminKeyPrefix)
+	cfg := o.cfg
 	cfg.AdminKeyHash = ledger.HashKey(adminKey)
 	var seen ledger.Store = store
-	if wrap != nil {
-		seen = wrap(store)
+	if o.wrapStore != nil {
+		seen = o.wrapStore(store)
 	}
 	api := New(cfg, Deps{
 		Store: seen, Committer: committer, Clock: c, IDs: g, Logger: log, Metrics: metrics,
