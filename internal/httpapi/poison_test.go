@@ -69,7 +69,9 @@ func poisonUnderLoad(t *testing.T, b *bundle) {
 		{func(a string, n int) string {
 			return fmt.Sprintf(`{"amount":"0.01","idempotency_key":"nul-s-%d","subject":"\u0000"}`, n)
 		}, 400, "subject"},
-		{func(a string, n int) string { return fmt.Sprintf(`{"amount":"0.01","idempotency_key":"nul\u0000%d"}`, n) }, 400, "idempotency_key"},
+		{func(a string, n int) string {
+			return fmt.Sprintf(`{"amount":"0.01","idempotency_key":"nul\u0000%d"}`, n)
+		}, 400, "idempotency_key"},
 		{func(a string, n int) string {
 			return fmt.Sprintf(`{"amount":"9999999999999","idempotency_key":"huge-%d"}`, n)
 		}, 400, "amount"},
