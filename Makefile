@@ -1,4 +1,5 @@
-# The test command of the README and of .ci/run.
+# The test command of the README and of .ci/run: go vet, staticcheck, the
+# tests, and a few seconds of each fuzz target.
 #
 # The race detector runs on the packages whose concurrency is ours to get
 # wrong: the group committer (internal/ledger), the HTTP layer
@@ -6,11 +7,25 @@
 # runs without it: the pure-Go SQLite is many times slower under -race.
 RACE_PKGS = ./internal/ledger/ ./internal/httpapi/ ./internal/topup/
 
+STATICCHECK = honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
 .PHONY: test
-test:
-	go vet ./...
+test: vet
 	go test -race -count=1 $(RACE_PKGS)
 	go test -count=1 $$(go list ./... | grep -v -e '/internal/ledger$$' -e '/internal/httpapi$$' -e '/internal/topup$$')
+	$(MAKE) --no-print-directory fuzz FUZZTIME=$(CI_FUZZTIME)
+
+# go vet, and staticcheck when it is installed (.ci/run installs it; with
+# CI=true a missing staticcheck fails the run).
+.PHONY: vet
+vet:
+	go vet ./...
+	@if command -v staticcheck >/dev/null 2>&1; then echo staticcheck ./...; staticcheck ./...; \
+	elif [ "$$CI" = true ]; then echo "staticcheck is missing: go install $(STATICCHECK)"; exit 1; \
+	else echo "skipping staticcheck (not installed): go install $(STATICCHECK)"; fi
+
+# How long make test fuzzes each target.
+CI_FUZZTIME ?= 4s
 
 # Each fuzz target for FUZZTIME, one at a time (they share two cores with
 # everything else). The targets live in packages whose test binaries link no

@@ -338,6 +338,21 @@ func TestMailAndSignedWebhooksWithRetries(t *testing.T) {
 		waitPass(t, passes, func(p notify.Pass) bool { return true })
 		w4.Stop()
 		hits, acked, _ = rcv.snapshot()
+		twice := 0
+		for id, n := range hits {
+			// The old events were not sent again; the new one was sent
+			// twice: the 500, then the 200.
+			switch n {
+			case 2:
+				twice++
+			case 99:
+			default:
+				t.Errorf("event %s reached the endpoint %d times, want 2 for the new event and none more for the old", id, n)
+			}
+		}
+		if twice != 1 {
+			t.Errorf("%d events were sent exactly twice, want the new one", twice)
+		}
 		for id, n := range acked {
 			if n != 1 {
 				t.Errorf("event %s acknowledged %d times", id, n)

@@ -13,13 +13,6 @@ import (
 	"github.com/topup/topup/internal/topup"
 )
 
-// autoState is an account's Automatic Top-Up state as the debit path reads
-// it, in the same statement that locks the account.
-type autoState struct {
-	settings topup.Settings
-	hasOpen  bool
-}
-
 const settingsCols = `enabled, threshold, target, payment_method, monthly_limit, disabled_reason, failure_streak, retry_after, limit_notified, updated_at`
 
 func scanSettings(dest []any, s *topup.Settings) []any {
