@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"sync"
@@ -11,21 +10,8 @@ import (
 	"github.com/topup/topup/internal/ledger"
 	"github.com/topup/topup/internal/money"
 	"github.com/topup/topup/internal/sqlstore"
+	"github.com/topup/topup/internal/storetest"
 )
-
-// faultyPoster fails every transaction holding a posting whose key starts
-// with "fault-": a database error nobody foresaw, injected at the store the
-// committer writes through.
-type faultyPoster struct{ *sqlstore.Store }
-
-func (s faultyPoster) Post(ctx context.Context, postings []ledger.Posting) ([]ledger.Result, error) {
-	for i := range postings {
-		if strings.HasPrefix(postings[i].IdempotencyKey, "fault-") {
-			return nil, fmt.Errorf("injected fault for %s", postings[i].IdempotencyKey)
-		}
-	}
-	return s.Store.Post(ctx, postings)
-}
 
 // poisonCase is one hostile request and how it must be refused.
 type poisonCase struct {
@@ -47,7 +33,7 @@ func TestPoisonRequestsHurtNoOne(t *testing.T) {
 		t.Run(db, func(t *testing.T) {
 			t.Parallel()
 			b := start(t, options{postgres: db == "postgres", cfg: Config{MaxAmount: ledger.MaxTurnover},
-				wrapPoster: func(s *sqlstore.Store) ledger.Poster { return faultyPoster{s} }})
+				wrapPoster: func(s *sqlstore.Store) ledger.Poster { return storetest.FaultyStore{Store: s} }})
 			poisonUnderLoad(t, b)
 		})
 	}

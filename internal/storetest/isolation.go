@@ -14,11 +14,14 @@ import (
 	"github.com/topup/topup/internal/sqlstore"
 )
 
-// faultyStore fails any transaction that holds a posting whose key starts
-// with "fault-": a database error nobody foresaw, injected at the store.
-type faultyStore struct{ *sqlstore.Store }
+// FaultyStore fails any transaction that holds a posting whose key starts
+// with "fault-": a database error nobody foresaw, injected at the store a
+// committer writes through (the poison tests of this suite and the API's).
+type FaultyStore struct{ *sqlstore.Store }
 
-func (s faultyStore) Post(ctx context.Context, postings []ledger.Posting) ([]ledger.Result, error) {
+// Post fails the whole group when any posting is marked, as a database
+// refusing one value fails its transaction; otherwise it is the store's.
+func (s FaultyStore) Post(ctx context.Context, postings []ledger.Posting) ([]ledger.Result, error) {
 	for i := range postings {
 		if strings.HasPrefix(postings[i].IdempotencyKey, "fault-") {
 			return nil, fmt.Errorf("injected fault for %s", postings[i].IdempotencyKey)
@@ -42,7 +45,7 @@ func testPoisonUnderLoad(t *testing.T, f *fixture) {
 	f.postOK(credit(whale.ID, ledger.MaxTurnover-amt(t, "1"), "grant"))
 	nul := f.account("nul@example.com")
 
-	c := ledger.NewCommitter(faultyStore{f.s}, ledger.CommitterConfig{})
+	c := ledger.NewCommitter(FaultyStore{f.s}, ledger.CommitterConfig{})
 	c.Start()
 	defer c.Stop()
 	price := amt(t, "0.01")
