@@ -13,12 +13,14 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/topup/topup/internal/billing"
 	"github.com/topup/topup/internal/clock"
 	"github.com/topup/topup/internal/httpapi"
 	"github.com/topup/topup/internal/ids"
 	"github.com/topup/topup/internal/ledger"
 	"github.com/topup/topup/internal/money"
 	"github.com/topup/topup/internal/notify"
+	"github.com/topup/topup/internal/payment"
 	"github.com/topup/topup/internal/postgres"
 	"github.com/topup/topup/internal/sandbox"
 	"github.com/topup/topup/internal/sqlite"
@@ -104,8 +106,10 @@ func startInstance(ctx context.Context, cfg instanceConfig, store *sqlstore.Stor
 	// The console is served beside the API, on the same server.
 	links := web.NewLinks(store, c, strings.TrimRight(publicURL, "/")+web.Prefix)
 	deps := httpapi.Deps{Store: store, Committer: committer, Clock: c, IDs: g, Logger: log, Metrics: metrics, Billing: store, LoginLinks: links}
-	apiCfg := httpapi.Config{AdminKeyHash: cfg.AdminKeyHash, MaxTarget: set.maxTarget, MaxAmount: set.maxAmount, MaxBodyBytes: set.maxBody,
-		MetricsPublic: set.metricsPublic, PublicURL: publicURL, WebhooksAllowPrivate: set.webhooksAllowPrivate, TrustedProxies: set.trustedProxies}
+	apiCfg := httpapi.Config{AdminKeyHash: cfg.AdminKeyHash, MaxAmount: set.maxAmount, MaxBodyBytes: set.maxBody,
+		MetricsPublic: set.metricsPublic, PublicURL: publicURL, TrustedProxies: set.trustedProxies}
+	svcCfg := billing.Config{MaxTarget: set.maxTarget, WebhooksAllowPrivate: set.webhooksAllowPrivate, PublicURL: publicURL}
+	var provider payment.Provider
 	if set.payments == "stripe" {
 		sp, err := stripe.New(set.stripe)
 		if err != nil {
@@ -113,12 +117,12 @@ func startInstance(ctx context.Context, cfg instanceConfig, store *sqlstore.Stor
 			committer.Stop()
 			return nil, err
 		}
-		deps.Provider, deps.Webhooks, apiCfg.StripePublishableKey = sp, sp, sp.PublishableKey()
+		provider, deps.Webhooks, svcCfg.StripePublishableKey = sp, sp, sp.PublishableKey()
 	} else {
 		sb := sandbox.New(store, sandbox.Config{Latency: set.sandboxLatency, BaseURL: publicURL, Clock: c, IDs: g})
-		deps.Provider, deps.Sandbox = sb, sandboxPages{sb}
+		provider, deps.Sandbox = sb, sandboxPages{sb}
 	}
-	engine := topup.NewEngine(store, deps.Provider, topup.Config{RetryBackoff: set.retryBackoff, Lease: set.workerLease, ReclaimOnStart: store.DialectName() == "sqlite", Concurrency: 16, Clock: c, Logger: log, OnSettled: metrics.ObserveTopUp})
+	engine := topup.NewEngine(store, provider, topup.Config{RetryBackoff: set.retryBackoff, Lease: set.workerLease, ReclaimOnStart: store.DialectName() == "sqlite", Concurrency: 16, Clock: c, Logger: log, OnSettled: metrics.ObserveTopUp})
 	deps.Engine = engine
 	committer.OnTopUp(engine.Kick)
 	notifier, err := notify.New(store, notify.Config{SMTPURL: set.smtpURL, RetryBase: set.webhookRetryBase, AllowPrivate: set.webhooksAllowPrivate,
@@ -129,8 +133,10 @@ func startInstance(ctx context.Context, cfg instanceConfig, store *sqlstore.Stor
 		return nil, err
 	}
 	apiCfg.ConsoleURL = strings.TrimRight(publicURL, "/") + web.Prefix
+	svcCfg.ConsoleURL = apiCfg.ConsoleURL
+	deps.Service = billing.New(svcCfg, billing.Deps{Store: store, Alerts: store, Provider: provider, Sandbox: deps.Sandbox, Engine: engine, Clock: c, Logger: log})
 	api := httpapi.New(apiCfg, deps)
-	console := web.New(web.Config{PublicURL: publicURL}, web.Deps{Store: store, API: api, Provider: deps.Provider, Clock: c, Logger: log})
+	console := web.New(web.Config{PublicURL: publicURL}, web.Deps{Store: store, Billing: deps.Service, Clock: c, Logger: log})
 	// top_up.action_required events carry the page the API serves; set
 	// before the engine, the only writer of such events, starts.
 	store.SetActionURL(api.ActionURL)

@@ -92,7 +92,7 @@ func (s *Server) putLowBalanceAlerts(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	ts, err := s.SetLowBalanceAlerts(r.Context(), acct.ID, amounts)
+	ts, err := s.svc.SetLowBalanceAlerts(r.Context(), acct.ID, amounts)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -145,7 +145,7 @@ func (s *Server) createBudget(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	b, err := s.CreateBudget(r.Context(), acct.ID, in)
+	b, err := s.svc.CreateBudget(r.Context(), acct.ID, in)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -175,7 +175,7 @@ func (s *Server) putBudget(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	b, err := s.UpdateBudget(r.Context(), acct.ID, r.PathValue("budget_id"), in)
+	b, err := s.svc.UpdateBudget(r.Context(), acct.ID, r.PathValue("budget_id"), in)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -189,7 +189,7 @@ func (s *Server) deleteBudget(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("budget_id")
-	if err := s.DeleteBudget(r.Context(), acct.ID, id); err != nil {
+	if err := s.svc.DeleteBudget(r.Context(), acct.ID, id); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -292,7 +292,7 @@ func (s *Server) createEndpoint(w http.ResponseWriter, r *http.Request) {
 	if req.URL == nil {
 		req.URL = new(string)
 	}
-	e, err := s.CreateEndpoint(r.Context(), acct.ID, *req.URL)
+	e, err := s.svc.CreateEndpoint(r.Context(), acct.ID, *req.URL)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -328,7 +328,7 @@ func (s *Server) deleteEndpoint(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("endpoint_id")
-	if err := s.DeleteEndpoint(r.Context(), acct.ID, id); err != nil {
+	if err := s.svc.DeleteEndpoint(r.Context(), acct.ID, id); err != nil {
 		s.fail(w, r, err)
 		return
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/topup/topup/internal/billing"
 	"github.com/topup/topup/internal/clock"
 	"github.com/topup/topup/internal/ids"
 	"github.com/topup/topup/internal/ledger"
@@ -98,8 +99,12 @@ func start(t *testing.T, o options) *bundle {
 	if o.wrapStore != nil {
 		seen = o.wrapStore(store)
 	}
+	// The alert routes write through the service, to the alerts the API
+	// reads (none when the wrapped store keeps none).
+	alerts, _ := seen.(billing.Alerts)
+	svc := billing.New(billing.Config{}, billing.Deps{Alerts: alerts, Clock: c, Logger: log})
 	api := New(cfg, Deps{
-		Store: seen, Committer: committer, Clock: c, IDs: g, Logger: log, Metrics: metrics,
+		Store: seen, Committer: committer, Clock: c, IDs: g, Logger: log, Metrics: metrics, Service: svc,
 	})
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)

@@ -15,12 +15,12 @@ import (
 
 	"github.com/topup/topup/internal/apperr"
 	"github.com/topup/topup/internal/authlimit"
+	"github.com/topup/topup/internal/billing"
 	"github.com/topup/topup/internal/clock"
 	"github.com/topup/topup/internal/ids"
 	"github.com/topup/topup/internal/input"
 	"github.com/topup/topup/internal/ledger"
 	"github.com/topup/topup/internal/money"
-	"github.com/topup/topup/internal/payment"
 	"github.com/topup/topup/internal/topup"
 )
 
@@ -31,8 +31,6 @@ type Config struct {
 	// MaxBodyBytes limits request bodies; the default fits a 10,000-event
 	// batch with long descriptions.
 	MaxBodyBytes int64
-	// MaxTarget is TOPUP_MAX_TARGET: the largest target and manual top-up.
-	MaxTarget money.Amount
 	// MaxAmount is TOPUP_MAX_AMOUNT: the largest amount of one usage,
 	// credit or top-up (default input.DefaultMaxAmount, 1,000,000.00).
 	MaxAmount money.Amount
@@ -42,11 +40,6 @@ type Config struct {
 	// PublicURL is where browsers reach this service (hosted pages, the 3-D
 	// Secure page, return URLs).
 	PublicURL string
-	// StripePublishableKey lets the 3-D Secure page load Stripe.js.
-	StripePublishableKey string
-	// WebhooksAllowPrivate is TOPUP_WEBHOOKS_ALLOW_PRIVATE: webhook
-	// endpoints may be registered on loopback and private addresses.
-	WebhooksAllowPrivate bool
 	// ConsoleURL is where the console is served (PublicURL + "/console"),
 	// when it is: action_url then opens the console's 3-D Secure page.
 	ConsoleURL string
@@ -68,8 +61,8 @@ type Server struct {
 	log       *slog.Logger
 	metrics   *Metrics
 	billing   Billing
+	svc       *billing.Service
 	engine    *topup.Engine
-	provider  payment.Provider
 	webhooks  WebhookParser
 	sandbox   Sandbox
 	logins    LoginLinks
@@ -89,8 +82,11 @@ type Deps struct {
 	Logger    *slog.Logger
 	Metrics   *Metrics
 	Billing   Billing
-	Engine    *topup.Engine
-	Provider  payment.Provider
+	// Service holds the operations the API shares with the console and
+	// the simulator (manual top-ups, settings, cards, 3-D Secure, alerts,
+	// budgets, endpoints); the console is given the same one.
+	Service *billing.Service
+	Engine  *topup.Engine
 	// Webhooks verifies and reads provider webhooks (Stripe); nil refuses
 	// them.
 	Webhooks WebhookParser
@@ -121,14 +117,11 @@ func New(cfg Config, d Deps) *Server {
 	if d.Metrics == nil {
 		d.Metrics = NewMetrics(prometheus.NewRegistry())
 	}
-	if cfg.MaxTarget <= 0 {
-		cfg.MaxTarget = 10_000 * money.MicrosPerUnit
-	}
 	if cfg.MaxAmount <= 0 {
 		cfg.MaxAmount = input.DefaultMaxAmount
 	}
 	s := &Server{cfg: cfg, store: d.Store, committer: d.Committer, clock: d.Clock, ids: d.IDs, log: d.Logger, metrics: d.Metrics,
-		billing: d.Billing, engine: d.Engine, provider: d.Provider, webhooks: d.Webhooks, sandbox: d.Sandbox, logins: d.LoginLinks}
+		billing: d.Billing, svc: d.Service, engine: d.Engine, webhooks: d.Webhooks, sandbox: d.Sandbox, logins: d.LoginLinks}
 	if s.alerts = d.Alerts; s.alerts == nil {
 		s.alerts, _ = d.Store.(Alerts)
 	}

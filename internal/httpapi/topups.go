@@ -3,7 +3,6 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"time"
 
@@ -37,10 +36,6 @@ type Billing interface {
 	Settle(ctx context.Context, id string, o topup.Outcome, backoff time.Duration) (topup.Settled, error)
 	Notifications(ctx context.Context, accountID string, limit int) ([]topup.Notification, error)
 }
-
-// manualWait is how long a manual top-up request waits for the provider
-// before answering 201 processing.
-const manualWait = 10 * time.Second
 
 type settingsJSON struct {
 	Enabled        bool    `json:"enabled"`
@@ -114,7 +109,7 @@ func (s *Server) putAutoTopUp(w http.ResponseWriter, r *http.Request) {
 	if p := principalOf(r); !p.admin {
 		actor = "account:" + p.account.ID
 	}
-	st, created, err := s.SaveSettings(r.Context(), acct.ID, actor, in)
+	st, created, err := s.svc.SaveSettings(r.Context(), acct.ID, actor, in)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -180,19 +175,6 @@ func toCardJSON(c topup.Card) cardJSON {
 	return cardJSON{c.ID, c.Brand, c.Last4, c.ExpMonth, c.ExpYear, c.Default, formatTime(c.CreatedAt)}
 }
 
-// customer returns the account's provider customer, creating it once.
-func (s *Server) customer(ctx context.Context, acct ledger.Account) (string, error) {
-	c, err := s.billing.CustomerID(ctx, acct.ID)
-	if err != nil || c != "" {
-		return c, err
-	}
-	c, err = s.provider.EnsureCustomer(ctx, "", acct.ID, acct.Email)
-	if err != nil {
-		return "", err
-	}
-	return s.billing.SetCustomerID(ctx, acct.ID, c)
-}
-
 func (s *Server) attachCard(w http.ResponseWriter, r *http.Request) {
 	var req input.AttachCard
 	if err := decode(r, &req); err != nil {
@@ -209,31 +191,8 @@ func (s *Server) attachCard(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if err := acct.May(ledger.ActAddCard); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	cust, err := s.customer(r.Context(), acct)
+	saved, err := s.svc.AttachCard(r.Context(), acct, pm)
 	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	card, err := s.provider.AttachPaymentMethod(r.Context(), cust, pm)
-	if errors.Is(err, payment.ErrCardRefused) {
-		s.fail(w, r, apperr.Invalidf("payment_method", "%v", err))
-		return
-	}
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	saved, err := s.billing.AddCard(r.Context(), acct.ID, card)
-	if err != nil {
-		// Refused (closed since, or at the limit): the provider keeps no
-		// card that Topup does not list.
-		if derr := s.provider.DetachPaymentMethod(r.Context(), card.ID); derr != nil {
-			s.log.Warn("detach a refused payment method", "payment_method", card.ID, "err", derr)
-		}
 		s.fail(w, r, err)
 		return
 	}
@@ -269,7 +228,7 @@ func (s *Server) deleteCard(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	disabled, err := s.RemoveCard(r.Context(), id, pm)
+	disabled, err := s.svc.RemoveCard(r.Context(), id, pm)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -292,17 +251,8 @@ func (s *Server) setupCard(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if err := acct.May(ledger.ActAddCard); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	cust, err := s.customer(r.Context(), acct)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
 	back := s.cfg.PublicURL + "/v1/accounts/" + acct.ID + "/payment_methods/setup/return"
-	u, err := s.provider.SetupURL(r.Context(), cust, acct.ID, back, s.cfg.PublicURL+"/")
+	u, err := s.svc.StartCardSetup(r.Context(), acct, back, s.cfg.PublicURL+"/")
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -319,7 +269,7 @@ func (s *Server) setupReturn(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	saved, err := s.CompleteCardSetup(r.Context(), acct, r.URL.Query().Get("session_id"))
+	saved, err := s.svc.CompleteCardSetup(r.Context(), acct, r.URL.Query().Get("session_id"))
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -369,11 +319,7 @@ func (s *Server) createTopUp(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if err := s.checkTopUpAmount(acct, amount); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	t, replay, err := s.ManualTopUp(r.Context(), acct, amount, card, key)
+	t, replay, err := s.svc.ManualTopUp(r.Context(), acct, amount, card, key)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -391,28 +337,6 @@ func (s *Server) createTopUp(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusOK
 	}
 	writeJSON(w, status, s.toTopUpJSON(t))
-}
-
-// attemptNow charges a new manual top-up and waits up to manualWait for the
-// outcome; past that the worker finishes it and the client polls.
-func (s *Server) attemptNow(t topup.TopUp) topup.TopUp {
-	done := make(chan topup.Settled, 1)
-	go func() {
-		res, err := s.engine.Attempt(context.Background(), t.ID)
-		if err != nil {
-			s.log.Error("manual top-up", "top_up_id", t.ID, "err", err)
-		}
-		done <- res
-	}()
-	select {
-	case res := <-done:
-		if res.TopUp.ID != "" {
-			return res.TopUp
-		}
-	case <-time.After(manualWait):
-	}
-	t.Status = topup.Processing
-	return t
 }
 
 func (s *Server) listTopUps(w http.ResponseWriter, r *http.Request) {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/topup/topup/internal/billing"
 	"github.com/topup/topup/internal/clock"
 	"github.com/topup/topup/internal/ids"
 	"github.com/topup/topup/internal/ledger"
@@ -75,9 +76,11 @@ func setupBilling(t *testing.T, o billingOptions) *billingBundle {
 		t.Cleanup(engine.Stop)
 	}
 	adminKey := ledger.NewKey(ledger.AdminKeyPrefix)
+	svc := billing.New(billing.Config{PublicURL: publicURL},
+		billing.Deps{Store: store, Alerts: store, Provider: sb, Sandbox: sb, Engine: engine, Clock: c, Logger: log})
 	api := New(Config{AdminKeyHash: ledger.HashKey(adminKey), PublicURL: publicURL}, Deps{
 		Store: store, Committer: committer, Clock: c, IDs: g, Logger: log, Metrics: metrics,
-		Billing: store, Engine: engine, Provider: sb, Webhooks: o.webhooks, Sandbox: testSandboxPages{sb},
+		Billing: store, Service: svc, Engine: engine, Webhooks: o.webhooks, Sandbox: testSandboxPages{sb},
 	})
 	srv.Config.Handler = api
 	srv.Start()

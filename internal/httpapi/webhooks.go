@@ -129,7 +129,7 @@ func (s *Server) payPage(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	t, err := s.ActionTopUp(r.Context(), r.PathValue("top_up_id"), r.FormValue("token"))
+	t, err := s.svc.ActionTopUp(r.Context(), r.PathValue("top_up_id"), r.FormValue("token"))
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -141,20 +141,21 @@ func (s *Server) payPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Method == http.MethodPost && t.Status == topup.RequiresAction {
-		if _, err := s.AnswerChallenge(r.Context(), t, r.FormValue("result") == "ok"); err != nil {
+		if _, err := s.svc.AnswerChallenge(r.Context(), t, r.FormValue("result") == "ok"); err != nil {
 			s.fail(w, r, err)
 			return
 		}
 		http.Redirect(w, r, r.URL.Path+"?token="+url.QueryEscape(t.ActionToken), http.StatusSeeOther)
 		return
 	}
+	sandbox, publishableKey := s.svc.Payments()
 	amount := ""
 	if t.Amount != nil {
 		amount = t.Amount.Format(t.Currency) + " " + t.Currency.Code
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	pages.ExecuteTemplate(w, "pay", map[string]any{"Amount": amount, "Done": t.Status != topup.RequiresAction, "Status": string(t.Status),
-		"Stripe": s.sandbox == nil, "ClientSecret": t.ClientSecret, "Token": t.ActionToken, "PublishableKey": s.cfg.StripePublishableKey})
+		"Stripe": !sandbox, "ClientSecret": t.ClientSecret, "Token": t.ActionToken, "PublishableKey": publishableKey})
 }
 
 func (s *Server) sandboxCharges(w http.ResponseWriter, r *http.Request) {

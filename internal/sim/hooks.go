@@ -205,3 +205,20 @@ AND status = 'succeeded' AND first_attempt_at >= $2 AND first_attempt_at < $3`, 
 		}
 	}
 }
+
+// simDetach is the provider as billing sees it when it removes a card: the
+// process may die after the card left Topup and before the provider
+// detached it.
+type simDetach struct {
+	payment.Provider
+	s *Sim
+}
+
+func (d simDetach) DetachPaymentMethod(ctx context.Context, id string) error {
+	d.s.crashPoint("after a card removal, before the provider detached it")
+	err := d.Provider.DetachPaymentMethod(ctx, id)
+	if err != nil {
+		d.s.step.tracef("detach %s: %v", id, err)
+	}
+	return err
+}

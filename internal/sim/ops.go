@@ -325,17 +325,15 @@ func (s *Sim) removeCard(a *account) {
 		return
 	}
 	s.crashPoint("before a card removal")
-	disabled, err := s.proc.store.RemoveCard(s.ctx, a.id, id)
+	// billing removes the card, then detaches it at the provider through
+	// simDetach, which may crash in between.
+	disabled, err := s.proc.billing.RemoveCard(s.ctx, a.id, id)
 	if err != nil {
 		s.internal("remove card", err)
 		return
 	}
 	s.stats.CardsRemoved++
 	s.step.tracef("card %s removed from %s (auto top-up switched off: %v)", id, a.name, disabled)
-	s.crashPoint("after a card removal, before the provider detached it")
-	if err := s.stripe.DetachPaymentMethod(s.ctx, id); err != nil {
-		s.step.tracef("detach %s: %v", id, err)
-	}
 }
 
 func (s *Sim) defaultCard(a *account) {
@@ -403,7 +401,7 @@ func (s *Sim) saveSettings(a *account, enable bool) {
 		s.limitInput(&in, cents, 1+rng.IntN(2))
 	}
 	s.crashPoint("before a settings save")
-	st, created, err := s.proc.store.SaveSettings(s.ctx, a.id, "sim", in, maxTarget)
+	st, created, err := s.proc.billing.SaveSettings(s.ctx, a.id, "sim", in)
 	switch code := apperr.CodeOf(err); {
 	case err == nil:
 		s.stats.Settings++
@@ -433,9 +431,9 @@ func (s *Sim) limitInput(in *topup.Input, cents func(lo, hi int) money.Amount, h
 	}
 }
 
-// manual is a manual top-up as POST …/top_ups does it: recorded under the
-// request's key and charged at once; a replayed key returns the same
-// top-up and charges nothing.
+// manual is a manual top-up as POST …/top_ups does it, through billing:
+// recorded under the request's key and charged at once; a replayed key
+// returns the same top-up and charges nothing.
 func (s *Sim) manual(step Step) {
 	rng := s.step.rng
 	var m manualReq
@@ -450,9 +448,12 @@ func (s *Sim) manual(step Step) {
 		}
 		s.manuals = append(s.manuals, m)
 	}
-	hash := ledger.HashKey(m.amount.Format(money.Currency{Minor: 6}) + "|" + m.card)
+	acct, err := s.proc.store.Account(s.ctx, m.acct)
+	if err != nil {
+		panic(simError{err})
+	}
 	s.crashPoint("before a manual top-up was recorded")
-	t, replay, err := s.proc.store.CreateManual(s.ctx, m.acct, m.amount, m.card, m.key, hash, manualLease)
+	t, replay, err := s.proc.billing.RecordManualTopUp(s.ctx, acct, m.amount, m.card, m.key)
 	if err != nil {
 		if c := apperr.CodeOf(err); c == apperr.Invalid || c == apperr.NotFound {
 			s.step.tracef("manual top-up refused: %v", err)

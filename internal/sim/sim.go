@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/topup/topup/internal/billing"
 	"github.com/topup/topup/internal/clock"
 	"github.com/topup/topup/internal/ids"
 	"github.com/topup/topup/internal/ledger"
@@ -112,8 +113,7 @@ type Stats struct {
 const (
 	lease        = 2 * time.Minute
 	unknownRetry = 2 * time.Second
-	manualLease  = 20 * time.Second // 2 × the API's 10 s wait for a manual top-up
-	pCrash       = 0.012            // chance of a crash at each crash point inside a step
+	pCrash       = 0.012 // chance of a crash at each crash point inside a step
 )
 
 // maxTarget is the operator's TOPUP_MAX_TARGET (the default).
@@ -203,7 +203,10 @@ type process struct {
 	store  *sqlstore.Store
 	ids    *ids.Generator
 	engine *topup.Engine
-	queue  []*request
+	// billing is the service layer over store, as the API and the console
+	// use it; it detaches cards through simDetach.
+	billing *billing.Service
+	queue   []*request
 }
 
 // stepState is one step's randomness, trace and findings.
@@ -355,6 +358,8 @@ func (s *Sim) start(seed uint64) (*process, error) {
 		return nil, err
 	}
 	p := &process{store: store, ids: g}
+	p.billing = billing.New(billing.Config{MaxTarget: maxTarget},
+		billing.Deps{Store: store, Provider: simDetach{s.stripe, s}, Clock: s.clock, Logger: s.log})
 	p.engine = topup.NewEngine(engineStore{s, p}, s.stripe, topup.Config{RetryBackoff: s.backoff, Lease: lease, UnknownRetry: unknownRetry,
 		ReclaimOnStart: s.db.kind == "sqlite", Clock: s.clock, Logger: s.log})
 	if err := p.engine.Resume(s.ctx); err != nil {

@@ -137,8 +137,8 @@ func thresholdState(t alert.Threshold, balance money.Amount, today string, cur m
 }
 
 // saveAlerts saves the thresholds typed in the form (blank rows are
-// ignored) through the API's own save: a refusal is shown beside its field
-// and nothing is saved.
+// ignored) through billing, as the API does: a refusal is shown beside
+// its field and nothing is saved.
 func (c *Console) saveAlerts(w http.ResponseWriter, q *request) {
 	cur := q.acct.Currency
 	var raw []string
@@ -157,7 +157,7 @@ func (c *Console) saveAlerts(w http.ResponseWriter, q *request) {
 		amounts = append(amounts, a)
 	}
 	if err == nil {
-		_, err = c.api.SetLowBalanceAlerts(q.Context(), q.acct.ID, amounts)
+		_, err = c.svc.SetLowBalanceAlerts(q.Context(), q.acct.ID, amounts)
 	}
 	if e := apperr.As(err); e != nil && e.Code == apperr.Invalid {
 		errs, listErr := map[int]string{}, ""
@@ -213,7 +213,7 @@ func (c *Console) removeAlert(w http.ResponseWriter, q *request) {
 		}
 	}
 	if len(keep) < len(saved) {
-		if _, err := c.api.SetLowBalanceAlerts(q.Context(), q.acct.ID, keep); err != nil {
+		if _, err := c.svc.SetLowBalanceAlerts(q.Context(), q.acct.ID, keep); err != nil {
 			c.fail(w, q.Request, err)
 			return
 		}

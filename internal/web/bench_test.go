@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/topup/topup/internal/billing"
 	"github.com/topup/topup/internal/clock"
-	"github.com/topup/topup/internal/httpapi"
 	"github.com/topup/topup/internal/ids"
 	"github.com/topup/topup/internal/ledger"
 	"github.com/topup/topup/internal/money"
@@ -135,9 +135,9 @@ func seedBench() error {
 	log := slog.New(slog.DiscardHandler)
 	engine := topup.NewEngine(store, sb, topup.Config{Clock: clk, Logger: log})
 	links := web.NewLinks(store, clk, "http://bench/console")
-	api := httpapi.New(httpapi.Config{PublicURL: "http://bench", ConsoleURL: "http://bench/console"},
-		httpapi.Deps{Store: store, Clock: clk, IDs: g, Logger: log, Billing: store, Engine: engine, Provider: sb, LoginLinks: links})
-	bench.console = web.New(web.Config{PublicURL: "http://bench"}, web.Deps{Store: store, API: api, Provider: sb, Clock: clk, Logger: log})
+	svc := billing.New(billing.Config{PublicURL: "http://bench", ConsoleURL: "http://bench/console"},
+		billing.Deps{Store: store, Alerts: store, Provider: sb, Sandbox: sb, Engine: engine, Clock: clk, Logger: log})
+	bench.console = web.New(web.Config{PublicURL: "http://bench"}, web.Deps{Store: store, Billing: svc, Clock: clk, Logger: log})
 	if _, err := store.AddCard(ctx, acct.ID, mustAttach(ctx, sb, store, acct)); err != nil {
 		return err
 	}

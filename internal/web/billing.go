@@ -154,7 +154,7 @@ func (c *Console) addCredit(w http.ResponseWriter, q *request) {
 		refuse(http.StatusBadRequest, "Add a payment method first.")
 		return
 	}
-	t, _, err := c.api.ManualTopUp(q.Context(), q.acct, amount, "", key)
+	t, _, err := c.svc.ManualTopUp(q.Context(), q.acct, amount, "", key)
 	if e := apperr.As(err); e != nil && e.Field != "" {
 		refuse(http.StatusBadRequest, fieldMessage(e.Message))
 		return
@@ -217,7 +217,7 @@ func (c *Console) topUpNotice(q *request, t topup.TopUp) *notice {
 		return &notice{Kind: "error", Text: "Your payment of " + amount + " failed. " + reasonText(t.FailureCode) + " (" + t.FailureCode + ")"}
 	case topup.RequiresAction:
 		return &notice{Kind: "warning", Text: "Your bank asks you to confirm the payment of " + amount + ".",
-			Link: c.api.ActionURL(t), LinkText: "Complete authentication"}
+			Link: c.svc.ActionURL(t), LinkText: "Complete authentication"}
 	case topup.Canceled:
 		return &notice{Kind: "info", Text: "The payment of " + amount + " was canceled. " + reasonText(t.FailureCode)}
 	}

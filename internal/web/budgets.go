@@ -167,7 +167,7 @@ func percentOf(spent, limit money.Amount) int {
 	return int(p)
 }
 
-// createBudget creates a budget through the API's own code path: a
+// createBudget creates a budget through billing, as the API does: a
 // refusal, or a second budget of the same subject (409), is shown beside
 // its field and nothing is saved.
 func (c *Console) createBudget(w http.ResponseWriter, q *request) {
@@ -185,7 +185,7 @@ func (c *Console) createBudget(w http.ResponseWriter, q *request) {
 	}
 	var b alert.Budget
 	if err == nil {
-		b, err = c.api.CreateBudget(q.Context(), q.acct.ID, in)
+		b, err = c.svc.CreateBudget(q.Context(), q.acct.ID, in)
 	}
 	e := apperr.As(err)
 	if e != nil && (e.Code == apperr.Invalid || e.Code == apperr.Conflict) {
@@ -233,7 +233,7 @@ func (c *Console) changeBudget(w http.ResponseWriter, q *request) {
 		in.Limit = &a
 	}
 	if err == nil {
-		_, err = c.api.UpdateBudget(q.Context(), q.acct.ID, id, in)
+		_, err = c.svc.UpdateBudget(q.Context(), q.acct.ID, id, in)
 	}
 	if e := apperr.As(err); e != nil && e.Code == apperr.Invalid {
 		msg := fieldMessage(e.Message)
@@ -254,7 +254,7 @@ func (c *Console) changeBudget(w http.ResponseWriter, q *request) {
 }
 
 func (c *Console) deleteBudget(w http.ResponseWriter, q *request) {
-	if err := c.api.DeleteBudget(q.Context(), q.acct.ID, q.PathValue("budget_id")); err != nil {
+	if err := c.svc.DeleteBudget(q.Context(), q.acct.ID, q.PathValue("budget_id")); err != nil {
 		c.fail(w, q.Request, err)
 		return
 	}

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/topup/topup/internal/billing"
 	"github.com/topup/topup/internal/clock"
 	"github.com/topup/topup/internal/httpapi"
 	"github.com/topup/topup/internal/ids"
@@ -76,18 +77,19 @@ func newEnv(t *testing.T, o envOptions) *env {
 	engine := topup.NewEngine(store, sb, topup.Config{PollInterval: 50 * time.Millisecond, ReclaimOnStart: true, Clock: c, Logger: log})
 	committer.OnTopUp(engine.Kick)
 	links := web.NewLinks(store, c, public+web.Prefix)
-	apiCfg := httpapi.Config{AdminKeyHash: ledger.HashKey(adminKey), PublicURL: public, ConsoleURL: public + web.Prefix,
-		WebhooksAllowPrivate: o.allowPrivate}
+	svc := billing.New(billing.Config{PublicURL: public, ConsoleURL: public + web.Prefix, WebhooksAllowPrivate: o.allowPrivate},
+		billing.Deps{Store: store, Alerts: store, Provider: sb, Sandbox: sb, Engine: engine, Clock: c, Logger: log})
+	apiCfg := httpapi.Config{AdminKeyHash: ledger.HashKey(adminKey), PublicURL: public, ConsoleURL: public + web.Prefix}
 	if o.noAuthLimit {
 		apiCfg.AuthLimit.Failures = -1
 	}
 	api := httpapi.New(apiCfg,
-		httpapi.Deps{Store: store, Committer: committer, Clock: c, IDs: g, Logger: log, Billing: store, Engine: engine, Provider: sb,
+		httpapi.Deps{Store: store, Committer: committer, Clock: c, IDs: g, Logger: log, Billing: store, Service: svc, Engine: engine,
 			Sandbox: sandboxPages{sb}, LoginLinks: links})
 	if o.engine {
 		engine.Start()
 	}
-	console := web.New(web.Config{PublicURL: public}, web.Deps{Store: store, API: api, Provider: sb, Clock: c, Logger: log})
+	console := web.New(web.Config{PublicURL: public}, web.Deps{Store: store, Billing: svc, Clock: c, Logger: log})
 	srv.Config.Handler = console.Mount(api)
 	srv.Start()
 	t.Cleanup(func() {

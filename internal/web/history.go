@@ -43,7 +43,7 @@ func (c *Console) history(w http.ResponseWriter, q *request) {
 	for _, t := range tus {
 		row := topUpRow{ID: t.ID, When: formatTime(t.CreatedAt), WhenISO: isoTime(t.CreatedAt), Status: statusLabel(t.Status),
 			StatusClass: string(t.Status), Trigger: triggerLabel(t.Trigger), Reason: reasonText(t.FailureCode), Code: t.FailureCode,
-			ActionURL: c.api.ActionURL(t), Amount: "—"}
+			ActionURL: c.svc.ActionURL(t), Amount: "—"}
 		if t.Amount != nil {
 			row.Amount = formatMoney(*t.Amount, cur)
 		}

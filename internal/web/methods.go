@@ -98,7 +98,7 @@ func (c *Console) methodsView(q *request, d dialogView, fill bool) (view, error)
 	if err != nil {
 		return view{}, err
 	}
-	sandbox, _ := c.api.Payments()
+	sandbox, _ := c.svc.Payments()
 	p := methodsPage{Sandbox: sandbox}
 	now := c.clock.Now()
 	charged := ""
@@ -211,7 +211,7 @@ func (c *Console) autoState(q *request, st topup.Settings, mtd money.Amount, car
 			if !t.ActionExpires.IsZero() {
 				text += " It can be completed until " + formatTime(t.ActionExpires) + "."
 			}
-			a.Action = &notice{Kind: "warning", Text: text, Link: c.api.ActionURL(t), LinkText: "Complete authentication"}
+			a.Action = &notice{Kind: "warning", Text: text, Link: c.svc.ActionURL(t), LinkText: "Complete authentication"}
 			break
 		}
 	}
@@ -250,13 +250,13 @@ func settingsInput(threshold, target, limit, card string) (topup.Input, error) {
 }
 
 // saveSettings saves the dialog (enabled true) or switches Automatic
-// Payments off (enabled false), through the API's own save: a refusal is
+// Payments off (enabled false), through billing, as the API does: a refusal is
 // shown beside its field, in the dialog left open, and nothing is saved.
 func (c *Console) saveSettings(w http.ResponseWriter, q *request) {
 	actor := "account:" + q.acct.ID
 	if q.PostFormValue("enabled") != "true" {
 		off := false
-		if _, _, err := c.api.SaveSettings(q.Context(), q.acct.ID, actor, topup.Input{Enabled: &off}); err != nil {
+		if _, _, err := c.svc.SaveSettings(q.Context(), q.acct.ID, actor, topup.Input{Enabled: &off}); err != nil {
 			c.fail(w, q.Request, err)
 			return
 		}
@@ -268,7 +268,7 @@ func (c *Console) saveSettings(w http.ResponseWriter, q *request) {
 	in, err := settingsInput(d.Threshold, d.Target, d.MonthlyLimit, d.Card)
 	var created *topup.TopUp
 	if err == nil {
-		_, created, err = c.api.SaveSettings(q.Context(), q.acct.ID, actor, in)
+		_, created, err = c.svc.SaveSettings(q.Context(), q.acct.ID, actor, in)
 	}
 	if e := apperr.As(err); e != nil && e.Code == apperr.Invalid {
 		msg := fieldMessage(e.Message)
@@ -306,17 +306,8 @@ func (c *Console) saveSettings(w http.ResponseWriter, q *request) {
 // Checkout in setup mode, or the sandbox's page), which brings it back to
 // setupReturn.
 func (c *Console) setupCard(w http.ResponseWriter, q *request) {
-	if err := q.acct.May(ledger.ActAddCard); err != nil {
-		c.fail(w, q.Request, err)
-		return
-	}
-	cust, err := c.api.Customer(q.Context(), q.acct)
-	if err != nil {
-		c.fail(w, q.Request, err)
-		return
-	}
 	back := c.URL() + "/accounts/" + q.acct.ID + "/payment_methods"
-	u, err := c.provider.SetupURL(q.Context(), cust, q.acct.ID, back+"/return", back+"?done=setup_canceled")
+	u, err := c.svc.StartCardSetup(q.Context(), q.acct, back+"/return", back+"?done=setup_canceled")
 	if err != nil {
 		c.fail(w, q.Request, err)
 		return
@@ -324,8 +315,8 @@ func (c *Console) setupCard(w http.ResponseWriter, q *request) {
 	redirect(w, q.Request, u)
 }
 
-// setupReturn records the card the hosted page saved, through the API's
-// own CompleteCardSetup: the provider refuses a session of another
+// setupReturn records the card the hosted page saved, through billing's
+// CompleteCardSetup, as the API does: the provider refuses a session of another
 // customer, so a session id cannot carry a card into this account, and a
 // session brings its card in once (a reload or a replayed URL adds nothing,
 // and never brings back a card removed since).
@@ -336,7 +327,7 @@ func (c *Console) setupReturn(w http.ResponseWriter, q *request) {
 		c.fail(w, q.Request, err)
 		return
 	}
-	_, err = c.api.CompleteCardSetup(ctx, q.acct, q.URL.Query().Get("session_id"))
+	_, err = c.svc.CompleteCardSetup(ctx, q.acct, q.URL.Query().Get("session_id"))
 	if e := apperr.As(err); e != nil && (e.Code == apperr.Invalid || e.Code == apperr.Conflict || e.Code == apperr.LimitExceeded) {
 		c.log.InfoContext(ctx, "console: card setup not recorded", "account_id", q.acct.ID, "err", err)
 		v, verr := c.methodsView(q, dialogView{}, true)
@@ -380,7 +371,7 @@ func (c *Console) makeDefault(w http.ResponseWriter, q *request) {
 }
 
 func (c *Console) removeCard(w http.ResponseWriter, q *request) {
-	disabled, err := c.api.RemoveCard(q.Context(), q.acct.ID, q.PathValue("pm"))
+	disabled, err := c.svc.RemoveCard(q.Context(), q.acct.ID, q.PathValue("pm"))
 	if err != nil {
 		c.fail(w, q.Request, err)
 		return
@@ -452,7 +443,7 @@ func (c *Console) failJSON(w http.ResponseWriter, q *request, err error) {
 // the next time the balance goes below the threshold.
 func (c *Console) computePreview(ctx context.Context, acct ledger.Account, st topup.Settings, cards []topup.Card, in topup.Input) previewResult {
 	cur := acct.Currency
-	rules := topup.Rules{Currency: cur, MaxTarget: c.api.MaxTarget(), Cards: map[string]bool{}}
+	rules := topup.Rules{Currency: cur, MaxTarget: c.svc.MaxTarget(), Cards: map[string]bool{}}
 	for _, cd := range cards {
 		rules.Cards[cd.ID] = true
 		rules.HasDefault = rules.HasDefault || cd.Default

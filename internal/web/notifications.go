@@ -209,7 +209,7 @@ func (c *Console) eventWords(ctx context.Context, q *request, n topup.Notificati
 		}
 		row.Summary += " (3-D Secure)."
 		if t, err := c.store.TopUp(ctx, q.acct.ID, d.ID); err == nil {
-			if u := c.api.ActionURL(t); u != "" {
+			if u := c.svc.ActionURL(t); u != "" {
 				row.Link, row.LinkText, row.Action = u, "Complete authentication", true
 			} else {
 				row.Note = paymentDone(t.Status)
@@ -268,12 +268,12 @@ func attemptWords(a notify.Attempt) attemptRow {
 	return r
 }
 
-// createEndpoint registers a webhook endpoint through the API's own code
-// path (the same URL checks). The answer is the page itself, showing the
+// createEndpoint registers a webhook endpoint through billing, as the
+// API does (the same URL checks). The answer is the page itself, showing the
 // signing secret this once; a refusal is shown beside the field.
 func (c *Console) createEndpoint(w http.ResponseWriter, q *request) {
 	raw := strings.TrimSpace(q.PostFormValue("url"))
-	e, err := c.api.CreateEndpoint(q.Context(), q.acct.ID, raw)
+	e, err := c.svc.CreateEndpoint(q.Context(), q.acct.ID, raw)
 	if ae := apperr.As(err); ae != nil && ae.Code == apperr.Invalid {
 		msg := fieldMessage(ae.Message)
 		v, verr := c.notificationsView(q, notificationsPage{URL: raw, URLErr: msg})
@@ -299,7 +299,7 @@ func (c *Console) createEndpoint(w http.ResponseWriter, q *request) {
 }
 
 func (c *Console) deleteEndpoint(w http.ResponseWriter, q *request) {
-	if err := c.api.DeleteEndpoint(q.Context(), q.acct.ID, q.PathValue("endpoint_id")); err != nil {
+	if err := c.svc.DeleteEndpoint(q.Context(), q.acct.ID, q.PathValue("endpoint_id")); err != nil {
 		c.fail(w, q.Request, err)
 		return
 	}

@@ -24,12 +24,12 @@ type payPage struct {
 }
 
 func (c *Console) payPage(w http.ResponseWriter, r *http.Request) {
-	t, err := c.api.ActionTopUp(r.Context(), r.PathValue("top_up_id"), r.URL.Query().Get("token"))
+	t, err := c.svc.ActionTopUp(r.Context(), r.PathValue("top_up_id"), r.URL.Query().Get("token"))
 	if err != nil {
 		c.errorPage(w, r, http.StatusNotFound, "Payment not found", "This payment link is not valid. Open the newest link you received, or the console's Payment Methods page.")
 		return
 	}
-	sandbox, key := c.api.Payments()
+	sandbox, key := c.svc.Payments()
 	p := payPage{ID: t.ID, Token: t.ActionToken, Status: t.Status, StatusText: statusLabel(t.Status), Waiting: t.Status == topup.RequiresAction,
 		Succeeded: t.Status == topup.Succeeded, Sandbox: sandbox, PublishableKey: key, Console: Prefix + "/accounts/" + t.AccountID + "/payment_methods",
 		Reason: reasonText(t.FailureCode)}
@@ -54,12 +54,12 @@ func (c *Console) payPage(w http.ResponseWriter, r *http.Request) {
 // shows the page again with the outcome.
 func (c *Console) payAnswer(w http.ResponseWriter, r *http.Request) {
 	token := r.PostFormValue("token")
-	t, err := c.api.ActionTopUp(r.Context(), r.PathValue("top_up_id"), token)
+	t, err := c.svc.ActionTopUp(r.Context(), r.PathValue("top_up_id"), token)
 	if err != nil {
 		c.errorPage(w, r, http.StatusNotFound, "Payment not found", "This payment link is not valid.")
 		return
 	}
-	if _, err := c.api.AnswerChallenge(r.Context(), t, r.PostFormValue("result") == "ok"); err != nil {
+	if _, err := c.svc.AnswerChallenge(r.Context(), t, r.PostFormValue("result") == "ok"); err != nil {
 		c.fail(w, r, err)
 		return
 	}

@@ -7,26 +7,25 @@ import (
 	"testing"
 
 	"github.com/topup/topup/internal/apperr"
+	"github.com/topup/topup/internal/billing"
 	"github.com/topup/topup/internal/money"
 	"github.com/topup/topup/internal/topup"
 	"github.com/topup/topup/internal/web"
 )
 
-// stripeAPI is the part of the API the 3-D Secure page asks, as it answers
-// with --payments stripe.
-type stripeAPI struct {
-	web.API
+// stripeStore holds one top-up waiting for 3-D Secure, as billing finds it
+// with --payments stripe (no sandbox; no charge to look up yet).
+type stripeStore struct {
+	billing.Store
 	t topup.TopUp
 }
 
-func (a stripeAPI) ActionTopUp(_ context.Context, id, token string) (topup.TopUp, error) {
-	if id != a.t.ID || token != a.t.ActionToken {
-		return topup.TopUp{}, apperr.NotFoundf("no such payment")
+func (s stripeStore) TopUpByID(_ context.Context, id string) (topup.TopUp, error) {
+	if id != s.t.ID {
+		return topup.TopUp{}, apperr.NotFoundf("no top-up %s", id)
 	}
-	return a.t, nil
+	return s.t, nil
 }
-
-func (a stripeAPI) Payments() (bool, string) { return false, "pk_test_123" }
 
 type noCards struct{ web.Store }
 
@@ -42,7 +41,8 @@ func TestPayPageWithStripe(t *testing.T) {
 	amount := money.Amount(12_000_000)
 	tu := topup.TopUp{ID: "tu_1", AccountID: "acct_1", Status: topup.RequiresAction, Amount: &amount, Currency: usd,
 		ClientSecret: "pi_1_secret_abc", ActionToken: "tok"}
-	c := web.New(web.Config{PublicURL: "https://billing.example.com"}, web.Deps{API: stripeAPI{t: tu}, Store: noCards{}})
+	svc := billing.New(billing.Config{StripePublishableKey: "pk_test_123"}, billing.Deps{Store: stripeStore{t: tu}})
+	c := web.New(web.Config{PublicURL: "https://billing.example.com"}, web.Deps{Billing: svc, Store: noCards{}})
 	rec := httptest.NewRecorder()
 	c.ServeHTTP(rec, httptest.NewRequest("GET", "/console/pay/tu_1?token=tok", nil))
 	body, policy := rec.Body.String(), rec.Header().Get("Content-Security-Policy")

@@ -21,12 +21,12 @@ import (
 
 	"github.com/topup/topup/internal/alert"
 	"github.com/topup/topup/internal/apperr"
+	"github.com/topup/topup/internal/billing"
 	"github.com/topup/topup/internal/clock"
 	"github.com/topup/topup/internal/input"
 	"github.com/topup/topup/internal/ledger"
 	"github.com/topup/topup/internal/money"
 	"github.com/topup/topup/internal/notify"
-	"github.com/topup/topup/internal/payment"
 	"github.com/topup/topup/internal/sqlstore"
 	"github.com/topup/topup/internal/topup"
 )
@@ -61,29 +61,6 @@ type Store interface {
 	SetMetaIfAbsent(ctx context.Context, key, value string) (string, error)
 }
 
-// API is what the console shares with the JSON API (*httpapi.Server): the
-// same manual top-up, settings save, card removal, 3-D Secure handling,
-// low balance alerts, budgets and webhook endpoints as its routes, so every
-// refusal is the API's.
-type API interface {
-	Customer(ctx context.Context, acct ledger.Account) (string, error)
-	CompleteCardSetup(ctx context.Context, acct ledger.Account, sessionID string) (topup.Card, error)
-	ManualTopUp(ctx context.Context, acct ledger.Account, amount money.Amount, card, key string) (topup.TopUp, bool, error)
-	SaveSettings(ctx context.Context, accountID, actor string, in topup.Input) (topup.Settings, *topup.TopUp, error)
-	MaxTarget() money.Amount
-	RemoveCard(ctx context.Context, accountID, cardID string) (bool, error)
-	ActionURL(t topup.TopUp) string
-	ActionTopUp(ctx context.Context, id, token string) (topup.TopUp, error)
-	AnswerChallenge(ctx context.Context, t topup.TopUp, ok bool) (topup.TopUp, error)
-	Payments() (sandbox bool, publishableKey string)
-	SetLowBalanceAlerts(ctx context.Context, accountID string, thresholds []money.Amount) ([]alert.Threshold, error)
-	CreateBudget(ctx context.Context, accountID string, in alert.BudgetInput) (alert.Budget, error)
-	UpdateBudget(ctx context.Context, accountID, id string, in alert.BudgetInput) (alert.Budget, error)
-	DeleteBudget(ctx context.Context, accountID, id string) error
-	CreateEndpoint(ctx context.Context, accountID, url string) (notify.Endpoint, error)
-	DeleteEndpoint(ctx context.Context, accountID, id string) error
-}
-
 // Config holds what the console needs besides its collaborators.
 type Config struct {
 	// PublicURL is where browsers reach Topup; the console is PublicURL +
@@ -95,25 +72,27 @@ type Config struct {
 
 // Deps are the console's collaborators.
 type Deps struct {
-	Store    Store
-	API      API
-	Provider payment.Provider
-	Clock    clock.Clock
-	Logger   *slog.Logger
+	Store Store
+	// Billing holds the operations the console shares with the API: the
+	// same manual top-up, settings save, card removal, card setup, 3-D
+	// Secure answer, low balance alerts, budgets and webhook endpoints,
+	// so every refusal is the API's.
+	Billing *billing.Service
+	Clock   clock.Clock
+	Logger  *slog.Logger
 }
 
 // Console serves the console's pages.
 type Console struct {
-	cfg      Config
-	store    Store
-	api      API
-	provider payment.Provider
-	clock    clock.Clock
-	log      *slog.Logger
-	pages    map[string]*template.Template
-	mux      *http.ServeMux
-	secure   bool
-	formKey  formKey
+	cfg     Config
+	store   Store
+	svc     *billing.Service
+	clock   clock.Clock
+	log     *slog.Logger
+	pages   map[string]*template.Template
+	mux     *http.ServeMux
+	secure  bool
+	formKey formKey
 }
 
 //go:embed templates/*.html
@@ -133,7 +112,7 @@ func New(cfg Config, d Deps) *Console {
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
-	c := &Console{cfg: cfg, store: d.Store, api: d.API, provider: d.Provider, clock: d.Clock, log: d.Logger,
+	c := &Console{cfg: cfg, store: d.Store, svc: d.Billing, clock: d.Clock, log: d.Logger,
 		pages: parsePages(), secure: strings.HasPrefix(cfg.PublicURL, "https://")}
 	c.mux = c.routes()
 	return c
