@@ -122,9 +122,9 @@ func autoLine(st topup.Settings, cards []topup.Card, c money.Currency) string {
 		" is charged to bring it back up to " + formatMoney(*st.Target, c) + "."
 }
 
-// addCredit buys credit with the default card: a manual top-up through the
-// API's own code path (POST …/top_ups), keyed by the form's idempotency key
-// so that a double click charges once.
+// addCredit buys credit with the default card: a manual top-up through
+// billing, as POST …/top_ups does, keyed by the form's idempotency key so
+// that a double click charges once.
 func (c *Console) addCredit(w http.ResponseWriter, q *request) {
 	raw := strings.TrimSpace(q.PostFormValue("amount"))
 	key := q.PostFormValue("idempotency_key")
