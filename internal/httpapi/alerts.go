@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"time"
 
 	"github.com/topup/topup/internal/alert"
 	"github.com/topup/topup/internal/apperr"
@@ -32,6 +33,12 @@ type Alerts interface {
 	CreateEndpoint(ctx context.Context, accountID, url string) (notify.Endpoint, error)
 	Endpoints(ctx context.Context, accountID string, p ledger.Page) ([]notify.Endpoint, bool, error)
 	DeleteEndpoint(ctx context.Context, accountID, id string) error
+	// RotateEndpointSecret gives an endpoint a new secret; the old one keeps
+	// signing for 24 hours. NotFound for an unknown endpoint.
+	RotateEndpointSecret(ctx context.Context, accountID, id string) (notify.Endpoint, error)
+	// ResendEvent sends an account's event to its endpoint again; NotFound
+	// for an unknown endpoint or event.
+	ResendEvent(ctx context.Context, accountID, endpointID, eventID string, giveUpAfter time.Duration) error
 	DeliveryAttempts(ctx context.Context, accountID, endpointID string, p ledger.Page) ([]notify.Attempt, bool, error)
 }
 

@@ -63,6 +63,8 @@ func (s *Server) routeTable() []route {
 		{"GET", "/v1/accounts/{id}/webhook_endpoints", owner, s.listEndpoints},
 		{"DELETE", "/v1/accounts/{id}/webhook_endpoints/{endpoint_id}", owner, s.deleteEndpoint},
 		{"GET", "/v1/accounts/{id}/webhook_endpoints/{endpoint_id}/deliveries", owner, s.listDeliveries},
+		{"POST", "/v1/accounts/{id}/webhook_endpoints/{endpoint_id}/rotate_secret", owner, s.rotateSecret},
+		{"POST", "/v1/accounts/{id}/webhook_endpoints/{endpoint_id}/resend", adminOnly, s.resendEvent},
 		{"POST", "/v1/accounts/{id}/login_links", adminOnly, s.createLoginLink},
 		{"POST", "/v1/stripe/webhook", public, s.stripeWebhook},
 		{"GET", "/v1/sandbox/charges", adminOnly, s.sandboxCharges},

@@ -56,3 +56,20 @@ func secretFrom(r io.Reader, prefix string) string {
 	}
 	return prefix + secretEncoding.EncodeToString(b[:])
 }
+
+// RandomBytes returns n fresh bytes from crypto/rand, or from the seeded
+// stream of a seeded generator (NewSeeded), for keys that are not spelled
+// as Secret spells them (a webhook signing key, whsec_ + standard base64).
+func (g *Generator) RandomBytes(n int) []byte {
+	b := make([]byte, n)
+	r := io.Reader(rand.Reader)
+	if g.secrets != nil {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		r = g.secrets
+	}
+	if _, err := io.ReadFull(r, b); err != nil {
+		panic("ids: no randomness for a key: " + err.Error())
+	}
+	return b
+}

@@ -75,6 +75,9 @@ type Delivery struct {
 	To string
 	// EndpointID, URL and Secret name the webhook endpoint (Webhook).
 	EndpointID, URL, Secret string
+	// PreviousSecret also signs while a rotated-out secret is honoured (24
+	// hours after rotate_secret).
+	PreviousSecret string
 }
 
 // Attempt is one try of a delivery, recorded whatever its outcome.

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"mime"
@@ -15,6 +17,7 @@ import (
 	"net/http/httptest"
 	"net/mail"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -22,8 +25,10 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/topup/topup/internal/alert"
+	"github.com/topup/topup/internal/apperr"
 	"github.com/topup/topup/internal/ledger"
 	"github.com/topup/topup/internal/money"
 	"github.com/topup/topup/internal/notify"
@@ -150,8 +155,27 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 	body, _ := io.ReadAll(req.Body)
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	// Each delivery must verify in both schemes, keyed with the same
+	// secret: Topup-Signature, and Standard Webhooks through the official
+	// library (the test clock may be far from the wall clock, so the
+	// library's own tolerance check is replaced by checking that the
+	// timestamp is this attempt's).
+	var bad []string
 	if err := notify.VerifySignature(r.secret, req.Header.Get(notify.SignatureHeader), body, 5*time.Minute, r.now()); err != nil {
-		r.bad = append(r.bad, err.Error())
+		bad = append(bad, err.Error())
+	}
+	wh, err := standardwebhooks.NewWebhook(r.secret)
+	if err == nil {
+		err = wh.VerifyIgnoringTimestamp(body, req.Header)
+	}
+	if ts := req.Header.Get("webhook-timestamp"); err == nil && ts != strconv.FormatInt(r.now().Unix(), 10) {
+		err = fmt.Errorf("webhook-timestamp %s, want this attempt's %d", ts, r.now().Unix())
+	}
+	if err != nil {
+		bad = append(bad, "standard webhooks: "+err.Error())
+	}
+	if len(bad) > 0 {
+		r.bad = append(r.bad, bad...)
 		http.Error(w, "bad signature", http.StatusBadRequest)
 		return
 	}
@@ -160,7 +184,8 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 		CreatedAt           string `json:"created_at"`
 		Data                map[string]any
 	}
-	if err := json.Unmarshal(body, &ev); err != nil || ev.ID == "" || ev.Type == "" || ev.CreatedAt == "" || ev.Data == nil {
+	if err := json.Unmarshal(body, &ev); err != nil || ev.ID == "" || ev.Type == "" || ev.CreatedAt == "" || ev.Data == nil ||
+		req.Header.Get("webhook-id") != ev.ID {
 		r.bad = append(r.bad, "malformed event: "+string(body))
 		http.Error(w, "bad event", http.StatusBadRequest)
 		return
@@ -544,6 +569,68 @@ func TestEndpointGetsOnlyLaterEvents(t *testing.T) {
 			if hits[id] != 0 {
 				t.Errorf("the late endpoint got %s, created before it was registered", id)
 			}
+		}
+	})
+}
+
+// TestRotateSecretAndResend: after rotate_secret, deliveries are signed with
+// the new secret and the old one for 24 hours (a receiver still on the old
+// one keeps verifying, in both signature schemes), then with the new one
+// only; resend sends an event again with the same webhook-id.
+func TestRotateSecretAndResend(t *testing.T) {
+	t.Parallel()
+	topuptest.Run(t, func(t *testing.T, e *topuptest.Env) {
+		r := newReceiver(t, e.Now, 0)
+		a := e.Account()
+		ep, err := e.Store.CreateEndpoint(t.Context(), a.ID, r.srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(ep.Secret, "whsec_"))
+		if !strings.HasPrefix(ep.Secret, "whsec_") || err != nil || len(key) != 32 {
+			t.Fatalf("secret %q is not whsec_ + padded standard base64 of 32 bytes (%v)", ep.Secret, err)
+		}
+		old := ep.Secret
+		r.secret = old
+		events := causeEvents(t, e, a.ID)
+		w := worker(t, e, notify.Config{AllowPrivate: true})
+		runOnce(t, w)
+		rotated, err := e.Store.RotateEndpointSecret(t.Context(), a.ID, ep.ID)
+		if err != nil || rotated.Secret == old || !strings.HasPrefix(rotated.Secret, "whsec_") {
+			t.Fatalf("rotate: %+v %v", rotated, err)
+		}
+		resend := func() {
+			t.Helper()
+			if err := e.Store.ResendEvent(t.Context(), a.ID, ep.ID, events[0], 72*time.Hour); err != nil {
+				t.Fatal(err)
+			}
+			runOnce(t, w)
+		}
+		// Within the overlap a receiver on either secret verifies.
+		for _, secret := range []string{old, rotated.Secret} {
+			r.mu.Lock()
+			r.secret = secret
+			r.mu.Unlock()
+			e.Clock.Advance(time.Hour)
+			resend()
+		}
+		hits, acked, bad := r.snapshot()
+		if len(bad) != 0 || hits[events[0]] != 3 || acked[events[0]] != 3 {
+			t.Fatalf("during the overlap: hits %v acked %v refused %v; want the event 3 times, verified each time", hits, acked, bad)
+		}
+		// After 24 hours only the new secret signs.
+		e.Clock.Advance(24 * time.Hour)
+		resend()
+		r.mu.Lock()
+		r.secret = old
+		r.mu.Unlock()
+		resend()
+		hits, _, bad = r.snapshot()
+		if hits[events[0]] != 4 || len(bad) != 2 {
+			t.Fatalf("after the overlap: hits %v refused %v; want the new secret verified and the old refused by both schemes", hits, bad)
+		}
+		if err := e.Store.ResendEvent(t.Context(), a.ID, ep.ID, "evt_unknown", time.Hour); apperr.CodeOf(err) != apperr.NotFound {
+			t.Fatalf("resend of an unknown event: %v", err)
 		}
 	})
 }

@@ -307,7 +307,7 @@ func (w *Worker) post(ctx context.Context, d Delivery) (int, error) {
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "Topup-Webhooks/1")
 	req.Header.Set("Topup-Event-Id", d.Event.ID)
-	req.Header.Set(SignatureHeader, Sign(d.Secret, w.cfg.Clock.Now(), body))
+	SetHeaders(req.Header, d.Event.ID, w.cfg.Clock.Now(), body, d.Secret, d.PreviousSecret)
 	resp, err := w.http.Do(req)
 	if err != nil {
 		return 0, err

@@ -50,7 +50,7 @@ func (s *Store) CreateEndpoint(ctx context.Context, accountID, url string) (noti
 		if err := ledger.CheckLimit("webhook endpoints", n, ledger.MaxWebhookEndpoints); err != nil {
 			return err
 		}
-		out = notify.Endpoint{ID: s.ids.New("we"), AccountID: accountID, URL: url, Secret: s.ids.Secret("whsec_"),
+		out = notify.Endpoint{ID: s.ids.New("we"), AccountID: accountID, URL: url, Secret: notify.NewSecret(s.ids.RandomBytes(notify.KeyBytes)),
 			CreatedAt: s.clock.Now().UTC().Truncate(time.Microsecond)}
 		_, err = tx.ExecContext(ctx, `INSERT INTO webhook_endpoints (id, account_id, url, secret, created_at) VALUES ($1, $2, $3, $4, $5)`,
 			out.ID, accountID, url, out.Secret, micros(out.CreatedAt))
@@ -254,14 +254,17 @@ ORDER BY next_attempt_at LIMIT $2`+s.dialect.SkipLocked, micros(now), limit)
 			}
 			d := notify.Delivery{Lease: fromMicros(until)}
 			var channel, data string
-			var deadline, at int64
+			var deadline, at, previousUntil int64
 			err := tx.QueryRowContext(ctx, `SELECT d.id, d.channel, d.endpoint_id, d.attempts, d.deadline, n.id, n.type, n.account_id, n.data, n.created_at,
-a.email, COALESCE(w.url, ''), COALESCE(w.secret, '')
+a.email, COALESCE(w.url, ''), COALESCE(w.secret, ''), COALESCE(w.previous_secret, ''), COALESCE(w.previous_until, 0)
 FROM deliveries d JOIN notifications n ON n.id = d.event_id JOIN accounts a ON a.id = d.account_id
 LEFT JOIN webhook_endpoints w ON w.id = d.endpoint_id WHERE d.id = $1`, id).Scan(&d.ID, &channel, &d.EndpointID, &d.Attempts, &deadline,
-				&d.Event.ID, &d.Event.Type, &d.Event.AccountID, &data, &at, &d.To, &d.URL, &d.Secret)
+				&d.Event.ID, &d.Event.Type, &d.Event.AccountID, &data, &at, &d.To, &d.URL, &d.Secret, &d.PreviousSecret, &previousUntil)
 			if err != nil {
 				return fmt.Errorf("read delivery %s: %w", id, err)
+			}
+			if previousUntil <= micros(now) {
+				d.PreviousSecret = ""
 			}
 			d.Channel, d.Deadline, d.Event.Data, d.Event.CreatedAt = notify.Channel(channel), fromMicros(deadline), json.RawMessage(data), fromMicros(at)
 			out = append(out, d)

@@ -97,16 +97,20 @@ var routeSpecs = map[string]routeSpec{
 	"POST /v1/accounts/{id}/webhook_endpoints": {write: true, body: func(m *matrix) string {
 		return fmt.Sprintf(`{"url":"https://8.8.8.8/hooks/%d"}`, m.next())
 	}},
-	"GET /v1/accounts/{id}/webhook_endpoints":                          {body: noBody},
-	"DELETE /v1/accounts/{id}/webhook_endpoints/{endpoint_id}":         {write: true, windDown: true, body: noBody},
-	"GET /v1/accounts/{id}/webhook_endpoints/{endpoint_id}/deliveries": {body: noBody},
-	"POST /v1/accounts/{id}/login_links":                               {write: true, body: noBody},
-	"POST /v1/stripe/webhook":                                          {body: func(*matrix) string { return `{}` }},
-	"GET /v1/sandbox/charges":                                          {body: noBody},
-	"GET /sandbox/setup/{session}":                                     {body: noBody},
-	"POST /sandbox/setup/{session}":                                    {body: noBody},
-	"GET /pay/{top_up_id}":                                             {body: noBody},
-	"POST /pay/{top_up_id}":                                            {body: noBody},
+	"GET /v1/accounts/{id}/webhook_endpoints":                              {body: noBody},
+	"DELETE /v1/accounts/{id}/webhook_endpoints/{endpoint_id}":             {write: true, windDown: true, body: noBody},
+	"GET /v1/accounts/{id}/webhook_endpoints/{endpoint_id}/deliveries":     {body: noBody},
+	"POST /v1/accounts/{id}/webhook_endpoints/{endpoint_id}/rotate_secret": {write: true, body: noBody},
+	"POST /v1/accounts/{id}/webhook_endpoints/{endpoint_id}/resend": {write: true, body: func(m *matrix) string {
+		return fmt.Sprintf(`{"event_id":%q}`, m.events[m.target])
+	}},
+	"POST /v1/accounts/{id}/login_links": {write: true, body: noBody},
+	"POST /v1/stripe/webhook":            {body: func(*matrix) string { return `{}` }},
+	"GET /v1/sandbox/charges":            {body: noBody},
+	"GET /sandbox/setup/{session}":       {body: noBody},
+	"POST /sandbox/setup/{session}":      {body: noBody},
+	"GET /pay/{top_up_id}":               {body: noBody},
+	"POST /pay/{top_up_id}":              {body: noBody},
 }
 
 // holder is an account with its key and the resources the matrix's paths
@@ -119,7 +123,8 @@ type holder struct {
 type matrix struct {
 	e      *env
 	n      int
-	target string // the account the current call names
+	target string            // the account the current call names
+	events map[string]string // an event of each holder, by account
 }
 
 func (m *matrix) next() int { m.n++; return m.n }
@@ -128,7 +133,7 @@ func (m *matrix) next() int { m.n++; return m.n }
 func TestAuthorizationMatrix(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{noAuthLimit: true})
-	m := &matrix{e: e}
+	m := &matrix{e: e, events: map[string]string{}}
 	owner := m.holder("owner@example.com")
 	other := m.holder("other@example.com")
 	closed := m.holder("closed@example.com")
@@ -294,6 +299,16 @@ func (m *matrix) holder(email string) holder {
 	}
 	e.mustAPI("POST", "/v1/accounts/"+h.ID+"/top_ups", adminKey, `{"amount":"10.00","idempotency_key":"first"}`, 201, &tu)
 	h.topUp = tu.ID
+	var ns struct {
+		Data []struct {
+			ID string `json:"id"`
+		} `json:"data"`
+	}
+	e.mustAPI("GET", "/v1/accounts/"+h.ID+"/notifications", adminKey, "", 200, &ns)
+	if len(ns.Data) == 0 {
+		e.t.Fatalf("%s was told nothing of its top-up", email)
+	}
+	m.events[h.ID] = ns.Data[0].ID
 	return h
 }
 
