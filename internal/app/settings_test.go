@@ -1,7 +1,9 @@
 package app
 
 import (
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/topup/topup/internal/money"
 )
@@ -26,5 +28,47 @@ func TestEdgeSettings(t *testing.T) {
 		if _, err := ReadSettings("sandbox", env(map[string]string{k: v})); err == nil {
 			t.Errorf("%s=%s was accepted", k, v)
 		}
+	}
+}
+
+// TestSettingsRefuseNonsense: every variable with a value that makes no
+// setting stops the start with the variable named, and a worker lease no
+// longer than a sandbox charge is refused.
+func TestSettingsRefuseNonsense(t *testing.T) {
+	t.Parallel()
+	for _, env := range []map[string]string{
+		{"TOPUP_SANDBOX_LATENCY": "-1s"},
+		{"TOPUP_RETRY_BACKOFF": "soon"},
+		{"TOPUP_WORKER_LEASE": "0s"},
+		{"TOPUP_WORKER_LEASE": "1s", "TOPUP_SANDBOX_LATENCY": "1s"},
+		{"TOPUP_MAX_TARGET": "0"},
+		{"TOPUP_MAX_AMOUNT": "lots"},
+		{"TOPUP_MAX_BODY": "0"},
+		{"TOPUP_METRICS_PUBLIC": "maybe"},
+		{"TOPUP_SMTP_URL": "http://mail.example.com"},
+		{"TOPUP_WEBHOOK_RETRY_BASE": "0s"},
+		{"TOPUP_WEBHOOKS_ALLOW_PRIVATE": "sometimes"},
+		{"TOPUP_TRUSTED_PROXIES": "proxy.internal"},
+	} {
+		_, err := ReadSettings("sandbox", func(k string) string { return env[k] })
+		named := false
+		for k := range env {
+			named = named || (err != nil && strings.Contains(err.Error(), k))
+		}
+		if !named {
+			t.Errorf("%v: %v, want an error naming the variable", env, err)
+		}
+	}
+	s, err := ReadSettings("sandbox", func(k string) string {
+		return map[string]string{"TOPUP_WORKER_LEASE": "4s", "TOPUP_SANDBOX_LATENCY": "3s", "TOPUP_WEBHOOK_RETRY_BASE": "50ms"}[k]
+	})
+	if err != nil || s.WorkerLease != 4*time.Second || s.SandboxLatency != 3*time.Second || s.WebhookRetryBase != 50*time.Millisecond {
+		t.Errorf("lease 4s over a 3s sandbox: %+v, %v", s, err)
+	}
+	if _, err := ReadSettings("paypal", func(string) string { return "" }); err == nil || !strings.Contains(err.Error(), "--payments") {
+		t.Errorf("--payments paypal: %v, want refused", err)
+	}
+	if _, err := ReadSettings("stripe", func(string) string { return "" }); err == nil || !strings.Contains(err.Error(), "STRIPE_SECRET_KEY") {
+		t.Errorf("--payments stripe without a key: %v, want refused", err)
 	}
 }

@@ -556,3 +556,54 @@ func TestConcurrentPass(t *testing.T) {
 		e.Verify()
 	})
 }
+
+// TestEngineStopIsIdempotent: Stop may be called twice, and without Start,
+// and returns each time: a shutdown stops every worker whatever ran.
+func TestEngineStopIsIdempotent(t *testing.T) {
+	t.Parallel()
+	topuptest.Run(t, func(t *testing.T, e *topuptest.Env) {
+		never := e.Engine(e.Sandbox)
+		stopReturns(t, "Stop without Start", never.Stop)
+		stopReturns(t, "a second Stop without Start", never.Stop)
+
+		passes := make(chan error, 100)
+		eng := e.Engine(e.Sandbox, func(c *topup.Config) {
+			c.OnPass = func(_ int, err error) {
+				select {
+				case passes <- err:
+				default:
+				}
+			}
+		})
+		eng.Start()
+		select {
+		case err := <-passes:
+			if err != nil {
+				t.Fatalf("the first pass: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("no pass of the worker within 10s")
+		}
+		stopReturns(t, "Stop", eng.Stop)
+		stopReturns(t, "a second Stop", eng.Stop)
+	})
+}
+
+// stopReturns calls stop and fails the test if it panics or has not
+// returned within 10 seconds.
+func stopReturns(t *testing.T, what string, stop func()) {
+	t.Helper()
+	done := make(chan any, 1)
+	go func() {
+		defer func() { done <- recover() }()
+		stop()
+	}()
+	select {
+	case p := <-done:
+		if p != nil {
+			t.Fatalf("%s panicked: %v", what, p)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s did not return within 10s", what)
+	}
+}
