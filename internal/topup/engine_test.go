@@ -505,21 +505,30 @@ func TestReclaimOnStart(t *testing.T) {
 	})
 }
 
-// slowProvider holds each charge a moment and records how many were in
-// flight at once.
+// slowProvider holds each charge until another is in flight beside it
+// (at most a few seconds, so that a pass that charges one at a time fails
+// rather than hangs), and records how many were in flight at once.
 type slowProvider struct {
 	payment.Provider
 	mu       sync.Mutex
 	inFlight int
 	most     int
+	met      chan struct{} // closed once two charges were in flight together
+	metOnce  sync.Once
 }
 
 func (p *slowProvider) Charge(ctx context.Context, req payment.ChargeRequest) (payment.Charge, error) {
 	p.mu.Lock()
 	p.inFlight++
 	p.most = max(p.most, p.inFlight)
+	if p.inFlight >= 2 {
+		p.metOnce.Do(func() { close(p.met) })
+	}
 	p.mu.Unlock()
-	time.Sleep(20 * time.Millisecond)
+	select {
+	case <-p.met:
+	case <-time.After(3 * time.Second):
+	}
 	defer func() {
 		p.mu.Lock()
 		p.inFlight--
@@ -533,7 +542,7 @@ func (p *slowProvider) Charge(ctx context.Context, req payment.ChargeRequest) (p
 func TestConcurrentPass(t *testing.T) {
 	t.Parallel()
 	topuptest.Run(t, func(t *testing.T, e *topuptest.Env) {
-		slow := &slowProvider{Provider: e.Sandbox}
+		slow := &slowProvider{Provider: e.Sandbox, met: make(chan struct{})}
 		var ids []string
 		accounts := map[string]string{}
 		for range 6 {

@@ -40,6 +40,9 @@ type env struct {
 	clock   clock.Clock
 	console *web.Console
 	server  *httpapi.Server
+	// passes hears of the top-up engine's passes (with envOptions.engine),
+	// at most one waiting: tests wait on it instead of sleeping.
+	passes chan struct{}
 }
 
 type envOptions struct {
@@ -69,6 +72,13 @@ func newEnv(t *testing.T, o envOptions) *env {
 	cfg := app.Config{Addr: "127.0.0.1:0", AdminKeyHash: ledger.HashKey(adminKey), Logger: log, Clock: c, IDs: g,
 		Settings: app.Settings{Payments: "sandbox", WebhooksAllowPrivate: o.allowPrivate}, EnginePoll: 50 * time.Millisecond,
 		NoEngine: !o.engine, NoNotifier: true}
+	passes := make(chan struct{}, 1)
+	cfg.OnPass = func(int, error) {
+		select {
+		case passes <- struct{}{}:
+		default:
+		}
+	}
 	if o.noAuthLimit {
 		cfg.AuthLimit.Failures = -1
 	}
@@ -83,7 +93,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 			t.Errorf("shut down: %v", err)
 		}
 	})
-	return &env{t: t, url: a.URL(), store: store, clock: c, console: a.Console(), server: a.API()}
+	return &env{t: t, url: a.URL(), store: store, clock: c, console: a.Console(), server: a.API(), passes: passes}
 }
 
 // tlog sends the server's warnings to the test log.
