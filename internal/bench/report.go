@@ -16,6 +16,7 @@ import (
 	"github.com/topup/topup/internal/clock"
 	"github.com/topup/topup/internal/ids"
 	"github.com/topup/topup/internal/money"
+	"github.com/topup/topup/internal/sqlstore"
 )
 
 func (b *bench) printTable(results []*benchPhase, dialect string) {
@@ -143,12 +144,27 @@ func (b *bench) check(ctx context.Context, results []*benchPhase) error {
 		failed = append(failed, fmt.Sprintf("verify: %d problems", len(violations)))
 	}
 
+	wrong, err := b.checkBalances(ctx, store, credits)
+	if err != nil {
+		return errors.Join(err, benchFailed(failed))
+	}
+	failed = append(failed, wrong...)
+	if app.IsPostgres(b.cfg.db) {
+		fmt.Fprintf(b.out, "note: the %d bench accounts (bench-%s-N@example.com) and their entries stay in this database\n", len(b.accounts), b.runID)
+	}
+	return benchFailed(failed)
+}
+
+// checkBalances proves that each account's balance is its grant less
+// exactly the debits answered as recorded, plus its top-up credits; it
+// returns what failed.
+func (b *bench) checkBalances(ctx context.Context, store *sqlstore.Store, credits map[string]money.Amount) ([]string, error) {
 	var total int64
 	wrong := 0
 	for i, id := range b.accounts {
 		a, err := store.Account(ctx, id)
 		if err != nil {
-			return errors.Join(fmt.Errorf("bench: read account %s: %w", id, err), benchFailed(failed))
+			return nil, fmt.Errorf("bench: read account %s: %w", id, err)
 		}
 		n := b.accepted[i].Load()
 		total += n
@@ -160,16 +176,14 @@ func (b *bench) check(ctx context.Context, results []*benchPhase) error {
 		}
 	}
 	if wrong > 0 {
-		failed = append(failed, fmt.Sprintf("%d balances differ from the debits answered", wrong))
-	} else if b.cfg.autoTopUp {
+		return []string{fmt.Sprintf("%d balances differ from the debits answered", wrong)}, nil
+	}
+	if b.cfg.autoTopUp {
 		fmt.Fprintf(b.out, "balances: each of %d accounts is its grant less exactly the %s debits answered as recorded, plus the credits of its succeeded top-ups\n", len(b.accounts), benchCommas(total))
 	} else {
 		fmt.Fprintf(b.out, "balances: each of %d accounts is its grant less exactly the %s debits answered as recorded\n", len(b.accounts), benchCommas(total))
 	}
-	if app.IsPostgres(b.cfg.db) {
-		fmt.Fprintf(b.out, "note: the %d bench accounts (bench-%s-N@example.com) and their entries stay in this database\n", len(b.accounts), b.runID)
-	}
-	return benchFailed(failed)
+	return nil, nil
 }
 
 // setupAutoTopUp gives every account the sandbox card AutoCard and

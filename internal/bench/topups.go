@@ -108,11 +108,17 @@ func (b *bench) awaitTopUps(ctx context.Context, store topUpReader, apiURL strin
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	// The histogram hears of a credit just after its transaction commits:
-	// give the last one a moment to be counted.
+	err := b.awaitMetrics(ctx, store, apiURL, st)
+	return st, errors.Join(err, ctx.Err())
+}
+
+// awaitMetrics reads into st how many crossing→credit times /metrics
+// counted. The histogram hears of a credit just after its transaction
+// commits: the last one is given a moment to be counted.
+func (b *bench) awaitMetrics(ctx context.Context, store topUpReader, apiURL string, st *benchSettle) error {
 	tus, err := b.allTopUps(ctx, store)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	credited := 0
 	for _, t := range tus {
@@ -122,14 +128,13 @@ func (b *bench) awaitTopUps(ctx context.Context, store topUpReader, apiURL strin
 	}
 	for deadline := time.Now().Add(time.Second); ; {
 		if err := b.scrape(ctx, apiURL, map[string]*float64{"topup_crossing_to_credit_seconds_count": &st.metrics}); err != nil {
-			return nil, err
+			return err
 		}
 		if int(st.metrics) >= credited || time.Now().After(deadline) {
-			break
+			return nil
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	return st, ctx.Err()
 }
 
 // stillOpen returns which of the automatic top-ups open are open still,
