@@ -6,6 +6,7 @@ import (
 	"io"
 	"text/tabwriter"
 
+	"github.com/topup/topup/internal/app"
 	"github.com/topup/topup/internal/clock"
 	"github.com/topup/topup/internal/ids"
 	"github.com/topup/topup/internal/ledger"
@@ -24,7 +25,7 @@ func cmdAccount(ctx context.Context, args []string, getenv func(string) string, 
 		return err
 	}
 	g := ids.New(clock.System)
-	store, err := openStore(ctx, *db, clock.System, g)
+	store, err := app.OpenStore(ctx, *db, clock.System, g)
 	if err != nil {
 		return err
 	}
@@ -58,11 +59,11 @@ func cmdMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	store, err := openStore(ctx, *db, clock.System, ids.New(clock.System))
+	store, err := app.OpenStore(ctx, *db, clock.System, ids.New(clock.System))
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "topup: %s is migrated\n", redactDB(*db))
+	fmt.Fprintf(stdout, "topup: %s is migrated\n", app.RedactDB(*db))
 	return store.Close()
 }
 
@@ -74,7 +75,7 @@ func cmdVerify(ctx context.Context, args []string, getenv func(string) string, s
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	store, err := openStore(ctx, *db, clock.System, ids.New(clock.System))
+	store, err := app.OpenStore(ctx, *db, clock.System, ids.New(clock.System))
 	if err != nil {
 		return err
 	}

@@ -35,7 +35,7 @@ func TestCrashKilledServeKeepsEveryAcknowledgedDebit(t *testing.T) {
 	mustCall(t, first.url, "POST", "/v1/accounts/"+acct.ID+"/credits", testAdminKey, `{"amount":"1000","idempotency_key":"crash-credit"}`, 201, nil)
 
 	// Load: 16 clients post usage under unique keys until the process dies.
-	load := &usageLoad{url: first.url, account: acct.ID, client: newLoadClient(), acked: map[string]string{}}
+	load := &usageLoad{url: first.url, account: acct.ID, client: newLoadClient(), acked: map[string]string{}, enough: 1000, reached: make(chan struct{})}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for c := range 16 {
@@ -45,11 +45,12 @@ func TestCrashKilledServeKeepsEveryAcknowledgedDebit(t *testing.T) {
 			load.send(t, c, stop)
 		}()
 	}
-	// The load runs for a second, and on a slow machine until some debits
-	// were acknowledged, before the kill.
-	time.Sleep(time.Second)
-	for deadline := time.Now().Add(10 * time.Second); load.ackedCount() < 50 && time.Now().Before(deadline); {
-		time.Sleep(10 * time.Millisecond)
+	// The load runs until a good number of debits were acknowledged (at
+	// most 10 s on a slow machine) before the kill, so that the kill lands
+	// with many more in flight.
+	select {
+	case <-load.reached:
+	case <-time.After(10 * time.Second):
 	}
 	first.kill(t)
 	close(stop)
@@ -199,6 +200,10 @@ type usageLoad struct {
 	url, account string
 	client       *http.Client
 
+	// reached is closed once enough debits were acknowledged.
+	enough  int
+	reached chan struct{}
+
 	mu        sync.Mutex
 	attempted []string
 	acked     map[string]string
@@ -227,14 +232,11 @@ func (l *usageLoad) send(t *testing.T, c int, stop <-chan struct{}) {
 		}
 		l.mu.Lock()
 		l.acked[key] = entryID
+		if len(l.acked) == l.enough {
+			close(l.reached)
+		}
 		l.mu.Unlock()
 	}
-}
-
-func (l *usageLoad) ackedCount() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.acked)
 }
 
 // post sends one usage event.

@@ -7,9 +7,11 @@ import (
 	"io"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/topup/topup/internal/app"
 	"github.com/topup/topup/internal/apperr"
 	"github.com/topup/topup/internal/clock"
 	"github.com/topup/topup/internal/ids"
@@ -39,13 +41,12 @@ func cmdDemo(ctx context.Context, args []string, getenv func(string) string, std
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	log := newLogger(stdout, slog.LevelInfo)
 	// The history is dated over the past week: the store reads this clock,
 	// which stands at each entry's time while the demo is seeded and
 	// follows the wall clock afterwards.
 	c := &demoClock{}
 	g := ids.New(c)
-	store, err := openStore(ctx, *db, c, g)
+	store, err := app.OpenStore(ctx, *db, c, g)
 	if err != nil {
 		return err
 	}
@@ -54,25 +55,26 @@ func cmdDemo(ctx context.Context, args []string, getenv func(string) string, std
 		store.Close()
 		return fmt.Errorf("demo: %w", err)
 	}
-	set, err := readSettings("sandbox", getenv)
+	set, err := app.ReadSettings("sandbox", getenv)
 	if err != nil {
 		store.Close()
 		return err
 	}
-	in, err := startInstance(ctx, instanceConfig{Addr: *addr, DB: *db, AdminKeyHash: ledger.HashKey(d.adminKey), Logger: log, Settings: set}, store)
+	a, err := app.New(app.Config{Addr: *addr, AdminKeyHash: ledger.HashKey(d.adminKey), Logger: app.NewLogger(stdout, slog.LevelInfo), Settings: set}, store)
 	if err != nil {
 		store.Close()
 		return err
 	}
+	a.Start()
 	// A fresh console sign-in link on every start: each works once, for
 	// 15 minutes. Minted before the listening line, so the banner follows
 	// it at once.
-	if d.consoleLink, _, err = in.links.NewLoginLink(ctx, d.accountID); err != nil {
-		return errors.Join(fmt.Errorf("demo: console sign-in link: %w", err), in.shutdown())
+	if d.consoleLink, _, err = a.Links().NewLoginLink(ctx, d.accountID); err != nil {
+		return errors.Join(fmt.Errorf("demo: console sign-in link: %w", err), a.Shutdown())
 	}
-	fmt.Fprintf(stdout, "topup: listening on %s (database %s)\n", in.URL(), redactDB(*db))
-	d.print(stdout, in.URL(), *db)
-	return in.wait(ctx)
+	fmt.Fprintf(stdout, "topup: listening on %s (database %s)\n", a.URL(), app.RedactDB(*db))
+	d.print(stdout, a.URL(), *db)
+	return a.Wait(ctx)
 }
 
 // demo is what the start banner shows.
@@ -85,8 +87,8 @@ type demo struct {
 }
 
 func (d demo) print(w io.Writer, base, db string) {
-	where, startOver := redactDB(db), ""
-	if path, ok := cutPrefix(db, "sqlite:"); ok {
+	where, startOver := app.RedactDB(db), ""
+	if path, ok := strings.CutPrefix(db, "sqlite:"); ok {
 		where, startOver = path, "; delete "+path+" to start over"
 	}
 	adminLine := d.adminKey + "   (demo only: stored readable in " + where + ")"

@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+
+	"github.com/topup/topup/internal/app"
 )
 
 // TestTrustedProxiesSetting: TOPUP_TRUSTED_PROXIES reaches the API as
@@ -11,13 +13,13 @@ import (
 func TestTrustedProxiesSetting(t *testing.T) {
 	t.Parallel()
 	env := map[string]string{"TOPUP_TRUSTED_PROXIES": "10.0.0.0/8, 192.0.2.1"}
-	s, err := readSettings("sandbox", func(k string) string { return env[k] })
+	s, err := app.ReadSettings("sandbox", func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.1/32")}
-	if len(s.trustedProxies) != 2 || s.trustedProxies[0] != want[0] || s.trustedProxies[1] != want[1] {
-		t.Errorf("trusted proxies = %v, want %v", s.trustedProxies, want)
+	if len(s.TrustedProxies) != 2 || s.TrustedProxies[0] != want[0] || s.TrustedProxies[1] != want[1] {
+		t.Errorf("trusted proxies = %v, want %v", s.TrustedProxies, want)
 	}
 	_, err = runCmd(t, testEnv{"TOPUP_TRUSTED_PROXIES": "proxy.internal"}, "serve", "--addr", "127.0.0.1:0", "--db", tempDB(t))
 	if err == nil || !strings.Contains(err.Error(), "TOPUP_TRUSTED_PROXIES") {

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strings"
 )
 
 const usage = `topup — prepaid credit billing with Automatic Top-Up
@@ -73,8 +72,4 @@ func newFlags(name string, stderr io.Writer) *flag.FlagSet {
 // dbFlag adds --db with the embedded default.
 func dbFlag(fs *flag.FlagSet, def string) *string {
 	return fs.String("db", def, "database: sqlite:PATH or postgres://…")
-}
-
-func isPostgres(db string) bool {
-	return strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://")
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 
+	"github.com/topup/topup/internal/app"
 	"github.com/topup/topup/internal/clock"
 	"github.com/topup/topup/internal/ids"
 	"github.com/topup/topup/internal/ledger"
@@ -22,12 +23,11 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	set, err := readSettings(*payments, getenv)
+	set, err := app.ReadSettings(*payments, getenv)
 	if err != nil {
 		return err
 	}
-	log := newLogger(stdout, slog.LevelInfo)
-	store, err := openStore(ctx, *db, clock.System, ids.New(clock.System))
+	store, err := app.OpenStore(ctx, *db, clock.System, ids.New(clock.System))
 	if err != nil {
 		return err
 	}
@@ -36,13 +36,14 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		store.Close()
 		return err
 	}
-	in, err := startInstance(ctx, instanceConfig{Addr: *addr, DB: *db, AdminKeyHash: hash, Logger: log, Settings: set}, store)
+	a, err := app.New(app.Config{Addr: *addr, AdminKeyHash: hash, Logger: app.NewLogger(stdout, slog.LevelInfo), Settings: set}, store)
 	if err != nil {
 		store.Close()
 		return err
 	}
-	fmt.Fprintf(stdout, "topup: listening on %s (database %s)\n", in.URL(), redactDB(*db))
-	return in.wait(ctx)
+	a.Start()
+	fmt.Fprintf(stdout, "topup: listening on %s (database %s)\n", a.URL(), app.RedactDB(*db))
+	return a.Wait(ctx)
 }
 
 // adminKeyHash returns the hash of the admin key: TOPUP_ADMIN_KEY when set;
@@ -64,12 +65,4 @@ func adminKeyHash(ctx context.Context, store *sqlstore.Store, env string, stdout
 		fmt.Fprintf(stdout, "topup: a new admin key was made; it is shown only this once:\n\n    %s\n\n", key)
 	}
 	return stored, nil
-}
-
-// redactDB hides a password in a PostgreSQL URL before it is printed.
-func redactDB(db string) string {
-	if !isPostgres(db) {
-		return db
-	}
-	return "postgres://…"
 }

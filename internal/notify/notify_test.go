@@ -634,3 +634,48 @@ func TestRotateSecretAndResend(t *testing.T) {
 		}
 	})
 }
+
+// TestWorkerStopIsIdempotent: Stop may be called twice, and without Start,
+// and returns each time: a shutdown stops every worker whatever ran.
+func TestWorkerStopIsIdempotent(t *testing.T) {
+	t.Parallel()
+	topuptest.Run(t, func(t *testing.T, e *topuptest.Env) {
+		never := worker(t, e, notify.Config{})
+		stopReturns(t, "Stop without Start", never.Stop)
+		stopReturns(t, "a second Stop without Start", never.Stop)
+
+		passes := make(chan notify.Pass, 100)
+		w := worker(t, e, notify.Config{PollInterval: 10 * time.Millisecond, OnPass: func(p notify.Pass, err error) {
+			if err != nil {
+				t.Errorf("pass: %v", err)
+			}
+			select {
+			case passes <- p:
+			default:
+			}
+		}})
+		w.Start()
+		waitPass(t, passes, func(notify.Pass) bool { return true })
+		stopReturns(t, "Stop", w.Stop)
+		stopReturns(t, "a second Stop", w.Stop)
+	})
+}
+
+// stopReturns calls stop and fails the test if it panics or has not
+// returned within 10 seconds.
+func stopReturns(t *testing.T, what string, stop func()) {
+	t.Helper()
+	done := make(chan any, 1)
+	go func() {
+		defer func() { done <- recover() }()
+		stop()
+	}()
+	select {
+	case p := <-done:
+		if p != nil {
+			t.Fatalf("%s panicked: %v", what, p)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s did not return within 10s", what)
+	}
+}

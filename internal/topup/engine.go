@@ -95,6 +95,7 @@ type Engine struct {
 	provider payment.Provider
 	kick     chan struct{}
 	stop     chan struct{}
+	stopOnce sync.Once
 	wg       sync.WaitGroup
 	lastSwp  time.Time
 	// nextDue is the earliest back-off end after lastSwp the store knew of
@@ -191,9 +192,10 @@ func (e *Engine) Resume(ctx context.Context) error {
 	return e.store.ReleaseLeases(ctx)
 }
 
-// Stop ends the worker after its current pass.
+// Stop ends the worker after its current pass. It may be called more than
+// once, and without Start: a shutdown need not know what ran.
 func (e *Engine) Stop() {
-	close(e.stop)
+	e.stopOnce.Do(func() { close(e.stop) })
 	e.wg.Wait()
 }
 

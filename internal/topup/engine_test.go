@@ -505,21 +505,30 @@ func TestReclaimOnStart(t *testing.T) {
 	})
 }
 
-// slowProvider holds each charge a moment and records how many were in
-// flight at once.
+// slowProvider holds each charge until another is in flight beside it
+// (at most a few seconds, so that a pass that charges one at a time fails
+// rather than hangs), and records how many were in flight at once.
 type slowProvider struct {
 	payment.Provider
 	mu       sync.Mutex
 	inFlight int
 	most     int
+	met      chan struct{} // closed once two charges were in flight together
+	metOnce  sync.Once
 }
 
 func (p *slowProvider) Charge(ctx context.Context, req payment.ChargeRequest) (payment.Charge, error) {
 	p.mu.Lock()
 	p.inFlight++
 	p.most = max(p.most, p.inFlight)
+	if p.inFlight >= 2 {
+		p.metOnce.Do(func() { close(p.met) })
+	}
 	p.mu.Unlock()
-	time.Sleep(20 * time.Millisecond)
+	select {
+	case <-p.met:
+	case <-time.After(3 * time.Second):
+	}
 	defer func() {
 		p.mu.Lock()
 		p.inFlight--
@@ -533,7 +542,7 @@ func (p *slowProvider) Charge(ctx context.Context, req payment.ChargeRequest) (p
 func TestConcurrentPass(t *testing.T) {
 	t.Parallel()
 	topuptest.Run(t, func(t *testing.T, e *topuptest.Env) {
-		slow := &slowProvider{Provider: e.Sandbox}
+		slow := &slowProvider{Provider: e.Sandbox, met: make(chan struct{})}
 		var ids []string
 		accounts := map[string]string{}
 		for range 6 {
@@ -555,4 +564,55 @@ func TestConcurrentPass(t *testing.T) {
 		}
 		e.Verify()
 	})
+}
+
+// TestEngineStopIsIdempotent: Stop may be called twice, and without Start,
+// and returns each time: a shutdown stops every worker whatever ran.
+func TestEngineStopIsIdempotent(t *testing.T) {
+	t.Parallel()
+	topuptest.Run(t, func(t *testing.T, e *topuptest.Env) {
+		never := e.Engine(e.Sandbox)
+		stopReturns(t, "Stop without Start", never.Stop)
+		stopReturns(t, "a second Stop without Start", never.Stop)
+
+		passes := make(chan error, 100)
+		eng := e.Engine(e.Sandbox, func(c *topup.Config) {
+			c.OnPass = func(_ int, err error) {
+				select {
+				case passes <- err:
+				default:
+				}
+			}
+		})
+		eng.Start()
+		select {
+		case err := <-passes:
+			if err != nil {
+				t.Fatalf("the first pass: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("no pass of the worker within 10s")
+		}
+		stopReturns(t, "Stop", eng.Stop)
+		stopReturns(t, "a second Stop", eng.Stop)
+	})
+}
+
+// stopReturns calls stop and fails the test if it panics or has not
+// returned within 10 seconds.
+func stopReturns(t *testing.T, what string, stop func()) {
+	t.Helper()
+	done := make(chan any, 1)
+	go func() {
+		defer func() { done <- recover() }()
+		stop()
+	}()
+	select {
+	case p := <-done:
+		if p != nil {
+			t.Fatalf("%s panicked: %v", what, p)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s did not return within 10s", what)
+	}
 }

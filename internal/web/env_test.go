@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
-	"net/http/httptest"
 	"net/url"
 	"path/filepath"
 	"regexp"
@@ -17,22 +16,20 @@ import (
 	"testing"
 	"time"
 
-	"github.com/topup/topup/internal/billing"
+	"github.com/topup/topup/internal/app"
 	"github.com/topup/topup/internal/clock"
 	"github.com/topup/topup/internal/httpapi"
 	"github.com/topup/topup/internal/ids"
 	"github.com/topup/topup/internal/ledger"
-	"github.com/topup/topup/internal/payment"
-	"github.com/topup/topup/internal/sandbox"
-	"github.com/topup/topup/internal/sqlite"
 	"github.com/topup/topup/internal/sqlstore"
-	"github.com/topup/topup/internal/topup"
 	"github.com/topup/topup/internal/web"
 )
 
-// The console's tests run a real Topup in process, wired as `topup serve`
-// wires it: SQLite in a temporary file, the group committer, the sandbox
-// provider, the top-up engine, the API and the console on one HTTP server.
+// The console's tests run a real Topup in process, wired by internal/app as
+// `topup serve` wires it: SQLite in a temporary file, the group committer,
+// the sandbox provider, the top-up engine, the API and the console on one
+// HTTP server. The notification worker stays stopped: the tests that need
+// it run its passes by hand.
 
 const adminKey = "tpa_console_test_admin"
 
@@ -43,6 +40,9 @@ type env struct {
 	clock   clock.Clock
 	console *web.Console
 	server  *httpapi.Server
+	// passes hears of the top-up engine's passes (with envOptions.engine),
+	// at most one waiting: tests wait on it instead of sleeping.
+	passes chan struct{}
 }
 
 type envOptions struct {
@@ -65,42 +65,35 @@ func newEnv(t *testing.T, o envOptions) *env {
 	}
 	log := slog.New(slog.NewTextHandler(tlog{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	g := ids.New(c)
-	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "topup.db"), c, g)
+	store, err := app.OpenStore(ctx, "sqlite:"+filepath.Join(t.TempDir(), "topup.db"), c, g)
 	if err != nil {
 		t.Fatal(err)
 	}
-	committer := ledger.NewCommitter(store, ledger.CommitterConfig{Logger: log})
-	committer.Start()
-	srv := httptest.NewUnstartedServer(nil)
-	public := "http://" + srv.Listener.Addr().String()
-	sb := sandbox.New(store, sandbox.Config{BaseURL: public, Clock: c, IDs: g})
-	engine := topup.NewEngine(store, sb, topup.Config{PollInterval: 50 * time.Millisecond, ReclaimOnStart: true, Clock: c, Logger: log})
-	committer.OnTopUp(engine.Kick)
-	links := web.NewLinks(store, c, public+web.Prefix)
-	svc := billing.New(billing.Config{PublicURL: public, ConsoleURL: public + web.Prefix, WebhooksAllowPrivate: o.allowPrivate},
-		billing.Deps{Store: store, Alerts: store, Provider: sb, Sandbox: sb, Engine: engine, Clock: c, Logger: log})
-	apiCfg := httpapi.Config{AdminKeyHash: ledger.HashKey(adminKey), PublicURL: public, ConsoleURL: public + web.Prefix}
-	if o.noAuthLimit {
-		apiCfg.AuthLimit.Failures = -1
-	}
-	api := httpapi.New(apiCfg,
-		httpapi.Deps{Store: store, Committer: committer, Clock: c, IDs: g, Logger: log, Billing: store, Service: svc, Engine: engine,
-			Sandbox: sandboxPages{sb}, LoginLinks: links})
-	if o.engine {
-		engine.Start()
-	}
-	console := web.New(web.Config{PublicURL: public}, web.Deps{Store: store, Billing: svc, Clock: c, Logger: log})
-	srv.Config.Handler = console.Mount(api)
-	srv.Start()
-	t.Cleanup(func() {
-		srv.Close()
-		committer.Stop()
-		if o.engine {
-			engine.Stop()
+	cfg := app.Config{Addr: "127.0.0.1:0", AdminKeyHash: ledger.HashKey(adminKey), Logger: log, Clock: c, IDs: g,
+		Settings: app.Settings{Payments: "sandbox", WebhooksAllowPrivate: o.allowPrivate}, EnginePoll: 50 * time.Millisecond,
+		NoEngine: !o.engine, NoNotifier: true}
+	passes := make(chan struct{}, 1)
+	cfg.OnPass = func(int, error) {
+		select {
+		case passes <- struct{}{}:
+		default:
 		}
+	}
+	if o.noAuthLimit {
+		cfg.AuthLimit.Failures = -1
+	}
+	a, err := app.New(cfg, store)
+	if err != nil {
 		store.Close()
+		t.Fatal(err)
+	}
+	a.Start()
+	t.Cleanup(func() {
+		if err := a.Shutdown(); err != nil {
+			t.Errorf("shut down: %v", err)
+		}
 	})
-	return &env{t: t, url: public, store: store, clock: c, console: console, server: api}
+	return &env{t: t, url: a.URL(), store: store, clock: c, console: a.Console(), server: a.API(), passes: passes}
 }
 
 // tlog sends the server's warnings to the test log.
@@ -109,30 +102,6 @@ type tlog struct{ t *testing.T }
 func (l tlog) Write(p []byte) (int, error) {
 	l.t.Log(strings.TrimSpace(string(p)))
 	return len(p), nil
-}
-
-// sandboxPages adapts the sandbox to the API's hosted pages, as cmd/topup
-// does.
-type sandboxPages struct{ p *sandbox.Provider }
-
-func (s sandboxPages) CardChoices() []httpapi.CardChoice {
-	var out []httpapi.CardChoice
-	for _, c := range sandbox.CardOptions() {
-		out = append(out, httpapi.CardChoice{Token: c.Token, Label: c.Label})
-	}
-	return out
-}
-
-func (s sandboxPages) ChooseCard(ctx context.Context, sessionID, token string) (string, error) {
-	return s.p.ChooseCard(ctx, sessionID, token)
-}
-
-func (s sandboxPages) Authenticate(ctx context.Context, chargeID string, ok bool) (payment.Charge, error) {
-	return s.p.Authenticate(ctx, chargeID, ok)
-}
-
-func (s sandboxPages) ChargeLog(ctx context.Context, limit int, startingAfter string) ([]httpapi.SandboxCharge, bool, error) {
-	return nil, false, nil
 }
 
 // api calls the JSON API with key and decodes the answer into out (when

@@ -1,0 +1,250 @@
+// Package app wires one Topup together: the store, the group committer,
+// the payment provider, the top-up engine, the notification worker, the API
+// and the console on one HTTP server, with a graceful shutdown. `topup
+// serve`, `topup demo`, `topup bench` and the console's tests all run the
+// same wiring.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/topup/topup/internal/authlimit"
+	"github.com/topup/topup/internal/billing"
+	"github.com/topup/topup/internal/clock"
+	"github.com/topup/topup/internal/httpapi"
+	"github.com/topup/topup/internal/ids"
+	"github.com/topup/topup/internal/ledger"
+	"github.com/topup/topup/internal/money"
+	"github.com/topup/topup/internal/notify"
+	"github.com/topup/topup/internal/payment"
+	"github.com/topup/topup/internal/sandbox"
+	"github.com/topup/topup/internal/sqlstore"
+	"github.com/topup/topup/internal/stripe"
+	"github.com/topup/topup/internal/topup"
+	"github.com/topup/topup/internal/web"
+)
+
+// Config is what a running Topup needs besides its store.
+type Config struct {
+	// Addr is where the server listens (port 0 picks a free port); unused
+	// when Listener is set.
+	Addr string
+	// Listener, when set, is where the server listens instead of Addr.
+	Listener net.Listener
+	// AdminKeyHash is the hash of the operator's key (ledger.HashKey).
+	AdminKeyHash string
+	// Settings are the operator's environment; the zero value is the
+	// sandbox with the defaults ReadSettings gives.
+	Settings Settings
+	Logger   *slog.Logger // discarded when nil
+	Clock    clock.Clock  // the wall clock when nil
+	IDs      *ids.Generator
+	// AuthLimit limits failed authentication per client address (zero:
+	// the contract's 20 in 10 seconds).
+	AuthLimit authlimit.Config
+	// EnginePoll is how often the top-up engine looks for due top-ups
+	// (zero: the engine's default, 1s).
+	EnginePoll time.Duration
+	// OnPass, when set, hears of every pass of the top-up engine: tests
+	// wait on it instead of sleeping.
+	OnPass func(attempted int, err error)
+	// NoEngine and NoNotifier leave the top-up engine or the notification
+	// worker stopped: tests that drive them by hand, step by step.
+	NoEngine, NoNotifier bool
+}
+
+// App is one Topup: built by New, running after Start, stopped by
+// Shutdown (or Wait).
+type App struct {
+	cfg       Config
+	store     *sqlstore.Store
+	committer *ledger.Committer
+	engine    *topup.Engine
+	notifier  *notify.Worker
+	api       *httpapi.Server
+	console   *web.Console
+	links     *web.Links
+	http      *http.Server
+	listener  net.Listener
+	serveErr  chan error
+	log       *slog.Logger
+
+	shutdownOnce sync.Once
+	shutdownErr  error
+}
+
+// New builds a Topup over store, listening but not yet serving: Start
+// runs it. On success the App owns the store and Shutdown closes it; on
+// error the caller still does.
+func New(cfg Config, store *sqlstore.Store) (*App, error) {
+	cfg.defaults()
+	ln := cfg.Listener
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", cfg.Addr); err != nil {
+			return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+		}
+	}
+	a, err := build(cfg, store, ln)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+func (cfg *Config) defaults() {
+	if cfg.Settings.Payments == "" {
+		cfg.Settings.Payments, cfg.Settings.RetryBackoff, cfg.Settings.MaxTarget = "sandbox", time.Hour, 10_000*money.MicrosPerUnit
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.System
+	}
+	if cfg.IDs == nil {
+		cfg.IDs = ids.New(cfg.Clock)
+	}
+}
+
+// build makes the committer, the provider, the engine, the notifier, the
+// API and the console, and the HTTP server that serves the last two.
+func build(cfg Config, store *sqlstore.Store, ln net.Listener) (*App, error) {
+	set, log, c, g := cfg.Settings, cfg.Logger, cfg.Clock, cfg.IDs
+	metrics := httpapi.NewMetrics(prometheus.NewRegistry())
+	sqlite := store.DialectName() == "sqlite"
+	workers := 2
+	if sqlite {
+		workers = 1 // one writer
+	}
+	committer := ledger.NewCommitter(store, ledger.CommitterConfig{Workers: workers, OnCommit: metrics.ObserveCommit, Logger: log})
+	publicURL := set.PublicURL
+	if publicURL == "" {
+		publicURL = "http://" + ln.Addr().String()
+	}
+	consoleURL := strings.TrimRight(publicURL, "/") + web.Prefix
+	// The console is served beside the API, on the same server.
+	links := web.NewLinks(store, c, consoleURL)
+	deps := httpapi.Deps{Store: store, Committer: committer, Clock: c, IDs: g, Logger: log, Metrics: metrics, Billing: store, LoginLinks: links}
+	apiCfg := httpapi.Config{AdminKeyHash: cfg.AdminKeyHash, MaxAmount: set.MaxAmount, MaxBodyBytes: set.MaxBody,
+		MetricsPublic: set.MetricsPublic, PublicURL: publicURL, TrustedProxies: set.TrustedProxies,
+		ConsoleURL: consoleURL, AuthLimit: cfg.AuthLimit}
+	svcCfg := billing.Config{MaxTarget: set.MaxTarget, WebhooksAllowPrivate: set.WebhooksAllowPrivate, PublicURL: publicURL, ConsoleURL: consoleURL}
+	var provider payment.Provider
+	if set.Payments == "stripe" {
+		sp, err := stripe.New(set.Stripe)
+		if err != nil {
+			return nil, err
+		}
+		provider, deps.Webhooks, svcCfg.StripePublishableKey = sp, sp, sp.PublishableKey()
+	} else {
+		sb := sandbox.New(store, sandbox.Config{Latency: set.SandboxLatency, BaseURL: publicURL, Clock: c, IDs: g})
+		provider, deps.Sandbox = sb, sandboxPages{sb}
+	}
+	engine := topup.NewEngine(store, provider, topup.Config{RetryBackoff: set.RetryBackoff, Lease: set.WorkerLease, PollInterval: cfg.EnginePoll,
+		ReclaimOnStart: sqlite, Concurrency: 16, Clock: c, Logger: log, OnSettled: metrics.ObserveTopUp, OnPass: cfg.OnPass})
+	deps.Engine = engine
+	committer.OnTopUp(engine.Kick)
+	notifier, err := notify.New(store, notify.Config{SMTPURL: set.SMTPURL, RetryBase: set.WebhookRetryBase, AllowPrivate: set.WebhooksAllowPrivate,
+		ReclaimOnStart: sqlite, Concurrency: 16, Clock: c, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	deps.Service = billing.New(svcCfg, billing.Deps{Store: store, Alerts: store, Provider: provider, Sandbox: deps.Sandbox, Engine: engine, Clock: c, Logger: log})
+	api := httpapi.New(apiCfg, deps)
+	console := web.New(web.Config{PublicURL: publicURL}, web.Deps{Store: store, Billing: deps.Service, Clock: c, Logger: log})
+	// top_up.action_required events carry the page the API serves; set
+	// before the engine, the only writer of such events, starts.
+	store.SetActionURL(api.ActionURL)
+	srv := &http.Server{
+		Handler:           console.Mount(api),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      120 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	return &App{cfg: cfg, store: store, committer: committer, engine: engine, notifier: notifier, api: api, console: console, links: links,
+		http: srv, listener: ln, serveErr: make(chan error, 1), log: log}, nil
+}
+
+// Start runs the committer, the workers (unless Config leaves one
+// stopped) and the HTTP server.
+func (a *App) Start() {
+	a.committer.Start()
+	if !a.cfg.NoEngine {
+		a.engine.Start()
+	}
+	if !a.cfg.NoNotifier {
+		a.notifier.Start()
+	}
+	go func() {
+		err := a.http.Serve(a.listener)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		a.serveErr <- err
+	}()
+}
+
+// URL is the base address the server listens on.
+func (a *App) URL() string { return "http://" + a.listener.Addr().String() }
+
+// Handler is the API with the console mounted beside it, as the server
+// serves them.
+func (a *App) Handler() http.Handler { return a.http.Handler }
+
+// Store is the store the App writes, for tests and the demo's seeding.
+func (a *App) Store() *sqlstore.Store { return a.store }
+
+// API is the JSON API's server (tests read its route table).
+func (a *App) API() *httpapi.Server { return a.api }
+
+// Console is the billing console.
+func (a *App) Console() *web.Console { return a.console }
+
+// Links mints console sign-in links (the demo banner prints one).
+func (a *App) Links() *web.Links { return a.links }
+
+// Engine is the top-up engine, for tests that drive it by hand.
+func (a *App) Engine() *topup.Engine { return a.engine }
+
+// Wait serves until ctx ends (SIGTERM, SIGINT) or the server fails, then
+// shuts down gracefully.
+func (a *App) Wait(ctx context.Context) error {
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-a.serveErr:
+	}
+	return errors.Join(err, a.Shutdown())
+}
+
+// Shutdown stops accepting requests, finishes those in flight, commits
+// what is queued, stops the workers after their current pass and closes
+// the database. A second call returns what the first did.
+func (a *App) Shutdown() error {
+	a.shutdownOnce.Do(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		err := a.http.Shutdown(sctx)
+		a.listener.Close() // when Start never served on it
+		a.committer.Stop()
+		a.engine.Stop()
+		a.notifier.Stop()
+		a.log.Info("stopped")
+		a.shutdownErr = errors.Join(err, a.store.Close())
+	})
+	return a.shutdownErr
+}

@@ -1,0 +1,182 @@
+package app
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/topup/topup/internal/authlimit"
+	"github.com/topup/topup/internal/money"
+	"github.com/topup/topup/internal/notify"
+	"github.com/topup/topup/internal/stripe"
+)
+
+// Settings are the operator's environment, read once at start.
+type Settings struct {
+	// Payments is --payments: sandbox or stripe.
+	Payments string
+	// SandboxLatency is TOPUP_SANDBOX_LATENCY: how long each sandbox
+	// charge takes.
+	SandboxLatency time.Duration
+	// RetryBackoff is TOPUP_RETRY_BACKOFF: the wait after a declined
+	// automatic top-up.
+	RetryBackoff time.Duration
+	// WorkerLease is TOPUP_WORKER_LEASE: how long a worker's claim on a
+	// top-up keeps other workers away, and so how soon a restarted process
+	// resumes a top-up whose charge a killed one left in flight (zero: the
+	// engine's default, 2m).
+	WorkerLease time.Duration
+	// MaxTarget is TOPUP_MAX_TARGET: the largest target and manual top-up.
+	MaxTarget money.Amount
+	// MaxAmount is TOPUP_MAX_AMOUNT: the largest amount of one usage,
+	// credit or top-up (zero: the API's default, 1,000,000.00).
+	MaxAmount money.Amount
+	// MaxBody is TOPUP_MAX_BODY in bytes (zero: the API's default, 16 MiB).
+	MaxBody int64
+	// MetricsPublic is TOPUP_METRICS_PUBLIC=true: /metrics needs no key.
+	MetricsPublic bool
+	// PublicURL is TOPUP_PUBLIC_URL: where browsers reach this service
+	// (empty: the address it listens on).
+	PublicURL string
+	// Stripe is the STRIPE_* variables, read with --payments stripe.
+	Stripe stripe.Config
+	// SMTPURL is TOPUP_SMTP_URL: where mail goes (empty: only recorded).
+	SMTPURL string
+	// WebhookRetryBase is TOPUP_WEBHOOK_RETRY_BASE: the first wait after a
+	// failed webhook delivery, doubling (zero: the worker's default, 30s).
+	WebhookRetryBase time.Duration
+	// WebhooksAllowPrivate is TOPUP_WEBHOOKS_ALLOW_PRIVATE=true: webhook
+	// endpoints may live on loopback and private addresses.
+	WebhooksAllowPrivate bool
+	// TrustedProxies is TOPUP_TRUSTED_PROXIES: connections from these
+	// addresses have their client read from X-Forwarded-For.
+	TrustedProxies []netip.Prefix
+}
+
+// ReadSettings reads the operator's environment (getenv) for --payments
+// payments; a value it cannot use is an error naming the variable.
+func ReadSettings(payments string, getenv func(string) string) (Settings, error) {
+	s := Settings{Payments: payments, RetryBackoff: time.Hour, MaxTarget: 10_000 * money.MicrosPerUnit, PublicURL: getenv("TOPUP_PUBLIC_URL")}
+	for _, v := range s.variables() {
+		if text := getenv(v.name); text != "" {
+			if err := v.read(text); err != nil {
+				return s, err
+			}
+		}
+	}
+	switch payments {
+	case "stripe":
+		s.Stripe = stripe.Config{SecretKey: getenv("STRIPE_SECRET_KEY"), WebhookSecret: getenv("STRIPE_WEBHOOK_SECRET"),
+			APIBase: getenv("STRIPE_API_BASE"), Publishable: getenv("STRIPE_PUBLISHABLE_KEY")}
+		if s.Stripe.SecretKey == "" {
+			return s, fmt.Errorf("--payments stripe needs STRIPE_SECRET_KEY")
+		}
+	case "sandbox":
+	default:
+		return s, fmt.Errorf("--payments must be sandbox or stripe, not %q", payments)
+	}
+	return s, nil
+}
+
+// variable is one environment variable and how it is read into Settings.
+type variable struct {
+	name string
+	read func(string) error
+}
+
+// variables are the environment variables ReadSettings reads, each into
+// its field of s, in the order they are checked.
+func (s *Settings) variables() []variable {
+	return []variable{
+		{"TOPUP_SANDBOX_LATENCY", duration(&s.SandboxLatency, "TOPUP_SANDBOX_LATENCY must be a Go duration such as 200ms, not %q", false)},
+		{"TOPUP_RETRY_BACKOFF", duration(&s.RetryBackoff, "TOPUP_RETRY_BACKOFF must be a Go duration such as 1h, not %q", false)},
+		{"TOPUP_WORKER_LEASE", func(v string) error {
+			// A pass of the worker ends with its lease, so a lease no longer
+			// than a sandbox charge (read just before) would cut every
+			// charge short.
+			err := duration(&s.WorkerLease, "TOPUP_WORKER_LEASE must be a Go duration such as 2m, longer than TOPUP_SANDBOX_LATENCY, not %q", true)(v)
+			if err == nil && s.WorkerLease <= s.SandboxLatency {
+				err = fmt.Errorf("TOPUP_WORKER_LEASE must be a Go duration such as 2m, longer than TOPUP_SANDBOX_LATENCY, not %q", v)
+			}
+			return err
+		}},
+		{"TOPUP_MAX_TARGET", amount(&s.MaxTarget, "TOPUP_MAX_TARGET must be an amount such as 10000.00, not %q")},
+		{"TOPUP_MAX_AMOUNT", amount(&s.MaxAmount, "TOPUP_MAX_AMOUNT must be an amount such as 1000000.00, not %q")},
+		{"TOPUP_MAX_BODY", func(v string) (err error) {
+			if s.MaxBody, err = parseBytes(v); err != nil {
+				return fmt.Errorf("TOPUP_MAX_BODY must be a size such as 16MiB or 16777216, not %q", v)
+			}
+			return nil
+		}},
+		{"TOPUP_METRICS_PUBLIC", boolean(&s.MetricsPublic, "TOPUP_METRICS_PUBLIC must be true or false, not %q")},
+		{"TOPUP_SMTP_URL", func(v string) error {
+			if _, err := notify.ParseSMTPURL(v); err != nil {
+				return err
+			}
+			s.SMTPURL = v
+			return nil
+		}},
+		{"TOPUP_WEBHOOK_RETRY_BASE", duration(&s.WebhookRetryBase, "TOPUP_WEBHOOK_RETRY_BASE must be a Go duration such as 30s, not %q", true)},
+		{"TOPUP_WEBHOOKS_ALLOW_PRIVATE", boolean(&s.WebhooksAllowPrivate, "TOPUP_WEBHOOKS_ALLOW_PRIVATE must be true or false, not %q")},
+		{"TOPUP_TRUSTED_PROXIES", func(v string) (err error) {
+			s.TrustedProxies, err = authlimit.ParseTrusted(v)
+			return err
+		}},
+	}
+}
+
+// duration reads a Go duration into dst: not negative, and above zero
+// when positive is set; otherwise the error is format with the value.
+func duration(dst *time.Duration, format string, positive bool) func(string) error {
+	return func(v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 || (positive && d == 0) {
+			return fmt.Errorf(format, v)
+		}
+		*dst = d
+		return nil
+	}
+}
+
+// amount reads an amount above zero into dst.
+func amount(dst *money.Amount, format string) func(string) error {
+	return func(v string) error {
+		a, err := money.Parse(v)
+		if err != nil || a <= 0 {
+			return fmt.Errorf(format, v)
+		}
+		*dst = a
+		return nil
+	}
+}
+
+// boolean reads true or false (as strconv.ParseBool spells them) into dst.
+func boolean(dst *bool, format string) func(string) error {
+	return func(v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf(format, v)
+		}
+		*dst = b
+		return nil
+	}
+}
+
+// parseBytes reads a positive size in bytes, with an optional KiB, MiB or
+// GiB suffix.
+func parseBytes(v string) (int64, error) {
+	mult := int64(1)
+	for suffix, m := range map[string]int64{"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30} {
+		if n, ok := strings.CutSuffix(v, suffix); ok {
+			v, mult = n, m
+			break
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	if err != nil || n <= 0 || n > (1<<40)/mult {
+		return 0, fmt.Errorf("not a size: %q", v)
+	}
+	return n * mult, nil
+}

@@ -1,0 +1,74 @@
+package app
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/topup/topup/internal/money"
+)
+
+// TestEdgeSettings: TOPUP_MAX_BODY, TOPUP_MAX_AMOUNT and
+// TOPUP_METRICS_PUBLIC are read as the README says, and nonsense stops the
+// start with the variable named.
+func TestEdgeSettings(t *testing.T) {
+	t.Parallel()
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	s, err := ReadSettings("sandbox", env(map[string]string{"TOPUP_MAX_BODY": "32MiB", "TOPUP_MAX_AMOUNT": "500.00", "TOPUP_METRICS_PUBLIC": "true"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.MaxBody != 32<<20 || s.MaxAmount != 500*money.MicrosPerUnit || !s.MetricsPublic {
+		t.Errorf("settings = body %d, amount %d, metrics public %v; want 32 MiB, 500.00, true", s.MaxBody, s.MaxAmount, s.MetricsPublic)
+	}
+	if s, err := ReadSettings("sandbox", env(map[string]string{"TOPUP_MAX_BODY": "1048576"})); err != nil || s.MaxBody != 1<<20 {
+		t.Errorf("TOPUP_MAX_BODY=1048576: %d, %v", s.MaxBody, err)
+	}
+	for k, v := range map[string]string{"TOPUP_MAX_BODY": "big", "TOPUP_MAX_AMOUNT": "-1", "TOPUP_METRICS_PUBLIC": "sometimes"} {
+		if _, err := ReadSettings("sandbox", env(map[string]string{k: v})); err == nil {
+			t.Errorf("%s=%s was accepted", k, v)
+		}
+	}
+}
+
+// TestSettingsRefuseNonsense: every variable with a value that makes no
+// setting stops the start with the variable named, and a worker lease no
+// longer than a sandbox charge is refused.
+func TestSettingsRefuseNonsense(t *testing.T) {
+	t.Parallel()
+	for _, env := range []map[string]string{
+		{"TOPUP_SANDBOX_LATENCY": "-1s"},
+		{"TOPUP_RETRY_BACKOFF": "soon"},
+		{"TOPUP_WORKER_LEASE": "0s"},
+		{"TOPUP_WORKER_LEASE": "1s", "TOPUP_SANDBOX_LATENCY": "1s"},
+		{"TOPUP_MAX_TARGET": "0"},
+		{"TOPUP_MAX_AMOUNT": "lots"},
+		{"TOPUP_MAX_BODY": "0"},
+		{"TOPUP_METRICS_PUBLIC": "maybe"},
+		{"TOPUP_SMTP_URL": "http://mail.example.com"},
+		{"TOPUP_WEBHOOK_RETRY_BASE": "0s"},
+		{"TOPUP_WEBHOOKS_ALLOW_PRIVATE": "sometimes"},
+		{"TOPUP_TRUSTED_PROXIES": "proxy.internal"},
+	} {
+		_, err := ReadSettings("sandbox", func(k string) string { return env[k] })
+		named := false
+		for k := range env {
+			named = named || (err != nil && strings.Contains(err.Error(), k))
+		}
+		if !named {
+			t.Errorf("%v: %v, want an error naming the variable", env, err)
+		}
+	}
+	s, err := ReadSettings("sandbox", func(k string) string {
+		return map[string]string{"TOPUP_WORKER_LEASE": "4s", "TOPUP_SANDBOX_LATENCY": "3s", "TOPUP_WEBHOOK_RETRY_BASE": "50ms"}[k]
+	})
+	if err != nil || s.WorkerLease != 4*time.Second || s.SandboxLatency != 3*time.Second || s.WebhookRetryBase != 50*time.Millisecond {
+		t.Errorf("lease 4s over a 3s sandbox: %+v, %v", s, err)
+	}
+	if _, err := ReadSettings("paypal", func(string) string { return "" }); err == nil || !strings.Contains(err.Error(), "--payments") {
+		t.Errorf("--payments paypal: %v, want refused", err)
+	}
+	if _, err := ReadSettings("stripe", func(string) string { return "" }); err == nil || !strings.Contains(err.Error(), "STRIPE_SECRET_KEY") {
+		t.Errorf("--payments stripe without a key: %v, want refused", err)
+	}
+}

@@ -1,0 +1,368 @@
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/topup/topup/internal/alert"
+	"github.com/topup/topup/internal/app"
+	"github.com/topup/topup/internal/clock"
+	"github.com/topup/topup/internal/ids"
+	"github.com/topup/topup/internal/ledger"
+	"github.com/topup/topup/internal/money"
+	"github.com/topup/topup/internal/sqlstore"
+)
+
+// The bench debits every event by the same amount (--amount, small by
+// default), and grants each account enough that no balance nears zero
+// however long the run. With --auto-top-up the grant is small instead and
+// every account has a sandbox card and Automatic Top-Up, so that the load
+// crosses the threshold again and again.
+const (
+	// DefaultAmount is what each usage event debits unless --amount says.
+	DefaultAmount   = "0.000125"
+	benchGrant      = money.Amount(1_000_000 * money.MicrosPerUnit)
+	benchZipfS      = 1.1
+	benchMaxSamples = 5 // error bodies kept per phase
+
+	// AutoGrant, AutoThreshold, AutoTarget and AutoCard are each account's
+	// opening credit, Automatic Top-Up settings and card with
+	// --auto-top-up.
+	AutoGrant     = money.Amount(10 * money.MicrosPerUnit)
+	AutoThreshold = "5.00"
+	AutoTarget    = "10.00"
+	AutoCard      = "pm_card_visa"
+	// benchSettleWait bounds the wait, after the last phase, for the
+	// top-ups still open to settle before the instance shuts down.
+	benchSettleWait = 30 * time.Second
+)
+
+// Phases are the phases in the order they run: the trivial handler
+// first, so that the figures after it can be read as ratios to it.
+var Phases = []string{"trivial", "single", "batch"}
+
+// benchTargets are the rates the issue asks of each database: single-event
+// debits as a share of the trivial handler's rate, and batched debits/s.
+var benchTargets = map[string]struct {
+	singleShare float64
+	batchRate   float64
+}{
+	"sqlite":   {0.50, 200_000},
+	"postgres": {0.40, 100_000},
+}
+
+// Config is a `topup bench` command line.
+type Config struct {
+	// DB is the database as --db names it; empty: a fresh SQLite file in a
+	// temporary directory, removed afterwards.
+	DB string
+	// Accounts is how many accounts the usage is spread over (Zipf).
+	Accounts int
+	// Clients is how many HTTP clients the trivial and single phases run.
+	Clients int
+	// Duration is how long each phase runs.
+	Duration time.Duration
+	// BatchSize and BatchClients shape the batch phase: events per
+	// request, concurrent clients.
+	BatchSize, BatchClients int
+	// Phases are the phases to run, of the package's Phases.
+	Phases []string
+	// CPUProfile, when set, is where a CPU profile of the phases goes.
+	CPUProfile string
+	// AlertsBudgets gives every account five low balance alerts and a
+	// monthly account-wide budget, so that every debit is watched.
+	AlertsBudgets bool
+	// Amount is what every usage event debits, as the requests spell it.
+	Amount string
+	// AutoTopUp gives every account a sandbox card and Automatic Top-Up
+	// (threshold AutoThreshold, target AutoTarget) over a grant of
+	// AutoGrant; SandboxLatency is how long each sandbox charge takes
+	// (TOPUP_SANDBOX_LATENCY).
+	AutoTopUp      bool
+	SandboxLatency time.Duration
+}
+
+// benchConfig is a Config checked and read.
+type benchConfig struct {
+	db            string
+	accounts      int
+	clients       int
+	duration      time.Duration
+	batchSize     int
+	batchClients  int
+	phases        map[string]bool
+	cpuProfile    string
+	alertsBudgets bool
+	// amount is what every usage event debits; amountText is how the
+	// requests spell it.
+	amount         money.Amount
+	amountText     string
+	autoTopUp      bool
+	sandboxLatency time.Duration
+}
+
+// Validate refuses a Config that makes no run, naming the flag.
+func (c Config) Validate() error {
+	_, err := c.read()
+	return err
+}
+
+func (c Config) read() (benchConfig, error) {
+	cfg := benchConfig{db: c.DB, accounts: c.Accounts, clients: c.Clients, duration: c.Duration, batchSize: c.BatchSize,
+		batchClients: c.BatchClients, phases: map[string]bool{}, cpuProfile: c.CPUProfile, alertsBudgets: c.AlertsBudgets,
+		amountText: c.Amount, autoTopUp: c.AutoTopUp, sandboxLatency: c.SandboxLatency}
+	amt, amtErr := money.Parse(c.Amount)
+	cfg.amount = amt
+	switch {
+	case amtErr != nil || amt <= 0:
+		return cfg, fmt.Errorf("--amount must be a positive amount such as 0.05, not %q", c.Amount)
+	case cfg.sandboxLatency < 0:
+		return cfg, errors.New("--sandbox-latency must not be negative")
+	case cfg.sandboxLatency > 0 && !cfg.autoTopUp:
+		return cfg, errors.New("--sandbox-latency only matters with --auto-top-up")
+	case cfg.accounts < 1:
+		return cfg, errors.New("--accounts must be at least 1")
+	case cfg.clients < 1 || cfg.batchClients < 1:
+		return cfg, errors.New("--clients and --batch-clients must be at least 1")
+	case cfg.duration <= 0:
+		return cfg, errors.New("--duration must be above zero")
+	case cfg.batchSize < 1 || cfg.batchSize > 10_000:
+		return cfg, errors.New("--batch-size must be from 1 to 10000")
+	}
+	for _, p := range c.Phases {
+		if !slices.Contains(Phases, p) {
+			return cfg, fmt.Errorf("--phases: unknown phase %q (want a list of %s)", p, strings.Join(Phases, ", "))
+		}
+		cfg.phases[p] = true
+	}
+	return cfg, nil
+}
+
+// Run measures a whole in-process Topup over HTTP: debits/s and latency
+// of single and batched usage, next to a trivial net/http handler that
+// decodes the same JSON, which is this machine's HTTP ceiling. It prints
+// the report on stdout and the server's warnings on stderr, then checks
+// the ledger the run left; a refused request or a broken check is an
+// error.
+func Run(ctx context.Context, c Config, stdout, stderr io.Writer) error {
+	cfg, err := c.read()
+	if err != nil {
+		return err
+	}
+	b := &bench{cfg: cfg, out: stdout, runID: newBenchRunID()}
+	if cfg.db == "" {
+		dir, err := os.MkdirTemp("", "topup-bench-")
+		if err != nil {
+			return fmt.Errorf("bench: temp dir: %w", err)
+		}
+		defer os.RemoveAll(dir)
+		b.cfg.db = "sqlite:" + filepath.Join(dir, "bench.db")
+		b.dbLabel = "sqlite (fresh temp file)"
+	} else {
+		b.dbLabel = app.RedactDB(cfg.db)
+	}
+	return b.run(ctx, stderr)
+}
+
+// bench is one run of `topup bench`.
+type bench struct {
+	cfg      benchConfig
+	out      io.Writer
+	dbLabel  string
+	runID    string
+	adminKey string
+	auth     string
+	accounts []string       // account ids; index 0 is the hottest under Zipf
+	paths    []string       // "/v1/accounts/{id}/usage" per account
+	accepted []atomic.Int64 // debits answered as recorded, per account
+	client   *http.Client
+	grant    money.Amount // each account's opening credit
+	// With --auto-top-up: how the wait for open top-ups ended, and what
+	// /metrics counted meanwhile.
+	settle *benchSettle
+}
+
+// benchSettle is the wait, after the last phase, for open top-ups to settle.
+type benchSettle struct {
+	took    time.Duration
+	open    int     // automatic top-ups still open when the wait ended
+	metrics float64 // topup_crossing_to_credit_seconds_count at the end
+}
+
+func newBenchRunID() string {
+	var b [6]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// run sets up the accounts, serves Topup on a free port, runs the phases,
+// shuts Topup down and checks what it left in the database.
+func (b *bench) run(ctx context.Context, stderr io.Writer) error {
+	b.adminKey = ledger.NewKey(ledger.AdminKeyPrefix)
+	b.auth = "Bearer " + b.adminKey
+	g := ids.New(clock.System)
+	store, err := app.OpenStore(ctx, b.cfg.db, clock.System, g)
+	if err != nil {
+		return err
+	}
+	dialect := store.DialectName()
+	start := time.Now()
+	b.grant = benchGrant
+	if b.cfg.autoTopUp {
+		b.grant = AutoGrant
+	}
+	if err := b.setupAccounts(ctx, store, g); err != nil {
+		store.Close()
+		return err
+	}
+	setupTook := time.Since(start)
+
+	// The bench's instance is the sandbox's, with the charge latency asked
+	// for; the other settings are the defaults.
+	set := app.Settings{Payments: "sandbox", SandboxLatency: b.cfg.sandboxLatency, RetryBackoff: time.Hour, MaxTarget: 10_000 * money.MicrosPerUnit}
+	a, err := app.New(app.Config{Addr: "127.0.0.1:0", AdminKeyHash: ledger.HashKey(b.adminKey), Logger: app.NewLogger(stderr, slog.LevelWarn), Settings: set}, store)
+	if err != nil {
+		store.Close()
+		return err
+	}
+	a.Start()
+	results, runErr := b.load(ctx, a, setupTook)
+	if err := a.Shutdown(); err != nil {
+		runErr = errors.Join(runErr, fmt.Errorf("bench: shut down: %w", err))
+	}
+	if len(results) > 0 {
+		b.printTable(results, dialect)
+	}
+	if runErr != nil {
+		return runErr
+	}
+	return b.check(ctx, results)
+}
+
+// load gives the accounts Automatic Top-Up when asked, prints the run's
+// heading, runs the phases against a and, with Automatic Top-Up, waits for
+// the top-ups still open to settle.
+func (b *bench) load(ctx context.Context, a *app.App, setupTook time.Duration) ([]*benchPhase, error) {
+	cfg := b.cfg
+	transport := &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConnsPerHost: cfg.clients + cfg.batchClients,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+	}
+	defer transport.CloseIdleConnections()
+	b.client = &http.Client{Transport: transport, Timeout: time.Minute}
+
+	auto := "off"
+	if cfg.autoTopUp {
+		t0 := time.Now()
+		if err := b.setupAutoTopUp(ctx, a.URL()); err != nil {
+			return nil, err
+		}
+		auto = fmt.Sprintf("on (every account: grant %s, card %s, threshold %s, target %s; sandbox latency %s; set up over HTTP in %s)",
+			b.grant, AutoCard, AutoThreshold, AutoTarget, cfg.sandboxLatency, time.Since(t0).Round(time.Millisecond))
+	}
+	watch := "off"
+	if cfg.alertsBudgets {
+		watch = "on (5 low balance alerts and a monthly account-wide budget per account)"
+	}
+	fmt.Fprintf(b.out, "topup bench: %s, %d accounts (Zipf s=%.1f), %s per phase, GOMAXPROCS %d; usage amount %s; alerts and budgets %s; Automatic Top-Up %s; accounts created and credited in %s\n\n",
+		b.dbLabel, cfg.accounts, benchZipfS, cfg.duration, runtime.GOMAXPROCS(0), cfg.amountText, watch, auto, setupTook.Round(time.Millisecond))
+
+	results, err := b.phases(ctx, a.URL())
+	if cfg.autoTopUp && err == nil {
+		b.settle, err = b.awaitTopUps(ctx, a.Store(), a.URL())
+	}
+	return results, err
+}
+
+// setupAccounts creates the accounts through the store, a few at a time,
+// and grants each benchGrant in batches of postings.
+func (b *bench) setupAccounts(ctx context.Context, store *sqlstore.Store, g *ids.Generator) error {
+	m := b.cfg.accounts
+	b.accounts = make([]string, m)
+	b.paths = make([]string, m)
+	b.accepted = make([]atomic.Int64, m)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make([]error, 8)
+	for w := range errs {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= m || ctx.Err() != nil {
+					return
+				}
+				email := fmt.Sprintf("bench-%s-%d@example.com", b.runID, i)
+				a, _, err := ledger.NewAccount(ctx, store, g, clock.System, email, "usd")
+				if err != nil {
+					errs[w] = fmt.Errorf("bench: create account %d: %w", i, err)
+					return
+				}
+				b.accounts[i] = a.ID
+				b.paths[i] = "/v1/accounts/" + a.ID + "/usage"
+				if b.cfg.alertsBudgets {
+					if err := benchWatch(ctx, store, a.ID); err != nil {
+						errs[w] = fmt.Errorf("bench: alerts and budget of account %d: %w", i, err)
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(append(errs, ctx.Err())...); err != nil {
+		return err
+	}
+	const chunk = 1000
+	for start := 0; start < m; start += chunk {
+		grants := make([]ledger.Posting, 0, chunk)
+		for _, id := range b.accounts[start:min(start+chunk, m)] {
+			grants = append(grants, ledger.Posting{AccountID: id, Kind: ledger.KindCredit, Amount: b.grant,
+				Description: "bench grant", IdempotencyKey: "bench-grant-" + b.runID, Call: ledger.ScopeCredit})
+		}
+		res, err := store.Post(ctx, grants)
+		if err != nil {
+			return fmt.Errorf("bench: credit accounts: %w", err)
+		}
+		for i, r := range res {
+			if r.Err != nil || r.Replayed {
+				return fmt.Errorf("bench: credit %s: replayed=%v err=%v", grants[i].AccountID, r.Replayed, r.Err)
+			}
+		}
+	}
+	return nil
+}
+
+// benchWatch gives an account five low balance alerts and a monthly
+// account-wide budget that the bench's debits never exhaust: every debit
+// then loads, checks and writes back the account's watch.
+func benchWatch(ctx context.Context, store *sqlstore.Store, accountID string) error {
+	var ts []money.Amount
+	for _, t := range []int64{10, 50, 100, 500, 1000} {
+		ts = append(ts, money.Amount(t*money.MicrosPerUnit))
+	}
+	if _, err := store.SetLowBalanceAlerts(ctx, accountID, ts); err != nil {
+		return err
+	}
+	kind, limit := string(alert.Monthly), benchGrant
+	_, err := store.CreateBudget(ctx, accountID, alert.BudgetInput{Kind: &kind, Limit: &limit})
+	return err
+}
+
+// benchPhase is what one phase measured.
