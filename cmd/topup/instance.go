@@ -118,7 +118,10 @@ func startInstance(ctx context.Context, cfg instanceConfig, store *sqlstore.Stor
 		sb := sandbox.New(store, sandbox.Config{Latency: set.sandboxLatency, BaseURL: publicURL, Clock: c, IDs: g})
 		deps.Provider, deps.Sandbox = sb, sandboxPages{sb}
 	}
-	engine := topup.NewEngine(store, deps.Provider, topup.Config{RetryBackoff: set.retryBackoff, Lease: set.workerLease, ReclaimOnStart: store.DialectName() == "sqlite", Concurrency: 16, Clock: c, Logger: log, OnSettled: metrics.ObserveTopUp})
+	engine := topup.NewEngine(store, deps.Provider, topup.Config{RetryBackoff: set.retryBackoff, Lease: set.workerLease, ReclaimOnStart: store.DialectName() == "sqlite", Concurrency: 16, Clock: c, Logger: log, OnSettled: metrics.ObserveTopUp,
+		// top_up.action_required events carry the console's page, as the API's
+		// action_url does.
+		PayURL: strings.TrimRight(publicURL, "/") + web.Prefix + "/pay"})
 	deps.Engine = engine
 	committer.OnTopUp(engine.Kick)
 	notifier, err := notify.New(store, notify.Config{SMTPURL: set.smtpURL, RetryBase: set.webhookRetryBase, AllowPrivate: set.webhooksAllowPrivate,
@@ -131,9 +134,6 @@ func startInstance(ctx context.Context, cfg instanceConfig, store *sqlstore.Stor
 	apiCfg.ConsoleURL = strings.TrimRight(publicURL, "/") + web.Prefix
 	api := httpapi.New(apiCfg, deps)
 	console := web.New(web.Config{PublicURL: publicURL}, web.Deps{Store: store, API: api, Provider: deps.Provider, Clock: c, Logger: log})
-	// top_up.action_required events carry the page the API serves; set
-	// before the engine, the only writer of such events, starts.
-	store.SetActionURL(api.ActionURL)
 	engine.Start()
 	notifier.Start()
 	srv := &http.Server{
