@@ -135,6 +135,35 @@ func New(now time.Time, newID func(string) string, st State, postings []ledger.P
 // responses) of usage that a budget stops say spendable: false,
 // budget_exhausted.
 func (p *Plan) Observe(budgets []alert.Budget) {
+	watches := p.watches(budgets)
+	if len(watches) == 0 {
+		return
+	}
+	p.EachFresh(func(_ int, e *ledger.Entry, res *ledger.Result, rec *ledger.IdemRecord) {
+		w := watches[e.AccountID]
+		if w == nil {
+			return
+		}
+		ns, stop := w.Observe(p.now, e.Kind, e.Subject, e.BalanceAfter-e.Amount, e.BalanceAfter)
+		for _, n := range ns {
+			p.Events = append(p.Events, ledger.Event{ID: p.newID("evt"), AccountID: e.AccountID, Type: n.Type, Data: n.Data})
+		}
+		if stop != nil && res.Spendable {
+			res.Spendable, res.Reason = false, ledger.ReasonBudgetExhausted
+			rec.Result.Spendable, rec.Result.Reason = false, ledger.ReasonBudgetExhausted
+		}
+	})
+	for id, w := range watches {
+		if len(w.ChangedThresholds) > 0 {
+			p.Alerted = append(p.Alerted, Alerted{AccountID: id, Thresholds: w.Thresholds})
+		}
+	}
+	slices.SortFunc(p.Alerted, func(a, b Alerted) int { return strings.Compare(a.AccountID, b.AccountID) })
+}
+
+// watches returns the watch of every account the group changed that has
+// thresholds or budgets.
+func (p *Plan) watches(budgets []alert.Budget) map[string]*alert.Watch {
 	watches := map[string]*alert.Watch{}
 	watch := func(id string) *alert.Watch {
 		w := watches[id]
@@ -160,29 +189,7 @@ func (p *Plan) Observe(budgets []alert.Budget) {
 		}
 		w.Budgets[b.Subject] = &b
 	}
-	if len(watches) == 0 {
-		return
-	}
-	p.EachFresh(func(_ int, e *ledger.Entry, res *ledger.Result, rec *ledger.IdemRecord) {
-		w := watches[e.AccountID]
-		if w == nil {
-			return
-		}
-		ns, stop := w.Observe(p.now, e.Kind, e.Subject, e.BalanceAfter-e.Amount, e.BalanceAfter)
-		for _, n := range ns {
-			p.Events = append(p.Events, ledger.Event{ID: p.newID("evt"), AccountID: e.AccountID, Type: n.Type, Data: n.Data})
-		}
-		if stop != nil && res.Spendable {
-			res.Spendable, res.Reason = false, ledger.ReasonBudgetExhausted
-			rec.Result.Spendable, rec.Result.Reason = false, ledger.ReasonBudgetExhausted
-		}
-	})
-	for id, w := range watches {
-		if len(w.ChangedThresholds) > 0 {
-			p.Alerted = append(p.Alerted, Alerted{AccountID: id, Thresholds: w.Thresholds})
-		}
-	}
-	slices.SortFunc(p.Alerted, func(a, b Alerted) int { return strings.Compare(a.AccountID, b.AccountID) })
+	return watches
 }
 
 // Due lists, in id order (so that a seeded simulation replays exactly),

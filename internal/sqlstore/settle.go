@@ -55,23 +55,9 @@ func (s *Store) settleTx(ctx context.Context, tx *sql.Tx, out *topup.Settled, t 
 		// the simulator's seed), never an id's.
 		o.ActionToken = s.ids.Secret("act_")
 	}
-	var acct ledger.AccountState
-	var st *topup.Settings
-	credit := o.Status == topup.Succeeded
-	if credit {
-		var err error
-		if acct, err = s.lockAccount(ctx, tx, t.AccountID); err != nil {
-			return err
-		}
-	}
-	if credit || ((o.Status == topup.Failed || o.Status == topup.Canceled) && t.Trigger != topup.TriggerManual) {
-		loaded, ok, err := s.settingsTx(ctx, tx, t.AccountID)
-		if err != nil {
-			return err
-		}
-		if ok {
-			st = &loaded
-		}
+	acct, st, err := s.settleState(ctx, tx, t, o)
+	if err != nil {
+		return err
 	}
 	c, err := topup.Transition(t, o, st, now, topup.Policy{Backoff: backoff, PayURL: o.PayURL})
 	if err != nil {
@@ -99,6 +85,27 @@ func (s *Store) settleTx(ctx context.Context, tx *sql.Tx, out *topup.Settled, t 
 		out.Next, err = s.maybeTrigger(ctx, tx, acct, *st, topup.TriggerThreshold, now)
 	}
 	return err
+}
+
+// settleState loads what settling o needs: for a success the account,
+// locked (it is credited), and the settings (the streak ends, the next
+// top-up is checked); for an automatic top-up's failure the settings (the
+// streak grows). st is nil when the account never saved settings.
+func (s *Store) settleState(ctx context.Context, tx *sql.Tx, t topup.TopUp, o topup.Outcome) (acct ledger.AccountState, st *topup.Settings, err error) {
+	credit := o.Status == topup.Succeeded
+	if credit {
+		if acct, err = s.lockAccount(ctx, tx, t.AccountID); err != nil {
+			return acct, nil, err
+		}
+	}
+	if !credit && ((o.Status != topup.Failed && o.Status != topup.Canceled) || t.Trigger == topup.TriggerManual) {
+		return acct, nil, nil
+	}
+	loaded, ok, err := s.settingsTx(ctx, tx, t.AccountID)
+	if ok {
+		st = &loaded
+	}
+	return acct, st, err
 }
 
 // credit applies a credit that cannot be refused to the locked account
