@@ -153,7 +153,10 @@ func build(cfg Config, store *sqlstore.Store, ln net.Listener) (*App, error) {
 		provider, deps.Sandbox = sb, sandboxPages{sb}
 	}
 	engine := topup.NewEngine(store, provider, topup.Config{RetryBackoff: set.RetryBackoff, Lease: set.WorkerLease, PollInterval: cfg.EnginePoll,
-		ReclaimOnStart: sqlite, Concurrency: 16, Clock: c, Logger: log, OnSettled: metrics.ObserveTopUp, OnPass: cfg.OnPass})
+		ReclaimOnStart: sqlite, Concurrency: 16, Clock: c, Logger: log, OnSettled: metrics.ObserveTopUp, OnPass: cfg.OnPass,
+		// top_up.action_required events carry the console's page, as the
+		// API's action_url does.
+		PayURL: consoleURL + "/pay"})
 	deps.Engine = engine
 	committer.OnTopUp(engine.Kick)
 	notifier, err := notify.New(store, notify.Config{SMTPURL: set.SMTPURL, RetryBase: set.WebhookRetryBase, AllowPrivate: set.WebhooksAllowPrivate,
@@ -164,9 +167,6 @@ func build(cfg Config, store *sqlstore.Store, ln net.Listener) (*App, error) {
 	deps.Service = billing.New(svcCfg, billing.Deps{Store: store, Alerts: store, Provider: provider, Sandbox: deps.Sandbox, Engine: engine, Clock: c, Logger: log})
 	api := httpapi.New(apiCfg, deps)
 	console := web.New(web.Config{PublicURL: publicURL}, web.Deps{Store: store, Billing: deps.Service, Clock: c, Logger: log})
-	// top_up.action_required events carry the page the API serves; set
-	// before the engine, the only writer of such events, starts.
-	store.SetActionURL(api.ActionURL)
 	srv := &http.Server{
 		Handler:           console.Mount(api),
 		ReadHeaderTimeout: 5 * time.Second,

@@ -13,7 +13,6 @@ package billing
 import (
 	"context"
 	"log/slog"
-	"net/url"
 	"time"
 
 	"github.com/topup/topup/internal/alert"
@@ -144,14 +143,11 @@ func (s *Service) Payments() (sandbox bool, publishableKey string) {
 // challenge (the console's when one is served), or "" when t waits for
 // nothing. The token in it is the only credential the page asks for.
 func (s *Service) ActionURL(t topup.TopUp) string {
-	if t.Status != topup.RequiresAction || t.ActionToken == "" {
-		return ""
-	}
-	base := s.cfg.PublicURL + "/pay/"
+	base := s.cfg.PublicURL + "/pay"
 	if s.cfg.ConsoleURL != "" {
-		base = s.cfg.ConsoleURL + "/pay/"
+		base = s.cfg.ConsoleURL + "/pay"
 	}
-	return base + url.PathEscape(t.ID) + "?token=" + url.QueryEscape(t.ActionToken)
+	return topup.ActionURL(base, t)
 }
 
 // alertStore returns the storage of alerts, budgets and endpoints, or

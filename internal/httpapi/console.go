@@ -49,5 +49,5 @@ type loginLinkJSON struct {
 
 // ActionURL returns the page where the customer completes t's 3-D Secure
 // challenge, as billing.Service.ActionURL does (top_up.action_required
-// events carry it through the store's SetActionURL).
+// events carry the same URL: topup.ActionURL over the engine's PayURL).
 func (s *Server) ActionURL(t topup.TopUp) string { return s.svc.ActionURL(t) }

@@ -91,23 +91,12 @@ func Apply(now time.Time, newID func(string) string, accounts map[string]*Accoun
 			plan.Results[i] = Result{Err: err}
 			continue
 		}
-		if err := acct.Move(p.Amount, true); err != nil {
+		e, err := acct.book(now, newID, p, true)
+		if err != nil {
 			plan.Results[i] = Result{Err: err}
 			continue
 		}
 		balance := acct.Balance
-		e := Entry{
-			ID:             newID("ent"),
-			AccountID:      p.AccountID,
-			Seq:            acct.LastSeq,
-			Kind:           p.Kind,
-			Amount:         p.Amount,
-			BalanceAfter:   balance,
-			Description:    p.Description,
-			Subject:        p.Subject,
-			IdempotencyKey: p.IdempotencyKey,
-			CreatedAt:      now,
-		}
 		plan.Entries = append(plan.Entries, e)
 		res := Result{EntryID: e.ID, Balance: balance, Currency: acct.Currency.Code, Reason: acct.StopReason(), CreatedAt: now}
 		res.Spendable = res.Reason == ""
@@ -119,6 +108,36 @@ func Apply(now time.Time, newID func(string) string, accounts map[string]*Accoun
 		plan.Records = append(plan.Records, IdemRecord{IdemKey: key, Hash: hash, Result: res})
 	}
 	return plan
+}
+
+// Credit applies a balance change that cannot be refused, the credit of a
+// top-up already paid for, through the same path as Apply's postings: it
+// moves the balance (refused only when a total would no longer fit in
+// int64) and returns the entry to write. No idempotency row is kept: the
+// entry's top-up id allows one credit per top-up.
+func Credit(now time.Time, newID func(string) string, acct *AccountState, p Posting) (Entry, error) {
+	return acct.book(now, newID, &p, false)
+}
+
+// book moves acct's balance by p and returns the entry that records it;
+// on refusal nothing changes.
+func (a *AccountState) book(now time.Time, newID func(string) string, p *Posting, refusable bool) (Entry, error) {
+	if err := a.Move(p.Amount, refusable); err != nil {
+		return Entry{}, err
+	}
+	return Entry{
+		ID:             newID("ent"),
+		AccountID:      p.AccountID,
+		Seq:            a.LastSeq,
+		Kind:           p.Kind,
+		Amount:         p.Amount,
+		BalanceAfter:   a.Balance,
+		Description:    p.Description,
+		Subject:        p.Subject,
+		IdempotencyKey: p.IdempotencyKey,
+		TopUpID:        p.TopUpID,
+		CreatedAt:      now,
+	}, nil
 }
 
 // MaxTurnover bounds an account's turnover, the sum of the sizes of all its

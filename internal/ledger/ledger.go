@@ -98,6 +98,9 @@ type Posting struct {
 	// Call is the kind of call for the idempotency scope (ScopeUsage,
 	// ScopeCredit).
 	Call string
+	// TopUpID is the top-up a credit comes from (Credit only): it is not
+	// part of the request's meaning.
+	TopUpID string
 
 	hash string // set by Prepare
 }
@@ -212,4 +215,15 @@ type AccountUpdate struct {
 type Violation struct {
 	AccountID string
 	Problem   string
+}
+
+// Event is one notification for the outbox, written in the transaction of
+// the change that caused it: its type (such as "balance.low") and its data
+// as the wire shows it. ID is set by whoever plans the change, so that ids
+// follow the order of the decisions; when empty the store assigns one.
+type Event struct {
+	ID        string
+	AccountID string
+	Type      string
+	Data      any
 }

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"html/template"
 	"strings"
+
+	"github.com/topup/topup/internal/alert"
+	"github.com/topup/topup/internal/topup"
 )
 
 // mailText is what a mail says: a subject, a plain text body and the same
@@ -34,34 +37,34 @@ func words(ev Event) (subject string, paras []string, link string) {
 		budgetName = fmt.Sprintf("%q", sub)
 	}
 	switch ev.Type {
-	case "balance.low":
+	case alert.BalanceLow:
 		subject = "Your balance is below " + s("threshold")
 		paras = []string{fmt.Sprintf("Your credit balance is now %s, below the low balance alert you set at %s.", s("balance"), s("threshold")),
 			"Top up, or switch on Automatic Top-Up, to keep your service running."}
-	case "top_up.succeeded":
+	case topup.EventTopUpSucceeded:
 		subject = "Top-up of " + money("amount") + " succeeded"
 		paras = []string{fmt.Sprintf("We charged %s to your card (top-up %s) and added it to your credit balance.", money("amount"), s("id"))}
-	case "top_up.failed":
+	case topup.EventTopUpFailed:
 		subject = "A top-up failed"
 		paras = []string{fmt.Sprintf("Top-up %s of %s did not go through (%s).", s("id"), money("amount"), s("failure_code")),
 			"Check your payment method."}
-	case "top_up.action_required":
+	case topup.EventTopUpActionRequired:
 		subject = "Your bank needs you to confirm a top-up"
 		paras = []string{fmt.Sprintf("Your bank asks you to confirm the top-up of %s before it is charged.", money("amount")),
 			"Open the link below within 24 hours to confirm it."}
 		link = s("action_url")
-	case "auto_top_up.disabled":
+	case topup.EventAutoTopUpDisabled:
 		subject = "Automatic Top-Up was switched off"
 		paras = []string{fmt.Sprintf("Automatic Top-Up was switched off (%s).", s("reason")),
 			"Check your payment method and switch it on again."}
-	case "auto_top_up.limit_reached":
+	case topup.EventAutoTopUpLimitReached:
 		subject = "Automatic Top-Up reached its monthly limit"
 		paras = []string{fmt.Sprintf("Automatic Top-Up reached its monthly limit of %s for %s; no more automatic top-ups will be made this month.", s("limit"), s("month"))}
-	case "budget.threshold_reached":
+	case alert.BudgetThresholdReached:
 		pct, _ := d["percent"].(float64)
 		subject = fmt.Sprintf("The budget of %s is %.0f%% spent", budgetName, pct)
 		paras = []string{fmt.Sprintf("%s of the %s budget of %s is spent (%.0f%%).", s("spent"), s("kind"), budgetName, pct)}
-	case "budget.exhausted":
+	case alert.BudgetExhausted:
 		subject = "The budget of " + budgetName + " is spent"
 		paras = []string{fmt.Sprintf("The %s budget of %s (limit %s) is spent: %s.", s("kind"), budgetName, s("limit"), s("spent")),
 			"Usage is still recorded, but the platform is told to stop spending."}

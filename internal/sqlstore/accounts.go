@@ -136,7 +136,7 @@ func (s *Store) closeTx(ctx context.Context, tx *sql.Tx, accountID string) error
 		if err := s.changeSettings(ctx, tx, accountID, "system:"+topup.AccountClosed, st, next, false); err != nil {
 			return err
 		}
-		if err := s.notify(ctx, tx, accountID, "auto_top_up.disabled", map[string]any{"reason": topup.AccountClosed}, now); err != nil {
+		if err := s.writeEvents(ctx, tx, []ledger.Event{topup.DisabledEvent(accountID, topup.AccountClosed)}, now); err != nil {
 			return err
 		}
 	}

@@ -12,7 +12,6 @@ import (
 	"github.com/topup/topup/internal/apperr"
 	"github.com/topup/topup/internal/ledger"
 	"github.com/topup/topup/internal/money"
-	"github.com/topup/topup/internal/topup"
 )
 
 const budgetCols = `id, account_id, subject, kind, amount_limit, spent, period_start, created_at, updated_at`
@@ -260,9 +259,3 @@ func (s *Store) Spendable(ctx context.Context, accountID, subject string) (bool,
 	}
 	return ok, reason, stop, nil
 }
-
-// SetActionURL sets how a requires_action top-up's action_url is written
-// into its top_up.action_required event (the API knows the public and
-// console addresses). Call it before the top-up engine starts; without it
-// the event's action_url is null.
-func (s *Store) SetActionURL(fn func(topup.TopUp) string) { s.actionURL = fn }

@@ -241,7 +241,7 @@ func (s *Store) RemoveCard(ctx context.Context, accountID, cardID string) (autoD
 				return err
 			}
 			autoDisabled = true
-			return s.notify(ctx, tx, accountID, "auto_top_up.disabled", map[string]any{"reason": topup.PaymentMethodRemoved}, now)
+			return s.writeEvents(ctx, tx, []ledger.Event{topup.DisabledEvent(accountID, topup.PaymentMethodRemoved)}, now)
 		}
 		return nil
 	})

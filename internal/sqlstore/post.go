@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/topup/topup/internal/debit"
 	"github.com/topup/topup/internal/ledger"
 	"github.com/topup/topup/internal/money"
 	"github.com/topup/topup/internal/topup"
@@ -33,43 +34,91 @@ func (s *Store) Post(ctx context.Context, postings []ledger.Posting) ([]ledger.R
 	return results, nil
 }
 
+// postTx loads what the group's plan needs, lets debit plan it, and writes
+// the plan: a group of plain debits costs the statements below and no
+// more; budgets are read only for accounts that have them, and top-up
+// state only for accounts that went below their threshold.
 func (s *Store) postTx(ctx context.Context, tx *sql.Tx, postings []ledger.Posting) ([]ledger.Result, error) {
 	// Lock the accounts before reading the keys: a key's row is written only
 	// under its account's lock, so once the lock is held the read sees every
 	// earlier request with that key. Read first, and two concurrent requests
 	// with one key (a retry, another replica) would both miss it, and the
 	// second would fail on the primary key instead of replaying.
-	accounts, autos, watched, err := s.lockAccounts(ctx, tx, postings)
+	state, err := s.lockAccounts(ctx, tx, postings)
 	if err != nil {
 		return nil, err
 	}
-	stored, err := s.loadIdempotency(ctx, tx, postings)
-	if err != nil {
+	if state.Stored, err = s.loadIdempotency(ctx, tx, postings); err != nil {
 		return nil, err
 	}
 	// The database keeps microseconds; the answer must carry the same
 	// created_at as the entry listed later.
 	now := s.clock.Now().UTC().Truncate(time.Microsecond)
-	plan := ledger.Apply(now, s.ids.New, accounts, stored, postings)
-	if err := s.watchPostings(ctx, tx, accounts, watched, &plan, now); err != nil {
+	plan := debit.New(now, s.ids.New, state, postings)
+	budgets, err := s.spendBudgets(ctx, tx, plan.Spend, now)
+	if err != nil {
 		return nil, err
 	}
-	if err := s.triggerAfterDebits(ctx, tx, accounts, autos, postings, plan, now); err != nil {
-		return nil, err
+	plan.Observe(budgets)
+	for _, id := range plan.Due() {
+		if err := s.loadTrigger(ctx, tx, plan, *state.Accounts[id], now); err != nil {
+			return nil, err
+		}
 	}
-	if err := s.insertEntries(ctx, tx, plan.Entries); err != nil {
-		return nil, err
-	}
-	if err := s.insertRecords(ctx, tx, plan.Records, micros(now)); err != nil {
-		return nil, err
-	}
-	if err := s.updateBalances(ctx, tx, accounts, micros(now)); err != nil {
-		return nil, err
-	}
-	if err := s.recordDaily(ctx, tx, plan.Entries); err != nil {
+	if err := s.writePlan(ctx, tx, plan, now); err != nil {
 		return nil, err
 	}
 	return plan.Results, nil
+}
+
+// loadTrigger loads what deciding on an automatic top-up for acct needs
+// (its settings, then, only when it is due by them, its top-up state) and
+// lets the plan decide.
+func (s *Store) loadTrigger(ctx context.Context, tx *sql.Tx, plan *debit.Plan, acct ledger.AccountState, now time.Time) error {
+	st, _, err := s.settingsTx(ctx, tx, acct.ID)
+	if err != nil || !st.Due(acct.Balance, false, now) {
+		return err
+	}
+	ts, err := s.triggerState(ctx, tx, acct.ID, st, now)
+	if err != nil {
+		return err
+	}
+	plan.Trigger(acct.ID, st, ts)
+	return nil
+}
+
+// writePlan writes a group's plan: fired thresholds, events, top-ups,
+// entries, idempotency rows, balances and daily totals.
+func (s *Store) writePlan(ctx context.Context, tx *sql.Tx, plan *debit.Plan, now time.Time) error {
+	for _, a := range plan.Alerted {
+		// Rare: only when a threshold fired.
+		if _, err := tx.ExecContext(ctx, `UPDATE accounts SET low_balance_alerts = $1 WHERE id = $2`, encodeThresholds(a.Thresholds), a.AccountID); err != nil {
+			return fmt.Errorf("record low balance alert: %w", err)
+		}
+	}
+	if err := s.writeEvents(ctx, tx, plan.Events, now); err != nil {
+		return err
+	}
+	for id, month := range plan.LimitNotified {
+		if _, err := tx.ExecContext(ctx, `UPDATE auto_top_up SET limit_notified = $1 WHERE account_id = $2`, month, id); err != nil {
+			return err
+		}
+	}
+	for i := range plan.TopUps {
+		if err := s.insertTopUp(ctx, tx, &plan.TopUps[i], 0); err != nil {
+			return err
+		}
+	}
+	if err := s.insertEntries(ctx, tx, plan.Entries); err != nil {
+		return err
+	}
+	if err := s.insertRecords(ctx, tx, plan.Records, micros(now)); err != nil {
+		return err
+	}
+	if err := s.updateBalances(ctx, tx, plan.State().Accounts, micros(now)); err != nil {
+		return err
+	}
+	return s.recordDaily(ctx, tx, plan.Entries)
 }
 
 func (s *Store) loadIdempotency(ctx context.Context, tx *sql.Tx, postings []ledger.Posting) (map[ledger.IdemKey]ledger.Stored, error) {
@@ -117,7 +166,7 @@ func (s *Store) loadIdempotency(ctx context.Context, tx *sql.Tx, postings []ledg
 // lockAccounts reads and locks the group's accounts with their Automatic
 // Top-Up threshold, their low balance alerts and whether they have
 // budgets (watched holds only the accounts that have either).
-func (s *Store) lockAccounts(ctx context.Context, tx *sql.Tx, postings []ledger.Posting) (accts map[string]*ledger.AccountState, autos map[string]*topup.Settings, watched map[string]*watchRow, err error) {
+func (s *Store) lockAccounts(ctx context.Context, tx *sql.Tx, postings []ledger.Posting) (debit.State, error) {
 	idSet := make(map[string]struct{}, 8)
 	for i := range postings {
 		idSet[postings[i].AccountID] = struct{}{}
@@ -128,8 +177,9 @@ func (s *Store) lockAccounts(ctx context.Context, tx *sql.Tx, postings []ledger.
 	}
 	slices.Sort(idList)
 	out := make(map[string]*ledger.AccountState, len(idList))
-	autos = map[string]*topup.Settings{}
-	err = s.eachChunk(&s.lockBulk, len(idList), func(from, to int, query string) error {
+	autos := map[string]*topup.Settings{}
+	var watched map[string]debit.Watch
+	err := s.eachChunk(&s.lockBulk, len(idList), func(from, to int, query string) error {
 		args := make([]any, 0, to-from)
 		for _, id := range idList[from:to] {
 			args = append(args, id)
@@ -157,9 +207,9 @@ func (s *Store) lockAccounts(ctx context.Context, tx *sql.Tx, postings []ledger.
 					return fmt.Errorf("account %s: %w", st.ID, err)
 				}
 				if watched == nil {
-					watched = map[string]*watchRow{}
+					watched = map[string]debit.Watch{}
 				}
-				watched[st.ID] = &watchRow{thresholds: ts, budgets: hasBudgets}
+				watched[st.ID] = debit.Watch{Thresholds: ts, Budgets: hasBudgets}
 			}
 			if enabled.Bool {
 				auto.Enabled = true
@@ -175,51 +225,9 @@ func (s *Store) lockAccounts(ctx context.Context, tx *sql.Tx, postings []ledger.
 		return rows.Err()
 	})
 	if err != nil {
-		return nil, nil, nil, err
+		return debit.State{}, err
 	}
-	return out, autos, watched, nil
-}
-
-// triggerAfterDebits checks the Automatic Top-Up rule for every account the
-// group changed, in the group's own transaction, and marks the first result
-// that crossed the threshold with the top-up it created.
-func (s *Store) triggerAfterDebits(ctx context.Context, tx *sql.Tx, accounts map[string]*ledger.AccountState, autos map[string]*topup.Settings,
-	postings []ledger.Posting, plan ledger.Plan, now time.Time) error {
-	ids := make([]string, 0, len(autos))
-	for id := range autos {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids) // one order, so a seeded simulation replays exactly
-	for _, id := range ids {
-		auto, acct := autos[id], accounts[id]
-		if !acct.Touched || acct.Status != ledger.Active || !auto.Due(acct.Balance, false, now) {
-			continue
-		}
-		st, _, err := s.settingsTx(ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		t, err := s.maybeTrigger(ctx, tx, *acct, st, topup.TriggerThreshold, now)
-		if err != nil {
-			return err
-		}
-		if t == nil {
-			continue
-		}
-		for i := range postings {
-			r := &plan.Results[i]
-			if postings[i].AccountID == id && r.Err == nil && !r.Replayed && r.Balance < *st.Threshold {
-				r.TopUpID = t.ID
-				for k := range plan.Records {
-					if plan.Records[k].Result.EntryID == r.EntryID {
-						plan.Records[k].Result.TopUpID = t.ID
-					}
-				}
-				break
-			}
-		}
-	}
-	return nil
+	return debit.State{Accounts: out, Watched: watched, Auto: autos}, nil
 }
 
 // The bulk statements of the debit path.

@@ -10,11 +10,12 @@ import (
 	"github.com/topup/topup/internal/topup"
 )
 
-// Settle applies an outcome to a top-up in one transaction: the status, the
-// ledger credit (once: a unique index allows one credit per top-up), the
-// decline streak and back-off, the notifications, and a new top-up when the
-// balance is still below the threshold. Final top-ups do not change again,
-// except that a success always wins: a charge that was paid is credited.
+// Settle applies an outcome to a top-up in one transaction: topup.Transition
+// decides the status, the ledger credit (once: a unique index allows one
+// credit per top-up), the decline streak and back-off and the
+// notifications; the credit goes through ledger.Credit and the balance
+// writer of Post; a new top-up is created when the balance is still below
+// the threshold.
 func (s *Store) Settle(ctx context.Context, id string, o topup.Outcome, backoff time.Duration) (topup.Settled, error) {
 	var out topup.Settled
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
@@ -36,158 +37,107 @@ func (s *Store) Settle(ctx context.Context, id string, o topup.Outcome, backoff 
 			return err
 		}
 		out.TopUp = t
-		// A final top-up stays as it is, except that a success always wins:
-		// a charge that was paid is credited even if we had given up on it.
-		if !t.Status.Open() && (o.Status != topup.Succeeded || t.Status == topup.Succeeded) {
-			return nil
-		}
-		if o.Status == topup.Succeeded && t.Amount == nil {
-			// No charge is sent before Begin fixes the amount, so a success
-			// for a top-up without one is no charge of ours: refuse it
-			// rather than credit an amount nobody stored.
-			return fmt.Errorf("settle top-up %s: a success reported before its amount was fixed", id)
+		if ok, err := topup.Applies(t, o); !ok {
+			return err
 		}
 		return s.settleTx(ctx, tx, &out, t, o, backoff)
 	})
 	return out, err
 }
 
+// settleTx loads what the transition needs (the account, locked, for a
+// credit; the settings when they may change), lets topup.Transition
+// decide, and writes the change.
 func (s *Store) settleTx(ctx context.Context, tx *sql.Tx, out *topup.Settled, t topup.TopUp, o topup.Outcome, backoff time.Duration) error {
 	now := s.clock.Now()
-	if o.ChargeID != "" {
-		t.ChargeID = o.ChargeID
+	if o.Status == topup.RequiresAction && o.ActionToken == "" {
+		// The secret in the action_url: 256 random bits (crypto/rand, or
+		// the simulator's seed), never an id's.
+		o.ActionToken = s.ids.Secret("act_")
 	}
-	out.Changed = true
-	switch o.Status {
-	case topup.Processing:
-		t.NextAttemptAt = o.RetryAt
-		_, err := tx.ExecContext(ctx, `UPDATE top_ups SET status = 'processing', charge_id = $1, next_attempt_at = $2, lease_until = 0 WHERE id = $3`,
-			t.ChargeID, micros(o.RetryAt), t.ID)
-		out.TopUp = t
-		return err
-	case topup.RequiresAction:
-		token := o.ActionToken
-		if token == "" {
-			// The secret in the action_url: 256 random bits (crypto/rand, or
-			// the simulator's seed), never an id's.
-			token = s.ids.Secret("act_")
-		}
-		t.Status, t.ClientSecret, t.ActionToken, t.ActionExpires = topup.RequiresAction, o.ClientSecret, token, now.Add(topup.ActionTTL)
-		_, err := tx.ExecContext(ctx, `UPDATE top_ups SET status = 'requires_action', charge_id = $1, client_secret = $2, action_token = $3, action_expires = $4, lease_until = 0 WHERE id = $5`,
-			t.ChargeID, t.ClientSecret, t.ActionToken, micros(t.ActionExpires), t.ID)
-		out.TopUp = t
-		if err != nil {
-			return err
-		}
-		return s.notify(ctx, tx, t.AccountID, "top_up.action_required", s.topUpEvent(t), now)
-	case topup.Succeeded:
-		return s.succeed(ctx, tx, out, t, now)
-	case topup.Failed, topup.Canceled:
-		t.Status, t.FailureCode, t.CompletedAt = o.Status, o.FailureCode, now
-		if _, err := tx.ExecContext(ctx, `UPDATE top_ups SET status = $1, charge_id = $2, failure_code = $3, completed_at = $4, lease_until = 0 WHERE id = $5`,
-			string(t.Status), t.ChargeID, t.FailureCode, micros(now), t.ID); err != nil {
-			return err
-		}
-		out.TopUp = t
-		if err := s.notify(ctx, tx, t.AccountID, "top_up.failed", s.topUpEvent(t), now); err != nil {
-			return err
-		}
-		if t.Trigger == topup.TriggerManual {
-			return nil
-		}
-		st, ok, err := s.settingsTx(ctx, tx, t.AccountID)
-		if err != nil || !ok {
-			return err
-		}
-		next, disabled := st.AfterFailure(t.FailureCode, o.NeverRetry, now, backoff)
-		if err := s.changeSettings(ctx, tx, t.AccountID, "system:"+t.FailureCode, st, next, false); err != nil {
-			return err
-		}
-		if disabled != "" {
-			out.Disabled = disabled
-			return s.notify(ctx, tx, t.AccountID, "auto_top_up.disabled", map[string]any{"reason": disabled}, now)
-		}
-		return nil
-	}
-	return fmt.Errorf("settle top-up %s: unknown outcome %q", t.ID, o.Status)
-}
-
-// succeed credits the ledger with the top-up's amount and creates the next
-// automatic top-up if heavy usage during the charge left the balance low.
-func (s *Store) succeed(ctx context.Context, tx *sql.Tx, out *topup.Settled, t topup.TopUp, now time.Time) error {
-	acct, err := s.lockAccount(ctx, tx, t.AccountID)
+	acct, st, err := s.settleState(ctx, tx, t, o)
 	if err != nil {
 		return err
 	}
-	// The charge is paid: its credit cannot be refused, only kept exact.
-	if err := acct.Move(*t.Amount, false); err != nil {
-		return fmt.Errorf("credit top-up %s: %w", t.ID, err)
-	}
-	entry := ledger.Entry{ID: s.ids.New("ent"), AccountID: t.AccountID, Seq: acct.LastSeq, Kind: ledger.KindTopUp, Amount: *t.Amount,
-		BalanceAfter: acct.Balance, Description: topUpDescription(t), IdempotencyKey: t.IdempotencyKey(), TopUpID: t.ID, CreatedAt: now}
-	if err := s.insertEntries(ctx, tx, []ledger.Entry{entry}); err != nil {
+	c, err := topup.Transition(t, o, st, now, topup.Policy{Backoff: backoff, PayURL: o.PayURL})
+	if err != nil {
 		return err
 	}
-	if err := s.recordDaily(ctx, tx, []ledger.Entry{entry}); err != nil {
-		return err
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE accounts SET balance = $1, last_seq = $2, turnover = $3, updated_at = $4 WHERE id = $5`,
-		int64(acct.Balance), acct.LastSeq, int64(acct.Turnover), micros(now), acct.ID); err != nil {
-		return err
-	}
-	t.Status, t.CompletedAt, t.FailureCode = topup.Succeeded, now, ""
-	if _, err := tx.ExecContext(ctx, `UPDATE top_ups SET status = 'succeeded', charge_id = $1, failure_code = '', completed_at = $2, lease_until = 0 WHERE id = $3`,
-		t.ChargeID, micros(now), t.ID); err != nil {
-		return err
-	}
-	out.TopUp, out.Credited = t, true
-	if err := s.notify(ctx, tx, t.AccountID, "top_up.succeeded", s.topUpEvent(t), now); err != nil {
-		return err
-	}
-	st, ok, err := s.settingsTx(ctx, tx, t.AccountID)
-	if err != nil || !ok {
-		return err
-	}
-	if t.Trigger != topup.TriggerManual && st.FailureStreak != 0 {
-		st.FailureStreak, st.RetryAfter = 0, time.Time{}
-		if err := s.writeSettings(ctx, tx, t.AccountID, st); err != nil {
-			return err
+	if c.Credit != nil {
+		if err := s.credit(ctx, tx, &acct, *c.Credit, now); err != nil {
+			return fmt.Errorf("credit top-up %s: %w", t.ID, err)
 		}
 	}
-	out.Next, err = s.maybeTrigger(ctx, tx, acct, st, topup.TriggerThreshold, now)
+	if err := s.writeTopUp(ctx, tx, c.TopUp); err != nil {
+		return err
+	}
+	out.TopUp, out.Changed, out.Credited, out.Disabled = c.TopUp, true, c.Credit != nil, c.Disabled
+	if c.Settings != nil {
+		if err := s.changeSettings(ctx, tx, t.AccountID, c.Actor, *st, *c.Settings, false); err != nil {
+			return err
+		}
+		st = c.Settings
+	}
+	if err := s.writeEvents(ctx, tx, c.Events, now); err != nil {
+		return err
+	}
+	if c.CheckNext {
+		out.Next, err = s.maybeTrigger(ctx, tx, acct, *st, topup.TriggerThreshold, now)
+	}
 	return err
 }
 
-func topUpDescription(t topup.TopUp) string {
-	if t.Trigger == topup.TriggerManual {
-		return "Top-up"
+// settleState loads what settling o needs: for a success the account,
+// locked (it is credited), and the settings (the streak ends, the next
+// top-up is checked); for an automatic top-up's failure the settings (the
+// streak grows). st is nil when the account never saved settings.
+func (s *Store) settleState(ctx context.Context, tx *sql.Tx, t topup.TopUp, o topup.Outcome) (acct ledger.AccountState, st *topup.Settings, err error) {
+	credit := o.Status == topup.Succeeded
+	if credit {
+		if acct, err = s.lockAccount(ctx, tx, t.AccountID); err != nil {
+			return acct, nil, err
+		}
 	}
-	return "Automatic top-up"
+	if !credit && ((o.Status != topup.Failed && o.Status != topup.Canceled) || t.Trigger == topup.TriggerManual) {
+		return acct, nil, nil
+	}
+	loaded, ok, err := s.settingsTx(ctx, tx, t.AccountID)
+	if ok {
+		st = &loaded
+	}
+	return acct, st, err
 }
 
-// topUpEvent is the data of a top_up.* event: the top-up, as the API shows
-// it, with its action_url while it waits for the customer.
-func (s *Store) topUpEvent(t topup.TopUp) map[string]any {
-	m := map[string]any{"id": t.ID, "account_id": t.AccountID, "status": string(t.Status), "trigger": string(t.Trigger),
-		"payment_method": t.PaymentMethod, "failure_code": nilIfEmpty(t.FailureCode), "currency": t.Currency.Code,
-		"amount": nil, "action_url": nil, "created_at": t.CreatedAt, "completed_at": nil}
-	if t.Amount != nil {
-		m["amount"] = t.Amount.Format(t.Currency)
+// credit applies a credit that cannot be refused to the locked account
+// through ledger.Credit and writes it with Post's writers: the entry, the
+// daily totals and the balance.
+func (s *Store) credit(ctx context.Context, tx *sql.Tx, acct *ledger.AccountState, p ledger.Posting, now time.Time) error {
+	now = now.UTC().Truncate(time.Microsecond)
+	entry, err := ledger.Credit(now, s.ids.New, acct, p)
+	if err != nil {
+		return err
 	}
-	if !t.CompletedAt.IsZero() {
-		m["completed_at"] = t.CompletedAt
+	entries := []ledger.Entry{entry}
+	if err := s.insertEntries(ctx, tx, entries); err != nil {
+		return err
 	}
-	if s.actionURL != nil {
-		m["action_url"] = nilIfEmpty(s.actionURL(t))
+	if err := s.recordDaily(ctx, tx, entries); err != nil {
+		return err
 	}
-	return m
+	return s.updateBalances(ctx, tx, map[string]*ledger.AccountState{acct.ID: acct}, micros(now))
 }
 
-func nilIfEmpty(s string) any {
-	if s == "" {
-		return nil
+// writeTopUp writes what an outcome may change of a top-up, and releases
+// its claim.
+func (s *Store) writeTopUp(ctx context.Context, tx *sql.Tx, t topup.TopUp) error {
+	_, err := tx.ExecContext(ctx, `UPDATE top_ups SET status = $1, charge_id = $2, client_secret = $3, action_token = $4, action_expires = $5,
+failure_code = $6, completed_at = $7, next_attempt_at = $8, lease_until = 0 WHERE id = $9`,
+		string(t.Status), t.ChargeID, t.ClientSecret, t.ActionToken, timeArg(t.ActionExpires), t.FailureCode, timeArg(t.CompletedAt),
+		timeArg(t.NextAttemptAt), t.ID)
+	if err != nil {
+		return fmt.Errorf("write top-up %s: %w", t.ID, err)
 	}
-	return s
+	return nil
 }
 
 // ExpiredActions lists requires_action top-ups the customer left for 24

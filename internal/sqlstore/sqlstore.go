@@ -18,7 +18,6 @@ import (
 	"github.com/topup/topup/internal/apperr"
 	"github.com/topup/topup/internal/clock"
 	"github.com/topup/topup/internal/ids"
-	"github.com/topup/topup/internal/topup"
 )
 
 // Dialect is what differs between the databases.
@@ -47,9 +46,6 @@ type Store struct {
 	ids      *ids.Generator
 	cache    stmtCache
 	lockBulk bulk
-	// actionURL renders a requires_action top-up's action_url for the
-	// top_up.action_required event (SetActionURL).
-	actionURL func(topup.TopUp) string
 }
 
 // New returns a store that writes through write and reads through read

@@ -251,55 +251,66 @@ func (s *Store) lockAccount(ctx context.Context, tx *sql.Tx, id string) (ledger.
 	return st, err
 }
 
-// maybeTrigger creates an automatic top-up when the rule says one is due;
-// the partial unique index top_ups_one_open_auto makes a second open one
-// impossible whatever the timing. When the monthly limit leaves less than
-// the minimum charge, the customer is told once that month instead.
+// maybeTrigger creates an automatic top-up when topup.Decide says one is
+// due; the partial unique index top_ups_one_open_auto makes a second open
+// one impossible whatever the timing. When the monthly limit leaves less
+// than the minimum charge, the customer is told once that month instead.
 func (s *Store) maybeTrigger(ctx context.Context, tx *sql.Tx, acct ledger.AccountState, st topup.Settings, trig topup.Trigger, now time.Time) (*topup.TopUp, error) {
 	if !st.Due(acct.Balance, false, now) {
+		// Not due whatever else holds: nothing to load.
 		return nil, nil
 	}
-	var open int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM top_ups WHERE account_id = $1 AND trigger <> 'manual' AND status IN ('pending', 'processing', 'requires_action')`, acct.ID).Scan(&open); err != nil {
+	ts, err := s.triggerState(ctx, tx, acct.ID, st, now)
+	if err != nil {
 		return nil, err
 	}
-	if open > 0 {
-		return nil, nil
+	d := topup.Decide(acct.Account, st, ts, trig, now, s.ids.New)
+	return d.TopUp, s.writeDecision(ctx, tx, acct.ID, d, now)
+}
+
+// triggerState loads what topup.Decide needs of an account that is due by
+// its settings and balance: whether an automatic top-up is open (and only
+// when none is, the month's total when there is a limit, and the default
+// card when the settings name none).
+func (s *Store) triggerState(ctx context.Context, tx *sql.Tx, accountID string, st topup.Settings, now time.Time) (topup.TriggerState, error) {
+	var ts topup.TriggerState
+	var open int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM top_ups WHERE account_id = $1 AND trigger <> 'manual' AND status IN ('pending', 'processing', 'requires_action')`, accountID).Scan(&open); err != nil {
+		return ts, err
+	}
+	if ts.HasOpen = open > 0; ts.HasOpen {
+		return ts, nil
 	}
 	if st.MonthlyLimit != nil {
-		mtd, err := monthToDate(ctx, tx, acct.ID, now)
+		mtd, err := monthToDate(ctx, tx, accountID, now)
 		if err != nil {
-			return nil, err
+			return ts, err
 		}
-		if left, _ := st.Allowance(mtd); left < acct.Currency.MinCharge {
-			month := topup.Month(now)
-			if st.LimitNotified != month {
-				if _, err := tx.ExecContext(ctx, `UPDATE auto_top_up SET limit_notified = $1 WHERE account_id = $2`, month, acct.ID); err != nil {
-					return nil, err
-				}
-				if err := s.notify(ctx, tx, acct.ID, "auto_top_up.limit_reached", map[string]any{"month": month, "limit": st.MonthlyLimit.Format(acct.Currency)}, now); err != nil {
-					return nil, err
-				}
-			}
-			return nil, nil
+		ts.MonthToDate = mtd
+	}
+	if st.PaymentMethod == "" {
+		err := tx.QueryRowContext(ctx, `SELECT id FROM payment_methods WHERE account_id = $1 AND is_default`, accountID).Scan(&ts.DefaultCard)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return ts, err
 		}
 	}
-	card := st.PaymentMethod
-	if card == "" {
-		err := tx.QueryRowContext(ctx, `SELECT id FROM payment_methods WHERE account_id = $1 AND is_default`, acct.ID).Scan(&card)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil, nil
-		}
-		if err != nil {
-			return nil, err
+	return ts, nil
+}
+
+// writeDecision writes what topup.Decide decided for an account.
+func (s *Store) writeDecision(ctx context.Context, tx *sql.Tx, accountID string, d topup.Decision, now time.Time) error {
+	if d.LimitNotified != "" {
+		if _, err := tx.ExecContext(ctx, `UPDATE auto_top_up SET limit_notified = $1 WHERE account_id = $2`, d.LimitNotified, accountID); err != nil {
+			return err
 		}
 	}
-	t := &topup.TopUp{ID: s.ids.New("tu"), AccountID: acct.ID, Status: topup.Pending, Trigger: trig, Currency: acct.Currency,
-		PaymentMethod: card, NextAttemptAt: now, CrossedAt: now, CreatedAt: now}
-	if err := s.insertTopUp(ctx, tx, t, 0); err != nil {
-		return nil, err
+	if err := s.writeEvents(ctx, tx, d.Events, now); err != nil {
+		return err
 	}
-	return t, nil
+	if d.TopUp != nil {
+		return s.insertTopUp(ctx, tx, d.TopUp, 0)
+	}
+	return nil
 }
 
 func (s *Store) insertTopUp(ctx context.Context, tx *sql.Tx, t *topup.TopUp, leaseUntil int64) error {
@@ -314,14 +325,25 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, t.ID, t.AccountID, string(t.S
 
 // notify writes an event to the outbox in the caller's transaction.
 func (s *Store) notify(ctx context.Context, tx *sql.Tx, accountID, typ string, data any, now time.Time) error {
-	body, err := json.Marshal(data)
-	if err != nil {
-		return err
-	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO notifications (id, account_id, type, data, created_at) VALUES ($1, $2, $3, $4, $5)`,
-		s.ids.New("evt"), accountID, typ, string(body), micros(now))
-	if err != nil {
-		return fmt.Errorf("notify %s: %w", typ, err)
+	return s.writeEvents(ctx, tx, []ledger.Event{{AccountID: accountID, Type: typ, Data: data}}, now)
+}
+
+// writeEvents writes events to the outbox in the caller's transaction, in
+// order; an event without an id gets one now.
+func (s *Store) writeEvents(ctx context.Context, tx *sql.Tx, events []ledger.Event, now time.Time) error {
+	for _, e := range events {
+		body, err := json.Marshal(e.Data)
+		if err != nil {
+			return err
+		}
+		if e.ID == "" {
+			e.ID = s.ids.New("evt")
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO notifications (id, account_id, type, data, created_at) VALUES ($1, $2, $3, $4, $5)`,
+			e.ID, e.AccountID, e.Type, string(body), micros(now))
+		if err != nil {
+			return fmt.Errorf("notify %s: %w", e.Type, err)
+		}
 	}
 	return nil
 }

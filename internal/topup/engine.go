@@ -50,6 +50,10 @@ type Config struct {
 	ReclaimOnStart bool
 	Clock          clock.Clock
 	Logger         *slog.Logger
+	// PayURL is the page where customers complete 3-D Secure challenges
+	// (the console's /pay): the action_url of top_up.action_required
+	// events is ActionURL(PayURL, top-up). Empty, the events carry none.
+	PayURL string
 	// OnSettled, when set, hears of every settled attempt (metrics).
 	OnSettled func(Settled)
 	// OnPass, when set, hears of every pass of the worker (Start), after
@@ -412,7 +416,7 @@ func (e *Engine) outcome(t TopUp, ch payment.Charge, err error) Outcome {
 	case ch.Status == payment.Succeeded:
 		return Outcome{Status: Succeeded, ChargeID: ch.ID}
 	case ch.Status == payment.RequiresAction || (ch.Status == payment.Declined && ch.DeclineCode == "authentication_required"):
-		return Outcome{Status: RequiresAction, ChargeID: ch.ID, ClientSecret: ch.ClientSecret}
+		return Outcome{Status: RequiresAction, ChargeID: ch.ID, ClientSecret: ch.ClientSecret, PayURL: e.cfg.PayURL}
 	case ch.Status == payment.Declined:
 		return Outcome{Status: Failed, ChargeID: ch.ID, FailureCode: ch.DeclineCode, NeverRetry: payment.NeverRetry[ch.DeclineCode]}
 	}

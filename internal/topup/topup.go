@@ -231,6 +231,10 @@ type Outcome struct {
 	// once.
 	EventID   string
 	EventType string
+	// PayURL is where the customer completes a challenge (the engine's
+	// Config.PayURL), for the action_url in the event of a RequiresAction
+	// outcome; "" leaves it null.
+	PayURL string
 }
 
 // Settled is what Settle did, for metrics and logs.

@@ -114,14 +114,14 @@ func (c *Console) notificationsView(q *request, p notificationsPage) (view, erro
 
 // eventTitles name the event types in words.
 var eventTitles = map[string]string{
-	alert.BalanceLow:             "Low balance",
-	"top_up.succeeded":           "Top-up succeeded",
-	"top_up.failed":              "Top-up failed",
-	"top_up.action_required":     "Payment to confirm",
-	"auto_top_up.disabled":       "Automatic Payments switched off",
-	"auto_top_up.limit_reached":  "Monthly limit reached",
-	alert.BudgetThresholdReached: "Budget alert",
-	alert.BudgetExhausted:        "Budget exhausted",
+	alert.BalanceLow:                 "Low balance",
+	topup.EventTopUpSucceeded:        "Top-up succeeded",
+	topup.EventTopUpFailed:           "Top-up failed",
+	topup.EventTopUpActionRequired:   "Payment to confirm",
+	topup.EventAutoTopUpDisabled:     "Automatic Payments switched off",
+	topup.EventAutoTopUpLimitReached: "Monthly limit reached",
+	alert.BudgetThresholdReached:     "Budget alert",
+	alert.BudgetExhausted:            "Budget exhausted",
 }
 
 func eventTitle(typ string) string {
@@ -187,10 +187,10 @@ func (c *Console) eventWords(ctx context.Context, q *request, n topup.Notificati
 	case alert.BalanceLow:
 		row.Tone = "warning"
 		row.Summary = "Balance fell below " + amount(d.Threshold) + " (balance " + amount(d.Balance) + ")."
-	case "top_up.succeeded":
+	case topup.EventTopUpSucceeded:
 		row.Tone = "success"
 		row.Summary = topUp + " succeeded."
-	case "top_up.failed":
+	case topup.EventTopUpFailed:
 		row.Tone = "error"
 		if topup.Status(d.Status) == topup.Canceled {
 			row.Title = "Top-up canceled"
@@ -201,7 +201,7 @@ func (c *Console) eventWords(ctx context.Context, q *request, n topup.Notificati
 		if r := reasonText(d.FailureCode); r != "" {
 			row.Summary += " " + r
 		}
-	case "top_up.action_required":
+	case topup.EventTopUpActionRequired:
 		row.Tone = "warning"
 		row.Summary = "Your bank asks you to confirm a payment"
 		if d.Amount != "" {
@@ -215,14 +215,14 @@ func (c *Console) eventWords(ctx context.Context, q *request, n topup.Notificati
 				row.Note = paymentDone(t.Status)
 			}
 		}
-	case "auto_top_up.disabled":
+	case topup.EventAutoTopUpDisabled:
 		row.Tone = "error"
 		row.Summary = strings.Replace(disabledText(d.Reason), "They were", "Automatic Payments were", 1)
 		if row.Summary == "" {
 			row.Summary = "Automatic Payments were switched off."
 		}
 		row.Link, row.LinkText = q.base()+"/payment_methods#automatic-payments", "Payment methods"
-	case "auto_top_up.limit_reached":
+	case topup.EventAutoTopUpLimitReached:
 		row.Tone = "warning"
 		month := d.Month
 		if m, err := time.Parse("2006-01", d.Month); err == nil {
