@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"database/sql"
+	"flag"
 	"os"
 	"testing"
 
@@ -53,4 +54,15 @@ func TestUpgradeKeepsAccountKeys(t *testing.T) {
 		t.Cleanup(func() { s.Close() })
 		return s
 	})
+}
+
+var update = flag.Bool("update", false, "rewrite testdata/schema.golden")
+
+// TestFreshSchema: a new database migrates to exactly the schema in
+// testdata/schema.golden (tables, columns, indexes, triggers, functions,
+// versions).
+func TestFreshSchema(t *testing.T) {
+	t.Parallel()
+	s := open(t)
+	storetest.CheckSchema(t, s.DB(), "postgres", "testdata/schema.golden", *update)
 }

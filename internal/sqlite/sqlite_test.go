@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"database/sql"
+	"flag"
 	"path/filepath"
 	"testing"
 
@@ -54,4 +55,14 @@ func TestUpgradeKeepsAccountKeys(t *testing.T) {
 		t.Cleanup(func() { s.Close() })
 		return s
 	})
+}
+
+var update = flag.Bool("update", false, "rewrite testdata/schema.golden")
+
+// TestFreshSchema: a new database migrates to exactly the schema in
+// testdata/schema.golden (tables, columns, indexes, triggers, versions).
+func TestFreshSchema(t *testing.T) {
+	t.Parallel()
+	s := open(t)
+	storetest.CheckSchema(t, s.DB(), "sqlite", "testdata/schema.golden", *update)
 }
