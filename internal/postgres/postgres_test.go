@@ -66,3 +66,25 @@ func TestFreshSchema(t *testing.T) {
 	s := open(t)
 	storetest.CheckSchema(t, s.DB(), "postgres", "testdata/schema.golden", *update)
 }
+
+// oldDB returns a connection to a new, empty schema, for the upgrade tests
+// to build as an older version did.
+func oldDB(t *testing.T) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("pgx", pgtest.Schema(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func TestConsoleMigrationBackfillsTopUpCredits(t *testing.T) {
+	t.Parallel()
+	storetest.ConsoleMigrationBackfillsTopUpCredits(t, oldDB(t), postgres.Migrations())
+}
+
+func TestDailyTotalsMigrationBackfills(t *testing.T) {
+	t.Parallel()
+	storetest.DailyTotalsMigrationBackfills(t, oldDB(t), postgres.Migrations())
+}
