@@ -77,6 +77,13 @@ func Run(t *testing.T, open func(t *testing.T) *sqlstore.Store) {
 		{"Limits/BudgetsAndEndpoints", testBudgetAndEndpointLimits},
 		{"Cards/RemovedStaysRemoved", testRemovedCardStaysRemoved},
 		{"Closed/Writes", testClosedAccountWrites},
+		{"Sandbox/ChargeRoundTrip", testSandboxChargeRoundTrip},
+		{"Sandbox/SameKeyRace", testSandboxSameKeyRace},
+		{"Sandbox/ForgottenKey", testSandboxForgottenKey},
+		{"Sandbox/UpdateOnlyFrom", testSandboxUpdateCharge},
+		{"Sandbox/ChargesForTopUp", testSandboxChargesForTopUp},
+		{"Sandbox/Cards", testSandboxCards},
+		{"Sandbox/Sessions", testSandboxSessions},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
