@@ -108,3 +108,97 @@ func testSpendable(t *testing.T, f *fixture) {
 		t.Errorf("an unknown account: %v; want not_found", err)
 	}
 }
+
+// budget creates a budget that must be valid ("" subject: account-wide; ""
+// limit: none).
+func (f *fixture) budget(acct, subject, kind, limit string) alert.Budget {
+	f.t.Helper()
+	in := alert.BudgetInput{Kind: &kind}
+	if subject != "" {
+		in.Subject = &subject
+	}
+	if limit != "" {
+		in.Limit = ptr(amt(f.t, limit))
+	}
+	b, err := f.s.CreateBudget(ctx(f.t), acct, in)
+	if err != nil {
+		f.t.Fatalf("create budget %s %s %s: %v", subject, kind, limit, err)
+	}
+	return b
+}
+
+// testBudgetAndAlertRows: one budget per subject and one account-wide;
+// another account's budget is not found; refused thresholds save nothing;
+// the account's flags follow the rows, and Verify checks that they do.
+func testBudgetAndAlertRows(t *testing.T, f *fixture) {
+	a, other := f.account("rows@example.com"), f.account("other@example.com")
+	f.budget(a.ID, "", "monthly", "10")
+	f.budget(a.ID, "key_a", "unlimited", "")
+	sub := "key_a"
+	for _, in := range []alert.BudgetInput{{Kind: ptr("monthly"), Limit: ptr(amt(t, "5"))}, {Subject: &sub, Kind: ptr("monthly"), Limit: ptr(amt(t, "5"))}} {
+		if _, err := f.s.CreateBudget(ctx(t), a.ID, in); apperr.CodeOf(err) != apperr.Conflict {
+			t.Errorf("a second budget %+v: %v, want conflict", in, err)
+		}
+	}
+	if bs, _, _ := f.s.Budgets(ctx(t), a.ID, ledger.Page{Limit: 10}); len(bs) != 2 {
+		t.Fatalf("%d budgets after refusals, want 2", len(bs))
+	}
+	ob := f.budget(other.ID, "", "unlimited", "")
+	if _, err := f.s.Budget(ctx(t), a.ID, ob.ID); apperr.CodeOf(err) != apperr.NotFound {
+		t.Errorf("a foreign budget: %v", err)
+	}
+	if err := f.s.DeleteBudget(ctx(t), a.ID, ob.ID); apperr.CodeOf(err) != apperr.NotFound {
+		t.Errorf("deleting a foreign budget: %v", err)
+	}
+	if _, err := f.s.SetLowBalanceAlerts(ctx(t), a.ID, []money.Amount{amt(t, "20")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.s.SetLowBalanceAlerts(ctx(t), a.ID, []money.Amount{amt(t, "20"), amt(t, "22")}); apperr.CodeOf(err) != apperr.Invalid {
+		t.Fatalf("thresholds 2.00 apart: %v", err)
+	}
+	ts, err := f.s.LowBalanceAlerts(ctx(t), a.ID)
+	if err != nil || len(ts) != 1 || ts[0].Amount != amt(t, "20") {
+		t.Fatalf("thresholds after a refusal: %+v %v", ts, err)
+	}
+	if _, err := f.s.SetLowBalanceAlerts(ctx(t), a.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	bs, _, _ := f.s.Budgets(ctx(t), a.ID, ledger.Page{Limit: 10})
+	for _, b := range bs {
+		if err := f.s.DeleteBudget(ctx(t), a.ID, b.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db := f.s.DB()
+	var alerts string
+	var budgets bool
+	if err := db.QueryRowContext(ctx(t), `SELECT low_balance_alerts, has_budgets FROM accounts WHERE id = $1`, a.ID).Scan(&alerts, &budgets); err != nil || alerts != "" || budgets {
+		t.Fatalf("the row after removing everything: alerts %q budgets %v (%v)", alerts, budgets, err)
+	}
+	f.verifyClean()
+	if _, err := db.ExecContext(ctx(t), `UPDATE accounts SET has_budgets = $1 WHERE id = $2`, true, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	v, err := f.s.Verify(ctx(t))
+	if err != nil || len(v) != 1 || v[0].AccountID != a.ID {
+		t.Fatalf("verify after corrupting a flag: %+v %v", v, err)
+	}
+}
+
+// testBudgetSpendVerified: Verify recomputes each budget's spend from the
+// usage since it began, and reports a spend that disagrees.
+func testBudgetSpendVerified(t *testing.T, f *fixture) {
+	a := f.account("spent@example.com")
+	f.postOK(credit(a.ID, amt(t, "100"), "c1"))
+	f.postOK(usage(a.ID, amt(t, "3"), "u1")) // before the budget: not counted
+	b := f.budget(a.ID, "", "one_time", "10")
+	f.postOK(usage(a.ID, amt(t, "2"), "u2"))
+	f.verifyClean()
+	if _, err := f.s.DB().ExecContext(ctx(t), `UPDATE budgets SET spent = spent + 1 WHERE id = $1`, b.ID); err != nil {
+		t.Fatal(err)
+	}
+	v, err := f.s.Verify(ctx(t))
+	if err != nil || len(v) != 1 || v[0].AccountID != a.ID {
+		t.Fatalf("verify after corrupting a spend: %+v %v", v, err)
+	}
+}

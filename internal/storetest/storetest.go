@@ -86,6 +86,8 @@ func Run(t *testing.T, open func(t *testing.T) *sqlstore.Store) {
 		{"Alerts/Thresholds", testThresholds},
 		{"Budgets/CRUD", testBudgetsCRUD},
 		{"Budgets/Spendable", testSpendable},
+		{"Budgets/RowsAndFlags", testBudgetAndAlertRows},
+		{"Budgets/SpendVerified", testBudgetSpendVerified},
 		{"Outbox/Endpoints", testEndpoints},
 		{"Outbox/Delivery", testOutboxDelivery},
 		{"Console/LoginLinkSingleUse", testLoginLinkSingleUse},
