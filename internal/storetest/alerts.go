@@ -63,17 +63,25 @@ func testBudgetsCRUD(t *testing.T, f *fixture) {
 	if err != nil || !more || len(list) != 1 || list[0].ID != wide.ID {
 		t.Errorf("first page %+v, more %v, %v; want the newest", list, more, err)
 	}
-	up, err := f.s.UpdateBudget(ctx(t), a.ID, b.ID, alert.BudgetInput{Limit: ptr(amt(t, "12.00"))})
+	f.changeAndDelete(a.ID, b.ID, wide.ID)
+}
+
+// changeAndDelete raises budget id's limit, deletes it, and checks that
+// another account cannot delete the account's budget wide.
+func (f *fixture) changeAndDelete(acct, id, wide string) {
+	t := f.t
+	t.Helper()
+	up, err := f.s.UpdateBudget(ctx(t), acct, id, alert.BudgetInput{Limit: ptr(amt(t, "12.00"))})
 	if err != nil || *up.Limit != amt(t, "12.00") || up.Kind != alert.Monthly {
 		t.Errorf("update: %+v, %v", up, err)
 	}
-	if err := f.s.DeleteBudget(ctx(t), a.ID, b.ID); err != nil {
+	if err := f.s.DeleteBudget(ctx(t), acct, id); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.s.Budget(ctx(t), a.ID, b.ID); apperr.CodeOf(err) != apperr.NotFound {
+	if _, err := f.s.Budget(ctx(t), acct, id); apperr.CodeOf(err) != apperr.NotFound {
 		t.Errorf("a deleted budget: %v; want not_found", err)
 	}
-	if err := f.s.DeleteBudget(ctx(t), f.account("other@example.com").ID, wide.ID); apperr.CodeOf(err) != apperr.NotFound {
+	if err := f.s.DeleteBudget(ctx(t), f.account("other@example.com").ID, wide); apperr.CodeOf(err) != apperr.NotFound {
 		t.Errorf("another account deletes the budget: %v; want not_found", err)
 	}
 }
@@ -150,37 +158,54 @@ func testBudgetAndAlertRows(t *testing.T, f *fixture) {
 	if err := f.s.DeleteBudget(ctx(t), a.ID, ob.ID); apperr.CodeOf(err) != apperr.NotFound {
 		t.Errorf("deleting a foreign budget: %v", err)
 	}
-	if _, err := f.s.SetLowBalanceAlerts(ctx(t), a.ID, []money.Amount{amt(t, "20")}); err != nil {
+	f.alertFlagsFollowRows(a.ID)
+}
+
+// alertFlagsFollowRows: refused thresholds save nothing; with its
+// thresholds and budgets removed, the account's flags are clear, and Verify
+// notices a flag that disagrees with the rows.
+func (f *fixture) alertFlagsFollowRows(acct string) {
+	t := f.t
+	t.Helper()
+	if _, err := f.s.SetLowBalanceAlerts(ctx(t), acct, []money.Amount{amt(t, "20")}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.s.SetLowBalanceAlerts(ctx(t), a.ID, []money.Amount{amt(t, "20"), amt(t, "22")}); apperr.CodeOf(err) != apperr.Invalid {
+	if _, err := f.s.SetLowBalanceAlerts(ctx(t), acct, []money.Amount{amt(t, "20"), amt(t, "22")}); apperr.CodeOf(err) != apperr.Invalid {
 		t.Fatalf("thresholds 2.00 apart: %v", err)
 	}
-	ts, err := f.s.LowBalanceAlerts(ctx(t), a.ID)
+	ts, err := f.s.LowBalanceAlerts(ctx(t), acct)
 	if err != nil || len(ts) != 1 || ts[0].Amount != amt(t, "20") {
 		t.Fatalf("thresholds after a refusal: %+v %v", ts, err)
 	}
-	if _, err := f.s.SetLowBalanceAlerts(ctx(t), a.ID, nil); err != nil {
+	if _, err := f.s.SetLowBalanceAlerts(ctx(t), acct, nil); err != nil {
 		t.Fatal(err)
 	}
-	bs, _, _ := f.s.Budgets(ctx(t), a.ID, ledger.Page{Limit: 10})
+	bs, _, _ := f.s.Budgets(ctx(t), acct, ledger.Page{Limit: 10})
 	for _, b := range bs {
-		if err := f.s.DeleteBudget(ctx(t), a.ID, b.ID); err != nil {
+		if err := f.s.DeleteBudget(ctx(t), acct, b.ID); err != nil {
 			t.Fatal(err)
 		}
 	}
+	f.flagsVerified(acct)
+}
+
+// flagsVerified: with no thresholds and no budgets the account's flags are
+// clear, and Verify notices a flag that disagrees with the rows.
+func (f *fixture) flagsVerified(acct string) {
+	t := f.t
+	t.Helper()
 	db := f.s.DB()
 	var alerts string
 	var budgets bool
-	if err := db.QueryRowContext(ctx(t), `SELECT low_balance_alerts, has_budgets FROM accounts WHERE id = $1`, a.ID).Scan(&alerts, &budgets); err != nil || alerts != "" || budgets {
+	if err := db.QueryRowContext(ctx(t), `SELECT low_balance_alerts, has_budgets FROM accounts WHERE id = $1`, acct).Scan(&alerts, &budgets); err != nil || alerts != "" || budgets {
 		t.Fatalf("the row after removing everything: alerts %q budgets %v (%v)", alerts, budgets, err)
 	}
 	f.verifyClean()
-	if _, err := db.ExecContext(ctx(t), `UPDATE accounts SET has_budgets = $1 WHERE id = $2`, true, a.ID); err != nil {
+	if _, err := db.ExecContext(ctx(t), `UPDATE accounts SET has_budgets = $1 WHERE id = $2`, true, acct); err != nil {
 		t.Fatal(err)
 	}
 	v, err := f.s.Verify(ctx(t))
-	if err != nil || len(v) != 1 || v[0].AccountID != a.ID {
+	if err != nil || len(v) != 1 || v[0].AccountID != acct {
 		t.Fatalf("verify after corrupting a flag: %+v %v", v, err)
 	}
 }

@@ -76,20 +76,7 @@ func testOutboxDelivery(t *testing.T, f *fixture) {
 		t.Fatalf("events after a top-up: %d, %v; want some", len(events), err)
 	}
 	now := Epoch.Add(time.Second)
-	if work, err := f.s.PendingWork(ctx(t), now); err != nil || !work {
-		t.Errorf("pending work before dispatch: %v, %v; want true", work, err)
-	}
-	n, err := f.s.Dispatch(ctx(t), now, 24*time.Hour, 100)
-	if err != nil || n != len(events) {
-		t.Fatalf("dispatched %d, %v; want %d", n, err, len(events))
-	}
-	claimed, err := f.s.ClaimDeliveries(ctx(t), now, time.Minute, 100)
-	if err != nil || len(claimed) != 2*len(events) {
-		t.Fatalf("claimed %d, %v; want e-mail and webhook of %d events", len(claimed), err, len(events))
-	}
-	if again, err := f.s.ClaimDeliveries(ctx(t), now, time.Minute, 100); err != nil || len(again) != 0 {
-		t.Errorf("claimed %d again under the lease (%v); want none", len(again), err)
-	}
+	claimed := f.dispatchAndClaim(now, len(events))
 	// The lease ran out and another worker took one delivery over: the
 	// first holder's late outcome does not overwrite the new one.
 	var hook notify.Delivery
@@ -101,10 +88,41 @@ func testOutboxDelivery(t *testing.T, f *fixture) {
 	if hook.ID == "" {
 		t.Fatalf("no webhook delivery among %+v", claimed)
 	}
-	later := now.Add(2 * time.Minute)
+	f.finishAfterTakeover(a.ID, ep.ID, hook, now.Add(2*time.Minute), len(events))
+}
+
+// dispatchAndClaim fans the waiting events out and claims every delivery:
+// an e-mail and a webhook for each of the events; a second claim under the
+// lease gets none.
+func (f *fixture) dispatchAndClaim(now time.Time, events int) []notify.Delivery {
+	t := f.t
+	t.Helper()
+	if work, err := f.s.PendingWork(ctx(t), now); err != nil || !work {
+		t.Errorf("pending work before dispatch: %v, %v; want true", work, err)
+	}
+	n, err := f.s.Dispatch(ctx(t), now, 24*time.Hour, 100)
+	if err != nil || n != events {
+		t.Fatalf("dispatched %d, %v; want %d", n, err, events)
+	}
+	claimed, err := f.s.ClaimDeliveries(ctx(t), now, time.Minute, 100)
+	if err != nil || len(claimed) != 2*events {
+		t.Fatalf("claimed %d, %v; want e-mail and webhook of %d events", len(claimed), err, events)
+	}
+	if again, err := f.s.ClaimDeliveries(ctx(t), now, time.Minute, 100); err != nil || len(again) != 0 {
+		t.Errorf("claimed %d again under the lease (%v); want none", len(again), err)
+	}
+	return claimed
+}
+
+// finishAfterTakeover claims every delivery again after the first lease
+// ran out and finishes them all, hook's with the first holder's stale
+// lease: that outcome is recorded as an attempt but leaves hook pending.
+func (f *fixture) finishAfterTakeover(acct, endpoint string, hook notify.Delivery, later time.Time, events int) {
+	t := f.t
+	t.Helper()
 	taken, err := f.s.ClaimDeliveries(ctx(t), later, time.Minute, 100)
-	if err != nil || len(taken) != len(claimed) {
-		t.Fatalf("after the lease %d claimed, %v; want all %d again", len(taken), err, len(claimed))
+	if err != nil || len(taken) != 2*events {
+		t.Fatalf("after the lease %d claimed, %v; want all %d again", len(taken), err, 2*events)
 	}
 	for _, d := range taken {
 		lease := d.Lease
@@ -117,9 +135,9 @@ func testOutboxDelivery(t *testing.T, f *fixture) {
 			t.Fatal(err)
 		}
 	}
-	attempts, _, err := f.s.DeliveryAttempts(ctx(t), a.ID, ep.ID, ledger.Page{Limit: 50})
-	if err != nil || len(attempts) != len(events) {
-		t.Errorf("%d attempts recorded (%v); want %d", len(attempts), err, len(events))
+	attempts, _, err := f.s.DeliveryAttempts(ctx(t), acct, endpoint, ledger.Page{Limit: 50})
+	if err != nil || len(attempts) != events {
+		t.Errorf("%d attempts recorded (%v); want %d", len(attempts), err, events)
 	}
 	// Only the late holder's delivery is still pending; a release lets it
 	// be claimed at once.

@@ -6,6 +6,7 @@ import (
 
 	"github.com/topup/topup/internal/apperr"
 	"github.com/topup/topup/internal/ledger"
+	"github.com/topup/topup/internal/money"
 	"github.com/topup/topup/internal/topup"
 )
 
@@ -99,28 +100,32 @@ func testTopUpSettleCreditsOnce(t *testing.T, f *fixture) {
 			t.Fatalf("settle #%d: %+v, %v", i+1, res, err)
 		}
 	}
-	if b := f.balance(a.ID); b != amt(t, "25.00") {
-		t.Errorf("balance %s after the top-up; want 25.00", b.Format(usd))
-	}
-	entries, _, err := f.s.Entries(ctx(t), a.ID, ledger.Page{Limit: 10})
-	if err != nil || len(entries) != 1 || entries[0].Kind != ledger.KindTopUp || entries[0].TopUpID != tu.ID {
-		t.Fatalf("entries %+v, %v; want the one top-up credit", entries, err)
-	}
+	f.wantOneCredit(a.ID, tu.ID, amt(t, "25.00"))
 	if n, err := f.s.CountTopUps(ctx(t), topup.Pending, topup.Processing, topup.RequiresAction); err != nil || n != 0 {
 		t.Errorf("%d open top-ups (%v) after the success; want 0", n, err)
 	}
 	f.verifyClean()
 }
 
+// wantOneCredit checks that the account holds amount, credited by one
+// entry of the top-up.
+func (f *fixture) wantOneCredit(acct, topUpID string, amount money.Amount) {
+	t := f.t
+	t.Helper()
+	if b := f.balance(acct); b != amount {
+		t.Errorf("balance %s after the top-up; want %s", b.Format(usd), amount.Format(usd))
+	}
+	entries, _, err := f.s.Entries(ctx(t), acct, ledger.Page{Limit: 10})
+	if err != nil || len(entries) != 1 || entries[0].Kind != ledger.KindTopUp || entries[0].TopUpID != topUpID {
+		t.Fatalf("entries %+v, %v; want the one top-up credit", entries, err)
+	}
+}
+
 // testTopUpPaging: an account's top-ups list newest first, a page at a
 // time, and only its own.
 func testTopUpPaging(t *testing.T, f *fixture) {
 	a, b := f.account("pages@example.com"), f.account("b@example.com")
-	for _, acct := range []string{a.ID, b.ID} {
-		if _, err := f.card(acct, "pm_"+acct); err != nil {
-			t.Fatal(err)
-		}
-	}
+	f.cards(a.ID, b.ID)
 	var made []string
 	for _, k := range []string{"k1", "k2", "k3"} {
 		made = append(made, f.manual(a.ID, "5.00", k).ID)
@@ -140,6 +145,16 @@ func testTopUpPaging(t *testing.T, f *fixture) {
 	all, err := f.s.AllTopUps(ctx(t))
 	if err != nil || len(all) != 4 {
 		t.Errorf("all top-ups: %d, %v; want 4", len(all), err)
+	}
+}
+
+// cards gives each account a card.
+func (f *fixture) cards(accts ...string) {
+	f.t.Helper()
+	for _, acct := range accts {
+		if _, err := f.card(acct, "pm_"+acct); err != nil {
+			f.t.Fatal(err)
+		}
 	}
 }
 
@@ -177,15 +192,23 @@ func testOneOpenAutomaticTopUp(t *testing.T, f *fixture) {
 	if err != nil || fixed.Amount == nil || *fixed.Amount != amt(t, "44.00") {
 		t.Fatalf("the automatic top-up's amount: %+v, %v; want 44.00 (target - balance)", fixed.Amount, err)
 	}
-	sum, err := f.s.AutomaticTopUpTotal(ctx(t), a.ID, Epoch, "", topup.Pending, topup.Processing)
-	if err != nil || sum != amt(t, "44.00") {
-		t.Errorf("automatic top-ups this month: %s, %v; want 44.00", sum.Format(usd), err)
-	}
-	if sum, err := f.s.AutomaticTopUpTotal(ctx(t), a.ID, Epoch, started.ID, topup.Pending, topup.Processing); err != nil || sum != 0 {
-		t.Errorf("automatic top-ups this month but that one: %s, %v; want 0", sum.Format(usd), err)
-	}
-	if sum, err := f.s.AutomaticTopUpTotal(ctx(t), a.ID, Epoch.AddDate(0, 1, 0), "", topup.Pending); err != nil || sum != 0 {
-		t.Errorf("automatic top-ups next month: %s, %v; want 0", sum.Format(usd), err)
+	f.wantAutomaticTotals(a.ID, started.ID, amt(t, "44.00"))
+}
+
+// wantAutomaticTotals checks what AutomaticTopUpTotal adds up for an
+// account whose one automatic top-up id, of amount, is open this month.
+func (f *fixture) wantAutomaticTotals(acct, id string, amount money.Amount) {
+	t := f.t
+	t.Helper()
+	for _, c := range []struct {
+		month  time.Time
+		except string
+		want   money.Amount
+	}{{Epoch, "", amount}, {Epoch, id, 0}, {Epoch.AddDate(0, 1, 0), "", 0}} {
+		sum, err := f.s.AutomaticTopUpTotal(ctx(t), acct, c.month, c.except, topup.Pending, topup.Processing)
+		if err != nil || sum != c.want {
+			t.Errorf("automatic top-ups of %s except %q: %s, %v; want %s", topup.Month(c.month), c.except, sum.Format(usd), err, c.want.Format(usd))
+		}
 	}
 }
 
@@ -200,16 +223,7 @@ func testLedgerReads(t *testing.T, f *fixture) {
 	if m := f.s.WriteMark(ctx(t)); m == "" || m == mark {
 		t.Errorf("write mark %q after posting, %q before; want it to move", m, mark)
 	}
-	seqs, err := f.s.AccountSeqs(ctx(t))
-	want := map[string]int64{a.ID: 2, b.ID: 0}
-	if err != nil || len(seqs) != 2 || seqs[0].AccountID >= seqs[1].AccountID {
-		t.Fatalf("account seqs %+v, %v", seqs, err)
-	}
-	for _, s := range seqs {
-		if want[s.AccountID] != s.LastSeq {
-			t.Errorf("account %s numbered to %d; want %d", s.AccountID, s.LastSeq, want[s.AccountID])
-		}
-	}
+	f.wantSeqs(map[string]int64{a.ID: 2, b.ID: 0})
 	after, err := f.s.EntriesAfter(ctx(t), a.ID, 1)
 	if err != nil || len(after) != 1 || after[0].Seq != 2 || after[0].Amount != -amt(t, "1.00") || after[0].IdempotencyKey != "u1" {
 		t.Errorf("entries after 1: %+v, %v; want the usage", after, err)
@@ -219,3 +233,17 @@ func testLedgerReads(t *testing.T, f *fixture) {
 	}
 }
 
+// wantSeqs checks AccountSeqs against every account's last entry number.
+func (f *fixture) wantSeqs(want map[string]int64) {
+	t := f.t
+	t.Helper()
+	seqs, err := f.s.AccountSeqs(ctx(t))
+	if err != nil || len(seqs) != len(want) {
+		t.Fatalf("account seqs %+v, %v; want %v", seqs, err, want)
+	}
+	for i, s := range seqs {
+		if want[s.AccountID] != s.LastSeq || i > 0 && seqs[i-1].AccountID >= s.AccountID {
+			t.Errorf("account seqs %+v; want %v in id order", seqs, want)
+		}
+	}
+}
