@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"slices"
 	"testing"
 	"time"
 
@@ -278,81 +277,5 @@ func TestBudgetLimitChanges(t *testing.T) {
 			}
 		}
 		e.Verify()
-	})
-}
-
-func TestBudgetAndAlertRules(t *testing.T) {
-	t.Parallel()
-	topuptest.Run(t, func(t *testing.T, e *topuptest.Env) {
-		a := e.Account()
-		other := e.Account()
-		budget(e, a.ID, "", "monthly", "10")
-		budget(e, a.ID, "key_a", "unlimited", "")
-		monthly := "monthly"
-		sub := "key_a"
-		for _, in := range []alert.BudgetInput{{Kind: &monthly, Limit: topuptest.AmtP("5")}, {Subject: &sub, Kind: &monthly, Limit: topuptest.AmtP("5")}} {
-			if _, err := e.Store.CreateBudget(t.Context(), a.ID, in); apperr.CodeOf(err) != apperr.Conflict {
-				t.Errorf("a second budget %+v: %v, want conflict", in, err)
-			}
-		}
-		if bs, _, _ := e.Store.Budgets(t.Context(), a.ID, ledger.Page{Limit: 10}); len(bs) != 2 {
-			t.Fatalf("%d budgets after refusals, want 2", len(bs))
-		}
-		// Another account's budget is not found through this one.
-		ob := budget(e, other.ID, "", "unlimited", "")
-		if _, err := e.Store.Budget(t.Context(), a.ID, ob.ID); apperr.CodeOf(err) != apperr.NotFound {
-			t.Errorf("a foreign budget: %v", err)
-		}
-		if err := e.Store.DeleteBudget(t.Context(), a.ID, ob.ID); apperr.CodeOf(err) != apperr.NotFound {
-			t.Errorf("deleting a foreign budget: %v", err)
-		}
-		// Refused thresholds save nothing.
-		setThresholds(e, a.ID, "20")
-		if _, err := e.Store.SetLowBalanceAlerts(t.Context(), a.ID, []money.Amount{topuptest.Amt("20"), topuptest.Amt("22")}); apperr.CodeOf(err) != apperr.Invalid {
-			t.Fatalf("thresholds 2.00 apart: %v", err)
-		}
-		ts, err := e.Store.LowBalanceAlerts(t.Context(), a.ID)
-		if err != nil || len(ts) != 1 || ts[0].Amount != topuptest.Amt("20") {
-			t.Fatalf("thresholds after a refusal: %+v %v", ts, err)
-		}
-		// The flags follow the rows, and verify checks that they do.
-		setThresholds(e, a.ID)
-		bs, _, _ := e.Store.Budgets(t.Context(), a.ID, ledger.Page{Limit: 10})
-		for _, b := range bs {
-			if err := e.Store.DeleteBudget(t.Context(), a.ID, b.ID); err != nil {
-				t.Fatal(err)
-			}
-		}
-		var alerts string
-		var budgets bool
-		if err := e.Store.DB().QueryRowContext(t.Context(), `SELECT low_balance_alerts, has_budgets FROM accounts WHERE id = $1`, a.ID).Scan(&alerts, &budgets); err != nil || alerts != "" || budgets {
-			t.Fatalf("the row after removing everything: alerts %q budgets %v (%v)", alerts, budgets, err)
-		}
-		e.Verify()
-		if _, err := e.Store.DB().ExecContext(t.Context(), `UPDATE accounts SET has_budgets = $1 WHERE id = $2`, true, a.ID); err != nil {
-			t.Fatal(err)
-		}
-		v, err := e.Store.Verify(t.Context())
-		if err != nil || len(v) != 1 || v[0].AccountID != a.ID {
-			t.Fatalf("verify after corrupting a flag: %+v %v", v, err)
-		}
-	})
-}
-
-func TestBudgetSpendIsVerified(t *testing.T) {
-	t.Parallel()
-	topuptest.Run(t, func(t *testing.T, e *topuptest.Env) {
-		a := e.Account()
-		e.Use(a.ID, "3") // before the budget: not counted
-		b := budget(e, a.ID, "", "one_time", "10")
-		e.Use(a.ID, "2")
-		e.Verify()
-		if _, err := e.Store.DB().ExecContext(t.Context(), `UPDATE budgets SET spent = spent + 1 WHERE id = $1`, b.ID); err != nil {
-			t.Fatal(err)
-		}
-		v, err := e.Store.Verify(t.Context())
-		if err != nil || len(v) != 1 || !slices.ContainsFunc(v, func(x ledger.Violation) bool { return x.AccountID == a.ID }) {
-			t.Fatalf("verify after corrupting a spend: %+v %v", v, err)
-		}
 	})
 }

@@ -227,3 +227,15 @@ type Event struct {
 	Type      string
 	Data      any
 }
+
+// Day is one account's totals for one calendar day (UTC), kept up to date
+// with every balance change so that the console's charts and preview never
+// read the entries of a busy account.
+type Day struct {
+	Day            time.Time
+	Usage, Credits money.Amount
+	TopUps         int
+	// TopUpCredits is the part of Credits that top-ups brought.
+	TopUpCredits money.Amount
+	Closing, Low money.Amount
+}

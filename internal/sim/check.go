@@ -2,7 +2,6 @@ package sim
 
 import (
 	"cmp"
-	"database/sql"
 	"fmt"
 	"slices"
 	"sort"
@@ -184,22 +183,14 @@ type topUpRow struct {
 }
 
 func (s *Sim) readTopUps() []topUpRow {
-	rows, err := s.proc.store.DB().QueryContext(s.ctx, `SELECT id, account_id, status, trigger FROM top_ups ORDER BY id`)
+	all, err := s.proc.store.AllTopUps(s.ctx)
 	if err != nil {
 		panic(simError{err})
 	}
-	defer rows.Close()
-	var out []topUpRow
-	for rows.Next() {
-		var t topUpRow
-		if err := rows.Scan(&t.ID, &t.AccountID, &t.Status, &t.Trigger); err != nil {
-			panic(simError{err})
-		}
-		out = append(out, t)
+	out := make([]topUpRow, 0, len(all))
+	for _, t := range all {
+		out = append(out, topUpRow{ID: t.ID, AccountID: t.AccountID, Status: t.Status, Trigger: t.Trigger})
 		s.status[t.ID] = t.Status
-	}
-	if err := rows.Err(); err != nil {
-		panic(simError{err})
 	}
 	return out
 }
@@ -208,49 +199,28 @@ func (s *Sim) readTopUps() []topUpRow {
 // never change: the database refuses it, and Verify proves the numbering)
 // and checks each against what the client sent.
 func (s *Sim) readEntries() {
-	db := s.proc.store.DB()
-	type last struct {
-		id  string
-		seq int64
-	}
-	var accts []last
-	rows, err := db.QueryContext(s.ctx, `SELECT id, last_seq FROM accounts ORDER BY id`)
+	accts, err := s.proc.store.AccountSeqs(s.ctx)
 	if err != nil {
 		panic(simError{err})
 	}
-	for rows.Next() {
-		var l last
-		if err := rows.Scan(&l.id, &l.seq); err != nil {
-			panic(simError{err})
-		}
-		accts = append(accts, l)
-	}
-	rows.Close()
 	for _, a := range accts {
-		if a.seq <= s.seen[a.id] {
+		if a.LastSeq <= s.seen[a.AccountID] {
 			continue
 		}
-		s.readAccountEntries(db, a.id)
+		s.readAccountEntries(a.AccountID)
 	}
 }
 
-func (s *Sim) readAccountEntries(db *sql.DB, acct string) {
+func (s *Sim) readAccountEntries(acct string) {
 	st := s.step
-	rows, err := db.QueryContext(s.ctx, `SELECT seq, id, kind, amount, idempotency_key, COALESCE(top_up_id, '') FROM entries
-WHERE account_id = $1 AND seq > $2 ORDER BY seq`, acct, s.seen[acct])
+	entries, err := s.proc.store.EntriesAfter(s.ctx, acct, s.seen[acct])
 	if err != nil {
 		panic(simError{err})
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var seq int64
-		var id, kind, key, topUp string
-		var amount money.Amount
-		if err := rows.Scan(&seq, &id, &kind, &amount, &key, &topUp); err != nil {
-			panic(simError{err})
-		}
-		s.seen[acct] = seq
-		switch ledger.Kind(kind) {
+	for _, e := range entries {
+		id, kind, key, topUp, amount := e.ID, string(e.Kind), e.IdempotencyKey, e.TopUpID, e.Amount
+		s.seen[acct] = e.Seq
+		switch e.Kind {
 		case ledger.KindUsage, ledger.KindCredit:
 			call := ledger.ScopeUsage
 			if kind == string(ledger.KindCredit) {
@@ -276,9 +246,6 @@ WHERE account_id = $1 AND seq > $2 ORDER BY seq`, acct, s.seen[acct])
 		default:
 			st.fail("idempotent-postings", "entry %s of kind %s, which nothing in the simulation makes", id, kind)
 		}
-	}
-	if err := rows.Err(); err != nil {
-		panic(simError{err})
 	}
 }
 

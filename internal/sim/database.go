@@ -130,13 +130,5 @@ func (d *database) drop() {
 // PostgreSQL, the position of the write-ahead log (any writer of the
 // cluster moves it, which costs only a needless Verify). "" when unknown.
 func (d *database) writeMark(ctx context.Context, store *sqlstore.Store) string {
-	q := `SELECT CAST(total_changes() AS TEXT)`
-	if d.kind == "postgres" {
-		q = `SELECT CAST(pg_current_wal_insert_lsn() AS TEXT)`
-	}
-	var m string
-	if err := store.DB().QueryRowContext(ctx, q).Scan(&m); err != nil {
-		return ""
-	}
-	return m
+	return store.WriteMark(ctx)
 }

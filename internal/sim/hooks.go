@@ -2,10 +2,10 @@ package sim
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"time"
 
+	"github.com/topup/topup/internal/apperr"
 	"github.com/topup/topup/internal/money"
 	"github.com/topup/topup/internal/payment"
 	"github.com/topup/topup/internal/topup"
@@ -55,7 +55,9 @@ func (h engineStore) Begin(ctx context.Context, id string) (topup.TopUp, bool, e
 func (h engineStore) Settle(ctx context.Context, id string, o topup.Outcome, backoff time.Duration) (topup.Settled, error) {
 	h.s.crashPoint("before Settle")
 	var before topup.Status
-	if err := h.p.store.DB().QueryRowContext(ctx, `SELECT status FROM top_ups WHERE id = $1`, id).Scan(&before); err != nil && err != sql.ErrNoRows {
+	if t, err := h.p.store.TopUpByID(ctx, id); err == nil {
+		before = t.Status
+	} else if apperr.CodeOf(err) != apperr.NotFound {
 		return topup.Settled{}, err
 	}
 	res, err := h.p.store.Settle(ctx, id, o, backoff)
@@ -134,40 +136,41 @@ func (h engineStore) RemoveCard(ctx context.Context, accountID, cardID string) (
 // against the card Automatic Top-Up uses.
 func (s *Sim) fixed(p *process, t topup.TopUp) {
 	now := s.clock.Now()
-	start := topup.MonthStart(now)
-	db := p.store.DB()
-	var enabled bool
-	var named string
-	var limit sql.NullInt64
-	err := db.QueryRowContext(s.ctx, `SELECT enabled, payment_method, monthly_limit FROM auto_top_up WHERE account_id = $1`, t.AccountID).Scan(&enabled, &named, &limit)
+	st, _, err := p.store.Settings(s.ctx, t.AccountID)
 	if err != nil {
 		panic(simError{fmt.Errorf("settings of %s: %w", t.AccountID, err)})
 	}
-	var prior int64
-	err = db.QueryRowContext(s.ctx, `SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM top_ups
-WHERE account_id = $1 AND id <> $2 AND trigger <> 'manual' AND amount IS NOT NULL
-AND status IN ('succeeded', 'pending', 'processing', 'requires_action') AND first_attempt_at >= $3 AND first_attempt_at < $4`,
-		t.AccountID, t.ID, start.UnixMicro(), start.AddDate(0, 1, 0).UnixMicro()).Scan(&prior)
+	prior, err := p.store.AutomaticTopUpTotal(s.ctx, t.AccountID, now, t.ID, topup.Succeeded, topup.Pending, topup.Processing, topup.RequiresAction)
 	if err != nil {
 		panic(simError{err})
 	}
-	if l := money.Amount(limit.Int64); limit.Valid && money.Amount(prior)+*t.Amount > l {
+	if l := st.MonthlyLimit; l != nil && prior+*t.Amount > *l {
 		s.step.fail("monthly-limit", "automatic top-up %s of %s fixed at %s: with %s already charged or in flight in %s it exceeds the monthly limit %s",
-			t.ID, t.Amount.Format(t.Currency), now.Format(time.RFC3339), money.Amount(prior).Format(t.Currency), topup.Month(now), l.Format(t.Currency))
+			t.ID, t.Amount.Format(t.Currency), now.Format(time.RFC3339), prior.Format(t.Currency), topup.Month(now), l.Format(t.Currency))
 	}
 	// The first charge goes to the card Automatic Top-Up uses now: it is
 	// on, and the card is its named one or else the account's default.
-	var dflt sql.NullString
-	if err := db.QueryRowContext(s.ctx, `SELECT MIN(id) FROM payment_methods WHERE account_id = $1 AND is_default`, t.AccountID).Scan(&dflt); err != nil {
+	want := st.PaymentMethod
+	if want == "" {
+		want = s.defaultCardID(p, t.AccountID)
+	}
+	if !st.Enabled || t.PaymentMethod != want {
+		s.step.fail("charges-the-card-in-use", "automatic top-up %s is charged on card %q, but Automatic Top-Up is enabled=%v with card %q", t.ID, t.PaymentMethod, st.Enabled, want)
+	}
+}
+
+// defaultCardID returns the id of the account's default card, "" if none.
+func (s *Sim) defaultCardID(p *process, accountID string) string {
+	cards, err := p.store.Cards(s.ctx, accountID)
+	if err != nil {
 		panic(simError{err})
 	}
-	want := named
-	if want == "" {
-		want = dflt.String
+	for _, c := range cards {
+		if c.Default {
+			return c.ID
+		}
 	}
-	if !enabled || t.PaymentMethod != want {
-		s.step.fail("charges-the-card-in-use", "automatic top-up %s is charged on card %q, but Automatic Top-Up is enabled=%v with card %q", t.ID, t.PaymentMethod, enabled, want)
-	}
+	return ""
 }
 
 func fmtAmount(a *money.Amount, c money.Currency) string {
@@ -187,21 +190,18 @@ func (s *Sim) revived(t topup.TopUp, was topup.Status) {
 	if t.Trigger == topup.TriggerManual || t.FirstAttemptAt.IsZero() {
 		return
 	}
-	db := s.proc.store.DB()
-	var limit sql.NullInt64
-	if err := db.QueryRowContext(s.ctx, `SELECT monthly_limit FROM auto_top_up WHERE account_id = $1`, t.AccountID).Scan(&limit); err != nil || !limit.Valid {
+	st, _, err := s.proc.store.Settings(s.ctx, t.AccountID)
+	if err != nil || st.MonthlyLimit == nil {
 		return
 	}
-	start := topup.MonthStart(t.FirstAttemptAt)
-	var sum int64
-	err := db.QueryRowContext(s.ctx, `SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM top_ups WHERE account_id = $1 AND trigger <> 'manual'
-AND status = 'succeeded' AND first_attempt_at >= $2 AND first_attempt_at < $3`, t.AccountID, start.UnixMicro(), start.AddDate(0, 1, 0).UnixMicro()).Scan(&sum)
-	if err == nil && sum > limit.Int64 {
+	limit := *st.MonthlyLimit
+	sum, err := s.proc.store.AutomaticTopUpTotal(s.ctx, t.AccountID, t.FirstAttemptAt, "", topup.Succeeded)
+	if err == nil && sum > limit {
 		s.stats.RevivedOverLimit++
-		s.step.tracef("revived top-up %s takes %s past its monthly limit: %s charged", t.ID, topup.Month(t.FirstAttemptAt), money.Amount(sum).Format(t.Currency))
+		s.step.tracef("revived top-up %s takes %s past its monthly limit: %s charged", t.ID, topup.Month(t.FirstAttemptAt), sum.Format(t.Currency))
 		if s.cfg.StrictLimit {
 			s.step.fail("monthly-limit-charged", "top-up %s, given up on and then credited for a charge that succeeded after all, takes %s's automatic charges to %s, past the monthly limit %s",
-				t.ID, topup.Month(t.FirstAttemptAt), money.Amount(sum).Format(t.Currency), money.Amount(limit.Int64).Format(t.Currency))
+				t.ID, topup.Month(t.FirstAttemptAt), sum.Format(t.Currency), limit.Format(t.Currency))
 		}
 	}
 }

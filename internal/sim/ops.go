@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"database/sql"
 	"fmt"
 	"time"
 
@@ -545,19 +544,10 @@ func (s *Sim) customer() {
 			return
 		}
 	}
-	var waiting []string
-	rows, err := s.proc.store.DB().QueryContext(s.ctx, `SELECT id FROM top_ups WHERE status = 'requires_action' ORDER BY id`)
+	waiting, err := s.proc.store.TopUpIDs(s.ctx, topup.RequiresAction)
 	if err != nil {
 		panic(simError{err})
 	}
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			panic(simError{err})
-		}
-		waiting = append(waiting, id)
-	}
-	rows.Close()
 	if len(waiting) == 0 {
 		return
 	}
@@ -691,26 +681,16 @@ func (s *Sim) drain(d time.Duration) {
 }
 
 func (s *Sim) openTopUps() []string {
-	var out []string
-	rows, err := s.proc.store.DB().QueryContext(s.ctx, `SELECT id FROM top_ups WHERE status IN ('pending', 'processing', 'requires_action') ORDER BY id`)
+	out, err := s.proc.store.TopUpIDs(s.ctx, topup.Pending, topup.Processing, topup.RequiresAction)
 	if err != nil {
 		panic(simError{err})
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			panic(simError{err})
-		}
-		out = append(out, id)
 	}
 	return out
 }
 
 func (s *Sim) anyDue() bool {
-	var n int
-	err := s.proc.store.DB().QueryRowContext(s.ctx, `SELECT COUNT(*) FROM top_ups WHERE status IN ('pending', 'processing')`).Scan(&n)
-	if err != nil && err != sql.ErrNoRows {
+	n, err := s.proc.store.CountTopUps(s.ctx, topup.Pending, topup.Processing)
+	if err != nil {
 		panic(simError{err})
 	}
 	return n > 0

@@ -40,6 +40,8 @@ var Dialect = sqlstore.Dialect{
 	Name:      "sqlite",
 	ForUpdate: "",
 	MaxParams: 32766,
+	// The changes made through the one writer connection.
+	WriteMark: `SELECT CAST(total_changes() AS TEXT)`,
 	Retryable: func(err error) bool {
 		var se *sqlite.Error
 		if errors.As(err, &se) {

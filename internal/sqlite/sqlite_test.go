@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"database/sql"
+	"flag"
 	"path/filepath"
 	"testing"
 
@@ -54,4 +55,36 @@ func TestUpgradeKeepsAccountKeys(t *testing.T) {
 		t.Cleanup(func() { s.Close() })
 		return s
 	})
+}
+
+var update = flag.Bool("update", false, "rewrite testdata/schema.golden")
+
+// TestFreshSchema: a new database migrates to exactly the schema in
+// testdata/schema.golden (tables, columns, indexes, triggers, versions).
+func TestFreshSchema(t *testing.T) {
+	t.Parallel()
+	s := open(t)
+	storetest.CheckSchema(t, s.DB(), "sqlite", "testdata/schema.golden", *update)
+}
+
+// oldDB returns a connection to a new, empty database file, for the
+// upgrade tests to build as an older version did.
+func oldDB(t *testing.T) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("sqlite", filepath.Join(t.TempDir(), "old.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func TestConsoleMigrationBackfillsTopUpCredits(t *testing.T) {
+	t.Parallel()
+	storetest.ConsoleMigrationBackfillsTopUpCredits(t, oldDB(t), sqlite.Migrations())
+}
+
+func TestDailyTotalsMigrationBackfills(t *testing.T) {
+	t.Parallel()
+	storetest.DailyTotalsMigrationBackfills(t, oldDB(t), sqlite.Migrations())
 }

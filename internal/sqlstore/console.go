@@ -6,35 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
-)
 
-// LoginLink is a one-time console sign-in link, as stored: only the hash of
-// its token is kept.
-type LoginLink struct {
-	AccountID string
-	CreatedAt time.Time
-	ExpiresAt time.Time
-	// UsedAt is zero until the link signed someone in.
-	UsedAt time.Time
-}
-
-// ConsoleSession is a signed-in browser. IDHash is the hex SHA-256 of the
-// cookie's value; CSRF is the token every form of the session carries.
-type ConsoleSession struct {
-	IDHash    string
-	AccountID string
-	CSRF      string
-	CreatedAt time.Time
-	ExpiresAt time.Time
-}
-
-// Refusals of UseLoginLink, for the page to explain.
-var (
-	// ErrLinkUsed is returned for a sign-in link that already signed someone
-	// in.
-	ErrLinkUsed = errors.New("this sign-in link was already used")
-	// ErrLinkExpired is returned for a sign-in link past its expiry.
-	ErrLinkExpired = errors.New("this sign-in link has expired")
+	"github.com/topup/topup/internal/console"
 )
 
 // CreateLoginLink stores a sign-in link for an account (NotFound for an
@@ -62,12 +35,12 @@ func (s *Store) CreateLoginLink(ctx context.Context, accountID, tokenHash string
 
 // LoginLink returns a sign-in link by the hash of its token (NotFound when
 // there is none), whatever its state: reading it uses nothing.
-func (s *Store) LoginLink(ctx context.Context, tokenHash string) (LoginLink, error) {
+func (s *Store) LoginLink(ctx context.Context, tokenHash string) (console.LoginLink, error) {
 	return loginLinkTx(ctx, s.read, tokenHash)
 }
 
-func loginLinkTx(ctx context.Context, q queryer, tokenHash string) (LoginLink, error) {
-	var l LoginLink
+func loginLinkTx(ctx context.Context, q queryer, tokenHash string) (console.LoginLink, error) {
+	var l console.LoginLink
 	var created, expires, used int64
 	err := q.QueryRowContext(ctx, `SELECT account_id, created_at, expires_at, used_at FROM console_login_links WHERE token_hash = $1`, tokenHash).
 		Scan(&l.AccountID, &created, &expires, &used)
@@ -86,10 +59,10 @@ func loginLinkTx(ctx context.Context, q queryer, tokenHash string) (LoginLink, e
 
 // UseLoginLink uses a sign-in link up and opens the session sess for its
 // account, in one transaction: of two browsers racing with the same link,
-// one is signed in. A link used before gives ErrLinkUsed, one past its
-// expiry ErrLinkExpired, an unknown one NotFound; none of them opens
+// one is signed in. A link used before gives console.ErrLinkUsed, one past its
+// expiry console.ErrLinkExpired, an unknown one NotFound; none of them opens
 // anything. sess.AccountID is filled in from the link.
-func (s *Store) UseLoginLink(ctx context.Context, tokenHash string, sess ConsoleSession) (ConsoleSession, error) {
+func (s *Store) UseLoginLink(ctx context.Context, tokenHash string, sess console.Session) (console.Session, error) {
 	now := s.clock.Now()
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		l, err := loginLinkTx(ctx, tx, tokenHash)
@@ -98,9 +71,9 @@ func (s *Store) UseLoginLink(ctx context.Context, tokenHash string, sess Console
 		}
 		switch {
 		case !l.UsedAt.IsZero():
-			return ErrLinkUsed
+			return console.ErrLinkUsed
 		case !now.Before(l.ExpiresAt):
-			return ErrLinkExpired
+			return console.ErrLinkExpired
 		}
 		// The condition on used_at makes the update the arbiter even where
 		// the read above took no lock.
@@ -109,7 +82,7 @@ func (s *Store) UseLoginLink(ctx context.Context, tokenHash string, sess Console
 			return fmt.Errorf("use sign-in link: %w", err)
 		}
 		if n, err := res.RowsAffected(); err != nil || n != 1 {
-			return errors.Join(ErrLinkUsed, err)
+			return errors.Join(console.ErrLinkUsed, err)
 		}
 		sess.AccountID, sess.CreatedAt = l.AccountID, now
 		if _, err := tx.ExecContext(ctx, `DELETE FROM console_sessions WHERE expires_at < $1`, micros(now)); err != nil {
@@ -126,8 +99,8 @@ func (s *Store) UseLoginLink(ctx context.Context, tokenHash string, sess Console
 
 // ConsoleSession returns the session whose id hashes to idHash; an unknown
 // or expired session is NotFound.
-func (s *Store) ConsoleSession(ctx context.Context, idHash string) (ConsoleSession, error) {
-	out := ConsoleSession{IDHash: idHash}
+func (s *Store) ConsoleSession(ctx context.Context, idHash string) (console.Session, error) {
+	out := console.Session{IDHash: idHash}
 	var created, expires int64
 	err := s.read.QueryRowContext(ctx, `SELECT account_id, csrf_token, created_at, expires_at FROM console_sessions WHERE id_hash = $1 AND expires_at > $2`,
 		idHash, micros(s.clock.Now())).Scan(&out.AccountID, &out.CSRF, &created, &expires)

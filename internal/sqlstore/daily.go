@@ -91,28 +91,18 @@ func compare(a, b string) int {
 	return 0
 }
 
-// Day is one account-day of totals.
-type Day struct {
-	Day            time.Time
-	Usage, Credits money.Amount
-	TopUps         int
-	// TopUpCredits is the part of Credits that top-ups brought.
-	TopUpCredits money.Amount
-	Closing, Low money.Amount
-}
-
 // DailyTotals returns an account's days from since (inclusive), oldest
 // first; days without a balance change are absent.
-func (s *Store) DailyTotals(ctx context.Context, accountID string, since time.Time) ([]Day, error) {
+func (s *Store) DailyTotals(ctx context.Context, accountID string, since time.Time) ([]ledger.Day, error) {
 	rows, err := s.read.QueryContext(ctx, `SELECT day, usage, credits, top_ups, top_up_credits, closing_balance, min_balance FROM daily_totals
 WHERE account_id = $1 AND day >= $2 ORDER BY day`, accountID, since.UTC().Format(time.DateOnly))
 	if err != nil {
 		return nil, fmt.Errorf("daily totals: %w", err)
 	}
 	defer rows.Close()
-	var out []Day
+	var out []ledger.Day
 	for rows.Next() {
-		var d Day
+		var d ledger.Day
 		var day string
 		if err := rows.Scan(&day, &d.Usage, &d.Credits, &d.TopUps, &d.TopUpCredits, &d.Closing, &d.Low); err != nil {
 			return nil, err

@@ -10,6 +10,19 @@ import (
 	"github.com/topup/topup/internal/ledger"
 )
 
+const entryCols = `id, seq, kind, amount, balance_after, description, subject, idempotency_key, COALESCE(top_up_id, ''), created_at`
+
+func scanEntry(r rowScanner, accountID string) (ledger.Entry, error) {
+	e := ledger.Entry{AccountID: accountID}
+	var kind string
+	var created int64
+	if err := r.Scan(&e.ID, &e.Seq, &kind, &e.Amount, &e.BalanceAfter, &e.Description, &e.Subject, &e.IdempotencyKey, &e.TopUpID, &created); err != nil {
+		return e, err
+	}
+	e.Kind, e.CreatedAt = ledger.Kind(kind), fromMicros(created)
+	return e, nil
+}
+
 // Entries lists an account's entries, newest first.
 func (s *Store) Entries(ctx context.Context, accountID string, p ledger.Page) ([]ledger.Entry, bool, error) {
 	before := int64(1) << 62
@@ -22,21 +35,17 @@ func (s *Store) Entries(ctx context.Context, accountID string, p ledger.Page) ([
 			return nil, false, err
 		}
 	}
-	rows, err := s.read.QueryContext(ctx, `SELECT id, seq, kind, amount, balance_after, description, subject, idempotency_key, COALESCE(top_up_id, ''), created_at
-FROM entries WHERE account_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3`, accountID, before, p.Limit+1)
+	rows, err := s.read.QueryContext(ctx, `SELECT `+entryCols+` FROM entries WHERE account_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3`, accountID, before, p.Limit+1)
 	if err != nil {
 		return nil, false, fmt.Errorf("list entries: %w", err)
 	}
 	defer rows.Close()
 	var out []ledger.Entry
 	for rows.Next() {
-		e := ledger.Entry{AccountID: accountID}
-		var kind string
-		var created int64
-		if err := rows.Scan(&e.ID, &e.Seq, &kind, &e.Amount, &e.BalanceAfter, &e.Description, &e.Subject, &e.IdempotencyKey, &e.TopUpID, &created); err != nil {
+		e, err := scanEntry(rows, accountID)
+		if err != nil {
 			return nil, false, err
 		}
-		e.Kind, e.CreatedAt = ledger.Kind(kind), fromMicros(created)
 		out = append(out, e)
 	}
 	if err := rows.Err(); err != nil {

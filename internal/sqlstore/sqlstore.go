@@ -32,6 +32,9 @@ type Dialect struct {
 	SkipLocked string
 	// MaxParams is the most bind parameters one statement may carry.
 	MaxParams int
+	// WriteMark is a query answering a value that changes whenever the
+	// database is written (Store.WriteMark); empty when it has none.
+	WriteMark string
 	// Retryable reports errors after which a transaction may simply be run
 	// again: busy, serialization failure, deadlock.
 	Retryable func(error) bool
@@ -65,10 +68,10 @@ func (s *Store) Prepare(ctx context.Context) error {
 // Dialect returns the store's dialect name.
 func (s *Store) DialectName() string { return s.dialect.Name }
 
-// DB returns the pool that writes. It exists for tests that must reach
+// DB returns the pool that writes. It is for tests only, that must reach
 // past the store, such as the conformance suite proving that the database
-// itself refuses to change a ledger entry; production code goes through the
-// store's methods.
+// itself refuses to change a ledger entry; production code, the simulator
+// included, goes through the store's methods.
 func (s *Store) DB() *sql.DB { return s.write }
 
 // Ping checks that the database answers.

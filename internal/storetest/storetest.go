@@ -45,44 +45,73 @@ func Run(t *testing.T, open func(t *testing.T) *sqlstore.Store) {
 		c := clock.NewManual(Epoch)
 		return &fixture{t: t, s: open(t), ids: ids.New(c)}
 	}
-	for _, tc := range []struct {
-		name string
-		fn   func(t *testing.T, f *fixture)
-	}{
-		{"Accounts/CreateAndRead", testAccountCreateAndRead},
-		{"Accounts/ListNewestFirst", testAccountsList},
-		{"Accounts/Update", testAccountUpdate},
-		{"Post/CreditThenUsage", testPostCreditThenUsage},
-		{"Post/ReplayAnswersTheFirstResult", testPostReplay},
-		{"Post/SameKeyOtherRequestConflicts", testPostConflict},
-		{"Post/KeyRepeatedInsideOneGroup", testPostKeyRepeatedInGroup},
-		{"Post/ScopesAreIndependent", testPostScopes},
-		{"Post/UnknownAccountSpoilsNothingElse", testPostUnknownAccount},
-		{"Post/ClosedAccountRefuses", testPostClosedAccount},
-		{"Post/BalanceOverflowRefused", testPostOverflow},
-		{"Post/TotalsStayExact", testTotalsStayExact},
-		{"Isolation/PoisonUnderLoad", testPoisonUnderLoad},
-		{"Entries/NewestFirstWithFields", testEntries},
-		{"Entries/Immutable", testEntriesImmutable},
-		{"Verify/CleanLedger", testVerifyClean},
-		{"Verify/CorruptedBalance", testVerifyCorrupted},
-		{"Meta/SetIfAbsent", testMeta},
-		{"Concurrency/Committer", testConcurrentCommitter},
-		{"Concurrency/DirectPost", testConcurrentDirectPost},
-		{"Concurrency/SameKeyRace", testConcurrentSameKey},
-		{"Batch/TenThousandPostings", testBigBatch},
-		{"APIKeys/CreateListRevoke", testAPIKeys},
-		{"APIKeys/LimitAndClosedAccount", testAPIKeyLimits},
-		{"Limits/Cards", testCardLimit},
-		{"Limits/BudgetsAndEndpoints", testBudgetAndEndpointLimits},
-		{"Cards/RemovedStaysRemoved", testRemovedCardStaysRemoved},
-		{"Closed/Writes", testClosedAccountWrites},
-	} {
+	for _, tc := range suite {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			tc.fn(t, setup(t))
 		})
 	}
+}
+
+// suite is every section of the conformance suite, by name: accounts, the
+// ledger, API keys, limits, top-ups, alerts and budgets, the outbox, the
+// console and the sandbox's memory.
+var suite = []struct {
+	name string
+	fn   func(t *testing.T, f *fixture)
+}{
+	{"Accounts/CreateAndRead", testAccountCreateAndRead},
+	{"Accounts/ListNewestFirst", testAccountsList},
+	{"Accounts/Update", testAccountUpdate},
+	{"Post/CreditThenUsage", testPostCreditThenUsage},
+	{"Post/ReplayAnswersTheFirstResult", testPostReplay},
+	{"Post/SameKeyOtherRequestConflicts", testPostConflict},
+	{"Post/KeyRepeatedInsideOneGroup", testPostKeyRepeatedInGroup},
+	{"Post/ScopesAreIndependent", testPostScopes},
+	{"Post/UnknownAccountSpoilsNothingElse", testPostUnknownAccount},
+	{"Post/ClosedAccountRefuses", testPostClosedAccount},
+	{"Post/BalanceOverflowRefused", testPostOverflow},
+	{"Post/TotalsStayExact", testTotalsStayExact},
+	{"Isolation/PoisonUnderLoad", testPoisonUnderLoad},
+	{"Entries/NewestFirstWithFields", testEntries},
+	{"Entries/Immutable", testEntriesImmutable},
+	{"Verify/CleanLedger", testVerifyClean},
+	{"Verify/CorruptedBalance", testVerifyCorrupted},
+	{"Meta/SetIfAbsent", testMeta},
+	{"Concurrency/Committer", testConcurrentCommitter},
+	{"Concurrency/DirectPost", testConcurrentDirectPost},
+	{"Concurrency/SameKeyRace", testConcurrentSameKey},
+	{"Batch/TenThousandPostings", testBigBatch},
+	{"APIKeys/CreateListRevoke", testAPIKeys},
+	{"APIKeys/LimitAndClosedAccount", testAPIKeyLimits},
+	{"Limits/Cards", testCardLimit},
+	{"Limits/BudgetsAndEndpoints", testBudgetAndEndpointLimits},
+	{"Cards/RemovedStaysRemoved", testRemovedCardStaysRemoved},
+	{"Closed/Writes", testClosedAccountWrites},
+	{"TopUps/ManualIdempotent", testManualTopUpIdempotent},
+	{"TopUps/LeaseAndClaim", testTopUpLeaseAndClaim},
+	{"TopUps/SettleCreditsOnce", testTopUpSettleCreditsOnce},
+	{"TopUps/Paging", testTopUpPaging},
+	{"TopUps/OneOpenAutomatic", testOneOpenAutomaticTopUp},
+	{"Ledger/CheckerReads", testLedgerReads},
+	{"Alerts/Thresholds", testThresholds},
+	{"Budgets/CRUD", testBudgetsCRUD},
+	{"Budgets/Spendable", testSpendable},
+	{"Budgets/RowsAndFlags", testBudgetAndAlertRows},
+	{"Budgets/SpendVerified", testBudgetSpendVerified},
+	{"Outbox/Endpoints", testEndpoints},
+	{"Outbox/Delivery", testOutboxDelivery},
+	{"Console/LoginLinkSingleUse", testLoginLinkSingleUse},
+	{"Console/LoginLinkExpired", testLoginLinkExpired},
+	{"Console/Sessions", testConsoleSessions},
+	{"Console/DailyTotals", testDailyTotals},
+	{"Sandbox/ChargeRoundTrip", testSandboxChargeRoundTrip},
+	{"Sandbox/SameKeyRace", testSandboxSameKeyRace},
+	{"Sandbox/ForgottenKey", testSandboxForgottenKey},
+	{"Sandbox/UpdateOnlyFrom", testSandboxUpdateCharge},
+	{"Sandbox/ChargesForTopUp", testSandboxChargesForTopUp},
+	{"Sandbox/Cards", testSandboxCards},
+	{"Sandbox/Sessions", testSandboxSessions},
 }
 
 // fixture is one subtest's fresh store and the helpers that speak to it.

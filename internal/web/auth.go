@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/topup/topup/internal/clock"
+	"github.com/topup/topup/internal/console"
 	"github.com/topup/topup/internal/ids"
 	"github.com/topup/topup/internal/ledger"
-	"github.com/topup/topup/internal/sqlstore"
 )
 
 // LoginLinkTTL is how long a sign-in link can be used.
@@ -63,17 +63,17 @@ func (l *Links) NewLoginLink(ctx context.Context, accountID string) (string, tim
 }
 
 // session returns the request's live session, if it has one.
-func (c *Console) session(r *http.Request) (sqlstore.ConsoleSession, bool) {
+func (c *Console) session(r *http.Request) (console.Session, bool) {
 	ck, err := r.Cookie(sessionCookie)
 	if err != nil || ck.Value == "" || len(ck.Value) > 100 {
-		return sqlstore.ConsoleSession{}, false
+		return console.Session{}, false
 	}
 	sess, err := c.store.ConsoleSession(r.Context(), ledger.HashKey(ck.Value))
 	if err != nil {
 		if !isNotFound(err) {
 			c.log.ErrorContext(r.Context(), "console: read session", "err", err)
 		}
-		return sqlstore.ConsoleSession{}, false
+		return console.Session{}, false
 	}
 	return sess, true
 }
@@ -101,9 +101,9 @@ func (c *Console) home(w http.ResponseWriter, r *http.Request) {
 
 // linkState reads the sign-in link a token names and says whether it can
 // still be used, and if not why, in words.
-func (c *Console) linkState(r *http.Request, token string) (sqlstore.LoginLink, int, string) {
+func (c *Console) linkState(r *http.Request, token string) (console.LoginLink, int, string) {
 	if token == "" || len(token) > 100 {
-		return sqlstore.LoginLink{}, http.StatusNotFound, "This sign-in link is not valid."
+		return console.LoginLink{}, http.StatusNotFound, "This sign-in link is not valid."
 	}
 	l, err := c.store.LoginLink(r.Context(), ledger.HashKey(token))
 	switch {
@@ -222,14 +222,14 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := ids.Secret("")
-	sess := sqlstore.ConsoleSession{IDHash: ledger.HashKey(id), CSRF: ids.Secret(""), ExpiresAt: c.clock.Now().Add(c.cfg.SessionTTL)}
+	sess := console.Session{IDHash: ledger.HashKey(id), CSRF: ids.Secret(""), ExpiresAt: c.clock.Now().Add(c.cfg.SessionTTL)}
 	sess, err = c.store.UseLoginLink(r.Context(), ledger.HashKey(token), sess)
 	if err != nil {
 		status, problem := http.StatusGone, ""
 		switch {
-		case errors.Is(err, sqlstore.ErrLinkUsed):
+		case errors.Is(err, console.ErrLinkUsed):
 			problem = "This sign-in link was already used. Each link signs in once: ask for a new one."
-		case errors.Is(err, sqlstore.ErrLinkExpired):
+		case errors.Is(err, console.ErrLinkExpired):
 			problem = "This sign-in link has expired. Links last 15 minutes: ask for a new one."
 		case isNotFound(err):
 			status, problem = http.StatusNotFound, "This sign-in link is not valid."

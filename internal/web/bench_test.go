@@ -17,6 +17,7 @@ import (
 
 	"github.com/topup/topup/internal/billing"
 	"github.com/topup/topup/internal/clock"
+	"github.com/topup/topup/internal/console"
 	"github.com/topup/topup/internal/ids"
 	"github.com/topup/topup/internal/ledger"
 	"github.com/topup/topup/internal/money"
@@ -148,7 +149,7 @@ func seedBench() error {
 	u, _ := url.Parse(link)
 	id := "bench-session"
 	if _, err := store.UseLoginLink(ctx, ledger.HashKey(u.Query().Get("token")),
-		sqlstore.ConsoleSession{IDHash: ledger.HashKey(id), CSRF: "x", ExpiresAt: now.Add(24 * time.Hour)}); err != nil {
+		console.Session{IDHash: ledger.HashKey(id), CSRF: "x", ExpiresAt: now.Add(24 * time.Hour)}); err != nil {
 		return err
 	}
 	bench.cookie = &http.Cookie{Name: "topup_session", Value: id}

@@ -5,8 +5,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/topup/topup/internal/ledger"
 	"github.com/topup/topup/internal/money"
-	"github.com/topup/topup/internal/sqlstore"
 )
 
 // The chart and the Automatic Payments preview read the same thing: the
@@ -50,7 +50,7 @@ func windowStart(now time.Time) time.Time { return dayOf(now).AddDate(0, 0, -(hi
 
 // buildHistory lays the daily rows since windowStart(now) out as one flow a
 // day. Days without a row changed nothing.
-func buildHistory(rows []sqlstore.Day, balance money.Amount, created, now time.Time) history {
+func buildHistory(rows []ledger.Day, balance money.Amount, created, now time.Time) history {
 	first, today := windowStart(now), dayOf(now)
 	if c := dayOf(created); c.After(first) {
 		first = c
@@ -58,7 +58,7 @@ func buildHistory(rows []sqlstore.Day, balance money.Amount, created, now time.T
 	if first.After(today) {
 		first = today
 	}
-	byDay := make(map[time.Time]sqlstore.Day, len(rows))
+	byDay := make(map[time.Time]ledger.Day, len(rows))
 	var net money.Amount
 	for _, r := range rows {
 		byDay[dayOf(r.Day)] = r

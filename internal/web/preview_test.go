@@ -4,8 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/topup/topup/internal/ledger"
 	"github.com/topup/topup/internal/money"
-	"github.com/topup/topup/internal/sqlstore"
 )
 
 func usdCur(t *testing.T) money.Currency {
@@ -25,7 +25,7 @@ func TestBuildHistory(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 11, 26, 15, 0, 0, 0, time.UTC)
 	day := func(d int) time.Time { return time.Date(2026, 11, d, 0, 0, 0, 0, time.UTC) }
-	rows := []sqlstore.Day{
+	rows := []ledger.Day{
 		{Day: day(20), Credits: dollars(50), Usage: dollars(2)},
 		{Day: day(22), Usage: dollars(3), Credits: dollars(10), TopUps: 1, TopUpCredits: dollars(10)},
 		{Day: day(26), Usage: dollars(1)},

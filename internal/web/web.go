@@ -23,11 +23,11 @@ import (
 	"github.com/topup/topup/internal/apperr"
 	"github.com/topup/topup/internal/billing"
 	"github.com/topup/topup/internal/clock"
+	"github.com/topup/topup/internal/console"
 	"github.com/topup/topup/internal/input"
 	"github.com/topup/topup/internal/ledger"
 	"github.com/topup/topup/internal/money"
 	"github.com/topup/topup/internal/notify"
-	"github.com/topup/topup/internal/sqlstore"
 	"github.com/topup/topup/internal/topup"
 )
 
@@ -45,16 +45,16 @@ type Store interface {
 	CustomerID(ctx context.Context, accountID string) (string, error)
 	TopUp(ctx context.Context, accountID, id string) (topup.TopUp, error)
 	TopUps(ctx context.Context, accountID string, p ledger.Page) ([]topup.TopUp, bool, error)
-	DailyTotals(ctx context.Context, accountID string, since time.Time) ([]sqlstore.Day, error)
+	DailyTotals(ctx context.Context, accountID string, since time.Time) ([]ledger.Day, error)
 	LowBalanceAlerts(ctx context.Context, accountID string) ([]alert.Threshold, error)
 	Budgets(ctx context.Context, accountID string, p ledger.Page) ([]alert.Budget, bool, error)
 	NotificationPage(ctx context.Context, accountID string, p ledger.Page) ([]topup.Notification, bool, error)
 	Endpoints(ctx context.Context, accountID string, p ledger.Page) ([]notify.Endpoint, bool, error)
 	DeliveryAttempts(ctx context.Context, accountID, endpointID string, p ledger.Page) ([]notify.Attempt, bool, error)
 	LinkStore
-	LoginLink(ctx context.Context, tokenHash string) (sqlstore.LoginLink, error)
-	UseLoginLink(ctx context.Context, tokenHash string, sess sqlstore.ConsoleSession) (sqlstore.ConsoleSession, error)
-	ConsoleSession(ctx context.Context, idHash string) (sqlstore.ConsoleSession, error)
+	LoginLink(ctx context.Context, tokenHash string) (console.LoginLink, error)
+	UseLoginLink(ctx context.Context, tokenHash string, sess console.Session) (console.Session, error)
+	ConsoleSession(ctx context.Context, idHash string) (console.Session, error)
 	EndConsoleSession(ctx context.Context, idHash string) error
 	// Meta and SetMetaIfAbsent keep the installation's sign-in form key.
 	Meta(ctx context.Context, key string) (string, bool, error)
@@ -265,7 +265,7 @@ func (c *Console) routes() *http.ServeMux {
 // request is one signed-in request: its session and account.
 type request struct {
 	*http.Request
-	sess sqlstore.ConsoleSession
+	sess console.Session
 	acct ledger.Account
 }
 

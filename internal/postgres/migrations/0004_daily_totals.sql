@@ -1,17 +1,5 @@
--- Daily totals per account, kept up to date in the transaction of every
--- balance change, so that charts and previews never scan a busy account's
--- entries. Amounts in micros; usage is positive.
-CREATE TABLE daily_totals (
-    account_id      TEXT NOT NULL REFERENCES accounts (id),
-    day             TEXT NOT NULL,
-    usage           BIGINT NOT NULL DEFAULT 0,
-    credits         BIGINT NOT NULL DEFAULT 0,
-    top_ups         INTEGER NOT NULL DEFAULT 0,
-    closing_balance BIGINT NOT NULL,
-    min_balance     BIGINT NOT NULL,
-    PRIMARY KEY (account_id, day)
-);
-
+-- 0004, PostgreSQL part (after the shared one): the day of a microsecond
+-- time is to_char(to_timestamp(us / 1000000.0) AT TIME ZONE 'UTC', 'YYYY-MM-DD').
 -- Backfill from the ledger written before this migration.
 INSERT INTO daily_totals (account_id, day, usage, credits, top_ups, closing_balance, min_balance)
 SELECT account_id, d,

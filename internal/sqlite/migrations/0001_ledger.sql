@@ -1,17 +1,5 @@
--- Accounts keep their balance in their row; it changes only in the
--- transaction that inserts the entry explaining the change.
-CREATE TABLE accounts (
-    id           TEXT PRIMARY KEY,
-    email        TEXT NOT NULL,
-    currency     TEXT NOT NULL,
-    balance      BIGINT NOT NULL DEFAULT 0,
-    last_seq     BIGINT NOT NULL DEFAULT 0,
-    status       TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'closed')),
-    api_key_hash TEXT NOT NULL UNIQUE,
-    created_at   BIGINT NOT NULL,
-    updated_at   BIGINT NOT NULL
-);
-
+-- 0001, SQLite part (after the shared one): the entries and idempotency
+-- tables WITHOUT ROWID, and triggers that refuse to change an entry.
 -- Entries are immutable: the triggers below refuse any update or delete.
 CREATE TABLE entries (
     account_id      TEXT NOT NULL REFERENCES accounts (id),
@@ -43,8 +31,3 @@ CREATE TABLE idempotency (
     created_at   BIGINT NOT NULL,
     PRIMARY KEY (scope, key)
 ) WITHOUT ROWID;
-
-CREATE TABLE meta (
-    key   TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);

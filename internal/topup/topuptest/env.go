@@ -330,25 +330,18 @@ func (e *Env) Only(accountID string) topup.TopUp {
 }
 
 // Credited lists the account's top_up ledger entries, oldest first, read
-// from the table.
+// from the store.
 func (e *Env) Credited(accountID string) []ledger.Entry {
 	e.T.Helper()
-	rows, err := e.Store.DB().QueryContext(e.ctx(), `SELECT id, amount, balance_after, COALESCE(top_up_id, ''), idempotency_key FROM entries
-WHERE account_id = $1 AND kind = 'top_up' ORDER BY seq`, accountID)
+	all, err := e.Store.EntriesAfter(e.ctx(), accountID, 0)
 	if err != nil {
 		e.T.Fatalf("top-up entries: %v", err)
 	}
-	defer rows.Close()
 	var out []ledger.Entry
-	for rows.Next() {
-		en := ledger.Entry{AccountID: accountID, Kind: ledger.KindTopUp}
-		if err := rows.Scan(&en.ID, &en.Amount, &en.BalanceAfter, &en.TopUpID, &en.IdempotencyKey); err != nil {
-			e.T.Fatalf("scan entry: %v", err)
+	for _, en := range all {
+		if en.Kind == ledger.KindTopUp {
+			out = append(out, en)
 		}
-		out = append(out, en)
-	}
-	if err := rows.Err(); err != nil {
-		e.T.Fatal(err)
 	}
 	return out
 }

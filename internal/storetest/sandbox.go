@@ -1,76 +1,21 @@
-package sqlstore_test
+package storetest
 
 import (
 	"errors"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/topup/topup/internal/clock"
-	"github.com/topup/topup/internal/ids"
 	"github.com/topup/topup/internal/payment"
-	"github.com/topup/topup/internal/pgtest"
 	"github.com/topup/topup/internal/sandbox"
-	"github.com/topup/topup/internal/sqlite"
-	"github.com/topup/topup/internal/sqlstore"
 )
 
-// The sandbox's storage runs the same tests on SQLite and on PostgreSQL
-// (TOPUP_TEST_POSTGRES, or the local server the postgres package's tests
-// use; skipped when unreachable outside CI).
+// The sandbox provider's memory (charges, idempotency keys, saved cards,
+// Checkout sessions) on both databases.
 
-var sandboxEpoch = time.Date(2026, time.March, 4, 5, 6, 7, 123456000, time.UTC)
-
-func openSandboxSQLite(t *testing.T) *sqlstore.Store {
-	c := clock.NewManual(sandboxEpoch)
-	s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "topup.db"), c, ids.New(c))
-	if err != nil {
-		t.Fatalf("open sqlite: %v", err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
-
-// TestMain gives the package's PostgreSQL tests a database of their own.
-func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
-
-// openSandboxPostgres opens a store in a schema of its own, dropped when
-// the test ends.
-func openSandboxPostgres(t *testing.T) *sqlstore.Store {
-	c := clock.NewManual(sandboxEpoch)
-	return pgtest.Open(t, c, ids.New(c))
-}
-
-func TestSandboxStore(t *testing.T) {
-	t.Parallel()
-	for name, open := range map[string]func(*testing.T) *sqlstore.Store{
-		"sqlite":   openSandboxSQLite,
-		"postgres": openSandboxPostgres,
-	} {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			for _, tc := range []struct {
-				name string
-				fn   func(*testing.T, *sqlstore.Store)
-			}{
-				{"ChargeRoundTrip", testSandboxChargeRoundTrip},
-				{"SameKeyRace", testSandboxSameKeyRace},
-				{"ForgottenKey", testSandboxForgottenKey},
-				{"UpdateOnlyFrom", testSandboxUpdateCharge},
-				{"ChargesForTopUp", testSandboxChargesForTopUp},
-				{"Cards", testSandboxCards},
-				{"Sessions", testSandboxSessions},
-			} {
-				t.Run(tc.name, func(t *testing.T) {
-					t.Parallel()
-					tc.fn(t, open(t))
-				})
-			}
-		})
-	}
-}
+// sandboxEpoch is Epoch as the databases keep it, in microseconds, so that
+// what is read back equals what was written.
+var sandboxEpoch = Epoch.Truncate(time.Microsecond)
 
 func sandboxCharge(id, key, topUp string, at time.Time) sandbox.Charge {
 	return sandbox.Charge{
@@ -80,7 +25,8 @@ func sandboxCharge(id, key, topUp string, at time.Time) sandbox.Charge {
 	}
 }
 
-func testSandboxChargeRoundTrip(t *testing.T, s *sqlstore.Store) {
+func testSandboxChargeRoundTrip(t *testing.T, f *fixture) {
+	s := f.s
 	ctx := t.Context()
 	c := sandboxCharge("pi_1", "k1", "tu_1", sandboxEpoch)
 	got, inserted, err := s.SandboxInsertCharge(ctx, c, sandboxEpoch.Add(-24*time.Hour))
@@ -101,7 +47,8 @@ func testSandboxChargeRoundTrip(t *testing.T, s *sqlstore.Store) {
 	}
 }
 
-func testSandboxSameKeyRace(t *testing.T, s *sqlstore.Store) {
+func testSandboxSameKeyRace(t *testing.T, f *fixture) {
+	s := f.s
 	const n = 8
 	var wg sync.WaitGroup
 	got := make([]sandbox.Charge, n)
@@ -132,7 +79,8 @@ func testSandboxSameKeyRace(t *testing.T, s *sqlstore.Store) {
 	}
 }
 
-func testSandboxForgottenKey(t *testing.T, s *sqlstore.Store) {
+func testSandboxForgottenKey(t *testing.T, f *fixture) {
+	s := f.s
 	ctx := t.Context()
 	first := sandboxCharge("pi_1", "k1", "tu_1", sandboxEpoch)
 	if _, _, err := s.SandboxInsertCharge(ctx, first, sandboxEpoch.Add(-24*time.Hour)); err != nil {
@@ -156,7 +104,8 @@ func testSandboxForgottenKey(t *testing.T, s *sqlstore.Store) {
 	}
 }
 
-func testSandboxUpdateCharge(t *testing.T, s *sqlstore.Store) {
+func testSandboxUpdateCharge(t *testing.T, f *fixture) {
+	s := f.s
 	ctx := t.Context()
 	if _, _, err := s.SandboxInsertCharge(ctx, sandboxCharge("pi_1", "k1", "tu_1", sandboxEpoch), time.Time{}); err != nil {
 		t.Fatal(err)
@@ -174,7 +123,8 @@ func testSandboxUpdateCharge(t *testing.T, s *sqlstore.Store) {
 	}
 }
 
-func testSandboxChargesForTopUp(t *testing.T, s *sqlstore.Store) {
+func testSandboxChargesForTopUp(t *testing.T, f *fixture) {
+	s := f.s
 	ctx := t.Context()
 	for i, c := range []sandbox.Charge{
 		sandboxCharge("pi_1", "k1", "tu_1", sandboxEpoch),
@@ -198,7 +148,8 @@ func testSandboxChargesForTopUp(t *testing.T, s *sqlstore.Store) {
 	}
 }
 
-func testSandboxCards(t *testing.T, s *sqlstore.Store) {
+func testSandboxCards(t *testing.T, f *fixture) {
+	s := f.s
 	ctx := t.Context()
 	c := sandbox.SavedCard{ID: "pm_1", Token: "pm_card_visa", Customer: "cus_1", Brand: "visa", Last4: "4242", ExpMonth: 12, ExpYear: 2029, CreatedAt: sandboxEpoch}
 	if err := s.SandboxInsertCard(ctx, c); err != nil {
@@ -223,7 +174,8 @@ func testSandboxCards(t *testing.T, s *sqlstore.Store) {
 	}
 }
 
-func testSandboxSessions(t *testing.T, s *sqlstore.Store) {
+func testSandboxSessions(t *testing.T, f *fixture) {
+	s := f.s
 	ctx := t.Context()
 	ss := sandbox.Session{ID: "cs_1", Customer: "cus_1", AccountID: "acct_1", SuccessURL: "https://a/ok", CancelURL: "https://a/no", CreatedAt: sandboxEpoch}
 	if err := s.SandboxInsertSession(ctx, ss); err != nil {
