@@ -275,11 +275,17 @@ func RunSteps(ctx context.Context, cfg Config, steps []Step) (Result, error) {
 		return res, err
 	}
 	s.db = db
+	closeStripe, err := s.stripe.open(ctx, cfg.Dir)
+	if err != nil {
+		db.drop()
+		return res, err
+	}
 	defer func() {
 		if s.proc != nil {
 			s.proc.store.Close()
 		}
 		db.drop()
+		closeStripe()
 	}()
 	s.step = &stepState{rng: r}
 	if s.proc, err = s.start(r.Uint64()); err != nil {
@@ -558,7 +564,7 @@ func (s *Sim) emit(typ string, ch payment.Charge) {
 // (Stripe delivers at least once).
 func (s *Sim) queueEvent(ev payment.Event) {
 	s.evSeq++
-	ev.ID, ev.Created = fmt.Sprintf("evt_%d", s.evSeq), s.stripe.now()
+	ev.ID, ev.Created = fmt.Sprintf("evt_%d", s.evSeq), s.stripe.Now()
 	copies := 1
 	if s.step.fault(0.2) {
 		copies += 1 + s.step.rng.IntN(2)
