@@ -38,18 +38,22 @@ func (s *script) Changed(c sandbox.Charge) {
 	s.mu.Unlock()
 }
 
-// TestHookFaults: the faults the engine's tests and the simulator inject
-// behave as Stripe and the network do — a lost answer after a charge that
-// happened, a 503 before anything, a request refused outright, one that
-// lands late, an outcome chosen for the call — and keys are still kept for
-// 24 hours, replays still answering with the first charge.
-func TestHookFaults(t *testing.T) {
-	t.Parallel()
+// hooked is a sandbox with a script as its hook and a card that succeeds.
+func hooked(t *testing.T) (*fixture, *script, payment.Card) {
+	t.Helper()
 	h := &script{}
 	f := setup(t, sandbox.Config{Hook: h})
-	card := f.card("cus_1", "pm_card_visa")
-	req := request("cus_1", card.ID, "topup-tu_1")
+	return f, h, f.card("cus_1", "pm_card_visa")
+}
 
+// TestHookLostAnswer: an answer lost after the charge was made; the retry
+// replays the first charge whatever the hook says of its outcome, a key
+// reused with other parameters is refused, and keys are still forgotten
+// after Stripe's 24 hours.
+func TestHookLostAnswer(t *testing.T) {
+	t.Parallel()
+	f, h, card := hooked(t)
+	req := request("cus_1", card.ID, "topup-tu_1")
 	h.faults = []sandbox.Fault{{Lose: true}, {Status: payment.Declined, DeclineCode: "card_declined"}}
 	if _, err := f.p.Charge(t.Context(), req); !errors.Is(err, payment.ErrUnknownOutcome) {
 		t.Fatalf("lost answer: err %v, want ErrUnknownOutcome", err)
@@ -66,7 +70,6 @@ func TestHookFaults(t *testing.T) {
 	if _, err := f.p.Charge(t.Context(), other); !errors.Is(err, sandbox.ErrKeyReused) {
 		t.Fatalf("a key reused with another amount: err %v, want ErrKeyReused", err)
 	}
-
 	f.clock.Advance(sandbox.DefaultKeyTTL - time.Second)
 	f.charge(req)
 	if n := len(f.logged()); n != 1 {
@@ -77,13 +80,22 @@ func TestHookFaults(t *testing.T) {
 	if n := len(f.logged()); n != 2 {
 		t.Fatalf("a key past its 24 hours: %d charges, want a second one", n)
 	}
+}
 
-	req = request("cus_1", card.ID, "topup-tu_2")
+// TestHookRefusals: a 503 before anything, a request refused outright and
+// one that lands only after the caller gave up charge nothing; the caller
+// can tell only the refusal from a lost answer.
+func TestHookRefusals(t *testing.T) {
+	t.Parallel()
+	f, h, card := hooked(t)
+	req := request("cus_1", card.ID, "topup-tu_2")
 	ran := 0
 	h.faults = []sandbox.Fault{
 		{Refuse: payment.ErrUnknownOutcome, During: func() { ran++ }},
 		{Refuse: errors.New("400 invalid_request_error")},
 		{Late: true},
+		{Refuse: payment.ErrUnknownOutcome},
+		{Lose: true},
 	}
 	if _, err := f.p.Charge(t.Context(), req); !errors.Is(err, payment.ErrUnknownOutcome) || ran != 1 {
 		t.Errorf("fail before charge: %v (During ran %d times), want ErrUnknownOutcome", err, ran)
@@ -94,14 +106,25 @@ func TestHookFaults(t *testing.T) {
 	if _, err := f.p.Charge(t.Context(), req); !errors.Is(err, payment.ErrUnknownOutcome) {
 		t.Errorf("late: %v, want ErrUnknownOutcome", err)
 	}
-	if _, ok, _ := f.p.FindCharge(t.Context(), "", "tu_topup-tu_2"); ok {
-		t.Error("a request refused or not yet landed left a charge")
+	if _, err := f.p.GetCharge(t.Context(), "pi_unknown"); !errors.Is(err, payment.ErrUnknownOutcome) {
+		t.Errorf("get with a 503: %v", err)
 	}
+	if _, _, err := f.p.FindCharge(t.Context(), "", "tu_topup-tu_2"); !errors.Is(err, payment.ErrUnknownOutcome) {
+		t.Errorf("find with its answer lost: %v", err)
+	}
+	if n := len(f.logged()); n != 0 {
+		t.Errorf("%d charges for requests refused or not yet landed", n)
+	}
+}
 
-	// Landed after all, processing, and decided later: the hook hears of
-	// each change, as Stripe's webhooks tell.
+// TestHookProcessing: a charge left processing by the hook is decided
+// later, once, and the hook hears of each change, as Stripe's webhooks
+// tell.
+func TestHookProcessing(t *testing.T) {
+	t.Parallel()
+	f, h, card := hooked(t)
 	h.faults = []sandbox.Fault{{Status: payment.Processing}}
-	pending := f.charge(req)
+	pending := f.charge(request("cus_1", card.ID, "topup-tu_3"))
 	if pending.Status != payment.Processing {
 		t.Fatalf("charge = %+v, want processing", pending)
 	}
@@ -112,17 +135,8 @@ func TestHookFaults(t *testing.T) {
 	if again, _ := f.p.Decide(t.Context(), pending.ID, payment.Declined, "card_declined"); again.Status != payment.Succeeded {
 		t.Errorf("a decided charge decided again: %+v", again)
 	}
-	last := h.changed[len(h.changed)-2:]
-	if len(h.changed) != 4 || last[0].Status != payment.Processing || last[1].Status != payment.Succeeded {
-		t.Errorf("the hook was told of %+v; want the three charges and the decision", h.changed)
-	}
-
-	h.faults = []sandbox.Fault{{Refuse: payment.ErrUnknownOutcome}, {Lose: true}}
-	if _, err := f.p.GetCharge(t.Context(), pending.ID); !errors.Is(err, payment.ErrUnknownOutcome) {
-		t.Errorf("get with a 503: %v", err)
-	}
-	if _, _, err := f.p.FindCharge(t.Context(), "", "tu_topup-tu_2"); !errors.Is(err, payment.ErrUnknownOutcome) {
-		t.Errorf("find with its answer lost: %v", err)
+	if len(h.changed) != 2 || h.changed[0].Status != payment.Processing || h.changed[1].Status != payment.Succeeded {
+		t.Errorf("the hook was told of %+v; want the charge and its decision", h.changed)
 	}
 }
 
