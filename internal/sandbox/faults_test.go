@@ -141,14 +141,14 @@ func TestHookProcessing(t *testing.T) {
 }
 
 // TestHookDelay: a fault's delay is waited like Latency, and a caller who
-// stops waiting gets an unknown outcome for a charge that was made.
+// stops waiting meanwhile gets an unknown outcome for a charge that was
+// made.
 func TestHookDelay(t *testing.T) {
 	t.Parallel()
-	h := &script{faults: []sandbox.Fault{{Delay: time.Minute}}}
-	f := setup(t, sandbox.Config{Hook: h})
-	card := f.card("cus_1", "pm_card_visa")
-	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
+	f, h, card := hooked(t)
+	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
+	h.faults = []sandbox.Fault{{Delay: time.Minute, During: cancel}}
 	if _, err := f.p.Charge(ctx, request("cus_1", card.ID, "k")); !errors.Is(err, payment.ErrUnknownOutcome) {
 		t.Fatalf("err %v, want ErrUnknownOutcome", err)
 	}
