@@ -19,12 +19,13 @@ import (
 //
 // The same IdempotencyKey returns the charge it made, as it now stands,
 // for KeyTTL; reusing a key with another amount, currency, customer or
-// payment method is an error, as Stripe answers 400. The charge is recorded
-// before the Latency wait, so a context that ends during the wait gives an
-// error wrapping payment.ErrUnknownOutcome for a charge that exists. An
-// unknown or detached payment method is a plain error (an invalid request:
-// retrying cannot help); a failure of the sandbox's own storage wraps
-// ErrUnknownOutcome, like a 5xx from Stripe.
+// payment method is an error wrapping ErrKeyReused, as Stripe answers 400.
+// The charge is recorded before the Latency wait, so a context that ends
+// during the wait gives an error wrapping payment.ErrUnknownOutcome for a
+// charge that exists. An unknown or detached payment method is a plain
+// error (an invalid request: retrying cannot help); a failure of the
+// sandbox's own storage wraps ErrUnknownOutcome, like a 5xx from Stripe.
+// A Hook's Fault can change all of that, call by call.
 func (p *Provider) Charge(ctx context.Context, req payment.ChargeRequest) (payment.Charge, error) {
 	op := "sandbox: charge top-up " + req.TopUpID
 	if err := ctx.Err(); err != nil {
@@ -34,30 +35,50 @@ func (p *Provider) Charge(ctx context.Context, req payment.ChargeRequest) (payme
 		return payment.Charge{}, fmt.Errorf("%s: %w", op, err)
 	}
 	forget := p.forgetBefore()
-	if prev, ok, err := p.store.SandboxChargeForKey(ctx, req.IdempotencyKey, forget); err != nil {
-		return payment.Charge{}, fmt.Errorf("%s: %w: %w", op, payment.ErrUnknownOutcome, err)
-	} else if ok {
-		return p.replay(ctx, op, prev, req)
-	}
-
-	c, err := p.decide(ctx, req)
+	prev, replay, err := p.store.SandboxChargeForKey(ctx, req.IdempotencyKey, forget)
 	if err != nil {
+		return payment.Charge{}, fmt.Errorf("%s: %w: %w", op, payment.ErrUnknownOutcome, err)
+	}
+	f := p.fault(Call{Op: OpCharge, Request: req, Replay: replay})
+	if err := f.refused(op); err != nil {
+		return payment.Charge{}, err
+	}
+	if !replay {
+		c, err := p.decide(ctx, req, f)
+		if err != nil {
+			return payment.Charge{}, fmt.Errorf("%s: %w", op, err)
+		}
+		// From here on the charge is as good as sent: it is recorded even
+		// if the caller stops waiting, as Stripe finishes a request whose
+		// client went away.
+		var inserted bool
+		prev, inserted, err = p.store.SandboxInsertCharge(context.WithoutCancel(ctx), c, forget)
+		if err != nil {
+			return payment.Charge{}, fmt.Errorf("%s: %w: %w", op, payment.ErrUnknownOutcome, err)
+		}
+		if inserted {
+			p.changed(prev)
+		}
+	}
+	if err := sameRequest(prev, req); err != nil {
 		return payment.Charge{}, fmt.Errorf("%s: %w", op, err)
 	}
-	// From here on the charge is as good as sent: it is recorded even if
-	// the caller stops waiting, as Stripe finishes a request whose client
-	// went away.
-	got, inserted, err := p.store.SandboxInsertCharge(context.WithoutCancel(ctx), c, forget)
-	if err != nil {
+	return p.answer(ctx, op, f, p.latency, prev.Payment())
+}
+
+// answer ends a call that did its work: the fault's During, the wait, and
+// the answer, unless the fault loses it.
+func (p *Provider) answer(ctx context.Context, op string, f Fault, wait time.Duration, c payment.Charge) (payment.Charge, error) {
+	if f.During != nil {
+		f.During()
+	}
+	if err := sleep(ctx, wait+max(f.Delay, 0)); err != nil {
 		return payment.Charge{}, fmt.Errorf("%s: %w: %w", op, payment.ErrUnknownOutcome, err)
 	}
-	if !inserted {
-		return p.replay(ctx, op, got, req)
+	if f.Lose {
+		return payment.Charge{}, fmt.Errorf("%s: %w: the answer was lost", op, payment.ErrUnknownOutcome)
 	}
-	if err := p.wait(ctx); err != nil {
-		return payment.Charge{}, fmt.Errorf("%s: %w: %w", op, payment.ErrUnknownOutcome, err)
-	}
-	return got.Payment(), nil
+	return c, nil
 }
 
 func validate(req payment.ChargeRequest) error {
@@ -74,22 +95,20 @@ func validate(req payment.ChargeRequest) error {
 	return nil
 }
 
-// replay answers a request whose key already made prev. Like every call it
-// takes Latency.
-func (p *Provider) replay(ctx context.Context, op string, prev Charge, req payment.ChargeRequest) (payment.Charge, error) {
+// sameRequest checks that a request whose key made prev asks for the same
+// charge (for a new charge, trivially).
+func sameRequest(prev Charge, req payment.ChargeRequest) error {
 	if prev.Amount != req.Amount || prev.Currency != strings.ToLower(req.Currency) ||
 		prev.Customer != req.Customer || prev.PaymentMethod != req.PaymentMethod {
-		return payment.Charge{}, fmt.Errorf("%s: idempotency key %q was used for charge %s with other parameters (%d %s on %s of %q)",
-			op, req.IdempotencyKey, prev.ID, prev.Amount, prev.Currency, prev.PaymentMethod, prev.Customer)
+		return fmt.Errorf("%w: %q was used for charge %s (%d %s on %s of %q)",
+			ErrKeyReused, req.IdempotencyKey, prev.ID, prev.Amount, prev.Currency, prev.PaymentMethod, prev.Customer)
 	}
-	if err := p.wait(ctx); err != nil {
-		return payment.Charge{}, fmt.Errorf("%s: %w: %w", op, payment.ErrUnknownOutcome, err)
-	}
-	return prev.Payment(), nil
+	return nil
 }
 
-// decide builds the charge a new request makes, from its card's test token.
-func (p *Provider) decide(ctx context.Context, req payment.ChargeRequest) (Charge, error) {
+// decide builds the charge a new request makes, from its card's test token
+// or the fault's Status.
+func (p *Provider) decide(ctx context.Context, req payment.ChargeRequest, f Fault) (Charge, error) {
 	card, err := p.store.SandboxCard(ctx, req.PaymentMethod)
 	switch {
 	case errors.Is(err, payment.ErrNotFound):
@@ -118,6 +137,8 @@ func (p *Provider) decide(ctx context.Context, req payment.ChargeRequest) (Charg
 		CreatedAt:      p.clock.Now(),
 	}
 	switch {
+	case f.Status != "":
+		p.outcome(&c, f)
 	case tc.authenticate:
 		c.Status, c.ClientSecret = payment.RequiresAction, p.clientSecret(c.ID)
 		if req.OffSession {
@@ -143,12 +164,13 @@ func (p *Provider) forgetBefore() time.Time {
 	return p.clock.Now().Add(-p.keyTTL)
 }
 
-// wait is the charge's Latency, cut short when ctx ends.
-func (p *Provider) wait(ctx context.Context) error {
-	if p.latency <= 0 {
+// sleep waits d (a charge's Latency, a fault's Delay), cut short when ctx
+// ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
 		return nil
 	}
-	t := time.NewTimer(p.latency)
+	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
@@ -161,11 +183,16 @@ func (p *Provider) wait(ctx context.Context) error {
 // GetCharge returns a charge by id; an unknown id gives an error wrapping
 // payment.ErrNotFound.
 func (p *Provider) GetCharge(ctx context.Context, chargeID string) (payment.Charge, error) {
+	op := "sandbox: get charge " + chargeID
+	f := p.fault(Call{Op: OpGet, ID: chargeID})
+	if err := f.refused(op); err != nil {
+		return payment.Charge{}, err
+	}
 	c, err := p.store.SandboxCharge(ctx, chargeID)
 	if err != nil {
-		return payment.Charge{}, fmt.Errorf("sandbox: get charge %s: %w", chargeID, err)
+		return payment.Charge{}, fmt.Errorf("%s: %w", op, err)
 	}
-	return c.Payment(), nil
+	return p.answer(ctx, op, f, 0, c.Payment())
 }
 
 // FindCharge returns the newest charge made for topUpID, of customerID
@@ -175,14 +202,23 @@ func (p *Provider) FindCharge(ctx context.Context, customerID, topUpID string) (
 	if topUpID == "" {
 		return payment.Charge{}, false, errors.New("sandbox: find charge: empty top-up id")
 	}
+	op := "sandbox: find charge for top-up " + topUpID
+	f := p.fault(Call{Op: OpFind, ID: topUpID})
+	if err := f.refused(op); err != nil {
+		return payment.Charge{}, false, err
+	}
 	cs, err := p.store.SandboxChargesForTopUp(ctx, customerID, topUpID)
 	if err != nil {
-		return payment.Charge{}, false, fmt.Errorf("sandbox: find charge for top-up %s: %w", topUpID, err)
+		return payment.Charge{}, false, fmt.Errorf("%s: %w", op, err)
 	}
-	if len(cs) == 0 {
-		return payment.Charge{}, false, nil
+	var found payment.Charge
+	if len(cs) > 0 {
+		found = cs[0].Payment()
 	}
-	return cs[0].Payment(), true, nil
+	if found, err = p.answer(ctx, op, f, 0, found); err != nil {
+		return payment.Charge{}, false, err
+	}
+	return found, len(cs) > 0, nil
 }
 
 // Authenticate settles a requires_action charge the way the customer's
@@ -196,9 +232,21 @@ func (p *Provider) Authenticate(ctx context.Context, chargeID string, ok bool) (
 	if !ok {
 		to, code = payment.Declined, codeAuthenticationFailure
 	}
-	c, err := p.store.SandboxUpdateCharge(ctx, chargeID, payment.RequiresAction, to, code)
+	c, err := p.update(ctx, chargeID, payment.RequiresAction, to, code)
 	if err != nil {
 		return payment.Charge{}, fmt.Errorf("sandbox: authenticate charge %s: %w", chargeID, err)
+	}
+	return c.Payment(), nil
+}
+
+// Decide gives a processing charge its outcome, as Stripe does later for a
+// charge it could not decide at once (a Fault's Status Processing), and
+// returns the charge as it then is: one no longer processing is returned
+// unchanged. An unknown id wraps payment.ErrNotFound.
+func (p *Provider) Decide(ctx context.Context, chargeID string, to payment.ChargeStatus, declineCode string) (payment.Charge, error) {
+	c, err := p.update(ctx, chargeID, payment.Processing, to, declineCode)
+	if err != nil {
+		return payment.Charge{}, fmt.Errorf("sandbox: decide charge %s: %w", chargeID, err)
 	}
 	return c.Payment(), nil
 }
@@ -208,11 +256,33 @@ func (p *Provider) Authenticate(ctx context.Context, chargeID string, ok bool) (
 // that a late answer to the challenge charges nothing. Any other charge is
 // returned as it is.
 func (p *Provider) CancelCharge(ctx context.Context, chargeID string) (payment.Charge, error) {
-	c, err := p.store.SandboxUpdateCharge(ctx, chargeID, payment.RequiresAction, payment.Declined, "canceled")
-	if err != nil {
-		return payment.Charge{}, fmt.Errorf("sandbox: cancel charge %s: %w", chargeID, err)
+	op := "sandbox: cancel charge " + chargeID
+	f := p.fault(Call{Op: OpCancel, ID: chargeID})
+	if err := f.refused(op); err != nil {
+		return payment.Charge{}, err
 	}
-	return c.Payment(), nil
+	c, err := p.update(ctx, chargeID, payment.RequiresAction, payment.Declined, "canceled")
+	if err != nil {
+		return payment.Charge{}, fmt.Errorf("%s: %w", op, err)
+	}
+	return p.answer(ctx, op, f, 0, c.Payment())
+}
+
+// update moves a charge in status from to status to, and tells the hook
+// when it did.
+func (p *Provider) update(ctx context.Context, id string, from, to payment.ChargeStatus, code string) (Charge, error) {
+	if p.hook == nil {
+		return p.store.SandboxUpdateCharge(ctx, id, from, to, code)
+	}
+	before, err := p.store.SandboxCharge(ctx, id)
+	if err != nil {
+		return Charge{}, err
+	}
+	c, err := p.store.SandboxUpdateCharge(ctx, id, from, to, code)
+	if err == nil && before.Status == from && c.Status == to {
+		p.changed(c)
+	}
+	return c, err
 }
 
 // AuthenticateSecret is Authenticate for a browser that holds only the

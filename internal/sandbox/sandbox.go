@@ -178,6 +178,10 @@ type Config struct {
 	Clock clock.Clock
 	// IDs mints every id and client secret; a generator on Clock when nil.
 	IDs *ids.Generator
+	// Hook, when set, injects faults: delays, refusals, lost answers,
+	// requests that land late, outcomes chosen call by call (faults.go).
+	// The engine's tests and the simulator set it; the demo does not.
+	Hook Hook
 }
 
 // Provider is payment.Provider on the sandbox. It is safe for concurrent
@@ -189,6 +193,7 @@ type Provider struct {
 	keyTTL  time.Duration
 	clock   clock.Clock
 	ids     *ids.Generator
+	hook    Hook
 }
 
 var _ payment.Provider = (*Provider)(nil)
@@ -202,6 +207,7 @@ func New(store Store, cfg Config) *Provider {
 		keyTTL:  cfg.KeyTTL,
 		clock:   cfg.Clock,
 		ids:     cfg.IDs,
+		hook:    cfg.Hook,
 	}
 	if p.keyTTL == 0 {
 		p.keyTTL = DefaultKeyTTL

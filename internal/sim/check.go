@@ -130,7 +130,7 @@ func (s *Sim) check() {
 		if cs := succ[id]; len(cs) > 1 {
 			ids := make([]string, len(cs))
 			for i, c := range cs {
-				ids[i] = c.ID + " (" + c.key + ")"
+				ids[i] = c.ID + " (" + c.IdempotencyKey + ")"
 			}
 			st.fail("charged-at-most-once", "top-up %s was charged %d times: %v", id, len(cs), ids)
 		}

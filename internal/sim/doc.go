@@ -31,16 +31,18 @@
 //   - a quiet period, in which faults stop and every top-up must be
 //     decided.
 //
-// The payment provider is simulated (provider.go): Stripe's test cards
-// (success, card_declined, insufficient_funds, lost_card, stolen_card,
-// 3-D Secure, a card whose every charge is declined), random declines and
-// slow ("processing") charges decided later, and faults decided by the
-// step's random source: a 503 before anything is charged, a request that
-// lands after the caller gave up, an answer lost after charging. It keeps
-// every charge under every idempotency key, replays a key for 24 hours and
-// then forgets it, finds charges by the top-up id in their metadata, and
-// sends webhooks. Its memory is Stripe's and survives every crash of
-// Topup; it is the ground truth the invariants compare the ledger with.
+// The payment provider is the sandbox (internal/sandbox), in a SQLite
+// database of its own: Stripe's test cards (success, card_declined,
+// insufficient_funds, lost_card, stolen_card, 3-D Secure, a card whose
+// every charge is declined), every charge kept under its idempotency key,
+// a key replayed for 24 hours and then forgotten, charges found by the
+// top-up id in their metadata. Its fault hook is provider.go: random
+// declines and slow ("processing") charges decided later, and faults
+// decided by the step's random source — a 503 before anything is charged,
+// a request that lands after the caller gave up, an answer lost after
+// charging — and the webhooks Stripe sends. Its memory is Stripe's and
+// survives every crash of Topup; it is the ground truth the invariants
+// compare the ledger with.
 //
 // Crashes: besides crash steps, every call a step makes has crash points
 // before and after it (hooks.go wraps the store the engine and the webhook

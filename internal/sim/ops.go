@@ -8,6 +8,7 @@ import (
 	"github.com/topup/topup/internal/ledger"
 	"github.com/topup/topup/internal/money"
 	"github.com/topup/topup/internal/payment"
+	"github.com/topup/topup/internal/sandbox"
 	"github.com/topup/topup/internal/topup"
 )
 
@@ -270,7 +271,7 @@ func (s *Sim) addCard(a *account) {
 			return
 		}
 	}
-	pc, _ := s.stripe.AttachPaymentMethod(s.ctx, cust, "pm_card_"+string(kind))
+	pc, _ := s.stripe.AttachPaymentMethod(s.ctx, cust, string(kind))
 	if rng.IntN(5) == 0 {
 		// The hosted card page: Topup hears of the card by webhook.
 		s.queueEvent(payment.Event{Type: "setup_intent.succeeded", Card: &pc, Customer: cust, AccountID: a.id})
@@ -530,7 +531,7 @@ func (s *Sim) customer() {
 		// A stale page: the customer answers a charge whose top-up Topup
 		// no longer waits for (expired after 24 hours): Stripe.js confirms
 		// the payment with the provider all the same.
-		var stale []*stripeCharge
+		var stale []*sandbox.Charge
 		for _, c := range s.stripe.charges {
 			if st, ok := s.status[c.TopUpID]; c.Status == payment.RequiresAction && ok && !st.Open() {
 				stale = append(stale, c)

@@ -4,25 +4,37 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
+	"os"
+	"path/filepath"
 	"time"
 
+	"github.com/topup/topup/internal/ids"
 	"github.com/topup/topup/internal/payment"
+	"github.com/topup/topup/internal/sandbox"
+	"github.com/topup/topup/internal/sqlite"
 )
 
-// cardKind is how a simulated card behaves, after Stripe's test cards.
+// The simulated Stripe is the sandbox: Stripe's test cards, its memory
+// (charges, idempotency keys for 24 hours, cards) kept in the run's
+// database, which survives every crash of Topup, its ids from a seeded
+// generator of its own and its time from the simulation's clock. What is
+// simulated here is its fault hook, whose faults the current step's random
+// source decides, and the network around it: crash points of Topup, the
+// traces, the answers Topup was given and the webhooks Stripe sends.
+
+// cardKind is how a simulated card behaves: one of Stripe's test tokens.
 type cardKind string
 
 // Card kinds. Visa succeeds (with an occasional random decline or slow
 // answer, as real cards do); the others always answer the same way.
 const (
-	cardVisa         cardKind = "visa"
-	cardDeclined     cardKind = "declined"      // card_declined
-	cardInsufficient cardKind = "insufficient"  // insufficient_funds
-	cardLost         cardKind = "lost"          // lost_card: never retried
-	cardStolen       cardKind = "stolen"        // stolen_card: never retried
-	cardAuth         cardKind = "3ds"           // requires_action (authentication_required off-session)
-	cardCustomerFail cardKind = "customer_fail" // attaches, then every charge is declined
+	cardVisa         cardKind = "pm_card_visa"
+	cardDeclined     cardKind = "pm_card_chargeDeclined"                  // card_declined
+	cardInsufficient cardKind = "pm_card_chargeDeclinedInsufficientFunds" // insufficient_funds
+	cardLost         cardKind = "pm_card_chargeDeclinedLostCard"          // lost_card: never retried
+	cardStolen       cardKind = "pm_card_chargeDeclinedStolenCard"        // stolen_card: never retried
+	cardAuth         cardKind = "pm_card_authenticationRequired"          // requires_action (authentication_required off-session)
+	cardCustomerFail cardKind = "pm_card_chargeCustomerFail"              // attaches, then every charge is declined
 )
 
 var cardKinds = []struct {
@@ -30,30 +42,6 @@ var cardKinds = []struct {
 	weight int
 }{
 	{cardVisa, 70}, {cardAuth, 12}, {cardDeclined, 4}, {cardInsufficient, 4}, {cardLost, 2}, {cardStolen, 2}, {cardCustomerFail, 6},
-}
-
-// stripeCard is a payment method as the simulated provider keeps it.
-type stripeCard struct {
-	id       string
-	customer string // "" once detached
-	kind     cardKind
-}
-
-// stripeCharge is the provider's record of one charge (a PaymentIntent),
-// the ground truth the invariants compare Topup's ledger with.
-type stripeCharge struct {
-	payment.Charge
-	key        string
-	customer   string
-	card       string
-	offSession bool
-	// decideAt is when a processing charge gets its outcome; decideTo is
-	// that outcome.
-	decideAt    time.Time
-	decideTo    payment.ChargeStatus
-	decideCode  string
-	finalAt     time.Time // when the status became succeeded or declined
-	authenticAt time.Time // when the customer answered 3-D Secure
 }
 
 // lateRequest is a charge request the provider received but finishes only
@@ -64,307 +52,310 @@ type lateRequest struct {
 	landAt time.Time
 }
 
-// provider is the simulated Stripe. Its memory (charges, keys, cards,
-// customers, webhooks not yet delivered) is Stripe's and survives every
-// crash of Topup. Faults are decided by the current step's random source.
+// decision is the later outcome of a charge the provider left processing.
+type decision struct {
+	id   string
+	at   time.Time
+	to   payment.ChargeStatus
+	code string
+}
+
+// provider is the simulated Stripe, as Topup's payment.Provider and as the
+// sandbox's Hook.
 type provider struct {
-	s         *Sim
-	seq       int
-	charges   []*stripeCharge
-	keys      map[string]*stripeCharge
-	cards     map[string]*stripeCard
+	s   *Sim
+	sb  *sandbox.Provider // on the running process's store
+	ids *ids.Generator    // Stripe's, for the whole run
+	// kinds are the cards' test tokens, by card id.
+	kinds map[string]cardKind
+	// charges is every charge the sandbox made, in order, as it told the
+	// hook: the ground truth the invariants compare Topup's ledger with.
+	charges   []*sandbox.Charge
+	byID      map[string]*sandbox.Charge
+	byKey     map[string]*sandbox.Charge // the newest charge of each idempotency key
 	late      []lateRequest
+	decisions []decision
 	misuse    []string // keys reused with other parameters
-	customers int
-	at        time.Time // see now
+	landing   bool     // a late request is landing: no faults but its outcome
+	at        time.Time
 }
 
 func newProvider(s *Sim) *provider {
-	return &provider{s: s, keys: map[string]*stripeCharge{}, cards: map[string]*stripeCard{}}
+	p := &provider{s: s, kinds: map[string]cardKind{}, byID: map[string]*sandbox.Charge{}, byKey: map[string]*sandbox.Charge{}}
+	p.ids = ids.NewSeeded(p, s.cfg.Seed^0x57121e)
+	return p
 }
 
-var _ payment.Provider = (*provider)(nil)
+var (
+	_ payment.Provider = (*provider)(nil)
+	_ sandbox.Hook     = (*provider)(nil)
+)
 
-func (p *provider) next(prefix string) string {
-	p.seq++
-	return fmt.Sprintf("%s_%d", prefix, p.seq)
+// open gives the sandbox a database of its own for the run, a SQLite file
+// in a directory under dir: Stripe's memory is not Topup's, no crash of
+// Topup touches it, and Verify, which checks the demo's sandbox charges
+// against the top-ups once everything is settled, does not see charges
+// Topup has yet to hear of. close removes it.
+func (p *provider) open(ctx context.Context, dir string) (close func(), err error) {
+	if dir == "" {
+		dir = defaultDir()
+	}
+	if dir, err = os.MkdirTemp(dir, "topup-sim-stripe-"); err != nil {
+		return nil, fmt.Errorf("sim: %w", err)
+	}
+	store, err := sqlite.Open(ctx, filepath.Join(dir, "stripe.db"), p, p.ids)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("sim: open the provider's database: %w", err)
+	}
+	p.sb = sandbox.New(store, sandbox.Config{Clock: p, IDs: p.ids, Hook: p})
+	return func() {
+		store.Close()
+		os.RemoveAll(dir)
+	}, nil
 }
 
-// now is the provider's time: the clock's, or the moment a late request
+// Now is the provider's time: the clock's, or the moment a late request
 // lands or a charge is decided while advance catches up with a clock that
 // jumped.
-func (p *provider) now() time.Time {
+func (p *provider) Now() time.Time {
 	if !p.at.IsZero() {
 		return p.at
 	}
 	return p.s.clock.Now()
 }
 
-// Name is "simulated".
-func (p *provider) Name() string { return "simulated" }
+// Name is the sandbox's.
+func (p *provider) Name() string { return p.sb.Name() }
 
 // EnsureCustomer returns customerID, or a new customer.
-func (p *provider) EnsureCustomer(_ context.Context, customerID, _, _ string) (string, error) {
-	if customerID != "" {
-		return customerID, nil
-	}
-	p.customers++
-	return fmt.Sprintf("cus_%d", p.customers), nil
+func (p *provider) EnsureCustomer(ctx context.Context, customerID, accountID, email string) (string, error) {
+	return p.sb.EnsureCustomer(ctx, customerID, accountID, email)
 }
 
-// AttachPaymentMethod saves a card whose behaviour the token names
-// ("pm_card_3ds", "pm_card_visa"…).
-func (p *provider) AttachPaymentMethod(_ context.Context, customerID, token string) (payment.Card, error) {
-	kind := cardKind(strings.TrimPrefix(token, "pm_card_"))
-	c := &stripeCard{id: p.next("pm"), customer: customerID, kind: kind}
-	p.cards[c.id] = c
-	return payment.Card{ID: c.id, Brand: "visa", Last4: "4242", ExpMonth: 12, ExpYear: 2034}, nil
+// AttachPaymentMethod saves a card whose behaviour the test token names.
+func (p *provider) AttachPaymentMethod(ctx context.Context, customerID, token string) (payment.Card, error) {
+	c, err := p.sb.AttachPaymentMethod(ctx, customerID, token)
+	if err == nil {
+		p.kinds[c.ID] = cardKind(token)
+	}
+	return c, err
 }
 
 // DetachPaymentMethod detaches a card: later charges on it are refused.
-func (p *provider) DetachPaymentMethod(_ context.Context, id string) error {
-	c, ok := p.cards[id]
-	if !ok {
-		return fmt.Errorf("sim: payment method %s: %w", id, payment.ErrNotFound)
-	}
-	c.customer = ""
-	return nil
+func (p *provider) DetachPaymentMethod(ctx context.Context, id string) error {
+	return p.sb.DetachPaymentMethod(ctx, id)
 }
 
 // SetupURL is not used by the simulation.
-func (p *provider) SetupURL(context.Context, string, string, string, string) (string, error) {
-	return "", errors.New("sim: no hosted pages")
+func (p *provider) SetupURL(ctx context.Context, customerID, accountID, successURL, cancelURL string) (string, error) {
+	return p.sb.SetupURL(ctx, customerID, accountID, successURL, cancelURL)
 }
 
 // CompleteSetup is not used by the simulation.
-func (p *provider) CompleteSetup(context.Context, string, string) (payment.Card, error) {
-	return payment.Card{}, errors.New("sim: no hosted pages")
+func (p *provider) CompleteSetup(ctx context.Context, customerID, sessionID string) (payment.Card, error) {
+	return p.sb.CompleteSetup(ctx, customerID, sessionID)
 }
 
-// remembered returns the charge a key made while Stripe still remembers
-// the key (24 hours).
-func (p *provider) remembered(key string) (*stripeCharge, bool) {
-	c, ok := p.keys[key]
-	if !ok || !p.now().Before(c.Created.Add(24*time.Hour)) {
-		return nil, false
-	}
-	return c, true
-}
-
-// Charge creates and confirms a charge, or replays the one its key made.
-// The step's random source decides the faults: a crash of Topup before the
-// request leaves, a 503 before anything is charged, a request that lands
-// only after the caller gave up, an answer lost after charging, a crash of
-// Topup after the charge was made.
-func (p *provider) Charge(_ context.Context, req payment.ChargeRequest) (payment.Charge, error) {
-	st := p.s.step
+// Charge is the sandbox's, after a crash point of Topup before the request
+// leaves; the hook decides the faults on the way (Fault).
+func (p *provider) Charge(ctx context.Context, req payment.ChargeRequest) (payment.Charge, error) {
 	p.s.crashPoint("before the charge request left")
+	ch, err := p.sb.Charge(ctx, req)
+	if err != nil {
+		p.refused(req, err)
+		return payment.Charge{}, err
+	}
+	p.s.answered(ch)
+	return ch, nil
+}
+
+// refused notes a charge request the sandbox refused, of which a key
+// reused with other parameters breaks an invariant.
+func (p *provider) refused(req payment.ChargeRequest, err error) {
+	if errors.Is(err, sandbox.ErrKeyReused) {
+		p.misuse = append(p.misuse, req.IdempotencyKey)
+	}
+	if !errors.Is(err, payment.ErrUnknownOutcome) {
+		p.s.step.tracef("provider: refused %s: %v", req.TopUpID, err)
+	}
+}
+
+// Fault decides how a call misbehaves. A charge: a 503 before anything is
+// charged, a request that lands only after the caller gave up, a random
+// outcome of a card that would succeed, a webhook that reaches Topup before
+// the answer, a crash of Topup after the charge was made, an answer lost
+// after charging. A look-up, a cancel or a search: a 503.
+func (p *provider) Fault(c sandbox.Call) sandbox.Fault {
+	st := p.s.step
+	if c.Op != sandbox.OpCharge {
+		if st.fault(0.03) {
+			st.tracef("provider: 503 on %s %s", c.Op, c.ID)
+			return sandbox.Fault{Refuse: fmt.Errorf("%w: 503", payment.ErrUnknownOutcome)}
+		}
+		return sandbox.Fault{}
+	}
+	req := c.Request
+	if prev := p.byKey[req.IdempotencyKey]; c.Replay && prev != nil {
+		st.tracef("provider: key %s replays %s (%s)", req.IdempotencyKey, prev.ID, prev.Status)
+	}
+	if p.landing {
+		return p.outcome(c)
+	}
 	if st.fault(0.05) {
 		st.tracef("provider: 503 before charging %s", req.TopUpID)
 		p.s.stats.FailBefore++
-		return payment.Charge{}, fmt.Errorf("sim: charge top-up %s: %w: 503 Service Unavailable", req.TopUpID, payment.ErrUnknownOutcome)
+		return sandbox.Fault{Refuse: fmt.Errorf("%w: 503 Service Unavailable", payment.ErrUnknownOutcome)}
 	}
-	if _, ok := p.remembered(req.IdempotencyKey); !ok && st.fault(0.05) {
-		land := p.now().Add(time.Duration(1+st.rng.IntN(120)) * time.Second)
+	if !c.Replay && st.fault(0.05) {
+		land := p.Now().Add(time.Duration(1+st.rng.IntN(120)) * time.Second)
 		p.late = append(p.late, lateRequest{req: req, landAt: land})
 		st.tracef("provider: request for %s lands late, at %s; the caller times out", req.TopUpID, land.Format(time.TimeOnly))
 		p.s.stats.Late++
-		return payment.Charge{}, fmt.Errorf("sim: charge top-up %s: %w: context deadline exceeded", req.TopUpID, payment.ErrUnknownOutcome)
+		return sandbox.Fault{Late: true}
 	}
-	c, err := p.land(req)
-	if err != nil {
-		st.tracef("provider: refused %s: %v", req.TopUpID, err)
-		return payment.Charge{}, err
+	f := p.outcome(c)
+	f.Lose = st.fault(0.08)
+	f.During = func() { p.inFlight(req, f.Lose) }
+	return f
+}
+
+// outcome is a random decline or slow answer of a card that succeeds.
+func (p *provider) outcome(c sandbox.Call) sandbox.Fault {
+	st := p.s.step
+	if c.Replay || p.kinds[c.Request.PaymentMethod] != cardVisa {
+		return sandbox.Fault{}
 	}
+	switch {
+	case st.fault(0.04):
+		return sandbox.Fault{Status: payment.Declined, DeclineCode: "insufficient_funds"}
+	case st.fault(0.05):
+		// The provider has not decided yet: a webhook (or a later look)
+		// tells.
+		return sandbox.Fault{Status: payment.Processing}
+	}
+	return sandbox.Fault{}
+}
+
+// inFlight is what happens between a charge and its answer: Stripe's
+// webhook can reach Topup before the answer does (the webhook handler
+// settles first), Topup can die, the answer can be lost.
+func (p *provider) inFlight(req payment.ChargeRequest, lose bool) {
+	st := p.s.step
+	c := p.byKey[req.IdempotencyKey]
 	if st.fault(0.1) {
-		// Stripe's webhook can reach Topup before the answer to the charge
-		// request does: the webhook handler settles first.
 		p.s.deliverNow(c.ID)
 	}
 	p.s.crashPoint("after the provider charged, before the answer")
-	if st.fault(0.08) {
+	if lose {
 		st.tracef("provider: answer for %s (%s %s) lost after charging", req.TopUpID, c.ID, c.Status)
 		p.s.stats.Lost++
-		return payment.Charge{}, fmt.Errorf("sim: charge top-up %s: %w: context deadline exceeded", req.TopUpID, payment.ErrUnknownOutcome)
 	}
-	p.s.answered(c.Charge)
-	return c.Charge, nil
 }
 
-// land makes the charge a request asks for, or returns the one its key
-// made (Stripe's idempotency, for 24 hours).
-func (p *provider) land(req payment.ChargeRequest) (*stripeCharge, error) {
+// Changed keeps the sandbox's news of a charge: a new one (left processing,
+// it is decided at a random later time), or a change of its status; and
+// sends the webhooks Stripe sends.
+func (p *provider) Changed(c sandbox.Charge) {
 	st := p.s.step
-	if prev, ok := p.remembered(req.IdempotencyKey); ok {
-		if prev.Amount != req.Amount || prev.Currency != strings.ToLower(req.Currency) || prev.customer != req.Customer || prev.card != req.PaymentMethod {
-			p.misuse = append(p.misuse, req.IdempotencyKey)
-			return nil, fmt.Errorf("sim: idempotency key %s was used with other parameters", req.IdempotencyKey)
-		}
-		st.tracef("provider: key %s replays %s (%s)", req.IdempotencyKey, prev.ID, prev.Status)
-		return prev, nil
-	}
-	card, ok := p.cards[req.PaymentMethod]
-	switch {
-	case req.Amount <= 0 || req.IdempotencyKey == "":
-		return nil, fmt.Errorf("sim: invalid charge request %+v", req)
-	case !ok:
-		return nil, fmt.Errorf("sim: no such payment method %s", req.PaymentMethod)
-	case card.customer == "":
-		return nil, fmt.Errorf("sim: payment method %s was detached and may not be used again", card.id)
-	case card.customer != req.Customer:
-		return nil, fmt.Errorf("sim: payment method %s does not belong to %s", card.id, req.Customer)
-	}
-	now := p.now()
-	c := &stripeCharge{
-		Charge: payment.Charge{ID: p.next("pi"), TopUpID: req.TopUpID, Status: payment.Succeeded, Amount: req.Amount,
-			Currency: strings.ToLower(req.Currency), Created: now},
-		key: req.IdempotencyKey, customer: req.Customer, card: card.id, offSession: req.OffSession,
-	}
-	switch card.kind {
-	case cardDeclined, cardCustomerFail:
-		c.Status, c.DeclineCode = payment.Declined, "card_declined"
-	case cardInsufficient:
-		c.Status, c.DeclineCode = payment.Declined, "insufficient_funds"
-	case cardLost:
-		c.Status, c.DeclineCode = payment.Declined, "lost_card"
-	case cardStolen:
-		c.Status, c.DeclineCode = payment.Declined, "stolen_card"
-	case cardAuth:
-		c.Status, c.ClientSecret = payment.RequiresAction, c.ID+"_secret"
-		if req.OffSession {
-			c.DeclineCode = "authentication_required"
-		}
-	default:
-		switch {
-		case st.fault(0.04):
-			c.Status, c.DeclineCode = payment.Declined, "insufficient_funds"
-		case st.fault(0.05):
-			// The provider has not decided yet: a webhook (or a later look)
-			// tells.
-			c.Status = payment.Processing
-			c.decideAt = now.Add(time.Duration(1+st.rng.IntN(1800)) * time.Second)
-			c.decideTo = payment.Succeeded
+	if old, ok := p.byID[c.ID]; ok {
+		*old = c
+	} else {
+		n := c
+		p.charges = append(p.charges, &n)
+		p.byID[c.ID], p.byKey[c.IdempotencyKey] = &n, &n
+		p.s.stats.Charges++
+		st.tracef("provider: charged %s for %s: %d %s %s %s", c.ID, c.TopUpID, c.Amount, c.Currency, c.Status, c.DeclineCode)
+		if c.Status == payment.Processing {
+			d := decision{id: c.ID, at: p.Now().Add(time.Duration(1+st.rng.IntN(1800)) * time.Second), to: payment.Succeeded}
 			if st.rng.IntN(4) == 0 {
-				c.decideTo, c.decideCode = payment.Declined, "card_declined"
+				d.to, d.code = payment.Declined, "card_declined"
 			}
+			p.decisions = append(p.decisions, d)
 		}
 	}
-	p.charges = append(p.charges, c)
-	p.keys[req.IdempotencyKey] = c
-	p.s.stats.Charges++
-	st.tracef("provider: charged %s for %s: %d %s %s %s", c.ID, req.TopUpID, c.Amount, c.Currency, c.Status, c.DeclineCode)
-	p.changed(c)
-	return c, nil
+	p.webhook(c)
 }
 
-// changed records a status change: the final time, and the webhooks Stripe
-// sends (a final charge; a failed off-session authentication too, which
-// Topup must ignore).
-func (p *provider) changed(c *stripeCharge) {
-	switch c.Status {
-	case payment.Succeeded:
-		c.finalAt = p.now()
-		p.s.emit("payment_intent.succeeded", c.Charge)
-	case payment.Declined:
-		c.finalAt = p.now()
-		p.s.emit("payment_intent.payment_failed", c.Charge)
-	case payment.RequiresAction:
-		if c.DeclineCode == "authentication_required" {
-			// Stripe reports the off-session attempt as failed
-			// (requires_payment_method, authentication_required).
-			ev := c.Charge
-			ev.Status = payment.Declined
-			p.s.emit("payment_intent.payment_failed", ev)
-		}
+// webhook sends what Stripe sends about a charge: a final charge, a
+// canceled one, a failed off-session authentication too (Topup must ignore
+// the two last).
+func (p *provider) webhook(c sandbox.Charge) {
+	ch := c.Payment()
+	switch {
+	case c.Status == payment.Succeeded:
+		p.s.emit("payment_intent.succeeded", ch)
+	case c.Status == payment.Declined && c.DeclineCode == "canceled":
+		p.s.emit("payment_intent.canceled", ch)
+	case c.Status == payment.Declined:
+		p.s.emit("payment_intent.payment_failed", ch)
+	case c.Status == payment.RequiresAction && c.DeclineCode == "authentication_required":
+		// Stripe reports the off-session attempt as failed
+		// (requires_payment_method, authentication_required).
+		ch.Status = payment.Declined
+		p.s.emit("payment_intent.payment_failed", ch)
 	}
 }
 
 // GetCharge returns a charge as it now stands.
-func (p *provider) GetCharge(_ context.Context, id string) (payment.Charge, error) {
-	st := p.s.step
+func (p *provider) GetCharge(ctx context.Context, id string) (payment.Charge, error) {
 	p.s.crashPoint("before a charge lookup")
-	if st.fault(0.03) {
-		st.tracef("provider: 503 on get %s", id)
-		return payment.Charge{}, fmt.Errorf("sim: get charge %s: %w: 503", id, payment.ErrUnknownOutcome)
+	ch, err := p.sb.GetCharge(ctx, id)
+	if err != nil {
+		return ch, err
 	}
-	for _, c := range p.charges {
-		if c.ID == id {
-			st.tracef("provider: get %s: %s", id, c.Status)
-			p.s.answered(c.Charge)
-			return c.Charge, nil
-		}
-	}
-	return payment.Charge{}, fmt.Errorf("sim: charge %s: %w", id, payment.ErrNotFound)
+	p.s.step.tracef("provider: get %s: %s", id, ch.Status)
+	p.s.answered(ch)
+	return ch, nil
 }
 
 // CancelCharge cancels a charge still waiting for the customer, as Stripe
 // cancels a PaymentIntent (payment_intent.canceled, which Topup ignores);
 // any other charge is returned as it stands.
-func (p *provider) CancelCharge(_ context.Context, id string) (payment.Charge, error) {
-	st := p.s.step
+func (p *provider) CancelCharge(ctx context.Context, id string) (payment.Charge, error) {
 	p.s.crashPoint("before a charge cancel")
-	if st.fault(0.03) {
-		st.tracef("provider: 503 on cancel %s", id)
-		return payment.Charge{}, fmt.Errorf("sim: cancel charge %s: %w: 503", id, payment.ErrUnknownOutcome)
+	ch, err := p.sb.CancelCharge(ctx, id)
+	if err != nil {
+		return ch, err
 	}
-	for _, c := range p.charges {
-		if c.ID != id {
-			continue
-		}
-		if c.Status == payment.RequiresAction {
-			c.Status, c.DeclineCode, c.ClientSecret, c.finalAt = payment.Declined, "canceled", "", p.now()
-			p.s.emit("payment_intent.canceled", c.Charge)
-		}
-		st.tracef("provider: cancel %s: %s", id, c.Status)
-		p.s.answered(c.Charge)
-		return c.Charge, nil
-	}
-	return payment.Charge{}, fmt.Errorf("sim: charge %s: %w", id, payment.ErrNotFound)
+	p.s.step.tracef("provider: cancel %s: %s", id, ch.Status)
+	p.s.answered(ch)
+	return ch, nil
 }
 
 // FindCharge finds the newest charge whose metadata names the top-up,
 // whatever key made it.
-func (p *provider) FindCharge(_ context.Context, customerID, topUpID string) (payment.Charge, bool, error) {
-	st := p.s.step
+func (p *provider) FindCharge(ctx context.Context, customerID, topUpID string) (payment.Charge, bool, error) {
 	p.s.crashPoint("before a charge search")
 	p.s.stats.Finds++
-	if st.fault(0.03) {
-		st.tracef("provider: 503 on search for %s", topUpID)
-		return payment.Charge{}, false, fmt.Errorf("sim: find charge %s: %w: 503", topUpID, payment.ErrUnknownOutcome)
+	ch, ok, err := p.sb.FindCharge(ctx, customerID, topUpID)
+	switch {
+	case err != nil:
+	case ok:
+		p.s.step.tracef("provider: search for %s finds %s (%s)", topUpID, ch.ID, ch.Status)
+		p.s.answered(ch)
+	default:
+		p.s.step.tracef("provider: search for %s finds nothing", topUpID)
 	}
-	for i := len(p.charges) - 1; i >= 0; i-- {
-		c := p.charges[i]
-		if c.TopUpID == topUpID && (customerID == "" || c.customer == customerID) {
-			st.tracef("provider: search for %s finds %s (%s)", topUpID, c.ID, c.Status)
-			p.s.answered(c.Charge)
-			return c.Charge, true, nil
-		}
-	}
-	st.tracef("provider: search for %s finds nothing", topUpID)
-	return payment.Charge{}, false, nil
+	return ch, ok, err
 }
 
 // authenticate is the customer's answer to 3-D Secure, given to the
 // provider (the sandbox challenge, or Stripe.js): the charge succeeds or is
 // declined; a charge no longer waiting is returned unchanged.
 func (p *provider) authenticate(id string, ok bool) (payment.Charge, bool) {
-	for _, c := range p.charges {
-		if c.ID != id {
-			continue
-		}
-		if c.Status == payment.RequiresAction {
-			c.ClientSecret, c.authenticAt = "", p.now()
-			if ok {
-				c.Status, c.DeclineCode = payment.Succeeded, ""
-			} else {
-				c.Status, c.DeclineCode = payment.Declined, "payment_intent_authentication_failure"
-			}
-			p.s.step.tracef("provider: customer authenticated %s: %s", c.ID, c.Status)
-			p.changed(c)
-		}
-		return c.Charge, true
+	waiting := p.byID[id] != nil && p.byID[id].Status == payment.RequiresAction
+	ch, err := p.sb.Authenticate(p.s.ctx, id, ok)
+	if errors.Is(err, payment.ErrNotFound) {
+		return payment.Charge{}, false
 	}
-	return payment.Charge{}, false
+	if err != nil {
+		panic(simError{err})
+	}
+	if waiting {
+		p.s.step.tracef("provider: customer authenticated %s: %s", id, ch.Status)
+	}
+	return ch, true
 }
 
 // advance does what the provider finished by now (everything, when all
@@ -375,19 +366,7 @@ func (p *provider) advance(all bool) {
 	now := p.s.clock.Now()
 	defer func() { p.at = time.Time{} }()
 	for {
-		// The earliest thing due.
-		var when time.Time
-		late, charge := -1, (*stripeCharge)(nil)
-		for i, l := range p.late {
-			if (all || !l.landAt.After(now)) && (late < 0 || l.landAt.Before(when)) {
-				late, when = i, l.landAt
-			}
-		}
-		for _, c := range p.charges {
-			if c.Status == payment.Processing && (all || !c.decideAt.After(now)) && (when.IsZero() || c.decideAt.Before(when)) {
-				charge, when, late = c, c.decideAt, -1
-			}
-		}
+		late, dec, when := p.nextDue(now, all)
 		if when.IsZero() {
 			return
 		}
@@ -396,23 +375,56 @@ func (p *provider) advance(all bool) {
 			p.at = now
 		}
 		if late >= 0 {
-			l := p.late[late]
-			p.late = append(p.late[:late:late], p.late[late+1:]...)
-			p.s.step.tracef("provider: late request for %s lands", l.req.TopUpID)
-			if _, err := p.land(l.req); err != nil {
-				p.s.step.tracef("provider: late request for %s refused: %v", l.req.TopUpID, err)
-			}
-			continue
+			p.land(late)
+		} else {
+			p.decide(dec)
 		}
-		charge.Status, charge.DeclineCode = charge.decideTo, charge.decideCode
-		p.s.step.tracef("provider: decided %s for %s: %s", charge.ID, charge.TopUpID, charge.Status)
-		p.changed(charge)
 	}
 }
 
+// nextDue is the earliest late request (its index) or decision (its
+// index) due by now, and its time; zero when nothing is.
+func (p *provider) nextDue(now time.Time, all bool) (late, dec int, when time.Time) {
+	late, dec = -1, -1
+	for i, l := range p.late {
+		if (all || !l.landAt.After(now)) && (late < 0 || l.landAt.Before(when)) {
+			late, when = i, l.landAt
+		}
+	}
+	for i, d := range p.decisions {
+		if (all || !d.at.After(now)) && (when.IsZero() || d.at.Before(when)) {
+			dec, when, late = i, d.at, -1
+		}
+	}
+	return late, dec, when
+}
+
+// land makes a late request reach the sandbox.
+func (p *provider) land(i int) {
+	l := p.late[i]
+	p.late = append(p.late[:i:i], p.late[i+1:]...)
+	p.s.step.tracef("provider: late request for %s lands", l.req.TopUpID)
+	p.landing = true
+	defer func() { p.landing = false }()
+	if _, err := p.sb.Charge(p.s.ctx, l.req); err != nil {
+		p.refused(l.req, err)
+	}
+}
+
+// decide gives a processing charge its outcome.
+func (p *provider) decide(i int) {
+	d := p.decisions[i]
+	p.decisions = append(p.decisions[:i:i], p.decisions[i+1:]...)
+	ch, err := p.sb.Decide(p.s.ctx, d.id, d.to, d.code)
+	if err != nil {
+		panic(simError{err})
+	}
+	p.s.step.tracef("provider: decided %s for %s: %s", ch.ID, ch.TopUpID, ch.Status)
+}
+
 // succeededFor returns the succeeded charges of each top-up.
-func (p *provider) succeededFor() map[string][]*stripeCharge {
-	out := map[string][]*stripeCharge{}
+func (p *provider) succeededFor() map[string][]*sandbox.Charge {
+	out := map[string][]*sandbox.Charge{}
 	for _, c := range p.charges {
 		if c.Status == payment.Succeeded {
 			out[c.TopUpID] = append(out[c.TopUpID], c)

@@ -273,17 +273,11 @@ func RunSteps(ctx context.Context, cfg Config, steps []Step) (Result, error) {
 	r := rand.New(rand.NewPCG(cfg.Seed, 0x0a11ce))
 	s.clock = clock.NewManual(startTime(r))
 	s.backoff = []time.Duration{10 * time.Minute, time.Hour}[r.IntN(2)]
-	db, err := openDatabase(ctx, cfg)
+	done, err := s.open(ctx)
 	if err != nil {
 		return res, err
 	}
-	s.db = db
-	defer func() {
-		if s.proc != nil {
-			s.proc.store.Close()
-		}
-		db.drop()
-	}()
+	defer done()
 	s.step = &stepState{rng: r}
 	if s.proc, err = s.start(r.Uint64()); err != nil {
 		return res, err
@@ -331,6 +325,28 @@ func RunSteps(ctx context.Context, cfg Config, steps []Step) (Result, error) {
 	res.Stats = s.stats
 	res.Fingerprint = hex.EncodeToString(s.fp.Sum(nil))[:16]
 	return res, nil
+}
+
+// open opens the run's database and the provider's; done closes the
+// process's store and removes both.
+func (s *Sim) open(ctx context.Context) (done func(), err error) {
+	db, err := openDatabase(ctx, s.cfg)
+	if err != nil {
+		return nil, err
+	}
+	closeStripe, err := s.stripe.open(ctx, s.cfg.Dir)
+	if err != nil {
+		db.drop()
+		return nil, err
+	}
+	s.db = db
+	return func() {
+		if s.proc != nil {
+			s.proc.store.Close()
+		}
+		db.drop()
+		closeStripe()
+	}, nil
 }
 
 // startTime is where the clock starts: anywhere in 2026–2027, and often in
@@ -563,7 +579,7 @@ func (s *Sim) emit(typ string, ch payment.Charge) {
 // (Stripe delivers at least once).
 func (s *Sim) queueEvent(ev payment.Event) {
 	s.evSeq++
-	ev.ID, ev.Created = fmt.Sprintf("evt_%d", s.evSeq), s.stripe.now()
+	ev.ID, ev.Created = fmt.Sprintf("evt_%d", s.evSeq), s.stripe.Now()
 	copies := 1
 	if s.step.fault(0.2) {
 		copies += 1 + s.step.rng.IntN(2)

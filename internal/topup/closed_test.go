@@ -67,9 +67,9 @@ func TestEngineNeverChargesAClosedAccount(t *testing.T) {
 func TestClosingLetsAnAttemptedTopUpFinish(t *testing.T) {
 	t.Parallel()
 	topuptest.Run(t, func(t *testing.T, e *topuptest.Env) {
-		acct, id := crossed(t, e, e.Fake, "tok")
-		e.Fake.Script(topuptest.LoseResponse())
-		eng := e.Engine(e.Fake)
+		acct, id := crossed(t, e, e.Scripted, "pm_card_visa")
+		e.Faults.Script(topuptest.LoseResponse())
+		eng := e.Engine(e.Scripted)
 		e.RunOnce(eng)
 		tu := e.TopUp(id)
 		wantStatus(t, tu, topup.Processing, "")
@@ -79,7 +79,7 @@ func TestClosingLetsAnAttemptedTopUpFinish(t *testing.T) {
 		e.RunOnce(eng)
 		tu = e.TopUp(id)
 		wantStatus(t, tu, topup.Succeeded, "")
-		if n := len(e.Fake.Charges()); n != 1 {
+		if n := len(e.SandboxCharges()); n != 1 {
 			t.Fatalf("%d charges, want 1", n)
 		}
 		wantCredits(t, e, acct.ID, tu)

@@ -19,7 +19,8 @@ type charged struct {
 	OffSession       bool
 }
 
-// providerKind picks the sandbox or the fake of an Env.
+// providerKind picks the sandbox of an Env, plain or with its (empty)
+// script of faults.
 type providerKind struct {
 	name  string
 	get   func(e *topuptest.Env) payment.Provider
@@ -28,22 +29,15 @@ type providerKind struct {
 
 var providers = []providerKind{
 	{"sandbox", func(e *topuptest.Env) payment.Provider { return e.Sandbox }, "pm_card_visa"},
-	{"fake", func(e *topuptest.Env) payment.Provider { return e.Fake }, "pm_card_visa"},
+	{"scripted", func(e *topuptest.Env) payment.Provider { return e.Scripted }, "pm_card_visa"},
 }
 
-// chargesOf returns what p charged, oldest first.
-func chargesOf(e *topuptest.Env, p payment.Provider) []charged {
+// chargesOf returns what the sandbox charged, oldest first.
+func chargesOf(e *topuptest.Env) []charged {
 	e.T.Helper()
 	var out []charged
-	switch p := p.(type) {
-	case *topuptest.Fake:
-		for _, c := range p.Charges() {
-			out = append(out, charged{c.ID, c.IdempotencyKey, c.TopUpID, c.Amount, c.Status, c.OffSession})
-		}
-	default:
-		for _, c := range e.SandboxCharges() {
-			out = append(out, charged{c.ID, c.IdempotencyKey, c.TopUpID, c.Amount, c.Status, c.OffSession})
-		}
+	for _, c := range e.SandboxCharges() {
+		out = append(out, charged{c.ID, c.IdempotencyKey, c.TopUpID, c.Amount, c.Status, c.OffSession})
 	}
 	return out
 }
@@ -131,7 +125,7 @@ func TestThresholdCrossing(t *testing.T) {
 				wantBalance(t, e, acct.ID, "25.003")
 				wantCredits(t, e, acct.ID, tu)
 
-				cs := chargesOf(e, p)
+				cs := chargesOf(e)
 				if len(cs) != 1 {
 					t.Fatalf("%d charges %+v, want 1", len(cs), cs)
 				}
@@ -145,7 +139,7 @@ func TestThresholdCrossing(t *testing.T) {
 				if n := e.RunOnce(eng); n != 0 {
 					t.Errorf("a second pass attempted %d top-ups", n)
 				}
-				if n := len(chargesOf(e, p)); n != 1 {
+				if n := len(chargesOf(e)); n != 1 {
 					t.Errorf("%d charges after a second pass, want 1", n)
 				}
 				if n := len(e.Notes(acct.ID, "top_up.succeeded")); n != 1 {
@@ -191,15 +185,15 @@ func TestAmountFixedBeforeFirstAttempt(t *testing.T) {
 	t.Parallel()
 	topuptest.Run(t, func(t *testing.T, e *topuptest.Env) {
 		acct := e.Account()
-		e.Card(e.Fake, acct.ID, "tok")
+		e.Card(e.Scripted, acct.ID, "pm_card_visa")
 		e.Credit(acct.ID, "12.00")
 		e.Enable(acct.ID, "10.00", "25.00")
 		id := e.Use(acct.ID, "4.00").TopUpID // 8.00
 		var during topup.TopUp
 		fail := topuptest.FailBeforeCharge()
 		fail.During = func() { during = e.TopUp(id) }
-		e.Fake.Script(fail)
-		eng := e.Engine(e.Fake)
+		e.Faults.Script(fail)
+		eng := e.Engine(e.Scripted)
 		e.RunOnce(eng)
 		if during.Amount == nil || *during.Amount != amt("17.00") || during.Status != topup.Processing || during.Attempts != 1 {
 			t.Fatalf("while the provider was called the top-up was %+v (amount %s), want processing with amount 17.00 stored", during, fmtP(during.Amount))
@@ -216,7 +210,7 @@ func TestAmountFixedBeforeFirstAttempt(t *testing.T) {
 		tu = e.TopUp(id)
 		wantStatus(t, tu, topup.Succeeded, "")
 		wantAmount(t, tu, "17.00")
-		reqs := e.Fake.Requests()
+		reqs := e.Faults.Requests()
 		if len(reqs) != 2 {
 			t.Fatalf("%d charge requests, want 2", len(reqs))
 		}
@@ -242,19 +236,19 @@ func TestNotNeeded(t *testing.T) {
 	t.Parallel()
 	topuptest.Run(t, func(t *testing.T, e *topuptest.Env) {
 		acct := e.Account()
-		e.Card(e.Fake, acct.ID, "tok")
+		e.Card(e.Scripted, acct.ID, "pm_card_visa")
 		e.Credit(acct.ID, "12.00")
 		e.Enable(acct.ID, "10.00", "25.00")
 		id := e.Use(acct.ID, "4.00").TopUpID
 		e.Credit(acct.ID, "2.00") // 10.00: no longer strictly below
-		eng := e.Engine(e.Fake)
+		eng := e.Engine(e.Scripted)
 		e.RunOnce(eng)
 		tu := e.TopUp(id)
 		wantStatus(t, tu, topup.Canceled, topup.NotNeeded)
 		if tu.Amount != nil || tu.Attempts != 0 {
 			t.Errorf("canceled top-up has amount %s and %d attempts, want none", fmtP(tu.Amount), tu.Attempts)
 		}
-		if n := len(e.Fake.Requests()); n != 0 {
+		if n := len(e.Faults.Requests()); n != 0 {
 			t.Fatalf("%d charge requests for a top-up not needed", n)
 		}
 		if st, _ := e.Settings(acct.ID); st.FailureStreak != 0 || !st.RetryAfter.IsZero() {
@@ -294,13 +288,13 @@ func TestMonthlyLimit(t *testing.T) {
 		t.Parallel()
 		topuptest.Run(t, func(t *testing.T, e *topuptest.Env) {
 			acct := e.Account()
-			e.Card(e.Fake, acct.ID, "tok")
+			e.Card(e.Scripted, acct.ID, "pm_card_visa")
 			e.Credit(acct.ID, "4.00")
 			e.Save(acct.ID, topup.Input{Enabled: boolP(true), Threshold: amtP("5"), Target: amtP("20"), MonthlyLimit: amtP("32.30"), MonthlyLimitSet: true})
-			eng := e.Engine(e.Fake)
+			eng := e.Engine(e.Scripted)
 			e.RunOnce(eng) // 16.00 → 20.00
 			e.Use(acct.ID, "16.00")
-			e.Fake.Script(topuptest.LoseResponse())
+			e.Faults.Script(topuptest.LoseResponse())
 			e.RunOnce(eng) // 16.00 more, answer lost: open
 			open := e.Open(acct.ID)
 			if len(open) != 1 || !amountEq(open[0].Amount, "16.00") {
@@ -340,7 +334,7 @@ func TestMonthlyLimit(t *testing.T) {
 			if n := len(e.Notes(acct.ID, "auto_top_up.limit_reached")); n != 2 {
 				t.Fatalf("%d limit_reached notifications after the April limit, want 2 (one a month)", n)
 			}
-			if n := len(e.Fake.Charges()); n != 4 {
+			if n := len(e.SandboxCharges()); n != 4 {
 				t.Errorf("%d charges, want 4", n)
 			}
 			e.Verify()
@@ -355,7 +349,7 @@ func TestHeavyUsageDuringCharge(t *testing.T) {
 	t.Parallel()
 	topuptest.Run(t, func(t *testing.T, e *topuptest.Env) {
 		acct := e.Account()
-		e.Card(e.Fake, acct.ID, "tok")
+		e.Card(e.Scripted, acct.ID, "pm_card_visa")
 		e.Credit(acct.ID, "12.00")
 		e.Enable(acct.ID, "10.00", "25.00")
 		id := e.Use(acct.ID, "4.00").TopUpID // 8.00
@@ -365,8 +359,8 @@ func TestHeavyUsageDuringCharge(t *testing.T) {
 				t.Errorf("usage during the charge created top-up %s while %s is open", r.TopUpID, id)
 			}
 		}
-		e.Fake.Script(step)
-		eng := e.Engine(e.Fake)
+		e.Faults.Script(step)
+		eng := e.Engine(e.Scripted)
 		s, err := eng.Attempt(t.Context(), id)
 		if err != nil {
 			t.Fatal(err)
@@ -437,7 +431,7 @@ func TestManualTopUpsAreOutsideTheRule(t *testing.T) {
 	t.Parallel()
 	topuptest.Run(t, func(t *testing.T, e *topuptest.Env) {
 		acct := e.Account()
-		e.Card(e.Fake, acct.ID, "tok")
+		e.Card(e.Scripted, acct.ID, "pm_card_visa")
 		e.Credit(acct.ID, "12.00")
 		e.Save(acct.ID, topup.Input{Enabled: boolP(true), Threshold: amtP("10"), Target: amtP("25"), MonthlyLimit: amtP("20"), MonthlyLimitSet: true})
 		manual, _, err := e.Store.CreateManual(t.Context(), acct.ID, amt("50.00"), "", "key-1", "hash-1", time.Minute)
@@ -448,7 +442,7 @@ func TestManualTopUpsAreOutsideTheRule(t *testing.T) {
 		if id == "" {
 			t.Fatal("an open manual top-up blocked the automatic one")
 		}
-		eng := e.Engine(e.Fake)
+		eng := e.Engine(e.Scripted)
 		if _, err := eng.Attempt(t.Context(), id); err != nil {
 			t.Fatal(err)
 		}
@@ -460,7 +454,7 @@ func TestManualTopUpsAreOutsideTheRule(t *testing.T) {
 			t.Fatal(err)
 		}
 		wantStatus(t, e.TopUp(manual.ID), topup.Succeeded, "")
-		if reqs := e.Fake.Requests(); len(reqs) != 2 || reqs[1].OffSession {
+		if reqs := e.Faults.Requests(); len(reqs) != 2 || reqs[1].OffSession {
 			t.Errorf("requests %+v: want the manual charge on-session", reqs)
 		}
 		wantBalance(t, e, acct.ID, "75.00")

@@ -49,9 +49,9 @@ func TestLostResponse(t *testing.T) {
 	t.Run("fake", func(t *testing.T) {
 		t.Parallel()
 		topuptest.Run(t, func(t *testing.T, e *topuptest.Env) {
-			acct, id := crossed(t, e, e.Fake, "tok")
-			e.Fake.Script(topuptest.LoseResponse())
-			eng := e.Engine(e.Fake)
+			acct, id := crossed(t, e, e.Scripted, "pm_card_visa")
+			e.Faults.Script(topuptest.LoseResponse())
+			eng := e.Engine(e.Scripted)
 			e.RunOnce(eng)
 			tu := e.TopUp(id)
 			wantStatus(t, tu, topup.Processing, "")
@@ -70,11 +70,11 @@ func TestLostResponse(t *testing.T) {
 			tu = e.TopUp(id)
 			wantStatus(t, tu, topup.Succeeded, "")
 			wantAmount(t, tu, "17.00")
-			reqs := e.Fake.Requests()
+			reqs := e.Faults.Requests()
 			if len(reqs) != 2 || reqs[0] != reqs[1] {
 				t.Fatalf("requests %+v: want the same request twice", reqs)
 			}
-			if n := len(e.Fake.Charges()); n != 1 {
+			if n := len(e.SandboxCharges()); n != 1 {
 				t.Fatalf("%d charges, want 1", n)
 			}
 			wantCredits(t, e, acct.ID, tu)
@@ -115,22 +115,21 @@ func TestKeyForgotten(t *testing.T) {
 	t.Run("charged: found, not re-sent", func(t *testing.T) {
 		t.Parallel()
 		topuptest.Run(t, func(t *testing.T, e *topuptest.Env) {
-			acct, id := crossed(t, e, e.Fake, "tok")
-			e.Fake.ForgetKeys(true)
-			e.Fake.Script(topuptest.LoseResponse())
-			eng := e.Engine(e.Fake)
+			acct, id := crossed(t, e, e.Scripted, "pm_card_visa")
+			e.Faults.Script(topuptest.LoseResponse())
+			eng := e.Engine(e.Scripted)
 			e.RunOnce(eng)
 			e.Clock.Advance(25 * time.Hour)
 			e.RunOnce(eng)
 			tu := e.TopUp(id)
 			wantStatus(t, tu, topup.Succeeded, "")
-			if e.Fake.Finds() != 1 {
-				t.Errorf("%d FindCharge calls, want 1", e.Fake.Finds())
+			if e.Faults.Finds() != 1 {
+				t.Errorf("%d FindCharge calls, want 1", e.Faults.Finds())
 			}
-			if n := len(e.Fake.Requests()); n != 1 {
+			if n := len(e.Faults.Requests()); n != 1 {
 				t.Fatalf("%d charge requests, want 1: a charge found by its metadata is not sent again", n)
 			}
-			if n := len(e.Fake.Charges()); n != 1 {
+			if n := len(e.SandboxCharges()); n != 1 {
 				t.Fatalf("%d charges, want 1", n)
 			}
 			wantCredits(t, e, acct.ID, tu)
@@ -140,17 +139,16 @@ func TestKeyForgotten(t *testing.T) {
 	t.Run("not charged: sent again", func(t *testing.T) {
 		t.Parallel()
 		topuptest.Run(t, func(t *testing.T, e *topuptest.Env) {
-			acct, id := crossed(t, e, e.Fake, "tok")
-			e.Fake.ForgetKeys(true)
-			e.Fake.Script(topuptest.FailBeforeCharge())
-			eng := e.Engine(e.Fake)
+			acct, id := crossed(t, e, e.Scripted, "pm_card_visa")
+			e.Faults.Script(topuptest.FailBeforeCharge())
+			eng := e.Engine(e.Scripted)
 			e.RunOnce(eng)
 			e.Clock.Advance(25 * time.Hour)
 			e.RunOnce(eng)
 			tu := e.TopUp(id)
 			wantStatus(t, tu, topup.Succeeded, "")
-			if e.Fake.Finds() != 1 || len(e.Fake.Requests()) != 2 || len(e.Fake.Charges()) != 1 {
-				t.Fatalf("%d finds, %d requests, %d charges; want 1, 2, 1", e.Fake.Finds(), len(e.Fake.Requests()), len(e.Fake.Charges()))
+			if e.Faults.Finds() != 1 || len(e.Faults.Requests()) != 2 || len(e.SandboxCharges()) != 1 {
+				t.Fatalf("%d finds, %d requests, %d charges; want 1, 2, 1", e.Faults.Finds(), len(e.Faults.Requests()), len(e.SandboxCharges()))
 			}
 			wantCredits(t, e, acct.ID, tu)
 			e.Verify()
@@ -180,9 +178,9 @@ func TestKeyForgotten(t *testing.T) {
 func TestProcessingCharge(t *testing.T) {
 	t.Parallel()
 	topuptest.Run(t, func(t *testing.T, e *topuptest.Env) {
-		acct, id := crossed(t, e, e.Fake, "tok")
-		e.Fake.Script(topuptest.Pending())
-		eng := e.Engine(e.Fake)
+		acct, id := crossed(t, e, e.Scripted, "pm_card_visa")
+		e.Faults.Script(topuptest.Pending())
+		eng := e.Engine(e.Scripted)
 		e.RunOnce(eng)
 		tu := e.TopUp(id)
 		wantStatus(t, tu, topup.Processing, "")
@@ -192,13 +190,13 @@ func TestProcessingCharge(t *testing.T) {
 		e.Clock.Advance(time.Minute)
 		e.RunOnce(eng)
 		wantStatus(t, e.TopUp(id), topup.Processing, "")
-		e.Fake.SetStatus(tu.ChargeID, payment.Succeeded, "")
+		e.Decide(tu.ChargeID, payment.Succeeded, "")
 		e.Clock.Advance(time.Minute)
 		e.RunOnce(eng)
 		tu = e.TopUp(id)
 		wantStatus(t, tu, topup.Succeeded, "")
-		if len(e.Fake.Requests()) != 1 || e.Fake.Gets() != 2 {
-			t.Errorf("%d requests and %d look-ups, want 1 and 2", len(e.Fake.Requests()), e.Fake.Gets())
+		if len(e.Faults.Requests()) != 1 || e.Faults.Gets() != 2 {
+			t.Errorf("%d requests and %d look-ups, want 1 and 2", len(e.Faults.Requests()), e.Faults.Gets())
 		}
 		wantCredits(t, e, acct.ID, tu)
 		e.Verify()
@@ -272,10 +270,10 @@ func TestDeclineStreak(t *testing.T) {
 func TestStreakResets(t *testing.T) {
 	t.Parallel()
 	topuptest.Run(t, func(t *testing.T, e *topuptest.Env) {
-		acct, _ := crossed(t, e, e.Fake, "tok")
+		acct, _ := crossed(t, e, e.Scripted, "pm_card_visa")
 		d := topuptest.Decline("insufficient_funds")
-		e.Fake.Script(d, d, topuptest.Succeed(), d, d, d)
-		eng := e.Engine(e.Fake)
+		e.Faults.Script(d, d, topuptest.Succeed(), d, d, d)
+		eng := e.Engine(e.Scripted)
 		streak := func(want int) {
 			t.Helper()
 			st, _ := e.Settings(acct.ID)
@@ -308,7 +306,7 @@ func TestStreakResets(t *testing.T) {
 		streak(0)
 		e.RunOnce(eng)
 		streak(1)
-		if n := len(e.Fake.Charges()); n != 6 {
+		if n := len(e.SandboxCharges()); n != 6 {
 			t.Errorf("%d charges, want 6", n)
 		}
 		e.Verify()
@@ -753,13 +751,13 @@ func TestCardRemoved(t *testing.T) {
 		t.Parallel()
 		topuptest.Run(t, func(t *testing.T, e *topuptest.Env) {
 			acct := e.Account()
-			e.Card(e.Fake, acct.ID, "tok")
-			named := e.Card(e.Fake, acct.ID, "tok")
+			e.Card(e.Scripted, acct.ID, "pm_card_visa")
+			named := e.Card(e.Scripted, acct.ID, "pm_card_visa")
 			e.Credit(acct.ID, "12.00")
 			e.Save(acct.ID, topup.Input{Enabled: boolP(true), Threshold: amtP("10"), Target: amtP("25"), PaymentMethod: &named.ID})
 			id := e.Use(acct.ID, "4.00").TopUpID
-			e.Fake.Script(topuptest.LoseResponse())
-			eng := e.Engine(e.Fake)
+			e.Faults.Script(topuptest.LoseResponse())
+			eng := e.Engine(e.Scripted)
 			e.RunOnce(eng)
 			if disabled, err := e.Store.RemoveCard(t.Context(), acct.ID, named.ID); err != nil || !disabled {
 				t.Fatalf("remove = %v, %v", disabled, err)
@@ -792,12 +790,12 @@ func TestWebhookOrder(t *testing.T) {
 		}
 		// Succeeded, the same event again, then a failure, then our own
 		// look-up of the charge.
-		acct, id := crossed(t, e, e.Fake, "tok")
-		e.Fake.Script(topuptest.Pending())
-		eng := e.Engine(e.Fake)
+		acct, id := crossed(t, e, e.Scripted, "pm_card_visa")
+		e.Faults.Script(topuptest.Pending())
+		eng := e.Engine(e.Scripted)
 		e.RunOnce(eng)
 		tu := e.TopUp(id)
-		ch := e.Fake.SetStatus(tu.ChargeID, payment.Succeeded, "")
+		ch := e.Decide(tu.ChargeID, payment.Succeeded, "")
 		apply("evt_1", "payment_intent.succeeded", ch)
 		wantStatus(t, e.TopUp(id), topup.Succeeded, "")
 		apply("evt_1", "payment_intent.succeeded", ch)
@@ -822,14 +820,19 @@ func TestWebhookOrder(t *testing.T) {
 
 		// Failed first, then succeeded after all (a reordered pair), then
 		// both again.
-		other, oid := crossed(t, e, e.Fake, "tok")
-		e.Fake.Script(topuptest.Pending())
+		other, oid := crossed(t, e, e.Scripted, "pm_card_visa")
+		e.Faults.Script(topuptest.Pending())
 		e.RunOnce(eng)
 		otu := e.TopUp(oid)
-		och := e.Fake.SetStatus(otu.ChargeID, payment.Declined, "card_declined")
+		// The failure event is about the charge before it was decided.
+		och, err := e.Sandbox.GetCharge(t.Context(), otu.ChargeID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		och.Status, och.DeclineCode = payment.Declined, "card_declined"
 		apply("evt_3", "payment_intent.payment_failed", och)
 		wantStatus(t, e.TopUp(oid), topup.Failed, "card_declined")
-		och = e.Fake.SetStatus(otu.ChargeID, payment.Succeeded, "")
+		och = e.Decide(otu.ChargeID, payment.Succeeded, "")
 		apply("evt_4", "payment_intent.succeeded", och)
 		apply("evt_5", "payment_intent.succeeded", och)
 		declined = och
@@ -853,20 +856,20 @@ func TestWebhookOrder(t *testing.T) {
 func TestRefusedRequest(t *testing.T) {
 	t.Parallel()
 	topuptest.Run(t, func(t *testing.T, e *topuptest.Env) {
-		acct, id := crossed(t, e, e.Fake, "tok")
-		e.Fake.Script(topuptest.Refuse())
-		eng := e.Engine(e.Fake)
+		acct, id := crossed(t, e, e.Scripted, "pm_card_visa")
+		e.Faults.Script(topuptest.Refuse())
+		eng := e.Engine(e.Scripted)
 		e.RunOnce(eng)
 		wantStatus(t, e.TopUp(id), topup.Failed, topup.ProcessingError)
 		if st, _ := e.Settings(acct.ID); st.FailureStreak != 0 || st.RetryAfter.IsZero() {
 			t.Fatalf("settings after a refused request: %+v, want a back-off but no decline in the row", st)
 		}
-		if n := len(e.Fake.Charges()); n != 0 {
+		if n := len(e.SandboxCharges()); n != 0 {
 			t.Fatalf("%d charges for a refused request", n)
 		}
 
 		e.Clock.Advance(topuptest.Backoff)
-		e.Fake.Script(topuptest.LoseResponse(), topuptest.Refuse())
+		e.Faults.Script(topuptest.LoseResponse(), topuptest.Refuse())
 		e.RunOnce(eng) // the sweep's new top-up: charged, answer lost
 		open := e.Open(acct.ID)
 		if len(open) != 1 {
@@ -876,7 +879,7 @@ func TestRefusedRequest(t *testing.T) {
 		e.RunOnce(eng) // refused, but the charge exists
 		tu := e.TopUp(open[0].ID)
 		wantStatus(t, tu, topup.Succeeded, "")
-		if n := len(e.Fake.Charges()); n != 1 {
+		if n := len(e.SandboxCharges()); n != 1 {
 			t.Errorf("%d charges, want 1", n)
 		}
 		wantCredits(t, e, acct.ID, tu)
@@ -889,9 +892,9 @@ func TestRefusedRequest(t *testing.T) {
 func TestEventAppliedOnce(t *testing.T) {
 	t.Parallel()
 	topuptest.Run(t, func(t *testing.T, e *topuptest.Env) {
-		acct, id := crossed(t, e, e.Fake, "tok")
-		e.Fake.Script(topuptest.Pending())
-		e.RunOnce(e.Engine(e.Fake))
+		acct, id := crossed(t, e, e.Scripted, "pm_card_visa")
+		e.Faults.Script(topuptest.Pending())
+		e.RunOnce(e.Engine(e.Scripted))
 		o := topup.Outcome{Status: topup.RequiresAction, ChargeID: e.TopUp(id).ChargeID, ClientSecret: "secret", EventID: "evt_ra", EventType: "payment_intent.requires_action"}
 		first := e.Settle(id, o)
 		e.Clock.Advance(time.Hour)
@@ -917,13 +920,13 @@ func TestRefusedRetryNotStuck(t *testing.T) {
 	t.Parallel()
 	topuptest.Run(t, func(t *testing.T, e *topuptest.Env) {
 		acct := e.Account()
-		e.Card(e.Fake, acct.ID, "tok")
-		named := e.Card(e.Fake, acct.ID, "tok")
+		e.Card(e.Scripted, acct.ID, "pm_card_visa")
+		named := e.Card(e.Scripted, acct.ID, "pm_card_visa")
 		e.Credit(acct.ID, "12.00")
 		e.Save(acct.ID, topup.Input{Enabled: boolP(true), Threshold: amtP("10"), Target: amtP("25"), PaymentMethod: &named.ID})
 		id := e.Use(acct.ID, "4.00").TopUpID
-		e.Fake.Script(topuptest.FailBeforeCharge(), topuptest.Refuse())
-		eng := e.Engine(e.Fake)
+		e.Faults.Script(topuptest.FailBeforeCharge(), topuptest.Refuse())
+		eng := e.Engine(e.Scripted)
 		e.RunOnce(eng)
 		if disabled, err := e.Store.RemoveCard(t.Context(), acct.ID, named.ID); err != nil || !disabled {
 			t.Fatalf("remove = %v, %v", disabled, err)
@@ -940,7 +943,7 @@ func TestRefusedRetryNotStuck(t *testing.T) {
 		if len(last) != 2 || last[1].Status != topup.Succeeded {
 			t.Fatalf("top-ups %+v: want the stuck one failed and a new one succeeded", last)
 		}
-		if n := len(e.Fake.Charges()); n != 1 {
+		if n := len(e.SandboxCharges()); n != 1 {
 			t.Errorf("%d charges, want 1", n)
 		}
 		e.Verify()

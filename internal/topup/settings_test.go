@@ -303,8 +303,8 @@ func TestSaveSettingsRefusals(t *testing.T) {
 	t.Parallel()
 	topuptest.Run(t, func(t *testing.T, e *topuptest.Env) {
 		acct, other := e.Account(), e.Account()
-		e.Card(e.Fake, acct.ID, "pm_card_visa")
-		theirs := e.Card(e.Fake, other.ID, "pm_card_visa")
+		e.Card(e.Scripted, acct.ID, "pm_card_visa")
+		theirs := e.Card(e.Scripted, other.ID, "pm_card_visa")
 		e.Credit(acct.ID, "50.00")
 		e.Enable(acct.ID, "5.00", "20.00")
 		before, _ := e.Settings(acct.ID)

@@ -70,8 +70,8 @@ func openPostgres(t testing.TB, c clock.Clock, g *ids.Generator) *sqlstore.Store
 	return pgtest.Open(t, c, g)
 }
 
-// Env is one test's world: a fresh store on a manual clock, the sandbox and
-// a fake provider on the same store and clock.
+// Env is one test's world: a fresh store on a manual clock, and the sandbox
+// on the same store and clock, plain and scripted.
 type Env struct {
 	T     testing.TB
 	DB    string // "sqlite" or "postgres"
@@ -81,9 +81,12 @@ type Env struct {
 	Clock   *clock.Manual
 	IDs     *ids.Generator
 	Sandbox *sandbox.Provider
-	Fake    *Fake
-	clock   clock.Clock
-	keys    atomic.Int64
+	// Scripted is the sandbox with Faults as its hook: the same charge log
+	// as Sandbox, and each charge misbehaving as the test scripts it.
+	Scripted *sandbox.Provider
+	Faults   *Faults
+	clock    clock.Clock
+	keys     atomic.Int64
 }
 
 // Run runs fn once per database, each in a parallel subtest with a fresh
@@ -117,8 +120,12 @@ func NewLiveEnv(t testing.TB, b Backend) *Env {
 func newEnv(t testing.TB, b Backend, c clock.Clock) *Env {
 	g := ids.New(c)
 	s := b.Open(t, c, g)
-	return &Env{T: t, DB: b.Name, Store: s, IDs: g, clock: c,
-		Sandbox: sandbox.New(s, sandbox.Config{Clock: c, IDs: g, BaseURL: "http://127.0.0.1:8080"}), Fake: NewFake(c)}
+	f := &Faults{}
+	cfg := sandbox.Config{Clock: c, IDs: g, BaseURL: "http://127.0.0.1:8080"}
+	e := &Env{T: t, DB: b.Name, Store: s, IDs: g, clock: c, Sandbox: sandbox.New(s, cfg), Faults: f}
+	cfg.Hook = f
+	e.Scripted = sandbox.New(s, cfg)
+	return e
 }
 
 // Now is the Env's time.
@@ -402,6 +409,16 @@ func (e *Env) Verify() {
 	if len(v) != 0 {
 		e.T.Fatalf("verify found %d violations: %+v", len(v), v)
 	}
+}
+
+// Decide gives a processing charge its outcome, as the provider does later.
+func (e *Env) Decide(chargeID string, to payment.ChargeStatus, declineCode string) payment.Charge {
+	e.T.Helper()
+	c, err := e.Sandbox.Decide(e.ctx(), chargeID, to, declineCode)
+	if err != nil {
+		e.T.Fatalf("decide %s: %v", chargeID, err)
+	}
+	return c
 }
 
 // SandboxCharges returns the sandbox's whole charge log, oldest first.
