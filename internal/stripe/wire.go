@@ -66,6 +66,7 @@ type wireIntent struct {
 	LastPaymentError *wireError        `json:"last_payment_error"`
 }
 
+// stripe returns the PaymentIntent as chargeFromIntent reads it.
 func (w wireIntent) stripe() *stripego.PaymentIntent {
 	pi := &stripego.PaymentIntent{
 		ID: w.ID, Amount: w.Amount, Currency: stripego.Currency(w.Currency),
@@ -128,6 +129,7 @@ type wirePaymentMethod struct {
 	} `json:"card"`
 }
 
+// stripe returns the payment method as cardFromPaymentMethod reads it.
 func (w wirePaymentMethod) stripe() *stripego.PaymentMethod {
 	pm := &stripego.PaymentMethod{ID: w.ID, Type: stripego.PaymentMethodType(w.Type)}
 	if c := w.Card; c != nil {
