@@ -90,7 +90,9 @@ button.primary{background:#1d4ed8;color:#fff;border-color:#1d4ed8}.note{color:#5
 <div id="msg" role="status"></div><button class="primary" id="go">Authenticate</button>
 <script src="https://js.stripe.com/v3/"></script><script>
 document.getElementById('go').onclick=async function(){const s=Stripe({{.PublishableKey}});
-const r=await s.confirmCardPayment({{.ClientSecret}});document.getElementById('msg').textContent=r.error?r.error.message:'Payment confirmed.';
+const pi=(await s.retrievePaymentIntent({{.ClientSecret}})).paymentIntent;const last=pi&&pi.last_payment_error&&pi.last_payment_error.payment_method;
+const pm=pi&&pi.status==='requires_payment_method'?((last&&last.id)||{{.PaymentMethod}}):'';
+const r=await s.confirmCardPayment({{.ClientSecret}},pm?{payment_method:pm}:undefined);document.getElementById('msg').textContent=r.error?r.error.message:'Payment confirmed.';
 setTimeout(function(){location.reload()},1500)}</script>
 {{else}}<p class="note">Sandbox: this is a simulated 3-D Secure challenge.</p>
 <form method="post"><input type="hidden" name="token" value="{{.Token}}">
@@ -155,7 +157,7 @@ func (s *Server) payPage(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	pages.ExecuteTemplate(w, "pay", map[string]any{"Amount": amount, "Done": t.Status != topup.RequiresAction, "Status": string(t.Status),
-		"Stripe": !sandbox, "ClientSecret": t.ClientSecret, "Token": t.ActionToken, "PublishableKey": publishableKey})
+		"Stripe": !sandbox, "ClientSecret": t.ClientSecret, "PaymentMethod": t.PaymentMethod, "Token": t.ActionToken, "PublishableKey": publishableKey})
 }
 
 func (s *Server) sandboxCharges(w http.ResponseWriter, r *http.Request) {

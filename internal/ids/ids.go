@@ -7,7 +7,9 @@ import (
 	"crypto/rand"
 	"io"
 	mrand "math/rand/v2"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/oklog/ulid/v2"
 
@@ -76,4 +78,20 @@ func (g *Generator) New(prefix string) string {
 		b = append(b, c)
 	}
 	return string(b)
+}
+
+// Time returns when id was minted, read back from its ULID (to the
+// millisecond), so that a lookup at a provider can start from the moment an
+// object was created. ok is false for a string that is not an id minted
+// here.
+func Time(id string) (t time.Time, ok bool) {
+	_, raw, found := strings.Cut(id, "_")
+	if !found {
+		return time.Time{}, false
+	}
+	u, err := ulid.ParseStrict(strings.ToUpper(raw))
+	if err != nil {
+		return time.Time{}, false
+	}
+	return ulid.Time(u.Time()).UTC(), true
 }

@@ -58,7 +58,13 @@ type Charge struct {
 	// ClientSecret lets the customer's browser complete a requires_action
 	// charge on-session (Stripe.js, or the sandbox's challenge page).
 	ClientSecret string
-	Created      time.Time
+	// PaymentMethodID is, on a RequiresAction charge, the card the customer
+	// confirms it with. After an off-session authentication_required failure
+	// a Stripe PaymentIntent no longer holds its card (it waits for a
+	// payment method; the card is only in last_payment_error), so the 3-D
+	// Secure page must name it again when it confirms.
+	PaymentMethodID string
+	Created         time.Time
 }
 
 // ErrUnknownOutcome wraps failures after which the provider may or may not

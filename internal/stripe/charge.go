@@ -10,6 +10,7 @@ import (
 
 	stripego "github.com/stripe/stripe-go/v85"
 
+	"github.com/topup/topup/internal/ids"
 	"github.com/topup/topup/internal/payment"
 )
 
@@ -82,8 +83,30 @@ func chargeFromCardError(se *stripego.Error, req payment.ChargeRequest) payment.
 	}
 	if c.DeclineCode == codeAuthenticationRequired && pi.ClientSecret != "" {
 		c.Status, c.ClientSecret = payment.RequiresAction, pi.ClientSecret
+		c.PaymentMethodID = intentPaymentMethod(pi)
+		if c.PaymentMethodID == "" && se.PaymentMethod != nil {
+			c.PaymentMethodID = se.PaymentMethod.ID
+		}
+		if c.PaymentMethodID == "" {
+			// The card this very request named: the one that failed.
+			c.PaymentMethodID = req.PaymentMethod
+		}
 	}
 	return c
+}
+
+// intentPaymentMethod is the card a PaymentIntent waiting for its customer
+// is to be confirmed with: its own payment method while it has one
+// (requires_action), else the one its last confirmation failed with
+// (requires_payment_method after an off-session authentication_required).
+func intentPaymentMethod(pi *stripego.PaymentIntent) string {
+	if pi.PaymentMethod != nil && pi.PaymentMethod.ID != "" {
+		return pi.PaymentMethod.ID
+	}
+	if e := pi.LastPaymentError; e != nil && e.PaymentMethod != nil {
+		return e.PaymentMethod.ID
+	}
+	return ""
 }
 
 // chargeFromIntent reduces a PaymentIntent to a payment.Charge. The same
@@ -104,15 +127,19 @@ func chargeFromIntent(pi *stripego.PaymentIntent) payment.Charge {
 		c.Status = payment.Succeeded
 	case stripego.PaymentIntentStatusRequiresAction:
 		c.Status, c.ClientSecret = payment.RequiresAction, pi.ClientSecret
+		c.PaymentMethodID = intentPaymentMethod(pi)
 	case stripego.PaymentIntentStatusRequiresPaymentMethod:
 		// After a failed confirmation the PaymentIntent waits for another
 		// payment method; the failure is in last_payment_error. An
 		// off-session charge that needs 3-D Secure fails this way
 		// (authentication_required), and the customer can still confirm
-		// this PaymentIntent on-session with its client secret.
+		// this PaymentIntent on-session with its client secret, naming
+		// the card again: the PaymentIntent holds it only in
+		// last_payment_error now.
 		c.DeclineCode = declineCode(pi.LastPaymentError)
 		if c.DeclineCode == codeAuthenticationRequired {
 			c.Status, c.ClientSecret = payment.RequiresAction, pi.ClientSecret
+			c.PaymentMethodID = intentPaymentMethod(pi)
 		} else {
 			c.Status = payment.Declined
 		}
@@ -172,60 +199,39 @@ func (p *Provider) CancelCharge(ctx context.Context, chargeID string) (payment.C
 	return payment.Charge{}, classify("cancel charge "+chargeID, err)
 }
 
-// FindCharge looks for the PaymentIntent whose metadata names topUpID. It
-// lists the customer's PaymentIntents newest first (strongly consistent, so a
-// charge made a moment ago is found), and only when that list is longer than
-// maxScan asks Stripe's search, which sees everything but may lag behind by
-// a minute or more. The newest match wins.
+// findChargeSlack is how long before a top-up's creation FindCharge starts
+// listing. A charge is always made after its top-up is created, but the
+// top-up's time is our clock and a PaymentIntent's created is Stripe's: the
+// slack covers any plausible skew between the two, so that no charge is
+// missed (which would charge the customer twice).
+const findChargeSlack = time.Hour
+
+// FindCharge looks for the PaymentIntent whose metadata names topUpID among
+// the customer's PaymentIntents created since the top-up (created[gte], read
+// from the ULID in the top-up id, less findChargeSlack), page after page,
+// newest first; the newest match wins. Listing is strongly consistent, so a
+// charge made a moment ago is found, and it works in every region, unlike
+// Stripe's search API. An id that carries no time (not minted by Topup) is
+// looked for among all the customer's PaymentIntents.
 func (p *Provider) FindCharge(ctx context.Context, customerID, topUpID string) (payment.Charge, bool, error) {
 	if topUpID == "" {
 		return payment.Charge{}, false, errors.New("stripe: find charge: empty top-up id")
 	}
-	op := "find charge for top-up " + topUpID
-	if p.maxScan > 0 {
-		params := &stripego.PaymentIntentListParams{}
-		params.Limit = stripego.Int64(p.pageSize)
-		if customerID != "" {
-			params.Customer = stripego.String(customerID)
-		}
-		scanned := 0
-		for pi, err := range p.client.V1PaymentIntents.List(ctx, params).All(ctx) {
-			if err != nil {
-				return payment.Charge{}, false, classify(op, err)
-			}
-			if pi.Metadata[metaTopUpID] == topUpID {
-				return chargeFromIntent(pi), true, nil
-			}
-			scanned++
-			if scanned >= p.maxScan {
-				break
-			}
-		}
-		if scanned < p.maxScan {
-			return payment.Charge{}, false, nil
-		}
-	}
-
-	query := fmt.Sprintf("metadata['%s']:'%s'", metaTopUpID, searchQuote(topUpID))
+	params := &stripego.PaymentIntentListParams{}
+	params.Limit = stripego.Int64(p.pageSize)
 	if customerID != "" {
-		query = fmt.Sprintf("customer:'%s' AND %s", searchQuote(customerID), query)
+		params.Customer = stripego.String(customerID)
 	}
-	params := &stripego.PaymentIntentSearchParams{}
-	params.Query = query
-	params.Limit = stripego.Int64(10)
-	for pi, err := range p.client.V1PaymentIntents.Search(ctx, params).All(ctx) {
+	if created, ok := ids.Time(topUpID); ok {
+		params.CreatedRange = &stripego.RangeQueryParams{GreaterThanOrEqual: created.Add(-findChargeSlack).Unix()}
+	}
+	for pi, err := range p.client.V1PaymentIntents.List(ctx, params).All(ctx) {
 		if err != nil {
-			return payment.Charge{}, false, classify(op, err)
+			return payment.Charge{}, false, classify("find charge for top-up "+topUpID, err)
 		}
 		if pi.Metadata[metaTopUpID] == topUpID {
 			return chargeFromIntent(pi), true, nil
 		}
 	}
 	return payment.Charge{}, false, nil
-}
-
-// searchQuote escapes a value for a quoted string in Stripe's search query
-// language.
-func searchQuote(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s)
 }

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/topup/topup/internal/clock"
+	"github.com/topup/topup/internal/ids"
 	"github.com/topup/topup/internal/payment"
 )
 
@@ -67,8 +69,23 @@ func TestChargeOutcomes(t *testing.T) {
 			body: stripeError("card_error", "authentication_required", "authentication_required",
 				"Your card was declined. This transaction requires authentication.",
 				obj{"payment_intent": declinedPI("authentication_required", "authentication_required")}),
+			// The error names no card: the one this request sent failed.
 			want: payment.Charge{ID: "pi_d", TopUpID: "tu_42", Status: payment.RequiresAction, DeclineCode: "authentication_required",
-				ClientSecret: "pi_d_secret_abc", Amount: 1250, Currency: "usd"},
+				ClientSecret: "pi_d_secret_abc", PaymentMethodID: "pm_1", Amount: 1250, Currency: "usd"},
+		},
+		{
+			name: "off-session authentication_required names the card of last_payment_error", status: 402,
+			body: stripeError("card_error", "authentication_required", "authentication_required",
+				"Your card was declined. This transaction requires authentication.",
+				obj{"payment_intent": intent("pi_d", "requires_payment_method", "tu_42", obj{
+					"payment_method": nil,
+					"last_payment_error": obj{
+						"type": "card_error", "code": "authentication_required", "decline_code": "authentication_required",
+						"payment_method": cardPM("pm_minted", "visa", "3155", "cus_1"),
+					},
+				})}),
+			want: payment.Charge{ID: "pi_d", TopUpID: "tu_42", Status: payment.RequiresAction, DeclineCode: "authentication_required",
+				ClientSecret: "pi_d_secret_abc", PaymentMethodID: "pm_minted", Amount: 1250, Currency: "usd"},
 		},
 		{
 			name: "authentication_required without the PaymentIntent cannot be authenticated", status: 402,
@@ -77,8 +94,9 @@ func TestChargeOutcomes(t *testing.T) {
 		},
 		{
 			name: "on-session 3-D Secure: requires_action", status: 200,
-			body: intent("pi_3ds", "requires_action", "tu_42", obj{"next_action": obj{"type": "use_stripe_sdk"}}),
-			want: payment.Charge{ID: "pi_3ds", TopUpID: "tu_42", Status: payment.RequiresAction, ClientSecret: "pi_3ds_secret_abc", Amount: 1250, Currency: "usd"},
+			body: intent("pi_3ds", "requires_action", "tu_42", obj{"next_action": obj{"type": "use_stripe_sdk"}, "payment_method": "pm_1"}),
+			want: payment.Charge{ID: "pi_3ds", TopUpID: "tu_42", Status: payment.RequiresAction, ClientSecret: "pi_3ds_secret_abc",
+				PaymentMethodID: "pm_1", Amount: 1250, Currency: "usd"},
 		},
 		{
 			name: "processing", status: 200,
@@ -292,81 +310,102 @@ func TestGetCharge(t *testing.T) {
 }
 
 // TestFindCharge proves the charge for a top-up is found by its metadata
-// among the customer's others, across pages, and that a missing one is
-// ok=false rather than an error.
+// among the customer's PaymentIntents created since the top-up, across
+// pages, without Stripe's search; and that a missing one is ok=false rather
+// than an error.
 func TestFindCharge(t *testing.T) {
 	t.Parallel()
+	created := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	gen := ids.New(clock.NewManual(created))
+	tu3, tuNever := gen.New(ids.TopUp), gen.New(ids.TopUp)
 	pages := map[string]obj{ // starting_after → page
 		"": {"object": "list", "has_more": true, "url": "/v1/payment_intents", "data": []any{
 			intent("pi_5", "succeeded", "tu_5", nil),
 			intent("pi_4", "succeeded", "tu_4", nil),
 		}},
 		"pi_4": {"object": "list", "has_more": true, "url": "/v1/payment_intents", "data": []any{
-			intent("pi_3", "requires_payment_method", "tu_3", obj{"last_payment_error": obj{"type": "card_error", "code": "card_declined", "decline_code": "lost_card"}}),
+			intent("pi_3", "requires_payment_method", tu3, obj{"last_payment_error": obj{"type": "card_error", "code": "card_declined", "decline_code": "lost_card"}}),
 			intent("pi_2", "succeeded", "tu_2", nil),
 		}},
 		"pi_2": {"object": "list", "has_more": false, "url": "/v1/payment_intents", "data": []any{
 			intent("pi_1", "succeeded", "tu_1", nil),
 		}},
 	}
-	search := obj{"object": "search_result", "has_more": false, "url": "/v1/payment_intents/search", "data": []any{
-		intent("pi_old", "succeeded", "tu_old", nil),
-	}}
 	handler := func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/v1/payment_intents/search" {
-			reply(w, 200, search)
-			return
+		if r.URL.Path != "/v1/payment_intents" {
+			t.Errorf("FindCharge asked %s %s, want only the list of PaymentIntents", r.Method, r.URL.Path)
 		}
 		reply(w, 200, pages[r.URL.Query().Get("starting_after")])
 	}
 	ctx := t.Context()
+	wantSince := fmt.Sprint(created.Add(-findChargeSlack).Unix())
 
 	t.Run("found on the second page", func(t *testing.T) {
 		t.Parallel()
 		f, p := newFake(t, 0, handler)
-		c, ok, err := p.FindCharge(ctx, "cus_1", "tu_3")
+		p.pageSize = 2
+		c, ok, err := p.FindCharge(ctx, "cus_1", tu3)
 		if err != nil || !ok || c.ID != "pi_3" || c.Status != payment.Declined || c.DeclineCode != "lost_card" {
 			t.Fatalf("FindCharge = %+v, %v, %v; want pi_3 declined lost_card", c, ok, err)
 		}
 		reqs := f.Requests()
-		if len(reqs) != 2 || reqs[0].Form.Get("customer") != "cus_1" || reqs[0].Form.Get("limit") != "100" {
-			t.Errorf("requests = %+v, want two list pages filtered by customer cus_1, 100 at a time", reqs)
+		if len(reqs) != 2 {
+			t.Fatalf("%d requests, want the two pages up to the match", len(reqs))
+		}
+		for _, r := range reqs {
+			if r.Method != "GET" || r.Form.Get("customer") != "cus_1" || r.Form.Get("limit") != "2" || r.Form.Get("created[gte]") != wantSince {
+				t.Errorf("request %s %v, want a page of cus_1's PaymentIntents created since %s", r.Method, r.Form, wantSince)
+			}
+		}
+		if got := reqs[1].Form.Get("starting_after"); got != "pi_4" {
+			t.Errorf("second page starting_after = %q, want pi_4", got)
 		}
 	})
-	t.Run("none", func(t *testing.T) {
+	t.Run("none, after every page", func(t *testing.T) {
 		t.Parallel()
 		f, p := newFake(t, 0, handler)
-		c, ok, err := p.FindCharge(ctx, "cus_1", "tu_never")
+		p.pageSize = 2
+		c, ok, err := p.FindCharge(ctx, "cus_1", tuNever)
 		if err != nil || ok {
 			t.Fatalf("FindCharge = %+v, %v, %v; want not found", c, ok, err)
 		}
-		for _, r := range f.Requests() {
-			if r.Path == "/v1/payment_intents/search" {
-				t.Error("searched although the whole list was read")
-			}
+		if n := len(f.Requests()); n != 3 {
+			t.Errorf("%d requests, want all 3 pages read", n)
 		}
 	})
-	t.Run("beyond the scanned list, by search", func(t *testing.T) {
+	t.Run("an id without a time lists all the customer's PaymentIntents", func(t *testing.T) {
 		t.Parallel()
 		f, p := newFake(t, 0, handler)
-		p.pageSize, p.maxScan = 2, 3
-		c, ok, err := p.FindCharge(ctx, "cus_1", "tu_old")
-		if err != nil || !ok || c.ID != "pi_old" {
-			t.Fatalf("FindCharge = %+v, %v, %v; want pi_old", c, ok, err)
+		if _, ok, err := p.FindCharge(ctx, "cus_1", "tu_1"); err != nil || !ok {
+			t.Fatalf("FindCharge(tu_1) = %v, %v; want found", ok, err)
 		}
-		reqs := f.Requests()
-		last := reqs[len(reqs)-1]
-		if want := `customer:'cus_1' AND metadata['top_up_id']:'tu_old'`; last.Path != "/v1/payment_intents/search" || last.Form.Get("query") != want {
-			t.Errorf("last request = %s %v, want a search for %s", last.Path, last.Form, want)
+		if r := f.Requests()[0]; r.Form.Has("created[gte]") || r.Form.Get("limit") != "100" {
+			t.Errorf("request %v, want no created filter, 100 at a time", r.Form)
 		}
 	})
-	t.Run("a failed lookup is an error, never not-found", func(t *testing.T) {
-		t.Parallel()
-		_, p := newFake(t, 0, func(w http.ResponseWriter, r *http.Request) {
-			reply(w, 500, stripeError("api_error", "", "", "boom", nil))
+}
+
+// TestFindChargeFailure proves a lookup that failed, on the first page or a
+// later one, is an error, never not-found: not-found lets the engine charge
+// again.
+func TestFindChargeFailure(t *testing.T) {
+	t.Parallel()
+	topUpID := ids.New(clock.System).New(ids.TopUp)
+	for _, failedPage := range []int{1, 2} {
+		t.Run(fmt.Sprintf("page %d", failedPage), func(t *testing.T) {
+			t.Parallel()
+			_, p := newFake(t, 0, func(w http.ResponseWriter, r *http.Request) {
+				if failedPage == 1 || r.URL.Query().Get("starting_after") != "" {
+					reply(w, 503, stripeError("api_error", "", "", "unavailable", nil))
+					return
+				}
+				reply(w, 200, obj{"object": "list", "has_more": true, "url": "/v1/payment_intents", "data": []any{
+					intent("pi_9", "succeeded", "tu_9", nil),
+				}})
+			})
+			if _, ok, err := p.FindCharge(t.Context(), "cus_1", topUpID); ok || !errors.Is(err, payment.ErrUnknownOutcome) {
+				t.Errorf("FindCharge = %v, %v; want an ErrUnknownOutcome error", ok, err)
+			}
 		})
-		if _, ok, err := p.FindCharge(ctx, "cus_1", "tu_3"); ok || !errors.Is(err, payment.ErrUnknownOutcome) {
-			t.Errorf("FindCharge = %v, %v; want an ErrUnknownOutcome error", ok, err)
-		}
-	})
+	}
 }

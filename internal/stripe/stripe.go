@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	stripego "github.com/stripe/stripe-go/v85"
@@ -65,11 +66,13 @@ type Provider struct {
 	publishable   string
 	logger        *slog.Logger
 
-	// pageSize and maxScan bound FindCharge's listing of a customer's
-	// PaymentIntents before it falls back to Stripe's search; tests shrink
-	// them.
+	// versionsSeen holds the API versions of webhook events already
+	// logged as not the pinned one, to log each once.
+	versionsSeen *sync.Map
+
+	// pageSize is how many PaymentIntents one page of FindCharge's listing
+	// asks for; tests shrink it.
 	pageSize int64
-	maxScan  int
 }
 
 var _ payment.Provider = (*Provider)(nil)
@@ -109,7 +112,7 @@ func New(cfg Config) (*Provider, error) {
 		webhookSecret: cfg.WebhookSecret,
 		publishable:   cfg.Publishable,
 		pageSize:      100,
-		maxScan:       1000,
+		versionsSeen:  &sync.Map{},
 	}, nil
 }
 
@@ -152,30 +155,80 @@ func (p *Provider) EnsureCustomer(ctx context.Context, customerID, accountID, em
 	return c.ID, nil
 }
 
-// AttachPaymentMethod attaches paymentMethod (pm_card_visa, or a pm_… made
-// by Stripe.js) to the customer. Stripe mints a new id when it attaches a
-// test token, so the returned Card.ID is the one to keep. A card Stripe
-// refuses, or an id it does not accept, gives an error wrapping
-// payment.ErrCardRefused with Stripe's message.
+// AttachPaymentMethod saves paymentMethod (pm_card_visa, or a pm_… made by
+// Stripe.js) on the customer for off-session use, as Stripe asks: through a
+// SetupIntent with usage off_session, created and confirmed at once with the
+// card and the customer, which attaches the card when it succeeds. (A bare
+// attach skips the bank's setup checks, so later off-session charges are
+// declined more often.) Stripe mints a new id when it saves a test token,
+// so the returned Card.ID is the one to keep.
+//
+// A card Stripe refuses, or an id it does not accept, gives an error
+// wrapping payment.ErrCardRefused with Stripe's message. So does a card
+// whose bank wants its holder to authenticate (the SetupIntent needs an
+// action): an API call cannot do that, so the SetupIntent is canceled and
+// the error tells the caller to use the hosted page
+// (POST …/payment_methods/setup), where the customer can.
 func (p *Provider) AttachPaymentMethod(ctx context.Context, customerID, paymentMethod string) (payment.Card, error) {
-	pm, err := p.client.V1PaymentMethods.Attach(ctx, paymentMethod, &stripego.PaymentMethodAttachParams{
-		Customer: stripego.String(customerID),
-	})
+	si, err := p.client.V1SetupIntents.Create(ctx, saveCardParams(customerID, paymentMethod))
 	if err != nil {
 		var se *stripego.Error
 		if errors.As(err, &se) && refusesPaymentMethod(se) {
-			return payment.Card{}, fmt.Errorf("stripe: attach %s: %w: %s", paymentMethod, payment.ErrCardRefused, se.Msg)
+			return payment.Card{}, fmt.Errorf("stripe: save %s: %w: %s", paymentMethod, payment.ErrCardRefused, se.Msg)
 		}
-		return payment.Card{}, classify("attach "+paymentMethod, err)
+		return payment.Card{}, classify("save "+paymentMethod, err)
 	}
-	card, ok := cardFromPaymentMethod(pm)
-	if !ok {
-		// Only cards can be charged by Automatic Top-Up; do not leave a
-		// payment method on the customer that Topup will never list.
-		_, _ = p.client.V1PaymentMethods.Detach(ctx, pm.ID, nil)
-		return payment.Card{}, fmt.Errorf("stripe: attach %s: %w: a %s payment method is not a card", paymentMethod, payment.ErrCardRefused, pm.Type)
+	switch si.Status {
+	case stripego.SetupIntentStatusSucceeded:
+	case stripego.SetupIntentStatusRequiresAction:
+		p.cancelSetup(ctx, si.ID)
+		return payment.Card{}, fmt.Errorf("stripe: save %s: %w: the card's bank asks its holder to authenticate (3-D Secure), "+
+			"which an API call cannot do; add the card on the hosted page instead (POST /v1/accounts/{id}/payment_methods/setup)",
+			paymentMethod, payment.ErrCardRefused)
+	case stripego.SetupIntentStatusRequiresPaymentMethod, stripego.SetupIntentStatusCanceled:
+		msg := "the card could not be set up"
+		if si.LastSetupError != nil && si.LastSetupError.Msg != "" {
+			msg = si.LastSetupError.Msg
+		}
+		return payment.Card{}, fmt.Errorf("stripe: save %s: %w: %s", paymentMethod, payment.ErrCardRefused, msg)
+	default:
+		// processing or requires_confirmation: nothing a card normally
+		// does, and nothing saved yet that Topup could list.
+		p.cancelSetup(ctx, si.ID)
+		return payment.Card{}, fmt.Errorf("stripe: save %s: SetupIntent %s is %s, not succeeded", paymentMethod, si.ID, si.Status)
+	}
+	card, err := p.setupCard(ctx, si)
+	if err != nil {
+		return payment.Card{}, err
 	}
 	return card, nil
+}
+
+// saveCardParams asks for a SetupIntent that saves paymentMethod on the
+// customer for off-session use, confirmed at once, with the saved card
+// expanded in the answer.
+func saveCardParams(customerID, paymentMethod string) *stripego.SetupIntentCreateParams {
+	params := &stripego.SetupIntentCreateParams{
+		Customer:      stripego.String(customerID),
+		PaymentMethod: stripego.String(paymentMethod),
+		// Only cards: Automatic Top-Up charges nothing else, and a card
+		// needs no return_url (3-D Secure comes back as requires_action).
+		PaymentMethodTypes: stripego.StringSlice([]string{"card"}),
+		Usage:              stripego.String(string(stripego.SetupIntentUsageOffSession)),
+		Confirm:            stripego.Bool(true),
+	}
+	params.AddExpand("payment_method")
+	return params
+}
+
+// cancelSetup cancels a SetupIntent Topup will not finish, so that it does
+// not wait for a customer who was never asked. It is best effort: an
+// unconfirmed SetupIntent saves nothing, and Stripe lets it lapse.
+func (p *Provider) cancelSetup(ctx context.Context, setupIntentID string) {
+	if _, err := p.client.V1SetupIntents.Cancel(ctx, setupIntentID, nil); err != nil {
+		p.logger.WarnContext(ctx, "stripe: cancel an unfinished SetupIntent",
+			slog.String("setup_intent", setupIntentID), slog.Any("error", err))
+	}
 }
 
 // refusesPaymentMethod tells a refusal of the payment method itself (a card

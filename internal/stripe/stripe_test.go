@@ -50,45 +50,120 @@ func TestEnsureCustomer(t *testing.T) {
 	}
 }
 
-// TestAttachPaymentMethod proves the saved card's display data, and that a
-// card or id Stripe refuses is ErrCardRefused with Stripe's message while a
-// fault of ours is not.
+// setupIntent is a Stripe-shaped SetupIntent for the card paymentMethod.
+func setupIntent(id, status string, paymentMethod any, extra obj) obj {
+	si := obj{
+		"id": id, "object": "setup_intent", "status": status, "usage": "off_session",
+		"customer": "cus_1", "payment_method": paymentMethod, "client_secret": id + "_secret_x",
+		"last_setup_error": nil, "metadata": obj{},
+	}
+	for k, v := range extra {
+		si[k] = v
+	}
+	return si
+}
+
+// saveCardStripe answers SetupIntent creations by the payment method they
+// name, as Stripe would for each outcome.
+func saveCardStripe(t *testing.T) http.HandlerFunc {
+	answers := map[string]func(w http.ResponseWriter, customer string){
+		"pm_card_visa": func(w http.ResponseWriter, customer string) {
+			reply(w, 200, setupIntent("seti_ok", "succeeded", cardPM("pm_minted", "visa", "4242", customer), nil))
+		},
+		"pm_card_authenticationRequiredSetupForOffSession": func(w http.ResponseWriter, _ string) {
+			reply(w, 200, setupIntent("seti_3ds", "requires_action", cardPM("pm_3ds", "visa", "3184", nil),
+				obj{"next_action": obj{"type": "use_stripe_sdk"}}))
+		},
+		"pm_card_chargeDeclined": func(w http.ResponseWriter, _ string) {
+			reply(w, 402, stripeError("card_error", "card_declined", "generic_decline", "Your card was declined.",
+				obj{"setup_intent": setupIntent("seti_d", "requires_payment_method", nil, nil)}))
+		},
+		"pm_failed_in_body": func(w http.ResponseWriter, _ string) {
+			reply(w, 200, setupIntent("seti_f", "requires_payment_method", nil,
+				obj{"last_setup_error": obj{"type": "card_error", "code": "card_declined", "message": "Your card does not support this type of purchase."}}))
+		},
+		"pm_card_cvcCheckFail": func(w http.ResponseWriter, _ string) {
+			reply(w, 402, stripeError("card_error", "incorrect_cvc", "", "Your card's security code is incorrect.", obj{"param": "cvc"}))
+		},
+		"pm_nope": func(w http.ResponseWriter, _ string) {
+			reply(w, 400, stripeError("invalid_request_error", "resource_missing", "", "No such PaymentMethod: 'pm_nope'", obj{"param": "payment_method"}))
+		},
+		"pm_other": func(w http.ResponseWriter, _ string) {
+			reply(w, 400, stripeError("invalid_request_error", "resource_missing", "", "No such customer: 'cus_x'", obj{"param": "customer"}))
+		},
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/v1/setup_intents/seti_3ds/cancel":
+			reply(w, 200, setupIntent("seti_3ds", "canceled", "pm_3ds", nil))
+		case "/v1/setup_intents":
+			if answer, ok := answers[r.PostForm.Get("payment_method")]; ok {
+				answer(w, r.PostForm.Get("customer"))
+				return
+			}
+			reply(w, 500, stripeError("api_error", "", "", "boom", nil))
+		default:
+			t.Errorf("unexpected %s %s", r.Method, r.URL.Path)
+		}
+	}
+}
+
+// TestAttachPaymentMethod proves a card is saved through a confirmed
+// off-session SetupIntent, with the saved card's display data.
 func TestAttachPaymentMethod(t *testing.T) {
 	t.Parallel()
-	_, p := newFake(t, 0, func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/v1/payment_methods/pm_card_visa/attach":
-			reply(w, 200, cardPM("pm_minted", "visa", "4242", r.PostForm.Get("customer")))
-		case "/v1/payment_methods/pm_card_cvcCheckFail/attach":
-			reply(w, 402, stripeError("card_error", "incorrect_cvc", "", "Your card's security code is incorrect.", obj{"param": "cvc"}))
-		case "/v1/payment_methods/pm_nope/attach":
-			reply(w, 400, stripeError("invalid_request_error", "resource_missing", "", "No such PaymentMethod: 'pm_nope'", obj{"param": "payment_method"}))
-		case "/v1/payment_methods/pm_other/attach":
-			reply(w, 400, stripeError("invalid_request_error", "resource_missing", "", "No such customer: 'cus_x'", obj{"param": "customer"}))
-		default:
-			reply(w, 500, stripeError("api_error", "", "", "boom", nil))
-		}
-	})
-	ctx := t.Context()
-	card, err := p.AttachPaymentMethod(ctx, "cus_1", "pm_card_visa")
+	f, p := newFake(t, 0, saveCardStripe(t))
+	card, err := p.AttachPaymentMethod(t.Context(), "cus_1", "pm_card_visa")
 	want := payment.Card{ID: "pm_minted", Brand: "visa", Last4: "4242", ExpMonth: 12, ExpYear: 2034}
 	if err != nil || card != want {
 		t.Errorf("AttachPaymentMethod = %+v, %v; want %+v", card, err, want)
 	}
-	for _, pm := range []string{"pm_card_cvcCheckFail", "pm_nope"} {
-		_, err := p.AttachPaymentMethod(ctx, "cus_1", pm)
-		if !errors.Is(err, payment.ErrCardRefused) {
-			t.Errorf("AttachPaymentMethod(%s) error = %v, want ErrCardRefused", pm, err)
+	got := f.Requests()[0]
+	wantForm := map[string]string{
+		"customer": "cus_1", "payment_method": "pm_card_visa", "usage": "off_session", "confirm": "true",
+		"payment_method_types[0]": "card", "expand[0]": "payment_method",
+	}
+	for k, v := range wantForm {
+		if g := got.Form.Get(k); g != v {
+			t.Errorf("SetupIntent form %s = %q, want %q", k, g, v)
 		}
 	}
-	if _, err := p.AttachPaymentMethod(ctx, "cus_1", "pm_card_cvcCheckFail"); err == nil || !strings.Contains(err.Error(), "security code is incorrect") {
-		t.Errorf("error %v does not carry Stripe's message", err)
+}
+
+// TestAttachPaymentMethodRefused proves that a card whose bank wants its
+// holder present is refused (its SetupIntent canceled) with a pointer to the
+// hosted page, that a card or id Stripe refuses is ErrCardRefused with
+// Stripe's message, and that a fault of ours is not.
+func TestAttachPaymentMethodRefused(t *testing.T) {
+	t.Parallel()
+	f, p := newFake(t, 0, saveCardStripe(t))
+	tests := []struct {
+		customer, pm string
+		refused      bool   // wraps ErrCardRefused
+		unknown      bool   // wraps ErrUnknownOutcome
+		says         string // in the error
+	}{
+		{"cus_1", "pm_card_authenticationRequiredSetupForOffSession", true, false, "POST /v1/accounts/{id}/payment_methods/setup"},
+		{"cus_1", "pm_card_chargeDeclined", true, false, "Your card was declined."},
+		{"cus_1", "pm_failed_in_body", true, false, "does not support this type of purchase"},
+		{"cus_1", "pm_card_cvcCheckFail", true, false, "security code is incorrect"},
+		{"cus_1", "pm_nope", true, false, "No such PaymentMethod"},
+		{"cus_x", "pm_other", false, false, "No such customer"},
+		{"cus_1", "pm_500", false, true, "boom"},
 	}
-	if _, err := p.AttachPaymentMethod(ctx, "cus_x", "pm_other"); err == nil || errors.Is(err, payment.ErrCardRefused) {
-		t.Errorf("unknown customer error = %v, want a plain error", err)
+	for _, tt := range tests {
+		_, err := p.AttachPaymentMethod(t.Context(), tt.customer, tt.pm)
+		if err == nil || errors.Is(err, payment.ErrCardRefused) != tt.refused || errors.Is(err, payment.ErrUnknownOutcome) != tt.unknown ||
+			!strings.Contains(err.Error(), tt.says) {
+			t.Errorf("AttachPaymentMethod(%s) error = %v; want refused=%v unknown=%v saying %q", tt.pm, err, tt.refused, tt.unknown, tt.says)
+		}
 	}
-	if _, err := p.AttachPaymentMethod(ctx, "cus_1", "pm_500"); !errors.Is(err, payment.ErrUnknownOutcome) {
-		t.Errorf("500 error = %v, want ErrUnknownOutcome", err)
+	canceled := false
+	for _, r := range f.Requests() {
+		canceled = canceled || (r.Method == "POST" && r.Path == "/v1/setup_intents/seti_3ds/cancel")
+	}
+	if !canceled {
+		t.Error("the SetupIntent left waiting for the customer was not canceled")
 	}
 }
 

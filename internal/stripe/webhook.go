@@ -32,10 +32,17 @@ func (p *Provider) ParseWebhook(payload []byte, sigHeader string) (payment.Event
 // header and reduces it to a payment.Event. A missing, wrong or stale
 // signature (older than stripe-go's 300 s tolerance, or signed more than
 // 300 s in the future, which stripe-go does not check) gives an error
-// wrapping payment.ErrBadSignature. An event whose api_version is not of stripe-go's
-// release train is refused with a plain error: its objects may not decode
-// as this code expects, so the webhook endpoint's version must be set to
-// stripe-go's (stripego.APIVersion).
+// wrapping payment.ErrBadSignature.
+//
+// Events of any API version are taken. The endpoint should be pinned to
+// stripe-go's version (stripego.APIVersion, see the README), but an event
+// rendered in another one (an endpoint created with an older account
+// default, or a version upgrade rolling out) must not be refused: Stripe
+// would retry it for three days, then disable the endpoint. So the payload
+// is not decoded into stripe-go's types, which follow one version, but read
+// for the few fields Topup needs (wire.go), whose names and meaning have not
+// changed across versions; an event of another version is logged once per
+// version.
 //
 // payment_intent.* events carry the Charge, read exactly as Charge and
 // GetCharge read a PaymentIntent (so payment_failed with
@@ -49,22 +56,11 @@ func (p *Provider) ParseWebhook(payload []byte, sigHeader string) (payment.Event
 // An error that does not wrap ErrBadSignature is worth a 5xx answer: Stripe
 // sends the event again later.
 func (p *Provider) ParseWebhookContext(ctx context.Context, payload []byte, sigHeader string) (payment.Event, error) {
-	if p.webhookSecret == "" {
-		return payment.Event{}, fmt.Errorf("stripe: webhook: %w: no webhook secret configured (STRIPE_WEBHOOK_SECRET)", payment.ErrBadSignature)
-	}
-	if err := notFromFuture(sigHeader, time.Now(), webhook.DefaultTolerance); err != nil {
+	e, err := p.verify(payload, sigHeader)
+	if err != nil {
 		return payment.Event{}, err
 	}
-	e, err := webhook.ConstructEventWithOptions(payload, sigHeader, p.webhookSecret, webhook.ConstructEventOptions{
-		Tolerance: webhook.DefaultTolerance,
-	})
-	if err != nil {
-		if errors.Is(err, webhook.ErrNotSigned) || errors.Is(err, webhook.ErrInvalidHeader) ||
-			errors.Is(err, webhook.ErrNoValidSignature) || errors.Is(err, webhook.ErrTooOld) {
-			return payment.Event{}, fmt.Errorf("stripe: webhook: %w: %w", payment.ErrBadSignature, err)
-		}
-		return payment.Event{}, fmt.Errorf("stripe: webhook: %w", err)
-	}
+	p.noteVersion(ctx, e)
 	ev := payment.Event{ID: e.ID, Type: string(e.Type)}
 	if e.Created > 0 {
 		ev.Created = time.Unix(e.Created, 0).UTC()
@@ -72,52 +68,34 @@ func (p *Provider) ParseWebhookContext(ctx context.Context, payload []byte, sigH
 	if e.Data == nil {
 		return ev, nil
 	}
-
 	switch e.Type {
 	case stripego.EventTypePaymentIntentSucceeded, stripego.EventTypePaymentIntentPaymentFailed,
 		stripego.EventTypePaymentIntentRequiresAction, stripego.EventTypePaymentIntentProcessing,
 		stripego.EventTypePaymentIntentCanceled:
-		var pi stripego.PaymentIntent
-		if err := json.Unmarshal(e.Data.Raw, &pi); err != nil {
-			return payment.Event{}, fmt.Errorf("stripe: webhook %s: decode PaymentIntent: %w", e.ID, err)
-		}
-		c := chargeFromIntent(&pi)
-		ev.Charge = &c
-		if pi.Customer != nil {
-			ev.Customer = pi.Customer.ID
-		}
-
+		return chargeEvent(ev, e.Data.Raw)
 	case stripego.EventTypeCheckoutSessionCompleted:
-		var s stripego.CheckoutSession
+		var s wireSession
 		if err := json.Unmarshal(e.Data.Raw, &s); err != nil {
 			return payment.Event{}, fmt.Errorf("stripe: webhook %s: decode Checkout Session: %w", e.ID, err)
 		}
-		if s.Mode != stripego.CheckoutSessionModeSetup {
+		if s.Mode != string(stripego.CheckoutSessionModeSetup) {
 			return ev, nil
 		}
-		ev.AccountID = s.Metadata[metaAccountID]
-		if s.Customer != nil {
-			ev.Customer = s.Customer.ID
-		}
-		return p.withSetupCard(ctx, ev, s.SetupIntent)
-
+		ev.AccountID, ev.Customer = s.Metadata[metaAccountID], string(s.Customer)
+		return p.withSetupCard(ctx, ev, &stripego.SetupIntent{ID: string(s.SetupIntent)})
 	case stripego.EventTypeSetupIntentSucceeded:
-		var si stripego.SetupIntent
+		var si wireSetupIntent
 		if err := json.Unmarshal(e.Data.Raw, &si); err != nil {
 			return payment.Event{}, fmt.Errorf("stripe: webhook %s: decode SetupIntent: %w", e.ID, err)
 		}
-		ev.AccountID = si.Metadata[metaAccountID]
-		if si.Customer != nil {
-			ev.Customer = si.Customer.ID
-		}
-		return p.withSetupCard(ctx, ev, &si)
-
+		ev.AccountID, ev.Customer = si.Metadata[metaAccountID], string(si.Customer)
+		return p.withSetupCard(ctx, ev, si.stripe())
 	case stripego.EventTypePaymentMethodDetached:
-		var pm stripego.PaymentMethod
+		var pm wirePaymentMethod
 		if err := json.Unmarshal(e.Data.Raw, &pm); err != nil {
 			return payment.Event{}, fmt.Errorf("stripe: webhook %s: decode payment method: %w", e.ID, err)
 		}
-		card, ok := cardFromPaymentMethod(&pm)
+		card, ok := cardFromPaymentMethod(pm.stripe())
 		if !ok {
 			card = payment.Card{ID: pm.ID}
 		}
@@ -126,6 +104,53 @@ func (p *Provider) ParseWebhookContext(ctx context.Context, payload []byte, sigH
 			ev.Customer = prev
 		}
 	}
+	return ev, nil
+}
+
+// verify checks the signature of a webhook and reads its envelope, whatever
+// its API version.
+func (p *Provider) verify(payload []byte, sigHeader string) (stripego.Event, error) {
+	if p.webhookSecret == "" {
+		return stripego.Event{}, fmt.Errorf("stripe: webhook: %w: no webhook secret configured (STRIPE_WEBHOOK_SECRET)", payment.ErrBadSignature)
+	}
+	if err := notFromFuture(sigHeader, time.Now(), webhook.DefaultTolerance); err != nil {
+		return stripego.Event{}, err
+	}
+	e, err := webhook.ConstructEventWithOptions(payload, sigHeader, p.webhookSecret, webhook.ConstructEventOptions{
+		Tolerance:                webhook.DefaultTolerance,
+		IgnoreAPIVersionMismatch: true,
+	})
+	if err != nil {
+		if errors.Is(err, webhook.ErrNotSigned) || errors.Is(err, webhook.ErrInvalidHeader) ||
+			errors.Is(err, webhook.ErrNoValidSignature) || errors.Is(err, webhook.ErrTooOld) {
+			return stripego.Event{}, fmt.Errorf("stripe: webhook: %w: %w", payment.ErrBadSignature, err)
+		}
+		return stripego.Event{}, fmt.Errorf("stripe: webhook: %w", err)
+	}
+	return e, nil
+}
+
+// noteVersion logs, once per version, an event rendered in an API version
+// other than stripe-go's: it is read all the same, but the endpoint should
+// be pinned to the version this code is tested with.
+func (p *Provider) noteVersion(ctx context.Context, e stripego.Event) {
+	if e.APIVersion == stripego.APIVersion {
+		return
+	}
+	if _, seen := p.versionsSeen.LoadOrStore(e.APIVersion, true); !seen {
+		p.logger.WarnContext(ctx, "stripe webhook: event of another API version; pin the endpoint to this one",
+			slog.String("event_id", e.ID), slog.String("api_version", e.APIVersion), slog.String("pinned", stripego.APIVersion))
+	}
+}
+
+// chargeEvent adds the charge a payment_intent.* event carries.
+func chargeEvent(ev payment.Event, raw json.RawMessage) (payment.Event, error) {
+	var pi wireIntent
+	if err := json.Unmarshal(raw, &pi); err != nil {
+		return payment.Event{}, fmt.Errorf("stripe: webhook %s: decode PaymentIntent: %w", ev.ID, err)
+	}
+	c := chargeFromIntent(pi.stripe())
+	ev.Charge, ev.Customer = &c, string(pi.Customer)
 	return ev, nil
 }
 

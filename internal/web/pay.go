@@ -21,6 +21,10 @@ type payPage struct {
 	ClientSecret            string
 	Console                 string // the account's Payment Methods page
 	Reason                  string
+	// PaymentMethod is the card the top-up was charged with, which the
+	// page names again when it confirms a PaymentIntent that lost its
+	// card to an off-session authentication_required failure.
+	PaymentMethod string
 }
 
 func (c *Console) payPage(w http.ResponseWriter, r *http.Request) {
@@ -37,7 +41,7 @@ func (c *Console) payPage(w http.ResponseWriter, r *http.Request) {
 		p.Amount = formatMoney(*t.Amount, t.Currency)
 	}
 	if p.Waiting && !sandbox {
-		p.ClientSecret = t.ClientSecret
+		p.ClientSecret, p.PaymentMethod = t.ClientSecret, t.PaymentMethod
 		w.Header().Set("Content-Security-Policy", csp(true))
 	}
 	if cards, err := c.store.Cards(r.Context(), t.AccountID); err == nil {

@@ -40,13 +40,13 @@ func TestPayPageWithStripe(t *testing.T) {
 	usd, _ := money.LookupCurrency("usd")
 	amount := money.Amount(12_000_000)
 	tu := topup.TopUp{ID: "tu_1", AccountID: "acct_1", Status: topup.RequiresAction, Amount: &amount, Currency: usd,
-		ClientSecret: "pi_1_secret_abc", ActionToken: "tok"}
+		ClientSecret: "pi_1_secret_abc", ActionToken: "tok", PaymentMethod: "pm_1"}
 	svc := billing.New(billing.Config{StripePublishableKey: "pk_test_123"}, billing.Deps{Store: stripeStore{t: tu}})
 	c := web.New(web.Config{PublicURL: "https://billing.example.com"}, web.Deps{Billing: svc, Store: noCards{}})
 	rec := httptest.NewRecorder()
 	c.ServeHTTP(rec, httptest.NewRequest("GET", "/console/pay/tu_1?token=tok", nil))
 	body, policy := rec.Body.String(), rec.Header().Get("Content-Security-Policy")
-	if rec.Code != 200 || !strings.Contains(body, `data-secret="pi_1_secret_abc"`) || !strings.Contains(body, `data-key="pk_test_123"`) || !strings.Contains(body, "$12.00") {
+	if rec.Code != 200 || !strings.Contains(body, `data-secret="pi_1_secret_abc"`) || !strings.Contains(body, `data-key="pk_test_123"`) || !strings.Contains(body, `data-pm="pm_1"`) || !strings.Contains(body, "$12.00") {
 		t.Errorf("the page answered %d without the Stripe.js data:\n%s", rec.Code, body)
 	}
 	if !strings.Contains(policy, "script-src 'self' https://js.stripe.com;") || !strings.Contains(policy, "frame-src https://js.stripe.com") || strings.Contains(policy, "unsafe-inline") {
