@@ -10,6 +10,7 @@ import (
 	"github.com/topup/topup/internal/clock"
 	"github.com/topup/topup/internal/ids"
 	"github.com/topup/topup/internal/ledger"
+	"github.com/topup/topup/internal/progress"
 )
 
 func cmdAccount(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -80,7 +81,17 @@ func cmdVerify(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	defer store.Close()
-	violations, err := store.Verify(ctx)
+	// On a terminal, a bar on stderr shows the checks as they finish: a
+	// database of millions of entries takes a while.
+	var bar *progress.Bar
+	started := false
+	violations, err := store.Verify(ledger.WithProgress(ctx, func(done, total int) {
+		if !started {
+			bar, started = progress.New(stderr, int64(total), "verify"), true
+		}
+		bar.Set(int64(done))
+	}))
+	bar.Finish()
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/topup/topup/internal/progress"
 	"github.com/topup/topup/internal/sim"
 )
 
@@ -50,51 +52,104 @@ func cmdSimulate(ctx context.Context, args []string, _ func(string) string, stdo
 	if *trace {
 		cfg.Trace = stdout
 	}
-	start := time.Now()
-	var total sim.Stats
-	ran, stepsRun, fingerprint := 0, 0, ""
-	for i := 0; ; i++ {
-		if *duration > 0 {
-			if time.Since(start) >= *duration {
-				break
-			}
-		} else if i >= *seeds {
-			break
-		}
-		if err := ctx.Err(); err != nil {
-			break
-		}
-		cfg.Seed = *seed + uint64(i)
+	r := &seedRun{cfg: cfg, first: *seed, seeds: *seeds, duration: *duration, shrink: *shrink, start: time.Now(), stdout: stdout, stderr: stderr}
+	if !*trace {
+		r.bar = simulateBar(stderr, *seeds, *duration)
+	}
+	failed, err := r.run(ctx)
+	r.bar.Finish()
+	if err != nil || failed {
+		return cmp.Or(err, errSimulationFailed)
+	}
+	if r.ran == 1 {
+		fmt.Fprintf(stdout, "ok: seed %d, every invariant held after every step (run fingerprint %s)\n", *seed, r.fingerprint)
+	} else {
+		fmt.Fprintf(stdout, "ok: seeds %d to %d, every invariant held after every step\n", *seed, *seed+uint64(r.ran)-1)
+	}
+	printRate(stdout, r.ran, r.steps, time.Since(r.start), r.total)
+	return nil
+}
+
+// simulateBar is the progress of a run on a terminal: seeds done, or
+// seconds of --duration gone.
+func simulateBar(w io.Writer, seeds int, duration time.Duration) *progress.Bar {
+	if duration > 0 {
+		return progress.New(w, int64(duration/time.Second), "simulate (seconds)")
+	}
+	if seeds > 1 {
+		return progress.New(w, int64(seeds), "simulate (seeds)")
+	}
+	return nil
+}
+
+// seedRun runs consecutive seeds and adds up what they did.
+type seedRun struct {
+	cfg            sim.Config
+	first          uint64
+	seeds          int
+	duration       time.Duration
+	shrink         time.Duration
+	start          time.Time
+	stdout, stderr io.Writer
+	bar            *progress.Bar
+
+	ran, steps  int
+	total       sim.Stats
+	fingerprint string
+}
+
+// more says whether another seed should run.
+func (r *seedRun) more(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	if r.duration > 0 {
+		return time.Since(r.start) < r.duration
+	}
+	return r.ran < r.seeds
+}
+
+// run runs seeds until done; failed is true when a seed broke an invariant
+// (reported, shrunk when asked).
+func (r *seedRun) run(ctx context.Context) (failed bool, err error) {
+	for r.more(ctx) {
+		cfg := r.cfg
+		cfg.Seed = r.first + uint64(r.ran)
 		res, err := sim.Run(ctx, cfg)
 		if err != nil {
-			return fmt.Errorf("seed %d: %w", cfg.Seed, err)
+			return false, fmt.Errorf("seed %d: %w", cfg.Seed, err)
 		}
-		ran++
-		stepsRun += res.Steps
-		add(&total, res.Stats)
-		fingerprint = res.Fingerprint
+		r.ran++
+		r.steps += res.Steps
+		add(&r.total, res.Stats)
+		r.fingerprint = res.Fingerprint
 		if res.Failure != nil {
-			var shrunk []sim.Step
-			var sf *sim.Failure
-			if *shrink > 0 {
-				fmt.Fprintf(stderr, "seed %d failed at step %d; shrinking for up to %s…\n", cfg.Seed, res.Failure.Step.N, *shrink)
-				shrunk, sf = sim.Shrink(ctx, cfg, res.Failure, *shrink)
+			r.bar.Finish()
+			r.report(ctx, cfg, res)
+			return true, nil
+		}
+		if r.duration > 0 {
+			r.bar.Set(int64(time.Since(r.start) / time.Second))
+			if r.ran%50 == 0 && r.bar == nil {
+				printRate(r.stdout, r.ran, r.steps, time.Since(r.start), r.total)
 			}
-			sim.Report(stdout, cfg, res, shrunk, sf)
-			printRate(stdout, ran, stepsRun, time.Since(start), total)
-			return errSimulationFailed
-		}
-		if *duration > 0 && ran%50 == 0 {
-			printRate(stdout, ran, stepsRun, time.Since(start), total)
+		} else {
+			r.bar.Add(1)
 		}
 	}
-	if ran == 1 {
-		fmt.Fprintf(stdout, "ok: seed %d, every invariant held after every step (run fingerprint %s)\n", *seed, fingerprint)
-	} else {
-		fmt.Fprintf(stdout, "ok: seeds %d to %d, every invariant held after every step\n", *seed, *seed+uint64(ran)-1)
+	return false, nil
+}
+
+// report prints a failing seed, shrunk when asked.
+func (r *seedRun) report(ctx context.Context, cfg sim.Config, res sim.Result) {
+	var shrunk []sim.Step
+	var sf *sim.Failure
+	if r.shrink > 0 {
+		fmt.Fprintf(r.stderr, "seed %d failed at step %d; shrinking for up to %s…\n", cfg.Seed, res.Failure.Step.N, r.shrink)
+		shrunk, sf = sim.Shrink(ctx, cfg, res.Failure, r.shrink)
 	}
-	printRate(stdout, ran, stepsRun, time.Since(start), total)
-	return nil
+	sim.Report(r.stdout, cfg, res, shrunk, sf)
+	printRate(r.stdout, r.ran, r.steps, time.Since(r.start), r.total)
 }
 
 func add(t *sim.Stats, s sim.Stats) {

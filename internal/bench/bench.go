@@ -164,7 +164,7 @@ func Run(ctx context.Context, c Config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	b := &bench{cfg: cfg, out: stdout, runID: newBenchRunID()}
+	b := &bench{cfg: cfg, out: stdout, stderr: stderr, runID: newBenchRunID()}
 	if cfg.db == "" {
 		dir, err := os.MkdirTemp("", "topup-bench-")
 		if err != nil {
@@ -183,6 +183,7 @@ func Run(ctx context.Context, c Config, stdout, stderr io.Writer) error {
 type bench struct {
 	cfg      benchConfig
 	out      io.Writer
+	stderr   io.Writer // where a terminal shows each phase's progress
 	dbLabel  string
 	runID    string
 	adminKey string

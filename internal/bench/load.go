@@ -20,6 +20,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/topup/topup/internal/progress"
 )
 
 type benchPhase struct {
@@ -67,6 +69,7 @@ func (b *bench) phases(ctx context.Context, apiURL string) (results []*benchPhas
 		}
 		runtime.GC()
 		var r *benchPhase
+		done := b.showPhase(name)
 		switch name {
 		case "trivial":
 			r, err = b.trivialPhase(ctx)
@@ -79,6 +82,7 @@ func (b *bench) phases(ctx context.Context, apiURL string) (results []*benchPhas
 				return b.drive(ctx, "batch", fmt.Sprintf("%d×%d", b.cfg.batchClients, b.cfg.batchSize), b.cfg.batchClients, 1000, b.batchRequest(apiURL))
 			})
 		}
+		done()
 		if err != nil {
 			return results, err
 		}
@@ -88,6 +92,36 @@ func (b *bench) phases(ctx context.Context, apiURL string) (results []*benchPhas
 		}
 	}
 	return results, nil
+}
+
+// showPhase draws, on a terminal, how much of a phase's duration has gone;
+// the returned function clears it. Off a terminal it draws nothing.
+func (b *bench) showPhase(name string) (done func()) {
+	bar := progress.New(b.stderr, int64(b.cfg.duration/time.Millisecond), name+" (ms)")
+	if bar == nil {
+		return func() {}
+	}
+	stop := make(chan struct{})
+	finished := make(chan struct{})
+	start := time.Now()
+	go func() {
+		defer close(finished)
+		tick := time.NewTicker(200 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				bar.Finish()
+				return
+			case <-tick.C:
+				bar.Set(int64(min(time.Since(start), b.cfg.duration) / time.Millisecond))
+			}
+		}
+	}()
+	return func() {
+		close(stop)
+		<-finished
+	}
 }
 
 // benchCommits are the committer's totals as /metrics shows them: group

@@ -124,10 +124,12 @@ WHERE a.has_budgets <> EXISTS (SELECT 1 FROM budgets b WHERE b.account_id = a.id
 WHERE b.spent <> (SELECT CAST(COALESCE(-SUM(e.amount), 0) AS BIGINT) FROM entries e WHERE e.account_id = b.account_id AND e.kind = 'usage'
 AND e.seq > b.start_seq AND e.created_at >= b.period_start AND (b.subject = '' OR e.subject = b.subject)) LIMIT 1000`},
 	}
-	for _, c := range checks {
+	ledger.ReportProgress(ctx, 1, len(checks)+1)
+	for i, c := range checks {
 		if err := s.eachPair(ctx, c.query, func(acct, id string) { add(acct, c.problem, id) }); err != nil {
 			return nil, fmt.Errorf("verify: %w", err)
 		}
+		ledger.ReportProgress(ctx, i+2, len(checks)+1)
 	}
 	return out, nil
 }
