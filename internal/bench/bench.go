@@ -193,7 +193,7 @@ type bench struct {
 	accepted []atomic.Int64 // debits answered as recorded, per account
 	client   *http.Client
 	api      *client.Client // the operator's client of the instance, over client
-	grant    money.Amount // each account's opening credit
+	grant    money.Amount   // each account's opening credit
 	// With --auto-top-up: how the wait for open top-ups ended, and what
 	// /metrics counted meanwhile.
 	settle *benchSettle
