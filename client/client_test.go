@@ -39,6 +39,39 @@ func TestAccountsCreditsUsage(t *testing.T) {
 	if first.Balance != "19.999875" || first.Replayed || !again.Replayed || again.EntryID != first.EntryID {
 		t.Fatalf("usage %+v, then the same key %+v", first, again)
 	}
+	got, err := c.GetAccount(ctx, acct.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Balance != "19.999875" || got.AutoTopUp == nil || got.AutoTopUp.Enabled {
+		t.Errorf("account after usage %+v", got)
+	}
+	var kinds []string
+	for e, err := range c.Transactions(ctx, acct.ID) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		kinds = append(kinds, e.Kind+" "+e.Amount.String())
+	}
+	if want := []string{"usage -0.000125", "credit 20.00"}; !slices.Equal(kinds, want) {
+		t.Errorf("ledger %v, want %v", kinds, want)
+	}
+	sp, err := c.Spendable(ctx, acct.ID, "")
+	if err != nil || !sp.Spendable {
+		t.Errorf("spendable %+v, %v", sp, err)
+	}
+}
+
+// TestUsageBatchErrorsPerEvent: a batch event that is refused carries its
+// own error naming its field; the other events are applied.
+func TestUsageBatchErrorsPerEvent(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c := startServer(t).admin()
+	acct := newAccount(t, c, "20.00")
+	if _, err := c.RecordUsage(ctx, acct.ID, client.UsageParams{Amount: "0.25", IdempotencyKey: "call-1"}); err != nil {
+		t.Fatal(err)
+	}
 	batch, err := c.RecordUsageBatch(ctx, []client.BatchEvent{
 		{AccountID: acct.ID, Amount: "1.00"},
 		{AccountID: acct.ID, Amount: "-1"},
@@ -55,26 +88,8 @@ func TestAccountsCreditsUsage(t *testing.T) {
 	if r[2].Error == nil || !errors.Is(r[2].Error, client.ErrIdempotencyConflict) {
 		t.Errorf("a batch event reusing a key with another amount: %+v, want idempotency_conflict", r[2])
 	}
-	got, err := c.GetAccount(ctx, acct.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.Balance != "18.999875" || got.AutoTopUp == nil || got.AutoTopUp.Enabled {
-		t.Errorf("account after usage %+v", got)
-	}
-	var kinds []string
-	for e, err := range c.Transactions(ctx, acct.ID) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		kinds = append(kinds, e.Kind+" "+e.Amount.String())
-	}
-	if want := []string{"usage -1.00", "usage -0.000125", "credit 20.00"}; !slices.Equal(kinds, want) {
-		t.Errorf("ledger %v, want %v", kinds, want)
-	}
-	sp, err := c.Spendable(ctx, acct.ID, "")
-	if err != nil || !sp.Spendable {
-		t.Errorf("spendable %+v, %v", sp, err)
+	if a, err := c.GetAccount(ctx, acct.ID); err != nil || a.Balance != "18.75" {
+		t.Errorf("balance after the batch %+v %v; want 18.75", a, err)
 	}
 }
 
@@ -111,10 +126,8 @@ func TestRefusalsAreTypedAndNotRetried(t *testing.T) {
 	}
 }
 
-// TestCardsAndAutoTopUp: cards are attached, listed and made default;
-// settings that break the rules are refused naming the field and nothing
-// is saved; valid ones are saved, read back and audited.
-func TestCardsAndAutoTopUp(t *testing.T) {
+// TestCards: cards are attached, made default, listed and removed.
+func TestCards(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	c := startServer(t).admin()
@@ -132,6 +145,34 @@ func TestCardsAndAutoTopUp(t *testing.T) {
 	}
 	if d, err := c.SetDefaultPaymentMethod(ctx, acct.ID, mc.ID); err != nil || !d.Default {
 		t.Fatalf("make default: %+v %v", d, err)
+	}
+	var cards []string
+	for pm, err := range c.PaymentMethods(ctx, acct.ID) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		cards = append(cards, fmt.Sprint(pm.Brand, pm.Default))
+	}
+	if len(cards) != 2 {
+		t.Errorf("cards listed %v", cards)
+	}
+	del, err := c.DeletePaymentMethod(ctx, acct.ID, mc.ID)
+	if err != nil || !del.Deleted {
+		t.Errorf("delete card: %+v %v", del, err)
+	}
+}
+
+// TestAutoTopUpSettings: settings that break the rules are refused naming
+// the field and nothing is saved; valid ones are saved, read back and
+// audited; switching off keeps the amounts and can remove the cap.
+func TestAutoTopUpSettings(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c := startServer(t).admin()
+	acct := newAccount(t, c, "50.00")
+	visa, err := c.AttachPaymentMethod(ctx, acct.ID, "pm_card_visa")
+	if err != nil {
+		t.Fatal(err)
 	}
 	_, err = c.SetAutoTopUp(ctx, acct.ID, client.AutoTopUpParams{Enabled: true, Threshold: client.MoneyPtr("20.00"), Target: client.MoneyPtr("10.00")})
 	if e := client.AsError(err); e == nil || e.Status != 400 || e.Field != "target" {
@@ -158,26 +199,11 @@ func TestCardsAndAutoTopUp(t *testing.T) {
 	if err != nil || len(audit.Data) != 2 || audit.Data[0].Actor != "admin" {
 		t.Errorf("audit %+v %v", audit, err)
 	}
-	var cards []string
-	for pm, err := range c.PaymentMethods(ctx, acct.ID) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		cards = append(cards, fmt.Sprint(pm.Brand, pm.Default))
-	}
-	if len(cards) != 2 {
-		t.Errorf("cards listed %v", cards)
-	}
-	del, err := c.DeletePaymentMethod(ctx, acct.ID, mc.ID)
-	if err != nil || !del.Deleted {
-		t.Errorf("delete card: %+v %v", del, err)
-	}
 }
 
 // TestManualTopUps: a visa top-up succeeds and credits; a declined card is
 // a 402 carrying decline_code and the failed top-up's id (kept and
-// listed); the 3-D Secure card answers requires_action with its
-// action_url, and passing the challenge there settles it.
+// listed).
 func TestManualTopUps(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -206,6 +232,28 @@ func TestManualTopUps(t *testing.T) {
 		t.Errorf("the declined top-up: %+v %v", failed, err)
 	}
 
+	var statuses []string
+	for tu, err := range c.TopUps(ctx, acct.ID) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		statuses = append(statuses, tu.Status)
+	}
+	if want := []string{"failed", "succeeded"}; !slices.Equal(statuses, want) {
+		t.Errorf("top-ups %v, want %v", statuses, want)
+	}
+	if a, err := c.GetAccount(ctx, acct.ID); err != nil || a.Balance != "10.00" {
+		t.Errorf("balance after one paid top-up: %+v %v", a, err)
+	}
+}
+
+// TestThreeDSecureTopUp: the 3-D Secure card answers 201 requires_action
+// with its action_url; passing the challenge there settles it and credits.
+func TestThreeDSecureTopUp(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c := startServer(t).admin()
+	acct := newAccount(t, c, "")
 	threeDS, err := c.AttachPaymentMethod(ctx, acct.ID, "pm_card_authenticationRequired")
 	if err != nil {
 		t.Fatal(err)
@@ -220,17 +268,7 @@ func TestManualTopUps(t *testing.T) {
 	if tu, err = c.GetTopUp(ctx, acct.ID, tu.ID); err != nil || tu.Status != "succeeded" {
 		t.Fatalf("after the challenge %+v %v", tu, err)
 	}
-	var statuses []string
-	for tu, err := range c.TopUps(ctx, acct.ID) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		statuses = append(statuses, tu.Status)
-	}
-	if want := []string{"succeeded", "failed", "succeeded"}; !slices.Equal(statuses, want) {
-		t.Errorf("top-ups %v, want %v", statuses, want)
-	}
-	if a, err := c.GetAccount(ctx, acct.ID); err != nil || a.Balance != "25.00" {
-		t.Errorf("balance after two paid top-ups: %+v %v", a, err)
+	if a, err := c.GetAccount(ctx, acct.ID); err != nil || a.Balance != "15.00" {
+		t.Errorf("balance after the authenticated top-up: %+v %v", a, err)
 	}
 }
