@@ -8,7 +8,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/url"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/topup/topup/client"
 	"github.com/topup/topup/internal/money"
 )
 
@@ -32,46 +32,42 @@ func TestE2EServeLedger(t *testing.T) {
 	db := tempDB(t)
 	srv := startRun(t, testEnv{"TOPUP_ADMIN_KEY": testAdminKey}, "serve", "--addr", "127.0.0.1:0", "--db", db)
 
-	var acct struct {
-		ID, Email, Currency, Balance string
-		Key                          string `json:"api_key"`
+	ctx := context.Background()
+	admin := client.New(srv.url, testAdminKey)
+	acct, err := admin.CreateAccount(ctx, client.AccountParams{Email: "ada@example.com"})
+	if err != nil {
+		t.Fatal(err)
 	}
-	mustCall(t, srv.url, "POST", "/v1/accounts", testAdminKey, `{"email":"ada@example.com"}`, 201, &acct)
-	if acct.Email != "ada@example.com" || acct.Currency != "usd" || acct.Balance != "0.00" || !strings.HasPrefix(acct.Key, "tpk_") {
+	if acct.Email != "ada@example.com" || acct.Currency != "usd" || acct.Balance != "0.00" || !strings.HasPrefix(acct.APIKey, "tpk_") {
 		t.Fatalf("created account = %+v; want ada@example.com, usd, 0.00 and a tpk_ key", acct)
 	}
-	base := "/v1/accounts/" + acct.ID
-
-	var res postResult
-	mustCall(t, srv.url, "POST", base+"/credits", testAdminKey, `{"amount":"10","idempotency_key":"grant-1","description":"welcome"}`, 201, &res)
-	if res.Balance != "10.00" {
-		t.Errorf("balance after a 10 credit = %q; want 10.00", res.Balance)
+	res, err := admin.Credit(ctx, acct.ID, client.CreditParams{Amount: "10", IdempotencyKey: "grant-1", Description: "welcome"})
+	if err != nil || res.Balance != "10.00" {
+		t.Errorf("a 10 credit answered %+v, %v; want balance 10.00", res, err)
 	}
-	var first postResult
-	mustCall(t, srv.url, "POST", base+"/usage", testAdminKey, `{"amount":"0.25","idempotency_key":"u-1","description":"chat"}`, 201, &first)
-	if first.Balance != "9.75" || !first.Spendable || first.EntryID == "" {
-		t.Errorf("usage of 0.25 answered %+v; want balance 9.75, spendable, an entry id", first)
+	first, err := admin.RecordUsage(ctx, acct.ID, client.UsageParams{Amount: "0.25", IdempotencyKey: "u-1", Description: "chat"})
+	if err != nil || first.Balance != "9.75" || !first.Spendable || first.EntryID == "" || first.Replayed {
+		t.Fatalf("usage of 0.25 answered %+v, %v; want balance 9.75, spendable, an entry id", first, err)
 	}
 
-	// The same request again is a replay: 200, the header, the first body.
-	status, h, body := doHTTP(t, srv.url, "POST", base+"/usage", testAdminKey, `{"amount":"0.250","idempotency_key":"u-1","description":"chat"}`)
-	var replay postResult
-	decodeBody(t, body, &replay)
-	if status != 200 || h.Get("Idempotent-Replayed") != "true" || replay != first {
-		t.Errorf("replay answered %d (Idempotent-Replayed %q) %+v; want 200, true and the first result %+v", status, h.Get("Idempotent-Replayed"), replay, first)
+	// The same request again, "0.250" for "0.25", is a replay: the
+	// Idempotent-Replayed header and the first body.
+	replay, err := admin.RecordUsage(ctx, acct.ID, client.UsageParams{Amount: "0.250", IdempotencyKey: "u-1", Description: "chat"})
+	if err != nil || !replay.Replayed || *replay != (client.UsageResult{Replayed: true, EntryID: first.EntryID, Balance: first.Balance,
+		Currency: first.Currency, Spendable: true, CreatedAt: first.CreatedAt}) {
+		t.Errorf("replay answered %+v, %v; want a replay of the first result %+v", replay, err, first)
 	}
 	// The same key with another meaning is refused.
-	status, _, body = doHTTP(t, srv.url, "POST", base+"/usage", testAdminKey, `{"amount":"0.30","idempotency_key":"u-1","description":"chat"}`)
-	if status != 409 || !strings.Contains(string(body), "idempotency_conflict") {
-		t.Errorf("key reused with another amount answered %d %s; want 409 idempotency_conflict", status, body)
+	_, err = admin.RecordUsage(ctx, acct.ID, client.UsageParams{Amount: "0.30", IdempotencyKey: "u-1", Description: "chat"})
+	if e := client.AsError(err); e == nil || e.Status != 409 || e.Code != client.CodeIdempotencyConflict {
+		t.Errorf("key reused with another amount answered %v; want 409 idempotency_conflict", err)
 	}
-	mustCall(t, srv.url, "POST", base+"/usage", testAdminKey, `{"amount":"0.000125","idempotency_key":"u-2"}`, 201, &res)
-	if res.Balance != "9.749875" {
-		t.Errorf("balance after 0.000125 more usage = %q; want 9.749875", res.Balance)
+	if res, err = admin.RecordUsage(ctx, acct.ID, client.UsageParams{Amount: "0.000125", IdempotencyKey: "u-2"}); err != nil || res.Balance != "9.749875" {
+		t.Errorf("0.000125 more usage answered %+v, %v; want balance 9.749875", res, err)
 	}
 
 	// The account reads its own ledger with its own key, newest first.
-	entries := allEntries(t, srv.url, acct.Key, acct.ID)
+	entries := allEntries(t, srv.url, acct.APIKey, acct.ID)
 	want := []struct{ kind, amount, after, key string }{
 		{"usage", "-0.000125", "9.749875", "u-2"},
 		{"usage", "-0.25", "9.75", "u-1"},
@@ -89,14 +85,13 @@ func TestE2EServeLedger(t *testing.T) {
 	if entries[1].ID != first.EntryID {
 		t.Errorf("the usage entry is %s; the response named %s", entries[1].ID, first.EntryID)
 	}
-	var got struct{ Balance string }
-	mustCall(t, srv.url, "GET", base, acct.Key, "", 200, &got)
-	if got.Balance != "9.749875" {
-		t.Errorf("account balance = %q; want 9.749875", got.Balance)
+	own := client.New(srv.url, acct.APIKey)
+	if got, err := own.GetAccount(ctx, acct.ID); err != nil || got.Balance != "9.749875" {
+		t.Errorf("account read with its own key = %+v, %v; want balance 9.749875", got, err)
 	}
 	// An account key may not post its own usage.
-	if status, _, body := doHTTP(t, srv.url, "POST", base+"/usage", acct.Key, `{"amount":"1","idempotency_key":"self"}`); status != 403 {
-		t.Errorf("account key posting usage answered %d %s; want 403", status, body)
+	if _, err := own.RecordUsage(ctx, acct.ID, client.UsageParams{Amount: "1", IdempotencyKey: "self"}); !errors.Is(err, client.ErrForbidden) {
+		t.Errorf("account key posting usage answered %v; want 403 forbidden", err)
 	}
 
 	if err := srv.stop(t); err != nil {
@@ -504,38 +499,29 @@ type entryBody struct {
 	CreatedAt      string `json:"created_at"`
 }
 
-// allEntries pages through an account's ledger, newest first.
+// allEntries pages through an account's ledger, newest first, with the
+// client's iterator.
 func allEntries(t *testing.T, base, key, accountID string) []entryBody {
 	t.Helper()
 	var out []entryBody
-	after := ""
-	for {
-		q := url.Values{"limit": {"100"}}
-		if after != "" {
-			q.Set("starting_after", after)
+	for e, err := range client.New(base, key).Transactions(context.Background(), accountID) {
+		if err != nil {
+			t.Fatal(err)
 		}
-		var page struct {
-			Data    []entryBody `json:"data"`
-			HasMore bool        `json:"has_more"`
-		}
-		mustCall(t, base, "GET", "/v1/accounts/"+accountID+"/transactions?"+q.Encode(), key, "", 200, &page)
-		out = append(out, page.Data...)
-		if !page.HasMore {
-			return out
-		}
-		if len(page.Data) == 0 {
-			t.Fatal("a page with has_more and no data")
-		}
-		after = page.Data[len(page.Data)-1].ID
+		out = append(out, entryBody{ID: e.ID, Kind: e.Kind, Amount: e.Amount.String(), BalanceAfter: e.BalanceAfter.String(),
+			Description: e.Description, IdempotencyKey: e.IdempotencyKey, CreatedAt: e.CreatedAt.Format(time.RFC3339Nano)})
 	}
+	return out
 }
 
 // readBalance reads an account's balance in micros.
 func readBalance(t *testing.T, base, key, accountID string) money.Amount {
 	t.Helper()
-	var a struct{ Balance string }
-	mustCall(t, base, "GET", "/v1/accounts/"+accountID, key, "", 200, &a)
-	return mustParse(t, a.Balance)
+	a, err := client.New(base, key).GetAccount(context.Background(), accountID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mustParse(t, a.Balance.String())
 }
 
 // banner is what `topup demo` prints for a newcomer.

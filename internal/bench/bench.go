@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/topup/topup/client"
 	"github.com/topup/topup/internal/alert"
 	"github.com/topup/topup/internal/app"
 	"github.com/topup/topup/internal/clock"
@@ -192,7 +193,8 @@ type bench struct {
 	paths    []string       // "/v1/accounts/{id}/usage" per account
 	accepted []atomic.Int64 // debits answered as recorded, per account
 	client   *http.Client
-	grant    money.Amount // each account's opening credit
+	api      *client.Client // the operator's client of the instance, over client
+	grant    money.Amount   // each account's opening credit
 	// With --auto-top-up: how the wait for open top-ups ended, and what
 	// /metrics counted meanwhile.
 	settle *benchSettle
@@ -268,11 +270,14 @@ func (b *bench) load(ctx context.Context, a *app.App, setupTook time.Duration) (
 	}
 	defer transport.CloseIdleConnections()
 	b.client = &http.Client{Transport: transport, Timeout: time.Minute}
+	// No retries: every refusal and lost answer counts as an error, as
+	// it did when the bench sent its requests by hand.
+	b.api = client.New(a.URL(), b.adminKey, client.WithHTTPClient(b.client), client.WithRetries(0, 0))
 
 	auto := "off"
 	if cfg.autoTopUp {
 		t0 := time.Now()
-		if err := b.setupAutoTopUp(ctx, a.URL()); err != nil {
+		if err := b.setupAutoTopUp(ctx); err != nil {
 			return nil, err
 		}
 		auto = fmt.Sprintf("on (every account: grant %s, card %s, threshold %s, target %s; sandbox latency %s; set up over HTTP in %s)",

@@ -21,6 +21,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/topup/topup/client"
 	"github.com/topup/topup/internal/progress"
 )
 
@@ -75,11 +76,11 @@ func (b *bench) phases(ctx context.Context, apiURL string) (results []*benchPhas
 			r, err = b.trivialPhase(ctx)
 		case "single":
 			r, err = b.measured(ctx, apiURL, func() *benchPhase {
-				return b.drive(ctx, "single", strconv.Itoa(b.cfg.clients), b.cfg.clients, 1, b.singleRequest(apiURL, true))
+				return b.drive(ctx, "single", strconv.Itoa(b.cfg.clients), b.cfg.clients, 1, b.singleRequest())
 			})
 		case "batch":
 			r, err = b.measured(ctx, apiURL, func() *benchPhase {
-				return b.drive(ctx, "batch", fmt.Sprintf("%d×%d", b.cfg.batchClients, b.cfg.batchSize), b.cfg.batchClients, 1000, b.batchRequest(apiURL))
+				return b.drive(ctx, "batch", fmt.Sprintf("%d×%d", b.cfg.batchClients, b.cfg.batchSize), b.cfg.batchClients, 1000, b.batchRequest())
 			})
 		}
 		done()
@@ -296,9 +297,9 @@ func (b *bench) post(ctx context.Context, c *benchClient, url string, body []byt
 	return resp.StatusCode, err
 }
 
-// singleRequest posts one usage event to base; count says whether accepted
-// debits are tallied per account (not for the trivial handler).
-func (b *bench) singleRequest(base string, count bool) benchRequest {
+// trivialRequest posts one usage event to the trivial handler at base, by
+// hand: that phase measures HTTP itself, with no client library between.
+func (b *bench) trivialRequest(base string) benchRequest {
 	return func(ctx context.Context, c *benchClient) int {
 		acct := c.account()
 		body := make([]byte, 0, 96)
@@ -316,83 +317,66 @@ func (b *bench) singleRequest(base string, count bool) benchRequest {
 			c.fail("POST %s: %d %s", b.paths[acct], status, benchClip(c.resp.Bytes()))
 			return 0
 		}
-		if count {
-			b.accepted[acct].Add(1)
-		}
 		return 1
 	}
 }
 
-// batchRequest posts batch-size events over Zipf-chosen accounts to
-// /v1/usage/batch and returns how many were recorded.
-func (b *bench) batchRequest(base string) benchRequest {
-	url := base + "/v1/usage/batch"
+// singleRequest records one usage event through the client, as an
+// operator's metering pipeline would.
+func (b *bench) singleRequest() benchRequest {
+	amount := client.Money(b.cfg.amountText)
+	return func(ctx context.Context, c *benchClient) int {
+		acct := c.account()
+		key := string(b.key(make([]byte, 0, 32), 's', c))
+		res, err := b.api.RecordUsage(ctx, b.accounts[acct], client.UsageParams{Amount: amount, IdempotencyKey: key})
+		switch {
+		case err != nil:
+			c.fail("POST %s: %v", b.paths[acct], err)
+			return 0
+		case res.Replayed:
+			c.fail("POST %s: a fresh key was replayed", b.paths[acct])
+			return 0
+		}
+		b.accepted[acct].Add(1)
+		return 1
+	}
+}
+
+// batchRequest records batch-size events over Zipf-chosen accounts through
+// the client's batch call and returns how many were recorded.
+func (b *bench) batchRequest() benchRequest {
+	amount := client.Money(b.cfg.amountText)
 	return func(ctx context.Context, c *benchClient) int {
 		n := b.cfg.batchSize
 		accts := make([]int, n)
-		body := make([]byte, 0, n*110+16)
-		body = append(body, `{"events":[`...)
+		events := make([]client.BatchEvent, n)
 		for i := range accts {
 			accts[i] = c.account()
-			if i > 0 {
-				body = append(body, ',')
-			}
-			body = append(body, `{"account_id":"`...)
-			body = append(body, b.accounts[accts[i]]...)
-			body = append(body, `","amount":"`...)
-			body = append(body, b.cfg.amountText...)
-			body = append(body, `","idempotency_key":"`...)
-			body = b.key(body, 'b', c)
-			body = append(body, `"}`...)
+			events[i] = client.BatchEvent{AccountID: b.accounts[accts[i]], Amount: amount, IdempotencyKey: string(b.key(make([]byte, 0, 32), 'b', c))}
 		}
-		body = append(body, `]}`...)
-		status, err := b.post(ctx, c, url, body)
+		out, err := b.api.RecordUsageBatch(ctx, events)
 		switch {
 		case err != nil:
 			c.fail("POST /v1/usage/batch: %v", err)
 			return 0
-		case status != http.StatusOK:
-			c.fail("POST /v1/usage/batch: %d %s", status, benchClip(c.resp.Bytes()))
+		case len(out.Results) != n:
+			c.fail("POST /v1/usage/batch: %d results for %d events", len(out.Results), n)
 			return 0
 		}
-		// The answer is compact JSON: when every event says it was recorded
-		// and none has an error, counting is enough; otherwise read it.
-		resp := c.resp.Bytes()
-		if bytes.Count(resp, []byte(`"replayed":false`)) == n && !bytes.Contains(resp, []byte(`"error"`)) {
-			for _, a := range accts {
-				b.accepted[a].Add(1)
+		recorded := 0
+		for i, r := range out.Results {
+			switch {
+			case r.Error != nil:
+				c.fail("POST /v1/usage/batch: events[%d]: %v", i, r.Error)
+			case r.Replayed:
+				c.fail("POST /v1/usage/batch: events[%d] replayed a fresh key", i)
+			default:
+				b.accepted[accts[i]].Add(1)
+				recorded++
 			}
-			return n
 		}
-		return b.batchOutcome(c, accts, resp)
+		return recorded
 	}
-}
-
-// batchOutcome reads a batch answer in which some event was not recorded.
-func (b *bench) batchOutcome(c *benchClient, accts []int, resp []byte) int {
-	var out struct {
-		Results []struct {
-			Replayed *bool          `json:"replayed"`
-			Error    map[string]any `json:"error"`
-		} `json:"results"`
-	}
-	if err := json.Unmarshal(resp, &out); err != nil || len(out.Results) != len(accts) {
-		c.fail("POST /v1/usage/batch: unreadable answer (%v) %s", err, benchClip(resp))
-		return 0
-	}
-	recorded := 0
-	for i, r := range out.Results {
-		switch {
-		case r.Error != nil:
-			c.fail("POST /v1/usage/batch: events[%d]: %v", i, r.Error)
-		case r.Replayed == nil || *r.Replayed:
-			c.fail("POST /v1/usage/batch: events[%d] replayed a fresh key", i)
-		default:
-			b.accepted[accts[i]].Add(1)
-			recorded++
-		}
-	}
-	return recorded
 }
 
 func benchClip(body []byte) string {
@@ -437,7 +421,7 @@ func (b *bench) trivialPhase(ctx context.Context) (*benchPhase, error) {
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)
-	r := b.drive(ctx, "trivial", strconv.Itoa(b.cfg.clients), b.cfg.clients, 1, b.singleRequest("http://"+ln.Addr().String(), false))
+	r := b.drive(ctx, "trivial", strconv.Itoa(b.cfg.clients), b.cfg.clients, 1, b.trivialRequest("http://"+ln.Addr().String()))
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {

@@ -1,29 +1,28 @@
 package bench
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math"
-	"net/http"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/topup/topup/client"
 	"github.com/topup/topup/internal/ledger"
 	"github.com/topup/topup/internal/money"
 	"github.com/topup/topup/internal/sandbox"
 	"github.com/topup/topup/internal/topup"
 )
 
-func (b *bench) setupAutoTopUp(ctx context.Context, apiURL string) error {
-	settings := []byte(`{"enabled":true,"threshold":"` + AutoThreshold + `","target":"` + AutoTarget + `"}`)
-	card := []byte(`{"payment_method":"` + AutoCard + `"}`)
+// setupAutoTopUp gives every account a card and Automatic Top-Up, through
+// the client, eight accounts at a time.
+func (b *bench) setupAutoTopUp(ctx context.Context) error {
+	settings := client.AutoTopUpParams{Enabled: true, Threshold: client.MoneyPtr(AutoThreshold), Target: client.MoneyPtr(AutoTarget)}
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	errs := make([]error, min(8, len(b.accounts)))
@@ -34,12 +33,11 @@ func (b *bench) setupAutoTopUp(ctx context.Context, apiURL string) error {
 				if i >= len(b.accounts) || ctx.Err() != nil {
 					return
 				}
-				base := apiURL + "/v1/accounts/" + b.accounts[i]
-				if err := b.call(ctx, http.MethodPost, base+"/payment_methods", card, http.StatusCreated); err != nil {
+				if _, err := b.api.AttachPaymentMethod(ctx, b.accounts[i], AutoCard); err != nil {
 					errs[w] = fmt.Errorf("bench: attach a card to account %d: %w", i, err)
 					return
 				}
-				if err := b.call(ctx, http.MethodPut, base+"/auto_top_up", settings, http.StatusOK); err != nil {
+				if _, err := b.api.SetAutoTopUp(ctx, b.accounts[i], settings); err != nil {
 					errs[w] = fmt.Errorf("bench: Automatic Top-Up of account %d: %w", i, err)
 					return
 				}
@@ -48,29 +46,6 @@ func (b *bench) setupAutoTopUp(ctx context.Context, apiURL string) error {
 	}
 	wg.Wait()
 	return errors.Join(append(errs, ctx.Err())...)
-}
-
-// call sends one admin request and wants the answer status want.
-func (b *bench) call(ctx context.Context, method, url string, body []byte, want int) error {
-	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", b.auth)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := b.client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	answer, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != want {
-		return fmt.Errorf("%s %s: %d %s", method, url, resp.StatusCode, benchClip(answer))
-	}
-	return nil
 }
 
 // topUpReader is what the bench reads of the store after the load: the

@@ -1,0 +1,192 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/topup/topup/client"
+)
+
+// TestIteratorsWalkEveryPage: 150 entries are walked in pages of 100,
+// newest first, each once; stopping early stops asking.
+func TestIteratorsWalkEveryPage(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c := startServer(t).admin()
+	acct := newAccount(t, c, "100.00")
+	events := make([]client.BatchEvent, 149)
+	for i := range events {
+		events[i] = client.BatchEvent{AccountID: acct.ID, Amount: "0.01"}
+	}
+	if _, err := c.RecordUsageBatch(ctx, events); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	var last client.Entry
+	for e, err := range c.Transactions(ctx, acct.ID) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seen[e.ID] {
+			t.Fatalf("entry %s walked twice", e.ID)
+		}
+		seen[e.ID] = true
+		last = e
+	}
+	if len(seen) != 150 || last.Kind != "credit" {
+		t.Errorf("walked %d entries ending with %s, want 150 ending with the credit", len(seen), last.Kind)
+	}
+	n := 0
+	for range c.Transactions(ctx, acct.ID) {
+		if n++; n == 3 {
+			break
+		}
+	}
+	page, err := c.ListTransactions(ctx, acct.ID, client.ListParams{Limit: 100, StartingAfter: last.ID})
+	if err != nil || len(page.Data) != 0 || page.HasMore {
+		t.Errorf("the page after the oldest entry: %+v %v", page, err)
+	}
+	if _, err := c.ListTransactions(ctx, acct.ID, client.ListParams{Limit: 101}); !errors.Is(err, client.ErrInvalid) {
+		t.Errorf("limit 101: %v, want invalid", err)
+	}
+}
+
+// dropFirst forwards every request but loses the answer of the first one
+// to path: the server did the work, the caller never heard.
+type dropFirst struct {
+	path    string
+	mu      sync.Mutex
+	dropped bool
+	sent    int
+}
+
+func (d *dropFirst) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := http.DefaultTransport.RoundTrip(r)
+	if err != nil || r.URL.Path != d.path {
+		return resp, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.sent++
+	if !d.dropped {
+		d.dropped = true
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return nil, errors.New("connection reset by peer (dropped by the test)")
+	}
+	return resp, nil
+}
+
+// TestRetryReplaysNeverChargesTwice: when a top-up's answer is lost, the
+// client sends it again with the same key; the server replays the first
+// top-up and the sandbox's charge log holds one charge for it.
+func TestRetryReplaysNeverChargesTwice(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv := startServer(t)
+	c := srv.admin()
+	acct := newAccount(t, c, "")
+	if _, err := c.AttachPaymentMethod(ctx, acct.ID, "pm_card_visa"); err != nil {
+		t.Fatal(err)
+	}
+	drop := &dropFirst{path: "/v1/accounts/" + acct.ID + "/top_ups"}
+	flaky := srv.admin(client.WithHTTPClient(&http.Client{Transport: drop}))
+	tu, err := flaky.CreateTopUp(ctx, acct.ID, client.TopUpParams{Amount: "12.00"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if drop.sent != 2 || !tu.Replayed || tu.Status != "succeeded" {
+		t.Fatalf("sent %d times, top-up %+v; want sent twice and the second a replay", drop.sent, tu)
+	}
+	charges := 0
+	for ch, err := range c.SandboxCharges(ctx) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ch.TopUpID == tu.ID {
+			charges++
+		}
+	}
+	if a, err := c.GetAccount(ctx, acct.ID); charges != 1 || err != nil || a.Balance != "12.00" {
+		t.Errorf("%d sandbox charges for the top-up, balance %v (%v); want one charge and 12.00", charges, a, err)
+	}
+
+	drop = &dropFirst{path: "/v1/accounts/" + acct.ID + "/usage"}
+	flaky = srv.admin(client.WithHTTPClient(&http.Client{Transport: drop}))
+	res, err := flaky.RecordUsage(ctx, acct.ID, client.UsageParams{Amount: "2.00"})
+	if err != nil || !res.Replayed || res.Balance != "10.00" {
+		t.Errorf("usage whose answer was lost: %+v %v; want a replay at balance 10.00", res, err)
+	}
+}
+
+// TestWebhookVerifiesRealDelivery: a real delivery of a top-up's event
+// verifies with the endpoint's secret (Standard Webhooks headers and
+// Topup-Signature alike); a changed body or another secret does not.
+func TestWebhookVerifiesRealDelivery(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	type delivery struct {
+		h    http.Header
+		body []byte
+	}
+	got := make(chan delivery, 10)
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got <- delivery{r.Header.Clone(), b}
+	}))
+	t.Cleanup(recv.Close)
+	c := startServer(t).admin()
+	acct := newAccount(t, c, "")
+	ep, err := c.CreateWebhookEndpoint(ctx, acct.ID, recv.URL+"/hooks")
+	if err != nil || !strings.HasPrefix(ep.Secret, "whsec_") {
+		t.Fatalf("endpoint %+v %v", ep, err)
+	}
+	if _, err := c.AttachPaymentMethod(ctx, acct.ID, "pm_card_visa"); err != nil {
+		t.Fatal(err)
+	}
+	tu, err := c.CreateTopUp(ctx, acct.ID, client.TopUpParams{Amount: "10.00"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d delivery
+	select {
+	case d = <-got:
+	case <-time.After(20 * time.Second):
+		t.Fatal("no delivery within 20s")
+	}
+	ev, err := client.VerifyWebhook(ep.Secret, d.h, d.body)
+	if err != nil {
+		t.Fatalf("verify a real delivery: %v", err)
+	}
+	var data client.TopUp
+	if err := ev.DecodeData(&data); err != nil || ev.Type != "top_up.succeeded" || data.ID != tu.ID || ev.ID != d.h.Get("webhook-id") {
+		t.Errorf("event %+v data %+v (%v)", ev, data, err)
+	}
+	own := d.h.Clone()
+	own.Del(client.HeaderWebhookSignature)
+	if _, err := client.VerifyWebhook(ep.Secret, own, d.body); err != nil {
+		t.Errorf("Topup-Signature alone: %v", err)
+	}
+	tampered := append([]byte(nil), d.body...)
+	tampered[len(tampered)/2] ^= 1
+	for name, err := range map[string]error{
+		"changed body": second(client.VerifyWebhook(ep.Secret, d.h, tampered)),
+		"other secret": second(client.VerifyWebhook("whsec_"+strings.Repeat("A", 44), d.h, d.body)),
+		"too late": second(client.WebhookVerifier{Secrets: []string{ep.Secret},
+			Now: func() time.Time { return time.Now().Add(time.Hour) }}.Verify(d.h, d.body)),
+		"no headers": second(client.VerifyWebhook(ep.Secret, http.Header{}, d.body)),
+	} {
+		if err == nil {
+			t.Errorf("%s verified", name)
+		}
+	}
+}
+
+func second[T any](_ T, err error) error { return err }
