@@ -199,17 +199,21 @@ func resolveRef(root any, ref string) any {
 	return cur
 }
 
+// wireCase is a documented schema and the Go type the handlers put on the
+// wire for it.
+type wireCase struct {
+	schema string
+	wire   any
+	skip   []string // wire fields the schema leaves out on purpose
+}
+
 // TestOpenAPISchemasMatchWire checks that each documented schema lists
 // exactly the JSON fields the handlers read or write, so a field renamed or
 // added in Go cannot drift from the published contract.
 func TestOpenAPISchemasMatchWire(t *testing.T) {
 	t.Parallel()
 	doc := loadOpenAPI(t)
-	tests := []struct {
-		schema string
-		wire   any
-		skip   []string // wire fields the schema leaves out on purpose
-	}{
+	tests := []wireCase{
 		{"Account", accountJSON{}, []string{"api_key"}},
 		{"AccountCreated", accountJSON{}, nil},
 		{"UsageResult", resultJSON{}, nil},
@@ -232,11 +236,7 @@ func TestOpenAPISchemasMatchWire(t *testing.T) {
 		{"AuditSettings", auditSettingsJSON{}, nil},
 	}
 	for _, name := range eventSchemas(t, doc) {
-		tests = append(tests, struct {
-			schema string
-			wire   any
-			skip   []string
-		}{name, eventJSON{}, nil})
+		tests = append(tests, wireCase{name, eventJSON{}, nil})
 	}
 	for _, tt := range tests {
 		t.Run(tt.schema, func(t *testing.T) {

@@ -42,6 +42,8 @@ type billingOptions struct {
 	idleEngine bool
 	// latency makes each sandbox charge take this long.
 	latency time.Duration
+	// maxBody is TOPUP_MAX_BODY (0: the default).
+	maxBody int64
 }
 
 // setupBilling starts a fresh API with payments on a new SQLite database,
@@ -78,7 +80,7 @@ func setupBilling(t *testing.T, o billingOptions) *billingBundle {
 	adminKey := ledger.NewKey(ledger.AdminKeyPrefix)
 	svc := billing.New(billing.Config{PublicURL: publicURL},
 		billing.Deps{Store: store, Alerts: store, Provider: sb, Sandbox: sb, Engine: engine, Clock: c, Logger: log})
-	api := New(Config{AdminKeyHash: ledger.HashKey(adminKey), PublicURL: publicURL}, Deps{
+	api := New(Config{AdminKeyHash: ledger.HashKey(adminKey), PublicURL: publicURL, MaxBodyBytes: o.maxBody}, Deps{
 		Store: store, Committer: committer, Clock: c, IDs: g, Logger: log, Metrics: metrics,
 		Billing: store, Service: svc, Engine: engine, Webhooks: o.webhooks, Sandbox: testSandboxPages{sb},
 	})
