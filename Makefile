@@ -13,6 +13,7 @@ STATICCHECK = honnef.co/go/tools/cmd/staticcheck@v0.8.2
 test: vet
 	go test -race -count=1 $(RACE_PKGS)
 	go test -count=1 $$(go list ./... | grep -v -e '/internal/ledger$$' -e '/internal/httpapi$$' -e '/internal/topup$$')
+	$(MAKE) --no-print-directory ts-if-present
 	$(MAKE) --no-print-directory fuzz FUZZTIME=$(CI_FUZZTIME)
 
 # go vet, and staticcheck when it is installed (.ci/run installs it; with
@@ -50,3 +51,23 @@ fuzz:
 		echo "== $$name ($$pkg, $(FUZZTIME))"; \
 		go test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
 	done
+
+# The TypeScript check: types generated from internal/httpapi/openapi.json
+# with the pinned openapi-typescript, and the README's flow as a typed
+# client (clients/typescript/src/flow.ts) checked with tsc --strict. npm ci
+# installs the lockfile's versions (from npm's cache when it has them), and
+# only when the lockfile changed since the last install.
+TS_DIR = clients/typescript
+
+.PHONY: ts
+ts:
+	@cd $(TS_DIR) && if [ ! node_modules/.package-lock.json -nt package-lock.json ]; then npm ci --no-audit --no-fund --prefer-offline; fi
+	cd $(TS_DIR) && npm run --silent generate && npm run --silent check
+
+# make test runs the TypeScript check when Node is installed; with CI=true a
+# missing node or npm fails the run.
+.PHONY: ts-if-present
+ts-if-present:
+	@if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then $(MAKE) --no-print-directory ts; \
+	elif [ "$$CI" = true ]; then echo "node and npm are missing: the TypeScript check (make ts) needs Node 20"; exit 1; \
+	else echo "skipping the TypeScript check (node/npm not installed): make ts"; fi

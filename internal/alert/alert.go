@@ -45,7 +45,7 @@ const (
 
 // TimeFormat is the wire format of times in event data: RFC 3339 in UTC
 // with microseconds, as the API writes them.
-const TimeFormat = "2006-01-02T15:04:05.000000Z07:00"
+const TimeFormat = ledger.TimeFormat
 
 // CheckThresholds refuses thresholds that break the rules, naming the
 // element at fault as "thresholds[i]" (or "thresholds" for too many). The

@@ -2,14 +2,17 @@ package httpapi
 
 import (
 	"encoding/json"
+	"net/http"
 	"reflect"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/topup/topup/internal/alert"
 	"github.com/topup/topup/internal/input"
+	"github.com/topup/topup/internal/topup"
 )
 
 // openAPIDoc is the part of the OpenAPI document the tests read.
@@ -29,9 +32,10 @@ type openAPISchema struct {
 }
 
 type openAPIOperation struct {
-	Summary    string                     `json:"summary"`
-	Responses  map[string]json.RawMessage `json:"responses"`
-	Parameters []json.RawMessage          `json:"parameters"`
+	Summary     string                     `json:"summary"`
+	Description string                     `json:"description"`
+	Responses   map[string]json.RawMessage `json:"responses"`
+	Parameters  []json.RawMessage          `json:"parameters"`
 }
 
 // httpMethods are the keys of an OpenAPI path item that are operations.
@@ -195,17 +199,21 @@ func resolveRef(root any, ref string) any {
 	return cur
 }
 
+// wireCase is a documented schema and the Go type the handlers put on the
+// wire for it.
+type wireCase struct {
+	schema string
+	wire   any
+	skip   []string // wire fields the schema leaves out on purpose
+}
+
 // TestOpenAPISchemasMatchWire checks that each documented schema lists
 // exactly the JSON fields the handlers read or write, so a field renamed or
 // added in Go cannot drift from the published contract.
 func TestOpenAPISchemasMatchWire(t *testing.T) {
 	t.Parallel()
 	doc := loadOpenAPI(t)
-	tests := []struct {
-		schema string
-		wire   any
-		skip   []string // wire fields the schema leaves out on purpose
-	}{
+	tests := []wireCase{
 		{"Account", accountJSON{}, []string{"api_key"}},
 		{"AccountCreated", accountJSON{}, nil},
 		{"UsageResult", resultJSON{}, nil},
@@ -224,7 +232,11 @@ func TestOpenAPISchemasMatchWire(t *testing.T) {
 		{"APIKeyCreated", createdKeyJSON{}, nil},
 		{"WebhookEndpoint", endpointJSON{}, nil},
 		{"Delivery", deliveryJSON{}, nil},
-		{"Event", eventJSON{}, nil},
+		{"AuditEntry", auditJSON{}, nil},
+		{"AuditSettings", auditSettingsJSON{}, nil},
+	}
+	for _, name := range eventSchemas(t, doc) {
+		tests = append(tests, wireCase{name, eventJSON{}, nil})
 	}
 	for _, tt := range tests {
 		t.Run(tt.schema, func(t *testing.T) {
@@ -289,4 +301,198 @@ func jsonFields(typ reflect.Type) []string {
 		out = append(out, name)
 	}
 	return out
+}
+
+// eventSchemas returns the schema names the Event discriminator maps each
+// event type to, in the mapping's order.
+func eventSchemas(t *testing.T, doc openAPIDoc) []string {
+	t.Helper()
+	var out []string
+	for _, typ := range eventTypes {
+		ref, ok := eventMapping(t)[typ]
+		if !ok {
+			t.Fatalf("the Event discriminator maps no schema to %s", typ)
+		}
+		name := strings.TrimPrefix(ref, "#/components/schemas/")
+		if _, ok := doc.Components.Schemas[name]; !ok {
+			t.Fatalf("event %s maps to %s, which is not a schema", typ, ref)
+		}
+		out = append(out, name)
+	}
+	return out
+}
+
+// eventTypes are every event type Topup writes to the outbox.
+var eventTypes = []string{alert.BalanceLow, topup.EventTopUpSucceeded, topup.EventTopUpFailed, topup.EventTopUpActionRequired,
+	topup.EventAutoTopUpDisabled, topup.EventAutoTopUpLimitReached, alert.BudgetThresholdReached, alert.BudgetExhausted}
+
+func eventMapping(t *testing.T) map[string]string {
+	t.Helper()
+	var doc struct {
+		Components struct {
+			Schemas struct {
+				Event struct {
+					OneOf []struct {
+						Ref string `json:"$ref"`
+					} `json:"oneOf"`
+					Discriminator struct {
+						PropertyName string            `json:"propertyName"`
+						Mapping      map[string]string `json:"mapping"`
+					} `json:"discriminator"`
+				}
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(openAPI, &doc); err != nil {
+		t.Fatal(err)
+	}
+	ev := doc.Components.Schemas.Event
+	if ev.Discriminator.PropertyName != "type" || len(ev.OneOf) != len(ev.Discriminator.Mapping) {
+		t.Fatalf("Event is not a oneOf under a discriminator on type: %+v", ev)
+	}
+	return ev.Discriminator.Mapping
+}
+
+// TestOpenAPIEventTypes checks that every event type Topup writes has its
+// own schema, whose type property names it alone, and that the document
+// lists no type Topup does not write.
+func TestOpenAPIEventTypes(t *testing.T) {
+	t.Parallel()
+	doc := loadOpenAPI(t)
+	names := eventSchemas(t, doc)
+	if m := eventMapping(t); len(m) != len(eventTypes) {
+		t.Errorf("the Event discriminator maps %d types; Topup writes %d: %v", len(m), len(eventTypes), m)
+	}
+	for i, name := range names {
+		var typ struct {
+			Enum []string `json:"enum"`
+		}
+		if err := json.Unmarshal(doc.Components.Schemas[name].Properties["type"], &typ); err != nil || !slices.Equal(typ.Enum, eventTypes[i:i+1]) {
+			t.Errorf("%s.type = %s; want the one value %s", name, doc.Components.Schemas[name].Properties["type"], eventTypes[i])
+		}
+	}
+}
+
+// TestOpenAPIDeclaresEveryStatus checks each operation against what the
+// layers in front of every handler can answer, whatever the handler does:
+// 400 (a query holding U+0000 or invalid UTF-8), 413 (a body over
+// TOPUP_MAX_BODY), 404 (a path id that cannot exist), 401 and 429 (no valid
+// key, too many failures), 403 (an account key on an admin route) and 500.
+// The validation test (TestOpenAPIValidatesTheMainFlows) checks what the
+// handlers themselves answer.
+func TestOpenAPIDeclaresEveryStatus(t *testing.T) {
+	t.Parallel()
+	doc := loadOpenAPI(t)
+	for _, r := range New(Config{}, Deps{}).RouteInfos() {
+		var op openAPIOperation
+		if err := json.Unmarshal(doc.Paths[r.Path][strings.ToLower(r.Method)], &op); err != nil {
+			t.Fatalf("%s %s: %v", r.Method, r.Path, err)
+		}
+		want := []int{http.StatusBadRequest, http.StatusRequestEntityTooLarge}
+		if strings.Contains(r.Path, "{") {
+			want = append(want, http.StatusNotFound)
+		}
+		if r.Access != "public" {
+			want = append(want, http.StatusUnauthorized, http.StatusTooManyRequests)
+		}
+		if r.Access == "admin" {
+			want = append(want, http.StatusForbidden)
+		}
+		if r.Path != "/healthz" && r.Path != "/v1/openapi.json" {
+			want = append(want, http.StatusInternalServerError)
+		}
+		for _, code := range want {
+			if _, ok := op.Responses[strconv.Itoa(code)]; !ok {
+				t.Errorf("%s %s does not declare %d", r.Method, r.Path, code)
+			}
+		}
+		if op.Description == "" {
+			t.Errorf("%s %s has no description", r.Method, r.Path)
+		}
+	}
+}
+
+// TestOpenAPIInfoAndDefaults checks what client generators and catalogues
+// read besides the operations: a license and a contact, and no schema
+// "default" (openapi-typescript makes a field with a default required, so
+// optional request fields must say their default in words).
+func TestOpenAPIInfoAndDefaults(t *testing.T) {
+	t.Parallel()
+	var doc struct {
+		Info struct {
+			License struct{ Name string }      `json:"license"`
+			Contact struct{ Name, URL string } `json:"contact"`
+		} `json:"info"`
+		Servers []struct{ URL string } `json:"servers"`
+	}
+	if err := json.Unmarshal(openAPI, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.Info.License.Name == "" || doc.Info.Contact.URL == "" || len(doc.Servers) == 0 {
+		t.Errorf("info has license %+v, contact %+v, servers %+v", doc.Info.License, doc.Info.Contact, doc.Servers)
+	}
+	var raw any
+	if err := json.Unmarshal(openAPI, &raw); err != nil {
+		t.Fatal(err)
+	}
+	walkSchemas(raw, "", func(at string, schema map[string]any) {
+		if _, ok := schema["default"]; ok {
+			t.Errorf("%s has a default: say it in the description instead", at)
+		}
+	})
+}
+
+// walkSchemas calls fn on every object that is a schema: under a "schema"
+// key, a components.schemas entry, or inside another schema.
+func walkSchemas(v any, at string, fn func(string, map[string]any)) {
+	switch v := v.(type) {
+	case map[string]any:
+		if _, ok := v["type"]; ok {
+			fn(at, v)
+		}
+		for k, x := range v {
+			if k == "properties" {
+				// Property names are not keywords: a property may be
+				// called "default".
+				if props, ok := x.(map[string]any); ok {
+					for name, p := range props {
+						walkSchemas(p, at+"/properties/"+name, fn)
+					}
+				}
+				continue
+			}
+			walkSchemas(x, at+"/"+k, fn)
+		}
+	case []any:
+		for i, x := range v {
+			walkSchemas(x, at+"/"+strconv.Itoa(i), fn)
+		}
+	}
+}
+
+// TestOpenAPIServedNamesPublicURL checks that the served document names
+// TOPUP_PUBLIC_URL as its server, so a client generated from it calls this
+// service rather than a fixed local address.
+func TestOpenAPIServedNamesPublicURL(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ public, want string }{
+		{"https://billing.example.com/", "https://billing.example.com"},
+		{"", "http://127.0.0.1:8080"},
+	} {
+		body, err := openAPIFor(tt.public)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc struct {
+			OpenAPI string
+			Servers []struct{ URL string } `json:"servers"`
+			Paths   map[string]any         `json:"paths"`
+		}
+		if err := json.Unmarshal(body, &doc); err != nil {
+			t.Fatal(err)
+		}
+		if len(doc.Servers) == 0 || doc.Servers[0].URL != tt.want || len(doc.Paths) == 0 {
+			t.Errorf("served with TOPUP_PUBLIC_URL=%q: servers %+v, %d paths; want %s first", tt.public, doc.Servers, len(doc.Paths), tt.want)
+		}
+	}
 }

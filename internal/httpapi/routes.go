@@ -2,7 +2,10 @@ package httpapi
 
 import (
 	_ "embed"
+	"encoding/json"
+	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -23,7 +26,7 @@ func (s *Server) routeTable() []route {
 	return []route{
 		{"GET", "/healthz", public, s.healthz},
 		{"GET", "/metrics", s.metricsAccess(), promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{}).ServeHTTP},
-		{"GET", "/v1/openapi.json", public, serveOpenAPI},
+		{"GET", "/v1/openapi.json", public, s.serveOpenAPI},
 
 		{"POST", "/v1/accounts", adminOnly, s.createAccount},
 		{"GET", "/v1/accounts", adminOnly, s.listAccounts},
@@ -126,9 +129,37 @@ func (s *Server) metricsAccess() access {
 //go:embed openapi.json
 var openAPI []byte
 
-func serveOpenAPI(w http.ResponseWriter, r *http.Request) {
+// openAPIFor returns the document with servers[0].url set to publicURL
+// (TOPUP_PUBLIC_URL), so that clients generated from the served document
+// call this service; the embedded document, with no URL configured.
+func openAPIFor(publicURL string) ([]byte, error) {
+	if publicURL == "" {
+		return openAPI, nil
+	}
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(openAPI, &doc); err != nil {
+		return nil, fmt.Errorf("read openapi.json: %w", err)
+	}
+	var servers []map[string]any
+	if err := json.Unmarshal(doc["servers"], &servers); err != nil {
+		return nil, fmt.Errorf("read openapi.json servers: %w", err)
+	}
+	if len(servers) == 0 {
+		servers = []map[string]any{{}}
+	}
+	servers[0]["url"] = strings.TrimRight(publicURL, "/")
+	servers[0]["description"] = "This service (TOPUP_PUBLIC_URL)."
+	raw, err := json.Marshal(servers)
+	if err != nil {
+		return nil, err
+	}
+	doc["servers"] = raw
+	return json.MarshalIndent(doc, "", "  ")
+}
+
+func (s *Server) serveOpenAPI(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
-	w.Write(openAPI)
+	w.Write(s.openAPI)
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {

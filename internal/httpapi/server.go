@@ -71,6 +71,8 @@ type Server struct {
 	authLimit *authlimit.Limiter
 	lastUsed  *lastUsed
 	handler   http.Handler
+	// openAPI is the document served, naming cfg.PublicURL.
+	openAPI []byte
 }
 
 // Deps are the collaborators of the API.
@@ -133,6 +135,12 @@ func New(cfg Config, d Deps) *Server {
 	}
 	s.authLimit = authlimit.New(cfg.AuthLimit)
 	s.lastUsed = newLastUsed()
+	doc, err := openAPIFor(cfg.PublicURL)
+	if err != nil {
+		// The embedded document is checked by the tests; serve it as is.
+		doc = openAPI
+	}
+	s.openAPI = doc
 	s.handler = s.secureHeaders(s.routes())
 	return s
 }

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -147,18 +148,67 @@ func (s *Server) autoTopUpAudit(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	type auditJSON struct {
-		ID        string          `json:"id"`
-		Actor     string          `json:"actor"`
-		Old       json.RawMessage `json:"old"`
-		New       json.RawMessage `json:"new"`
-		CreatedAt string          `json:"created_at"`
-	}
 	out := list[auditJSON]{Data: []auditJSON{}, HasMore: more}
 	for _, e := range entries {
-		out.Data = append(out.Data, auditJSON{e.ID, e.Actor, e.Old, e.New, formatTime(e.CreatedAt)})
+		a, err := toAuditJSON(e, acct.Currency)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		out.Data = append(out.Data, a)
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// auditJSON is one change of Automatic Top-Up settings on the wire.
+type auditJSON struct {
+	ID        string            `json:"id"`
+	Actor     string            `json:"actor"`
+	Old       auditSettingsJSON `json:"old"`
+	New       auditSettingsJSON `json:"new"`
+	CreatedAt string            `json:"created_at"`
+}
+
+// auditSettingsJSON is the settings an audit row records, as the settings
+// routes show them: money as strings, null where unset.
+type auditSettingsJSON struct {
+	Enabled        bool    `json:"enabled"`
+	Threshold      *string `json:"threshold"`
+	Target         *string `json:"target"`
+	PaymentMethod  *string `json:"payment_method"`
+	MonthlyLimit   *string `json:"monthly_limit"`
+	DisabledReason *string `json:"disabled_reason"`
+}
+
+// storedSettings is how the store records settings in an audit row: money
+// in micros, "" for unset text.
+type storedSettings struct {
+	Enabled        bool          `json:"enabled"`
+	Threshold      *money.Amount `json:"threshold_micros"`
+	Target         *money.Amount `json:"target_micros"`
+	PaymentMethod  string        `json:"payment_method"`
+	MonthlyLimit   *money.Amount `json:"monthly_limit_micros"`
+	DisabledReason string        `json:"disabled_reason"`
+}
+
+func toAuditJSON(e topup.AuditEntry, c money.Currency) (auditJSON, error) {
+	conv := func(raw json.RawMessage) (auditSettingsJSON, error) {
+		var st storedSettings
+		if err := json.Unmarshal(raw, &st); err != nil {
+			return auditSettingsJSON{}, fmt.Errorf("read settings audit %s: %w", e.ID, err)
+		}
+		return auditSettingsJSON{Enabled: st.Enabled, Threshold: fmtAmount(st.Threshold, c), Target: fmtAmount(st.Target, c),
+			PaymentMethod: strPtr(st.PaymentMethod), MonthlyLimit: fmtAmount(st.MonthlyLimit, c), DisabledReason: strPtr(st.DisabledReason)}, nil
+	}
+	old, err := conv(e.Old)
+	if err != nil {
+		return auditJSON{}, err
+	}
+	nw, err := conv(e.New)
+	if err != nil {
+		return auditJSON{}, err
+	}
+	return auditJSON{ID: e.ID, Actor: e.Actor, Old: old, New: nw, CreatedAt: formatTime(e.CreatedAt)}, nil
 }
 
 type cardJSON struct {

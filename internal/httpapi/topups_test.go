@@ -42,6 +42,8 @@ type billingOptions struct {
 	idleEngine bool
 	// latency makes each sandbox charge take this long.
 	latency time.Duration
+	// maxBody is TOPUP_MAX_BODY (0: the default).
+	maxBody int64
 }
 
 // setupBilling starts a fresh API with payments on a new SQLite database,
@@ -78,7 +80,7 @@ func setupBilling(t *testing.T, o billingOptions) *billingBundle {
 	adminKey := ledger.NewKey(ledger.AdminKeyPrefix)
 	svc := billing.New(billing.Config{PublicURL: publicURL},
 		billing.Deps{Store: store, Alerts: store, Provider: sb, Sandbox: sb, Engine: engine, Clock: c, Logger: log})
-	api := New(Config{AdminKeyHash: ledger.HashKey(adminKey), PublicURL: publicURL}, Deps{
+	api := New(Config{AdminKeyHash: ledger.HashKey(adminKey), PublicURL: publicURL, MaxBodyBytes: o.maxBody}, Deps{
 		Store: store, Committer: committer, Clock: c, IDs: g, Logger: log, Metrics: metrics,
 		Billing: store, Service: svc, Engine: engine, Webhooks: o.webhooks, Sandbox: testSandboxPages{sb},
 	})
@@ -447,13 +449,18 @@ func TestAutoTopUpSettings(t *testing.T) {
 	wantTime(t, "audit created_at", oldest["created_at"])
 	old, _ := oldest["old"].(map[string]any)
 	nw, _ := oldest["new"].(map[string]any)
-	if old["enabled"] != false || old["threshold_micros"] != nil || nw["enabled"] != true || nw["threshold_micros"] != float64(5_000_000) || nw["target_micros"] != float64(20_500_000) {
-		t.Errorf("first audit row old %v new %v; want disabled/null → enabled 5.00/20.50", old, nw)
+	// Money is a string and unset is null, as in the settings themselves.
+	wantOld := map[string]any{"enabled": false, "threshold": nil, "target": nil, "payment_method": nil, "monthly_limit": nil, "disabled_reason": nil}
+	wantNew := map[string]any{"enabled": true, "threshold": "5.00", "target": "20.50", "payment_method": nil, "monthly_limit": nil, "disabled_reason": nil}
+	if !sameJSON(old, wantOld) || !sameJSON(nw, wantNew) {
+		t.Errorf("first audit row old %v new %v; want %v → %v", old, nw, wantOld, wantNew)
 	}
+	firstNew := nw
 	old, _ = newest["old"].(map[string]any)
 	nw, _ = newest["new"].(map[string]any)
-	if old["threshold_micros"] != float64(5_000_000) || nw["threshold_micros"] != float64(6_000_000) || nw["payment_method"] != card || nw["monthly_limit_micros"] != float64(100_000_000) {
-		t.Errorf("second audit row old %v new %v; want 5.00 → 6.00 with card %s and limit 100", old, nw, card)
+	wantNew = map[string]any{"enabled": true, "threshold": "6.00", "target": "30.00", "payment_method": card, "monthly_limit": "100.00", "disabled_reason": nil}
+	if !sameJSON(old, firstNew) || !sameJSON(nw, wantNew) {
+		t.Errorf("second audit row old %v new %v; want the first row's new → %v", old, nw, wantNew)
 	}
 }
 

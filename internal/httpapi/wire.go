@@ -11,10 +11,8 @@ import (
 	"github.com/topup/topup/internal/money"
 )
 
-// timeFormat is RFC 3339 in UTC with microseconds.
-const timeFormat = "2006-01-02T15:04:05.000000Z07:00"
-
-func formatTime(t time.Time) string { return t.UTC().Format(timeFormat) }
+// formatTime writes t in the API's one time format (ledger.TimeFormat).
+func formatTime(t time.Time) string { return ledger.FormatTime(t) }
 
 // list is the shape of every list: {data, has_more}.
 type list[T any] struct {

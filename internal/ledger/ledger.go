@@ -228,6 +228,14 @@ type Event struct {
 	Data      any
 }
 
+// TimeFormat is the one wire format of times, in the API's answers and in
+// event data alike: RFC 3339 in UTC with exactly six fraction digits, so
+// that clients parse one shape and times sort as text.
+const TimeFormat = "2006-01-02T15:04:05.000000Z07:00"
+
+// FormatTime writes t in TimeFormat, in UTC.
+func FormatTime(t time.Time) string { return t.UTC().Format(TimeFormat) }
+
 // Day is one account's totals for one calendar day (UTC), kept up to date
 // with every balance change so that the console's charts and preview never
 // read the entries of a busy account.

@@ -200,16 +200,17 @@ func (t TopUp) event(typ, payURL string) ledger.Event {
 }
 
 // EventData is the data of a top_up.* event: the top-up as the API shows
-// it, with its action_url (ActionURL) while it waits for the customer.
+// it (the same fields, money as strings, times in ledger.TimeFormat), with
+// its action_url (ActionURL) while it waits for the customer.
 func EventData(t TopUp, payURL string) map[string]any {
 	m := map[string]any{"id": t.ID, "account_id": t.AccountID, "status": string(t.Status), "trigger": string(t.Trigger),
 		"payment_method": t.PaymentMethod, "failure_code": nilIfEmpty(t.FailureCode), "currency": t.Currency.Code,
-		"amount": nil, "action_url": nil, "created_at": t.CreatedAt, "completed_at": nil}
+		"amount": nil, "action_url": nil, "attempts": t.Attempts, "created_at": ledger.FormatTime(t.CreatedAt), "completed_at": nil}
 	if t.Amount != nil {
 		m["amount"] = t.Amount.Format(t.Currency)
 	}
 	if !t.CompletedAt.IsZero() {
-		m["completed_at"] = t.CompletedAt
+		m["completed_at"] = ledger.FormatTime(t.CompletedAt)
 	}
 	if payURL != "" {
 		m["action_url"] = nilIfEmpty(ActionURL(payURL, t))

@@ -1,6 +1,7 @@
 package topup
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -137,5 +138,26 @@ func TestActionURLInEvents(t *testing.T) {
 	tu.Status = Succeeded
 	if got := EventData(tu, "https://x.test/console/pay")["action_url"]; got != nil {
 		t.Errorf("action_url of a top-up that waits for nothing = %v; want null", got)
+	}
+}
+
+// TestEventDataIsTheWireTopUp checks that a top_up.* event carries the
+// top-up as the API shows it: money as a string, times in the API's one
+// format (not Go's nanosecond time.Time text), and the attempts count.
+func TestEventDataIsTheWireTopUp(t *testing.T) {
+	t.Parallel()
+	amount := money.Amount(20_500_000)
+	created := time.Date(2026, 3, 4, 5, 6, 7, 123456789, time.FixedZone("CET", 3600))
+	tu := TopUp{ID: "tu_1", AccountID: "acc_1", Status: Succeeded, Trigger: TriggerManual, Currency: testUSD, Amount: &amount,
+		PaymentMethod: "pm_1", Attempts: 2, CreatedAt: created, CompletedAt: created.Add(time.Second)}
+	got, err := json.Marshal(EventData(tu, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"account_id":"acc_1","action_url":null,"amount":"20.50","attempts":2,"completed_at":"2026-03-04T04:06:08.123456Z",` +
+		`"created_at":"2026-03-04T04:06:07.123456Z","currency":"usd","failure_code":null,"id":"tu_1","payment_method":"pm_1",` +
+		`"status":"succeeded","trigger":"manual"}`
+	if string(got) != want {
+		t.Errorf("event data\n got %s\nwant %s", got, want)
 	}
 }
