@@ -69,8 +69,8 @@ func dsn(path string, write bool) string {
 }
 
 // Open opens (creating if needed) the database file at path, applies the
-// migrations and returns the store.
-func Open(ctx context.Context, path string, c clock.Clock, g *ids.Generator) (*sqlstore.Store, error) {
+// migrations and returns its stores.
+func Open(ctx context.Context, path string, c clock.Clock, g *ids.Generator) (*sqlstore.DB, error) {
 	path = strings.TrimPrefix(path, "sqlite:")
 	write, err := sql.Open("sqlite", dsn(path, true))
 	if err != nil {

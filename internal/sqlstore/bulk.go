@@ -155,7 +155,7 @@ type stmtCache struct {
 
 // prepareBulk prepares every chunk size of every bulk statement on db,
 // before any transaction holds the writer connection.
-func (s *Store) prepareBulk(ctx context.Context, stmts ...*bulk) error {
+func (s *core) prepareBulk(ctx context.Context, stmts ...*bulk) error {
 	if s.dialect.Name != "sqlite" {
 		return nil
 	}
@@ -185,7 +185,7 @@ func (s *Store) prepareBulk(ctx context.Context, stmts ...*bulk) error {
 
 // eachChunk cuts n rows into chunks of the fixed sizes that fit b and calls
 // fn with each chunk's bounds and statement text.
-func (s *Store) eachChunk(b *bulk, n int, fn func(start, end int, query string) error) error {
+func (s *core) eachChunk(b *bulk, n int, fn func(start, end int, query string) error) error {
 	if s.dialect.Name == "postgres" && b.pg != "" {
 		if n == 0 {
 			return nil
@@ -209,7 +209,7 @@ func (s *Store) eachChunk(b *bulk, n int, fn func(start, end int, query string) 
 }
 
 // stmt returns query prepared for tx when it is cached.
-func (s *Store) stmt(ctx context.Context, tx *sql.Tx, query string) *sql.Stmt {
+func (s *core) stmt(ctx context.Context, tx *sql.Tx, query string) *sql.Stmt {
 	s.cache.mu.Lock()
 	st := s.cache.stmts[query]
 	s.cache.mu.Unlock()
@@ -219,7 +219,7 @@ func (s *Store) stmt(ctx context.Context, tx *sql.Tx, query string) *sql.Stmt {
 	return tx.StmtContext(ctx, st)
 }
 
-func (s *Store) bulkExec(ctx context.Context, tx *sql.Tx, query string, args []any) error {
+func (s *core) bulkExec(ctx context.Context, tx *sql.Tx, query string, args []any) error {
 	if b := pgForms[query]; b != nil {
 		var err error
 		if args, err = columns(b, args); err != nil {
@@ -234,7 +234,7 @@ func (s *Store) bulkExec(ctx context.Context, tx *sql.Tx, query string, args []a
 	return err
 }
 
-func (s *Store) bulkQuery(ctx context.Context, tx *sql.Tx, query string, args []any) (*sql.Rows, error) {
+func (s *core) bulkQuery(ctx context.Context, tx *sql.Tx, query string, args []any) (*sql.Rows, error) {
 	if b := pgForms[query]; b != nil {
 		var err error
 		if args, err = columns(b, args); err != nil {

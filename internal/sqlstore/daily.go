@@ -34,7 +34,7 @@ SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::big
 
 // recordDaily folds new entries into their account-day totals: one upsert
 // row per account and day, whatever the number of entries.
-func (s *Store) recordDaily(ctx context.Context, tx *sql.Tx, entries []ledger.Entry) error {
+func (s *core) recordDaily(ctx context.Context, tx *sql.Tx, entries []ledger.Entry) error {
 	if len(entries) == 0 {
 		return nil
 	}
@@ -93,7 +93,7 @@ func compare(a, b string) int {
 
 // DailyTotals returns an account's days from since (inclusive), oldest
 // first; days without a balance change are absent.
-func (s *Store) DailyTotals(ctx context.Context, accountID string, since time.Time) ([]ledger.Day, error) {
+func (s *Console) DailyTotals(ctx context.Context, accountID string, since time.Time) ([]ledger.Day, error) {
 	rows, err := s.read.QueryContext(ctx, `SELECT day, usage, credits, top_ups, top_up_credits, closing_balance, min_balance FROM daily_totals
 WHERE account_id = $1 AND day >= $2 ORDER BY day`, accountID, since.UTC().Format(time.DateOnly))
 	if err != nil {

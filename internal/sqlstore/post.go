@@ -21,7 +21,7 @@ import (
 // cannot deadlock) and then the idempotency rows of their keys, lets
 // ledger.Apply decide, and writes entries, idempotency rows and balances
 // with multi-row statements, one account row update per touched account.
-func (s *Store) Post(ctx context.Context, postings []ledger.Posting) ([]ledger.Result, error) {
+func (s *Ledger) Post(ctx context.Context, postings []ledger.Posting) ([]ledger.Result, error) {
 	var results []ledger.Result
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		var err error
@@ -38,7 +38,7 @@ func (s *Store) Post(ctx context.Context, postings []ledger.Posting) ([]ledger.R
 // the plan: a group of plain debits costs the statements below and no
 // more; budgets are read only for accounts that have them, and top-up
 // state only for accounts that went below their threshold.
-func (s *Store) postTx(ctx context.Context, tx *sql.Tx, postings []ledger.Posting) ([]ledger.Result, error) {
+func (s *core) postTx(ctx context.Context, tx *sql.Tx, postings []ledger.Posting) ([]ledger.Result, error) {
 	// Lock the accounts before reading the keys: a key's row is written only
 	// under its account's lock, so once the lock is held the read sees every
 	// earlier request with that key. Read first, and two concurrent requests
@@ -74,7 +74,7 @@ func (s *Store) postTx(ctx context.Context, tx *sql.Tx, postings []ledger.Postin
 // loadTrigger loads what deciding on an automatic top-up for acct needs
 // (its settings, then, only when it is due by them, its top-up state) and
 // lets the plan decide.
-func (s *Store) loadTrigger(ctx context.Context, tx *sql.Tx, plan *debit.Plan, acct ledger.AccountState, now time.Time) error {
+func (s *core) loadTrigger(ctx context.Context, tx *sql.Tx, plan *debit.Plan, acct ledger.AccountState, now time.Time) error {
 	st, _, err := s.settingsTx(ctx, tx, acct.ID)
 	if err != nil || !st.Due(acct.Balance, false, now) {
 		return err
@@ -89,7 +89,7 @@ func (s *Store) loadTrigger(ctx context.Context, tx *sql.Tx, plan *debit.Plan, a
 
 // writePlan writes a group's plan: fired thresholds, events, top-ups,
 // entries, idempotency rows, balances and daily totals.
-func (s *Store) writePlan(ctx context.Context, tx *sql.Tx, plan *debit.Plan, now time.Time) error {
+func (s *core) writePlan(ctx context.Context, tx *sql.Tx, plan *debit.Plan, now time.Time) error {
 	for _, a := range plan.Alerted {
 		// Rare: only when a threshold fired.
 		if _, err := tx.ExecContext(ctx, `UPDATE accounts SET low_balance_alerts = $1 WHERE id = $2`, encodeThresholds(a.Thresholds), a.AccountID); err != nil {
@@ -121,7 +121,7 @@ func (s *Store) writePlan(ctx context.Context, tx *sql.Tx, plan *debit.Plan, now
 	return s.recordDaily(ctx, tx, plan.Entries)
 }
 
-func (s *Store) loadIdempotency(ctx context.Context, tx *sql.Tx, postings []ledger.Posting) (map[ledger.IdemKey]ledger.Stored, error) {
+func (s *core) loadIdempotency(ctx context.Context, tx *sql.Tx, postings []ledger.Posting) (map[ledger.IdemKey]ledger.Stored, error) {
 	keys := make([]ledger.IdemKey, 0, len(postings))
 	seen := make(map[ledger.IdemKey]struct{}, len(postings))
 	for i := range postings {
@@ -166,7 +166,7 @@ func (s *Store) loadIdempotency(ctx context.Context, tx *sql.Tx, postings []ledg
 // lockAccounts reads and locks the group's accounts with their Automatic
 // Top-Up threshold, their low balance alerts and whether they have
 // budgets (watched holds only the accounts that have either).
-func (s *Store) lockAccounts(ctx context.Context, tx *sql.Tx, postings []ledger.Posting) (debit.State, error) {
+func (s *core) lockAccounts(ctx context.Context, tx *sql.Tx, postings []ledger.Posting) (debit.State, error) {
 	idSet := make(map[string]struct{}, 8)
 	for i := range postings {
 		idSet[postings[i].AccountID] = struct{}{}
@@ -268,7 +268,7 @@ FROM accounts a LEFT JOIN auto_top_up s ON s.account_id = a.id`
 // pgLockBulk locks the group's accounts on PostgreSQL, in id order.
 var pgLockBulk = bulk{cols: 1, pg: `SELECT ` + lockCols + ` WHERE a.id = ANY($1::text[]) ORDER BY a.id FOR UPDATE OF a`}
 
-func (s *Store) insertEntries(ctx context.Context, tx *sql.Tx, entries []ledger.Entry) error {
+func (s *core) insertEntries(ctx context.Context, tx *sql.Tx, entries []ledger.Entry) error {
 	return s.eachChunk(&entriesBulk, len(entries), func(from, to int, query string) error {
 		args := make([]any, 0, entriesBulk.cols*(to-from))
 		for i := range entries[from:to] {
@@ -287,7 +287,7 @@ func (s *Store) insertEntries(ctx context.Context, tx *sql.Tx, entries []ledger.
 	})
 }
 
-func (s *Store) insertRecords(ctx context.Context, tx *sql.Tx, recs []ledger.IdemRecord, now int64) error {
+func (s *core) insertRecords(ctx context.Context, tx *sql.Tx, recs []ledger.IdemRecord, now int64) error {
 	return s.eachChunk(&recordsBulk, len(recs), func(from, to int, query string) error {
 		args := make([]any, 0, recordsBulk.cols*(to-from))
 		for i := range recs[from:to] {
@@ -301,7 +301,7 @@ func (s *Store) insertRecords(ctx context.Context, tx *sql.Tx, recs []ledger.Ide
 	})
 }
 
-func (s *Store) updateBalances(ctx context.Context, tx *sql.Tx, accounts map[string]*ledger.AccountState, now int64) error {
+func (s *core) updateBalances(ctx context.Context, tx *sql.Tx, accounts map[string]*ledger.AccountState, now int64) error {
 	touched := make([]*ledger.AccountState, 0, len(accounts))
 	for _, a := range accounts {
 		if a.Touched {

@@ -61,7 +61,7 @@ WHERE budgets.account_id = v.v_account AND budgets.subject = v.v_subject RETURNI
 // spendBudgets adds the group's usage to its budgets (rolling a monthly
 // budget whose month is over) and returns them as they are after it; an
 // account's budgets are read only when the plan spends on them.
-func (s *Store) spendBudgets(ctx context.Context, tx *sql.Tx, spend []debit.Spend, now time.Time) ([]alert.Budget, error) {
+func (s *core) spendBudgets(ctx context.Context, tx *sql.Tx, spend []debit.Spend, now time.Time) ([]alert.Budget, error) {
 	var out []alert.Budget
 	month := micros(alert.MonthStart(now))
 	err := s.eachChunk(&budgetsSpend, len(spend), func(from, to int, query string) error {
