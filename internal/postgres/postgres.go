@@ -62,7 +62,7 @@ func Open(ctx context.Context, url string, c clock.Clock, g *ids.Generator) (*sq
 		db.Close()
 		return nil, err
 	}
-	return sqlstore.New(db, db, Dialect, c, g), nil
+	return sqlstore.New(db, db, Dialect, bulk{}, c, g), nil
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {

@@ -92,10 +92,11 @@ func Open(ctx context.Context, path string, c clock.Clock, g *ids.Generator) (*s
 	n := max(4, runtime.GOMAXPROCS(0))
 	read.SetMaxOpenConns(n)
 	read.SetMaxIdleConns(n)
-	store := sqlstore.New(write, read, Dialect, c, g)
-	if err := store.Prepare(ctx); err != nil {
-		store.Close()
+	b, err := newBulk(ctx, write)
+	if err != nil {
+		write.Close()
+		read.Close()
 		return nil, fmt.Errorf("prepare sqlite statements: %w", err)
 	}
-	return store, nil
+	return sqlstore.New(write, read, Dialect, b, c, g), nil
 }

@@ -47,13 +47,12 @@ type Dialect struct {
 // writes entries, budgets, notifications and a pending top-up, stays one
 // transaction in the store that owns it.
 type core struct {
-	write    *sql.DB
-	read     *sql.DB
-	dialect  Dialect
-	clock    clock.Clock
-	ids      *ids.Generator
-	cache    stmtCache
-	lockBulk bulk
+	write   *sql.DB
+	read    *sql.DB
+	dialect Dialect
+	clock   clock.Clock
+	ids     *ids.Generator
+	bulk    Bulk
 }
 
 // Ledger stores accounts, API keys, postings and their entries, and the
@@ -97,17 +96,11 @@ type DB struct {
 
 // New returns the stores of one database, writing through write and
 // reading through read (the same pool on PostgreSQL; on SQLite, one writer
-// connection and a pool of readers).
-func New(write, read *sql.DB, d Dialect, c clock.Clock, g *ids.Generator) *DB {
-	h := &core{write: write, read: read, dialect: d, clock: c, ids: g, lockBulk: lockBulkFor(d)}
+// connection and a pool of readers), running the debit path's bulk
+// statements through b.
+func New(write, read *sql.DB, d Dialect, b Bulk, c clock.Clock, g *ids.Generator) *DB {
+	h := &core{write: write, read: read, dialect: d, clock: c, ids: g, bulk: b}
 	return &DB{Ledger: &Ledger{h}, Payments: &Payments{h}, Outbox: &Outbox{h}, Sandbox: &Sandbox{h}, Console: &Console{h}, core: h}
-}
-
-// Prepare readies the debit path's statements; the database packages call
-// it after migrating.
-func (d *DB) Prepare(ctx context.Context) error {
-	return d.core.prepareBulk(ctx, &entriesBulk, &recordsBulk, &balancesBulk, &idemLookup, &d.core.lockBulk, &dailyBulk,
-		&budgetsSpend)
 }
 
 // DialectName returns the database's dialect name.
