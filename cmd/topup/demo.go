@@ -121,7 +121,7 @@ Stop with Ctrl-C%[7]s.
 // adminEnv is set), the demo account with its key, and its history; later
 // starts find them in the meta table. Every step may be repeated, so a
 // start interrupted half-way is completed by the next one.
-func seedDemo(ctx context.Context, store *sqlstore.Store, g *ids.Generator, c *demoClock, adminEnv string) (demo, error) {
+func seedDemo(ctx context.Context, store *sqlstore.DB, g *ids.Generator, c *demoClock, adminEnv string) (demo, error) {
 	d := demo{adminKey: adminEnv, adminFromEnv: adminEnv != ""}
 	var err error
 	if !d.adminFromEnv {
@@ -165,7 +165,7 @@ func seedDemo(ctx context.Context, store *sqlstore.Store, g *ids.Generator, c *d
 
 // demoAccount returns the demo account, creating it a week in the past
 // when it does not exist yet.
-func demoAccount(ctx context.Context, store *sqlstore.Store, d demo) (ledger.Account, error) {
+func demoAccount(ctx context.Context, store *sqlstore.DB, d demo) (ledger.Account, error) {
 	acct, err := store.Account(ctx, d.accountID)
 	if err == nil || apperr.CodeOf(err) != apperr.NotFound {
 		return acct, err

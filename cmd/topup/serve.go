@@ -49,7 +49,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 // adminKeyHash returns the hash of the admin key: TOPUP_ADMIN_KEY when set;
 // otherwise the one made on the first start, whose key was printed once
 // then and is stored only as a hash.
-func adminKeyHash(ctx context.Context, store *sqlstore.Store, env string, stdout io.Writer) (string, error) {
+func adminKeyHash(ctx context.Context, store *sqlstore.DB, env string, stdout io.Writer) (string, error) {
 	if env != "" {
 		return ledger.HashKey(env), nil
 	}

@@ -67,7 +67,7 @@ type Config struct {
 // Shutdown (or Wait).
 type App struct {
 	cfg       Config
-	store     *sqlstore.Store
+	store     *sqlstore.DB
 	committer *ledger.Committer
 	engine    *topup.Engine
 	notifier  *notify.Worker
@@ -86,7 +86,7 @@ type App struct {
 // New builds a Topup over store, listening but not yet serving: Start
 // runs it. On success the App owns the store and Shutdown closes it; on
 // error the caller still does.
-func New(cfg Config, store *sqlstore.Store) (*App, error) {
+func New(cfg Config, store *sqlstore.DB) (*App, error) {
 	cfg.defaults()
 	ln := cfg.Listener
 	if ln == nil {
@@ -120,7 +120,7 @@ func (cfg *Config) defaults() {
 
 // build makes the committer, the provider, the engine, the notifier, the
 // API and the console, and the HTTP server that serves the last two.
-func build(cfg Config, store *sqlstore.Store, ln net.Listener) (*App, error) {
+func build(cfg Config, store *sqlstore.DB, ln net.Listener) (*App, error) {
 	set, log, c, g := cfg.Settings, cfg.Logger, cfg.Clock, cfg.IDs
 	metrics := httpapi.NewMetrics(prometheus.NewRegistry())
 	sqlite := store.DialectName() == "sqlite"
@@ -128,15 +128,15 @@ func build(cfg Config, store *sqlstore.Store, ln net.Listener) (*App, error) {
 	if sqlite {
 		workers = 1 // one writer
 	}
-	committer := ledger.NewCommitter(store, ledger.CommitterConfig{Workers: workers, OnCommit: metrics.ObserveCommit, Logger: log})
+	committer := ledger.NewCommitter(store.Ledger, ledger.CommitterConfig{Workers: workers, OnCommit: metrics.ObserveCommit, Logger: log})
 	publicURL := set.PublicURL
 	if publicURL == "" {
 		publicURL = "http://" + ln.Addr().String()
 	}
 	consoleURL := strings.TrimRight(publicURL, "/") + web.Prefix
 	// The console is served beside the API, on the same server.
-	links := web.NewLinks(store, c, consoleURL)
-	deps := httpapi.Deps{Store: store, Committer: committer, Clock: c, IDs: g, Logger: log, Metrics: metrics, Billing: store, LoginLinks: links}
+	links := web.NewLinks(store.Console, c, consoleURL)
+	deps := httpapi.Deps{Store: store.Ledger, Alerts: store.Outbox, Keys: store.Ledger, Committer: committer, Clock: c, IDs: g, Logger: log, Metrics: metrics, Billing: store.Payments, LoginLinks: links}
 	apiCfg := httpapi.Config{AdminKeyHash: cfg.AdminKeyHash, MaxAmount: set.MaxAmount, MaxBodyBytes: set.MaxBody,
 		MetricsPublic: set.MetricsPublic, PublicURL: publicURL, TrustedProxies: set.TrustedProxies,
 		ConsoleURL: consoleURL, AuthLimit: cfg.AuthLimit}
@@ -149,24 +149,24 @@ func build(cfg Config, store *sqlstore.Store, ln net.Listener) (*App, error) {
 		}
 		provider, deps.Webhooks, svcCfg.StripePublishableKey = sp, sp, sp.PublishableKey()
 	} else {
-		sb := sandbox.New(store, sandbox.Config{Latency: set.SandboxLatency, BaseURL: publicURL, Clock: c, IDs: g})
+		sb := sandbox.New(store.Sandbox, sandbox.Config{Latency: set.SandboxLatency, BaseURL: publicURL, Clock: c, IDs: g})
 		provider, deps.Sandbox = sb, sandboxPages{sb}
 	}
-	engine := topup.NewEngine(store, provider, topup.Config{RetryBackoff: set.RetryBackoff, Lease: set.WorkerLease, PollInterval: cfg.EnginePoll,
+	engine := topup.NewEngine(store.Payments, provider, topup.Config{RetryBackoff: set.RetryBackoff, Lease: set.WorkerLease, PollInterval: cfg.EnginePoll,
 		ReclaimOnStart: sqlite, Concurrency: 16, Clock: c, Logger: log, OnSettled: metrics.ObserveTopUp, OnPass: cfg.OnPass,
 		// top_up.action_required events carry the console's page, as the
 		// API's action_url does.
 		PayURL: consoleURL + "/pay"})
 	deps.Engine = engine
 	committer.OnTopUp(engine.Kick)
-	notifier, err := notify.New(store, notify.Config{SMTPURL: set.SMTPURL, RetryBase: set.WebhookRetryBase, AllowPrivate: set.WebhooksAllowPrivate,
+	notifier, err := notify.New(store.Outbox, notify.Config{SMTPURL: set.SMTPURL, RetryBase: set.WebhookRetryBase, AllowPrivate: set.WebhooksAllowPrivate,
 		ReclaimOnStart: sqlite, Concurrency: 16, Clock: c, Logger: log})
 	if err != nil {
 		return nil, err
 	}
-	deps.Service = billing.New(svcCfg, billing.Deps{Store: store, Alerts: store, Provider: provider, Sandbox: deps.Sandbox, Engine: engine, Clock: c, Logger: log})
+	deps.Service = billing.New(svcCfg, billing.Deps{Store: store.Payments, Alerts: store.Outbox, Provider: provider, Sandbox: deps.Sandbox, Engine: engine, Clock: c, Logger: log})
 	api := httpapi.New(apiCfg, deps)
-	console := web.New(web.Config{PublicURL: publicURL}, web.Deps{Store: store, Billing: deps.Service, Clock: c, Logger: log})
+	console := web.New(web.Config{PublicURL: publicURL}, web.Deps{Store: store.Console, Ledger: store.Ledger, Payments: store.Payments, Alerts: store.Outbox, Billing: deps.Service, Clock: c, Logger: log})
 	srv := &http.Server{
 		Handler:           console.Mount(api),
 		ReadHeaderTimeout: 5 * time.Second,
@@ -206,7 +206,7 @@ func (a *App) URL() string { return "http://" + a.listener.Addr().String() }
 func (a *App) Handler() http.Handler { return a.http.Handler }
 
 // Store is the store the App writes, for tests and the demo's seeding.
-func (a *App) Store() *sqlstore.Store { return a.store }
+func (a *App) Store() *sqlstore.DB { return a.store }
 
 // API is the JSON API's server (tests read its route table).
 func (a *App) API() *httpapi.Server { return a.api }

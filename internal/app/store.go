@@ -17,7 +17,7 @@ import (
 // OpenStore opens the database named as --db names it (sqlite:PATH or
 // postgres://…) and applies its migrations. The store reads c, which the
 // demo sets to the moments of its history while it seeds them.
-func OpenStore(ctx context.Context, db string, c clock.Clock, g *ids.Generator) (*sqlstore.Store, error) {
+func OpenStore(ctx context.Context, db string, c clock.Clock, g *ids.Generator) (*sqlstore.DB, error) {
 	if IsPostgres(db) {
 		return postgres.Open(ctx, db, c, g)
 	}

@@ -299,7 +299,7 @@ func (b *bench) load(ctx context.Context, a *app.App, setupTook time.Duration) (
 
 // setupAccounts creates the accounts through the store, a few at a time,
 // and grants each benchGrant in batches of postings.
-func (b *bench) setupAccounts(ctx context.Context, store *sqlstore.Store, g *ids.Generator) error {
+func (b *bench) setupAccounts(ctx context.Context, store *sqlstore.DB, g *ids.Generator) error {
 	m := b.cfg.accounts
 	b.accounts = make([]string, m)
 	b.paths = make([]string, m)
@@ -358,7 +358,7 @@ func (b *bench) setupAccounts(ctx context.Context, store *sqlstore.Store, g *ids
 // benchWatch gives an account five low balance alerts and a monthly
 // account-wide budget that the bench's debits never exhaust: every debit
 // then loads, checks and writes back the account's watch.
-func benchWatch(ctx context.Context, store *sqlstore.Store, accountID string) error {
+func benchWatch(ctx context.Context, store *sqlstore.DB, accountID string) error {
 	var ts []money.Amount
 	for _, t := range []int64{10, 50, 100, 500, 1000} {
 		ts = append(ts, money.Amount(t*money.MicrosPerUnit))

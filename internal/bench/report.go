@@ -158,7 +158,7 @@ func (b *bench) check(ctx context.Context, results []*benchPhase) error {
 // checkBalances proves that each account's balance is its grant less
 // exactly the debits answered as recorded, plus its top-up credits; it
 // returns what failed.
-func (b *bench) checkBalances(ctx context.Context, store *sqlstore.Store, credits map[string]money.Amount) ([]string, error) {
+func (b *bench) checkBalances(ctx context.Context, store *sqlstore.DB, credits map[string]money.Amount) ([]string, error) {
 	var total int64
 	wrong := 0
 	for i, id := range b.accounts {

@@ -25,7 +25,7 @@ import (
 )
 
 // Store is the storage of payment methods, settings and top-ups that the
-// operations write through (*sqlstore.Store). Its methods refuse with
+// operations write through (*sqlstore.Payments). Its methods refuse with
 // *apperr.Error: NotFound for an unknown account, card or top-up,
 // AccountClosed for a write a closed account may not make, Invalid naming
 // the field for input the rules refuse, Conflict and LimitExceeded for
@@ -44,7 +44,7 @@ type Store interface {
 }
 
 // Alerts is the storage of low balance alerts, budgets and webhook
-// endpoints (*sqlstore.Store). Methods return NotFound for an unknown (or
+// endpoints (*sqlstore.Outbox). Methods return NotFound for an unknown (or
 // another account's) resource, Invalid naming the field for input the
 // rules refuse, Conflict for a second budget of one subject,
 // LimitExceeded past an account's limits and AccountClosed for a closed

@@ -22,7 +22,7 @@ func TestMain(m *testing.M) { os.Exit(topuptest.Main(m)) }
 // runs in the background).
 func newService(e *topuptest.Env, cfg billing.Config) *billing.Service {
 	cfg.PublicURL = "https://billing.example.com"
-	return billing.New(cfg, billing.Deps{Store: e.Store, Alerts: e.Store, Provider: e.Sandbox, Sandbox: e.Sandbox,
+	return billing.New(cfg, billing.Deps{Store: e.Store.Payments, Alerts: e.Store, Provider: e.Sandbox, Sandbox: e.Sandbox,
 		Engine: e.Engine(e.Sandbox), Clock: e.Clock, Logger: topuptest.Logger(e.T, 0)})
 }
 
@@ -218,7 +218,7 @@ func TestThreeDSecure(t *testing.T) {
 		if again, err := svc.AnswerChallenge(t.Context(), done, false); err != nil || again.Status != topup.Succeeded {
 			t.Errorf("answering again: %s err %v; want nothing changed", again.Status, err)
 		}
-		stripe := billing.New(billing.Config{}, billing.Deps{Store: e.Store})
+		stripe := billing.New(billing.Config{}, billing.Deps{Store: e.Store.Payments})
 		_, err = stripe.AnswerChallenge(t.Context(), opened, true)
 		wantRefusal(t, err, apperr.NotFound, "")
 	})
@@ -348,7 +348,7 @@ func TestAlertOperations(t *testing.T) {
 	topuptest.Run(t, func(t *testing.T, e *topuptest.Env) {
 		svc := newService(e, billing.Config{})
 		private := newService(e, billing.Config{WebhooksAllowPrivate: true})
-		none := billing.New(billing.Config{}, billing.Deps{Store: e.Store})
+		none := billing.New(billing.Config{}, billing.Deps{Store: e.Store.Payments})
 		a := e.Account()
 		ctx := t.Context()
 		limit, monthly := topuptest.Amt("10.00"), "monthly"

@@ -16,7 +16,7 @@ import (
 )
 
 // Alerts is the storage of low balance alerts, budgets, webhook endpoints
-// and what accounts were told (*sqlstore.Store). Methods return NotFound
+// and what accounts were told (*sqlstore.Outbox). Methods return NotFound
 // for an unknown (or another account's) resource, Invalid naming the field
 // for input the rules refuse, and Conflict for a second budget of one
 // subject.

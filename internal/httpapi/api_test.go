@@ -34,7 +34,7 @@ import (
 type bundle struct {
 	srv      *httptest.Server
 	client   *http.Client
-	store    *sqlstore.Store
+	store    *sqlstore.DB
 	adminKey string
 }
 
@@ -47,7 +47,7 @@ func setup(t *testing.T) *bundle {
 
 // setupWith is setup with cfg (its AdminKeyHash is set here) and, when wrap
 // is not nil, the store the API sees wrapped by it.
-func setupWith(t *testing.T, cfg Config, wrap func(*sqlstore.Store) ledger.Store) *bundle {
+func setupWith(t *testing.T, cfg Config, wrap func(*sqlstore.DB) ledger.Store) *bundle {
 	t.Helper()
 	return start(t, options{cfg: cfg, wrapStore: wrap})
 }
@@ -60,8 +60,8 @@ type options struct {
 	postgres bool
 	// wrapStore wraps the store the API sees; wrapPoster the one the
 	// committer writes through (to inject faults at the store).
-	wrapStore  func(*sqlstore.Store) ledger.Store
-	wrapPoster func(*sqlstore.Store) ledger.Poster
+	wrapStore  func(*sqlstore.DB) ledger.Store
+	wrapPoster func(*sqlstore.DB) ledger.Poster
 }
 
 func start(t *testing.T, o options) *bundle {
@@ -69,7 +69,7 @@ func start(t *testing.T, o options) *bundle {
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	c := clock.System
 	g := ids.New(c)
-	var store *sqlstore.Store
+	var store *sqlstore.DB
 	if o.postgres {
 		store = pgtest.Open(t, c, g)
 	} else {
@@ -85,7 +85,7 @@ func start(t *testing.T, o options) *bundle {
 		})
 	}
 	metrics := NewMetrics(prometheus.NewRegistry())
-	var poster ledger.Poster = store
+	var poster ledger.Poster = store.Ledger
 	if o.wrapPoster != nil {
 		poster = o.wrapPoster(store)
 	}
@@ -95,16 +95,15 @@ func start(t *testing.T, o options) *bundle {
 	adminKey := ledger.NewKey(ledger.AdminKeyPrefix)
 	cfg := o.cfg
 	cfg.AdminKeyHash = ledger.HashKey(adminKey)
-	var seen ledger.Store = store
+	var seen ledger.Store = store.Ledger
 	if o.wrapStore != nil {
 		seen = o.wrapStore(store)
 	}
 	// The alert routes write through the service, to the alerts the API
-	// reads (none when the wrapped store keeps none).
-	alerts, _ := seen.(billing.Alerts)
-	svc := billing.New(billing.Config{}, billing.Deps{Alerts: alerts, Clock: c, Logger: log})
+	// reads.
+	svc := billing.New(billing.Config{}, billing.Deps{Alerts: store.Outbox, Clock: c, Logger: log})
 	api := New(cfg, Deps{
-		Store: seen, Committer: committer, Clock: c, IDs: g, Logger: log, Metrics: metrics, Service: svc,
+		Store: seen, Committer: committer, Clock: c, IDs: g, Logger: log, Metrics: metrics, Service: svc, Alerts: store.Outbox,
 	})
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)

@@ -25,15 +25,15 @@ import (
 
 // serveOn starts an API on store, as one replica of a deployment whose
 // operator key is adminKey.
-func serveOn(t *testing.T, store *sqlstore.Store, c clock.Clock, adminKey string, cfg Config) *bundle {
+func serveOn(t *testing.T, store *sqlstore.DB, c clock.Clock, adminKey string, cfg Config) *bundle {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	metrics := NewMetrics(prometheus.NewRegistry())
-	committer := ledger.NewCommitter(store, ledger.CommitterConfig{OnCommit: metrics.ObserveCommit, Logger: log})
+	committer := ledger.NewCommitter(store.Ledger, ledger.CommitterConfig{OnCommit: metrics.ObserveCommit, Logger: log})
 	committer.Start()
 	t.Cleanup(committer.Stop)
 	cfg.AdminKeyHash = ledger.HashKey(adminKey)
-	api := New(cfg, Deps{Store: store, Committer: committer, Clock: c, IDs: ids.New(c), Logger: log, Metrics: metrics})
+	api := New(cfg, Deps{Store: store.Ledger, Alerts: store.Outbox, Committer: committer, Clock: c, IDs: ids.New(c), Logger: log, Metrics: metrics})
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
 	return &bundle{srv: srv, client: srv.Client(), store: store, adminKey: adminKey}

@@ -18,7 +18,7 @@ import (
 // PostgreSQL does (a driver error, not a refusal of ours), so that tests on
 // SQLite see what a handler that passed such an id or cursor to the
 // database would answer on PostgreSQL: 500.
-type pgLikeStore struct{ *sqlstore.Store }
+type pgLikeStore struct{ *sqlstore.Ledger }
 
 var errPGEncoding = errors.New(`pq: invalid byte sequence for encoding "UTF8": 0x00`)
 
@@ -26,26 +26,26 @@ func (s pgLikeStore) Account(ctx context.Context, id string) (ledger.Account, er
 	if !input.Clean(id) {
 		return ledger.Account{}, errPGEncoding
 	}
-	return s.Store.Account(ctx, id)
+	return s.Ledger.Account(ctx, id)
 }
 
 func (s pgLikeStore) Entries(ctx context.Context, accountID string, p ledger.Page) ([]ledger.Entry, bool, error) {
 	if !input.Clean(accountID) || !input.Clean(p.StartingAfter) {
 		return nil, false, errPGEncoding
 	}
-	return s.Store.Entries(ctx, accountID, p)
+	return s.Ledger.Entries(ctx, accountID, p)
 }
 
 func (s pgLikeStore) Accounts(ctx context.Context, p ledger.Page) ([]ledger.Account, bool, error) {
 	if !input.Clean(p.StartingAfter) {
 		return nil, false, errPGEncoding
 	}
-	return s.Store.Accounts(ctx, p)
+	return s.Ledger.Accounts(ctx, p)
 }
 
 func setupPGLike(t *testing.T, cfg Config) *bundle {
 	t.Helper()
-	return setupWith(t, cfg, func(s *sqlstore.Store) ledger.Store { return pgLikeStore{s} })
+	return setupWith(t, cfg, func(s *sqlstore.DB) ledger.Store { return pgLikeStore{s.Ledger} })
 }
 
 // TestHostileTextInBodiesIsRefused: a string holding U+0000, invalid UTF-8

@@ -33,7 +33,7 @@ func TestPoisonRequestsHurtNoOne(t *testing.T) {
 		t.Run(db, func(t *testing.T) {
 			t.Parallel()
 			b := start(t, options{postgres: db == "postgres", cfg: Config{MaxAmount: ledger.MaxTurnover},
-				wrapPoster: func(s *sqlstore.Store) ledger.Poster { return storetest.FaultyStore{Store: s} }})
+				wrapPoster: func(s *sqlstore.DB) ledger.Poster { return storetest.FaultyStore{Ledger: s.Ledger} }})
 			poisonUnderLoad(t, b)
 		})
 	}

@@ -99,11 +99,10 @@ type Deps struct {
 	// served (login_links answers 404).
 	LoginLinks LoginLinks
 	// Alerts keeps low balance alerts, budgets, webhook endpoints and the
-	// notification list; nil takes Store when it implements Alerts (as
-	// *sqlstore.Store does).
+	// notification list (*sqlstore.Outbox); nil serves none of them.
 	Alerts Alerts
 	// Keys keeps accounts' API keys; nil takes Store when it implements
-	// ledger.KeyStore (as *sqlstore.Store does).
+	// ledger.KeyStore (as *sqlstore.Ledger does).
 	Keys ledger.KeyStore
 }
 
@@ -124,9 +123,7 @@ func New(cfg Config, d Deps) *Server {
 	}
 	s := &Server{cfg: cfg, store: d.Store, committer: d.Committer, clock: d.Clock, ids: d.IDs, log: d.Logger, metrics: d.Metrics,
 		billing: d.Billing, svc: d.Service, engine: d.Engine, webhooks: d.Webhooks, sandbox: d.Sandbox, logins: d.LoginLinks}
-	if s.alerts = d.Alerts; s.alerts == nil {
-		s.alerts, _ = d.Store.(Alerts)
-	}
+	s.alerts = d.Alerts
 	if s.keys = d.Keys; s.keys == nil {
 		s.keys, _ = d.Store.(ledger.KeyStore)
 	}

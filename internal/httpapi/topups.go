@@ -16,7 +16,7 @@ import (
 )
 
 // Billing is the storage of payment methods, settings and top-ups
-// (*sqlstore.Store).
+// (*sqlstore.Payments).
 type Billing interface {
 	Settings(ctx context.Context, accountID string) (topup.Settings, money.Amount, error)
 	SaveSettings(ctx context.Context, accountID, actor string, in topup.Input, maxTarget money.Amount) (topup.Settings, *topup.TopUp, error)
@@ -35,7 +35,6 @@ type Billing interface {
 	TopUpByID(ctx context.Context, id string) (topup.TopUp, error)
 	TopUps(ctx context.Context, accountID string, p ledger.Page) ([]topup.TopUp, bool, error)
 	Settle(ctx context.Context, id string, o topup.Outcome, backoff time.Duration) (topup.Settled, error)
-	Notifications(ctx context.Context, accountID string, limit int) ([]topup.Notification, error)
 }
 
 type settingsJSON struct {

@@ -63,13 +63,13 @@ func setupBilling(t *testing.T, o billingOptions) *billingBundle {
 		}
 	})
 	metrics := NewMetrics(prometheus.NewRegistry())
-	committer := ledger.NewCommitter(store, ledger.CommitterConfig{OnCommit: metrics.ObserveCommit, Logger: log})
+	committer := ledger.NewCommitter(store.Ledger, ledger.CommitterConfig{OnCommit: metrics.ObserveCommit, Logger: log})
 	// The hosted pages and action_url need the server's address before
 	// the API is built.
 	srv := httptest.NewUnstartedServer(nil)
 	publicURL := "http://" + srv.Listener.Addr().String()
-	sb := sandbox.New(store, sandbox.Config{BaseURL: publicURL, Clock: c, IDs: g, Latency: o.latency})
-	engine := topup.NewEngine(store, sb, topup.Config{Clock: c, Logger: log, PollInterval: 50 * time.Millisecond})
+	sb := sandbox.New(store.Sandbox, sandbox.Config{BaseURL: publicURL, Clock: c, IDs: g, Latency: o.latency})
+	engine := topup.NewEngine(store.Payments, sb, topup.Config{Clock: c, Logger: log, PollInterval: 50 * time.Millisecond})
 	committer.OnTopUp(engine.Kick)
 	committer.Start()
 	t.Cleanup(committer.Stop)
@@ -79,10 +79,10 @@ func setupBilling(t *testing.T, o billingOptions) *billingBundle {
 	}
 	adminKey := ledger.NewKey(ledger.AdminKeyPrefix)
 	svc := billing.New(billing.Config{PublicURL: publicURL},
-		billing.Deps{Store: store, Alerts: store, Provider: sb, Sandbox: sb, Engine: engine, Clock: c, Logger: log})
+		billing.Deps{Store: store.Payments, Alerts: store.Outbox, Provider: sb, Sandbox: sb, Engine: engine, Clock: c, Logger: log})
 	api := New(Config{AdminKeyHash: ledger.HashKey(adminKey), PublicURL: publicURL, MaxBodyBytes: o.maxBody}, Deps{
-		Store: store, Committer: committer, Clock: c, IDs: g, Logger: log, Metrics: metrics,
-		Billing: store, Service: svc, Engine: engine, Webhooks: o.webhooks, Sandbox: testSandboxPages{sb},
+		Store: store.Ledger, Alerts: store.Outbox, Committer: committer, Clock: c, IDs: g, Logger: log, Metrics: metrics,
+		Billing: store.Payments, Service: svc, Engine: engine, Webhooks: o.webhooks, Sandbox: testSandboxPages{sb},
 	})
 	srv.Config.Handler = api
 	srv.Start()

@@ -201,8 +201,6 @@ type Store interface {
 	SetMetaIfAbsent(ctx context.Context, key, value string) (string, error)
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
-	// Close releases the database.
-	Close() error
 }
 
 // AccountUpdate changes what is non-nil.

@@ -112,7 +112,7 @@ type Endpoint struct {
 	CreatedAt time.Time
 }
 
-// Store is what the worker needs of storage (*sqlstore.Store). Dispatch
+// Store is what the worker needs of storage (*sqlstore.Outbox). Dispatch
 // fans new events out into deliveries; ClaimDeliveries leases due ones
 // (SKIP LOCKED lets replicas share the work); FinishDelivery records an
 // attempt and the delivery's new state in one transaction, only while the

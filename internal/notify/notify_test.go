@@ -216,7 +216,7 @@ func worker(t *testing.T, e *topuptest.Env, cfg notify.Config) *notify.Worker {
 	t.Helper()
 	cfg.Clock = e.Clock
 	cfg.Logger = topuptest.Logger(t, slog.LevelInfo)
-	w, err := notify.New(e.Store, cfg)
+	w, err := notify.New(e.Store.Outbox, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

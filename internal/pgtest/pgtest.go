@@ -92,7 +92,7 @@ func SkipReason() string { return run.skip }
 
 // Open returns a migrated store in a fresh schema, closed and dropped when
 // the test ends. It skips the test when PostgreSQL is unreachable outside CI.
-func Open(t testing.TB, c clock.Clock, g *ids.Generator) *sqlstore.Store {
+func Open(t testing.TB, c clock.Clock, g *ids.Generator) *sqlstore.DB {
 	t.Helper()
 	if run.skip != "" {
 		t.Skip(run.skip)

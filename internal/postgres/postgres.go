@@ -50,8 +50,8 @@ var Dialect = sqlstore.Dialect{
 
 // Open connects to the PostgreSQL database at url, applies the migrations
 // (under an advisory lock, so replicas starting together take turns) and
-// returns the store.
-func Open(ctx context.Context, url string, c clock.Clock, g *ids.Generator) (*sqlstore.Store, error) {
+// returns its stores.
+func Open(ctx context.Context, url string, c clock.Clock, g *ids.Generator) (*sqlstore.DB, error) {
 	db, err := sql.Open("pgx", url)
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: %w", err)
@@ -62,7 +62,7 @@ func Open(ctx context.Context, url string, c clock.Clock, g *ids.Generator) (*sq
 		db.Close()
 		return nil, err
 	}
-	return sqlstore.New(db, db, Dialect, c, g), nil
+	return sqlstore.New(db, db, Dialect, bulk{}, c, g), nil
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {

@@ -18,7 +18,7 @@ func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
 // open returns a store in a schema of its own, so tests in parallel each
 // see an empty database and run the migrations themselves.
-func open(tb testing.TB) *sqlstore.Store {
+func open(tb testing.TB) *sqlstore.DB {
 	tb.Helper()
 	c := storetest.NewClock()
 	return pgtest.Open(tb, c, storetest.NewIDs(c))
@@ -29,7 +29,7 @@ func TestStore(t *testing.T) {
 		t.Skip(r)
 	}
 	t.Parallel()
-	storetest.Run(t, func(t *testing.T) *sqlstore.Store { return open(t) })
+	storetest.Run(t, func(t *testing.T) *sqlstore.DB { return open(t) })
 }
 
 func BenchmarkPost(b *testing.B) {
@@ -45,7 +45,7 @@ func TestUpgradeKeepsAccountKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	storetest.UpgradeKeepsAccountKeys(t, old, postgres.Migrations(), func() *sqlstore.Store {
+	storetest.UpgradeKeepsAccountKeys(t, old, postgres.Migrations(), func() *sqlstore.DB {
 		c := storetest.NewClock()
 		s, err := postgres.Open(t.Context(), u, c, storetest.NewIDs(c))
 		if err != nil {

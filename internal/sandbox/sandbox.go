@@ -26,7 +26,7 @@ import (
 	"github.com/topup/topup/internal/payment"
 )
 
-// Store is the sandbox's durable memory; *sqlstore.Store implements it on
+// Store is the sandbox's durable memory; *sqlstore.Sandbox implements it on
 // SQLite and PostgreSQL. Unknown ids give errors wrapping
 // payment.ErrNotFound.
 type Store interface {

@@ -25,7 +25,7 @@ const baseURL = "http://127.0.0.1:8080"
 type fixture struct {
 	t     *testing.T
 	p     *sandbox.Provider
-	store *sqlstore.Store
+	store *sqlstore.DB
 	clock *clock.Manual
 	ids   *ids.Generator
 }
@@ -40,7 +40,7 @@ func setup(t *testing.T, cfg sandbox.Config) *fixture {
 	}
 	t.Cleanup(func() { s.Close() })
 	cfg.Clock, cfg.IDs, cfg.BaseURL = c, g, baseURL
-	return &fixture{t: t, p: sandbox.New(s, cfg), store: s, clock: c, ids: g}
+	return &fixture{t: t, p: sandbox.New(s.Sandbox, cfg), store: s, clock: c, ids: g}
 }
 
 // card attaches token to customer.
@@ -289,7 +289,7 @@ func TestLatencyTimeoutStillCharges(t *testing.T) {
 	}
 
 	// The process restarts without latency and retries.
-	p := sandbox.New(f.store, sandbox.Config{Clock: f.clock, IDs: f.ids})
+	p := sandbox.New(f.store.Sandbox, sandbox.Config{Clock: f.clock, IDs: f.ids})
 	got, err := p.Charge(t.Context(), request("cus_1", card.ID, "k1"))
 	if err != nil || got.ID != log[0].ID || got.Status != payment.Declined || got.DeclineCode != "insufficient_funds" {
 		t.Fatalf("retry = %+v, %v; want charge %s declined insufficient_funds", got, err, log[0].ID)
@@ -559,7 +559,7 @@ func TestDeterministic(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer s.Close()
-		p := sandbox.New(s, sandbox.Config{Clock: c, IDs: g})
+		p := sandbox.New(s.Sandbox, sandbox.Config{Clock: c, IDs: g})
 		cus, _ := p.EnsureCustomer(t.Context(), "", "acct_1", "")
 		card, err := p.AttachPaymentMethod(t.Context(), cus, "pm_card_authenticationRequired")
 		if err != nil {

@@ -108,7 +108,7 @@ func openSchema(ctx context.Context, admin string) (*database, error) {
 
 // open opens a store on the database (migrating it the first time), as a
 // starting process does.
-func (d *database) open(ctx context.Context, c clock.Clock, g *ids.Generator) (*sqlstore.Store, error) {
+func (d *database) open(ctx context.Context, c clock.Clock, g *ids.Generator) (*sqlstore.DB, error) {
 	if d.kind == "postgres" {
 		return postgres.Open(ctx, d.url, c, g)
 	}
@@ -129,6 +129,6 @@ func (d *database) drop() {
 // SQLite, the changes made by the store's one writer connection; on
 // PostgreSQL, the position of the write-ahead log (any writer of the
 // cluster moves it, which costs only a needless Verify). "" when unknown.
-func (d *database) writeMark(ctx context.Context, store *sqlstore.Store) string {
+func (d *database) writeMark(ctx context.Context, store *sqlstore.DB) string {
 	return store.WriteMark(ctx)
 }

@@ -108,7 +108,7 @@ func (p *provider) open(ctx context.Context, dir string) (close func(), err erro
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("sim: open the provider's database: %w", err)
 	}
-	p.sb = sandbox.New(store, sandbox.Config{Clock: p, IDs: p.ids, Hook: p})
+	p.sb = sandbox.New(store.Sandbox, sandbox.Config{Clock: p, IDs: p.ids, Hook: p})
 	return func() {
 		store.Close()
 		os.RemoveAll(dir)

@@ -200,7 +200,7 @@ type credit struct {
 // process is what a running Topup holds in memory and loses when it dies:
 // its connections, the committer's queue, the engine, the id generator.
 type process struct {
-	store  *sqlstore.Store
+	store  *sqlstore.DB
 	ids    *ids.Generator
 	engine *topup.Engine
 	// billing is the service layer over store, as the API and the console
@@ -375,7 +375,7 @@ func (s *Sim) start(seed uint64) (*process, error) {
 	}
 	p := &process{store: store, ids: g}
 	p.billing = billing.New(billing.Config{MaxTarget: maxTarget},
-		billing.Deps{Store: store, Provider: simDetach{s.stripe, s}, Clock: s.clock, Logger: s.log})
+		billing.Deps{Store: store.Payments, Provider: simDetach{s.stripe, s}, Clock: s.clock, Logger: s.log})
 	p.engine = topup.NewEngine(engineStore{s, p}, s.stripe, topup.Config{RetryBackoff: s.backoff, Lease: lease, UnknownRetry: unknownRetry,
 		ReclaimOnStart: s.db.kind == "sqlite", Clock: s.clock, Logger: s.log})
 	if err := p.engine.Resume(s.ctx); err != nil {

@@ -69,8 +69,8 @@ func dsn(path string, write bool) string {
 }
 
 // Open opens (creating if needed) the database file at path, applies the
-// migrations and returns the store.
-func Open(ctx context.Context, path string, c clock.Clock, g *ids.Generator) (*sqlstore.Store, error) {
+// migrations and returns its stores.
+func Open(ctx context.Context, path string, c clock.Clock, g *ids.Generator) (*sqlstore.DB, error) {
 	path = strings.TrimPrefix(path, "sqlite:")
 	write, err := sql.Open("sqlite", dsn(path, true))
 	if err != nil {
@@ -92,10 +92,11 @@ func Open(ctx context.Context, path string, c clock.Clock, g *ids.Generator) (*s
 	n := max(4, runtime.GOMAXPROCS(0))
 	read.SetMaxOpenConns(n)
 	read.SetMaxIdleConns(n)
-	store := sqlstore.New(write, read, Dialect, c, g)
-	if err := store.Prepare(ctx); err != nil {
-		store.Close()
+	b, err := newBulk(ctx, write)
+	if err != nil {
+		write.Close()
+		read.Close()
 		return nil, fmt.Errorf("prepare sqlite statements: %w", err)
 	}
-	return store, nil
+	return sqlstore.New(write, read, Dialect, b, c, g), nil
 }

@@ -13,7 +13,7 @@ import (
 
 // open returns a store on a new database file in the test's own temporary
 // directory, closed when the test ends.
-func open(tb testing.TB) *sqlstore.Store {
+func open(tb testing.TB) *sqlstore.DB {
 	tb.Helper()
 	c := storetest.NewClock()
 	s, err := sqlite.Open(tb.Context(), filepath.Join(tb.TempDir(), "topup.db"), c, storetest.NewIDs(c))
@@ -30,7 +30,7 @@ func open(tb testing.TB) *sqlstore.Store {
 
 func TestStore(t *testing.T) {
 	t.Parallel()
-	storetest.Run(t, func(t *testing.T) *sqlstore.Store { return open(t) })
+	storetest.Run(t, func(t *testing.T) *sqlstore.DB { return open(t) })
 }
 
 func BenchmarkPost(b *testing.B) {
@@ -46,7 +46,7 @@ func TestUpgradeKeepsAccountKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	storetest.UpgradeKeepsAccountKeys(t, old, sqlite.Migrations(), func() *sqlstore.Store {
+	storetest.UpgradeKeepsAccountKeys(t, old, sqlite.Migrations(), func() *sqlstore.DB {
 		c := storetest.NewClock()
 		s, err := sqlite.Open(t.Context(), path, c, storetest.NewIDs(c))
 		if err != nil {

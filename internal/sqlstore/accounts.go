@@ -33,7 +33,7 @@ func scanAccount(r rowScanner) (ledger.Account, error) {
 // CreateAccount inserts a new account and its first API key. The
 // accounts.api_key_hash column is no longer read (migration 0007): it gets
 // a unique value that is no credential.
-func (s *Store) CreateAccount(ctx context.Context, a ledger.Account, key ledger.APIKey) error {
+func (s *Ledger) CreateAccount(ctx context.Context, a ledger.Account, key ledger.APIKey) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO accounts (id, email, currency, balance, last_seq, status, api_key_hash, created_at, updated_at)
 VALUES ($1, $2, $3, 0, 0, $4, $5, $6, $6)`, a.ID, a.Email, a.Currency.Code, string(a.Status), "api_keys:"+a.ID, micros(a.CreatedAt))
@@ -46,7 +46,12 @@ VALUES ($1, $2, $3, 0, 0, $4, $5, $6, $6)`, a.ID, a.Email, a.Currency.Code, stri
 }
 
 // Account returns the account with id.
-func (s *Store) Account(ctx context.Context, id string) (ledger.Account, error) {
+func (s *Ledger) Account(ctx context.Context, id string) (ledger.Account, error) {
+	return s.account(ctx, id)
+}
+
+// account reads one account for any store that must name it first.
+func (s *core) account(ctx context.Context, id string) (ledger.Account, error) {
 	a, err := scanAccount(s.read.QueryRowContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE id = $1`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return a, notFound("account", id)
@@ -56,18 +61,18 @@ func (s *Store) Account(ctx context.Context, id string) (ledger.Account, error) 
 
 // AccountByKeyHash returns the account holding the API key that hashes to
 // keyHash (KeyByHash without the key).
-func (s *Store) AccountByKeyHash(ctx context.Context, keyHash string) (ledger.Account, error) {
+func (s *Ledger) AccountByKeyHash(ctx context.Context, keyHash string) (ledger.Account, error) {
 	a, _, err := s.KeyByHash(ctx, keyHash)
 	return a, err
 }
 
 // Accounts lists accounts, newest first.
-func (s *Store) Accounts(ctx context.Context, p ledger.Page) ([]ledger.Account, bool, error) {
-	return pageRows(ctx, s, keyset{sel: `SELECT ` + accountCols + ` FROM accounts`, id: "id", what: "account"}, p, scanAccount)
+func (s *Ledger) Accounts(ctx context.Context, p ledger.Page) ([]ledger.Account, bool, error) {
+	return pageRows(ctx, s.core, keyset{sel: `SELECT ` + accountCols + ` FROM accounts`, id: "id", what: "account"}, p, scanAccount)
 }
 
 // UpdateAccount changes the e-mail and/or status of an account.
-func (s *Store) UpdateAccount(ctx context.Context, id string, u ledger.AccountUpdate) (ledger.Account, error) {
+func (s *Ledger) UpdateAccount(ctx context.Context, id string, u ledger.AccountUpdate) (ledger.Account, error) {
 	var out ledger.Account
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		a, err := scanAccount(tx.QueryRowContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE id = $1`+s.dialect.ForUpdate, id))
@@ -98,7 +103,7 @@ func (s *Store) UpdateAccount(ctx context.Context, id string, u ledger.AccountUp
 }
 
 // Meta reads a setting of the installation.
-func (s *Store) Meta(ctx context.Context, key string) (string, bool, error) {
+func (s *Ledger) Meta(ctx context.Context, key string) (string, bool, error) {
 	var v string
 	err := s.read.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = $1`, key).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -109,7 +114,7 @@ func (s *Store) Meta(ctx context.Context, key string) (string, bool, error) {
 
 // SetMetaIfAbsent stores value under key unless the key exists, and returns
 // what is stored afterwards; two first starts racing agree on one value.
-func (s *Store) SetMetaIfAbsent(ctx context.Context, key, value string) (string, error) {
+func (s *Ledger) SetMetaIfAbsent(ctx context.Context, key, value string) (string, error) {
 	var out string
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING`, key, value); err != nil {
@@ -126,7 +131,7 @@ func (s *Store) SetMetaIfAbsent(ctx context.Context, key, value string) (string,
 // never attempted are canceled, so that nothing charges the account from
 // now on. A top-up already attempted is left to the engine, which drives it
 // to its outcome and credits it if it was paid.
-func (s *Store) closeTx(ctx context.Context, tx *sql.Tx, accountID string) error {
+func (s *core) closeTx(ctx context.Context, tx *sql.Tx, accountID string) error {
 	now := s.clock.Now()
 	st, ok, err := s.settingsTx(ctx, tx, accountID)
 	if err != nil {

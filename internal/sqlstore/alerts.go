@@ -29,7 +29,7 @@ func scanBudget(r rowScanner) (alert.Budget, error) {
 
 // LowBalanceAlerts returns an account's low balance alert thresholds,
 // largest first.
-func (s *Store) LowBalanceAlerts(ctx context.Context, accountID string) ([]alert.Threshold, error) {
+func (s *Outbox) LowBalanceAlerts(ctx context.Context, accountID string) ([]alert.Threshold, error) {
 	var v string
 	err := s.read.QueryRowContext(ctx, `SELECT low_balance_alerts FROM accounts WHERE id = $1`, accountID).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -50,7 +50,7 @@ func (s *Store) LowBalanceAlerts(ctx context.Context, accountID string) ([]alert
 // threshold kept from before keeps the day it last fired, so saving the
 // same list again cannot alert twice in a day; a new one is armed when the
 // balance is at or above it.
-func (s *Store) SetLowBalanceAlerts(ctx context.Context, accountID string, thresholds []money.Amount) ([]alert.Threshold, error) {
+func (s *Outbox) SetLowBalanceAlerts(ctx context.Context, accountID string, thresholds []money.Amount) ([]alert.Threshold, error) {
 	var out []alert.Threshold
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		acct, err := s.lockAccount(ctx, tx, accountID)
@@ -91,7 +91,7 @@ func (s *Store) SetLowBalanceAlerts(ctx context.Context, accountID string, thres
 
 // Budget returns one budget of an account, rolled to the store's clock (a
 // monthly budget whose month ended shows nothing spent).
-func (s *Store) Budget(ctx context.Context, accountID, id string) (alert.Budget, error) {
+func (s *Outbox) Budget(ctx context.Context, accountID, id string) (alert.Budget, error) {
 	b, err := scanBudget(s.read.QueryRowContext(ctx, `SELECT `+budgetCols+` FROM budgets WHERE account_id = $1 AND id = $2`, accountID, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return b, notFound("budget", id)
@@ -105,12 +105,12 @@ func (s *Store) Budget(ctx context.Context, accountID, id string) (alert.Budget,
 
 // Budgets lists an account's budgets, newest first, rolled to the store's
 // clock.
-func (s *Store) Budgets(ctx context.Context, accountID string, p ledger.Page) ([]alert.Budget, bool, error) {
-	if _, err := s.Account(ctx, accountID); err != nil {
+func (s *Outbox) Budgets(ctx context.Context, accountID string, p ledger.Page) ([]alert.Budget, bool, error) {
+	if _, err := s.account(ctx, accountID); err != nil {
 		return nil, false, err
 	}
 	now := s.clock.Now()
-	return pageRows(ctx, s, keyset{sel: `SELECT ` + budgetCols + ` FROM budgets`, id: "id", where: "account_id = $1", args: []any{accountID}, what: "budget"}, p,
+	return pageRows(ctx, s.core, keyset{sel: `SELECT ` + budgetCols + ` FROM budgets`, id: "id", where: "account_id = $1", args: []any{accountID}, what: "budget"}, p,
 		func(r rowScanner) (alert.Budget, error) {
 			b, err := scanBudget(r)
 			b.Roll(now)
@@ -121,7 +121,7 @@ func (s *Store) Budgets(ctx context.Context, accountID string, p ledger.Page) ([
 // CreateBudget validates and saves a new budget (alert.BudgetInput.New's
 // rules): another budget for the same subject, or a second one without
 // subject, is a conflict.
-func (s *Store) CreateBudget(ctx context.Context, accountID string, in alert.BudgetInput) (alert.Budget, error) {
+func (s *Outbox) CreateBudget(ctx context.Context, accountID string, in alert.BudgetInput) (alert.Budget, error) {
 	var out alert.Budget
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		acct, err := s.lockAccount(ctx, tx, accountID)
@@ -165,7 +165,7 @@ func (s *Store) CreateBudget(ctx context.Context, accountID string, in alert.Bud
 // UpdateBudget changes a budget's limit and keeps what was spent: a limit
 // lowered below the spend exhausts the budget at once, and the levels the
 // change crossed are announced in the same transaction.
-func (s *Store) UpdateBudget(ctx context.Context, accountID, id string, in alert.BudgetInput) (alert.Budget, error) {
+func (s *Outbox) UpdateBudget(ctx context.Context, accountID, id string, in alert.BudgetInput) (alert.Budget, error) {
 	var out alert.Budget
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		acct, err := s.lockAccount(ctx, tx, accountID)
@@ -206,7 +206,7 @@ func (s *Store) UpdateBudget(ctx context.Context, accountID, id string, in alert
 }
 
 // DeleteBudget removes a budget.
-func (s *Store) DeleteBudget(ctx context.Context, accountID, id string) error {
+func (s *Outbox) DeleteBudget(ctx context.Context, accountID, id string) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		if _, err := s.lockAccount(ctx, tx, accountID); err != nil {
 			return err
@@ -228,8 +228,8 @@ func (s *Store) DeleteBudget(ctx context.Context, accountID, id string) error {
 // subject's budget nor the account-wide one exhausted (monthly budgets
 // rolled to the store's clock). The budget that stops it is returned with
 // the reason.
-func (s *Store) Spendable(ctx context.Context, accountID, subject string) (bool, string, *alert.Budget, error) {
-	acct, err := s.Account(ctx, accountID)
+func (s *Outbox) Spendable(ctx context.Context, accountID, subject string) (bool, string, *alert.Budget, error) {
+	acct, err := s.account(ctx, accountID)
 	if err != nil {
 		return false, "", nil, err
 	}

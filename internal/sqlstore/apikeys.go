@@ -37,7 +37,7 @@ func insertAPIKey(ctx context.Context, tx *sql.Tx, k ledger.APIKey) error {
 
 // KeyByHash returns the account and the key whose hash is hash. It reads
 // the database every time: a revoked key is refused at once everywhere.
-func (s *Store) KeyByHash(ctx context.Context, hash string) (ledger.Account, ledger.APIKey, error) {
+func (s *Ledger) KeyByHash(ctx context.Context, hash string) (ledger.Account, ledger.APIKey, error) {
 	var k ledger.APIKey
 	var created, used int64
 	row := s.read.QueryRowContext(ctx, `SELECT k.id, k.name, k.prefix, k.key_hash, k.created_at, k.last_used_at, `+
@@ -68,7 +68,7 @@ func (l leadingScanner) Scan(dest ...any) error { return l.r.Scan(append(l.lead,
 // CreateAPIKey adds k to its account. The account row is locked and its
 // keys counted in the same transaction, so concurrent requests cannot take
 // an account past ledger.MaxAPIKeys.
-func (s *Store) CreateAPIKey(ctx context.Context, k ledger.APIKey) error {
+func (s *Ledger) CreateAPIKey(ctx context.Context, k ledger.APIKey) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		a, err := scanAccount(tx.QueryRowContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE id = $1`+s.dialect.ForUpdate, k.AccountID))
 		if errors.Is(err, sql.ErrNoRows) {
@@ -90,13 +90,13 @@ func (s *Store) CreateAPIKey(ctx context.Context, k ledger.APIKey) error {
 }
 
 // APIKeys lists an account's keys, newest first.
-func (s *Store) APIKeys(ctx context.Context, accountID string, p ledger.Page) ([]ledger.APIKey, bool, error) {
-	return pageRows(ctx, s, keyset{sel: `SELECT ` + apiKeyCols + ` FROM api_keys`, id: "id", where: "account_id = $1",
+func (s *Ledger) APIKeys(ctx context.Context, accountID string, p ledger.Page) ([]ledger.APIKey, bool, error) {
+	return pageRows(ctx, s.core, keyset{sel: `SELECT ` + apiKeyCols + ` FROM api_keys`, id: "id", where: "account_id = $1",
 		args: []any{accountID}, what: "api key"}, p, scanAPIKey)
 }
 
 // RevokeAPIKey deletes the account's key keyID.
-func (s *Store) RevokeAPIKey(ctx context.Context, accountID, keyID string) error {
+func (s *Ledger) RevokeAPIKey(ctx context.Context, accountID, keyID string) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM api_keys WHERE id = $1 AND account_id = $2`, keyID, accountID)
 		if err != nil {
@@ -113,7 +113,7 @@ func (s *Store) RevokeAPIKey(ctx context.Context, accountID, keyID string) error
 
 // TouchAPIKey records that the key was used at t; a later time already
 // recorded (by another replica) is kept.
-func (s *Store) TouchAPIKey(ctx context.Context, keyID string, t time.Time) error {
+func (s *Ledger) TouchAPIKey(ctx context.Context, keyID string, t time.Time) error {
 	_, err := s.write.ExecContext(ctx, `UPDATE api_keys SET last_used_at = $1 WHERE id = $2 AND last_used_at < $1`, micros(t), keyID)
 	if err != nil {
 		return fmt.Errorf("touch api key %s: %w", keyID, err)

@@ -3,246 +3,66 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
-	"fmt"
-	"strconv"
-	"strings"
-	"sync"
+
+	"github.com/topup/topup/internal/debit"
+	"github.com/topup/topup/internal/ledger"
 )
 
-// bulk is a statement that carries many rows of parameters: an INSERT …
-// VALUES, an UPDATE … FROM (VALUES …), or a query with an IN list. Groups
-// are cut into chunks of a few fixed sizes, so that each statement text is
-// one of a handful and can stay prepared.
-type bulk struct {
-	// head comes before the rows, tail after; lead is how many parameters
-	// head itself carries (they come first).
-	head, tail string
-	lead       int
-	// cell formats one row: "%" marks each parameter, e.g. "(%, CAST(% AS BIGINT))".
-	cell string
-	cols int
-	// sep joins the rows (",").
-	sep string
-	// pg is the PostgreSQL form: the same statement taking one array per
-	// column ($lead+1…) through unnest, so that any number of rows is one
-	// statement with one text, prepared once and sent in one round trip.
-	pg string
+// Bulk is the debit path's statements over many rows, one typed method
+// each. The sqlite package implements them as multi-row VALUES statements
+// in a few fixed sizes kept prepared (SQLite looks "$N" names up in a list,
+// so a big statement cost the square of its parameters); the postgres
+// package as one statement per kind whatever the group's size, taking one
+// array per column through unnest. A query calls row for each row it
+// answers, which the store scans.
+type Bulk interface {
+	// LockAccounts reads the accounts with ids (sorted), with
+	// LockColumns, locking them in id order where the database has row
+	// locks.
+	LockAccounts(ctx context.Context, tx *sql.Tx, ids []string, row func(*sql.Rows) error) error
+	// LookupIdempotency reads scope, key, request_hash and result of the
+	// idempotency rows of keys.
+	LookupIdempotency(ctx context.Context, tx *sql.Tx, keys []ledger.IdemKey, row func(*sql.Rows) error) error
+	// SpendBudgets adds each key's amount to its budget, first resetting a
+	// monthly budget whose period started before month (microseconds) to
+	// start at month, and answers the budgets with BudgetColumns.
+	SpendBudgets(ctx context.Context, tx *sql.Tx, month int64, spend []debit.Spend, row func(*sql.Rows) error) error
+	// InsertEntries inserts entries (an empty TopUpID is NULL).
+	InsertEntries(ctx context.Context, tx *sql.Tx, entries []ledger.Entry) error
+	// InsertRecords inserts idempotency rows, their result written by
+	// EncodeResult, created at now (microseconds).
+	InsertRecords(ctx context.Context, tx *sql.Tx, recs []ledger.IdemRecord, now int64) error
+	// UpdateBalances writes each account's balance, last sequence number
+	// and turnover, updated at now (microseconds).
+	UpdateBalances(ctx context.Context, tx *sql.Tx, accounts []*ledger.AccountState, now int64) error
+	// UpsertDaily folds rows into their account-day's totals with
+	// DailyUpsert.
+	UpsertDaily(ctx context.Context, tx *sql.Tx, rows []DailyRow) error
 }
 
-// pgForms maps each PostgreSQL array statement to its bulk, so that the
-// row-major arguments the callers build can be turned into columns.
-var pgForms = map[string]*bulk{}
+// LockColumns is what LockAccounts selects, with its FROM clause: the
+// account, its Automatic Top-Up threshold and back-off, its low balance
+// alerts and whether it has budgets. Implementations add the WHERE clause
+// (and ORDER BY a.id).
+const LockColumns = `SELECT a.id, a.email, a.currency, a.balance, a.status, a.created_at, a.last_seq, a.turnover, s.enabled, s.threshold, s.retry_after, a.low_balance_alerts, a.has_budgets
+FROM accounts a LEFT JOIN auto_top_up s ON s.account_id = a.id`
 
-func init() {
-	for _, b := range []*bulk{&entriesBulk, &recordsBulk, &balancesBulk, &idemLookup, &dailyBulk, &budgetsSpend, &pgLockBulk} {
-		if b.pg != "" {
-			pgForms[b.pg] = b
-		}
-	}
+// BudgetColumns is what SpendBudgets returns, in the order scanBudget
+// reads.
+const BudgetColumns = budgetCols
+
+// DailyRow is one account-day's change, folded into daily_totals.
+type DailyRow struct {
+	Account, Day               string
+	Usage, Credits             int64
+	TopUps                     int64
+	TopUpCredits, Closing, Low int64
 }
 
-// columns turns row-major arguments (after lead scalars) into one typed
-// array per column, for a statement of the pg form. A nil in a text column
-// becomes "" (the statements turn it back into NULL with NULLIF).
-func columns(b *bulk, args []any) ([]any, error) {
-	rows := (len(args) - b.lead) / b.cols
-	out := make([]any, 0, b.lead+b.cols)
-	out = append(out, args[:b.lead]...)
-	for c := range b.cols {
-		at := func(r int) any { return args[b.lead+r*b.cols+c] }
-		kind := ""
-		for r := 0; r < rows && kind == ""; r++ {
-			switch at(r).(type) {
-			case string:
-				kind = "text"
-			case int64, int:
-				kind = "int"
-			case bool:
-				kind = "bool"
-			}
-		}
-		switch kind {
-		case "int":
-			col := make([]int64, rows)
-			for r := range rows {
-				switch v := at(r).(type) {
-				case int64:
-					col[r] = v
-				case int:
-					col[r] = int64(v)
-				default:
-					return nil, fmt.Errorf("bulk column %d row %d: %T in a number column", c, r, v)
-				}
-			}
-			out = append(out, col)
-		case "bool":
-			col := make([]bool, rows)
-			for r := range rows {
-				col[r], _ = at(r).(bool)
-			}
-			out = append(out, col)
-		default:
-			col := make([]string, rows)
-			for r := range rows {
-				switch v := at(r).(type) {
-				case string:
-					col[r] = v
-				case nil:
-				default:
-					return nil, fmt.Errorf("bulk column %d row %d: %T in a text column", c, r, v)
-				}
-			}
-			out = append(out, col)
-		}
-	}
-	return out, nil
-}
-
-// chunkSizes are the statement sizes groups are cut into, largest first.
-var chunkSizes = [...]int{256, 64, 16, 4, 1}
-
-// text returns the statement for rows rows in the dialect's placeholder
-// style: "?" on SQLite, whose driver and parser look "$N" names up in a list
-// (cost growing with the square of the parameters), "$N" on PostgreSQL.
-func (b *bulk) text(rows int, positional bool) string {
-	var sb strings.Builder
-	sb.Grow(len(b.head) + len(b.tail) + rows*(len(b.cell)+b.cols*4))
-	n := 1
-	param := func() {
-		if positional {
-			sb.WriteByte('?')
-		} else {
-			sb.WriteByte('$')
-			sb.WriteString(strconv.Itoa(n))
-		}
-		n++
-	}
-	head := b.head
-	for range b.lead {
-		i := strings.IndexByte(head, '%')
-		sb.WriteString(head[:i])
-		param()
-		head = head[i+1:]
-	}
-	sb.WriteString(head)
-	for r := range rows {
-		if r > 0 {
-			sb.WriteString(b.sep)
-		}
-		cell := b.cell
-		for {
-			i := strings.IndexByte(cell, '%')
-			if i < 0 {
-				break
-			}
-			sb.WriteString(cell[:i])
-			param()
-			cell = cell[i+1:]
-		}
-		sb.WriteString(cell)
-	}
-	sb.WriteString(b.tail)
-	return sb.String()
-}
-
-// stmtCache keeps the bulk statements prepared on SQLite's one writer
-// connection: parsing them again for every group cost a fifth of the
-// committer's time. (pgx caches prepared statements on its own.)
-type stmtCache struct {
-	mu    sync.Mutex
-	stmts map[string]*sql.Stmt
-}
-
-// prepareBulk prepares every chunk size of every bulk statement on db,
-// before any transaction holds the writer connection.
-func (s *Store) prepareBulk(ctx context.Context, stmts ...*bulk) error {
-	if s.dialect.Name != "sqlite" {
-		return nil
-	}
-	s.cache.mu.Lock()
-	defer s.cache.mu.Unlock()
-	if s.cache.stmts == nil {
-		s.cache.stmts = map[string]*sql.Stmt{}
-	}
-	for _, b := range stmts {
-		for _, n := range chunkSizes {
-			if n*b.cols+b.lead > s.dialect.MaxParams {
-				continue
-			}
-			q := b.text(n, true)
-			if _, ok := s.cache.stmts[q]; ok {
-				continue
-			}
-			st, err := s.write.PrepareContext(ctx, q)
-			if err != nil {
-				return err
-			}
-			s.cache.stmts[q] = st
-		}
-	}
-	return nil
-}
-
-// eachChunk cuts n rows into chunks of the fixed sizes that fit b and calls
-// fn with each chunk's bounds and statement text.
-func (s *Store) eachChunk(b *bulk, n int, fn func(start, end int, query string) error) error {
-	if s.dialect.Name == "postgres" && b.pg != "" {
-		if n == 0 {
-			return nil
-		}
-		return fn(0, n, b.pg)
-	}
-	positional := s.dialect.Name == "sqlite"
-	start := 0
-	for _, size := range chunkSizes {
-		if size*b.cols+b.lead > s.dialect.MaxParams {
-			continue
-		}
-		for n-start >= size {
-			if err := fn(start, start+size, b.text(size, positional)); err != nil {
-				return err
-			}
-			start += size
-		}
-	}
-	return nil
-}
-
-// stmt returns query prepared for tx when it is cached.
-func (s *Store) stmt(ctx context.Context, tx *sql.Tx, query string) *sql.Stmt {
-	s.cache.mu.Lock()
-	st := s.cache.stmts[query]
-	s.cache.mu.Unlock()
-	if st == nil {
-		return nil
-	}
-	return tx.StmtContext(ctx, st)
-}
-
-func (s *Store) bulkExec(ctx context.Context, tx *sql.Tx, query string, args []any) error {
-	if b := pgForms[query]; b != nil {
-		var err error
-		if args, err = columns(b, args); err != nil {
-			return err
-		}
-	}
-	if st := s.stmt(ctx, tx, query); st != nil {
-		_, err := st.ExecContext(ctx, args...)
-		return err
-	}
-	_, err := tx.ExecContext(ctx, query, args...)
-	return err
-}
-
-func (s *Store) bulkQuery(ctx context.Context, tx *sql.Tx, query string, args []any) (*sql.Rows, error) {
-	if b := pgForms[query]; b != nil {
-		var err error
-		if args, err = columns(b, args); err != nil {
-			return nil, err
-		}
-	}
-	if st := s.stmt(ctx, tx, query); st != nil {
-		return st.QueryContext(ctx, args...)
-	}
-	return tx.QueryContext(ctx, query, args...)
-}
+// DailyUpsert folds an inserted row into the account-day's totals; it
+// follows the INSERT's VALUES or SELECT.
+const DailyUpsert = ` ON CONFLICT (account_id, day) DO UPDATE SET usage = daily_totals.usage + excluded.usage,
+credits = daily_totals.credits + excluded.credits, top_ups = daily_totals.top_ups + excluded.top_ups,
+top_up_credits = daily_totals.top_up_credits + excluded.top_up_credits,
+closing_balance = excluded.closing_balance,
+min_balance = CASE WHEN excluded.min_balance < daily_totals.min_balance THEN excluded.min_balance ELSE daily_totals.min_balance END`

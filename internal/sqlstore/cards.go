@@ -36,8 +36,8 @@ WHERE account_id = $1 ORDER BY created_at DESC, id DESC`, accountID)
 }
 
 // Cards lists an account's payment methods, newest first.
-func (s *Store) Cards(ctx context.Context, accountID string) ([]topup.Card, error) {
-	if _, err := s.Account(ctx, accountID); err != nil {
+func (s *Payments) Cards(ctx context.Context, accountID string) ([]topup.Card, error) {
+	if _, err := s.account(ctx, accountID); err != nil {
 		return nil, err
 	}
 	return listCards(ctx, s.read, accountID)
@@ -48,7 +48,7 @@ func (s *Store) Cards(ctx context.Context, accountID string) ([]topup.Card, erro
 // when the account is closed (AccountClosed), holds MaxPaymentMethods cards
 // already (LimitExceeded), or when the card was removed from Topup before
 // (Conflict): a removed card never comes back, whatever is replayed.
-func (s *Store) AddCard(ctx context.Context, accountID string, c payment.Card) (topup.Card, error) {
+func (s *Payments) AddCard(ctx context.Context, accountID string, c payment.Card) (topup.Card, error) {
 	var out topup.Card
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		var err error
@@ -62,7 +62,7 @@ func (s *Store) AddCard(ctx context.Context, accountID string, c payment.Card) (
 // does, and uses the session up: a session brings one card into Topup once,
 // and a second use (the return URL replayed) is a Conflict naming
 // session_id that adds nothing.
-func (s *Store) AddSetupCard(ctx context.Context, accountID, sessionID string, c payment.Card) (topup.Card, error) {
+func (s *Payments) AddSetupCard(ctx context.Context, accountID, sessionID string, c payment.Card) (topup.Card, error) {
 	var out topup.Card
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		acct, err := s.lockAccount(ctx, tx, accountID)
@@ -89,13 +89,13 @@ ON CONFLICT (session_id) DO NOTHING`, sessionID, accountID, c.ID, micros(s.clock
 
 // SetupSessionUsed reports whether a hosted setup session already brought
 // its card into Topup (AddSetupCard).
-func (s *Store) SetupSessionUsed(ctx context.Context, sessionID string) (bool, error) {
+func (s *Payments) SetupSessionUsed(ctx context.Context, sessionID string) (bool, error) {
 	var n int
 	err := s.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM used_setup_sessions WHERE session_id = $1`, sessionID).Scan(&n)
 	return n > 0, err
 }
 
-func (s *Store) addCardTx(ctx context.Context, tx *sql.Tx, accountID string, c payment.Card) (topup.Card, error) {
+func (s *core) addCardTx(ctx context.Context, tx *sql.Tx, accountID string, c payment.Card) (topup.Card, error) {
 	out := topup.Card{Card: c, AccountID: accountID, CreatedAt: s.clock.Now()}
 	acct, err := s.lockAccount(ctx, tx, accountID)
 	if err != nil {
@@ -153,7 +153,7 @@ func cardTx(ctx context.Context, tx *sql.Tx, accountID, cardID string) (topup.Ca
 }
 
 // SetDefaultCard makes a card the account's default.
-func (s *Store) SetDefaultCard(ctx context.Context, accountID, cardID string) (topup.Card, error) {
+func (s *Payments) SetDefaultCard(ctx context.Context, accountID, cardID string) (topup.Card, error) {
 	var out topup.Card
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		acct, err := s.lockAccount(ctx, tx, accountID)
@@ -184,7 +184,7 @@ func (s *Store) SetDefaultCard(ctx context.Context, accountID, cardID string) (t
 // the default, the newest remaining card becomes the default. Automatic
 // Top-Up switches off (and the customer is told) when its named card, or
 // the last card, is removed. A closed account may still remove cards.
-func (s *Store) RemoveCard(ctx context.Context, accountID, cardID string) (autoDisabled bool, err error) {
+func (s *Payments) RemoveCard(ctx context.Context, accountID, cardID string) (autoDisabled bool, err error) {
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		autoDisabled = false
 		if _, err := s.lockAccount(ctx, tx, accountID); err != nil {
@@ -250,7 +250,7 @@ func (s *Store) RemoveCard(ctx context.Context, accountID, cardID string) (autoD
 
 // CustomerID returns the provider customer of an account ("" before the
 // first card).
-func (s *Store) CustomerID(ctx context.Context, accountID string) (string, error) {
+func (s *Payments) CustomerID(ctx context.Context, accountID string) (string, error) {
 	var c string
 	err := s.read.QueryRowContext(ctx, `SELECT provider_customer FROM accounts WHERE id = $1`, accountID).Scan(&c)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -261,7 +261,7 @@ func (s *Store) CustomerID(ctx context.Context, accountID string) (string, error
 
 // SetCustomerID records the provider customer of an account, keeping the
 // first one if two requests raced.
-func (s *Store) SetCustomerID(ctx context.Context, accountID, customer string) (string, error) {
+func (s *Payments) SetCustomerID(ctx context.Context, accountID, customer string) (string, error) {
 	var out string
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE accounts SET provider_customer = $1 WHERE id = $2 AND provider_customer = ''`, customer, accountID); err != nil {
@@ -273,7 +273,7 @@ func (s *Store) SetCustomerID(ctx context.Context, accountID, customer string) (
 }
 
 // CardOwner returns the account a saved card belongs to.
-func (s *Store) CardOwner(ctx context.Context, cardID string) (string, error) {
+func (s *Payments) CardOwner(ctx context.Context, cardID string) (string, error) {
 	var id string
 	err := s.read.QueryRowContext(ctx, `SELECT account_id FROM payment_methods WHERE id = $1`, cardID).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {

@@ -12,7 +12,7 @@ import (
 
 // CreateLoginLink stores a sign-in link for an account (NotFound for an
 // unknown account) and forgets links that expired more than a day ago.
-func (s *Store) CreateLoginLink(ctx context.Context, accountID, tokenHash string, expiresAt time.Time) error {
+func (s *Console) CreateLoginLink(ctx context.Context, accountID, tokenHash string, expiresAt time.Time) error {
 	now := s.clock.Now()
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		var n int
@@ -35,7 +35,7 @@ func (s *Store) CreateLoginLink(ctx context.Context, accountID, tokenHash string
 
 // LoginLink returns a sign-in link by the hash of its token (NotFound when
 // there is none), whatever its state: reading it uses nothing.
-func (s *Store) LoginLink(ctx context.Context, tokenHash string) (console.LoginLink, error) {
+func (s *Console) LoginLink(ctx context.Context, tokenHash string) (console.LoginLink, error) {
 	return loginLinkTx(ctx, s.read, tokenHash)
 }
 
@@ -62,7 +62,7 @@ func loginLinkTx(ctx context.Context, q queryer, tokenHash string) (console.Logi
 // one is signed in. A link used before gives console.ErrLinkUsed, one past its
 // expiry console.ErrLinkExpired, an unknown one NotFound; none of them opens
 // anything. sess.AccountID is filled in from the link.
-func (s *Store) UseLoginLink(ctx context.Context, tokenHash string, sess console.Session) (console.Session, error) {
+func (s *Console) UseLoginLink(ctx context.Context, tokenHash string, sess console.Session) (console.Session, error) {
 	now := s.clock.Now()
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		l, err := loginLinkTx(ctx, tx, tokenHash)
@@ -99,7 +99,7 @@ func (s *Store) UseLoginLink(ctx context.Context, tokenHash string, sess console
 
 // ConsoleSession returns the session whose id hashes to idHash; an unknown
 // or expired session is NotFound.
-func (s *Store) ConsoleSession(ctx context.Context, idHash string) (console.Session, error) {
+func (s *Console) ConsoleSession(ctx context.Context, idHash string) (console.Session, error) {
 	out := console.Session{IDHash: idHash}
 	var created, expires int64
 	err := s.read.QueryRowContext(ctx, `SELECT account_id, csrf_token, created_at, expires_at FROM console_sessions WHERE id_hash = $1 AND expires_at > $2`,
@@ -116,7 +116,7 @@ func (s *Store) ConsoleSession(ctx context.Context, idHash string) (console.Sess
 
 // EndConsoleSession signs a session out; ending one that is gone is not an
 // error.
-func (s *Store) EndConsoleSession(ctx context.Context, idHash string) error {
+func (s *Console) EndConsoleSession(ctx context.Context, idHash string) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM console_sessions WHERE id_hash = $1`, idHash); err != nil {
 			return fmt.Errorf("end session: %w", err)

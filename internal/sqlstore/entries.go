@@ -24,7 +24,7 @@ func scanEntry(r rowScanner, accountID string) (ledger.Entry, error) {
 }
 
 // Entries lists an account's entries, newest first.
-func (s *Store) Entries(ctx context.Context, accountID string, p ledger.Page) ([]ledger.Entry, bool, error) {
+func (s *Ledger) Entries(ctx context.Context, accountID string, p ledger.Page) ([]ledger.Entry, bool, error) {
 	before := int64(1) << 62
 	if p.StartingAfter != "" {
 		err := s.read.QueryRowContext(ctx, `SELECT seq FROM entries WHERE account_id = $1 AND id = $2`, accountID, p.StartingAfter).Scan(&before)
@@ -66,7 +66,7 @@ func (s *Store) Entries(ctx context.Context, accountID string, p ledger.Page) ([
 // account; every succeeded sandbox charge credited, and none twice; the
 // budget flag of every account agrees with its rows; every budget's spend
 // equals the usage it covers since its period began.
-func (s *Store) Verify(ctx context.Context) ([]ledger.Violation, error) {
+func (s *Ledger) Verify(ctx context.Context) ([]ledger.Violation, error) {
 	var out []ledger.Violation
 	add := func(id, format string, args ...any) {
 		out = append(out, ledger.Violation{AccountID: id, Problem: fmt.Sprintf(format, args...)})
@@ -134,7 +134,7 @@ AND e.seq > b.start_seq AND e.created_at >= b.period_start AND (b.subject = '' O
 	return out, nil
 }
 
-func (s *Store) eachPair(ctx context.Context, query string, fn func(a, b string)) error {
+func (s *core) eachPair(ctx context.Context, query string, fn func(a, b string)) error {
 	rows, err := s.read.QueryContext(ctx, query)
 	if err != nil {
 		return err

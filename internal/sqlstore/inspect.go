@@ -20,12 +20,12 @@ import (
 // WriteMark returns a value that changes whenever the database is written
 // (Dialect.WriteMark), so that a checker can skip a Verify when nothing
 // changed; "" when the database cannot tell.
-func (s *Store) WriteMark(ctx context.Context) string {
-	if s.dialect.WriteMark == "" {
+func (d *DB) WriteMark(ctx context.Context) string {
+	if d.core.dialect.WriteMark == "" {
 		return ""
 	}
 	var m string
-	if err := s.write.QueryRowContext(ctx, s.dialect.WriteMark).Scan(&m); err != nil {
+	if err := d.core.write.QueryRowContext(ctx, d.core.dialect.WriteMark).Scan(&m); err != nil {
 		return ""
 	}
 	return m
@@ -43,7 +43,7 @@ func statusIn(statuses []topup.Status, first int, args []any) (string, []any) {
 }
 
 // TopUpIDs lists the ids of every top-up in one of statuses, in id order.
-func (s *Store) TopUpIDs(ctx context.Context, statuses ...topup.Status) ([]string, error) {
+func (s *Payments) TopUpIDs(ctx context.Context, statuses ...topup.Status) ([]string, error) {
 	where, args := statusIn(statuses, 1, nil)
 	rows, err := s.read.QueryContext(ctx, `SELECT id FROM top_ups WHERE `+where+` ORDER BY id`, args...)
 	if err != nil {
@@ -62,7 +62,7 @@ func (s *Store) TopUpIDs(ctx context.Context, statuses ...topup.Status) ([]strin
 }
 
 // CountTopUps counts the top-ups in one of statuses, of every account.
-func (s *Store) CountTopUps(ctx context.Context, statuses ...topup.Status) (int, error) {
+func (s *Payments) CountTopUps(ctx context.Context, statuses ...topup.Status) (int, error) {
 	where, args := statusIn(statuses, 1, nil)
 	var n int
 	err := s.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM top_ups WHERE `+where, args...).Scan(&n)
@@ -70,7 +70,7 @@ func (s *Store) CountTopUps(ctx context.Context, statuses ...topup.Status) (int,
 }
 
 // AllTopUps returns every top-up of every account, in id order.
-func (s *Store) AllTopUps(ctx context.Context) ([]topup.TopUp, error) {
+func (s *Payments) AllTopUps(ctx context.Context) ([]topup.TopUp, error) {
 	rows, err := s.read.QueryContext(ctx, `SELECT `+topUpCols+topUpFrom+` ORDER BY t.id`)
 	if err != nil {
 		return nil, fmt.Errorf("all top-ups: %w", err)
@@ -90,7 +90,7 @@ func (s *Store) AllTopUps(ctx context.Context) ([]topup.TopUp, error) {
 // AutomaticTopUpTotal adds up the amounts of an account's automatic
 // top-ups in one of statuses whose amount was fixed (first attempted) in
 // the calendar month (UTC) of month, leaving out the top-up except.
-func (s *Store) AutomaticTopUpTotal(ctx context.Context, accountID string, month time.Time, except string, statuses ...topup.Status) (money.Amount, error) {
+func (s *Payments) AutomaticTopUpTotal(ctx context.Context, accountID string, month time.Time, except string, statuses ...topup.Status) (money.Amount, error) {
 	start := topup.MonthStart(month)
 	where, args := statusIn(statuses, 5, []any{accountID, except, micros(start), micros(start.AddDate(0, 1, 0))})
 	var sum int64
@@ -107,7 +107,7 @@ type AccountSeq struct {
 }
 
 // AccountSeqs returns every account's last entry number, in id order.
-func (s *Store) AccountSeqs(ctx context.Context) ([]AccountSeq, error) {
+func (s *Ledger) AccountSeqs(ctx context.Context) ([]AccountSeq, error) {
 	rows, err := s.read.QueryContext(ctx, `SELECT id, last_seq FROM accounts ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("account seqs: %w", err)
@@ -126,7 +126,7 @@ func (s *Store) AccountSeqs(ctx context.Context) ([]AccountSeq, error) {
 
 // EntriesAfter returns an account's entries numbered after seq, oldest
 // first.
-func (s *Store) EntriesAfter(ctx context.Context, accountID string, seq int64) ([]ledger.Entry, error) {
+func (s *Ledger) EntriesAfter(ctx context.Context, accountID string, seq int64) ([]ledger.Entry, error) {
 	rows, err := s.read.QueryContext(ctx, `SELECT `+entryCols+` FROM entries WHERE account_id = $1 AND seq > $2 ORDER BY seq`, accountID, seq)
 	if err != nil {
 		return nil, fmt.Errorf("entries after %d: %w", seq, err)

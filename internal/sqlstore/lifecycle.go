@@ -32,7 +32,7 @@ func scanTopUp(r rowScanner) (topup.TopUp, error) {
 }
 
 // TopUp returns one top-up of an account.
-func (s *Store) TopUp(ctx context.Context, accountID, id string) (topup.TopUp, error) {
+func (s *Payments) TopUp(ctx context.Context, accountID, id string) (topup.TopUp, error) {
 	t, err := scanTopUp(s.read.QueryRowContext(ctx, `SELECT `+topUpCols+topUpFrom+` WHERE t.id = $1 AND t.account_id = $2`, id, accountID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return t, notFound("top-up", id)
@@ -42,7 +42,7 @@ func (s *Store) TopUp(ctx context.Context, accountID, id string) (topup.TopUp, e
 
 // TopUpByID returns a top-up whatever its account (for webhooks and the
 // worker).
-func (s *Store) TopUpByID(ctx context.Context, id string) (topup.TopUp, error) {
+func (s *Payments) TopUpByID(ctx context.Context, id string) (topup.TopUp, error) {
 	t, err := scanTopUp(s.read.QueryRowContext(ctx, `SELECT `+topUpCols+topUpFrom+` WHERE t.id = $1`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return t, notFound("top-up", id)
@@ -51,17 +51,17 @@ func (s *Store) TopUpByID(ctx context.Context, id string) (topup.TopUp, error) {
 }
 
 // TopUps lists an account's top-ups, newest first.
-func (s *Store) TopUps(ctx context.Context, accountID string, p ledger.Page) ([]topup.TopUp, bool, error) {
-	if _, err := s.Account(ctx, accountID); err != nil {
+func (s *Payments) TopUps(ctx context.Context, accountID string, p ledger.Page) ([]topup.TopUp, bool, error) {
+	if _, err := s.account(ctx, accountID); err != nil {
 		return nil, false, err
 	}
-	return pageRows(ctx, s, keyset{sel: `SELECT ` + topUpCols + topUpFrom, id: "t.id", where: "t.account_id = $1", args: []any{accountID}, what: "top-up"}, p, scanTopUp)
+	return pageRows(ctx, s.core, keyset{sel: `SELECT ` + topUpCols + topUpFrom, id: "t.id", where: "t.account_id = $1", args: []any{accountID}, what: "top-up"}, p, scanTopUp)
 }
 
 // CreateManual records a manual top-up under the request's idempotency key,
 // leased to the caller who charges it at once. A key seen before returns the
 // top-up it made (replay); with another request, a conflict.
-func (s *Store) CreateManual(ctx context.Context, accountID string, amount money.Amount, card, key, hash string, lease time.Duration) (topup.TopUp, bool, error) {
+func (s *Payments) CreateManual(ctx context.Context, accountID string, amount money.Amount, card, key, hash string, lease time.Duration) (topup.TopUp, bool, error) {
 	var out topup.TopUp
 	var replay bool
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
@@ -119,7 +119,7 @@ func (s *Store) CreateManual(ctx context.Context, accountID string, amount money
 // Claim leases up to limit due top-ups (pending or processing, next attempt
 // reached, lease expired) to the caller. On PostgreSQL, SKIP LOCKED lets
 // replicas claim different rows; SQLite's single writer needs nothing more.
-func (s *Store) Claim(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]string, error) {
+func (s *Payments) Claim(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]string, error) {
 	var out []string
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		out = out[:0]
@@ -151,7 +151,7 @@ ORDER BY next_attempt_at, id LIMIT $2`+s.dialect.SkipLocked, micros(now), limit)
 
 // lockTopUp reads (and on PostgreSQL locks) a top-up with its account's
 // currency.
-func (s *Store) lockTopUp(ctx context.Context, tx *sql.Tx, id string) (topup.TopUp, error) {
+func (s *core) lockTopUp(ctx context.Context, tx *sql.Tx, id string) (topup.TopUp, error) {
 	forUpdate := s.dialect.ForUpdate
 	if forUpdate != "" {
 		forUpdate += " OF t"
@@ -168,7 +168,7 @@ func (s *Store) lockTopUp(ctx context.Context, tx *sql.Tx, id string) (topup.Top
 // called) or cancels it (not_needed) when the balance is no longer below the
 // threshold, and counts the attempt. ok is false when there is nothing to
 // charge.
-func (s *Store) Begin(ctx context.Context, id string) (topup.TopUp, bool, error) {
+func (s *Payments) Begin(ctx context.Context, id string) (topup.TopUp, bool, error) {
 	var out topup.TopUp
 	var ok bool
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
@@ -243,7 +243,7 @@ func (s *Store) Begin(ctx context.Context, id string) (topup.TopUp, bool, error)
 
 // ReleaseLeases releases every claim on open top-ups, for a process that
 // knows it is the database's only user (SQLite) and starts after a crash.
-func (s *Store) ReleaseLeases(ctx context.Context) error {
+func (s *Payments) ReleaseLeases(ctx context.Context) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `UPDATE top_ups SET lease_until = 0 WHERE status IN ('pending', 'processing') AND lease_until > 0`)
 		return err

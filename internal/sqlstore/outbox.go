@@ -16,11 +16,11 @@ import (
 
 // NotificationPage lists what an account was told, newest first, a page at
 // a time.
-func (s *Store) NotificationPage(ctx context.Context, accountID string, p ledger.Page) ([]topup.Notification, bool, error) {
-	if _, err := s.Account(ctx, accountID); err != nil {
+func (s *Outbox) NotificationPage(ctx context.Context, accountID string, p ledger.Page) ([]topup.Notification, bool, error) {
+	if _, err := s.account(ctx, accountID); err != nil {
 		return nil, false, err
 	}
-	return pageRows(ctx, s, keyset{sel: `SELECT id, type, data, created_at FROM notifications`, id: "id", where: "account_id = $1",
+	return pageRows(ctx, s.core, keyset{sel: `SELECT id, type, data, created_at FROM notifications`, id: "id", where: "account_id = $1",
 		args: []any{accountID}, what: "notification"}, p, func(r rowScanner) (topup.Notification, error) {
 		n := topup.Notification{AccountID: accountID}
 		var data string
@@ -33,7 +33,7 @@ func (s *Store) NotificationPage(ctx context.Context, accountID string, p ledger
 
 // CreateEndpoint registers a webhook endpoint (its URL already checked by
 // notify.CheckURL) with a new signing secret.
-func (s *Store) CreateEndpoint(ctx context.Context, accountID, url string) (notify.Endpoint, error) {
+func (s *Outbox) CreateEndpoint(ctx context.Context, accountID, url string) (notify.Endpoint, error) {
 	var out notify.Endpoint
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		acct, err := s.lockAccount(ctx, tx, accountID)
@@ -60,7 +60,7 @@ func (s *Store) CreateEndpoint(ctx context.Context, accountID, url string) (noti
 }
 
 // Endpoint returns one webhook endpoint of an account.
-func (s *Store) Endpoint(ctx context.Context, accountID, id string) (notify.Endpoint, error) {
+func (s *Outbox) Endpoint(ctx context.Context, accountID, id string) (notify.Endpoint, error) {
 	e := notify.Endpoint{AccountID: accountID}
 	var at int64
 	err := s.read.QueryRowContext(ctx, `SELECT id, url, secret, created_at FROM webhook_endpoints WHERE account_id = $1 AND id = $2`, accountID, id).
@@ -73,11 +73,11 @@ func (s *Store) Endpoint(ctx context.Context, accountID, id string) (notify.Endp
 }
 
 // Endpoints lists an account's webhook endpoints, newest first.
-func (s *Store) Endpoints(ctx context.Context, accountID string, p ledger.Page) ([]notify.Endpoint, bool, error) {
-	if _, err := s.Account(ctx, accountID); err != nil {
+func (s *Outbox) Endpoints(ctx context.Context, accountID string, p ledger.Page) ([]notify.Endpoint, bool, error) {
+	if _, err := s.account(ctx, accountID); err != nil {
 		return nil, false, err
 	}
-	return pageRows(ctx, s, keyset{sel: `SELECT id, url, secret, created_at FROM webhook_endpoints`, id: "id", where: "account_id = $1",
+	return pageRows(ctx, s.core, keyset{sel: `SELECT id, url, secret, created_at FROM webhook_endpoints`, id: "id", where: "account_id = $1",
 		args: []any{accountID}, what: "webhook endpoint"}, p, func(r rowScanner) (notify.Endpoint, error) {
 		e := notify.Endpoint{AccountID: accountID}
 		var at int64
@@ -89,7 +89,7 @@ func (s *Store) Endpoints(ctx context.Context, accountID string, p ledger.Page) 
 
 // DeleteEndpoint removes a webhook endpoint with its pending deliveries
 // and its attempts: nothing is sent to it again.
-func (s *Store) DeleteEndpoint(ctx context.Context, accountID, id string) error {
+func (s *Outbox) DeleteEndpoint(ctx context.Context, accountID, id string) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM webhook_endpoints WHERE account_id = $1 AND id = $2`, accountID, id)
 		if err != nil {
@@ -108,11 +108,11 @@ func (s *Store) DeleteEndpoint(ctx context.Context, accountID, id string) error 
 
 // DeliveryAttempts lists the attempts to deliver to a webhook endpoint,
 // newest first.
-func (s *Store) DeliveryAttempts(ctx context.Context, accountID, endpointID string, p ledger.Page) ([]notify.Attempt, bool, error) {
+func (s *Outbox) DeliveryAttempts(ctx context.Context, accountID, endpointID string, p ledger.Page) ([]notify.Attempt, bool, error) {
 	if _, err := s.Endpoint(ctx, accountID, endpointID); err != nil {
 		return nil, false, err
 	}
-	return pageRows(ctx, s, keyset{sel: `SELECT id, delivery_id, event_id, type, status_code, error, attempted_at, next_attempt_at FROM delivery_attempts`,
+	return pageRows(ctx, s.core, keyset{sel: `SELECT id, delivery_id, event_id, type, status_code, error, attempted_at, next_attempt_at FROM delivery_attempts`,
 		id: "id", where: "endpoint_id = $1", args: []any{endpointID}, what: "delivery attempt"}, p, func(r rowScanner) (notify.Attempt, error) {
 		a := notify.Attempt{EndpointID: endpointID}
 		err := r.Scan(&a.ID, &a.DeliveryID, &a.EventID, &a.Type, &a.StatusCode, &a.Error, timeScanner{&a.AttemptedAt}, timeScanner{&a.NextAttemptAt})
@@ -123,7 +123,7 @@ func (s *Store) DeliveryAttempts(ctx context.Context, accountID, endpointID stri
 // PendingWork reports, from a read, whether an event waits to be fanned
 // out or a delivery is due, so that an idle worker never takes SQLite's
 // one writer.
-func (s *Store) PendingWork(ctx context.Context, now time.Time) (bool, error) {
+func (s *Outbox) PendingWork(ctx context.Context, now time.Time) (bool, error) {
 	var n int
 	err := s.read.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM notifications WHERE NOT dispatched LIMIT 1) a)
 + (SELECT COUNT(*) FROM (SELECT 1 FROM deliveries WHERE status = 'pending' AND next_attempt_at <= $1 AND lease_until <= $1 LIMIT 1) b)`,
@@ -136,7 +136,7 @@ func (s *Store) PendingWork(ctx context.Context, now time.Time) (bool, error) {
 // created (registered at or before the event's created_at) — due at once,
 // given up giveUpAfter after the event, and marks the events dispatched.
 // It returns how many events it took.
-func (s *Store) Dispatch(ctx context.Context, now time.Time, giveUpAfter time.Duration, limit int) (int, error) {
+func (s *Outbox) Dispatch(ctx context.Context, now time.Time, giveUpAfter time.Duration, limit int) (int, error) {
 	var taken int
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		taken = 0
@@ -226,7 +226,7 @@ VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $6) ON CONFLICT (event_id, channe
 // reached, lease expired) to the caller and returns them with what sending
 // needs: the event, the account's e-mail, the endpoint's URL and secret.
 // On PostgreSQL, SKIP LOCKED lets replicas claim different rows.
-func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]notify.Delivery, error) {
+func (s *Outbox) ClaimDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]notify.Delivery, error) {
 	var out []notify.Delivery
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		out = out[:0]
@@ -279,7 +279,7 @@ LEFT JOIN webhook_endpoints w ON w.id = d.endpoint_id WHERE d.id = $1`, id).Scan
 // and only while the delivery is still held under the attempt's lease: a
 // worker whose claim ran out and was taken over cannot overwrite the new
 // holder's outcome (its attempt is still recorded).
-func (s *Store) FinishDelivery(ctx context.Context, a notify.Attempt) error {
+func (s *Outbox) FinishDelivery(ctx context.Context, a notify.Attempt) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		status := "pending"
 		switch {
@@ -314,7 +314,7 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, s.ids.New("att"), a.DeliveryID, a.
 // ReleaseDeliveryLeases releases every claim on pending deliveries, for a
 // process that knows it is the database's only user (SQLite) and starts
 // after a crash.
-func (s *Store) ReleaseDeliveryLeases(ctx context.Context) error {
+func (s *Outbox) ReleaseDeliveryLeases(ctx context.Context) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `UPDATE deliveries SET lease_until = 0 WHERE status = 'pending' AND lease_until > 0`)
 		return err

@@ -25,7 +25,7 @@ type keyset struct {
 
 // pageRows reads one page of k with scan; an unknown starting_after is
 // refused as invalid input.
-func pageRows[T any](ctx context.Context, s *Store, k keyset, p ledger.Page, scan func(rowScanner) (T, error)) ([]T, bool, error) {
+func pageRows[T any](ctx context.Context, s *core, k keyset, p ledger.Page, scan func(rowScanner) (T, error)) ([]T, bool, error) {
 	filter, args := k.where, append([]any(nil), k.args...)
 	and := func(cond string) string {
 		if filter == "" {

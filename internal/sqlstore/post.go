@@ -21,7 +21,7 @@ import (
 // cannot deadlock) and then the idempotency rows of their keys, lets
 // ledger.Apply decide, and writes entries, idempotency rows and balances
 // with multi-row statements, one account row update per touched account.
-func (s *Store) Post(ctx context.Context, postings []ledger.Posting) ([]ledger.Result, error) {
+func (s *Ledger) Post(ctx context.Context, postings []ledger.Posting) ([]ledger.Result, error) {
 	var results []ledger.Result
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		var err error
@@ -38,7 +38,7 @@ func (s *Store) Post(ctx context.Context, postings []ledger.Posting) ([]ledger.R
 // the plan: a group of plain debits costs the statements below and no
 // more; budgets are read only for accounts that have them, and top-up
 // state only for accounts that went below their threshold.
-func (s *Store) postTx(ctx context.Context, tx *sql.Tx, postings []ledger.Posting) ([]ledger.Result, error) {
+func (s *core) postTx(ctx context.Context, tx *sql.Tx, postings []ledger.Posting) ([]ledger.Result, error) {
 	// Lock the accounts before reading the keys: a key's row is written only
 	// under its account's lock, so once the lock is held the read sees every
 	// earlier request with that key. Read first, and two concurrent requests
@@ -74,7 +74,7 @@ func (s *Store) postTx(ctx context.Context, tx *sql.Tx, postings []ledger.Postin
 // loadTrigger loads what deciding on an automatic top-up for acct needs
 // (its settings, then, only when it is due by them, its top-up state) and
 // lets the plan decide.
-func (s *Store) loadTrigger(ctx context.Context, tx *sql.Tx, plan *debit.Plan, acct ledger.AccountState, now time.Time) error {
+func (s *core) loadTrigger(ctx context.Context, tx *sql.Tx, plan *debit.Plan, acct ledger.AccountState, now time.Time) error {
 	st, _, err := s.settingsTx(ctx, tx, acct.ID)
 	if err != nil || !st.Due(acct.Balance, false, now) {
 		return err
@@ -89,7 +89,7 @@ func (s *Store) loadTrigger(ctx context.Context, tx *sql.Tx, plan *debit.Plan, a
 
 // writePlan writes a group's plan: fired thresholds, events, top-ups,
 // entries, idempotency rows, balances and daily totals.
-func (s *Store) writePlan(ctx context.Context, tx *sql.Tx, plan *debit.Plan, now time.Time) error {
+func (s *core) writePlan(ctx context.Context, tx *sql.Tx, plan *debit.Plan, now time.Time) error {
 	for _, a := range plan.Alerted {
 		// Rare: only when a threshold fired.
 		if _, err := tx.ExecContext(ctx, `UPDATE accounts SET low_balance_alerts = $1 WHERE id = $2`, encodeThresholds(a.Thresholds), a.AccountID); err != nil {
@@ -121,7 +121,7 @@ func (s *Store) writePlan(ctx context.Context, tx *sql.Tx, plan *debit.Plan, now
 	return s.recordDaily(ctx, tx, plan.Entries)
 }
 
-func (s *Store) loadIdempotency(ctx context.Context, tx *sql.Tx, postings []ledger.Posting) (map[ledger.IdemKey]ledger.Stored, error) {
+func (s *core) loadIdempotency(ctx context.Context, tx *sql.Tx, postings []ledger.Posting) (map[ledger.IdemKey]ledger.Stored, error) {
 	keys := make([]ledger.IdemKey, 0, len(postings))
 	seen := make(map[ledger.IdemKey]struct{}, len(postings))
 	for i := range postings {
@@ -131,34 +131,24 @@ func (s *Store) loadIdempotency(ctx context.Context, tx *sql.Tx, postings []ledg
 			keys = append(keys, k)
 		}
 	}
-	out := map[ledger.IdemKey]ledger.Stored{}
-	err := s.eachChunk(&idemLookup, len(keys), func(from, to int, query string) error {
-		args := make([]any, 0, 2*(to-from))
-		for _, k := range keys[from:to] {
-			args = append(args, string(k.Scope), k.Key)
+	out := make(map[ledger.IdemKey]ledger.Stored, len(keys))
+	err := s.bulk.LookupIdempotency(ctx, tx, keys, func(rows *sql.Rows) error {
+		var k ledger.IdemKey
+		var scope, hash, result string
+		if err := rows.Scan(&scope, &k.Key, &hash, &result); err != nil {
+			return err
 		}
-		rows, err := s.bulkQuery(ctx, tx, query, args)
-		if err != nil {
-			return fmt.Errorf("read idempotency keys: %w", err)
+		k.Scope = ledger.Scope(scope)
+		st := ledger.Stored{Hash: hash}
+		var err error
+		if st.Result, err = decodeResult(result); err != nil {
+			return fmt.Errorf("idempotency %s %s: %w", scope, k.Key, err)
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var k ledger.IdemKey
-			var scope, hash, result string
-			if err := rows.Scan(&scope, &k.Key, &hash, &result); err != nil {
-				return err
-			}
-			k.Scope = ledger.Scope(scope)
-			st := ledger.Stored{Hash: hash}
-			if st.Result, err = decodeResult(result); err != nil {
-				return fmt.Errorf("idempotency %s %s: %w", scope, k.Key, err)
-			}
-			out[k] = st
-		}
-		return rows.Err()
+		out[k] = st
+		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read idempotency keys: %w", err)
 	}
 	return out, nil
 }
@@ -166,7 +156,7 @@ func (s *Store) loadIdempotency(ctx context.Context, tx *sql.Tx, postings []ledg
 // lockAccounts reads and locks the group's accounts with their Automatic
 // Top-Up threshold, their low balance alerts and whether they have
 // budgets (watched holds only the accounts that have either).
-func (s *Store) lockAccounts(ctx context.Context, tx *sql.Tx, postings []ledger.Posting) (debit.State, error) {
+func (s *core) lockAccounts(ctx context.Context, tx *sql.Tx, postings []ledger.Posting) (debit.State, error) {
 	idSet := make(map[string]struct{}, 8)
 	for i := range postings {
 		idSet[postings[i].AccountID] = struct{}{}
@@ -176,156 +166,87 @@ func (s *Store) lockAccounts(ctx context.Context, tx *sql.Tx, postings []ledger.
 		idList = append(idList, id)
 	}
 	slices.Sort(idList)
-	out := make(map[string]*ledger.AccountState, len(idList))
-	autos := map[string]*topup.Settings{}
-	var watched map[string]debit.Watch
-	err := s.eachChunk(&s.lockBulk, len(idList), func(from, to int, query string) error {
-		args := make([]any, 0, to-from)
-		for _, id := range idList[from:to] {
-			args = append(args, id)
-		}
-		rows, err := s.bulkQuery(ctx, tx, query, args)
+	l := locked{accounts: make(map[string]*ledger.AccountState, len(idList)), autos: map[string]*topup.Settings{}}
+	if err := s.bulk.LockAccounts(ctx, tx, idList, l.scan); err != nil {
+		return debit.State{}, fmt.Errorf("lock accounts: %w", err)
+	}
+	return debit.State{Accounts: l.accounts, Watched: l.watched, Auto: l.autos}, nil
+}
+
+// locked gathers the rows LockAccounts answers into a plan's state.
+type locked struct {
+	accounts map[string]*ledger.AccountState
+	autos    map[string]*topup.Settings
+	watched  map[string]debit.Watch
+}
+
+func (l *locked) scan(rows *sql.Rows) error {
+	var st ledger.AccountState
+	var cur, status string
+	var created int64
+	var enabled sql.NullBool
+	var auto topup.Settings
+	var alerts string
+	var hasBudgets bool
+	if err := rows.Scan(&st.ID, &st.Email, &cur, &st.Balance, &status, &created, &st.LastSeq, &st.Turnover,
+		&enabled, nullAmount{&auto.Threshold}, timeScanner{&auto.RetryAfter}, &alerts, &hasBudgets); err != nil {
+		return err
+	}
+	if alerts != "" || hasBudgets {
+		ts, err := decodeThresholds(alerts)
 		if err != nil {
-			return fmt.Errorf("lock accounts: %w", err)
+			return fmt.Errorf("account %s: %w", st.ID, err)
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var st ledger.AccountState
-			var cur, status string
-			var created int64
-			var enabled sql.NullBool
-			var auto topup.Settings
-			var alerts string
-			var hasBudgets bool
-			if err := rows.Scan(&st.ID, &st.Email, &cur, &st.Balance, &status, &created, &st.LastSeq, &st.Turnover,
-				&enabled, nullAmount{&auto.Threshold}, timeScanner{&auto.RetryAfter}, &alerts, &hasBudgets); err != nil {
-				return err
-			}
-			if alerts != "" || hasBudgets {
-				ts, err := decodeThresholds(alerts)
-				if err != nil {
-					return fmt.Errorf("account %s: %w", st.ID, err)
-				}
-				if watched == nil {
-					watched = map[string]debit.Watch{}
-				}
-				watched[st.ID] = debit.Watch{Thresholds: ts, Budgets: hasBudgets}
-			}
-			if enabled.Bool {
-				auto.Enabled = true
-				autos[st.ID] = &auto
-			}
-			c, err := money.LookupCurrency(cur)
-			if err != nil {
-				return err
-			}
-			st.Currency, st.Status, st.CreatedAt = c, ledger.Status(status), fromMicros(created)
-			out[st.ID] = &st
+		if l.watched == nil {
+			l.watched = map[string]debit.Watch{}
 		}
-		return rows.Err()
-	})
+		l.watched[st.ID] = debit.Watch{Thresholds: ts, Budgets: hasBudgets}
+	}
+	if enabled.Bool {
+		auto.Enabled = true
+		l.autos[st.ID] = &auto
+	}
+	c, err := money.LookupCurrency(cur)
 	if err != nil {
-		return debit.State{}, err
+		return err
 	}
-	return debit.State{Accounts: out, Watched: watched, Auto: autos}, nil
+	st.Currency, st.Status, st.CreatedAt = c, ledger.Status(status), fromMicros(created)
+	l.accounts[st.ID] = &st
+	return nil
 }
 
-// The bulk statements of the debit path.
-var (
-	entriesBulk = bulk{head: `INSERT INTO entries (account_id, seq, id, kind, amount, balance_after, description, subject, idempotency_key, top_up_id, created_at) VALUES `,
-		cell: "(%,%,%,%,%,%,%,%,%,%,%)", cols: 11, sep: ",",
-		pg: `INSERT INTO entries (account_id, seq, id, kind, amount, balance_after, description, subject, idempotency_key, top_up_id, created_at)
-SELECT u.a, u.b, u.c, u.d, u.e, u.f, u.g, u.h, u.i, NULLIF(u.j, ''), u.k
-FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::text[], $8::text[], $9::text[], $10::text[], $11::bigint[])
-AS u(a, b, c, d, e, f, g, h, i, j, k)`}
-	recordsBulk = bulk{head: `INSERT INTO idempotency (scope, key, request_hash, result, created_at) VALUES `,
-		cell: "(%,%,%,%,%)", cols: 5, sep: ",",
-		pg: `INSERT INTO idempotency (scope, key, request_hash, result, created_at)
-SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[])`}
-	balancesBulk = bulk{head: `UPDATE accounts SET balance = v.column2, last_seq = v.column3, turnover = v.column4, updated_at = % FROM (VALUES `, lead: 1,
-		cell: "(%, CAST(% AS BIGINT), CAST(% AS BIGINT), CAST(% AS BIGINT))", cols: 4, sep: ",", tail: `) AS v WHERE accounts.id = v.column1`,
-		pg: `UPDATE accounts SET balance = v.b, last_seq = v.s, turnover = v.t, updated_at = $1
-FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::bigint[]) AS v(id, b, s, t) WHERE accounts.id = v.id`}
-	idemLookup = bulk{head: `SELECT scope, key, request_hash, result FROM idempotency WHERE (scope, key) IN (VALUES `,
-		cell: "(%,%)", cols: 2, sep: ",", tail: `)`,
-		pg: `SELECT i.scope, i.key, i.request_hash, i.result FROM idempotency i
-JOIN unnest($1::text[], $2::text[]) AS k(scope, key) ON i.scope = k.scope AND i.key = k.key`}
-)
-
-// lockBulkFor returns the statement that reads and locks accounts with their
-// Automatic Top-Up threshold, their low balance alerts and their budget
-// flag.
-func lockBulkFor(d Dialect) bulk {
-	if d.Name == "postgres" {
-		return pgLockBulk
+func (s *core) insertEntries(ctx context.Context, tx *sql.Tx, entries []ledger.Entry) error {
+	if err := s.bulk.InsertEntries(ctx, tx, entries); err != nil {
+		return fmt.Errorf("insert entries: %w", err)
 	}
-	return bulk{head: `SELECT ` + lockCols + ` WHERE a.id IN (`, cell: "%", cols: 1, sep: ",", tail: `) ORDER BY a.id`}
+	return nil
 }
 
-const lockCols = `a.id, a.email, a.currency, a.balance, a.status, a.created_at, a.last_seq, a.turnover, s.enabled, s.threshold, s.retry_after, a.low_balance_alerts, a.has_budgets
-FROM accounts a LEFT JOIN auto_top_up s ON s.account_id = a.id`
-
-// pgLockBulk locks the group's accounts on PostgreSQL, in id order.
-var pgLockBulk = bulk{cols: 1, pg: `SELECT ` + lockCols + ` WHERE a.id = ANY($1::text[]) ORDER BY a.id FOR UPDATE OF a`}
-
-func (s *Store) insertEntries(ctx context.Context, tx *sql.Tx, entries []ledger.Entry) error {
-	return s.eachChunk(&entriesBulk, len(entries), func(from, to int, query string) error {
-		args := make([]any, 0, entriesBulk.cols*(to-from))
-		for i := range entries[from:to] {
-			e := &entries[from+i]
-			var topUp any
-			if e.TopUpID != "" {
-				topUp = e.TopUpID
-			}
-			args = append(args, e.AccountID, e.Seq, e.ID, string(e.Kind), int64(e.Amount), int64(e.BalanceAfter),
-				e.Description, e.Subject, e.IdempotencyKey, topUp, micros(e.CreatedAt))
-		}
-		if err := s.bulkExec(ctx, tx, query, args); err != nil {
-			return fmt.Errorf("insert entries: %w", err)
-		}
-		return nil
-	})
+func (s *core) insertRecords(ctx context.Context, tx *sql.Tx, recs []ledger.IdemRecord, now int64) error {
+	if err := s.bulk.InsertRecords(ctx, tx, recs, now); err != nil {
+		return fmt.Errorf("insert idempotency keys: %w", err)
+	}
+	return nil
 }
 
-func (s *Store) insertRecords(ctx context.Context, tx *sql.Tx, recs []ledger.IdemRecord, now int64) error {
-	return s.eachChunk(&recordsBulk, len(recs), func(from, to int, query string) error {
-		args := make([]any, 0, recordsBulk.cols*(to-from))
-		for i := range recs[from:to] {
-			r := &recs[from+i]
-			args = append(args, string(r.Scope), r.Key, r.Hash, encodeResult(r.Result), now)
-		}
-		if err := s.bulkExec(ctx, tx, query, args); err != nil {
-			return fmt.Errorf("insert idempotency keys: %w", err)
-		}
-		return nil
-	})
-}
-
-func (s *Store) updateBalances(ctx context.Context, tx *sql.Tx, accounts map[string]*ledger.AccountState, now int64) error {
+func (s *core) updateBalances(ctx context.Context, tx *sql.Tx, accounts map[string]*ledger.AccountState, now int64) error {
 	touched := make([]*ledger.AccountState, 0, len(accounts))
 	for _, a := range accounts {
 		if a.Touched {
 			touched = append(touched, a)
 		}
 	}
-	return s.eachChunk(&balancesBulk, len(touched), func(from, to int, query string) error {
-		args := make([]any, 0, 1+balancesBulk.cols*(to-from))
-		args = append(args, now)
-		for _, a := range touched[from:to] {
-			args = append(args, a.ID, int64(a.Balance), a.LastSeq, int64(a.Turnover))
-		}
-		if err := s.bulkExec(ctx, tx, query, args); err != nil {
-			return fmt.Errorf("update balances: %w", err)
-		}
-		return nil
-	})
+	if err := s.bulk.UpdateBalances(ctx, tx, touched, now); err != nil {
+		return fmt.Errorf("update balances: %w", err)
+	}
+	return nil
 }
 
-// encodeResult stores a posting's first response compactly (it is written
+// EncodeResult stores a posting's first response compactly (it is written
 // for every debit): entry|balance|currency|spendable|top_up|created_at,
 // followed by |reason when there is one (rows written before reasons
 // existed have six fields and still decode).
-func encodeResult(r ledger.Result) string {
+func EncodeResult(r ledger.Result) string {
 	b := make([]byte, 0, 96)
 	b = append(b, r.EntryID...)
 	b = append(b, '|')

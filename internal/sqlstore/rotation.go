@@ -18,7 +18,7 @@ const RotationOverlap = 24 * time.Hour
 // switch without missing an event; it returns the endpoint with the new
 // secret. Rotating again within the overlap drops the oldest secret. A
 // closed account's endpoints cannot be changed (AccountClosed).
-func (s *Store) RotateEndpointSecret(ctx context.Context, accountID, id string) (notify.Endpoint, error) {
+func (s *Outbox) RotateEndpointSecret(ctx context.Context, accountID, id string) (notify.Endpoint, error) {
 	var e notify.Endpoint
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		acct, err := s.lockAccount(ctx, tx, accountID)
@@ -51,7 +51,7 @@ func (s *Store) RotateEndpointSecret(ctx context.Context, accountID, id string) 
 // soon as the worker runs: its delivery to that endpoint becomes pending
 // and due now (made if it never existed), given up giveUpAfter from now. The
 // event keeps its id, so the receiver sees the same webhook-id.
-func (s *Store) ResendEvent(ctx context.Context, accountID, endpointID, eventID string, giveUpAfter time.Duration) error {
+func (s *Outbox) ResendEvent(ctx context.Context, accountID, endpointID, eventID string, giveUpAfter time.Duration) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM webhook_endpoints WHERE account_id = $1 AND id = $2`, accountID, endpointID).Scan(&n); err != nil {

@@ -15,7 +15,7 @@ import (
 // This file is sandbox.Store: the sandbox payment provider's charges, cards
 // and setup sessions (migration 0003_sandbox).
 
-var _ sandbox.Store = (*Store)(nil)
+var _ sandbox.Store = (*Sandbox)(nil)
 
 const sandboxChargeCols = `id, idempotency_key, top_up_id, customer, payment_method, amount, currency, status, decline_code, client_secret, off_session, created_at`
 
@@ -47,7 +47,7 @@ func sandboxChargeTx(ctx context.Context, q sandboxQuerier, id string) (sandbox.
 
 // SandboxChargeForKey returns the charge an idempotency key made, if the
 // key was used since forgetBefore.
-func (s *Store) SandboxChargeForKey(ctx context.Context, key string, forgetBefore time.Time) (sandbox.Charge, bool, error) {
+func (s *Sandbox) SandboxChargeForKey(ctx context.Context, key string, forgetBefore time.Time) (sandbox.Charge, bool, error) {
 	c, err := scanSandboxCharge(s.read.QueryRowContext(ctx, `SELECT c.id, c.idempotency_key, c.top_up_id, c.customer, c.payment_method, c.amount, c.currency,
 c.status, c.decline_code, c.client_secret, c.off_session, c.created_at
 FROM sandbox_idempotency_keys k JOIN sandbox_charges c ON c.id = k.charge_id
@@ -66,7 +66,7 @@ WHERE k.idempotency_key = $1 AND k.created_at >= $2`, key, micros(forgetBefore))
 // with an upsert that only takes over a forgotten key, so that two
 // transactions racing with one key (PostgreSQL's row lock, SQLite's single
 // writer) make one charge between them.
-func (s *Store) SandboxInsertCharge(ctx context.Context, c sandbox.Charge, forgetBefore time.Time) (sandbox.Charge, bool, error) {
+func (s *Sandbox) SandboxInsertCharge(ctx context.Context, c sandbox.Charge, forgetBefore time.Time) (sandbox.Charge, bool, error) {
 	var out sandbox.Charge
 	var inserted bool
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
@@ -103,13 +103,13 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 }
 
 // SandboxCharge returns a sandbox charge by id.
-func (s *Store) SandboxCharge(ctx context.Context, id string) (sandbox.Charge, error) {
+func (s *Sandbox) SandboxCharge(ctx context.Context, id string) (sandbox.Charge, error) {
 	return sandboxChargeTx(ctx, s.read, id)
 }
 
 // SandboxChargesForTopUp returns the charges made for a top-up, of customer
 // unless it is empty, newest first.
-func (s *Store) SandboxChargesForTopUp(ctx context.Context, customer, topUpID string) ([]sandbox.Charge, error) {
+func (s *Sandbox) SandboxChargesForTopUp(ctx context.Context, customer, topUpID string) ([]sandbox.Charge, error) {
 	q := `SELECT ` + sandboxChargeCols + ` FROM sandbox_charges WHERE top_up_id = $1`
 	args := []any{topUpID}
 	if customer != "" {
@@ -121,7 +121,7 @@ func (s *Store) SandboxChargesForTopUp(ctx context.Context, customer, topUpID st
 }
 
 // SandboxUpdateCharge moves a charge from status from to status to.
-func (s *Store) SandboxUpdateCharge(ctx context.Context, id string, from, to payment.ChargeStatus, declineCode string) (sandbox.Charge, error) {
+func (s *Sandbox) SandboxUpdateCharge(ctx context.Context, id string, from, to payment.ChargeStatus, declineCode string) (sandbox.Charge, error) {
 	var out sandbox.Charge
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE sandbox_charges SET status = $1, decline_code = $2 WHERE id = $3 AND status = $4`,
@@ -136,7 +136,7 @@ func (s *Store) SandboxUpdateCharge(ctx context.Context, id string, from, to pay
 }
 
 // SandboxCharges lists every sandbox charge, newest first.
-func (s *Store) SandboxCharges(ctx context.Context, limit int, startingAfter string) ([]sandbox.Charge, bool, error) {
+func (s *Sandbox) SandboxCharges(ctx context.Context, limit int, startingAfter string) ([]sandbox.Charge, bool, error) {
 	q := `SELECT ` + sandboxChargeCols + ` FROM sandbox_charges`
 	var args []any
 	if startingAfter != "" {
@@ -154,7 +154,7 @@ func (s *Store) SandboxCharges(ctx context.Context, limit int, startingAfter str
 
 // sandboxChargeList runs a charge query, reading limit rows and telling
 // whether there were more (all rows when limit is negative).
-func (s *Store) sandboxChargeList(ctx context.Context, q string, args []any, limit int) ([]sandbox.Charge, bool, error) {
+func (s *core) sandboxChargeList(ctx context.Context, q string, args []any, limit int) ([]sandbox.Charge, bool, error) {
 	if limit >= 0 {
 		q += fmt.Sprintf(` LIMIT %d`, limit+1)
 	}
@@ -182,7 +182,7 @@ func (s *Store) sandboxChargeList(ctx context.Context, q string, args []any, lim
 }
 
 // SandboxInsertCard saves an attached test card.
-func (s *Store) SandboxInsertCard(ctx context.Context, c sandbox.SavedCard) error {
+func (s *Sandbox) SandboxInsertCard(ctx context.Context, c sandbox.SavedCard) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO sandbox_cards (id, token, customer, brand, last4, exp_month, exp_year, created_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, c.ID, c.Token, c.Customer, c.Brand, c.Last4, c.ExpMonth, c.ExpYear, micros(c.CreatedAt))
@@ -194,7 +194,7 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, c.ID, c.Token, c.Customer, c.Brand, c.
 }
 
 // SandboxCard returns a sandbox card by id.
-func (s *Store) SandboxCard(ctx context.Context, id string) (sandbox.SavedCard, error) {
+func (s *Sandbox) SandboxCard(ctx context.Context, id string) (sandbox.SavedCard, error) {
 	c := sandbox.SavedCard{ID: id}
 	var at int64
 	err := s.read.QueryRowContext(ctx, `SELECT token, customer, brand, last4, exp_month, exp_year, created_at FROM sandbox_cards WHERE id = $1`, id).
@@ -211,7 +211,7 @@ func (s *Store) SandboxCard(ctx context.Context, id string) (sandbox.SavedCard, 
 
 // SandboxDetachCard takes a card from its customer; the row stays, so that
 // detaching again succeeds and the card cannot be used again.
-func (s *Store) SandboxDetachCard(ctx context.Context, id string) error {
+func (s *Sandbox) SandboxDetachCard(ctx context.Context, id string) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE sandbox_cards SET customer = '' WHERE id = $1`, id)
 		if err != nil {
@@ -229,7 +229,7 @@ func (s *Store) SandboxDetachCard(ctx context.Context, id string) error {
 }
 
 // SandboxInsertSession records a hosted setup session.
-func (s *Store) SandboxInsertSession(ctx context.Context, ss sandbox.Session) error {
+func (s *Sandbox) SandboxInsertSession(ctx context.Context, ss sandbox.Session) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO sandbox_sessions (id, customer, account_id, success_url, cancel_url, card_id, created_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7)`, ss.ID, ss.Customer, ss.AccountID, ss.SuccessURL, ss.CancelURL, ss.CardID, micros(ss.CreatedAt))
@@ -241,7 +241,7 @@ VALUES ($1, $2, $3, $4, $5, $6, $7)`, ss.ID, ss.Customer, ss.AccountID, ss.Succe
 }
 
 // SandboxSession returns a hosted setup session by id.
-func (s *Store) SandboxSession(ctx context.Context, id string) (sandbox.Session, error) {
+func (s *Sandbox) SandboxSession(ctx context.Context, id string) (sandbox.Session, error) {
 	ss := sandbox.Session{ID: id}
 	var at int64
 	err := s.read.QueryRowContext(ctx, `SELECT customer, account_id, success_url, cancel_url, card_id, created_at FROM sandbox_sessions WHERE id = $1`, id).
@@ -258,7 +258,7 @@ func (s *Store) SandboxSession(ctx context.Context, id string) (sandbox.Session,
 
 // SandboxCompleteSession records the card a session saved, unless it has
 // one already, and returns the session's card.
-func (s *Store) SandboxCompleteSession(ctx context.Context, id, cardID string) (string, error) {
+func (s *Sandbox) SandboxCompleteSession(ctx context.Context, id, cardID string) (string, error) {
 	var out string
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE sandbox_sessions SET card_id = $1 WHERE id = $2 AND card_id = ''`, cardID, id); err != nil {

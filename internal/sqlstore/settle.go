@@ -16,7 +16,7 @@ import (
 // notifications; the credit goes through ledger.Credit and the balance
 // writer of Post; a new top-up is created when the balance is still below
 // the threshold.
-func (s *Store) Settle(ctx context.Context, id string, o topup.Outcome, backoff time.Duration) (topup.Settled, error) {
+func (s *Payments) Settle(ctx context.Context, id string, o topup.Outcome, backoff time.Duration) (topup.Settled, error) {
 	var out topup.Settled
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		out = topup.Settled{}
@@ -48,7 +48,7 @@ func (s *Store) Settle(ctx context.Context, id string, o topup.Outcome, backoff 
 // settleTx loads what the transition needs (the account, locked, for a
 // credit; the settings when they may change), lets topup.Transition
 // decide, and writes the change.
-func (s *Store) settleTx(ctx context.Context, tx *sql.Tx, out *topup.Settled, t topup.TopUp, o topup.Outcome, backoff time.Duration) error {
+func (s *core) settleTx(ctx context.Context, tx *sql.Tx, out *topup.Settled, t topup.TopUp, o topup.Outcome, backoff time.Duration) error {
 	now := s.clock.Now()
 	if o.Status == topup.RequiresAction && o.ActionToken == "" {
 		// The secret in the action_url: 256 random bits (crypto/rand, or
@@ -91,7 +91,7 @@ func (s *Store) settleTx(ctx context.Context, tx *sql.Tx, out *topup.Settled, t 
 // locked (it is credited), and the settings (the streak ends, the next
 // top-up is checked); for an automatic top-up's failure the settings (the
 // streak grows). st is nil when the account never saved settings.
-func (s *Store) settleState(ctx context.Context, tx *sql.Tx, t topup.TopUp, o topup.Outcome) (acct ledger.AccountState, st *topup.Settings, err error) {
+func (s *core) settleState(ctx context.Context, tx *sql.Tx, t topup.TopUp, o topup.Outcome) (acct ledger.AccountState, st *topup.Settings, err error) {
 	credit := o.Status == topup.Succeeded
 	if credit {
 		if acct, err = s.lockAccount(ctx, tx, t.AccountID); err != nil {
@@ -111,7 +111,7 @@ func (s *Store) settleState(ctx context.Context, tx *sql.Tx, t topup.TopUp, o to
 // credit applies a credit that cannot be refused to the locked account
 // through ledger.Credit and writes it with Post's writers: the entry, the
 // daily totals and the balance.
-func (s *Store) credit(ctx context.Context, tx *sql.Tx, acct *ledger.AccountState, p ledger.Posting, now time.Time) error {
+func (s *core) credit(ctx context.Context, tx *sql.Tx, acct *ledger.AccountState, p ledger.Posting, now time.Time) error {
 	now = now.UTC().Truncate(time.Microsecond)
 	entry, err := ledger.Credit(now, s.ids.New, acct, p)
 	if err != nil {
@@ -129,7 +129,7 @@ func (s *Store) credit(ctx context.Context, tx *sql.Tx, acct *ledger.AccountStat
 
 // writeTopUp writes what an outcome may change of a top-up, and releases
 // its claim.
-func (s *Store) writeTopUp(ctx context.Context, tx *sql.Tx, t topup.TopUp) error {
+func (s *core) writeTopUp(ctx context.Context, tx *sql.Tx, t topup.TopUp) error {
 	_, err := tx.ExecContext(ctx, `UPDATE top_ups SET status = $1, charge_id = $2, client_secret = $3, action_token = $4, action_expires = $5,
 failure_code = $6, completed_at = $7, next_attempt_at = $8, lease_until = 0 WHERE id = $9`,
 		string(t.Status), t.ChargeID, t.ClientSecret, t.ActionToken, timeArg(t.ActionExpires), t.FailureCode, timeArg(t.CompletedAt),
@@ -143,7 +143,7 @@ failure_code = $6, completed_at = $7, next_attempt_at = $8, lease_until = 0 WHER
 // ExpiredActions lists requires_action top-ups the customer left for 24
 // hours; the engine cancels their charge and settles them (canceled,
 // authentication_expired, a failure in the row).
-func (s *Store) ExpiredActions(ctx context.Context) ([]string, error) {
+func (s *Payments) ExpiredActions(ctx context.Context) ([]string, error) {
 	rows, err := s.read.QueryContext(ctx, `SELECT id FROM top_ups WHERE status = 'requires_action' AND action_expires <= $1 ORDER BY id`, micros(s.clock.Now()))
 	if err != nil {
 		return nil, err
@@ -164,7 +164,7 @@ func (s *Store) ExpiredActions(ctx context.Context) ([]string, error) {
 // an account with Automatic Top-Up on, active and below its threshold, with
 // no open automatic top-up, becomes due for one by the clock alone. false
 // when no such account waits. The engine sweeps then.
-func (s *Store) NextDue(ctx context.Context, after time.Time) (time.Time, bool, error) {
+func (s *Payments) NextDue(ctx context.Context, after time.Time) (time.Time, bool, error) {
 	var due sql.NullInt64
 	err := s.read.QueryRowContext(ctx, `SELECT MIN(s.retry_after) FROM auto_top_up s JOIN accounts a ON a.id = s.account_id
 WHERE s.enabled AND s.retry_after > $1 AND a.status = 'active' AND a.balance < s.threshold
@@ -179,7 +179,7 @@ AND NOT EXISTS (SELECT 1 FROM top_ups t WHERE t.account_id = s.account_id AND t.
 // Sweep catches what no debit triggered: it creates the automatic top-ups
 // that are due, such as after a failure's back-off ended. It returns the new
 // top-ups.
-func (s *Store) Sweep(ctx context.Context, backoff time.Duration) ([]string, error) {
+func (s *Payments) Sweep(ctx context.Context, backoff time.Duration) ([]string, error) {
 	now := s.clock.Now()
 	rows, err := s.read.QueryContext(ctx, `SELECT s.account_id FROM auto_top_up s JOIN accounts a ON a.id = s.account_id
 WHERE s.enabled AND a.status = 'active' AND a.balance < s.threshold AND s.retry_after <= $1

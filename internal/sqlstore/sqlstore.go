@@ -40,55 +40,97 @@ type Dialect struct {
 	Retryable func(error) bool
 }
 
-// Store implements the storage interfaces on one database.
-type Store struct {
-	write    *sql.DB
-	read     *sql.DB
-	dialect  Dialect
-	clock    clock.Clock
-	ids      *ids.Generator
-	cache    stmtCache
-	lockBulk bulk
+// core is the handle every store shares: the two pools, the dialect, the
+// clock and the id generator, and the prepared debit statements. The
+// helpers that run inside a transaction (taking ctx and tx) are its
+// methods, so that an operation spanning concerns, such as a debit that
+// writes entries, budgets, notifications and a pending top-up, stays one
+// transaction in the store that owns it.
+type core struct {
+	write   *sql.DB
+	read    *sql.DB
+	dialect Dialect
+	clock   clock.Clock
+	ids     *ids.Generator
+	bulk    Bulk
 }
 
-// New returns a store that writes through write and reads through read
-// (the same pool on PostgreSQL; on SQLite, one writer connection and a pool
-// of readers).
-func New(write, read *sql.DB, d Dialect, c clock.Clock, g *ids.Generator) *Store {
-	return &Store{write: write, read: read, dialect: d, clock: c, ids: g, lockBulk: lockBulkFor(d)}
+// Ledger stores accounts, API keys, postings and their entries, and the
+// installation's meta values: ledger.Store, ledger.KeyStore and
+// ledger.Poster.
+type Ledger struct{ *core }
+
+// Payments stores top-ups through their life with what they are paid by:
+// Automatic Top-Up settings, cards and the provider's customer:
+// topup.Store, topup.EventStore, billing.Store and httpapi.Billing. (Not
+// "TopUps": that is its method listing an account's top-ups.)
+type Payments struct{ *core }
+
+// Outbox stores low balance alerts, budgets, webhook endpoints, the
+// notifications they cause and their deliveries: notify.Store,
+// billing.Alerts and httpapi.Alerts. Alerts and budgets live here, beside
+// the events they send, because every consumer that edits them also edits
+// endpoints and reads notifications.
+type Outbox struct{ *core }
+
+// Sandbox stores the sandbox provider's charges, cards and setup sessions:
+// sandbox.Store.
+type Sandbox struct{ *core }
+
+// Console stores the console's sign-in links, sessions and the daily
+// totals its chart and preview read.
+type Console struct{ *core }
+
+// DB is one database opened once: its stores by concern, sharing one
+// handle. Each consumer is given the part it needs; the embedding lets
+// tests and tools that inspect everything (the conformance suite, the
+// simulator's checker) call any store's method on the whole.
+type DB struct {
+	*Ledger
+	*Payments
+	*Outbox
+	*Sandbox
+	*Console
+	core *core
 }
 
-// Prepare readies the debit path's statements; the database packages call
-// it after migrating.
-func (s *Store) Prepare(ctx context.Context) error {
-	return s.prepareBulk(ctx, &entriesBulk, &recordsBulk, &balancesBulk, &idemLookup, &s.lockBulk, &dailyBulk,
-		&budgetsSpend)
+// New returns the stores of one database, writing through write and
+// reading through read (the same pool on PostgreSQL; on SQLite, one writer
+// connection and a pool of readers), running the debit path's bulk
+// statements through b.
+func New(write, read *sql.DB, d Dialect, b Bulk, c clock.Clock, g *ids.Generator) *DB {
+	h := &core{write: write, read: read, dialect: d, clock: c, ids: g, bulk: b}
+	return &DB{Ledger: &Ledger{h}, Payments: &Payments{h}, Outbox: &Outbox{h}, Sandbox: &Sandbox{h}, Console: &Console{h}, core: h}
 }
 
-// Dialect returns the store's dialect name.
-func (s *Store) DialectName() string { return s.dialect.Name }
+// DialectName returns the database's dialect name.
+func (d *DB) DialectName() string { return d.core.dialect.Name }
 
 // DB returns the pool that writes. It is for tests only, that must reach
 // past the store, such as the conformance suite proving that the database
 // itself refuses to change a ledger entry; production code, the simulator
 // included, goes through the store's methods.
-func (s *Store) DB() *sql.DB { return s.write }
+func (d *DB) DB() *sql.DB { return d.core.write }
 
 // Ping checks that the database answers.
-func (s *Store) Ping(ctx context.Context) error { return s.read.PingContext(ctx) }
+func (d *DB) Ping(ctx context.Context) error { return d.core.read.PingContext(ctx) }
+
+// Ping checks that the database answers, for the health probe that holds
+// only the ledger.
+func (s *Ledger) Ping(ctx context.Context) error { return s.read.PingContext(ctx) }
 
 // Close closes both pools.
-func (s *Store) Close() error {
-	err := s.write.Close()
-	if s.read != s.write {
-		err = errors.Join(err, s.read.Close())
+func (d *DB) Close() error {
+	err := d.core.write.Close()
+	if d.core.read != d.core.write {
+		err = errors.Join(err, d.core.read.Close())
 	}
 	return err
 }
 
 // inTx runs fn in a write transaction, retrying it when the database says
 // the conflict was transient.
-func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+func (s *core) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	for attempt := 0; ; attempt++ {
 		err := s.tryTx(ctx, fn)
 		if err == nil || attempt >= 4 || s.dialect.Retryable == nil || !s.dialect.Retryable(err) {
@@ -98,7 +140,7 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	}
 }
 
-func (s *Store) tryTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+func (s *core) tryTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	tx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)

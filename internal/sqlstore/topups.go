@@ -68,8 +68,8 @@ func timeArg(t time.Time) int64 {
 // Settings returns an account's Automatic Top-Up settings (disabled with no
 // amounts before the first save) and what automatic top-ups added or hold
 // open this month.
-func (s *Store) Settings(ctx context.Context, accountID string) (topup.Settings, money.Amount, error) {
-	if _, err := s.Account(ctx, accountID); err != nil {
+func (s *Payments) Settings(ctx context.Context, accountID string) (topup.Settings, money.Amount, error) {
+	if _, err := s.account(ctx, accountID); err != nil {
 		return topup.Settings{}, 0, err
 	}
 	var st topup.Settings
@@ -99,7 +99,7 @@ WHERE account_id = $1 AND trigger <> 'manual' AND status IN ('succeeded', 'pendi
 	return money.Amount(sum), err
 }
 
-func (s *Store) settingsTx(ctx context.Context, tx *sql.Tx, accountID string) (topup.Settings, bool, error) {
+func (s *core) settingsTx(ctx context.Context, tx *sql.Tx, accountID string) (topup.Settings, bool, error) {
 	var st topup.Settings
 	err := tx.QueryRowContext(ctx, `SELECT `+settingsCols+` FROM auto_top_up WHERE account_id = $1`, accountID).Scan(scanSettings(nil, &st)...)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -108,7 +108,7 @@ func (s *Store) settingsTx(ctx context.Context, tx *sql.Tx, accountID string) (t
 	return st, err == nil, err
 }
 
-func (s *Store) writeSettings(ctx context.Context, tx *sql.Tx, accountID string, st topup.Settings) error {
+func (s *core) writeSettings(ctx context.Context, tx *sql.Tx, accountID string, st topup.Settings) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO auto_top_up (account_id, `+settingsCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 ON CONFLICT (account_id) DO UPDATE SET enabled = excluded.enabled, threshold = excluded.threshold, target = excluded.target,
 payment_method = excluded.payment_method, monthly_limit = excluded.monthly_limit, disabled_reason = excluded.disabled_reason,
@@ -124,7 +124,7 @@ failure_streak = excluded.failure_streak, retry_after = excluded.retry_after, li
 // SaveSettings validates in against the account's cards and limits, saves
 // the result with an audit row, and creates a top-up at once when the
 // balance is already below the new threshold (trigger: settings).
-func (s *Store) SaveSettings(ctx context.Context, accountID, actor string, in topup.Input, maxTarget money.Amount) (topup.Settings, *topup.TopUp, error) {
+func (s *Payments) SaveSettings(ctx context.Context, accountID, actor string, in topup.Input, maxTarget money.Amount) (topup.Settings, *topup.TopUp, error) {
 	var out topup.Settings
 	var created *topup.TopUp
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
@@ -184,7 +184,7 @@ func (s *Store) SaveSettings(ctx context.Context, accountID, actor string, in to
 // changeSettings saves settings and writes the audit row: always for a
 // customer's or operator's save, and for Topup's own changes (switching off
 // after declines or a removed card) when what the customer sees changed.
-func (s *Store) changeSettings(ctx context.Context, tx *sql.Tx, accountID, actor string, old, next topup.Settings, always bool) error {
+func (s *core) changeSettings(ctx context.Context, tx *sql.Tx, accountID, actor string, old, next topup.Settings, always bool) error {
 	if err := s.writeSettings(ctx, tx, accountID, next); err != nil {
 		return err
 	}
@@ -213,7 +213,7 @@ func settingsView(s topup.Settings) map[string]any {
 }
 
 // SettingsAudit lists the changes of an account's settings, newest first.
-func (s *Store) SettingsAudit(ctx context.Context, accountID string, limit int) ([]topup.AuditEntry, error) {
+func (s *Payments) SettingsAudit(ctx context.Context, accountID string, limit int) ([]topup.AuditEntry, error) {
 	rows, err := s.read.QueryContext(ctx, `SELECT id, actor, old_value, new_value, created_at FROM settings_audit WHERE account_id = $1 ORDER BY id DESC LIMIT $2`, accountID, limit)
 	if err != nil {
 		return nil, err
@@ -234,7 +234,7 @@ func (s *Store) SettingsAudit(ctx context.Context, accountID string, limit int) 
 }
 
 // lockAccount reads (and on PostgreSQL locks) one account.
-func (s *Store) lockAccount(ctx context.Context, tx *sql.Tx, id string) (ledger.AccountState, error) {
+func (s *core) lockAccount(ctx context.Context, tx *sql.Tx, id string) (ledger.AccountState, error) {
 	var st ledger.AccountState
 	var cur, status string
 	var created int64
@@ -255,7 +255,7 @@ func (s *Store) lockAccount(ctx context.Context, tx *sql.Tx, id string) (ledger.
 // due; the partial unique index top_ups_one_open_auto makes a second open
 // one impossible whatever the timing. When the monthly limit leaves less
 // than the minimum charge, the customer is told once that month instead.
-func (s *Store) maybeTrigger(ctx context.Context, tx *sql.Tx, acct ledger.AccountState, st topup.Settings, trig topup.Trigger, now time.Time) (*topup.TopUp, error) {
+func (s *core) maybeTrigger(ctx context.Context, tx *sql.Tx, acct ledger.AccountState, st topup.Settings, trig topup.Trigger, now time.Time) (*topup.TopUp, error) {
 	if !st.Due(acct.Balance, false, now) {
 		// Not due whatever else holds: nothing to load.
 		return nil, nil
@@ -272,7 +272,7 @@ func (s *Store) maybeTrigger(ctx context.Context, tx *sql.Tx, acct ledger.Accoun
 // its settings and balance: whether an automatic top-up is open (and only
 // when none is, the month's total when there is a limit, and the default
 // card when the settings name none).
-func (s *Store) triggerState(ctx context.Context, tx *sql.Tx, accountID string, st topup.Settings, now time.Time) (topup.TriggerState, error) {
+func (s *core) triggerState(ctx context.Context, tx *sql.Tx, accountID string, st topup.Settings, now time.Time) (topup.TriggerState, error) {
 	var ts topup.TriggerState
 	var open int
 	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM top_ups WHERE account_id = $1 AND trigger <> 'manual' AND status IN ('pending', 'processing', 'requires_action')`, accountID).Scan(&open); err != nil {
@@ -298,7 +298,7 @@ func (s *Store) triggerState(ctx context.Context, tx *sql.Tx, accountID string, 
 }
 
 // writeDecision writes what topup.Decide decided for an account.
-func (s *Store) writeDecision(ctx context.Context, tx *sql.Tx, accountID string, d topup.Decision, now time.Time) error {
+func (s *core) writeDecision(ctx context.Context, tx *sql.Tx, accountID string, d topup.Decision, now time.Time) error {
 	if d.LimitNotified != "" {
 		if _, err := tx.ExecContext(ctx, `UPDATE auto_top_up SET limit_notified = $1 WHERE account_id = $2`, d.LimitNotified, accountID); err != nil {
 			return err
@@ -313,7 +313,7 @@ func (s *Store) writeDecision(ctx context.Context, tx *sql.Tx, accountID string,
 	return nil
 }
 
-func (s *Store) insertTopUp(ctx context.Context, tx *sql.Tx, t *topup.TopUp, leaseUntil int64) error {
+func (s *core) insertTopUp(ctx context.Context, tx *sql.Tx, t *topup.TopUp, leaseUntil int64) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO top_ups (id, account_id, status, trigger, amount, payment_method, next_attempt_at, lease_until, crossed_at, created_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, t.ID, t.AccountID, string(t.Status), string(t.Trigger), amountArg(t.Amount), t.PaymentMethod,
 		micros(t.NextAttemptAt), leaseUntil, micros(t.CrossedAt), micros(t.CreatedAt))
@@ -324,13 +324,13 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, t.ID, t.AccountID, string(t.S
 }
 
 // notify writes an event to the outbox in the caller's transaction.
-func (s *Store) notify(ctx context.Context, tx *sql.Tx, accountID, typ string, data any, now time.Time) error {
+func (s *core) notify(ctx context.Context, tx *sql.Tx, accountID, typ string, data any, now time.Time) error {
 	return s.writeEvents(ctx, tx, []ledger.Event{{AccountID: accountID, Type: typ, Data: data}}, now)
 }
 
 // writeEvents writes events to the outbox in the caller's transaction, in
 // order; an event without an id gets one now.
-func (s *Store) writeEvents(ctx context.Context, tx *sql.Tx, events []ledger.Event, now time.Time) error {
+func (s *core) writeEvents(ctx context.Context, tx *sql.Tx, events []ledger.Event, now time.Time) error {
 	for _, e := range events {
 		body, err := json.Marshal(e.Data)
 		if err != nil {
@@ -349,7 +349,7 @@ func (s *Store) writeEvents(ctx context.Context, tx *sql.Tx, events []ledger.Eve
 }
 
 // Notifications lists what an account was told, newest first.
-func (s *Store) Notifications(ctx context.Context, accountID string, limit int) ([]topup.Notification, error) {
+func (s *Outbox) Notifications(ctx context.Context, accountID string, limit int) ([]topup.Notification, error) {
 	rows, err := s.read.QueryContext(ctx, `SELECT id, type, data, created_at FROM notifications WHERE account_id = $1 ORDER BY id DESC LIMIT $2`, accountID, limit)
 	if err != nil {
 		return nil, err

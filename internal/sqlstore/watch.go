@@ -45,44 +45,21 @@ func decodeThresholds(s string) ([]alert.Threshold, error) {
 	return out, nil
 }
 
-// budgetsSpend adds each key's usage of the group to its budget, first
-// resetting a monthly budget whose month is over (the lead parameters are
-// the current month's start), and returns the budgets as they are after
-// it: budgets are read and written by this one statement.
-var budgetsSpend = bulk{head: `UPDATE budgets SET spent = CASE WHEN kind = 'monthly' AND period_start < % THEN 0 ELSE spent END + v.column3,
-period_start = CASE WHEN kind = 'monthly' AND period_start < % THEN % ELSE period_start END FROM (VALUES `, lead: 3,
-	cell: "(%, %, CAST(% AS BIGINT))", cols: 3, sep: ",",
-	tail: `) AS v WHERE budgets.account_id = v.column1 AND budgets.subject = v.column2 RETURNING ` + budgetCols,
-	pg: `UPDATE budgets SET spent = CASE WHEN kind = 'monthly' AND period_start < $1 THEN 0 ELSE spent END + v.v_amount,
-period_start = CASE WHEN kind = 'monthly' AND period_start < $2 THEN $3 ELSE period_start END
-FROM unnest($4::text[], $5::text[], $6::bigint[]) AS v(v_account, v_subject, v_amount)
-WHERE budgets.account_id = v.v_account AND budgets.subject = v.v_subject RETURNING ` + budgetCols}
-
 // spendBudgets adds the group's usage to its budgets (rolling a monthly
 // budget whose month is over) and returns them as they are after it; an
 // account's budgets are read only when the plan spends on them.
-func (s *Store) spendBudgets(ctx context.Context, tx *sql.Tx, spend []debit.Spend, now time.Time) ([]alert.Budget, error) {
+func (s *core) spendBudgets(ctx context.Context, tx *sql.Tx, spend []debit.Spend, now time.Time) ([]alert.Budget, error) {
 	var out []alert.Budget
-	month := micros(alert.MonthStart(now))
-	err := s.eachChunk(&budgetsSpend, len(spend), func(from, to int, query string) error {
-		args := make([]any, 0, budgetsSpend.lead+budgetsSpend.cols*(to-from))
-		args = append(args, month, month, month)
-		for _, k := range spend[from:to] {
-			args = append(args, k.AccountID, k.Subject, int64(k.Amount))
-		}
-		rows, err := s.bulkQuery(ctx, tx, query, args)
+	err := s.bulk.SpendBudgets(ctx, tx, micros(alert.MonthStart(now)), spend, func(rows *sql.Rows) error {
+		b, err := scanBudget(rows)
 		if err != nil {
-			return fmt.Errorf("record budget spend: %w", err)
+			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			b, err := scanBudget(rows)
-			if err != nil {
-				return err
-			}
-			out = append(out, b)
-		}
-		return rows.Err()
+		out = append(out, b)
+		return nil
 	})
-	return out, err
+	if err != nil {
+		return nil, fmt.Errorf("record budget spend: %w", err)
+	}
+	return out, nil
 }

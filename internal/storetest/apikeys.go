@@ -164,7 +164,7 @@ func Before(files fs.FS, version int) fs.FS {
 // current code does: the key still works and is listed as "default". old is
 // a connection to the empty database, files its full migration list, and
 // reopen opens it with the store (migrating it).
-func UpgradeKeepsAccountKeys(t *testing.T, old *sql.DB, files fs.FS, reopen func() *sqlstore.Store) {
+func UpgradeKeepsAccountKeys(t *testing.T, old *sql.DB, files fs.FS, reopen func() *sqlstore.DB) {
 	t.Helper()
 	if err := sqlstore.Migrate(ctx(t), old, Before(files, 7)); err != nil {
 		t.Fatalf("migrate to 0006: %v", err)

@@ -20,7 +20,7 @@ var BenchGroups = []int{1, 64, 1000}
 // over 100 accounts of which one is hot (a quarter of all usage), and
 // reports postings/s. One benchmark op is one posting, so ns/op is the cost
 // of a posting whatever the group size.
-func BenchPost(b *testing.B, open func(tb testing.TB) *sqlstore.Store) {
+func BenchPost(b *testing.B, open func(tb testing.TB) *sqlstore.DB) {
 	for _, size := range BenchGroups {
 		b.Run("group="+strconv.Itoa(size), func(b *testing.B) {
 			s := open(b)

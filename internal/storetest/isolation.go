@@ -17,7 +17,7 @@ import (
 // FaultyStore fails any transaction that holds a posting whose key starts
 // with "fault-": a database error nobody foresaw, injected at the store a
 // committer writes through (the poison tests of this suite and the API's).
-type FaultyStore struct{ *sqlstore.Store }
+type FaultyStore struct{ *sqlstore.Ledger }
 
 // Post fails the whole group when any posting is marked, as a database
 // refusing one value fails its transaction; otherwise it is the store's.
@@ -27,7 +27,7 @@ func (s FaultyStore) Post(ctx context.Context, postings []ledger.Posting) ([]led
 			return nil, fmt.Errorf("injected fault for %s", postings[i].IdempotencyKey)
 		}
 	}
-	return s.Store.Post(ctx, postings)
+	return s.Ledger.Post(ctx, postings)
 }
 
 // testPoisonUnderLoad: clients posting poison (an injected store fault, a
@@ -45,7 +45,7 @@ func testPoisonUnderLoad(t *testing.T, f *fixture) {
 	f.postOK(credit(whale.ID, ledger.MaxTurnover-amt(t, "1"), "grant"))
 	nul := f.account("nul@example.com")
 
-	c := ledger.NewCommitter(FaultyStore{f.s}, ledger.CommitterConfig{})
+	c := ledger.NewCommitter(FaultyStore{f.s.Ledger}, ledger.CommitterConfig{})
 	c.Start()
 	defer c.Stop()
 	price := amt(t, "0.01")

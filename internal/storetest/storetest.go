@@ -38,7 +38,7 @@ func NewIDs(c clock.Clock) *ids.Generator { return ids.New(c) }
 // Run runs the storage conformance suite. open must return a fresh, empty
 // store built with NewClock and register its own cleanup (closing the store
 // and dropping what it created).
-func Run(t *testing.T, open func(t *testing.T) *sqlstore.Store) {
+func Run(t *testing.T, open func(t *testing.T) *sqlstore.DB) {
 	t.Helper()
 	setup := func(t *testing.T) *fixture {
 		t.Helper()
@@ -117,7 +117,7 @@ var suite = []struct {
 // fixture is one subtest's fresh store and the helpers that speak to it.
 type fixture struct {
 	t   *testing.T
-	s   *sqlstore.Store
+	s   *sqlstore.DB
 	ids *ids.Generator
 }
 
@@ -149,7 +149,7 @@ func (f *fixture) account(email string) ledger.Account {
 	return createAccount(f.t, f.s, f.ids, email)
 }
 
-func createAccount(t testing.TB, s *sqlstore.Store, g *ids.Generator, email string) ledger.Account {
+func createAccount(t testing.TB, s *sqlstore.DB, g *ids.Generator, email string) ledger.Account {
 	t.Helper()
 	a := ledger.Account{
 		ID:        g.New(ids.Account),
@@ -212,7 +212,7 @@ func (f *fixture) entryCount(id string) int {
 	return entryCount(f.t, f.s, id)
 }
 
-func entryCount(t testing.TB, s *sqlstore.Store, id string) int {
+func entryCount(t testing.TB, s *sqlstore.DB, id string) int {
 	t.Helper()
 	var n int
 	if err := s.DB().QueryRowContext(ctx(t), `SELECT COUNT(*) FROM entries WHERE account_id = $1`, id).Scan(&n); err != nil {
@@ -512,7 +512,7 @@ func testPostUnknownAccount(t *testing.T, f *fixture) {
 	}
 }
 
-func entryCountAll(t testing.TB, s *sqlstore.Store) int {
+func entryCountAll(t testing.TB, s *sqlstore.DB) int {
 	t.Helper()
 	var n int
 	if err := s.DB().QueryRowContext(ctx(t), `SELECT COUNT(*) FROM entries`).Scan(&n); err != nil {
@@ -797,7 +797,7 @@ func (f *fixture) hammer(submit func(context.Context, []ledger.Posting) ([]ledge
 }
 
 func testConcurrentCommitter(t *testing.T, f *fixture) {
-	c := ledger.NewCommitter(f.s, ledger.CommitterConfig{})
+	c := ledger.NewCommitter(f.s.Ledger, ledger.CommitterConfig{})
 	c.Start()
 	defer c.Stop()
 	f.hammer(c.Submit)

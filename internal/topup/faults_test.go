@@ -33,7 +33,7 @@ func crossed(t *testing.T, e *topuptest.Env, p payment.Provider, token string) (
 // so that an engine with a shorter ChargeTimeout loses the answer of a
 // charge that was made, as after a network timeout.
 func slowSandbox(e *topuptest.Env) *sandbox.Provider {
-	return sandbox.New(e.Store, sandbox.Config{Latency: 300 * time.Millisecond, Clock: e.Clock, IDs: e.IDs})
+	return sandbox.New(e.Store.Sandbox, sandbox.Config{Latency: 300 * time.Millisecond, Clock: e.Clock, IDs: e.IDs})
 }
 
 func chargeTimeout(d time.Duration) func(*topup.Config) {

@@ -42,8 +42,8 @@ func TestHammer(t *testing.T) {
 
 			cfg := topup.Config{Clock: clock.System, RetryBackoff: time.Hour, PollInterval: 5 * time.Millisecond,
 				SweepInterval: 50 * time.Millisecond, Logger: topuptest.Logger(t, slog.LevelWarn)}
-			workers := []*topup.Engine{topup.NewEngine(e.Store, e.Sandbox, cfg), topup.NewEngine(e.Store, e.Sandbox, cfg)}
-			com := ledger.NewCommitter(e.Store, ledger.CommitterConfig{})
+			workers := []*topup.Engine{topup.NewEngine(e.Store.Payments, e.Sandbox, cfg), topup.NewEngine(e.Store, e.Sandbox, cfg)}
+			com := ledger.NewCommitter(e.Store.Ledger, ledger.CommitterConfig{})
 			com.OnTopUp(func() {
 				for _, w := range workers {
 					w.Kick()

@@ -80,7 +80,7 @@ func alertsSummary(p alertsPage) string {
 // of the whole list.
 func (c *Console) alertsView(q *request, raw []string, errs map[int]string, listErr string) (view, error) {
 	cur := q.acct.Currency
-	saved, err := c.store.LowBalanceAlerts(q.Context(), q.acct.ID)
+	saved, err := c.outbox.LowBalanceAlerts(q.Context(), q.acct.ID)
 	if err != nil {
 		return view{}, err
 	}
@@ -201,7 +201,7 @@ func (c *Console) removeAlert(w http.ResponseWriter, q *request) {
 		c.fail(w, q.Request, err)
 		return
 	}
-	saved, err := c.store.LowBalanceAlerts(q.Context(), q.acct.ID)
+	saved, err := c.outbox.LowBalanceAlerts(q.Context(), q.acct.ID)
 	if err != nil {
 		c.fail(w, q.Request, err)
 		return

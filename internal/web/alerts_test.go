@@ -523,7 +523,7 @@ func TestWebhookEndpointsOnNotificationsPage(t *testing.T) {
 	// An event, delivered once: the receiver answers 500, so a retry waits.
 	e.mustAPI("PUT", "/v1/accounts/"+a.ID+"/low_balance_alerts", a.Key, `{"thresholds":["20.00"]}`, 200, nil)
 	e.usage(a, "6.00", "u1", "inference")
-	w, err := notify.New(e.store, notify.Config{AllowPrivate: true, Clock: e.clock, Logger: slog.New(slog.DiscardHandler)})
+	w, err := notify.New(e.store.Outbox, notify.Config{AllowPrivate: true, Clock: e.clock, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,7 +29,7 @@ const (
 	loginCookie   = "topup_login"
 )
 
-// LinkStore keeps sign-in links (*sqlstore.Store).
+// LinkStore keeps sign-in links (*sqlstore.Console).
 type LinkStore interface {
 	CreateLoginLink(ctx context.Context, accountID, tokenHash string, expiresAt time.Time) error
 }
@@ -146,9 +146,9 @@ func (c *Console) loginFormKey(ctx context.Context) ([]byte, error) {
 	if k.key != nil {
 		return k.key, nil
 	}
-	v, ok, err := c.store.Meta(ctx, formKeyMeta)
+	v, ok, err := c.ledger.Meta(ctx, formKeyMeta)
 	if err == nil && !ok {
-		v, err = c.store.SetMetaIfAbsent(ctx, formKeyMeta, ids.Secret(""))
+		v, err = c.ledger.SetMetaIfAbsent(ctx, formKeyMeta, ids.Secret(""))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("sign-in form key: %w", err)

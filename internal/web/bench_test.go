@@ -42,7 +42,7 @@ import (
 var bench struct {
 	once    sync.Once
 	dir     string
-	store   *sqlstore.Store
+	store   *sqlstore.DB
 	console *web.Console
 	account string
 	cookie  *http.Cookie
@@ -132,13 +132,13 @@ func seedBench() error {
 	}
 	bench.entries = seq + 1
 	clk.Set(now)
-	sb := sandbox.New(store, sandbox.Config{BaseURL: "http://bench", Clock: clk, IDs: g})
+	sb := sandbox.New(store.Sandbox, sandbox.Config{BaseURL: "http://bench", Clock: clk, IDs: g})
 	log := slog.New(slog.DiscardHandler)
-	engine := topup.NewEngine(store, sb, topup.Config{Clock: clk, Logger: log})
-	links := web.NewLinks(store, clk, "http://bench/console")
+	engine := topup.NewEngine(store.Payments, sb, topup.Config{Clock: clk, Logger: log})
+	links := web.NewLinks(store.Console, clk, "http://bench/console")
 	svc := billing.New(billing.Config{PublicURL: "http://bench", ConsoleURL: "http://bench/console"},
-		billing.Deps{Store: store, Alerts: store, Provider: sb, Sandbox: sb, Engine: engine, Clock: clk, Logger: log})
-	bench.console = web.New(web.Config{PublicURL: "http://bench"}, web.Deps{Store: store, Billing: svc, Clock: clk, Logger: log})
+		billing.Deps{Store: store.Payments, Alerts: store, Provider: sb, Sandbox: sb, Engine: engine, Clock: clk, Logger: log})
+	bench.console = web.New(web.Config{PublicURL: "http://bench"}, web.Deps{Store: store.Console, Ledger: store.Ledger, Payments: store.Payments, Alerts: store.Outbox, Billing: svc, Clock: clk, Logger: log})
 	if _, err := store.AddCard(ctx, acct.ID, mustAttach(ctx, sb, store, acct)); err != nil {
 		return err
 	}
@@ -156,7 +156,7 @@ func seedBench() error {
 	return nil
 }
 
-func mustAttach(ctx context.Context, sb *sandbox.Provider, store *sqlstore.Store, acct ledger.Account) payment.Card {
+func mustAttach(ctx context.Context, sb *sandbox.Provider, store *sqlstore.DB, acct ledger.Account) payment.Card {
 	cust, err := sb.EnsureCustomer(ctx, "", acct.ID, acct.Email)
 	if err != nil {
 		panic(err)

@@ -46,7 +46,7 @@ func (c *Console) overview(w http.ResponseWriter, q *request) {
 		return
 	}
 	if id := q.URL.Query().Get("top_up"); id != "" {
-		if t, err := c.store.TopUp(q.Context(), q.acct.ID, id); err == nil {
+		if t, err := c.payments.TopUp(q.Context(), q.acct.ID, id); err == nil {
 			v.Notice = c.topUpNotice(q, t)
 		}
 	}
@@ -58,11 +58,11 @@ func (c *Console) overview(w http.ResponseWriter, q *request) {
 func (c *Console) overviewView(q *request, p overviewPage) (view, error) {
 	ctx, cur := q.Context(), q.acct.Currency
 	p.Balance, p.Spendable, p.MinCharge = formatMoney(q.acct.Balance, cur), q.acct.Spendable(), formatMoney(cur.MinCharge, cur)
-	st, _, err := c.store.Settings(ctx, q.acct.ID)
+	st, _, err := c.payments.Settings(ctx, q.acct.ID)
 	if err != nil {
 		return view{}, err
 	}
-	cards, err := c.store.Cards(ctx, q.acct.ID)
+	cards, err := c.payments.Cards(ctx, q.acct.ID)
 	if err != nil {
 		return view{}, err
 	}
@@ -85,7 +85,7 @@ func (c *Console) overviewView(q *request, p overviewPage) (view, error) {
 	p.Chart = buildChart(buildHistory(rows, q.acct.Balance, q.acct.CreatedAt, now), cur, threshold)
 
 	after := q.URL.Query().Get("starting_after")
-	entries, more, err := c.store.Entries(ctx, q.acct.ID, ledger.Page{Limit: entriesPerPage, StartingAfter: after})
+	entries, more, err := c.ledger.Entries(ctx, q.acct.ID, ledger.Page{Limit: entriesPerPage, StartingAfter: after})
 	if err != nil {
 		return view{}, err
 	}
@@ -145,7 +145,7 @@ func (c *Console) addCredit(w http.ResponseWriter, q *request) {
 		refuse(http.StatusBadRequest, fieldMessage(apperr.As(err).Message))
 		return
 	}
-	cards, err := c.store.Cards(q.Context(), q.acct.ID)
+	cards, err := c.payments.Cards(q.Context(), q.acct.ID)
 	if err != nil {
 		c.fail(w, q.Request, err)
 		return

@@ -48,7 +48,7 @@ func TestConsoleInChromium(t *testing.T) {
 	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusInternalServerError) }))
 	defer receiver.Close()
 	e.mustAPI("POST", "/v1/accounts/"+a.ID+"/webhook_endpoints", adminKey, `{"url":"`+receiver.URL+`/topup"}`, 201, nil)
-	notifier, err := notify.New(e.store, notify.Config{AllowPrivate: true, Clock: clk, Logger: slog.New(slog.DiscardHandler)})
+	notifier, err := notify.New(e.store.Outbox, notify.Config{AllowPrivate: true, Clock: clk, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

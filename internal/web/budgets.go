@@ -86,7 +86,7 @@ func (c *Console) budgets(w http.ResponseWriter, q *request) {
 func (c *Console) budgetsView(q *request, f budgetForm, editID, editValue, editErr string) (view, error) {
 	cur := q.acct.Currency
 	after := q.URL.Query().Get("starting_after")
-	bs, more, err := c.store.Budgets(q.Context(), q.acct.ID, ledger.Page{Limit: budgetsPerPage, StartingAfter: after})
+	bs, more, err := c.outbox.Budgets(q.Context(), q.acct.ID, ledger.Page{Limit: budgetsPerPage, StartingAfter: after})
 	if err != nil {
 		return view{}, err
 	}

@@ -76,7 +76,7 @@ func TestConsoleHSTS(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{})
 	for publicURL, want := range map[string]bool{"https://billing.example.com": true, "http://127.0.0.1:8080": false} {
-		c := web.New(web.Config{PublicURL: publicURL}, web.Deps{Store: e.store, Clock: e.clock})
+		c := web.New(web.Config{PublicURL: publicURL}, web.Deps{Store: e.store.Console, Ledger: e.store.Ledger, Payments: e.store.Payments, Alerts: e.store.Outbox, Clock: e.clock})
 		for _, path := range []string{"/console/login", "/console/static/console.css", "/console/nowhere"} {
 			rec := httptest.NewRecorder()
 			c.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))

@@ -36,7 +36,7 @@ const adminKey = "tpa_console_test_admin"
 type env struct {
 	t       *testing.T
 	url     string
-	store   *sqlstore.Store
+	store   *sqlstore.DB
 	clock   clock.Clock
 	console *web.Console
 	server  *httpapi.Server

@@ -25,12 +25,12 @@ type topUpRow struct {
 func (c *Console) history(w http.ResponseWriter, q *request) {
 	ctx, cur := q.Context(), q.acct.Currency
 	after := q.URL.Query().Get("starting_after")
-	tus, more, err := c.store.TopUps(ctx, q.acct.ID, ledger.Page{Limit: topUpsPerPage, StartingAfter: after})
+	tus, more, err := c.payments.TopUps(ctx, q.acct.ID, ledger.Page{Limit: topUpsPerPage, StartingAfter: after})
 	if err != nil {
 		c.fail(w, q.Request, err)
 		return
 	}
-	cards, err := c.store.Cards(ctx, q.acct.ID)
+	cards, err := c.payments.Cards(ctx, q.acct.ID)
 	if err != nil {
 		c.fail(w, q.Request, err)
 		return

@@ -86,15 +86,15 @@ func (c *Console) methods(w http.ResponseWriter, q *request) {
 // the saved settings; otherwise d already holds what the person typed.
 func (c *Console) methodsView(q *request, d dialogView, fill bool) (view, error) {
 	ctx, cur := q.Context(), q.acct.Currency
-	st, mtd, err := c.store.Settings(ctx, q.acct.ID)
+	st, mtd, err := c.payments.Settings(ctx, q.acct.ID)
 	if err != nil {
 		return view{}, err
 	}
-	cards, err := c.store.Cards(ctx, q.acct.ID)
+	cards, err := c.payments.Cards(ctx, q.acct.ID)
 	if err != nil {
 		return view{}, err
 	}
-	tus, _, err := c.store.TopUps(ctx, q.acct.ID, ledger.Page{Limit: 100})
+	tus, _, err := c.payments.TopUps(ctx, q.acct.ID, ledger.Page{Limit: 100})
 	if err != nil {
 		return view{}, err
 	}
@@ -322,7 +322,7 @@ func (c *Console) setupCard(w http.ResponseWriter, q *request) {
 // and never brings back a card removed since).
 func (c *Console) setupReturn(w http.ResponseWriter, q *request) {
 	ctx := q.Context()
-	before, err := c.store.Cards(ctx, q.acct.ID)
+	before, err := c.payments.Cards(ctx, q.acct.ID)
 	if err != nil {
 		c.fail(w, q.Request, err)
 		return
@@ -350,7 +350,7 @@ func (c *Console) setupReturn(w http.ResponseWriter, q *request) {
 		c.fail(w, q.Request, err)
 		return
 	}
-	st, _, err := c.store.Settings(ctx, q.acct.ID)
+	st, _, err := c.payments.Settings(ctx, q.acct.ID)
 	if err != nil {
 		c.fail(w, q.Request, err)
 		return
@@ -363,7 +363,7 @@ func (c *Console) setupReturn(w http.ResponseWriter, q *request) {
 }
 
 func (c *Console) makeDefault(w http.ResponseWriter, q *request) {
-	if _, err := c.store.SetDefaultCard(q.Context(), q.acct.ID, q.PathValue("pm")); err != nil {
+	if _, err := c.payments.SetDefaultCard(q.Context(), q.acct.ID, q.PathValue("pm")); err != nil {
 		c.fail(w, q.Request, err)
 		return
 	}
@@ -412,12 +412,12 @@ func (c *Console) preview(w http.ResponseWriter, q *request) {
 	case in.Threshold == nil || in.Target == nil:
 		res = previewResult{Lines: []string{"Enter both amounts to see what they would have done over the last 30 days."}}
 	default:
-		st, _, err := c.store.Settings(q.Context(), q.acct.ID)
+		st, _, err := c.payments.Settings(q.Context(), q.acct.ID)
 		if err != nil {
 			c.failJSON(w, q, err)
 			return
 		}
-		cards, err := c.store.Cards(q.Context(), q.acct.ID)
+		cards, err := c.payments.Cards(q.Context(), q.acct.ID)
 		if err != nil {
 			c.failJSON(w, q, err)
 			return

@@ -81,7 +81,7 @@ func (c *Console) notifications(w http.ResponseWriter, q *request) {
 func (c *Console) notificationsView(q *request, p notificationsPage) (view, error) {
 	ctx := q.Context()
 	after := q.URL.Query().Get("starting_after")
-	ns, more, err := c.store.NotificationPage(ctx, q.acct.ID, ledger.Page{Limit: notificationsPerPage, StartingAfter: after})
+	ns, more, err := c.outbox.NotificationPage(ctx, q.acct.ID, ledger.Page{Limit: notificationsPerPage, StartingAfter: after})
 	if err != nil {
 		return view{}, err
 	}
@@ -92,14 +92,14 @@ func (c *Console) notificationsView(q *request, p notificationsPage) (view, erro
 	if more && len(ns) > 0 {
 		p.Older = ns[len(ns)-1].ID
 	}
-	es, _, err := c.store.Endpoints(ctx, q.acct.ID, ledger.Page{Limit: ledger.MaxWebhookEndpoints})
+	es, _, err := c.outbox.Endpoints(ctx, q.acct.ID, ledger.Page{Limit: ledger.MaxWebhookEndpoints})
 	if err != nil {
 		return view{}, err
 	}
 	p.CanAdd = len(es) < ledger.MaxWebhookEndpoints
 	for _, e := range es {
 		row := endpointRow{ID: e.ID, URL: e.URL, SecretPrefix: e.Secret[:min(len(e.Secret), 12)], Created: formatTime(e.CreatedAt), CreatedISO: isoTime(e.CreatedAt)}
-		as, more, err := c.store.DeliveryAttempts(ctx, q.acct.ID, e.ID, ledger.Page{Limit: attemptsShown})
+		as, more, err := c.outbox.DeliveryAttempts(ctx, q.acct.ID, e.ID, ledger.Page{Limit: attemptsShown})
 		if err != nil {
 			return view{}, err
 		}
@@ -208,7 +208,7 @@ func (c *Console) eventWords(ctx context.Context, q *request, n topup.Notificati
 			row.Summary += " of " + amount(d.Amount)
 		}
 		row.Summary += " (3-D Secure)."
-		if t, err := c.store.TopUp(ctx, q.acct.ID, d.ID); err == nil {
+		if t, err := c.payments.TopUp(ctx, q.acct.ID, d.ID); err == nil {
 			if u := c.svc.ActionURL(t); u != "" {
 				row.Link, row.LinkText, row.Action = u, "Complete authentication", true
 			} else {

@@ -44,7 +44,7 @@ func (c *Console) payPage(w http.ResponseWriter, r *http.Request) {
 		p.ClientSecret, p.PaymentMethod = t.ClientSecret, t.PaymentMethod
 		w.Header().Set("Content-Security-Policy", csp(true))
 	}
-	if cards, err := c.store.Cards(r.Context(), t.AccountID); err == nil {
+	if cards, err := c.payments.Cards(r.Context(), t.AccountID); err == nil {
 		for _, cd := range cards {
 			if cd.ID == t.PaymentMethod {
 				p.Card = cardLabel(cd)

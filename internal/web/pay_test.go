@@ -27,7 +27,7 @@ func (s stripeStore) TopUpByID(_ context.Context, id string) (topup.TopUp, error
 	return s.t, nil
 }
 
-type noCards struct{ web.Store }
+type noCards struct{ web.Payments }
 
 func (noCards) Cards(context.Context, string) ([]topup.Card, error) { return nil, nil }
 
@@ -42,7 +42,7 @@ func TestPayPageWithStripe(t *testing.T) {
 	tu := topup.TopUp{ID: "tu_1", AccountID: "acct_1", Status: topup.RequiresAction, Amount: &amount, Currency: usd,
 		ClientSecret: "pi_1_secret_abc", ActionToken: "tok", PaymentMethod: "pm_1"}
 	svc := billing.New(billing.Config{StripePublishableKey: "pk_test_123"}, billing.Deps{Store: stripeStore{t: tu}})
-	c := web.New(web.Config{PublicURL: "https://billing.example.com"}, web.Deps{Billing: svc, Store: noCards{}})
+	c := web.New(web.Config{PublicURL: "https://billing.example.com"}, web.Deps{Billing: svc, Payments: noCards{}})
 	rec := httptest.NewRecorder()
 	c.ServeHTTP(rec, httptest.NewRequest("GET", "/console/pay/tu_1?token=tok", nil))
 	body, policy := rec.Body.String(), rec.Header().Get("Content-Security-Policy")

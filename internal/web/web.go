@@ -34,31 +34,49 @@ import (
 // Prefix is where the console is mounted.
 const Prefix = "/console"
 
-// Store is what the console reads and writes itself (*sqlstore.Store).
+// Store is what the console keeps itself (*sqlstore.Console): sign-in
+// links, sessions and the daily totals of the chart and the preview.
 // Methods return *apperr.Error with NotFound for unknown ids.
 type Store interface {
+	LinkStore
+	LoginLink(ctx context.Context, tokenHash string) (console.LoginLink, error)
+	UseLoginLink(ctx context.Context, tokenHash string, sess console.Session) (console.Session, error)
+	ConsoleSession(ctx context.Context, idHash string) (console.Session, error)
+	EndConsoleSession(ctx context.Context, idHash string) error
+	DailyTotals(ctx context.Context, accountID string, since time.Time) ([]ledger.Day, error)
+}
+
+// Ledger is the ledger the console reads (*sqlstore.Ledger): the account,
+// its entries, and the installation's sign-in form key in meta.
+type Ledger interface {
 	Account(ctx context.Context, id string) (ledger.Account, error)
 	Entries(ctx context.Context, accountID string, p ledger.Page) ([]ledger.Entry, bool, error)
+	// Meta and SetMetaIfAbsent keep the installation's sign-in form key.
+	Meta(ctx context.Context, key string) (string, bool, error)
+	SetMetaIfAbsent(ctx context.Context, key, value string) (string, error)
+}
+
+// Payments is what the console reads of settings, cards and top-ups
+// (*sqlstore.Payments); it writes them through billing.Service, except the
+// default card.
+type Payments interface {
 	Settings(ctx context.Context, accountID string) (topup.Settings, money.Amount, error)
 	Cards(ctx context.Context, accountID string) ([]topup.Card, error)
 	SetDefaultCard(ctx context.Context, accountID, cardID string) (topup.Card, error)
 	CustomerID(ctx context.Context, accountID string) (string, error)
 	TopUp(ctx context.Context, accountID, id string) (topup.TopUp, error)
 	TopUps(ctx context.Context, accountID string, p ledger.Page) ([]topup.TopUp, bool, error)
-	DailyTotals(ctx context.Context, accountID string, since time.Time) ([]ledger.Day, error)
+}
+
+// Alerts is what the console reads of alerts, budgets, endpoints and
+// notifications (*sqlstore.Outbox); it writes them through
+// billing.Service.
+type Alerts interface {
 	LowBalanceAlerts(ctx context.Context, accountID string) ([]alert.Threshold, error)
 	Budgets(ctx context.Context, accountID string, p ledger.Page) ([]alert.Budget, bool, error)
 	NotificationPage(ctx context.Context, accountID string, p ledger.Page) ([]topup.Notification, bool, error)
 	Endpoints(ctx context.Context, accountID string, p ledger.Page) ([]notify.Endpoint, bool, error)
 	DeliveryAttempts(ctx context.Context, accountID, endpointID string, p ledger.Page) ([]notify.Attempt, bool, error)
-	LinkStore
-	LoginLink(ctx context.Context, tokenHash string) (console.LoginLink, error)
-	UseLoginLink(ctx context.Context, tokenHash string, sess console.Session) (console.Session, error)
-	ConsoleSession(ctx context.Context, idHash string) (console.Session, error)
-	EndConsoleSession(ctx context.Context, idHash string) error
-	// Meta and SetMetaIfAbsent keep the installation's sign-in form key.
-	Meta(ctx context.Context, key string) (string, bool, error)
-	SetMetaIfAbsent(ctx context.Context, key, value string) (string, error)
 }
 
 // Config holds what the console needs besides its collaborators.
@@ -72,7 +90,10 @@ type Config struct {
 
 // Deps are the console's collaborators.
 type Deps struct {
-	Store Store
+	Store    Store
+	Ledger   Ledger
+	Payments Payments
+	Alerts   Alerts
 	// Billing holds the operations the console shares with the API: the
 	// same manual top-up, settings save, card removal, card setup, 3-D
 	// Secure answer, low balance alerts, budgets and webhook endpoints,
@@ -84,15 +105,18 @@ type Deps struct {
 
 // Console serves the console's pages.
 type Console struct {
-	cfg     Config
-	store   Store
-	svc     *billing.Service
-	clock   clock.Clock
-	log     *slog.Logger
-	pages   map[string]*template.Template
-	mux     *http.ServeMux
-	secure  bool
-	formKey formKey
+	cfg      Config
+	store    Store
+	ledger   Ledger
+	payments Payments
+	outbox   Alerts
+	svc      *billing.Service
+	clock    clock.Clock
+	log      *slog.Logger
+	pages    map[string]*template.Template
+	mux      *http.ServeMux
+	secure   bool
+	formKey  formKey
 }
 
 //go:embed templates/*.html
@@ -112,7 +136,7 @@ func New(cfg Config, d Deps) *Console {
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
-	c := &Console{cfg: cfg, store: d.Store, svc: d.Billing, clock: d.Clock, log: d.Logger,
+	c := &Console{cfg: cfg, store: d.Store, ledger: d.Ledger, payments: d.Payments, outbox: d.Alerts, svc: d.Billing, clock: d.Clock, log: d.Logger,
 		pages: parsePages(), secure: strings.HasPrefix(cfg.PublicURL, "https://")}
 	c.mux = c.routes()
 	return c
@@ -291,7 +315,7 @@ func (c *Console) signedIn(next func(http.ResponseWriter, *request)) http.Handle
 			c.errorPage(w, r, http.StatusForbidden, "This form has expired", "The form was missing its security token. Go back, reload the page and try again.")
 			return
 		}
-		acct, err := c.store.Account(r.Context(), sess.AccountID)
+		acct, err := c.ledger.Account(r.Context(), sess.AccountID)
 		if err != nil {
 			c.fail(w, r, err)
 			return
@@ -350,7 +374,7 @@ func (c *Console) errorPage(w http.ResponseWriter, r *http.Request, status int, 
 	v := view{Title: title, Page: text}
 	if sess, ok := c.session(r); ok {
 		// Signed in: keep the header, so the way back is one click.
-		if acct, err := c.store.Account(r.Context(), sess.AccountID); err == nil {
+		if acct, err := c.ledger.Account(r.Context(), sess.AccountID); err == nil {
 			v.Account, v.Base, v.CSRF = &acct, Prefix+"/accounts/"+acct.ID, sess.CSRF
 		}
 	}

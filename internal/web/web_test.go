@@ -135,7 +135,7 @@ func TestSignInFormBoundToLink(t *testing.T) {
 	// The link's own page, opened on this replica and posted to another
 	// (a second console on the same database), signs in.
 	opened := e.browser().get(link)
-	replica := web.New(web.Config{PublicURL: e.url}, web.Deps{Store: e.store, Clock: e.clock})
+	replica := web.New(web.Config{PublicURL: e.url}, web.Deps{Store: e.store.Console, Ledger: e.store.Ledger, Payments: e.store.Payments, Alerts: e.store.Outbox, Clock: e.clock})
 	form := url.Values{"token": {opened.hidden(t, "token")}, "form": {opened.hidden(t, "form")}}
 	req := httptest.NewRequest("POST", "/console/login", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -314,7 +314,7 @@ func TestSecureCookieBehindTLS(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	a := e.account("ada@example.com", "")
 	link, _ := e.loginLink(a)
-	tls := web.New(web.Config{PublicURL: "https://billing.example.com"}, web.Deps{Store: e.store, Clock: e.clock})
+	tls := web.New(web.Config{PublicURL: "https://billing.example.com"}, web.Deps{Store: e.store.Console, Ledger: e.store.Ledger, Payments: e.store.Payments, Alerts: e.store.Outbox, Clock: e.clock})
 	open := httptest.NewRecorder()
 	tls.ServeHTTP(open, httptest.NewRequest("GET", strings.TrimPrefix(link, e.url), nil))
 	form := url.Values{"token": {tokenOf(t, link)}}

@@ -43,7 +43,7 @@ func Main(m *testing.M) int { return pgtest.Main(m) }
 // dropped) when the test ends.
 type Backend struct {
 	Name string
-	Open func(t testing.TB, c clock.Clock, g *ids.Generator) *sqlstore.Store
+	Open func(t testing.TB, c clock.Clock, g *ids.Generator) *sqlstore.DB
 }
 
 // Backends are SQLite and PostgreSQL.
@@ -51,7 +51,7 @@ func Backends() []Backend {
 	return []Backend{{"sqlite", openSQLite}, {"postgres", openPostgres}}
 }
 
-func openSQLite(t testing.TB, c clock.Clock, g *ids.Generator) *sqlstore.Store {
+func openSQLite(t testing.TB, c clock.Clock, g *ids.Generator) *sqlstore.DB {
 	t.Helper()
 	s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "topup.db"), c, g)
 	if err != nil {
@@ -65,7 +65,7 @@ func openSQLite(t testing.TB, c clock.Clock, g *ids.Generator) *sqlstore.Store {
 	return s
 }
 
-func openPostgres(t testing.TB, c clock.Clock, g *ids.Generator) *sqlstore.Store {
+func openPostgres(t testing.TB, c clock.Clock, g *ids.Generator) *sqlstore.DB {
 	t.Helper()
 	return pgtest.Open(t, c, g)
 }
@@ -75,7 +75,7 @@ func openPostgres(t testing.TB, c clock.Clock, g *ids.Generator) *sqlstore.Store
 type Env struct {
 	T     testing.TB
 	DB    string // "sqlite" or "postgres"
-	Store *sqlstore.Store
+	Store *sqlstore.DB
 	// Clock is the manual clock of everything; nil in a live Env, which runs
 	// on the wall clock.
 	Clock   *clock.Manual
@@ -122,9 +122,9 @@ func newEnv(t testing.TB, b Backend, c clock.Clock) *Env {
 	s := b.Open(t, c, g)
 	f := &Faults{}
 	cfg := sandbox.Config{Clock: c, IDs: g, BaseURL: "http://127.0.0.1:8080"}
-	e := &Env{T: t, DB: b.Name, Store: s, IDs: g, clock: c, Sandbox: sandbox.New(s, cfg), Faults: f}
+	e := &Env{T: t, DB: b.Name, Store: s, IDs: g, clock: c, Sandbox: sandbox.New(s.Sandbox, cfg), Faults: f}
 	cfg.Hook = f
-	e.Scripted = sandbox.New(s, cfg)
+	e.Scripted = sandbox.New(s.Sandbox, cfg)
 	return e
 }
 
@@ -150,7 +150,7 @@ func (e *Env) Engine(p payment.Provider, mods ...func(*topup.Config)) *topup.Eng
 	for _, m := range mods {
 		m(&cfg)
 	}
-	return topup.NewEngine(e.Store, p, cfg)
+	return topup.NewEngine(e.Store.Payments, p, cfg)
 }
 
 // Amt parses a wire amount ("10.00", or "-5.00" for a balance); a test

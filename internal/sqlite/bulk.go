@@ -1,0 +1,195 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"strings"
+
+	"github.com/topup/topup/internal/debit"
+	"github.com/topup/topup/internal/ledger"
+	"github.com/topup/topup/internal/sqlstore"
+)
+
+// chunkSizes are the row counts a bulk statement is prepared in, largest
+// first: a group is cut into chunks of these sizes, so each statement's
+// text is one of a handful, parsed once.
+var chunkSizes = [...]int{256, 64, 16, 4, 1}
+
+// values is one multi-row statement with "?" placeholders: head (carrying
+// lead parameters), then cell once per row joined by ",", then tail. It is
+// kept prepared on the writer connection in every chunk size: parsing the
+// statements again for every group cost a fifth of the committer's time.
+type values struct {
+	head, cell, tail string
+	lead, cols       int
+	stmts            [len(chunkSizes)]*sql.Stmt
+}
+
+func (v *values) text(rows int) string {
+	return v.head + strings.Repeat(v.cell+",", rows-1) + v.cell + v.tail
+}
+
+func (v *values) prepare(ctx context.Context, db *sql.DB) error {
+	for i, n := range chunkSizes {
+		if n*v.cols+v.lead > Dialect.MaxParams {
+			continue
+		}
+		st, err := db.PrepareContext(ctx, v.text(n))
+		if err != nil {
+			return err
+		}
+		v.stmts[i] = st
+	}
+	return nil
+}
+
+// each cuts n rows into chunks and calls fn with each chunk's bounds and
+// its statement, bound to tx.
+func (v *values) each(ctx context.Context, tx *sql.Tx, n int, fn func(st *sql.Stmt, from, to int) error) error {
+	start := 0
+	for i, size := range chunkSizes {
+		if v.stmts[i] == nil {
+			continue
+		}
+		for n-start >= size {
+			if err := fn(tx.StmtContext(ctx, v.stmts[i]), start, start+size); err != nil {
+				return err
+			}
+			start += size
+		}
+	}
+	return nil
+}
+
+// query runs st with args and calls row for each row it answers.
+func query(ctx context.Context, st *sql.Stmt, args []any, row func(*sql.Rows) error) error {
+	rows, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := row(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// bulk is SQLite's sqlstore.Bulk.
+type bulk struct {
+	lock, idem, budgets, entries, records, balances, daily values
+}
+
+var _ sqlstore.Bulk = (*bulk)(nil)
+
+// newBulk prepares the debit path's statements on the writer connection,
+// before any transaction holds it.
+func newBulk(ctx context.Context, db *sql.DB) (*bulk, error) {
+	b := &bulk{
+		lock: values{head: sqlstore.LockColumns + ` WHERE a.id IN (`, cell: "?", cols: 1, tail: `) ORDER BY a.id`},
+		idem: values{head: `SELECT scope, key, request_hash, result FROM idempotency WHERE (scope, key) IN (VALUES `,
+			cell: "(?,?)", cols: 2, tail: `)`},
+		budgets: values{head: `UPDATE budgets SET spent = CASE WHEN kind = 'monthly' AND period_start < ? THEN 0 ELSE spent END + v.column3,
+period_start = CASE WHEN kind = 'monthly' AND period_start < ? THEN ? ELSE period_start END FROM (VALUES `, lead: 3,
+			cell: "(?, ?, CAST(? AS BIGINT))", cols: 3,
+			tail: `) AS v WHERE budgets.account_id = v.column1 AND budgets.subject = v.column2 RETURNING ` + sqlstore.BudgetColumns},
+		entries: values{head: `INSERT INTO entries (account_id, seq, id, kind, amount, balance_after, description, subject, idempotency_key, top_up_id, created_at) VALUES `,
+			cell: "(?,?,?,?,?,?,?,?,?,?,?)", cols: 11},
+		records: values{head: `INSERT INTO idempotency (scope, key, request_hash, result, created_at) VALUES `,
+			cell: "(?,?,?,?,?)", cols: 5},
+		balances: values{head: `UPDATE accounts SET balance = v.column2, last_seq = v.column3, turnover = v.column4, updated_at = ? FROM (VALUES `, lead: 1,
+			cell: "(?, CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT))", cols: 4, tail: `) AS v WHERE accounts.id = v.column1`},
+		daily: values{head: `INSERT INTO daily_totals (account_id, day, usage, credits, top_ups, top_up_credits, closing_balance, min_balance) VALUES `,
+			cell: "(?,?,?,?,?,?,?,?)", cols: 8, tail: sqlstore.DailyUpsert},
+	}
+	for _, v := range []*values{&b.lock, &b.idem, &b.budgets, &b.entries, &b.records, &b.balances, &b.daily} {
+		if err := v.prepare(ctx, db); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+func (b *bulk) LockAccounts(ctx context.Context, tx *sql.Tx, ids []string, row func(*sql.Rows) error) error {
+	return b.lock.each(ctx, tx, len(ids), func(st *sql.Stmt, from, to int) error {
+		args := make([]any, 0, to-from)
+		for _, id := range ids[from:to] {
+			args = append(args, id)
+		}
+		return query(ctx, st, args, row)
+	})
+}
+
+func (b *bulk) LookupIdempotency(ctx context.Context, tx *sql.Tx, keys []ledger.IdemKey, row func(*sql.Rows) error) error {
+	return b.idem.each(ctx, tx, len(keys), func(st *sql.Stmt, from, to int) error {
+		args := make([]any, 0, 2*(to-from))
+		for _, k := range keys[from:to] {
+			args = append(args, string(k.Scope), k.Key)
+		}
+		return query(ctx, st, args, row)
+	})
+}
+
+func (b *bulk) SpendBudgets(ctx context.Context, tx *sql.Tx, month int64, spend []debit.Spend, row func(*sql.Rows) error) error {
+	return b.budgets.each(ctx, tx, len(spend), func(st *sql.Stmt, from, to int) error {
+		args := make([]any, 0, 3+3*(to-from))
+		args = append(args, month, month, month)
+		for _, k := range spend[from:to] {
+			args = append(args, k.AccountID, k.Subject, int64(k.Amount))
+		}
+		return query(ctx, st, args, row)
+	})
+}
+
+func (b *bulk) InsertEntries(ctx context.Context, tx *sql.Tx, entries []ledger.Entry) error {
+	return b.entries.each(ctx, tx, len(entries), func(st *sql.Stmt, from, to int) error {
+		args := make([]any, 0, 11*(to-from))
+		for i := from; i < to; i++ {
+			e := &entries[i]
+			var topUp any
+			if e.TopUpID != "" {
+				topUp = e.TopUpID
+			}
+			args = append(args, e.AccountID, e.Seq, e.ID, string(e.Kind), int64(e.Amount), int64(e.BalanceAfter),
+				e.Description, e.Subject, e.IdempotencyKey, topUp, e.CreatedAt.UnixMicro())
+		}
+		_, err := st.ExecContext(ctx, args...)
+		return err
+	})
+}
+
+func (b *bulk) InsertRecords(ctx context.Context, tx *sql.Tx, recs []ledger.IdemRecord, now int64) error {
+	return b.records.each(ctx, tx, len(recs), func(st *sql.Stmt, from, to int) error {
+		args := make([]any, 0, 5*(to-from))
+		for i := from; i < to; i++ {
+			r := &recs[i]
+			args = append(args, string(r.Scope), r.Key, r.Hash, sqlstore.EncodeResult(r.Result), now)
+		}
+		_, err := st.ExecContext(ctx, args...)
+		return err
+	})
+}
+
+func (b *bulk) UpdateBalances(ctx context.Context, tx *sql.Tx, accounts []*ledger.AccountState, now int64) error {
+	return b.balances.each(ctx, tx, len(accounts), func(st *sql.Stmt, from, to int) error {
+		args := make([]any, 0, 1+4*(to-from))
+		args = append(args, now)
+		for _, a := range accounts[from:to] {
+			args = append(args, a.ID, int64(a.Balance), a.LastSeq, int64(a.Turnover))
+		}
+		_, err := st.ExecContext(ctx, args...)
+		return err
+	})
+}
+
+func (b *bulk) UpsertDaily(ctx context.Context, tx *sql.Tx, rows []sqlstore.DailyRow) error {
+	return b.daily.each(ctx, tx, len(rows), func(st *sql.Stmt, from, to int) error {
+		args := make([]any, 0, 8*(to-from))
+		for _, r := range rows[from:to] {
+			args = append(args, r.Account, r.Day, r.Usage, r.Credits, r.TopUps, r.TopUpCredits, r.Closing, r.Low)
+		}
+		_, err := st.ExecContext(ctx, args...)
+		return err
+	})
+}
