@@ -191,12 +191,19 @@ func (s *Server) putBudget(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) deleteBudget(w http.ResponseWriter, r *http.Request) {
+	s.remove(w, r, "budget_id", s.svc.DeleteBudget)
+}
+
+// remove answers every DELETE of an account's resource alike: the
+// account must exist, the resource named by the path value param is
+// removed by del, and the answer is {id, deleted: true}.
+func (s *Server) remove(w http.ResponseWriter, r *http.Request, param string, del func(ctx context.Context, accountID, id string) error) {
 	acct, ok := s.account(w, r)
 	if !ok {
 		return
 	}
-	id := r.PathValue("budget_id")
-	if err := s.svc.DeleteBudget(r.Context(), acct.ID, id); err != nil {
+	id := r.PathValue(param)
+	if err := del(r.Context(), acct.ID, id); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -330,16 +337,7 @@ func (s *Server) listEndpoints(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) deleteEndpoint(w http.ResponseWriter, r *http.Request) {
-	acct, ok := s.account(w, r)
-	if !ok {
-		return
-	}
-	id := r.PathValue("endpoint_id")
-	if err := s.svc.DeleteEndpoint(r.Context(), acct.ID, id); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"id": id, "deleted": true})
+	s.remove(w, r, "endpoint_id", s.svc.DeleteEndpoint)
 }
 
 // deliveryJSON is one delivery attempt to a webhook endpoint.
