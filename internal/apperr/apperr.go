@@ -26,6 +26,9 @@ const (
 	// LimitExceeded refuses one more of something an account may hold only
 	// so many of (cards, keys, budgets, endpoints, holds).
 	LimitExceeded Code = "limit_exceeded"
+	// InsufficientBalance refuses a hold that available credit cannot
+	// cover (402).
+	InsufficientBalance Code = "insufficient_balance"
 	// RateLimited refuses a client address that failed authentication too
 	// often; the response carries Retry-After.
 	RateLimited     Code = "rate_limited"

@@ -23,6 +23,7 @@ var statusOf = map[apperr.Code]int{
 	apperr.CardDeclined:        http.StatusPaymentRequired,
 	apperr.AccountClosed:       http.StatusConflict,
 	apperr.LimitExceeded:       http.StatusConflict,
+	apperr.InsufficientBalance: http.StatusPaymentRequired,
 	apperr.RateLimited:         http.StatusTooManyRequests,
 	apperr.PayloadTooLarge:     http.StatusRequestEntityTooLarge,
 	apperr.Internal:            http.StatusInternalServerError,
