@@ -10,16 +10,22 @@ import (
 	"github.com/topup/topup/internal/ledger"
 )
 
-const entryCols = `id, seq, kind, amount, balance_after, description, subject, idempotency_key, COALESCE(top_up_id, ''), created_at`
+const entryCols = `id, seq, kind, amount, balance_after, description, subject, idempotency_key, COALESCE(top_up_id, ''), created_at,
+COALESCE(grant_id, ''), COALESCE(hold_id, ''), funding`
 
 func scanEntry(r rowScanner, accountID string) (ledger.Entry, error) {
 	e := ledger.Entry{AccountID: accountID}
-	var kind string
+	var kind, funding string
 	var created int64
-	if err := r.Scan(&e.ID, &e.Seq, &kind, &e.Amount, &e.BalanceAfter, &e.Description, &e.Subject, &e.IdempotencyKey, &e.TopUpID, &created); err != nil {
+	if err := r.Scan(&e.ID, &e.Seq, &kind, &e.Amount, &e.BalanceAfter, &e.Description, &e.Subject, &e.IdempotencyKey, &e.TopUpID, &created,
+		&e.GrantID, &e.HoldID, &funding); err != nil {
 		return e, err
 	}
 	e.Kind, e.CreatedAt = ledger.Kind(kind), fromMicros(created)
+	var err error
+	if e.Funding, err = ledger.DecodeFunding(funding); err != nil {
+		return e, fmt.Errorf("entry %s: %w", e.ID, err)
+	}
 	return e, nil
 }
 
@@ -65,7 +71,10 @@ func (s *Ledger) Entries(ctx context.Context, accountID string, p ledger.Page) (
 // and every succeeded top-up credited; at most one open automatic top-up per
 // account; every succeeded sandbox charge credited, and none twice; the
 // budget flag of every account agrees with its rows; every budget's spend
-// equals the usage it covers since its period began.
+// equals the usage it covers since its period began; the balance equals
+// the active grants' remaining less the overdraft; each grant's remaining
+// equals its amount less its overdraft payback and the funding lines that
+// took from it.
 func (s *Ledger) Verify(ctx context.Context) ([]ledger.Violation, error) {
 	var out []ledger.Violation
 	add := func(id, format string, args ...any) {
@@ -123,6 +132,11 @@ WHERE a.has_budgets <> EXISTS (SELECT 1 FROM budgets b WHERE b.account_id = a.id
 		{"budget %s: spent differs from the usage it covers in its period", `SELECT b.account_id, b.id FROM budgets b
 WHERE b.spent <> (SELECT CAST(COALESCE(-SUM(e.amount), 0) AS BIGINT) FROM entries e WHERE e.account_id = b.account_id AND e.kind = 'usage'
 AND e.seq > b.start_seq AND e.created_at >= b.period_start AND (b.subject = '' OR e.subject = b.subject)) LIMIT 1000`},
+		// Against the entries, not the balance column, so that a wrong
+		// balance is one problem (above), a wrong grant or overdraft another.
+		{"the active grants' remaining less the overdraft (%s) differs from the sum of the entries", `SELECT a.id, a.id FROM accounts a
+WHERE COALESCE((SELECT CAST(SUM(e.amount) AS BIGINT) FROM entries e WHERE e.account_id = a.id), 0) <>
+COALESCE((SELECT CAST(SUM(g.remaining) AS BIGINT) FROM grants g WHERE g.account_id = a.id AND g.status = 'active'), 0) - a.overdraft`},
 	}
 	ledger.ReportProgress(ctx, 1, len(checks)+1)
 	for i, c := range checks {
@@ -131,7 +145,57 @@ AND e.seq > b.start_seq AND e.created_at >= b.period_start AND (b.subject = '' O
 		}
 		ledger.ReportProgress(ctx, i+2, len(checks)+1)
 	}
+	if err := s.verifyGrants(ctx, add); err != nil {
+		return nil, fmt.Errorf("verify grants: %w", err)
+	}
 	return out, nil
+}
+
+// verifyGrants proves each grant's remaining: its amount, less what it paid
+// of the overdraft when it was made, less every funding line that took
+// from it (usage, expiration and void entries alike).
+func (s *core) verifyGrants(ctx context.Context, add func(id, format string, args ...any)) error {
+	taken := map[string]int64{}
+	rows, err := s.read.QueryContext(ctx, `SELECT account_id, id, funding FROM entries WHERE funding <> ''`)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var acct, id, funding string
+		if err := rows.Scan(&acct, &id, &funding); err != nil {
+			rows.Close()
+			return err
+		}
+		lines, err := ledger.DecodeFunding(funding)
+		if err != nil {
+			add(acct, "entry %s: %v", id, err)
+			continue
+		}
+		for _, f := range lines {
+			if f.GrantID != "" {
+				taken[f.GrantID] += int64(f.Amount)
+			}
+		}
+	}
+	if err := rows.Close(); err != nil {
+		return err
+	}
+	rows, err = s.read.QueryContext(ctx, `SELECT account_id, id, amount, remaining, paid_back FROM grants ORDER BY account_id, id`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var acct, id string
+		var amount, remaining, paidBack int64
+		if err := rows.Scan(&acct, &id, &amount, &remaining, &paidBack); err != nil {
+			return err
+		}
+		if want := amount - paidBack - taken[id]; remaining != want {
+			add(acct, "grant %s: remaining %d micros, but its amount less payback and funding lines leaves %d", id, remaining, want)
+		}
+	}
+	return rows.Err()
 }
 
 func (s *core) eachPair(ctx context.Context, query string, fn func(a, b string)) error {

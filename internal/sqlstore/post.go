@@ -51,6 +51,9 @@ func (s *core) postTx(ctx context.Context, tx *sql.Tx, postings []ledger.Posting
 	if state.Stored, err = s.loadIdempotency(ctx, tx, postings); err != nil {
 		return nil, err
 	}
+	if err := s.loadWallets(ctx, tx, state.Accounts, fresh(postings, state)); err != nil {
+		return nil, err
+	}
 	// The database keeps microseconds; the answer must carry the same
 	// created_at as the entry listed later.
 	now := s.clock.Now().UTC().Truncate(time.Microsecond)
@@ -109,6 +112,9 @@ func (s *core) writePlan(ctx context.Context, tx *sql.Tx, plan *debit.Plan, now 
 			return err
 		}
 	}
+	if err := s.writeGrants(ctx, tx, plan.Grants, plan.State().Accounts); err != nil {
+		return err
+	}
 	if err := s.insertEntries(ctx, tx, plan.Entries); err != nil {
 		return err
 	}
@@ -119,6 +125,27 @@ func (s *core) writePlan(ctx context.Context, tx *sql.Tx, plan *debit.Plan, now 
 		return err
 	}
 	return s.recordDaily(ctx, tx, plan.Entries)
+}
+
+// fresh lists, sorted, the accounts of the group that a posting may
+// change: those with a posting whose key was not stored. Only they need
+// their grants; a group of replays reads none.
+func fresh(postings []ledger.Posting, st debit.State) []string {
+	var out []string
+	seen := map[string]bool{}
+	for i := range postings {
+		p := &postings[i]
+		if seen[p.AccountID] || st.Accounts[p.AccountID] == nil {
+			continue
+		}
+		if _, ok := st.Stored[ledger.IdemKey{Scope: p.Scope(), Key: p.IdempotencyKey}]; ok {
+			continue
+		}
+		seen[p.AccountID] = true
+		out = append(out, p.AccountID)
+	}
+	slices.Sort(out)
+	return out
 }
 
 func (s *core) loadIdempotency(ctx context.Context, tx *sql.Tx, postings []ledger.Posting) (map[ledger.IdemKey]ledger.Stored, error) {
@@ -188,7 +215,7 @@ func (l *locked) scan(rows *sql.Rows) error {
 	var auto topup.Settings
 	var alerts string
 	var hasBudgets bool
-	if err := rows.Scan(&st.ID, &st.Email, &cur, &st.Balance, &status, &created, &st.LastSeq, &st.Turnover,
+	if err := rows.Scan(&st.ID, &st.Email, &cur, &st.Balance, &status, &created, &st.LastSeq, &st.Turnover, &st.Overdraft,
 		&enabled, nullAmount{&auto.Threshold}, timeScanner{&auto.RetryAfter}, &alerts, &hasBudgets); err != nil {
 		return err
 	}
@@ -244,8 +271,9 @@ func (s *core) updateBalances(ctx context.Context, tx *sql.Tx, accounts map[stri
 
 // EncodeResult stores a posting's first response compactly (it is written
 // for every debit): entry|balance|currency|spendable|top_up|created_at,
-// followed by |reason when there is one (rows written before reasons
-// existed have six fields and still decode).
+// followed by |reason when there is one or a grant follows, and |grant_id
+// for a credit (rows written before reasons or grants existed have six or
+// seven fields and still decode).
 func EncodeResult(r ledger.Result) string {
 	b := make([]byte, 0, 96)
 	b = append(b, r.EntryID...)
@@ -259,16 +287,20 @@ func EncodeResult(r ledger.Result) string {
 	b = append(b, r.TopUpID...)
 	b = append(b, '|')
 	b = strconv.AppendInt(b, micros(r.CreatedAt), 10)
-	if r.Reason != "" {
+	if r.Reason != "" || r.GrantID != "" {
 		b = append(b, '|')
 		b = append(b, r.Reason...)
+	}
+	if r.GrantID != "" {
+		b = append(b, '|')
+		b = append(b, r.GrantID...)
 	}
 	return string(b)
 }
 
 func decodeResult(s string) (ledger.Result, error) {
 	f := strings.Split(s, "|")
-	if len(f) != 6 && len(f) != 7 {
+	if len(f) < 6 || len(f) > 8 {
 		return ledger.Result{}, fmt.Errorf("stored result %q has %d fields", s, len(f))
 	}
 	bal, err1 := strconv.ParseInt(f[1], 10, 64)
@@ -278,7 +310,10 @@ func decodeResult(s string) (ledger.Result, error) {
 		return ledger.Result{}, fmt.Errorf("stored result %q: %w", s, err)
 	}
 	r := ledger.Result{EntryID: f[0], Balance: money.Amount(bal), Currency: f[2], Spendable: sp, TopUpID: f[4], CreatedAt: fromMicros(at)}
-	if len(f) == 7 {
+	if len(f) == 8 {
+		r.GrantID = f[7]
+	}
+	if len(f) >= 7 {
 		r.Reason = f[6]
 	} else if !sp {
 		// A first response stored before reasons existed: the balance was
