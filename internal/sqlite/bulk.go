@@ -61,6 +61,33 @@ func (v *values) each(ctx context.Context, tx *sql.Tx, n int, fn func(st *sql.St
 	return nil
 }
 
+// padded is each for a statement that a row matching nothing leaves
+// unchanged (an UPDATE … FROM (VALUES …) keyed by id): what remains after
+// the biggest chunks goes in one statement of the smallest size that holds
+// it, fn padding the rows from to to size; a few rows cost one statement,
+// not one per bit of their count.
+func (v *values) padded(ctx context.Context, tx *sql.Tx, n int, fn func(st *sql.Stmt, from, to, size int) error) error {
+	start := 0
+	for start < n {
+		i := 0
+		for k, size := range chunkSizes {
+			if v.stmts[k] != nil && size >= n-start {
+				i = k
+			}
+		}
+		for v.stmts[i] == nil {
+			i++
+		}
+		size := chunkSizes[i]
+		to := min(n, start+size)
+		if err := fn(tx.StmtContext(ctx, v.stmts[i]), start, to, size); err != nil {
+			return err
+		}
+		start = to
+	}
+	return nil
+}
+
 // query runs st with args and calls row for each row it answers.
 func query(ctx context.Context, st *sql.Stmt, args []any, row func(*sql.Rows) error) error {
 	rows, err := st.QueryContext(ctx, args...)
@@ -79,7 +106,7 @@ func query(ctx context.Context, st *sql.Stmt, args []any, row func(*sql.Rows) er
 // bulk is SQLite's sqlstore.Bulk.
 type bulk struct {
 	lock, idem, budgets, entries, records, balances, daily values
-	grants, newGrants, grantUpdates                        values
+	newGrants, grantUpdates                                values
 }
 
 var _ sqlstore.Bulk = (*bulk)(nil)
@@ -97,7 +124,6 @@ period_start = CASE WHEN kind = 'monthly' AND period_start < ? THEN ? ELSE perio
 			tail: `) AS v WHERE budgets.account_id = v.column1 AND budgets.subject = v.column2 RETURNING ` + sqlstore.BudgetColumns},
 		entries: values{head: `INSERT INTO entries (account_id, seq, id, kind, amount, balance_after, description, subject, idempotency_key, top_up_id, created_at, grant_id, hold_id, funding) VALUES `,
 			cell: "(?,?,?,?,?,?,?,?,?,?,?,?,?,?)", cols: 14},
-		grants: values{head: `SELECT ` + sqlstore.GrantColumns + ` FROM grants WHERE status = 'active' AND account_id IN (`, cell: "?", cols: 1, tail: `)`},
 		newGrants: values{head: `INSERT INTO grants (` + sqlstore.GrantColumns + `) VALUES `,
 			cell: "(?,?,?,?,?,?,?,?,?,?,?,?)", cols: 12},
 		grantUpdates: values{head: `UPDATE grants SET remaining = v.column2, status = v.column3 FROM (VALUES `,
@@ -109,7 +135,7 @@ period_start = CASE WHEN kind = 'monthly' AND period_start < ? THEN ? ELSE perio
 		daily: values{head: `INSERT INTO daily_totals (account_id, day, usage, credits, top_ups, top_up_credits, closing_balance, min_balance) VALUES `,
 			cell: "(?,?,?,?,?,?,?,?)", cols: 8, tail: sqlstore.DailyUpsert},
 	}
-	for _, v := range []*values{&b.lock, &b.idem, &b.budgets, &b.entries, &b.records, &b.balances, &b.daily, &b.grants, &b.newGrants, &b.grantUpdates} {
+	for _, v := range []*values{&b.lock, &b.idem, &b.budgets, &b.entries, &b.records, &b.balances, &b.daily, &b.newGrants, &b.grantUpdates} {
 		if err := v.prepare(ctx, db); err != nil {
 			return nil, err
 		}
@@ -197,14 +223,9 @@ func (b *bulk) UpsertDaily(ctx context.Context, tx *sql.Tx, rows []sqlstore.Dail
 	})
 }
 
-func (b *bulk) LoadGrants(ctx context.Context, tx *sql.Tx, ids []string, row func(*sql.Rows) error) error {
-	return b.grants.each(ctx, tx, len(ids), func(st *sql.Stmt, from, to int) error {
-		args := make([]any, 0, to-from)
-		for _, id := range ids[from:to] {
-			args = append(args, id)
-		}
-		return query(ctx, st, args, row)
-	})
+// LoadGrants does nothing: LockAccounts read the grants (LockColumns).
+func (b *bulk) LoadGrants(context.Context, *sql.Tx, []string, func(*sql.Rows) error) error {
+	return nil
 }
 
 func (b *bulk) InsertGrants(ctx context.Context, tx *sql.Tx, grants []*ledger.Grant) error {
@@ -219,10 +240,13 @@ func (b *bulk) InsertGrants(ctx context.Context, tx *sql.Tx, grants []*ledger.Gr
 }
 
 func (b *bulk) UpdateGrants(ctx context.Context, tx *sql.Tx, grants []*ledger.Grant) error {
-	return b.grantUpdates.each(ctx, tx, len(grants), func(st *sql.Stmt, from, to int) error {
-		args := make([]any, 0, 3*(to-from))
+	return b.grantUpdates.padded(ctx, tx, len(grants), func(st *sql.Stmt, from, to, size int) error {
+		args := make([]any, 0, 3*size)
 		for _, g := range grants[from:to] {
 			args = append(args, g.ID, int64(g.Remaining), string(g.Status))
+		}
+		for range size - (to - from) {
+			args = append(args, "", int64(0), "") // no grant has the id ""
 		}
 		_, err := st.ExecContext(ctx, args...)
 		return err

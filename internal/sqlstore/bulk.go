@@ -27,8 +27,9 @@ type Bulk interface {
 	// monthly budget whose period started before month (microseconds) to
 	// start at month, and answers the budgets with BudgetColumns.
 	SpendBudgets(ctx context.Context, tx *sql.Tx, month int64, spend []debit.Spend, row func(*sql.Rows) error) error
-	// LoadGrants reads the active grants of the accounts with ids
-	// (sorted), with GrantColumns.
+	// LoadGrants reads, with GrantColumns, the active grants of the
+	// accounts with ids (sorted, locked) that LockAccounts did not already
+	// answer; SQLite's does nothing.
 	LoadGrants(ctx context.Context, tx *sql.Tx, ids []string, row func(*sql.Rows) error) error
 	// InsertGrants inserts new grants (GrantArgs).
 	InsertGrants(ctx context.Context, tx *sql.Tx, grants []*ledger.Grant) error
@@ -48,11 +49,27 @@ type Bulk interface {
 	UpsertDaily(ctx context.Context, tx *sql.Tx, rows []DailyRow) error
 }
 
+// lockAccountColumns are the account's columns of LockColumns.
+const lockAccountColumns = `SELECT a.id, a.email, a.currency, a.balance, a.status, a.created_at, a.last_seq, a.turnover, a.overdraft, s.enabled, s.threshold, s.retry_after, a.low_balance_alerts, a.has_budgets`
+
 // LockColumns is what LockAccounts selects, with its FROM clause: the
 // account, its Automatic Top-Up threshold and back-off, its low balance
-// alerts and whether it has budgets. Implementations add the WHERE clause
-// (and ORDER BY a.id).
-const LockColumns = `SELECT a.id, a.email, a.currency, a.balance, a.status, a.created_at, a.last_seq, a.turnover, a.overdraft, s.enabled, s.threshold, s.retry_after, a.low_balance_alerts, a.has_budgets
+// alerts, whether it has budgets, and its active grants, one row each (the
+// account's columns repeated; NULL grant columns for an account without
+// one), so that the group's wallets cost no statement of their own. It is
+// for a database whose lock statement reads the grants as they are after
+// the lock: SQLite, whose one writer connection is the lock. Implementations
+// add the WHERE clause (and ORDER BY a.id).
+const LockColumns = lockAccountColumns + `,
+g.id, g.account_id, g.category, g.source, g.source_id, g.amount, g.remaining, g.paid_back, g.priority, g.expires_at, g.status, g.created_at
+FROM accounts a LEFT JOIN auto_top_up s ON s.account_id = a.id LEFT JOIN grants g ON g.account_id = a.id AND g.status = 'active'`
+
+// LockColumnsWithoutGrants is LockColumns with NULL grant columns, for a
+// database whose row locks wait: a statement that waited for a lock reads
+// the other tables as they were when it began (PostgreSQL's READ
+// COMMITTED), so the grants are read by LoadGrants, after the lock.
+const LockColumnsWithoutGrants = lockAccountColumns + `,
+NULL::text, NULL::text, NULL::text, NULL::text, NULL::text, NULL::bigint, NULL::bigint, NULL::bigint, NULL::bigint, NULL::bigint, NULL::text, NULL::bigint
 FROM accounts a LEFT JOIN auto_top_up s ON s.account_id = a.id`
 
 // NullIfEmpty is nil for "", for a column where absence is NULL.

@@ -9,7 +9,8 @@ import (
 	"github.com/topup/topup/internal/money"
 )
 
-// GrantColumns is what LoadGrants selects, in the order scanGrant reads.
+// GrantColumns are a grant's columns, in the order scanGrant reads and
+// GrantArgs writes.
 const GrantColumns = `id, account_id, category, source, source_id, amount, remaining, paid_back, priority, expires_at, status, created_at`
 
 func scanGrant(r rowScanner) (*ledger.Grant, error) {
@@ -27,31 +28,51 @@ func scanGrant(r rowScanner) (*ledger.Grant, error) {
 	return g, nil
 }
 
-// loadWallets gives each account of ids (sorted, locked) its wallet: its
-// active grants, read for all of them in one statement, and the overdraft
-// of its row.
-func (s *core) loadWallets(ctx context.Context, tx *sql.Tx, accounts map[string]*ledger.AccountState, ids []string) error {
-	if len(ids) == 0 {
-		return nil
+// loadWallet gives acct, locked, its wallet: its active grants and the
+// overdraft of its row. (The debit path reads the wallets of a whole group
+// with the accounts themselves, in LockAccounts.)
+func (s *core) loadWallet(ctx context.Context, tx *sql.Tx, acct *ledger.AccountState) error {
+	rows, err := tx.QueryContext(ctx, `SELECT `+GrantColumns+` FROM grants WHERE account_id = $1 AND status = 'active'`, acct.ID)
+	if err != nil {
+		return fmt.Errorf("load grants: %w", err)
 	}
-	active := make(map[string][]*ledger.Grant, len(ids))
-	err := s.bulk.LoadGrants(ctx, tx, ids, func(rows *sql.Rows) error {
+	defer rows.Close()
+	var active []*ledger.Grant
+	for rows.Next() {
 		g, err := scanGrant(rows)
 		if err != nil {
 			return err
 		}
-		active[g.AccountID] = append(active[g.AccountID], g)
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("load grants: %w", err)
+		active = append(active, g)
 	}
-	for _, id := range ids {
-		if a := accounts[id]; a != nil {
-			a.Wallet = ledger.NewWallet(active[id], a.Overdraft)
-		}
+	if err := rows.Err(); err != nil {
+		return err
 	}
+	acct.Wallet = ledger.NewWallet(active, acct.Overdraft)
 	return nil
+}
+
+// nullGrant scans the grant columns of LockColumns, NULL for an account
+// without active grants.
+type nullGrant struct {
+	id, account, category, source, sourceID, status         sql.NullString
+	amount, remaining, paidBack, priority, expires, created sql.NullInt64
+}
+
+func (n *nullGrant) dest() []any {
+	return []any{&n.id, &n.account, &n.category, &n.source, &n.sourceID, &n.amount, &n.remaining, &n.paidBack, &n.priority,
+		&n.expires, &n.status, &n.created}
+}
+
+func (n *nullGrant) grant() *ledger.Grant {
+	g := &ledger.Grant{ID: n.id.String, AccountID: n.account.String, Category: ledger.Category(n.category.String),
+		Source: ledger.GrantSource(n.source.String), SourceID: n.sourceID.String, Amount: money.Amount(n.amount.Int64),
+		Remaining: money.Amount(n.remaining.Int64), PaidBack: money.Amount(n.paidBack.Int64), Priority: int(n.priority.Int64),
+		Status: ledger.GrantStatus(n.status.String), CreatedAt: fromMicros(n.created.Int64)}
+	if n.expires.Int64 != 0 {
+		g.ExpiresAt = fromMicros(n.expires.Int64)
+	}
+	return g
 }
 
 // writeGrants inserts the grants a plan made and writes back the others its

@@ -51,9 +51,6 @@ func (s *core) postTx(ctx context.Context, tx *sql.Tx, postings []ledger.Posting
 	if state.Stored, err = s.loadIdempotency(ctx, tx, postings); err != nil {
 		return nil, err
 	}
-	if err := s.loadWallets(ctx, tx, state.Accounts, fresh(postings, state)); err != nil {
-		return nil, err
-	}
 	// The database keeps microseconds; the answer must carry the same
 	// created_at as the entry listed later.
 	now := s.clock.Now().UTC().Truncate(time.Microsecond)
@@ -127,27 +124,6 @@ func (s *core) writePlan(ctx context.Context, tx *sql.Tx, plan *debit.Plan, now 
 	return s.recordDaily(ctx, tx, plan.Entries)
 }
 
-// fresh lists, sorted, the accounts of the group that a posting may
-// change: those with a posting whose key was not stored. Only they need
-// their grants; a group of replays reads none.
-func fresh(postings []ledger.Posting, st debit.State) []string {
-	var out []string
-	seen := map[string]bool{}
-	for i := range postings {
-		p := &postings[i]
-		if seen[p.AccountID] || st.Accounts[p.AccountID] == nil {
-			continue
-		}
-		if _, ok := st.Stored[ledger.IdemKey{Scope: p.Scope(), Key: p.IdempotencyKey}]; ok {
-			continue
-		}
-		seen[p.AccountID] = true
-		out = append(out, p.AccountID)
-	}
-	slices.Sort(out)
-	return out
-}
-
 func (s *core) loadIdempotency(ctx context.Context, tx *sql.Tx, postings []ledger.Posting) (map[ledger.IdemKey]ledger.Stored, error) {
 	keys := make([]ledger.IdemKey, 0, len(postings))
 	seen := make(map[ledger.IdemKey]struct{}, len(postings))
@@ -193,21 +169,38 @@ func (s *core) lockAccounts(ctx context.Context, tx *sql.Tx, postings []ledger.P
 		idList = append(idList, id)
 	}
 	slices.Sort(idList)
-	l := locked{accounts: make(map[string]*ledger.AccountState, len(idList)), autos: map[string]*topup.Settings{}}
+	l := locked{accounts: make(map[string]*ledger.AccountState, len(idList)), autos: map[string]*topup.Settings{},
+		grants: make(map[string][]*ledger.Grant, len(idList))}
 	if err := s.bulk.LockAccounts(ctx, tx, idList, l.scan); err != nil {
 		return debit.State{}, fmt.Errorf("lock accounts: %w", err)
+	}
+	err := s.bulk.LoadGrants(ctx, tx, idList, func(rows *sql.Rows) error {
+		g, err := scanGrant(rows)
+		if err == nil {
+			l.grants[g.AccountID] = append(l.grants[g.AccountID], g)
+		}
+		return err
+	})
+	if err != nil {
+		return debit.State{}, fmt.Errorf("load grants: %w", err)
+	}
+	for id, a := range l.accounts {
+		a.Wallet = ledger.NewWallet(l.grants[id], a.Overdraft)
 	}
 	return debit.State{Accounts: l.accounts, Watched: l.watched, Auto: l.autos}, nil
 }
 
-// locked gathers the rows LockAccounts answers into a plan's state.
+// locked gathers the rows LockAccounts answers into a plan's state: an
+// account's row once per active grant.
 type locked struct {
 	accounts map[string]*ledger.AccountState
 	autos    map[string]*topup.Settings
 	watched  map[string]debit.Watch
+	grants   map[string][]*ledger.Grant
 }
 
 func (l *locked) scan(rows *sql.Rows) error {
+	var g nullGrant
 	var st ledger.AccountState
 	var cur, status string
 	var created int64
@@ -215,9 +208,16 @@ func (l *locked) scan(rows *sql.Rows) error {
 	var auto topup.Settings
 	var alerts string
 	var hasBudgets bool
-	if err := rows.Scan(&st.ID, &st.Email, &cur, &st.Balance, &status, &created, &st.LastSeq, &st.Turnover, &st.Overdraft,
-		&enabled, nullAmount{&auto.Threshold}, timeScanner{&auto.RetryAfter}, &alerts, &hasBudgets); err != nil {
+	dest := append([]any{&st.ID, &st.Email, &cur, &st.Balance, &status, &created, &st.LastSeq, &st.Turnover, &st.Overdraft,
+		&enabled, nullAmount{&auto.Threshold}, timeScanner{&auto.RetryAfter}, &alerts, &hasBudgets}, g.dest()...)
+	if err := rows.Scan(dest...); err != nil {
 		return err
+	}
+	if g.id.Valid {
+		l.grants[st.ID] = append(l.grants[st.ID], g.grant())
+	}
+	if _, ok := l.accounts[st.ID]; ok {
+		return nil
 	}
 	if alerts != "" || hasBudgets {
 		ts, err := decodeThresholds(alerts)

@@ -114,7 +114,7 @@ func (s *core) settleState(ctx context.Context, tx *sql.Tx, t topup.TopUp, o top
 // entry, the daily totals and the balance.
 func (s *core) credit(ctx context.Context, tx *sql.Tx, acct *ledger.AccountState, p ledger.Posting, now time.Time) error {
 	now = now.UTC().Truncate(time.Microsecond)
-	if err := s.loadWallets(ctx, tx, map[string]*ledger.AccountState{acct.ID: acct}, []string{acct.ID}); err != nil {
+	if err := s.loadWallet(ctx, tx, acct); err != nil {
 		return err
 	}
 	if p.Kind == ledger.KindTopUp {
