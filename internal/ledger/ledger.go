@@ -218,6 +218,11 @@ type Store interface {
 	Post(ctx context.Context, postings []Posting) ([]Result, error)
 	// Entries lists an account's entries, newest first.
 	Entries(ctx context.Context, accountID string, p Page) ([]Entry, bool, error)
+	// Grants lists an account's grants, newest first; those of status
+	// only, when it is not empty.
+	Grants(ctx context.Context, accountID string, status GrantStatus, p Page) ([]Grant, bool, error)
+	// Credit is what remains of an account's active grants, by category.
+	Credit(ctx context.Context, accountID string) (paid, promotional money.Amount, err error)
 	// Verify recomputes every balance from its entries and checks every
 	// invariant, returning one Violation per broken rule.
 	Verify(ctx context.Context) ([]Violation, error)

@@ -106,38 +106,7 @@ FROM accounts a LEFT JOIN entries e ON e.account_id = a.id GROUP BY a.id, a.bala
 	if err := rows.Close(); err != nil {
 		return nil, err
 	}
-	checks := []struct{ problem, query string }{
-		{"entry %s: balance_after differs from the running sum of amounts", `SELECT account_id, id FROM (
-SELECT account_id, id, balance_after, SUM(amount) OVER (PARTITION BY account_id ORDER BY seq) AS running FROM entries) r
-WHERE running <> balance_after ORDER BY account_id LIMIT 1000`},
-		{"entry %s: amount has the wrong sign for its kind", `SELECT account_id, id FROM entries
-WHERE (kind = 'usage' AND amount >= 0) OR (kind IN ('credit', 'top_up') AND amount <= 0) OR amount = 0 ORDER BY account_id LIMIT 1000`},
-		{"entry %s: a top-up credit without a succeeded top-up of the same account and amount", `SELECT e.account_id, e.id FROM entries e
-LEFT JOIN top_ups t ON t.id = e.top_up_id
-WHERE e.kind = 'top_up' AND (t.id IS NULL OR t.status <> 'succeeded' OR t.amount <> e.amount OR t.account_id <> e.account_id) LIMIT 1000`},
-		{"daily totals (%s) differ from the sum of the entries", `SELECT a.id, a.id FROM accounts a
-LEFT JOIN (SELECT account_id, CAST(SUM(credits - usage) AS BIGINT) AS n FROM daily_totals GROUP BY account_id) d ON d.account_id = a.id
-LEFT JOIN (SELECT account_id, CAST(SUM(amount) AS BIGINT) AS n FROM entries GROUP BY account_id) e ON e.account_id = a.id
-WHERE COALESCE(d.n, 0) <> COALESCE(e.n, 0)`},
-		{"top-up %s succeeded but was never credited", `SELECT t.account_id, t.id FROM top_ups t
-WHERE t.status = 'succeeded' AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.top_up_id = t.id) LIMIT 1000`},
-		{"more than one open automatic top-up (first %s)", `SELECT account_id, MIN(id) FROM top_ups
-WHERE trigger <> 'manual' AND status IN ('pending', 'processing', 'requires_action') GROUP BY account_id HAVING COUNT(*) > 1`},
-		{"top-up %s: the sandbox charged it more than once", `SELECT t.account_id, t.id FROM sandbox_charges c JOIN top_ups t ON t.id = c.top_up_id
-WHERE c.status = 'succeeded' GROUP BY t.account_id, t.id HAVING COUNT(*) > 1`},
-		{"sandbox charge %s succeeded but its top-up was not credited", `SELECT t.account_id, c.id FROM sandbox_charges c JOIN top_ups t ON t.id = c.top_up_id
-WHERE c.status = 'succeeded' AND t.status <> 'succeeded' LIMIT 1000`},
-		{"account %s: the has_budgets flag disagrees with its budgets", `SELECT a.id, a.id FROM accounts a
-WHERE a.has_budgets <> EXISTS (SELECT 1 FROM budgets b WHERE b.account_id = a.id)`},
-		{"budget %s: spent differs from the usage it covers in its period", `SELECT b.account_id, b.id FROM budgets b
-WHERE b.spent <> (SELECT CAST(COALESCE(-SUM(e.amount), 0) AS BIGINT) FROM entries e WHERE e.account_id = b.account_id AND e.kind = 'usage'
-AND e.seq > b.start_seq AND e.created_at >= b.period_start AND (b.subject = '' OR e.subject = b.subject)) LIMIT 1000`},
-		// Against the entries, not the balance column, so that a wrong
-		// balance is one problem (above), a wrong grant or overdraft another.
-		{"the active grants' remaining less the overdraft (%s) differs from the sum of the entries", `SELECT a.id, a.id FROM accounts a
-WHERE COALESCE((SELECT CAST(SUM(e.amount) AS BIGINT) FROM entries e WHERE e.account_id = a.id), 0) <>
-COALESCE((SELECT CAST(SUM(g.remaining) AS BIGINT) FROM grants g WHERE g.account_id = a.id AND g.status = 'active'), 0) - a.overdraft`},
-	}
+	checks := verifyChecks
 	ledger.ReportProgress(ctx, 1, len(checks)+1)
 	for i, c := range checks {
 		if err := s.eachPair(ctx, c.query, func(acct, id string) { add(acct, c.problem, id) }); err != nil {
@@ -212,4 +181,39 @@ func (s *core) eachPair(ctx context.Context, query string, fn func(a, b string))
 		fn(a, b)
 	}
 	return rows.Err()
+}
+
+// verifyChecks are the invariants Verify checks with one query each:
+// the query answers the account and the id the problem names.
+var verifyChecks = []struct{ problem, query string }{
+	{"entry %s: balance_after differs from the running sum of amounts", `SELECT account_id, id FROM (
+SELECT account_id, id, balance_after, SUM(amount) OVER (PARTITION BY account_id ORDER BY seq) AS running FROM entries) r
+WHERE running <> balance_after ORDER BY account_id LIMIT 1000`},
+	{"entry %s: amount has the wrong sign for its kind", `SELECT account_id, id FROM entries
+WHERE (kind = 'usage' AND amount >= 0) OR (kind IN ('credit', 'top_up') AND amount <= 0) OR amount = 0 ORDER BY account_id LIMIT 1000`},
+	{"entry %s: a top-up credit without a succeeded top-up of the same account and amount", `SELECT e.account_id, e.id FROM entries e
+LEFT JOIN top_ups t ON t.id = e.top_up_id
+WHERE e.kind = 'top_up' AND (t.id IS NULL OR t.status <> 'succeeded' OR t.amount <> e.amount OR t.account_id <> e.account_id) LIMIT 1000`},
+	{"daily totals (%s) differ from the sum of the entries", `SELECT a.id, a.id FROM accounts a
+LEFT JOIN (SELECT account_id, CAST(SUM(credits - usage) AS BIGINT) AS n FROM daily_totals GROUP BY account_id) d ON d.account_id = a.id
+LEFT JOIN (SELECT account_id, CAST(SUM(amount) AS BIGINT) AS n FROM entries GROUP BY account_id) e ON e.account_id = a.id
+WHERE COALESCE(d.n, 0) <> COALESCE(e.n, 0)`},
+	{"top-up %s succeeded but was never credited", `SELECT t.account_id, t.id FROM top_ups t
+WHERE t.status = 'succeeded' AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.top_up_id = t.id) LIMIT 1000`},
+	{"more than one open automatic top-up (first %s)", `SELECT account_id, MIN(id) FROM top_ups
+WHERE trigger <> 'manual' AND status IN ('pending', 'processing', 'requires_action') GROUP BY account_id HAVING COUNT(*) > 1`},
+	{"top-up %s: the sandbox charged it more than once", `SELECT t.account_id, t.id FROM sandbox_charges c JOIN top_ups t ON t.id = c.top_up_id
+WHERE c.status = 'succeeded' GROUP BY t.account_id, t.id HAVING COUNT(*) > 1`},
+	{"sandbox charge %s succeeded but its top-up was not credited", `SELECT t.account_id, c.id FROM sandbox_charges c JOIN top_ups t ON t.id = c.top_up_id
+WHERE c.status = 'succeeded' AND t.status <> 'succeeded' LIMIT 1000`},
+	{"account %s: the has_budgets flag disagrees with its budgets", `SELECT a.id, a.id FROM accounts a
+WHERE a.has_budgets <> EXISTS (SELECT 1 FROM budgets b WHERE b.account_id = a.id)`},
+	{"budget %s: spent differs from the usage it covers in its period", `SELECT b.account_id, b.id FROM budgets b
+WHERE b.spent <> (SELECT CAST(COALESCE(-SUM(e.amount), 0) AS BIGINT) FROM entries e WHERE e.account_id = b.account_id AND e.kind = 'usage'
+AND e.seq > b.start_seq AND e.created_at >= b.period_start AND (b.subject = '' OR e.subject = b.subject)) LIMIT 1000`},
+	// Against the entries, not the balance column, so that a wrong
+	// balance is one problem (above), a wrong grant or overdraft another.
+	{"the active grants' remaining less the overdraft (%s) differs from the sum of the entries", `SELECT a.id, a.id FROM accounts a
+WHERE COALESCE((SELECT CAST(SUM(e.amount) AS BIGINT) FROM entries e WHERE e.account_id = a.id), 0) <>
+COALESCE((SELECT CAST(SUM(g.remaining) AS BIGINT) FROM grants g WHERE g.account_id = a.id AND g.status = 'active'), 0) - a.overdraft`},
 }

@@ -180,30 +180,50 @@ func testExpiredGrantMetByDebit(t *testing.T, f *fixture) {
 }
 
 // testTopUpMakesPaidGrant: a succeeded top-up's credit is a paid grant of
-// source top_up, and pays any overdraft first.
+// source top_up, and pays any overdraft first; with
+// TOPUP_PAID_CREDIT_EXPIRY it expires that long after the credit.
 func testTopUpMakesPaidGrant(t *testing.T, f *fixture) {
 	a := f.account("paidgrant@example.com")
 	f.postOK(usage(a.ID, amt(t, "1.00"), "u1"))
 	if _, err := f.card(a.ID, "pm_1"); err != nil {
 		t.Fatal(err)
 	}
-	tu := f.manual(a.ID, "25.00", "k1")
-	if _, ok, err := f.s.Begin(ctx(t), tu.ID); err != nil || !ok {
-		t.Fatalf("begin: %v, %v", ok, err)
-	}
-	if _, err := f.s.Settle(ctx(t), tu.ID, topup.Outcome{Status: topup.Succeeded, ChargeID: "ch_1"}, time.Minute); err != nil {
-		t.Fatal(err)
-	}
-	gs, _, err := f.s.Grants(ctx(t), a.ID, ledger.GrantActive, ledger.Page{Limit: 10})
-	if err != nil || len(gs) != 1 {
-		t.Fatalf("active grants %+v, %v; want the top-up's", gs, err)
-	}
-	g := gs[0]
+	tu := f.settled(a.ID, "25.00", "k1")
+	g := f.newestActiveGrant(a.ID)
 	if g.Category != ledger.Paid || g.Source != ledger.SourceTopUp || g.SourceID != tu.ID || g.Priority != 50 || !g.ExpiresAt.IsZero() ||
 		g.Remaining != amt(t, "24.00") || g.PaidBack != amt(t, "1.00") {
 		t.Errorf("the top-up's grant %+v", g)
 	}
+	f.s.SetPaidCreditExpiry(24 * time.Hour)
+	tu = f.settled(a.ID, "10.00", "k2")
+	want := Epoch.Truncate(time.Microsecond).Add(24 * time.Hour)
+	if g := f.newestActiveGrant(a.ID); g.SourceID != tu.ID || !g.ExpiresAt.Equal(want) {
+		t.Errorf("the second top-up's grant %+v; want it to expire at %s", g, want)
+	}
 	f.verifyClean()
+}
+
+// settled makes a manual top-up of amount and settles it as succeeded.
+func (f *fixture) settled(acct, amount, key string) topup.TopUp {
+	f.t.Helper()
+	tu := f.manual(acct, amount, key)
+	if _, ok, err := f.s.Begin(ctx(f.t), tu.ID); err != nil || !ok {
+		f.t.Fatalf("begin: %v, %v", ok, err)
+	}
+	if _, err := f.s.Settle(ctx(f.t), tu.ID, topup.Outcome{Status: topup.Succeeded, ChargeID: "ch_" + key}, time.Minute); err != nil {
+		f.t.Fatal(err)
+	}
+	return tu
+}
+
+// newestActiveGrant returns the account's newest active grant.
+func (f *fixture) newestActiveGrant(acct string) ledger.Grant {
+	f.t.Helper()
+	gs, _, err := f.s.Grants(ctx(f.t), acct, ledger.GrantActive, ledger.Page{Limit: 1})
+	if err != nil || len(gs) != 1 {
+		f.t.Fatalf("active grants of %s: %+v, %v", acct, gs, err)
+	}
+	return gs[0]
 }
 
 // GrantsMigrationUpgrades builds a database at migration 0011 with
@@ -238,6 +258,23 @@ func GrantsMigrationUpgrades(t *testing.T, old *sql.DB, files fs.FS, reopen func
 	s := reopen()
 	f := &fixture{t: t, s: s}
 	f.verifyClean()
+	g := f.wantMigrated()
+	r := f.postOK(usage("acct_1", amt(t, "5.00"), "after"))
+	if got := fundingOf(f.entry("acct_1", r.EntryID).Funding, []string{g.ID}); got != "g0:5.00" {
+		t.Errorf("usage after the upgrade funded by %q, want the migration grant", got)
+	}
+	c := f.postOK(credit("acct_2", money.Amount(10_000_000), "after"))
+	if ng := f.grant("acct_2", c.GrantID); ng.Remaining != 3_000_000 || ng.PaidBack != 7_000_000 {
+		t.Errorf("acct_2's first grant %+v, want 3.00 left after paying the 7.00 overdraft", ng)
+	}
+	f.verifyClean()
+}
+
+// wantMigrated checks what migration 0012 made of the accounts
+// GrantsMigrationUpgrades wrote, and returns acct_1's grant.
+func (f *fixture) wantMigrated() ledger.Grant {
+	t, s := f.t, f.s
+	t.Helper()
 	gs, _, err := s.Grants(ctx(t), "acct_1", "", ledger.Page{Limit: 10})
 	if err != nil || len(gs) != 1 {
 		t.Fatalf("acct_1's grants after the upgrade: %+v, %v; want one", gs, err)
@@ -256,13 +293,5 @@ func GrantsMigrationUpgrades(t *testing.T, old *sql.DB, files fs.FS, reopen func
 	if err := s.DB().QueryRowContext(ctx(t), `SELECT overdraft FROM accounts WHERE id = 'acct_2'`).Scan(&overdraft); err != nil || overdraft != 7_000_000 {
 		t.Errorf("acct_2's overdraft %d, %v; want 7.00", overdraft, err)
 	}
-	r := f.postOK(usage("acct_1", amt(t, "5.00"), "after"))
-	if got := fundingOf(f.entry("acct_1", r.EntryID).Funding, []string{g.ID}); got != "g0:5.00" {
-		t.Errorf("usage after the upgrade funded by %q, want the migration grant", got)
-	}
-	c := f.postOK(credit("acct_2", money.Amount(10_000_000), "after"))
-	if ng := f.grant("acct_2", c.GrantID); ng.Remaining != 3_000_000 || ng.PaidBack != 7_000_000 {
-		t.Errorf("acct_2's first grant %+v, want 3.00 left after paying the 7.00 overdraft", ng)
-	}
-	f.verifyClean()
+	return g
 }
