@@ -54,22 +54,22 @@ const lockAccountColumns = `SELECT a.id, a.email, a.currency, a.balance, a.statu
 
 // LockColumns is what LockAccounts selects, with its FROM clause: the
 // account, its Automatic Top-Up threshold and back-off, its low balance
-// alerts, whether it has budgets, and its active grants, one row each (the
-// account's columns repeated; NULL grant columns for an account without
-// one), so that the group's wallets cost no statement of their own. It is
-// for a database whose lock statement reads the grants as they are after
-// the lock: SQLite, whose one writer connection is the lock. Implementations
-// add the WHERE clause (and ORDER BY a.id).
+// alerts, whether it has budgets, and its active grants as one text
+// (DecodeWallet; NULL for none), so that the group's wallets cost no
+// statement of their own. It is for a database whose lock statement reads
+// the grants as they are after the lock: SQLite, whose one writer
+// connection is the lock. Implementations add the WHERE clause (and ORDER
+// BY a.id).
 const LockColumns = lockAccountColumns + `,
-g.id, g.account_id, g.category, g.source, g.source_id, g.amount, g.remaining, g.paid_back, g.priority, g.expires_at, g.status, g.created_at
-FROM accounts a LEFT JOIN auto_top_up s ON s.account_id = a.id LEFT JOIN grants g ON g.account_id = a.id AND g.status = 'active'`
+(SELECT group_concat(g.id || ',' || g.category || ',' || g.priority || ',' || g.expires_at || ',' || g.created_at || ',' || g.remaining, ';')
+FROM grants g WHERE g.account_id = a.id AND g.status = 'active')
+FROM accounts a LEFT JOIN auto_top_up s ON s.account_id = a.id`
 
-// LockColumnsWithoutGrants is LockColumns with NULL grant columns, for a
+// LockColumnsWithoutGrants is LockColumns with NULL for the grants, for a
 // database whose row locks wait: a statement that waited for a lock reads
 // the other tables as they were when it began (PostgreSQL's READ
 // COMMITTED), so the grants are read by LoadGrants, after the lock.
-const LockColumnsWithoutGrants = lockAccountColumns + `,
-NULL::text, NULL::text, NULL::text, NULL::text, NULL::text, NULL::bigint, NULL::bigint, NULL::bigint, NULL::bigint, NULL::bigint, NULL::text, NULL::bigint
+const LockColumnsWithoutGrants = lockAccountColumns + `, NULL::text
 FROM accounts a LEFT JOIN auto_top_up s ON s.account_id = a.id`
 
 // NullIfEmpty is nil for "", for a column where absence is NULL.

@@ -3,7 +3,10 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/topup/topup/internal/ledger"
 	"github.com/topup/topup/internal/money"
@@ -52,27 +55,35 @@ func (s *core) loadWallet(ctx context.Context, tx *sql.Tx, acct *ledger.AccountS
 	return nil
 }
 
-// nullGrant scans the grant columns of LockColumns, NULL for an account
-// without active grants.
-type nullGrant struct {
-	id, account, category, source, sourceID, status         sql.NullString
-	amount, remaining, paidBack, priority, expires, created sql.NullInt64
-}
-
-func (n *nullGrant) dest() []any {
-	return []any{&n.id, &n.account, &n.category, &n.source, &n.sourceID, &n.amount, &n.remaining, &n.paidBack, &n.priority,
-		&n.expires, &n.status, &n.created}
-}
-
-func (n *nullGrant) grant() *ledger.Grant {
-	g := &ledger.Grant{ID: n.id.String, AccountID: n.account.String, Category: ledger.Category(n.category.String),
-		Source: ledger.GrantSource(n.source.String), SourceID: n.sourceID.String, Amount: money.Amount(n.amount.Int64),
-		Remaining: money.Amount(n.remaining.Int64), PaidBack: money.Amount(n.paidBack.Int64), Priority: int(n.priority.Int64),
-		Status: ledger.GrantStatus(n.status.String), CreatedAt: fromMicros(n.created.Int64)}
-	if n.expires.Int64 != 0 {
-		g.ExpiresAt = fromMicros(n.expires.Int64)
+// decodeWallet reads the active grants LockColumns gives as one text:
+// "id,category,priority,expires_at,created_at,remaining" per grant, joined
+// by ";". They carry what spending needs; the store writes back only their
+// remaining and status.
+func decodeWallet(accountID, s string) ([]*ledger.Grant, error) {
+	if s == "" {
+		return nil, nil
 	}
-	return g
+	out := make([]*ledger.Grant, 0, strings.Count(s, ";")+1)
+	for part := range strings.SplitSeq(s, ";") {
+		f := strings.Split(part, ",")
+		if len(f) != 6 {
+			return nil, fmt.Errorf("account %s: grant %q", accountID, part)
+		}
+		prio, err1 := strconv.Atoi(f[2])
+		exp, err2 := strconv.ParseInt(f[3], 10, 64)
+		created, err3 := strconv.ParseInt(f[4], 10, 64)
+		rem, err4 := strconv.ParseInt(f[5], 10, 64)
+		if err := errors.Join(err1, err2, err3, err4); err != nil {
+			return nil, fmt.Errorf("account %s: grant %q: %w", accountID, part, err)
+		}
+		g := &ledger.Grant{ID: f[0], AccountID: accountID, Category: ledger.Category(f[1]), Priority: prio,
+			Remaining: money.Amount(rem), Status: ledger.GrantActive, CreatedAt: fromMicros(created)}
+		if exp != 0 {
+			g.ExpiresAt = fromMicros(exp)
+		}
+		out = append(out, g)
+	}
+	return out, nil
 }
 
 // writeGrants inserts the grants a plan made and writes back the others its

@@ -190,8 +190,7 @@ func (s *core) lockAccounts(ctx context.Context, tx *sql.Tx, postings []ledger.P
 	return debit.State{Accounts: l.accounts, Watched: l.watched, Auto: l.autos}, nil
 }
 
-// locked gathers the rows LockAccounts answers into a plan's state: an
-// account's row once per active grant.
+// locked gathers the rows LockAccounts answers into a plan's state.
 type locked struct {
 	accounts map[string]*ledger.AccountState
 	autos    map[string]*topup.Settings
@@ -200,7 +199,7 @@ type locked struct {
 }
 
 func (l *locked) scan(rows *sql.Rows) error {
-	var g nullGrant
+	var wallet sql.NullString
 	var st ledger.AccountState
 	var cur, status string
 	var created int64
@@ -208,16 +207,16 @@ func (l *locked) scan(rows *sql.Rows) error {
 	var auto topup.Settings
 	var alerts string
 	var hasBudgets bool
-	dest := append([]any{&st.ID, &st.Email, &cur, &st.Balance, &status, &created, &st.LastSeq, &st.Turnover, &st.Overdraft,
-		&enabled, nullAmount{&auto.Threshold}, timeScanner{&auto.RetryAfter}, &alerts, &hasBudgets}, g.dest()...)
-	if err := rows.Scan(dest...); err != nil {
+	if err := rows.Scan(&st.ID, &st.Email, &cur, &st.Balance, &status, &created, &st.LastSeq, &st.Turnover, &st.Overdraft,
+		&enabled, nullAmount{&auto.Threshold}, timeScanner{&auto.RetryAfter}, &alerts, &hasBudgets, &wallet); err != nil {
 		return err
 	}
-	if g.id.Valid {
-		l.grants[st.ID] = append(l.grants[st.ID], g.grant())
-	}
-	if _, ok := l.accounts[st.ID]; ok {
-		return nil
+	if wallet.String != "" {
+		grants, err := decodeWallet(st.ID, wallet.String)
+		if err != nil {
+			return err
+		}
+		l.grants[st.ID] = grants
 	}
 	if alerts != "" || hasBudgets {
 		ts, err := decodeThresholds(alerts)
