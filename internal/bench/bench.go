@@ -141,16 +141,11 @@ func (c Config) read() (benchConfig, error) {
 		return cfg, errors.New("--sandbox-latency must not be negative")
 	case cfg.sandboxLatency > 0 && !cfg.autoTopUp:
 		return cfg, errors.New("--sandbox-latency only matters with --auto-top-up")
-	case cfg.accounts < 1:
-		return cfg, errors.New("--accounts must be at least 1")
-	case cfg.clients < 1 || cfg.batchClients < 1:
-		return cfg, errors.New("--clients and --batch-clients must be at least 1")
 	case cfg.duration <= 0:
 		return cfg, errors.New("--duration must be above zero")
-	case cfg.batchSize < 1 || cfg.batchSize > 10_000:
-		return cfg, errors.New("--batch-size must be from 1 to 10000")
-	case c.Grants < 0 || c.Grants > 10:
-		return cfg, errors.New("--grants must be from 1 to 10")
+	}
+	if err := c.checkCounts(); err != nil {
+		return cfg, err
 	}
 	for _, p := range c.Phases {
 		if !slices.Contains(Phases, p) {
@@ -159,6 +154,22 @@ func (c Config) read() (benchConfig, error) {
 		cfg.phases[p] = true
 	}
 	return cfg, nil
+}
+
+// checkCounts refuses counts that make no run: accounts, clients, the
+// batch size and grants.
+func (c Config) checkCounts() error {
+	switch {
+	case c.Accounts < 1:
+		return errors.New("--accounts must be at least 1")
+	case c.Clients < 1 || c.BatchClients < 1:
+		return errors.New("--clients and --batch-clients must be at least 1")
+	case c.BatchSize < 1 || c.BatchSize > 10_000:
+		return errors.New("--batch-size must be from 1 to 10000")
+	case c.Grants < 0 || c.Grants > 10:
+		return errors.New("--grants must be from 1 to 10")
+	}
+	return nil
 }
 
 // Run measures a whole in-process Topup over HTTP: debits/s and latency
