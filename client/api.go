@@ -159,6 +159,15 @@ func (c *Client) Transactions(ctx context.Context, id string) iter.Seq2[Entry, e
 	return all(ctx, c, pathf("/v1/accounts/%s/transactions", id), nil, func(e Entry) string { return e.ID })
 }
 
+// ListGrants reads one page of the account's grants, newest first.
+func (c *Client) ListGrants(ctx context.Context, id string, p GrantListParams) (*List[Grant], error) {
+	q := url.Values{}
+	if p.Status != "" {
+		q.Set("status", p.Status)
+	}
+	return list[Grant](ctx, c, pathf("/v1/accounts/%s/grants", id), q, p.ListParams)
+}
+
 // GetAutoTopUp reads the account's Automatic Top-Up settings.
 func (c *Client) GetAutoTopUp(ctx context.Context, id string) (*AutoTopUp, error) {
 	var out AutoTopUp

@@ -30,6 +30,7 @@ var clientOf = map[string]string{
 	"POST /v1/usage/batch":                                                 "RecordUsageBatch",
 	"POST /v1/accounts/{id}/credits":                                       "Credit",
 	"GET /v1/accounts/{id}/transactions":                                   "ListTransactions",
+	"GET /v1/accounts/{id}/grants":                                         "ListGrants",
 	"GET /v1/accounts/{id}/auto_top_up":                                    "GetAutoTopUp",
 	"PUT /v1/accounts/{id}/auto_top_up":                                    "SetAutoTopUp",
 	"GET /v1/accounts/{id}/auto_top_up/audit":                              "ListAutoTopUpAudit",

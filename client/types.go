@@ -28,6 +28,11 @@ type Account struct {
 	// APIKey is the account's first key, set only in CreateAccount's
 	// answer: it is never shown again.
 	APIKey string `json:"api_key,omitempty"`
+	// Credit, Held and Available are set by GetAccount: what remains of
+	// the grants by category, what holds reserve, and the balance less it.
+	Credit    *Credit `json:"credit,omitempty"`
+	Held      Money   `json:"held,omitempty"`
+	Available Money   `json:"available,omitempty"`
 	// AutoTopUp is set by GetAccount.
 	AutoTopUp *AutoTopUp `json:"auto_top_up,omitempty"`
 }
@@ -107,6 +112,12 @@ type CreditParams struct {
 	IdempotencyKey string `json:"idempotency_key"`
 	Description    string `json:"description,omitempty"`
 	Kind           string `json:"kind,omitempty"`
+	// Category is promotional (the default) or paid; Priority (nil: 10 for
+	// promotional, 50 for paid) orders spending, lower first; ExpiresAt
+	// (nil: never) is when the grant expires.
+	Category  string     `json:"category,omitempty"`
+	Priority  *int       `json:"priority,omitempty"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 }
 
 // Entry is one ledger entry; Amount is signed (usage is negative).
@@ -122,9 +133,49 @@ type Entry struct {
 	GrantID        string    `json:"grant_id,omitempty"`
 	HoldID         string    `json:"hold_id,omitempty"`
 	CreatedAt      time.Time `json:"created_at"`
-	// Funding says which grants a negative entry took its money from, as
-	// the server spells it.
-	Funding json.RawMessage `json:"funding,omitempty"`
+	// Funding says which grants a negative entry took its money from, in
+	// spending order; nil on positive entries.
+	Funding []Funding `json:"funding,omitempty"`
+}
+
+// Funding is one line of an entry's funding: GrantID is empty for what
+// overdraft covered (Category "overdraft").
+type Funding struct {
+	GrantID  string `json:"grant_id,omitempty"`
+	Category string `json:"category"`
+	Amount   Money  `json:"amount"`
+}
+
+// Grant is one amount that added credit, and what remains of it.
+type Grant struct {
+	ID string `json:"id"`
+	// Category is paid or promotional.
+	Category string `json:"category"`
+	// Source is top_up, credit, adjustment, dispute_reversal or migration;
+	// SourceID the top-up, the credit's entry or the dispute.
+	Source    string `json:"source"`
+	SourceID  string `json:"source_id,omitempty"`
+	Amount    Money  `json:"amount"`
+	Remaining Money  `json:"remaining"`
+	// Priority: lower is spent first.
+	Priority int `json:"priority"`
+	// ExpiresAt is nil for a grant that never expires.
+	ExpiresAt *time.Time `json:"expires_at"`
+	// Status is active, used, expired or voided.
+	Status    string    `json:"status"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// GrantListParams lists grants: Status keeps those of one status.
+type GrantListParams struct {
+	ListParams
+	Status string
+}
+
+// Credit is what remains of an account's grants, by category.
+type Credit struct {
+	Paid        Money `json:"paid"`
+	Promotional Money `json:"promotional"`
 }
 
 // AutoTopUp is an account's Automatic Top-Up settings; the amounts are nil

@@ -37,6 +37,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (bench.Config, error) {
 	fs.StringVar(&cfg.Amount, "amount", bench.DefaultAmount, "the amount every usage event debits (with --auto-top-up, e.g. 0.05 so that hot accounts cross the threshold every ~100 debits)")
 	fs.BoolVar(&cfg.AutoTopUp, "auto-top-up", false, "give every account a sandbox card ("+bench.AutoCard+") and Automatic Top-Up (threshold "+bench.AutoThreshold+
 		", target "+bench.AutoTarget+") over a grant of "+bench.AutoGrant.String()+", and report the top-ups and the time from crossing to credit")
+	fs.IntVar(&cfg.Grants, "grants", 1, "split each account's opening credit into this many grants (promotional, paid expiring in a year, paid for ever, in turn), 1 to 10")
 	fs.DurationVar(&cfg.SandboxLatency, "sandbox-latency", 0, "how long each sandbox charge takes (as TOPUP_SANDBOX_LATENCY); needs --auto-top-up")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err

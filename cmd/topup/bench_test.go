@@ -48,6 +48,8 @@ func TestBenchFlags(t *testing.T) {
 		{"--amount", "5c"},
 		{"--sandbox-latency", "200ms"},
 		{"--auto-top-up", "--sandbox-latency", "-1s"},
+		{"--grants", "11"},
+		{"--grants", "-1"},
 		{"extra"},
 	} {
 		var stdout, stderr bytes.Buffer
@@ -72,6 +74,25 @@ func TestBenchAlertsBudgets(t *testing.T) {
 		t.Fatalf("bench: %v", err)
 	}
 	for _, want := range []string{"alerts and budgets on", "verify: clean", "balances: each of 20 accounts"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+}
+
+// TestBenchGrants runs the bench with three grants per account: debits
+// are funded from them, and the ledger with its grants verifies clean.
+func TestBenchGrants(t *testing.T) {
+	t.Parallel()
+	var stdout, stderr bytes.Buffer
+	err := run(t.Context(), []string{"bench", "--duration", "300ms", "--accounts", "20", "--clients", "4", "--phases", "single,batch",
+		"--batch-size", "100", "--batch-clients", "2", "--grants", "3"}, func(string) string { return "" }, &stdout, &stderr)
+	out := stdout.String()
+	t.Logf("stdout:\n%s\nstderr:\n%s", out, stderr.String())
+	if err != nil {
+		t.Fatalf("bench: %v", err)
+	}
+	for _, want := range []string{"with 3 grants each", "verify: clean", "balances: each of 20 accounts"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q", want)
 		}

@@ -122,6 +122,7 @@ func (cfg *Config) defaults() {
 // API and the console, and the HTTP server that serves the last two.
 func build(cfg Config, store *sqlstore.DB, ln net.Listener) (*App, error) {
 	set, log, c, g := cfg.Settings, cfg.Logger, cfg.Clock, cfg.IDs
+	store.SetPaidCreditExpiry(set.PaidCreditExpiry)
 	metrics := httpapi.NewMetrics(prometheus.NewRegistry())
 	sqlite := store.DialectName() == "sqlite"
 	workers := 2

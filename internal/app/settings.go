@@ -53,6 +53,9 @@ type Settings struct {
 	// TrustedProxies is TOPUP_TRUSTED_PROXIES: connections from these
 	// addresses have their client read from X-Forwarded-For.
 	TrustedProxies []netip.Prefix
+	// PaidCreditExpiry is TOPUP_PAID_CREDIT_EXPIRY: how long the paid
+	// credit of a top-up lasts (zero: for ever).
+	PaidCreditExpiry time.Duration
 }
 
 // ReadSettings reads the operator's environment (getenv) for --payments
@@ -124,6 +127,7 @@ func (s *Settings) variables() []variable {
 			s.TrustedProxies, err = authlimit.ParseTrusted(v)
 			return err
 		}},
+		{"TOPUP_PAID_CREDIT_EXPIRY", duration(&s.PaidCreditExpiry, "TOPUP_PAID_CREDIT_EXPIRY must be a Go duration such as 8760h, not %q", false)},
 	}
 }
 

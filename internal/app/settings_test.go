@@ -49,6 +49,8 @@ func TestSettingsRefuseNonsense(t *testing.T) {
 		{"TOPUP_WEBHOOK_RETRY_BASE": "0s"},
 		{"TOPUP_WEBHOOKS_ALLOW_PRIVATE": "sometimes"},
 		{"TOPUP_TRUSTED_PROXIES": "proxy.internal"},
+		{"TOPUP_PAID_CREDIT_EXPIRY": "a year"},
+		{"TOPUP_PAID_CREDIT_EXPIRY": "-1h"},
 	} {
 		_, err := ReadSettings("sandbox", func(k string) string { return env[k] })
 		named := false
@@ -60,9 +62,10 @@ func TestSettingsRefuseNonsense(t *testing.T) {
 		}
 	}
 	s, err := ReadSettings("sandbox", func(k string) string {
-		return map[string]string{"TOPUP_WORKER_LEASE": "4s", "TOPUP_SANDBOX_LATENCY": "3s", "TOPUP_WEBHOOK_RETRY_BASE": "50ms"}[k]
+		return map[string]string{"TOPUP_WORKER_LEASE": "4s", "TOPUP_SANDBOX_LATENCY": "3s", "TOPUP_WEBHOOK_RETRY_BASE": "50ms", "TOPUP_PAID_CREDIT_EXPIRY": "8760h"}[k]
 	})
-	if err != nil || s.WorkerLease != 4*time.Second || s.SandboxLatency != 3*time.Second || s.WebhookRetryBase != 50*time.Millisecond {
+	if err != nil || s.WorkerLease != 4*time.Second || s.SandboxLatency != 3*time.Second || s.WebhookRetryBase != 50*time.Millisecond ||
+		s.PaidCreditExpiry != 8760*time.Hour {
 		t.Errorf("lease 4s over a 3s sandbox: %+v, %v", s, err)
 	}
 	if _, err := ReadSettings("paypal", func(string) string { return "" }); err == nil || !strings.Contains(err.Error(), "--payments") {

@@ -96,6 +96,10 @@ type Config struct {
 	// (TOPUP_SANDBOX_LATENCY).
 	AutoTopUp      bool
 	SandboxLatency time.Duration
+	// Grants is how many grants each account's opening credit is split
+	// into (1 to 10; 0 means 1), with different terms (benchGrantTerms),
+	// so that every debit finds them in its wallet.
+	Grants int
 }
 
 // benchConfig is a Config checked and read.
@@ -115,6 +119,7 @@ type benchConfig struct {
 	amountText     string
 	autoTopUp      bool
 	sandboxLatency time.Duration
+	grants         int
 }
 
 // Validate refuses a Config that makes no run, naming the flag.
@@ -126,7 +131,7 @@ func (c Config) Validate() error {
 func (c Config) read() (benchConfig, error) {
 	cfg := benchConfig{db: c.DB, accounts: c.Accounts, clients: c.Clients, duration: c.Duration, batchSize: c.BatchSize,
 		batchClients: c.BatchClients, phases: map[string]bool{}, cpuProfile: c.CPUProfile, alertsBudgets: c.AlertsBudgets,
-		amountText: c.Amount, autoTopUp: c.AutoTopUp, sandboxLatency: c.SandboxLatency}
+		amountText: c.Amount, autoTopUp: c.AutoTopUp, sandboxLatency: c.SandboxLatency, grants: max(c.Grants, 1)}
 	amt, amtErr := money.Parse(c.Amount)
 	cfg.amount = amt
 	switch {
@@ -136,14 +141,11 @@ func (c Config) read() (benchConfig, error) {
 		return cfg, errors.New("--sandbox-latency must not be negative")
 	case cfg.sandboxLatency > 0 && !cfg.autoTopUp:
 		return cfg, errors.New("--sandbox-latency only matters with --auto-top-up")
-	case cfg.accounts < 1:
-		return cfg, errors.New("--accounts must be at least 1")
-	case cfg.clients < 1 || cfg.batchClients < 1:
-		return cfg, errors.New("--clients and --batch-clients must be at least 1")
 	case cfg.duration <= 0:
 		return cfg, errors.New("--duration must be above zero")
-	case cfg.batchSize < 1 || cfg.batchSize > 10_000:
-		return cfg, errors.New("--batch-size must be from 1 to 10000")
+	}
+	if err := c.checkCounts(); err != nil {
+		return cfg, err
 	}
 	for _, p := range c.Phases {
 		if !slices.Contains(Phases, p) {
@@ -152,6 +154,22 @@ func (c Config) read() (benchConfig, error) {
 		cfg.phases[p] = true
 	}
 	return cfg, nil
+}
+
+// checkCounts refuses counts that make no run: accounts, clients, the
+// batch size and grants.
+func (c Config) checkCounts() error {
+	switch {
+	case c.Accounts < 1:
+		return errors.New("--accounts must be at least 1")
+	case c.Clients < 1 || c.BatchClients < 1:
+		return errors.New("--clients and --batch-clients must be at least 1")
+	case c.BatchSize < 1 || c.BatchSize > 10_000:
+		return errors.New("--batch-size must be from 1 to 10000")
+	case c.Grants < 0 || c.Grants > 10:
+		return errors.New("--grants must be from 1 to 10")
+	}
+	return nil
 }
 
 // Run measures a whole in-process Topup over HTTP: debits/s and latency
@@ -287,8 +305,8 @@ func (b *bench) load(ctx context.Context, a *app.App, setupTook time.Duration) (
 	if cfg.alertsBudgets {
 		watch = "on (5 low balance alerts and a monthly account-wide budget per account)"
 	}
-	fmt.Fprintf(b.out, "topup bench: %s, %d accounts (Zipf s=%.1f), %s per phase, GOMAXPROCS %d; usage amount %s; alerts and budgets %s; Automatic Top-Up %s; accounts created and credited in %s\n\n",
-		b.dbLabel, cfg.accounts, benchZipfS, cfg.duration, runtime.GOMAXPROCS(0), cfg.amountText, watch, auto, setupTook.Round(time.Millisecond))
+	fmt.Fprintf(b.out, "topup bench: %s, %d accounts (Zipf s=%.1f) with %d grants each, %s per phase, GOMAXPROCS %d; usage amount %s; alerts and budgets %s; Automatic Top-Up %s; accounts created and credited in %s\n\n",
+		b.dbLabel, cfg.accounts, benchZipfS, cfg.grants, cfg.duration, runtime.GOMAXPROCS(0), cfg.amountText, watch, auto, setupTook.Round(time.Millisecond))
 
 	results, err := b.phases(ctx, a.URL())
 	if cfg.autoTopUp && err == nil {
@@ -337,10 +355,9 @@ func (b *bench) setupAccounts(ctx context.Context, store *sqlstore.DB, g *ids.Ge
 	}
 	const chunk = 1000
 	for start := 0; start < m; start += chunk {
-		grants := make([]ledger.Posting, 0, chunk)
+		grants := make([]ledger.Posting, 0, chunk*b.cfg.grants)
 		for _, id := range b.accounts[start:min(start+chunk, m)] {
-			grants = append(grants, ledger.Posting{AccountID: id, Kind: ledger.KindCredit, Amount: b.grant,
-				Description: "bench grant", IdempotencyKey: "bench-grant-" + b.runID, Call: ledger.ScopeCredit})
+			grants = append(grants, b.grantPostings(id)...)
 		}
 		res, err := store.Post(ctx, grants)
 		if err != nil {
@@ -353,6 +370,38 @@ func (b *bench) setupAccounts(ctx context.Context, store *sqlstore.DB, g *ids.Ge
 		}
 	}
 	return nil
+}
+
+// grantPostings are the credits that give an account its opening credit,
+// b.grant, as b.cfg.grants grants with terms in turn: promotional (spent
+// first), paid expiring in a year, paid for ever.
+func (b *bench) grantPostings(id string) []ledger.Posting {
+	n := b.cfg.grants
+	out := make([]ledger.Posting, n)
+	for k := range n {
+		amount := b.grant / money.Amount(n)
+		if k == n-1 {
+			amount = b.grant - amount*money.Amount(n-1)
+		}
+		key := "bench-grant-" + b.runID
+		if k > 0 {
+			key += fmt.Sprintf("-%d", k)
+		}
+		out[k] = ledger.Posting{AccountID: id, Kind: ledger.KindCredit, Amount: amount, Description: "bench grant",
+			IdempotencyKey: key, Call: ledger.ScopeCredit, Terms: benchGrantTerms(k)}
+	}
+	return out
+}
+
+// benchGrantTerms are the terms of an account's k-th opening grant.
+func benchGrantTerms(k int) ledger.GrantTerms {
+	switch k % 3 {
+	case 1:
+		return ledger.GrantTerms{Category: ledger.Paid, Priority: ledger.DefaultPaidPriority, ExpiresAt: time.Now().AddDate(1, 0, 0).UTC().Truncate(time.Microsecond)}
+	case 2:
+		return ledger.GrantTerms{Category: ledger.Paid, Priority: ledger.DefaultPaidPriority}
+	}
+	return ledger.GrantTerms{}
 }
 
 // benchWatch gives an account five low balance alerts and a monthly

@@ -6,6 +6,7 @@ import (
 	"github.com/topup/topup/internal/apperr"
 	"github.com/topup/topup/internal/input"
 	"github.com/topup/topup/internal/ledger"
+	"github.com/topup/topup/internal/money"
 )
 
 func (s *Server) createAccount(w http.ResponseWriter, r *http.Request) {
@@ -57,6 +58,14 @@ func (s *Server) getAccount(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body := toAccountJSON(acct)
+	paid, promo, err := s.store.Credit(r.Context(), acct.ID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	// No holds yet: nothing is held, and all of the balance is available.
+	body.Credit = &creditJSON{Paid: paid.Format(acct.Currency), Promotional: promo.Format(acct.Currency)}
+	body.Held, body.Available = money.Amount(0).Format(acct.Currency), acct.Balance.Format(acct.Currency)
 	if s.billing != nil {
 		st, mtd, err := s.billing.Settings(r.Context(), acct.ID)
 		if err != nil {
@@ -93,4 +102,36 @@ func (s *Server) updateAccount(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, toAccountJSON(acct))
+}
+
+// listGrants lists an account's grants, newest first, ?status= keeping
+// those of one status.
+func (s *Server) listGrants(w http.ResponseWriter, r *http.Request) {
+	p, err := page(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	status := ledger.GrantStatus(r.URL.Query().Get("status"))
+	switch status {
+	case "", ledger.GrantActive, ledger.GrantUsed, ledger.GrantExpired, ledger.GrantVoided:
+	default:
+		s.fail(w, r, apperr.Invalidf("status", "must be active, used, expired or voided"))
+		return
+	}
+	acct, err := s.store.Account(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	grants, more, err := s.store.Grants(r.Context(), acct.ID, status, p)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := list[grantJSON]{Data: make([]grantJSON, 0, len(grants)), HasMore: more}
+	for _, g := range grants {
+		out.Data = append(out.Data, toGrantJSON(g, acct.Currency))
+	}
+	writeJSON(w, http.StatusOK, out)
 }

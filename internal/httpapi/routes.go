@@ -41,6 +41,7 @@ func (s *Server) routeTable() []route {
 		{"POST", "/v1/usage/batch", adminOnly, s.postUsageBatch},
 		{"POST", "/v1/accounts/{id}/credits", adminOnly, s.postCredit},
 		{"GET", "/v1/accounts/{id}/transactions", owner, s.listTransactions},
+		{"GET", "/v1/accounts/{id}/grants", owner, s.listGrants},
 
 		{"GET", "/v1/accounts/{id}/auto_top_up", owner, s.getAutoTopUp},
 		{"PUT", "/v1/accounts/{id}/auto_top_up", owner, s.putAutoTopUp},

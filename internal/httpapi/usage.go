@@ -124,7 +124,7 @@ func (s *Server) postCredit(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	p, err := req.Posting(r.PathValue("id"), s.cfg.MaxAmount)
+	p, err := req.Posting(r.PathValue("id"), s.cfg.MaxAmount, s.clock.Now())
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -291,9 +291,18 @@ func (f *flow) ledger(t *testing.T, acct, key string) {
 		map[string]any{"account_id": acct, "amount": "0.5", "idempotency_key": "batch-1"},
 		map[string]any{"account_id": "acct_nope", "amount": "1", "idempotency_key": "batch-3"},
 	}})
+	f.must(t, http.StatusCreated, "POST", base+"/credits", f.adminKey, map[string]any{"amount": "0.01", "idempotency_key": "paid-1",
+		"category": "paid", "priority": 5, "expires_at": "2030-01-01T00:00:00Z"})
+	f.v.breaking(func() {
+		f.must(t, http.StatusBadRequest, "POST", base+"/credits", f.adminKey, map[string]any{"amount": "5", "idempotency_key": "paid-2", "priority": 101})
+		f.must(t, http.StatusBadRequest, "GET", base+"/grants?status=gone", key, nil)
+	})
 	page := f.must(t, http.StatusOK, "GET", base+"/transactions?limit=2", key, nil)
 	last := objects(t, page["data"])[1]
 	f.must(t, http.StatusOK, "GET", base+"/transactions?limit=2&starting_after="+str(t, last, "id"), key, nil)
+	grants := f.must(t, http.StatusOK, "GET", base+"/grants?limit=2", key, nil)
+	f.must(t, http.StatusOK, "GET", base+"/grants?status=active&starting_after="+str(t, objects(t, grants["data"])[0], "id"), key, nil)
+	f.must(t, http.StatusOK, "GET", base, key, nil)
 }
 
 func (f *flow) alerts(t *testing.T, acct, key string) {

@@ -60,15 +60,17 @@ type resultJSON struct {
 	Spendable bool   `json:"spendable"`
 	// Reason says why spendable is false: insufficient_balance,
 	// budget_exhausted or account_closed.
-	Reason    string `json:"reason,omitempty"`
-	TopUpID   string `json:"top_up_id,omitempty"`
+	Reason  string `json:"reason,omitempty"`
+	TopUpID string `json:"top_up_id,omitempty"`
+	// GrantID is the grant a credit made.
+	GrantID   string `json:"grant_id,omitempty"`
 	CreatedAt string `json:"created_at"`
 }
 
 func toResultJSON(r ledger.Result) resultJSON {
 	cur, _ := money.LookupCurrency(r.Currency)
 	return resultJSON{EntryID: r.EntryID, Balance: r.Balance.Format(cur), Currency: cur.Code, Spendable: r.Spendable, Reason: r.Reason,
-		TopUpID: r.TopUpID, CreatedAt: formatTime(r.CreatedAt)}
+		TopUpID: r.TopUpID, GrantID: r.GrantID, CreatedAt: formatTime(r.CreatedAt)}
 }
 
 // entryJSON is a ledger entry on the wire.
@@ -81,12 +83,72 @@ type entryJSON struct {
 	Subject        string `json:"subject,omitempty"`
 	IdempotencyKey string `json:"idempotency_key"`
 	TopUpID        string `json:"top_up_id,omitempty"`
-	CreatedAt      string `json:"created_at"`
+	// GrantID is the grant a credit made, or the one an expiration or a
+	// void took out; HoldID the hold a capture settled. Both are null
+	// otherwise.
+	GrantID *string `json:"grant_id"`
+	HoldID  *string `json:"hold_id"`
+	// Funding says which grants a negative entry took its money from;
+	// null on positive entries.
+	Funding   []fundingJSON `json:"funding"`
+	CreatedAt string        `json:"created_at"`
+}
+
+// fundingJSON is one line of an entry's funding: grant_id null for what
+// overdraft covered.
+type fundingJSON struct {
+	GrantID  *string `json:"grant_id"`
+	Category string  `json:"category"`
+	Amount   string  `json:"amount"`
+}
+
+// orNull is nil for "", for the fields the wire shows as null when absent.
+func orNull(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }
 
 func toEntryJSON(e ledger.Entry, c money.Currency) entryJSON {
-	return entryJSON{ID: e.ID, Kind: string(e.Kind), Amount: e.Amount.Format(c), BalanceAfter: e.BalanceAfter.Format(c),
-		Description: e.Description, Subject: e.Subject, IdempotencyKey: e.IdempotencyKey, TopUpID: e.TopUpID, CreatedAt: formatTime(e.CreatedAt)}
+	out := entryJSON{ID: e.ID, Kind: string(e.Kind), Amount: e.Amount.Format(c), BalanceAfter: e.BalanceAfter.Format(c),
+		Description: e.Description, Subject: e.Subject, IdempotencyKey: e.IdempotencyKey, TopUpID: e.TopUpID,
+		GrantID: orNull(e.GrantID), HoldID: orNull(e.HoldID), CreatedAt: formatTime(e.CreatedAt)}
+	for _, f := range e.Funding {
+		out.Funding = append(out.Funding, fundingJSON{GrantID: orNull(f.GrantID), Category: string(f.Category), Amount: f.Amount.Format(c)})
+	}
+	return out
+}
+
+// grantJSON is a grant on the wire.
+type grantJSON struct {
+	ID        string  `json:"id"`
+	Category  string  `json:"category"`
+	Source    string  `json:"source"`
+	SourceID  *string `json:"source_id"`
+	Amount    string  `json:"amount"`
+	Remaining string  `json:"remaining"`
+	Priority  int     `json:"priority"`
+	ExpiresAt *string `json:"expires_at"`
+	Status    string  `json:"status"`
+	CreatedAt string  `json:"created_at"`
+}
+
+func toGrantJSON(g ledger.Grant, c money.Currency) grantJSON {
+	out := grantJSON{ID: g.ID, Category: string(g.Category), Source: string(g.Source), SourceID: orNull(g.SourceID),
+		Amount: g.Amount.Format(c), Remaining: g.Remaining.Format(c), Priority: g.Priority, Status: string(g.Status),
+		CreatedAt: formatTime(g.CreatedAt)}
+	if !g.ExpiresAt.IsZero() {
+		at := formatTime(g.ExpiresAt)
+		out.ExpiresAt = &at
+	}
+	return out
+}
+
+// creditJSON is what remains of an account's grants, by category.
+type creditJSON struct {
+	Paid        string `json:"paid"`
+	Promotional string `json:"promotional"`
 }
 
 // accountJSON is an account on the wire.
@@ -102,6 +164,11 @@ type accountJSON struct {
 	Reason    string `json:"reason,omitempty"`
 	CreatedAt string `json:"created_at"`
 	APIKey    string `json:"api_key,omitempty"`
+	// Credit, Held and Available are set on GET /v1/accounts/{id}:
+	// available is the balance less what holds reserve.
+	Credit    *creditJSON `json:"credit,omitempty"`
+	Held      string      `json:"held,omitempty"`
+	Available string      `json:"available,omitempty"`
 	// AutoTopUp is set on GET /v1/accounts/{id}.
 	AutoTopUp *settingsJSON `json:"auto_top_up,omitempty"`
 }

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/topup/topup/internal/ledger"
@@ -26,7 +27,7 @@ var requestTypes = []struct {
 		return postingText(p), checkPosting(p, err, -1)
 	}},
 	{"Credit", func() any { return new(Credit) }, func(v any) ([]string, error) {
-		p, err := v.(*Credit).Posting("acct_1", testMax)
+		p, err := v.(*Credit).Posting("acct_1", testMax, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 		return postingText(p), checkPosting(p, err, 1)
 	}},
 	{"TopUp", func() any { return new(TopUp) }, func(v any) ([]string, error) {

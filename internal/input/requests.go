@@ -3,6 +3,7 @@ package input
 import (
 	"encoding/json"
 	"strconv"
+	"time"
 
 	"github.com/topup/topup/internal/apperr"
 	"github.com/topup/topup/internal/ledger"
@@ -90,16 +91,44 @@ func Event(raw json.RawMessage, i int, max money.Amount) (ledger.Posting, error)
 	return ev.Posting(*ev.AccountID, path+".", max)
 }
 
-// Credit is the body of POST …/credits.
+// Credit is the body of POST …/credits, with the terms of the grant it
+// makes (PRODUCT.md "Credit grants and holds").
 type Credit struct {
 	Amount         *string `json:"amount"`
 	IdempotencyKey *string `json:"idempotency_key"`
 	Description    *string `json:"description"`
 	Kind           *string `json:"kind"`
+	Category       *string `json:"category"`
+	Priority       *int    `json:"priority"`
+	ExpiresAt      *string `json:"expires_at"`
 }
 
-// Posting validates c for accountID; max is TOPUP_MAX_AMOUNT.
-func (c *Credit) Posting(accountID string, max money.Amount) (ledger.Posting, error) {
+// Terms reads the grant's terms at now: category (promotional by
+// default), priority (by default 10 for promotional, 50 for paid) and
+// expires_at (RFC 3339, null or a future time at most ten years ahead),
+// judged by ledger.CheckGrantTerms.
+func (c *Credit) Terms(now time.Time) (ledger.GrantTerms, error) {
+	t := ledger.GrantTerms{Category: ledger.Promotional}
+	if c.Category != nil {
+		t.Category = ledger.Category(*c.Category)
+	}
+	t.Priority = ledger.DefaultPriority(t.Category)
+	if c.Priority != nil {
+		t.Priority = *c.Priority
+	}
+	if c.ExpiresAt != nil {
+		at, err := time.Parse(time.RFC3339Nano, *c.ExpiresAt)
+		if err != nil {
+			return t, apperr.Invalidf("expires_at", "must be a time in RFC 3339, such as 2027-01-31T00:00:00Z")
+		}
+		// The database keeps microseconds.
+		t.ExpiresAt = at.UTC().Truncate(time.Microsecond)
+	}
+	return t, ledger.CheckGrantTerms(t.Category, t.Priority, t.ExpiresAt, now)
+}
+
+// Posting validates c for accountID at now; max is TOPUP_MAX_AMOUNT.
+func (c *Credit) Posting(accountID string, max money.Amount, now time.Time) (ledger.Posting, error) {
 	amount, err := Amount("amount", c.Amount, max)
 	if err != nil {
 		return ledger.Posting{}, err
@@ -119,8 +148,12 @@ func (c *Credit) Posting(accountID string, max money.Amount) (ledger.Posting, er
 			return ledger.Posting{}, apperr.Invalidf("kind", "must be credit or adjustment")
 		}
 	}
+	terms, err := c.Terms(now)
+	if err != nil {
+		return ledger.Posting{}, err
+	}
 	return ledger.Posting{AccountID: accountID, Kind: kind, Amount: amount, Description: desc, IdempotencyKey: key,
-		Call: ledger.ScopeCredit}, nil
+		Call: ledger.ScopeCredit, Terms: terms}, nil
 }
 
 // TopUp is the body of POST …/top_ups.

@@ -20,6 +20,23 @@ type AccountState struct {
 	// Touched is set by Apply when the balance changed and the row must be
 	// written back.
 	Touched bool
+	// Overdraft is the overdraft in the account's row, as loaded; once the
+	// account has a Wallet, the wallet's is the one to write back.
+	Overdraft money.Amount
+	// Wallet is the account's active grants and overdraft, loaded by the
+	// store for an account the group may change. With it, a debit records
+	// its funding (after expiring what has expired) and a credit makes a
+	// grant; without it (nil), Apply only moves the balance.
+	Wallet *Wallet
+}
+
+// OverdraftNow is the overdraft to write back: the wallet's, or the one
+// loaded when the account has no wallet.
+func (a *AccountState) OverdraftNow() money.Amount {
+	if a.Wallet != nil {
+		return a.Wallet.Overdraft()
+	}
+	return a.Overdraft
 }
 
 // IdemKey identifies one idempotent request.
@@ -43,11 +60,13 @@ type IdemRecord struct {
 }
 
 // Plan is what a group of postings writes: entries to insert, idempotency
-// rows to insert, and accounts whose balance changed.
+// rows to insert, and accounts whose balance changed; the grants its
+// credits made (the other grants it changed are each wallet's Changed).
 type Plan struct {
 	Results []Result
 	Entries []Entry
 	Records []IdemRecord
+	Grants  []*Grant
 }
 
 // ErrConflict is returned inside a Result when a key was used before with a
@@ -91,14 +110,14 @@ func Apply(now time.Time, newID func(string) string, accounts map[string]*Accoun
 			plan.Results[i] = Result{Err: err}
 			continue
 		}
-		e, err := acct.book(now, newID, p, true)
+		e, err := acct.post(now, newID, p, true, &plan)
 		if err != nil {
 			plan.Results[i] = Result{Err: err}
 			continue
 		}
 		balance := acct.Balance
 		plan.Entries = append(plan.Entries, e)
-		res := Result{EntryID: e.ID, Balance: balance, Currency: acct.Currency.Code, Reason: acct.StopReason(), CreatedAt: now}
+		res := Result{EntryID: e.ID, Balance: balance, Currency: acct.Currency.Code, Reason: acct.StopReason(), GrantID: e.GrantID, CreatedAt: now}
 		res.Spendable = res.Reason == ""
 		plan.Results[i] = res
 		if seen == nil {
@@ -113,10 +132,65 @@ func Apply(now time.Time, newID func(string) string, accounts map[string]*Accoun
 // Credit applies a balance change that cannot be refused, the credit of a
 // top-up already paid for, through the same path as Apply's postings: it
 // moves the balance (refused only when a total would no longer fit in
-// int64) and returns the entry to write. No idempotency row is kept: the
-// entry's top-up id allows one credit per top-up.
-func Credit(now time.Time, newID func(string) string, acct *AccountState, p Posting) (Entry, error) {
-	return acct.book(now, newID, &p, false)
+// int64) and returns the entry to write, with the grant it made when the
+// account has a wallet. No idempotency row is kept: the entry's top-up id
+// allows one credit per top-up.
+func Credit(now time.Time, newID func(string) string, acct *AccountState, p Posting) (Entry, *Grant, error) {
+	var plan Plan
+	e, err := acct.post(now, newID, &p, false, &plan)
+	if err != nil || len(plan.Grants) == 0 {
+		return e, nil, err
+	}
+	return e, plan.Grants[0], nil
+}
+
+// post books p on a, and with a wallet decides its grants: before a
+// debit, the grants whose expiry has come expire (their expiration entries
+// go into plan ahead of p's, and stay there whatever becomes of p: they
+// happened), then the debit's funding is taken in spending order; a credit
+// makes a grant (into plan.Grants), which first pays any overdraft. On
+// refusal p changes neither the balance nor the wallet.
+func (a *AccountState) post(now time.Time, newID func(string) string, p *Posting, refusable bool, plan *Plan) (Entry, error) {
+	if a.Wallet != nil && p.Amount < 0 {
+		for _, x := range a.Wallet.Expire(now) {
+			e, err := a.expire(now, newID, x)
+			if err != nil {
+				return Entry{}, err
+			}
+			plan.Entries = append(plan.Entries, e)
+		}
+	}
+	before := *a
+	e, err := a.book(now, newID, p, refusable)
+	if err != nil || a.Wallet == nil {
+		return e, err
+	}
+	if p.Amount < 0 {
+		// Move refused what would overflow; Spend checks again before
+		// changing anything.
+		f, err := a.Wallet.Spend(-p.Amount)
+		if err != nil {
+			*a = before
+			return Entry{}, err
+		}
+		e.Funding = f
+		return e, nil
+	}
+	g := p.Terms.grant(newID("grt"), &e)
+	a.Wallet.Add(g)
+	e.GrantID = g.ID
+	plan.Grants = append(plan.Grants, g)
+	return e, nil
+}
+
+// expire records x, a grant that expired with something left, as its
+// expiration entry: negative, funded by that grant. It cannot be refused.
+func (a *AccountState) expire(now time.Time, newID func(string) string, x Expiration) (Entry, error) {
+	if err := a.Move(-x.Amount, false); err != nil {
+		return Entry{}, err
+	}
+	return Entry{ID: newID("ent"), AccountID: a.ID, Seq: a.LastSeq, Kind: KindExpiration, Amount: -x.Amount, BalanceAfter: a.Balance,
+		GrantID: x.Grant.ID, Funding: []Funding{{GrantID: x.Grant.ID, Category: x.Grant.Category, Amount: x.Amount}}, CreatedAt: now}, nil
 }
 
 // book moves acct's balance by p and returns the entry that records it;
@@ -182,17 +256,23 @@ func (a *AccountState) Move(amount money.Amount, refusable bool) error {
 // EachFresh calls fn for every posting that made a new entry, in posting
 // order, with that entry, its result and the idempotency record that keeps
 // the result: Apply appends one entry and one record per fresh result, in
-// order. A rule applied after Apply (budgets) uses it to amend what is
-// answered and what a replay will answer alike.
+// order, and before a debit's entry the expiration entries it wrote (which
+// answer no posting, and are skipped here). A rule applied after Apply
+// (budgets) uses it to amend what is answered and what a replay will
+// answer alike.
 func (p *Plan) EachFresh(fn func(i int, e *Entry, res *Result, rec *IdemRecord)) {
-	k := 0
+	k, rec := 0, 0
 	for i := range p.Results {
 		r := &p.Results[i]
 		if r.Err != nil || r.Replayed {
 			continue
 		}
-		fn(i, &p.Entries[k], r, &p.Records[k])
+		for p.Entries[k].ID != r.EntryID {
+			k++
+		}
+		fn(i, &p.Entries[k], r, &p.Records[rec])
 		k++
+		rec++
 	}
 }
 

@@ -2,6 +2,7 @@ package ledger_test
 
 import (
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -67,5 +68,66 @@ func TestApply(t *testing.T) {
 	}
 	if a := accounts["a"]; a.Balance != -100_000 || a.LastSeq != 5 || !a.Touched || accounts["closed"].Touched {
 		t.Errorf("account state after the group: %+v", a)
+	}
+}
+
+// TestApplyWithWallet: with a wallet, a debit first expires what has
+// expired (an expiration entry that answers no posting, skipped by
+// EachFresh), then records its funding; a credit makes a grant that pays
+// the overdraft first, and its result names the grant.
+func TestApplyWithWallet(t *testing.T) {
+	t.Parallel()
+	usd, _ := money.LookupCurrency("usd")
+	now := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	n := 0
+	newID := func(p string) string { n++; return p + "_" + strconv.Itoa(n) }
+	old := &ledger.Grant{ID: "g_old", Category: ledger.Promotional, Priority: 10, Remaining: 300, Status: ledger.GrantActive, ExpiresAt: now}
+	paid := &ledger.Grant{ID: "g_paid", Category: ledger.Paid, Priority: 50, Remaining: 500, Status: ledger.GrantActive}
+	a := &ledger.AccountState{Account: ledger.Account{ID: "a", Currency: usd, Balance: 800, Status: ledger.Active},
+		Wallet: ledger.NewWallet([]*ledger.Grant{old, paid}, 0)}
+	postings := []ledger.Posting{
+		{AccountID: "a", Kind: ledger.KindUsage, Amount: -600, IdempotencyKey: "u", Call: ledger.ScopeUsage},
+		{AccountID: "a", Kind: ledger.KindCredit, Amount: 1000, IdempotencyKey: "c", Call: ledger.ScopeCredit},
+	}
+	plan := ledger.Apply(now, newID, map[string]*ledger.AccountState{"a": a}, nil, postings)
+	if got := kindsOf(plan.Entries); got != "expiration usage credit" {
+		t.Fatalf("entries %q, want expiration, usage, credit", got)
+	}
+	if x := plan.Entries[0]; x.Amount != -300 || x.GrantID != "g_old" || ledger.EncodeFunding(x.Funding) != "g_old:g:300" {
+		t.Errorf("expiration %+v", x)
+	}
+	if u := plan.Entries[1]; ledger.EncodeFunding(u.Funding) != "g_paid:p:500;-:o:100" || u.BalanceAfter != -100 {
+		t.Errorf("usage %+v, want the paid grant then 1.00 of overdraft", u)
+	}
+	wantCreditGrant(t, plan)
+	var fresh []ledger.Entry
+	plan.EachFresh(func(_ int, e *ledger.Entry, _ *ledger.Result, _ *ledger.IdemRecord) { fresh = append(fresh, *e) })
+	if got := kindsOf(fresh); got != "usage credit" {
+		t.Errorf("EachFresh visited %q, want the usage and the credit", got)
+	}
+	if a.Balance != 900 || a.OverdraftNow() != 0 || a.Wallet.Balance() != 900 {
+		t.Errorf("account after the group: balance %d, overdraft %d, wallet %d", a.Balance, a.OverdraftNow(), a.Wallet.Balance())
+	}
+}
+
+func kindsOf(entries []ledger.Entry) string {
+	var out []string
+	for _, e := range entries {
+		out = append(out, string(e.Kind))
+	}
+	return strings.Join(out, " ")
+}
+
+// wantCreditGrant checks the grant TestApplyWithWallet's credit made: 10.00
+// less the 1.00 of overdraft it paid, named by its entry and result.
+func wantCreditGrant(t *testing.T, plan ledger.Plan) {
+	t.Helper()
+	if len(plan.Grants) != 1 {
+		t.Fatalf("grants made: %+v, want one", plan.Grants)
+	}
+	g := plan.Grants[0]
+	if plan.Results[1].GrantID != g.ID || plan.Entries[2].GrantID != g.ID || g.Remaining != 900 || g.PaidBack != 100 ||
+		g.Source != ledger.SourceCredit || g.SourceID != plan.Entries[2].ID {
+		t.Errorf("credit's grant %+v, result %+v", g, plan.Results[1])
 	}
 }

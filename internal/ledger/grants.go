@@ -73,6 +73,53 @@ type Grant struct {
 	ExpiresAt time.Time
 	Status    GrantStatus
 	CreatedAt time.Time
+	// PaidBack is what the grant paid of the account's overdraft when it
+	// was made (Add): its remaining started at Amount - PaidBack.
+	PaidBack money.Amount
+}
+
+// GrantTerms are what a credit says of the grant it makes. The zero value
+// is the default grant: promotional, priority 10, never expiring. Source
+// and SourceID, when empty, follow the posting (its kind; the credit's
+// entry).
+type GrantTerms struct {
+	Category  Category
+	Priority  int
+	ExpiresAt time.Time
+	Source    GrantSource
+	SourceID  string
+}
+
+// given reports whether t differs from the default grant.
+func (t GrantTerms) given() bool {
+	return t.Category != "" && (t.Category != Promotional || t.Priority != DefaultPromotionalPriority || !t.ExpiresAt.IsZero())
+}
+
+// grant returns the grant that a credit of amount, recorded as entry, makes
+// on these terms.
+func (t GrantTerms) grant(id string, e *Entry) *Grant {
+	g := &Grant{ID: id, AccountID: e.AccountID, Category: t.Category, Priority: t.Priority, ExpiresAt: t.ExpiresAt,
+		Source: t.Source, SourceID: t.SourceID, Amount: e.Amount, CreatedAt: e.CreatedAt}
+	if g.Category == "" {
+		g.Category, g.Priority = Promotional, DefaultPromotionalPriority
+	}
+	if g.Source == "" {
+		switch e.Kind {
+		case KindAdjustment:
+			g.Source = SourceAdjustment
+		case KindTopUp:
+			g.Source = SourceTopUp
+		default:
+			g.Source = SourceCredit
+		}
+	}
+	if g.SourceID == "" {
+		g.SourceID = e.ID
+		if e.TopUpID != "" {
+			g.SourceID = e.TopUpID
+		}
+	}
+	return g
 }
 
 // ExpiredAt reports whether the grant may no longer be spent at now: its
@@ -211,6 +258,7 @@ func (w *Wallet) touch(g *Grant) {
 func (w *Wallet) Add(g *Grant) {
 	payback := min(g.Amount, w.overdraft)
 	w.overdraft -= payback
+	g.PaidBack = payback
 	g.Remaining = g.Amount - payback
 	g.Status = GrantActive
 	if g.Remaining == 0 {
@@ -255,6 +303,15 @@ func (w *Wallet) Spend(amount money.Amount) ([]Funding, error) {
 	if amount <= 0 {
 		return nil, fmt.Errorf("ledger: spend %d: not positive", amount)
 	}
+	var covered money.Amount
+	for _, g := range w.grants {
+		covered += min(g.Remaining, amount-covered)
+	}
+	if left := amount - covered; left > 0 {
+		if _, err := money.Add(w.overdraft, left); err != nil {
+			return nil, apperr.Invalidf("amount", "the overdraft would overflow")
+		}
+	}
 	var out []Funding
 	left := amount
 	used := 0
@@ -279,11 +336,7 @@ func (w *Wallet) Spend(amount money.Amount) ([]Funding, error) {
 		w.grants = slices.DeleteFunc(w.grants, func(g *Grant) bool { return g.Status != GrantActive })
 	}
 	if left > 0 {
-		od, err := money.Add(w.overdraft, left)
-		if err != nil {
-			return nil, apperr.Invalidf("amount", "the overdraft would overflow")
-		}
-		w.overdraft = od
+		w.overdraft += left
 		out = append(out, Funding{Category: Overdraft, Amount: left})
 	}
 	return out, nil

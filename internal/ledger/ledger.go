@@ -44,11 +44,16 @@ type Kind string
 
 // Entry kinds of the public contract.
 const (
-	KindUsage      Kind = "usage"
-	KindCredit     Kind = "credit"
-	KindTopUp      Kind = "top_up"
-	KindRefund     Kind = "refund"
-	KindAdjustment Kind = "adjustment"
+	KindUsage           Kind = "usage"
+	KindCredit          Kind = "credit"
+	KindTopUp           Kind = "top_up"
+	KindRefund          Kind = "refund"
+	KindRefundReversal  Kind = "refund_reversal"
+	KindDispute         Kind = "dispute"
+	KindDisputeReversal Kind = "dispute_reversal"
+	KindExpiration      Kind = "expiration"
+	KindVoid            Kind = "void"
+	KindAdjustment      Kind = "adjustment"
 )
 
 // Entry is one immutable line of an account's ledger. Seq numbers an
@@ -64,7 +69,16 @@ type Entry struct {
 	Subject        string
 	IdempotencyKey string
 	TopUpID        string
-	CreatedAt      time.Time
+	// GrantID is the grant a credit made, or the grant an expiration or
+	// void took out of the balance.
+	GrantID string
+	// HoldID is the hold a capture settled.
+	HoldID string
+	// Funding says which grants a negative entry took its money from, in
+	// spending order (PRODUCT.md "Credit grants and holds"); nil on
+	// positive entries.
+	Funding   []Funding
+	CreatedAt time.Time
 }
 
 // Page asks for one page of a newest-first list.
@@ -101,6 +115,9 @@ type Posting struct {
 	// TopUpID is the top-up a credit comes from (Credit only): it is not
 	// part of the request's meaning.
 	TopUpID string
+	// Terms are the grant a credit makes; the zero value is the default
+	// grant (promotional, priority 10, never expires).
+	Terms GrantTerms
 
 	hash string // set by Prepare
 }
@@ -130,6 +147,15 @@ func (p *Posting) computeHash() string {
 	writeField(h, string(p.Kind))
 	writeField(h, p.Description)
 	writeField(h, p.Subject)
+	if p.Terms.given() {
+		// Only terms other than the defaults are hashed, so that a key
+		// first used before grants existed replays as it did.
+		writeField(h, string(p.Terms.Category))
+		binary.BigEndian.PutUint64(n[:], uint64(p.Terms.Priority))
+		h.Write(n[:])
+		binary.BigEndian.PutUint64(n[:], uint64(p.Terms.ExpiresAt.UnixMicro()))
+		h.Write(n[:])
+	}
 	var sum [sha256.Size]byte
 	return hex.EncodeToString(h.Sum(sum[:0])[:16])
 }
@@ -150,8 +176,10 @@ type Result struct {
 	Spendable bool         `json:"spendable"`
 	// Reason says why Spendable is false: ReasonInsufficientBalance,
 	// ReasonBudgetExhausted or ReasonAccountClosed.
-	Reason    string    `json:"reason,omitempty"`
-	TopUpID   string    `json:"top_up_id,omitempty"`
+	Reason  string `json:"reason,omitempty"`
+	TopUpID string `json:"top_up_id,omitempty"`
+	// GrantID is the grant a credit made.
+	GrantID   string    `json:"grant_id,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 
 	// Replayed is true when the result is the stored first response.
@@ -190,6 +218,11 @@ type Store interface {
 	Post(ctx context.Context, postings []Posting) ([]Result, error)
 	// Entries lists an account's entries, newest first.
 	Entries(ctx context.Context, accountID string, p Page) ([]Entry, bool, error)
+	// Grants lists an account's grants, newest first; those of status
+	// only, when it is not empty.
+	Grants(ctx context.Context, accountID string, status GrantStatus, p Page) ([]Grant, bool, error)
+	// Credit is what remains of an account's active grants, by category.
+	Credit(ctx context.Context, accountID string) (paid, promotional money.Amount, err error)
 	// Verify recomputes every balance from its entries and checks every
 	// invariant, returning one Violation per broken rule.
 	Verify(ctx context.Context) ([]Violation, error)

@@ -88,3 +88,23 @@ func TestDailyTotalsMigrationBackfills(t *testing.T) {
 	t.Parallel()
 	storetest.DailyTotalsMigrationBackfills(t, oldDB(t), postgres.Migrations())
 }
+
+// TestGrantsMigrationUpgrades: a database at 0011 upgrades in place, each
+// balance becoming a grant or overdraft, verify clean.
+func TestGrantsMigrationUpgrades(t *testing.T) {
+	t.Parallel()
+	u := pgtest.Schema(t)
+	old, err := sql.Open("pgx", u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.GrantsMigrationUpgrades(t, old, postgres.Migrations(), func() *sqlstore.DB {
+		c := storetest.NewClock()
+		s, err := postgres.Open(t.Context(), u, c, storetest.NewIDs(c))
+		if err != nil {
+			t.Fatalf("open the old database: %v", err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}

@@ -61,6 +61,33 @@ func (v *values) each(ctx context.Context, tx *sql.Tx, n int, fn func(st *sql.St
 	return nil
 }
 
+// padded is each for a statement that a row matching nothing leaves
+// unchanged (an UPDATE … FROM (VALUES …) keyed by id): what remains after
+// the biggest chunks goes in one statement of the smallest size that holds
+// it, fn padding the rows from to to size; a few rows cost one statement,
+// not one per bit of their count.
+func (v *values) padded(ctx context.Context, tx *sql.Tx, n int, fn func(st *sql.Stmt, from, to, size int) error) error {
+	start := 0
+	for start < n {
+		i := 0
+		for k, size := range chunkSizes {
+			if v.stmts[k] != nil && size >= n-start {
+				i = k
+			}
+		}
+		for v.stmts[i] == nil {
+			i++
+		}
+		size := chunkSizes[i]
+		to := min(n, start+size)
+		if err := fn(tx.StmtContext(ctx, v.stmts[i]), start, to, size); err != nil {
+			return err
+		}
+		start = to
+	}
+	return nil
+}
+
 // query runs st with args and calls row for each row it answers.
 func query(ctx context.Context, st *sql.Stmt, args []any, row func(*sql.Rows) error) error {
 	rows, err := st.QueryContext(ctx, args...)
@@ -79,6 +106,7 @@ func query(ctx context.Context, st *sql.Stmt, args []any, row func(*sql.Rows) er
 // bulk is SQLite's sqlstore.Bulk.
 type bulk struct {
 	lock, idem, budgets, entries, records, balances, daily values
+	newGrants, grantUpdates                                values
 }
 
 var _ sqlstore.Bulk = (*bulk)(nil)
@@ -94,16 +122,20 @@ func newBulk(ctx context.Context, db *sql.DB) (*bulk, error) {
 period_start = CASE WHEN kind = 'monthly' AND period_start < ? THEN ? ELSE period_start END FROM (VALUES `, lead: 3,
 			cell: "(?, ?, CAST(? AS BIGINT))", cols: 3,
 			tail: `) AS v WHERE budgets.account_id = v.column1 AND budgets.subject = v.column2 RETURNING ` + sqlstore.BudgetColumns},
-		entries: values{head: `INSERT INTO entries (account_id, seq, id, kind, amount, balance_after, description, subject, idempotency_key, top_up_id, created_at) VALUES `,
-			cell: "(?,?,?,?,?,?,?,?,?,?,?)", cols: 11},
+		entries: values{head: `INSERT INTO entries (account_id, seq, id, kind, amount, balance_after, description, subject, idempotency_key, top_up_id, created_at, grant_id, hold_id, funding) VALUES `,
+			cell: "(?,?,?,?,?,?,?,?,?,?,?,?,?,?)", cols: 14},
+		newGrants: values{head: `INSERT INTO grants (` + sqlstore.GrantColumns + `) VALUES `,
+			cell: "(?,?,?,?,?,?,?,?,?,?,?,?)", cols: 12},
+		grantUpdates: values{head: `UPDATE grants SET remaining = v.column2, status = v.column3 FROM (VALUES `,
+			cell: "(?, CAST(? AS BIGINT), ?)", cols: 3, tail: `) AS v WHERE grants.id = v.column1`},
 		records: values{head: `INSERT INTO idempotency (scope, key, request_hash, result, created_at) VALUES `,
 			cell: "(?,?,?,?,?)", cols: 5},
-		balances: values{head: `UPDATE accounts SET balance = v.column2, last_seq = v.column3, turnover = v.column4, updated_at = ? FROM (VALUES `, lead: 1,
-			cell: "(?, CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT))", cols: 4, tail: `) AS v WHERE accounts.id = v.column1`},
+		balances: values{head: `UPDATE accounts SET balance = v.column2, last_seq = v.column3, turnover = v.column4, overdraft = v.column5, updated_at = ? FROM (VALUES `, lead: 1,
+			cell: "(?, CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT))", cols: 5, tail: `) AS v WHERE accounts.id = v.column1`},
 		daily: values{head: `INSERT INTO daily_totals (account_id, day, usage, credits, top_ups, top_up_credits, closing_balance, min_balance) VALUES `,
 			cell: "(?,?,?,?,?,?,?,?)", cols: 8, tail: sqlstore.DailyUpsert},
 	}
-	for _, v := range []*values{&b.lock, &b.idem, &b.budgets, &b.entries, &b.records, &b.balances, &b.daily} {
+	for _, v := range []*values{&b.lock, &b.idem, &b.budgets, &b.entries, &b.records, &b.balances, &b.daily, &b.newGrants, &b.grantUpdates} {
 		if err := v.prepare(ctx, db); err != nil {
 			return nil, err
 		}
@@ -144,15 +176,12 @@ func (b *bulk) SpendBudgets(ctx context.Context, tx *sql.Tx, month int64, spend 
 
 func (b *bulk) InsertEntries(ctx context.Context, tx *sql.Tx, entries []ledger.Entry) error {
 	return b.entries.each(ctx, tx, len(entries), func(st *sql.Stmt, from, to int) error {
-		args := make([]any, 0, 11*(to-from))
+		args := make([]any, 0, 14*(to-from))
 		for i := from; i < to; i++ {
 			e := &entries[i]
-			var topUp any
-			if e.TopUpID != "" {
-				topUp = e.TopUpID
-			}
 			args = append(args, e.AccountID, e.Seq, e.ID, string(e.Kind), int64(e.Amount), int64(e.BalanceAfter),
-				e.Description, e.Subject, e.IdempotencyKey, topUp, e.CreatedAt.UnixMicro())
+				e.Description, e.Subject, e.IdempotencyKey, sqlstore.NullIfEmpty(e.TopUpID), e.CreatedAt.UnixMicro(),
+				sqlstore.NullIfEmpty(e.GrantID), sqlstore.NullIfEmpty(e.HoldID), ledger.EncodeFunding(e.Funding))
 		}
 		_, err := st.ExecContext(ctx, args...)
 		return err
@@ -173,10 +202,10 @@ func (b *bulk) InsertRecords(ctx context.Context, tx *sql.Tx, recs []ledger.Idem
 
 func (b *bulk) UpdateBalances(ctx context.Context, tx *sql.Tx, accounts []*ledger.AccountState, now int64) error {
 	return b.balances.each(ctx, tx, len(accounts), func(st *sql.Stmt, from, to int) error {
-		args := make([]any, 0, 1+4*(to-from))
+		args := make([]any, 0, 1+5*(to-from))
 		args = append(args, now)
 		for _, a := range accounts[from:to] {
-			args = append(args, a.ID, int64(a.Balance), a.LastSeq, int64(a.Turnover))
+			args = append(args, a.ID, int64(a.Balance), a.LastSeq, int64(a.Turnover), int64(a.OverdraftNow()))
 		}
 		_, err := st.ExecContext(ctx, args...)
 		return err
@@ -188,6 +217,36 @@ func (b *bulk) UpsertDaily(ctx context.Context, tx *sql.Tx, rows []sqlstore.Dail
 		args := make([]any, 0, 8*(to-from))
 		for _, r := range rows[from:to] {
 			args = append(args, r.Account, r.Day, r.Usage, r.Credits, r.TopUps, r.TopUpCredits, r.Closing, r.Low)
+		}
+		_, err := st.ExecContext(ctx, args...)
+		return err
+	})
+}
+
+// LoadGrants does nothing: LockAccounts read the grants (LockColumns).
+func (b *bulk) LoadGrants(context.Context, *sql.Tx, []string, func(*sql.Rows) error) error {
+	return nil
+}
+
+func (b *bulk) InsertGrants(ctx context.Context, tx *sql.Tx, grants []*ledger.Grant) error {
+	return b.newGrants.each(ctx, tx, len(grants), func(st *sql.Stmt, from, to int) error {
+		args := make([]any, 0, 12*(to-from))
+		for _, g := range grants[from:to] {
+			args = append(args, sqlstore.GrantArgs(g)...)
+		}
+		_, err := st.ExecContext(ctx, args...)
+		return err
+	})
+}
+
+func (b *bulk) UpdateGrants(ctx context.Context, tx *sql.Tx, grants []*ledger.Grant) error {
+	return b.grantUpdates.padded(ctx, tx, len(grants), func(st *sql.Stmt, from, to, size int) error {
+		args := make([]any, 0, 3*size)
+		for _, g := range grants[from:to] {
+			args = append(args, g.ID, int64(g.Remaining), string(g.Status))
+		}
+		for range size - (to - from) {
+			args = append(args, "", int64(0), "") // no grant has the id ""
 		}
 		_, err := st.ExecContext(ctx, args...)
 		return err

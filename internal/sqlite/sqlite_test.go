@@ -88,3 +88,23 @@ func TestDailyTotalsMigrationBackfills(t *testing.T) {
 	t.Parallel()
 	storetest.DailyTotalsMigrationBackfills(t, oldDB(t), sqlite.Migrations())
 }
+
+// TestGrantsMigrationUpgrades: a database at 0011 upgrades in place, each
+// balance becoming a grant or overdraft, verify clean.
+func TestGrantsMigrationUpgrades(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "topup.db")
+	old, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.GrantsMigrationUpgrades(t, old, sqlite.Migrations(), func() *sqlstore.DB {
+		c := storetest.NewClock()
+		s, err := sqlite.Open(t.Context(), path, c, storetest.NewIDs(c))
+		if err != nil {
+			t.Fatalf("open the old database: %v", err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}

@@ -27,25 +27,58 @@ type Bulk interface {
 	// monthly budget whose period started before month (microseconds) to
 	// start at month, and answers the budgets with BudgetColumns.
 	SpendBudgets(ctx context.Context, tx *sql.Tx, month int64, spend []debit.Spend, row func(*sql.Rows) error) error
-	// InsertEntries inserts entries (an empty TopUpID is NULL).
+	// LoadGrants reads, with GrantColumns, the active grants of the
+	// accounts with ids (sorted, locked) that LockAccounts did not already
+	// answer; SQLite's does nothing.
+	LoadGrants(ctx context.Context, tx *sql.Tx, ids []string, row func(*sql.Rows) error) error
+	// InsertGrants inserts new grants (GrantArgs).
+	InsertGrants(ctx context.Context, tx *sql.Tx, grants []*ledger.Grant) error
+	// UpdateGrants writes each grant's remaining and status.
+	UpdateGrants(ctx context.Context, tx *sql.Tx, grants []*ledger.Grant) error
+	// InsertEntries inserts entries (an empty TopUpID, GrantID or HoldID is
+	// NULL; Funding is written by ledger.EncodeFunding).
 	InsertEntries(ctx context.Context, tx *sql.Tx, entries []ledger.Entry) error
 	// InsertRecords inserts idempotency rows, their result written by
 	// EncodeResult, created at now (microseconds).
 	InsertRecords(ctx context.Context, tx *sql.Tx, recs []ledger.IdemRecord, now int64) error
-	// UpdateBalances writes each account's balance, last sequence number
-	// and turnover, updated at now (microseconds).
+	// UpdateBalances writes each account's balance, last sequence number,
+	// turnover and overdraft (OverdraftNow), updated at now (microseconds).
 	UpdateBalances(ctx context.Context, tx *sql.Tx, accounts []*ledger.AccountState, now int64) error
 	// UpsertDaily folds rows into their account-day's totals with
 	// DailyUpsert.
 	UpsertDaily(ctx context.Context, tx *sql.Tx, rows []DailyRow) error
 }
 
+// lockAccountColumns are the account's columns of LockColumns.
+const lockAccountColumns = `SELECT a.id, a.email, a.currency, a.balance, a.status, a.created_at, a.last_seq, a.turnover, a.overdraft, s.enabled, s.threshold, s.retry_after, a.low_balance_alerts, a.has_budgets`
+
 // LockColumns is what LockAccounts selects, with its FROM clause: the
 // account, its Automatic Top-Up threshold and back-off, its low balance
-// alerts and whether it has budgets. Implementations add the WHERE clause
-// (and ORDER BY a.id).
-const LockColumns = `SELECT a.id, a.email, a.currency, a.balance, a.status, a.created_at, a.last_seq, a.turnover, s.enabled, s.threshold, s.retry_after, a.low_balance_alerts, a.has_budgets
+// alerts, whether it has budgets, and its active grants as one text
+// (DecodeWallet; NULL for none), so that the group's wallets cost no
+// statement of their own. It is for a database whose lock statement reads
+// the grants as they are after the lock: SQLite, whose one writer
+// connection is the lock. Implementations add the WHERE clause (and ORDER
+// BY a.id).
+const LockColumns = lockAccountColumns + `,
+(SELECT group_concat(g.id || ',' || g.category || ',' || g.priority || ',' || g.expires_at || ',' || g.created_at || ',' || g.remaining, ';')
+FROM grants g WHERE g.account_id = a.id AND g.status = 'active')
 FROM accounts a LEFT JOIN auto_top_up s ON s.account_id = a.id`
+
+// LockColumnsWithoutGrants is LockColumns with NULL for the grants, for a
+// database whose row locks wait: a statement that waited for a lock reads
+// the other tables as they were when it began (PostgreSQL's READ
+// COMMITTED), so the grants are read by LoadGrants, after the lock.
+const LockColumnsWithoutGrants = lockAccountColumns + `, NULL::text
+FROM accounts a LEFT JOIN auto_top_up s ON s.account_id = a.id`
+
+// NullIfEmpty is nil for "", for a column where absence is NULL.
+func NullIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
 
 // BudgetColumns is what SpendBudgets returns, in the order scanBudget
 // reads.

@@ -10,16 +10,22 @@ import (
 	"github.com/topup/topup/internal/ledger"
 )
 
-const entryCols = `id, seq, kind, amount, balance_after, description, subject, idempotency_key, COALESCE(top_up_id, ''), created_at`
+const entryCols = `id, seq, kind, amount, balance_after, description, subject, idempotency_key, COALESCE(top_up_id, ''), created_at,
+COALESCE(grant_id, ''), COALESCE(hold_id, ''), funding`
 
 func scanEntry(r rowScanner, accountID string) (ledger.Entry, error) {
 	e := ledger.Entry{AccountID: accountID}
-	var kind string
+	var kind, funding string
 	var created int64
-	if err := r.Scan(&e.ID, &e.Seq, &kind, &e.Amount, &e.BalanceAfter, &e.Description, &e.Subject, &e.IdempotencyKey, &e.TopUpID, &created); err != nil {
+	if err := r.Scan(&e.ID, &e.Seq, &kind, &e.Amount, &e.BalanceAfter, &e.Description, &e.Subject, &e.IdempotencyKey, &e.TopUpID, &created,
+		&e.GrantID, &e.HoldID, &funding); err != nil {
 		return e, err
 	}
 	e.Kind, e.CreatedAt = ledger.Kind(kind), fromMicros(created)
+	var err error
+	if e.Funding, err = ledger.DecodeFunding(funding); err != nil {
+		return e, fmt.Errorf("entry %s: %w", e.ID, err)
+	}
 	return e, nil
 }
 
@@ -65,7 +71,10 @@ func (s *Ledger) Entries(ctx context.Context, accountID string, p ledger.Page) (
 // and every succeeded top-up credited; at most one open automatic top-up per
 // account; every succeeded sandbox charge credited, and none twice; the
 // budget flag of every account agrees with its rows; every budget's spend
-// equals the usage it covers since its period began.
+// equals the usage it covers since its period began; the balance equals
+// the active grants' remaining less the overdraft; each grant's remaining
+// equals its amount less its overdraft payback and the funding lines that
+// took from it.
 func (s *Ledger) Verify(ctx context.Context) ([]ledger.Violation, error) {
 	var out []ledger.Violation
 	add := func(id, format string, args ...any) {
@@ -97,33 +106,7 @@ FROM accounts a LEFT JOIN entries e ON e.account_id = a.id GROUP BY a.id, a.bala
 	if err := rows.Close(); err != nil {
 		return nil, err
 	}
-	checks := []struct{ problem, query string }{
-		{"entry %s: balance_after differs from the running sum of amounts", `SELECT account_id, id FROM (
-SELECT account_id, id, balance_after, SUM(amount) OVER (PARTITION BY account_id ORDER BY seq) AS running FROM entries) r
-WHERE running <> balance_after ORDER BY account_id LIMIT 1000`},
-		{"entry %s: amount has the wrong sign for its kind", `SELECT account_id, id FROM entries
-WHERE (kind = 'usage' AND amount >= 0) OR (kind IN ('credit', 'top_up') AND amount <= 0) OR amount = 0 ORDER BY account_id LIMIT 1000`},
-		{"entry %s: a top-up credit without a succeeded top-up of the same account and amount", `SELECT e.account_id, e.id FROM entries e
-LEFT JOIN top_ups t ON t.id = e.top_up_id
-WHERE e.kind = 'top_up' AND (t.id IS NULL OR t.status <> 'succeeded' OR t.amount <> e.amount OR t.account_id <> e.account_id) LIMIT 1000`},
-		{"daily totals (%s) differ from the sum of the entries", `SELECT a.id, a.id FROM accounts a
-LEFT JOIN (SELECT account_id, CAST(SUM(credits - usage) AS BIGINT) AS n FROM daily_totals GROUP BY account_id) d ON d.account_id = a.id
-LEFT JOIN (SELECT account_id, CAST(SUM(amount) AS BIGINT) AS n FROM entries GROUP BY account_id) e ON e.account_id = a.id
-WHERE COALESCE(d.n, 0) <> COALESCE(e.n, 0)`},
-		{"top-up %s succeeded but was never credited", `SELECT t.account_id, t.id FROM top_ups t
-WHERE t.status = 'succeeded' AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.top_up_id = t.id) LIMIT 1000`},
-		{"more than one open automatic top-up (first %s)", `SELECT account_id, MIN(id) FROM top_ups
-WHERE trigger <> 'manual' AND status IN ('pending', 'processing', 'requires_action') GROUP BY account_id HAVING COUNT(*) > 1`},
-		{"top-up %s: the sandbox charged it more than once", `SELECT t.account_id, t.id FROM sandbox_charges c JOIN top_ups t ON t.id = c.top_up_id
-WHERE c.status = 'succeeded' GROUP BY t.account_id, t.id HAVING COUNT(*) > 1`},
-		{"sandbox charge %s succeeded but its top-up was not credited", `SELECT t.account_id, c.id FROM sandbox_charges c JOIN top_ups t ON t.id = c.top_up_id
-WHERE c.status = 'succeeded' AND t.status <> 'succeeded' LIMIT 1000`},
-		{"account %s: the has_budgets flag disagrees with its budgets", `SELECT a.id, a.id FROM accounts a
-WHERE a.has_budgets <> EXISTS (SELECT 1 FROM budgets b WHERE b.account_id = a.id)`},
-		{"budget %s: spent differs from the usage it covers in its period", `SELECT b.account_id, b.id FROM budgets b
-WHERE b.spent <> (SELECT CAST(COALESCE(-SUM(e.amount), 0) AS BIGINT) FROM entries e WHERE e.account_id = b.account_id AND e.kind = 'usage'
-AND e.seq > b.start_seq AND e.created_at >= b.period_start AND (b.subject = '' OR e.subject = b.subject)) LIMIT 1000`},
-	}
+	checks := verifyChecks
 	ledger.ReportProgress(ctx, 1, len(checks)+1)
 	for i, c := range checks {
 		if err := s.eachPair(ctx, c.query, func(acct, id string) { add(acct, c.problem, id) }); err != nil {
@@ -131,7 +114,57 @@ AND e.seq > b.start_seq AND e.created_at >= b.period_start AND (b.subject = '' O
 		}
 		ledger.ReportProgress(ctx, i+2, len(checks)+1)
 	}
+	if err := s.verifyGrants(ctx, add); err != nil {
+		return nil, fmt.Errorf("verify grants: %w", err)
+	}
 	return out, nil
+}
+
+// verifyGrants proves each grant's remaining: its amount, less what it paid
+// of the overdraft when it was made, less every funding line that took
+// from it (usage, expiration and void entries alike).
+func (s *core) verifyGrants(ctx context.Context, add func(id, format string, args ...any)) error {
+	taken := map[string]int64{}
+	rows, err := s.read.QueryContext(ctx, `SELECT account_id, id, funding FROM entries WHERE funding <> ''`)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var acct, id, funding string
+		if err := rows.Scan(&acct, &id, &funding); err != nil {
+			rows.Close()
+			return err
+		}
+		lines, err := ledger.DecodeFunding(funding)
+		if err != nil {
+			add(acct, "entry %s: %v", id, err)
+			continue
+		}
+		for _, f := range lines {
+			if f.GrantID != "" {
+				taken[f.GrantID] += int64(f.Amount)
+			}
+		}
+	}
+	if err := rows.Close(); err != nil {
+		return err
+	}
+	rows, err = s.read.QueryContext(ctx, `SELECT account_id, id, amount, remaining, paid_back FROM grants ORDER BY account_id, id`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var acct, id string
+		var amount, remaining, paidBack int64
+		if err := rows.Scan(&acct, &id, &amount, &remaining, &paidBack); err != nil {
+			return err
+		}
+		if want := amount - paidBack - taken[id]; remaining != want {
+			add(acct, "grant %s: remaining %d micros, but its amount less payback and funding lines leaves %d", id, remaining, want)
+		}
+	}
+	return rows.Err()
 }
 
 func (s *core) eachPair(ctx context.Context, query string, fn func(a, b string)) error {
@@ -148,4 +181,39 @@ func (s *core) eachPair(ctx context.Context, query string, fn func(a, b string))
 		fn(a, b)
 	}
 	return rows.Err()
+}
+
+// verifyChecks are the invariants Verify checks with one query each:
+// the query answers the account and the id the problem names.
+var verifyChecks = []struct{ problem, query string }{
+	{"entry %s: balance_after differs from the running sum of amounts", `SELECT account_id, id FROM (
+SELECT account_id, id, balance_after, SUM(amount) OVER (PARTITION BY account_id ORDER BY seq) AS running FROM entries) r
+WHERE running <> balance_after ORDER BY account_id LIMIT 1000`},
+	{"entry %s: amount has the wrong sign for its kind", `SELECT account_id, id FROM entries
+WHERE (kind = 'usage' AND amount >= 0) OR (kind IN ('credit', 'top_up') AND amount <= 0) OR amount = 0 ORDER BY account_id LIMIT 1000`},
+	{"entry %s: a top-up credit without a succeeded top-up of the same account and amount", `SELECT e.account_id, e.id FROM entries e
+LEFT JOIN top_ups t ON t.id = e.top_up_id
+WHERE e.kind = 'top_up' AND (t.id IS NULL OR t.status <> 'succeeded' OR t.amount <> e.amount OR t.account_id <> e.account_id) LIMIT 1000`},
+	{"daily totals (%s) differ from the sum of the entries", `SELECT a.id, a.id FROM accounts a
+LEFT JOIN (SELECT account_id, CAST(SUM(credits - usage) AS BIGINT) AS n FROM daily_totals GROUP BY account_id) d ON d.account_id = a.id
+LEFT JOIN (SELECT account_id, CAST(SUM(amount) AS BIGINT) AS n FROM entries GROUP BY account_id) e ON e.account_id = a.id
+WHERE COALESCE(d.n, 0) <> COALESCE(e.n, 0)`},
+	{"top-up %s succeeded but was never credited", `SELECT t.account_id, t.id FROM top_ups t
+WHERE t.status = 'succeeded' AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.top_up_id = t.id) LIMIT 1000`},
+	{"more than one open automatic top-up (first %s)", `SELECT account_id, MIN(id) FROM top_ups
+WHERE trigger <> 'manual' AND status IN ('pending', 'processing', 'requires_action') GROUP BY account_id HAVING COUNT(*) > 1`},
+	{"top-up %s: the sandbox charged it more than once", `SELECT t.account_id, t.id FROM sandbox_charges c JOIN top_ups t ON t.id = c.top_up_id
+WHERE c.status = 'succeeded' GROUP BY t.account_id, t.id HAVING COUNT(*) > 1`},
+	{"sandbox charge %s succeeded but its top-up was not credited", `SELECT t.account_id, c.id FROM sandbox_charges c JOIN top_ups t ON t.id = c.top_up_id
+WHERE c.status = 'succeeded' AND t.status <> 'succeeded' LIMIT 1000`},
+	{"account %s: the has_budgets flag disagrees with its budgets", `SELECT a.id, a.id FROM accounts a
+WHERE a.has_budgets <> EXISTS (SELECT 1 FROM budgets b WHERE b.account_id = a.id)`},
+	{"budget %s: spent differs from the usage it covers in its period", `SELECT b.account_id, b.id FROM budgets b
+WHERE b.spent <> (SELECT CAST(COALESCE(-SUM(e.amount), 0) AS BIGINT) FROM entries e WHERE e.account_id = b.account_id AND e.kind = 'usage'
+AND e.seq > b.start_seq AND e.created_at >= b.period_start AND (b.subject = '' OR e.subject = b.subject)) LIMIT 1000`},
+	// Against the entries, not the balance column, so that a wrong
+	// balance is one problem (above), a wrong grant or overdraft another.
+	{"the active grants' remaining less the overdraft (%s) differs from the sum of the entries", `SELECT a.id, a.id FROM accounts a
+WHERE COALESCE((SELECT CAST(SUM(e.amount) AS BIGINT) FROM entries e WHERE e.account_id = a.id), 0) <>
+COALESCE((SELECT CAST(SUM(g.remaining) AS BIGINT) FROM grants g WHERE g.account_id = a.id AND g.status = 'active'), 0) - a.overdraft`},
 }

@@ -109,6 +109,9 @@ func (s *core) writePlan(ctx context.Context, tx *sql.Tx, plan *debit.Plan, now 
 			return err
 		}
 	}
+	if err := s.writeGrants(ctx, tx, plan.Grants, plan.State().Accounts); err != nil {
+		return err
+	}
 	if err := s.insertEntries(ctx, tx, plan.Entries); err != nil {
 		return err
 	}
@@ -166,9 +169,23 @@ func (s *core) lockAccounts(ctx context.Context, tx *sql.Tx, postings []ledger.P
 		idList = append(idList, id)
 	}
 	slices.Sort(idList)
-	l := locked{accounts: make(map[string]*ledger.AccountState, len(idList)), autos: map[string]*topup.Settings{}}
+	l := locked{accounts: make(map[string]*ledger.AccountState, len(idList)), autos: map[string]*topup.Settings{},
+		grants: make(map[string][]*ledger.Grant, len(idList))}
 	if err := s.bulk.LockAccounts(ctx, tx, idList, l.scan); err != nil {
 		return debit.State{}, fmt.Errorf("lock accounts: %w", err)
+	}
+	err := s.bulk.LoadGrants(ctx, tx, idList, func(rows *sql.Rows) error {
+		g, err := scanGrant(rows)
+		if err == nil {
+			l.grants[g.AccountID] = append(l.grants[g.AccountID], g)
+		}
+		return err
+	})
+	if err != nil {
+		return debit.State{}, fmt.Errorf("load grants: %w", err)
+	}
+	for id, a := range l.accounts {
+		a.Wallet = ledger.NewWallet(l.grants[id], a.Overdraft)
 	}
 	return debit.State{Accounts: l.accounts, Watched: l.watched, Auto: l.autos}, nil
 }
@@ -178,9 +195,11 @@ type locked struct {
 	accounts map[string]*ledger.AccountState
 	autos    map[string]*topup.Settings
 	watched  map[string]debit.Watch
+	grants   map[string][]*ledger.Grant
 }
 
 func (l *locked) scan(rows *sql.Rows) error {
+	var wallet sql.NullString
 	var st ledger.AccountState
 	var cur, status string
 	var created int64
@@ -188,9 +207,16 @@ func (l *locked) scan(rows *sql.Rows) error {
 	var auto topup.Settings
 	var alerts string
 	var hasBudgets bool
-	if err := rows.Scan(&st.ID, &st.Email, &cur, &st.Balance, &status, &created, &st.LastSeq, &st.Turnover,
-		&enabled, nullAmount{&auto.Threshold}, timeScanner{&auto.RetryAfter}, &alerts, &hasBudgets); err != nil {
+	if err := rows.Scan(&st.ID, &st.Email, &cur, &st.Balance, &status, &created, &st.LastSeq, &st.Turnover, &st.Overdraft,
+		&enabled, nullAmount{&auto.Threshold}, timeScanner{&auto.RetryAfter}, &alerts, &hasBudgets, &wallet); err != nil {
 		return err
+	}
+	if wallet.String != "" {
+		grants, err := decodeWallet(st.ID, wallet.String)
+		if err != nil {
+			return err
+		}
+		l.grants[st.ID] = grants
 	}
 	if alerts != "" || hasBudgets {
 		ts, err := decodeThresholds(alerts)
@@ -244,8 +270,9 @@ func (s *core) updateBalances(ctx context.Context, tx *sql.Tx, accounts map[stri
 
 // EncodeResult stores a posting's first response compactly (it is written
 // for every debit): entry|balance|currency|spendable|top_up|created_at,
-// followed by |reason when there is one (rows written before reasons
-// existed have six fields and still decode).
+// followed by |reason when there is one or a grant follows, and |grant_id
+// for a credit (rows written before reasons or grants existed have six or
+// seven fields and still decode).
 func EncodeResult(r ledger.Result) string {
 	b := make([]byte, 0, 96)
 	b = append(b, r.EntryID...)
@@ -259,16 +286,20 @@ func EncodeResult(r ledger.Result) string {
 	b = append(b, r.TopUpID...)
 	b = append(b, '|')
 	b = strconv.AppendInt(b, micros(r.CreatedAt), 10)
-	if r.Reason != "" {
+	if r.Reason != "" || r.GrantID != "" {
 		b = append(b, '|')
 		b = append(b, r.Reason...)
+	}
+	if r.GrantID != "" {
+		b = append(b, '|')
+		b = append(b, r.GrantID...)
 	}
 	return string(b)
 }
 
 func decodeResult(s string) (ledger.Result, error) {
 	f := strings.Split(s, "|")
-	if len(f) != 6 && len(f) != 7 {
+	if len(f) < 6 || len(f) > 8 {
 		return ledger.Result{}, fmt.Errorf("stored result %q has %d fields", s, len(f))
 	}
 	bal, err1 := strconv.ParseInt(f[1], 10, 64)
@@ -278,7 +309,10 @@ func decodeResult(s string) (ledger.Result, error) {
 		return ledger.Result{}, fmt.Errorf("stored result %q: %w", s, err)
 	}
 	r := ledger.Result{EntryID: f[0], Balance: money.Amount(bal), Currency: f[2], Spendable: sp, TopUpID: f[4], CreatedAt: fromMicros(at)}
-	if len(f) == 7 {
+	if len(f) == 8 {
+		r.GrantID = f[7]
+	}
+	if len(f) >= 7 {
 		r.Reason = f[6]
 	} else if !sp {
 		// A first response stored before reasons existed: the balance was

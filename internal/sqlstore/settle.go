@@ -109,12 +109,27 @@ func (s *core) settleState(ctx context.Context, tx *sql.Tx, t topup.TopUp, o top
 }
 
 // credit applies a credit that cannot be refused to the locked account
-// through ledger.Credit and writes it with Post's writers: the entry, the
-// daily totals and the balance.
+// through ledger.Credit, with the account's wallet (the new grant first
+// pays any overdraft), and writes it with Post's writers: the grant, the
+// entry, the daily totals and the balance.
 func (s *core) credit(ctx context.Context, tx *sql.Tx, acct *ledger.AccountState, p ledger.Posting, now time.Time) error {
 	now = now.UTC().Truncate(time.Microsecond)
-	entry, err := ledger.Credit(now, s.ids.New, acct, p)
+	if err := s.loadWallet(ctx, tx, acct); err != nil {
+		return err
+	}
+	if p.Kind == ledger.KindTopUp {
+		// Paid credit: spent after promotional credit, expiring after
+		// TOPUP_PAID_CREDIT_EXPIRY when that is set.
+		p.Terms = ledger.GrantTerms{Category: ledger.Paid, Priority: ledger.DefaultPaidPriority}
+		if s.paidCreditExpiry > 0 {
+			p.Terms.ExpiresAt = now.Add(s.paidCreditExpiry)
+		}
+	}
+	entry, grant, err := ledger.Credit(now, s.ids.New, acct, p)
 	if err != nil {
+		return err
+	}
+	if err := s.writeGrants(ctx, tx, []*ledger.Grant{grant}, map[string]*ledger.AccountState{acct.ID: acct}); err != nil {
 		return err
 	}
 	entries := []ledger.Entry{entry}

@@ -53,6 +53,9 @@ type core struct {
 	clock   clock.Clock
 	ids     *ids.Generator
 	bulk    Bulk
+	// paidCreditExpiry is how long the paid credit of a top-up lasts
+	// (TOPUP_PAID_CREDIT_EXPIRY); zero for ever.
+	paidCreditExpiry time.Duration
 }
 
 // Ledger stores accounts, API keys, postings and their entries, and the
@@ -102,6 +105,11 @@ func New(write, read *sql.DB, d Dialect, b Bulk, c clock.Clock, g *ids.Generator
 	h := &core{write: write, read: read, dialect: d, clock: c, ids: g, bulk: b}
 	return &DB{Ledger: &Ledger{h}, Payments: &Payments{h}, Outbox: &Outbox{h}, Sandbox: &Sandbox{h}, Console: &Console{h}, core: h}
 }
+
+// SetPaidCreditExpiry sets how long the grant of a succeeded top-up lasts
+// (TOPUP_PAID_CREDIT_EXPIRY; zero, the default, for ever). It is set once,
+// when the store is wired, before any top-up is settled.
+func (d *DB) SetPaidCreditExpiry(after time.Duration) { d.core.paidCreditExpiry = after }
 
 // DialectName returns the database's dialect name.
 func (d *DB) DialectName() string { return d.core.dialect.Name }

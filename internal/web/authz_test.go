@@ -67,6 +67,7 @@ var routeSpecs = map[string]routeSpec{
 		return fmt.Sprintf(`{"amount":"1.00","idempotency_key":"c%d"}`, m.next())
 	}},
 	"GET /v1/accounts/{id}/transactions": {body: noBody},
+	"GET /v1/accounts/{id}/grants":       {body: noBody},
 
 	"GET /v1/accounts/{id}/auto_top_up": {body: noBody},
 	"PUT /v1/accounts/{id}/auto_top_up": {write: true, body: func(*matrix) string {
