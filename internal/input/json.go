@@ -153,47 +153,9 @@ func (w *walker) value(path string) {
 	}
 	switch w.doc[w.i] {
 	case '{':
-		w.i++
-		for w.err == nil {
-			w.skipSpace()
-			if w.i >= len(w.doc) {
-				return
-			}
-			if w.doc[w.i] == '}' {
-				w.i++
-				return
-			}
-			if w.doc[w.i] == ',' {
-				w.i++
-				continue
-			}
-			key, ok := w.str()
-			if !ok {
-				w.err = apperr.Invalidf(path, "holds a name that is not UTF-8 text without U+0000")
-				return
-			}
-			w.skipSpace()
-			w.i++ // ':'
-			w.value(join(path, key))
-		}
+		w.object(path)
 	case '[':
-		w.i++
-		for n := 0; w.err == nil; {
-			w.skipSpace()
-			if w.i >= len(w.doc) {
-				return
-			}
-			if w.doc[w.i] == ']' {
-				w.i++
-				return
-			}
-			if w.doc[w.i] == ',' {
-				w.i++
-				continue
-			}
-			w.value(path + "[" + strconv.Itoa(n) + "]")
-			n++
-		}
+		w.array(path)
 	case '"':
 		if _, ok := w.str(); !ok {
 			w.err = apperr.Invalidf(path, "must be UTF-8 text without U+0000")
@@ -202,6 +164,50 @@ func (w *walker) value(path string) {
 		for w.i < len(w.doc) && bytes.IndexByte([]byte(",]} \t\r\n"), w.doc[w.i]) < 0 {
 			w.i++
 		}
+	}
+}
+
+// next moves past separators to the next member or element and reports
+// whether there is one: false at the closing byte (consumed) or the end.
+func (w *walker) next(closing byte) bool {
+	for w.err == nil {
+		w.skipSpace()
+		if w.i >= len(w.doc) {
+			return false
+		}
+		switch w.doc[w.i] {
+		case closing:
+			w.i++
+			return false
+		case ',':
+			w.i++
+			continue
+		}
+		return true
+	}
+	return false
+}
+
+// object walks the members of the object at w.i, naming each by its path.
+func (w *walker) object(path string) {
+	w.i++ // '{'
+	for w.next('}') {
+		key, ok := w.str()
+		if !ok {
+			w.err = apperr.Invalidf(path, "holds a name that is not UTF-8 text without U+0000")
+			return
+		}
+		w.skipSpace()
+		w.i++ // ':'
+		w.value(join(path, key))
+	}
+}
+
+// array walks the elements of the array at w.i, naming each path[n].
+func (w *walker) array(path string) {
+	w.i++ // '['
+	for n := 0; w.next(']'); n++ {
+		w.value(path + "[" + strconv.Itoa(n) + "]")
 	}
 }
 
