@@ -25,51 +25,66 @@ type EventStore interface {
 func ApplyEvent(ctx context.Context, st EventStore, ev payment.Event, backoff time.Duration, log *slog.Logger) error {
 	switch ev.Type {
 	case "payment_intent.succeeded", "payment_intent.payment_failed":
-		if ev.Charge == nil || ev.Charge.TopUpID == "" {
-			return nil
-		}
-		o, ok := ChargeOutcome(*ev.Charge)
-		if !ok {
-			return nil
-		}
-		o.EventID, o.EventType = ev.ID, ev.Type
-		_, err := st.Settle(ctx, ev.Charge.TopUpID, o, backoff)
-		if apperr.CodeOf(err) == apperr.NotFound {
-			log.Warn("webhook for an unknown top-up", "event", ev.ID, "top_up_id", ev.Charge.TopUpID)
-			return nil
-		}
-		return err
+		return applyCharge(ctx, st, ev, backoff, log)
 	case "checkout.session.completed", "setup_intent.succeeded":
-		if ev.Card == nil || ev.AccountID == "" {
-			return nil
-		}
-		_, err := st.AddCard(ctx, ev.AccountID, *ev.Card)
-		switch apperr.CodeOf(err) {
-		case apperr.NotFound:
-			return nil
-		case apperr.AccountClosed, apperr.LimitExceeded, apperr.Conflict:
-			// A closed account, one at its limit, or a card removed since:
-			// the event is answered, and the card stays out of Topup.
-			log.Warn("card from a provider event not added", "event", ev.ID, "account_id", ev.AccountID, "err", err)
-			return nil
-		}
-		return err
+		return applyCardSaved(ctx, st, ev, log)
 	case "payment_method.detached":
-		if ev.Card == nil {
-			return nil
-		}
-		owner, err := st.CardOwner(ctx, ev.Card.ID)
-		if apperr.CodeOf(err) == apperr.NotFound {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		_, err = st.RemoveCard(ctx, owner, ev.Card.ID)
-		if apperr.CodeOf(err) == apperr.NotFound {
-			return nil
-		}
-		return err
+		return applyCardDetached(ctx, st, ev)
 	}
 	return nil
+}
+
+// applyCharge settles the top-up a charge event is about.
+func applyCharge(ctx context.Context, st EventStore, ev payment.Event, backoff time.Duration, log *slog.Logger) error {
+	if ev.Charge == nil || ev.Charge.TopUpID == "" {
+		return nil
+	}
+	o, ok := ChargeOutcome(*ev.Charge)
+	if !ok {
+		return nil
+	}
+	o.EventID, o.EventType = ev.ID, ev.Type
+	_, err := st.Settle(ctx, ev.Charge.TopUpID, o, backoff)
+	if apperr.CodeOf(err) == apperr.NotFound {
+		log.Warn("webhook for an unknown top-up", "event", ev.ID, "top_up_id", ev.Charge.TopUpID)
+		return nil
+	}
+	return err
+}
+
+// applyCardSaved adds the card a completed setup saved.
+func applyCardSaved(ctx context.Context, st EventStore, ev payment.Event, log *slog.Logger) error {
+	if ev.Card == nil || ev.AccountID == "" {
+		return nil
+	}
+	_, err := st.AddCard(ctx, ev.AccountID, *ev.Card)
+	switch apperr.CodeOf(err) {
+	case apperr.NotFound:
+		return nil
+	case apperr.AccountClosed, apperr.LimitExceeded, apperr.Conflict:
+		// A closed account, one at its limit, or a card removed since:
+		// the event is answered, and the card stays out of Topup.
+		log.Warn("card from a provider event not added", "event", ev.ID, "account_id", ev.AccountID, "err", err)
+		return nil
+	}
+	return err
+}
+
+// applyCardDetached removes a card detached at the provider.
+func applyCardDetached(ctx context.Context, st EventStore, ev payment.Event) error {
+	if ev.Card == nil {
+		return nil
+	}
+	owner, err := st.CardOwner(ctx, ev.Card.ID)
+	if apperr.CodeOf(err) == apperr.NotFound {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	_, err = st.RemoveCard(ctx, owner, ev.Card.ID)
+	if apperr.CodeOf(err) == apperr.NotFound {
+		return nil
+	}
+	return err
 }
