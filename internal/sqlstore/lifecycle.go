@@ -187,44 +187,18 @@ func (s *Payments) Begin(ctx context.Context, id string) (topup.TopUp, bool, err
 				return err
 			}
 		}
-		if t.Attempts == 0 {
-			// Never charged yet: a closed account is never charged, whatever
-			// raced its close (a top-up created just before it).
-			if acct.May(ledger.ActCharge) != nil {
-				_, err := tx.ExecContext(ctx, `UPDATE top_ups SET status = 'canceled', failure_code = $1, completed_at = $2, lease_until = 0 WHERE id = $3`,
-					topup.AccountClosed, micros(now), id)
-				out.Status, out.FailureCode, out.CompletedAt = topup.Canceled, topup.AccountClosed, now
-				return err
-			}
+		// Never charged yet: a closed account is never charged, whatever
+		// raced its close (a top-up created just before it).
+		if t.Attempts == 0 && acct.May(ledger.ActCharge) != nil {
+			return s.cancelUnattempted(ctx, tx, &out, topup.AccountClosed, now)
 		}
 		if t.Amount == nil {
-			st, _, err := s.settingsTx(ctx, tx, t.AccountID)
+			amount, card, err := s.fixAmount(ctx, tx, t, acct, now)
 			if err != nil {
 				return err
 			}
-			var mtd money.Amount
-			if st.MonthlyLimit != nil {
-				// The top-up itself is open but has no amount yet: it adds nothing.
-				if mtd, err = monthToDate(ctx, tx, t.AccountID, now); err != nil {
-					return err
-				}
-			}
-			amount, cancel := st.ChargeAmount(acct.Balance, mtd, acct.Currency)
-			// The card is fixed with the amount: Automatic Top-Up that uses
-			// the default follows it, so a default card removed (or changed)
-			// since the crossing is never charged.
-			card := st.PaymentMethod
-			if card == "" && !cancel && st.Enabled {
-				err := tx.QueryRowContext(ctx, `SELECT id FROM payment_methods WHERE account_id = $1 AND is_default`, t.AccountID).Scan(&card)
-				if err != nil && !errors.Is(err, sql.ErrNoRows) {
-					return err
-				}
-			}
-			if cancel || !st.Enabled || card == "" {
-				_, err := tx.ExecContext(ctx, `UPDATE top_ups SET status = 'canceled', failure_code = $1, completed_at = $2, lease_until = 0 WHERE id = $3`,
-					topup.NotNeeded, micros(now), id)
-				out.Status, out.FailureCode, out.CompletedAt = topup.Canceled, topup.NotNeeded, now
-				return err
+			if card == "" {
+				return s.cancelUnattempted(ctx, tx, &out, topup.NotNeeded, now)
 			}
 			t.Amount, t.PaymentMethod = &amount, card
 		}
@@ -239,6 +213,47 @@ func (s *Payments) Begin(ctx context.Context, id string) (topup.TopUp, bool, err
 		return err
 	})
 	return out, ok, err
+}
+
+// cancelUnattempted cancels a top-up before its first charge attempt with
+// code, and tells out so.
+func (s *Payments) cancelUnattempted(ctx context.Context, tx *sql.Tx, out *topup.TopUp, code string, now time.Time) error {
+	_, err := tx.ExecContext(ctx, `UPDATE top_ups SET status = 'canceled', failure_code = $1, completed_at = $2, lease_until = 0 WHERE id = $3`,
+		code, micros(now), out.ID)
+	out.Status, out.FailureCode, out.CompletedAt = topup.Canceled, code, now
+	return err
+}
+
+// fixAmount decides a top-up's amount and card just before its first
+// attempt: target less the balance within the monthly limit, on the named
+// card or the default one. An empty card means the top-up is no longer
+// needed (the balance recovered, Automatic Top-Up is off, or no card is
+// left): the default card is followed, so one removed or changed since the
+// crossing is never charged.
+func (s *Payments) fixAmount(ctx context.Context, tx *sql.Tx, t topup.TopUp, acct ledger.AccountState, now time.Time) (money.Amount, string, error) {
+	st, _, err := s.settingsTx(ctx, tx, t.AccountID)
+	if err != nil {
+		return 0, "", err
+	}
+	var mtd money.Amount
+	if st.MonthlyLimit != nil {
+		// The top-up itself is open but has no amount yet: it adds nothing.
+		if mtd, err = monthToDate(ctx, tx, t.AccountID, now); err != nil {
+			return 0, "", err
+		}
+	}
+	amount, cancel := st.ChargeAmount(acct.Balance, mtd, acct.Currency)
+	if cancel || !st.Enabled {
+		return 0, "", nil
+	}
+	card := st.PaymentMethod
+	if card == "" {
+		err := tx.QueryRowContext(ctx, `SELECT id FROM payment_methods WHERE account_id = $1 AND is_default`, t.AccountID).Scan(&card)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return 0, "", err
+		}
+	}
+	return amount, card, nil
 }
 
 // ReleaseLeases releases every claim on open top-ups, for a process that
