@@ -205,47 +205,46 @@ func (s *Payments) RemoveCard(ctx context.Context, accountID, cardID string) (au
 			cardID, accountID, micros(s.clock.Now())); err != nil {
 			return fmt.Errorf("remember removed payment method: %w", err)
 		}
-		// The newest remaining card, if any: one row, however many cards.
-		var newest string
-		err = tx.QueryRowContext(ctx, `SELECT id FROM payment_methods WHERE account_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1`, accountID).Scan(&newest)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		newest, err := promoteNewest(ctx, tx, accountID, wasDefault)
+		if err != nil {
 			return err
-		}
-		if wasDefault && newest != "" {
-			if _, err := tx.ExecContext(ctx, `UPDATE payment_methods SET is_default = TRUE WHERE id = $1`, newest); err != nil {
-				return err
-			}
 		}
 		st, ok, err := s.settingsTx(ctx, tx, accountID)
 		if err != nil || !ok {
 			return err
 		}
-		// Settings never keep naming a card that is gone, enabled or not:
-		// a later save that leaves payment_method out would otherwise be
-		// refused for a card the customer no longer has.
-		old := st
-		named := st.PaymentMethod == cardID
-		if named {
-			st.PaymentMethod, st.UpdatedAt = "", s.clock.Now()
-		}
-		if !st.Enabled {
-			if named {
-				return s.changeSettings(ctx, tx, accountID, "system:payment_method_removed", old, st, false)
-			}
+		now := s.clock.Now()
+		next, changed, disabled := st.AfterCardRemoved(cardID, newest != "", now)
+		if !changed {
 			return nil
 		}
-		if named || newest == "" {
-			now := s.clock.Now()
-			st.Enabled, st.DisabledReason, st.UpdatedAt = false, topup.PaymentMethodRemoved, now
-			if err := s.changeSettings(ctx, tx, accountID, "system:payment_method_removed", old, st, false); err != nil {
-				return err
-			}
-			autoDisabled = true
-			return s.writeEvents(ctx, tx, []ledger.Event{topup.DisabledEvent(accountID, topup.PaymentMethodRemoved)}, now)
+		if err := s.changeSettings(ctx, tx, accountID, "system:payment_method_removed", st, next, false); err != nil {
+			return err
 		}
-		return nil
+		if !disabled {
+			return nil
+		}
+		autoDisabled = true
+		return s.writeEvents(ctx, tx, []ledger.Event{topup.DisabledEvent(accountID, topup.PaymentMethodRemoved)}, now)
 	})
 	return autoDisabled, err
+}
+
+// promoteNewest returns the account's newest remaining card ("" when none
+// is left), reading one row however many cards there are, and makes it the
+// default when the removed card was.
+func promoteNewest(ctx context.Context, tx *sql.Tx, accountID string, wasDefault bool) (string, error) {
+	var newest string
+	err := tx.QueryRowContext(ctx, `SELECT id FROM payment_methods WHERE account_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1`, accountID).Scan(&newest)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return "", err
+	}
+	if wasDefault && newest != "" {
+		if _, err := tx.ExecContext(ctx, `UPDATE payment_methods SET is_default = TRUE WHERE id = $1`, newest); err != nil {
+			return "", err
+		}
+	}
+	return newest, nil
 }
 
 // CustomerID returns the provider customer of an account ("" before the

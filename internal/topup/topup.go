@@ -68,6 +68,26 @@ func (s Settings) AfterClose(now time.Time) (next Settings, changed bool) {
 	return s, true
 }
 
+// AfterCardRemoved returns the settings once card is removed from the
+// account, cardsLeft saying whether any card remains. Settings never keep
+// naming a card that is gone, enabled or not (a later save leaving
+// payment_method out would otherwise be refused for a card the customer no
+// longer has). Automatic Top-Up switches off (payment_method_removed) when
+// it named that card, or used the default and no card is left; otherwise it
+// follows the new default. changed says whether anything is to be written,
+// disabled whether it was switched off.
+func (s Settings) AfterCardRemoved(card string, cardsLeft bool, now time.Time) (next Settings, changed, disabled bool) {
+	named := s.PaymentMethod == card
+	if named {
+		s.PaymentMethod, s.UpdatedAt = "", now
+	}
+	if !s.Enabled || (!named && cardsLeft) {
+		return s, named, false
+	}
+	s.Enabled, s.DisabledReason, s.UpdatedAt = false, PaymentMethodRemoved, now
+	return s, true, true
+}
+
 // MaxFailuresInRow is how many failed automatic top-ups in a row switch
 // Automatic Top-Up off.
 const MaxFailuresInRow = 3
