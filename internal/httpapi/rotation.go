@@ -36,11 +36,10 @@ func (s *Server) resendEvent(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if req.EventID == nil || *req.EventID == "" {
-		s.fail(w, r, apperr.Invalidf("event_id", "is required"))
-		return
-	}
 	eventID, err := input.Text("event_id", req.EventID, input.MaxSubject)
+	if err == nil && eventID == "" {
+		err = apperr.Invalidf("event_id", "is required")
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return

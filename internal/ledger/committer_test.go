@@ -10,6 +10,7 @@ import (
 
 	"github.com/topup/topup/internal/ledger"
 	"github.com/topup/topup/internal/money"
+	"github.com/topup/topup/internal/workertest"
 )
 
 // echoPoster answers each posting with its own key as the entry id, and
@@ -142,8 +143,8 @@ func TestCommitterStop(t *testing.T) {
 func TestCommitterStopIsIdempotent(t *testing.T) {
 	t.Parallel()
 	never := ledger.NewCommitter(&echoPoster{}, ledger.CommitterConfig{Workers: 2})
-	stopReturns(t, "Stop without Start", never.Stop)
-	stopReturns(t, "a second Stop without Start", never.Stop)
+	workertest.StopReturns(t, "Stop without Start", never.Stop)
+	workertest.StopReturns(t, "a second Stop without Start", never.Stop)
 	if _, err := never.Submit(context.Background(), []ledger.Posting{{AccountID: "a", IdempotencyKey: "late"}}); err != ledger.ErrStopped {
 		t.Fatalf("submit after Stop = %v, want ErrStopped", err)
 	}
@@ -153,27 +154,8 @@ func TestCommitterStopIsIdempotent(t *testing.T) {
 	if _, err := c.Submit(context.Background(), []ledger.Posting{{AccountID: "a", IdempotencyKey: "k", Amount: -1}}); err != nil {
 		t.Fatal(err)
 	}
-	stopReturns(t, "Stop", c.Stop)
-	stopReturns(t, "a second Stop", c.Stop)
-}
-
-// stopReturns calls stop and fails the test if it panics or has not
-// returned within 10 seconds.
-func stopReturns(t *testing.T, what string, stop func()) {
-	t.Helper()
-	done := make(chan any, 1)
-	go func() {
-		defer func() { done <- recover() }()
-		stop()
-	}()
-	select {
-	case p := <-done:
-		if p != nil {
-			t.Fatalf("%s panicked: %v", what, p)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatalf("%s did not return within 10s", what)
-	}
+	workertest.StopReturns(t, "Stop", c.Stop)
+	workertest.StopReturns(t, "a second Stop", c.Stop)
 }
 
 // orderPoster records, per account, the keys in the order they were

@@ -33,6 +33,7 @@ import (
 	"github.com/topup/topup/internal/money"
 	"github.com/topup/topup/internal/notify"
 	"github.com/topup/topup/internal/topup/topuptest"
+	"github.com/topup/topup/internal/workertest"
 )
 
 // TestMain makes the PostgreSQL database the tests share (a schema each):
@@ -641,8 +642,8 @@ func TestWorkerStopIsIdempotent(t *testing.T) {
 	t.Parallel()
 	topuptest.Run(t, func(t *testing.T, e *topuptest.Env) {
 		never := worker(t, e, notify.Config{})
-		stopReturns(t, "Stop without Start", never.Stop)
-		stopReturns(t, "a second Stop without Start", never.Stop)
+		workertest.StopReturns(t, "Stop without Start", never.Stop)
+		workertest.StopReturns(t, "a second Stop without Start", never.Stop)
 
 		passes := make(chan notify.Pass, 100)
 		w := worker(t, e, notify.Config{PollInterval: 10 * time.Millisecond, OnPass: func(p notify.Pass, err error) {
@@ -656,26 +657,7 @@ func TestWorkerStopIsIdempotent(t *testing.T) {
 		}})
 		w.Start()
 		waitPass(t, passes, func(notify.Pass) bool { return true })
-		stopReturns(t, "Stop", w.Stop)
-		stopReturns(t, "a second Stop", w.Stop)
+		workertest.StopReturns(t, "Stop", w.Stop)
+		workertest.StopReturns(t, "a second Stop", w.Stop)
 	})
-}
-
-// stopReturns calls stop and fails the test if it panics or has not
-// returned within 10 seconds.
-func stopReturns(t *testing.T, what string, stop func()) {
-	t.Helper()
-	done := make(chan any, 1)
-	go func() {
-		defer func() { done <- recover() }()
-		stop()
-	}()
-	select {
-	case p := <-done:
-		if p != nil {
-			t.Fatalf("%s panicked: %v", what, p)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatalf("%s did not return within 10s", what)
-	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/topup/topup/internal/payment"
 	"github.com/topup/topup/internal/topup"
 	"github.com/topup/topup/internal/topup/topuptest"
+	"github.com/topup/topup/internal/workertest"
 )
 
 // charged is one charge as the provider recorded it, whichever provider.
@@ -566,8 +567,8 @@ func TestEngineStopIsIdempotent(t *testing.T) {
 	t.Parallel()
 	topuptest.Run(t, func(t *testing.T, e *topuptest.Env) {
 		never := e.Engine(e.Sandbox)
-		stopReturns(t, "Stop without Start", never.Stop)
-		stopReturns(t, "a second Stop without Start", never.Stop)
+		workertest.StopReturns(t, "Stop without Start", never.Stop)
+		workertest.StopReturns(t, "a second Stop without Start", never.Stop)
 
 		passes := make(chan error, 100)
 		eng := e.Engine(e.Sandbox, func(c *topup.Config) {
@@ -587,26 +588,7 @@ func TestEngineStopIsIdempotent(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatal("no pass of the worker within 10s")
 		}
-		stopReturns(t, "Stop", eng.Stop)
-		stopReturns(t, "a second Stop", eng.Stop)
+		workertest.StopReturns(t, "Stop", eng.Stop)
+		workertest.StopReturns(t, "a second Stop", eng.Stop)
 	})
-}
-
-// stopReturns calls stop and fails the test if it panics or has not
-// returned within 10 seconds.
-func stopReturns(t *testing.T, what string, stop func()) {
-	t.Helper()
-	done := make(chan any, 1)
-	go func() {
-		defer func() { done <- recover() }()
-		stop()
-	}()
-	select {
-	case p := <-done:
-		if p != nil {
-			t.Fatalf("%s panicked: %v", what, p)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatalf("%s did not return within 10s", what)
-	}
 }
