@@ -173,6 +173,7 @@ func add(t *sim.Stats, s sim.Stats) {
 	t.KeyExpiryJumps += s.KeyExpiryJumps
 	t.MonthBoundaries += s.MonthBoundaries
 	t.Quiet += s.Quiet
+	t.Expirations += s.Expirations
 	t.Replays += s.Replays
 	t.Conflicts += s.Conflicts
 	t.CardsRemoved += s.CardsRemoved
@@ -187,7 +188,7 @@ func printRate(w io.Writer, seeds, steps int, took time.Duration, t sim.Stats) {
 	sec := took.Seconds()
 	fmt.Fprintf(w, "%d seeds, %d steps in %s: %.2f seeds/s, %.0f steps/s\n", seeds, steps, took.Round(time.Millisecond), float64(seeds)/sec, float64(steps)/sec)
 	fmt.Fprintf(w, "top-ups: %d (%d succeeded, %d failed, %d canceled)\n", t.TopUps, t.TopUpsSucceeded, t.TopUpsFailed, t.TopUpsCanceled)
-	fmt.Fprintf(w, "exercised: %d crashes (%d inside a step), %d group commits of %d postings (%d replays, %d conflicts), %d charges (%d answers lost, %d failed before charging, %d landed late, %d searches), %d webhooks (+%d duplicates), %d 3-D Secure answers (%d stale), %d revived (%d past the monthly limit), %d manual top-ups, %d settings saves, %d cards removed, %d day-long jumps, %d month boundaries\n",
+	fmt.Fprintf(w, "exercised: %d crashes (%d inside a step), %d group commits of %d postings (%d replays, %d conflicts), %d charges (%d answers lost, %d failed before charging, %d landed late, %d searches), %d webhooks (+%d duplicates), %d 3-D Secure answers (%d stale), %d revived (%d past the monthly limit), %d manual top-ups, %d settings saves, %d cards removed, %d day-long jumps, %d month boundaries, %d grants expired with credit left\n",
 		t.Crashes, t.MidStepCrashes, t.Groups, t.Postings, t.Replays, t.Conflicts, t.Charges, t.Lost, t.FailBefore, t.Late, t.Finds,
-		t.Webhooks, t.Duplicates, t.Authenticated, t.StaleAuth, t.Revived, t.RevivedOverLimit, t.Manual, t.Settings, t.CardsRemoved, t.KeyExpiryJumps, t.MonthBoundaries)
+		t.Webhooks, t.Duplicates, t.Authenticated, t.StaleAuth, t.Revived, t.RevivedOverLimit, t.Manual, t.Settings, t.CardsRemoved, t.KeyExpiryJumps, t.MonthBoundaries, t.Expirations)
 }

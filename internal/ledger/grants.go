@@ -156,6 +156,10 @@ func CheckGrantTerms(c Category, priority int, expiresAt time.Time, now time.Tim
 	return nil
 }
 
+// SpendsBefore compares two grants in the spending order (negative: a is
+// spent before b), for checks outside the ledger.
+func SpendsBefore(a, b *Grant) int { return spendsBefore(a, b) }
+
 // spendsBefore is the spending order: lowest priority first, then the
 // soonest expiry (grants that never expire last), then the oldest, then the
 // id, so that the order is total.

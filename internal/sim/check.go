@@ -64,6 +64,12 @@ import (
 //     passes the 24 hours of 3-D Secure and a sweep.
 //   - every-charge-credited (the end of a quiet period): every charge the
 //     provider made that succeeded is credited (its top-up succeeded).
+//   - funding (grants.go): every negative entry's funding lines add up to
+//     its amount, take the grants in the spending order with overdraft last,
+//     never draw a usage on a grant whose expires_at had come (the debit
+//     expires it first), and an expiration takes exactly its own grant,
+//     expired by then. Operator credits make grants of random categories,
+//     priorities and expiries minutes to days ahead.
 //   - no-internal-error, no-panic: no call of Topup fails with an internal
 //     error, logs an error or panics; the run is single-threaded and the
 //     database healthy, so there is no excuse.
@@ -220,7 +226,12 @@ func (s *Sim) readAccountEntries(acct string) {
 	for _, e := range entries {
 		id, kind, key, topUp, amount := e.ID, string(e.Kind), e.IdempotencyKey, e.TopUpID, e.Amount
 		s.seen[acct] = e.Seq
+		if amount < 0 {
+			s.checkFunding(e)
+		}
 		switch e.Kind {
+		case ledger.KindExpiration:
+			s.stats.Expirations++
 		case ledger.KindUsage, ledger.KindCredit:
 			call := ledger.ScopeUsage
 			if kind == string(ledger.KindCredit) {

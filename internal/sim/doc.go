@@ -9,7 +9,9 @@
 //     store.Post per group, answered only after the commit; the metering
 //     client re-sends what was never answered, replays what was, and now
 //     and then re-sends a key with another amount;
-//   - operator credits, settings saves (on, off, thresholds, monthly_limit
+//   - operator credits (grants: promotional or paid, of any priority, often
+//     expiring minutes to days ahead, so that debits meet expired grants),
+//     settings saves (on, off, thresholds, monthly_limit
 //     set, kept or removed, a named card, invalid ones), cards attached
 //     (directly, or through the hosted page and a webhook), removed (often
 //     the card in use; sometimes detached at the provider first, Topup

@@ -170,7 +170,10 @@ func (s *Sim) retry(step Step) {
 func (s *Sim) credit(step Step, a *account) {
 	s.step.tracef("credit of %s to %s", s.scaled(a, step.Arg).Format(a.cur), a.name)
 	p := ledger.Posting{AccountID: a.id, Kind: ledger.KindCredit, Amount: s.scaled(a, step.Arg), Description: "grant",
-		IdempotencyKey: fmt.Sprintf("c%d.%d", step.N, step.Acct), Call: ledger.ScopeCredit}
+		IdempotencyKey: fmt.Sprintf("c%d.%d", step.N, step.Acct), Call: ledger.ScopeCredit, Terms: s.creditTerms()}
+	if t := p.Terms; t.Category != "" {
+		s.step.tracef("  a %s grant, priority %d, expiring %v", t.Category, t.Priority, t.ExpiresAt)
+	}
 	s.submit(&request{postings: []ledger.Posting{p}, conflict: []bool{false}, from: step.N})
 }
 

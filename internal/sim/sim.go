@@ -107,6 +107,7 @@ type Stats struct {
 	KeyExpiryJumps            int // clock moves of 24 hours or more
 	MonthBoundaries           int // clock moves into another month
 	Quiet                     int // quiet periods
+	Expirations               int // expiration entries (grants that expired with something left)
 }
 
 // Engine settings of every run; the back-off is chosen by the seed.
@@ -183,6 +184,7 @@ type Sim struct {
 	seen    map[string]int64        // account → last seq read
 	byKey   map[postKey]string      // posting → its entry
 	credits map[string]credit       // top-up → its credit entry
+	grants  map[string]ledger.Grant // grants read by the funding checks, by id
 	status  map[string]topup.Status // every top-up's status at the last check
 
 	stats    Stats
@@ -265,7 +267,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 // invariant is Result.Failure.
 func RunSteps(ctx context.Context, cfg Config, steps []Step) (Result, error) {
 	s := &Sim{cfg: cfg, ctx: ctx, acked: map[postKey]ack{}, first: map[postKey]int64{},
-		seen: map[string]int64{}, byKey: map[postKey]string{}, credits: map[string]credit{}, status: map[string]topup.Status{},
+		seen: map[string]int64{}, byKey: map[postKey]string{}, credits: map[string]credit{}, grants: map[string]ledger.Grant{}, status: map[string]topup.Status{},
 		fp: sha256.New(), trace: cfg.Trace}
 	res := Result{Seed: cfg.Seed}
 	s.stripe = newProvider(s)
