@@ -1,12 +1,15 @@
 package web_test
 
 import (
+	"context"
 	"fmt"
 	"html"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 
 	"github.com/topup/topup/internal/clock"
 )
@@ -246,4 +249,52 @@ func TestCreditPagePaging(t *testing.T) {
 		strings.Contains(second.body, `rel="next"`) || !strings.Contains(unescape(next[1]), "status=active&starting_after=") {
 		t.Errorf("the second page (%s) lists %d grants; want the 5 oldest, the filter kept, no next page", next[1], n)
 	}
+}
+
+// TestCreditInChromium: in real Chromium, the overview a customer signs
+// into shows paid and promotional credit, the grant that expires within
+// 30 days (what remains of it and when), and what funded a usage; the
+// Credit page, reached from the navigation, lists the grants. It writes
+// screenshots of both pages (see TestConsoleInChromium).
+func TestCreditInChromium(t *testing.T) {
+	needChromium(t)
+	clk := clock.NewManual(time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC))
+	e := newEnv(t, envOptions{clock: clk})
+	a := e.account("ada@example.com", "")
+	e.grant(a, "12.34", "paid", `"category":"paid"`)
+	soon := e.grant(a, "5.00", "welcome", `"expires_at":"2026-11-23T09:00:00Z"`)
+	e.grant(a, "2.50", "referral", "")
+	e.usage(a, "0.75", "u1", "chat completion")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	b := startChromium(t, ctx, screenshotDir(t))
+	link, _ := e.loginLink(a)
+	b.do(chromedp.Navigate(link), chromedp.WaitVisible(chromedp.ID("sign-in")), chromedp.Click(chromedp.ID("sign-in")),
+		chromedp.WaitVisible(chromedp.ID("balance")))
+	for sel, want := range map[string]string{
+		"#balance":                     "$19.09",
+		"#credit-paid":                 "$12.34",
+		"#credit-promotional":          "$6.75",
+		"#expiring li":                 "$4.25 promotional credit expires 23 Nov 2026, 09:00 UTC",
+		"#transactions tbody .c-grant": "promotional " + short(soon) + " $0.75",
+	} {
+		if got := strings.Join(strings.Fields(b.text(sel)), " "); got != want {
+			t.Errorf("%s reads %q; want %q", sel, got, want)
+		}
+	}
+	if n := b.eval(`document.querySelectorAll('#expiring li').length`); n != float64(1) {
+		t.Errorf("the overview lists %v expiring grants; want 1 (the others never expire)", n)
+	}
+	b.shoot("23-overview-credit")
+
+	b.do(chromedp.Click(chromedp.CSS(`.nav a[href$="/credit"]`)), chromedp.WaitVisible(chromedp.ID("grants")))
+	if n := b.eval(`document.querySelectorAll('#grants tbody tr').length`); n != float64(3) {
+		t.Errorf("the Credit page lists %v grants; want 3", n)
+	}
+	if got := strings.Join(strings.Fields(b.text("#"+soon)), " "); !strings.Contains(got, "promotional Credit") ||
+		!strings.Contains(got, "$5.00 $4.25 10 23 Nov 2026, 09:00 UTC Active") {
+		t.Errorf("the expiring grant's row reads %q", got)
+	}
+	b.shoot("24-credit-grants")
 }
