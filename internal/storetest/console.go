@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -110,5 +111,57 @@ func testDailyTotals(t *testing.T, f *fixture) {
 	}
 	if days, err := f.s.DailyTotals(ctx(t), a.ID, Epoch.AddDate(0, 0, 1)); err != nil || len(days) != 0 {
 		t.Errorf("totals from tomorrow: %+v, %v; want none", days, err)
+	}
+}
+
+// testConsoleGrantReads: the overview's "expires soon" lists the active
+// grants expiring before a bound, soonest first, at most the limit, and
+// none used up, never expiring, later or of another account; the
+// transactions page reads the grants its credits made by id, only the
+// account's own.
+func testConsoleGrantReads(t *testing.T, f *fixture) {
+	a, b := f.account("grants-a@example.com"), f.account("grants-b@example.com")
+	at := func(days int) time.Time { return Epoch.Truncate(time.Microsecond).AddDate(0, 0, days) }
+	grant := func(acct, key, amount string, c ledger.Category, prio, days int) string {
+		p := credit(acct, amt(t, amount), key)
+		p.Terms = ledger.GrantTerms{Category: c, Priority: prio}
+		if days > 0 {
+			p.Terms.ExpiresAt = at(days)
+		}
+		return f.postOK(p).GrantID
+	}
+	spent := grant(a.ID, "spent", "1.00", ledger.Promotional, 0, 1)
+	f.postOK(usage(a.ID, amt(t, "1.00"), "u1"))
+	later := grant(a.ID, "later", "5.00", ledger.Paid, 50, 10)
+	soon := grant(a.ID, "soon", "2.00", ledger.Promotional, 10, 3)
+	never := grant(a.ID, "never", "1.00", ledger.Paid, 50, 0)
+	grant(a.ID, "far", "4.00", ledger.Paid, 50, 40)
+	other := grant(b.ID, "other", "9.00", ledger.Promotional, 10, 2)
+
+	names := map[string]string{spent: "spent", later: "later", soon: "soon", never: "never", other: "other"}
+	list := func(gs []ledger.Grant) []string {
+		var out []string
+		for _, g := range gs {
+			out = append(out, names[g.ID]+":"+g.Remaining.Format(usd))
+		}
+		return out
+	}
+	gs, err := f.s.GrantsExpiringBefore(ctx(t), a.ID, at(30), 10)
+	if got := list(gs); err != nil || strings.Join(got, " ") != "soon:2.00 later:5.00" {
+		t.Errorf("grants of A expiring within 30 days = %v, %v; want soon:2.00 later:5.00 (not the used one, the one never expiring, the one in 40 days or B's)", got, err)
+	}
+	if gs[0].Category != ledger.Promotional || !gs[0].ExpiresAt.Equal(at(3)) || gs[0].Amount != amt(t, "2.00") {
+		t.Errorf("the soonest reads %+v; want promotional 2.00 expiring in 3 days", gs[0])
+	}
+	if gs, err := f.s.GrantsExpiringBefore(ctx(t), a.ID, at(30), 1); err != nil || len(gs) != 1 || gs[0].ID != soon {
+		t.Errorf("with limit 1: %v, %v; want the soonest alone", list(gs), err)
+	}
+
+	byID, err := f.s.GrantsByID(ctx(t), a.ID, []string{soon, never, other, "grt_none"})
+	if err != nil || len(byID) != 2 || byID[soon].Category != ledger.Promotional || !byID[never].ExpiresAt.IsZero() || byID[never].Category != ledger.Paid {
+		t.Errorf("A's grants by id = %+v, %v; want soon and never, not B's or an unknown one", byID, err)
+	}
+	if byID, err := f.s.GrantsByID(ctx(t), a.ID, nil); err != nil || len(byID) != 0 {
+		t.Errorf("no ids: %v, %v; want none", byID, err)
 	}
 }

@@ -109,6 +109,7 @@ var suite = []struct {
 	{"Console/LoginLinkExpired", testLoginLinkExpired},
 	{"Console/Sessions", testConsoleSessions},
 	{"Console/DailyTotals", testDailyTotals},
+	{"Console/GrantReads", testConsoleGrantReads},
 	{"Sandbox/ChargeRoundTrip", testSandboxChargeRoundTrip},
 	{"Sandbox/SameKeyRace", testSandboxSameKeyRace},
 	{"Sandbox/ForgottenKey", testSandboxForgottenKey},

@@ -26,18 +26,21 @@ type overviewPage struct {
 	Key         string // the Add credit form's idempotency key
 	MinCharge   string
 	Chart       chart
+	// Credit is paid and promotional credit and what expires soon.
+	Credit      creditSummary
 	Entries     []entryRow
 	Older       string // starting_after for the next page, "" on the last
 	Paged       bool   // not the first page
 }
 
 type entryRow struct {
-	ID, When, WhenISO, Kind, Description, Subject, Amount, Balance string
-	Credit                                                         bool
+	ID, When, WhenISO, Kind, KindClass, Description, Subject, Amount, Balance string
+	Credit                                                                    bool
+	// Funding is what a negative entry took, grant by grant; Grant the
+	// grant a credit made.
+	Funding []fundingLine
+	Grant   *grantMade
 }
-
-var kindLabels = map[ledger.Kind]string{ledger.KindUsage: "Usage", ledger.KindCredit: "Credit", ledger.KindTopUp: "Top-up",
-	ledger.KindRefund: "Refund", ledger.KindAdjustment: "Adjustment"}
 
 func (c *Console) overview(w http.ResponseWriter, q *request) {
 	v, err := c.overviewView(q, overviewPage{Key: ids.Secret("console-")})
@@ -53,8 +56,9 @@ func (c *Console) overview(w http.ResponseWriter, q *request) {
 	c.render(w, q.Request, "overview", v)
 }
 
-// overviewView gathers the billing overview: balance, Add credit, the
-// chart of the last 30 days and one page of transactions.
+// overviewView gathers the billing overview: balance, paid and
+// promotional credit and what expires soon, Add credit, the chart of the
+// last 30 days and one page of transactions with what funded each.
 func (c *Console) overviewView(q *request, p overviewPage) (view, error) {
 	ctx, cur := q.Context(), q.acct.Currency
 	p.Balance, p.Spendable, p.MinCharge = formatMoney(q.acct.Balance, cur), q.acct.Spendable(), formatMoney(cur.MinCharge, cur)
@@ -83,6 +87,12 @@ func (c *Console) overviewView(q *request, p overviewPage) (view, error) {
 		threshold = st.Threshold
 	}
 	p.Chart = buildChart(buildHistory(rows, q.acct.Balance, q.acct.CreatedAt, now), cur, threshold)
+	if p.Credit, err = c.creditOf(ctx, q.acct, now); err != nil {
+		return view{}, err
+	}
+	// The account's active holds (PRODUCT.md "Credit grants and holds")
+	// join the overview here once holds are served: held and available
+	// beside the balance, and their list in the page's holds section.
 
 	after := q.URL.Query().Get("starting_after")
 	entries, more, err := c.ledger.Entries(ctx, q.acct.ID, ledger.Page{Limit: entriesPerPage, StartingAfter: after})
@@ -90,13 +100,8 @@ func (c *Console) overviewView(q *request, p overviewPage) (view, error) {
 		return view{}, err
 	}
 	p.Paged = after != ""
-	for _, e := range entries {
-		desc := e.Description
-		if desc == "" {
-			desc = kindLabels[e.Kind]
-		}
-		p.Entries = append(p.Entries, entryRow{ID: e.ID, When: formatTime(e.CreatedAt), WhenISO: isoTime(e.CreatedAt), Kind: kindLabels[e.Kind],
-			Description: desc, Subject: e.Subject, Amount: formatSigned(e.Amount, cur), Balance: formatMoney(e.BalanceAfter, cur), Credit: e.Amount > 0})
+	if p.Entries, err = c.entryRows(ctx, q.acct, entries); err != nil {
+		return view{}, err
 	}
 	if more && len(entries) > 0 {
 		p.Older = entries[len(entries)-1].ID

@@ -33,12 +33,7 @@ const chromiumPath = "/usr/bin/chromium"
 // 390×844 to the folder screenshots/ at the repository root
 // (TOPUP_SCREENSHOTS moves it).
 func TestConsoleInChromium(t *testing.T) {
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("CI=true and %s is missing: the browser tests are required in CI (.ci/run installs chromium)", chromiumPath)
-		}
-		t.Skipf("skipping the browser tests: %s is missing (apt-get install chromium)", chromiumPath)
-	}
+	needChromium(t)
 	clk := &shiftClock{}
 	e := newEnv(t, envOptions{clock: clk, engine: true, allowPrivate: true})
 	a, balance := seedMonth(e, clk)
@@ -55,18 +50,7 @@ func TestConsoleInChromium(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(chromiumPath), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 800),
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-quic", true), chromedp.Flag("hide-scrollbars", true))
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(alloc, chromedp.WithErrorf(t.Logf))
-	defer cancelBrowser()
-	if err := chromedp.Do(bctx, chromedp.EmulateViewport(1280, 800)); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	b := &chrome{t: t, ctx: bctx, dir: shots}
+	b := startChromium(t, ctx, shots)
 	base := e.url + "/console/accounts/" + a.ID
 
 	t.Run("sign in through a link", func(t *testing.T) {
@@ -334,6 +318,36 @@ func seedMonth(e *env, clk *shiftClock) (account, money.Amount) {
 		balance -= amount
 	}
 	return a, balance
+}
+
+// needChromium skips a browser test where Chromium is missing, except in
+// CI, where the browser tests are required.
+func needChromium(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("CI=true and %s is missing: the browser tests are required in CI (.ci/run installs chromium)", chromiumPath)
+		}
+		t.Skipf("skipping the browser tests: %s is missing (apt-get install chromium)", chromiumPath)
+	}
+}
+
+// startChromium starts headless Chromium at 1280×800 for the life of ctx
+// and the test, and returns its one tab, writing screenshots to dir.
+func startChromium(t *testing.T, ctx context.Context, dir string) *chrome {
+	t.Helper()
+	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx,
+		chromedp.ExecPath(chromiumPath), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 800),
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-quic", true), chromedp.Flag("hide-scrollbars", true))
+	t.Cleanup(cancelAlloc)
+	bctx, cancelBrowser := chromedp.NewContext(alloc, chromedp.WithErrorf(t.Logf))
+	t.Cleanup(cancelBrowser)
+	if err := chromedp.Do(bctx, chromedp.EmulateViewport(1280, 800)); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	return &chrome{t: t, ctx: bctx, dir: dir}
 }
 
 // chrome is the one browser tab the subtests share.

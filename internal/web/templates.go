@@ -7,7 +7,7 @@ import (
 
 // pageNames are the console's pages; each file defines "content", shown in
 // the layout.
-var pageNames = []string{"overview", "methods", "history", "alerts", "budgets", "notifications", "pay", "login", "signedout", "error"}
+var pageNames = []string{"overview", "credit", "methods", "history", "alerts", "budgets", "notifications", "pay", "login", "signedout", "error"}
 
 var funcs = template.FuncMap{
 	"formatTime": formatTime,

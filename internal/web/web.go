@@ -47,10 +47,20 @@ type Store interface {
 }
 
 // Ledger is the ledger the console reads (*sqlstore.Ledger): the account,
-// its entries, and the installation's sign-in form key in meta.
+// its entries and grants, and the installation's sign-in form key in meta.
 type Ledger interface {
 	Account(ctx context.Context, id string) (ledger.Account, error)
 	Entries(ctx context.Context, accountID string, p ledger.Page) ([]ledger.Entry, bool, error)
+	// Credit is what remains of the account's active grants, by category.
+	Credit(ctx context.Context, accountID string) (paid, promotional money.Amount, err error)
+	// Grants lists the account's grants, newest first, of status only
+	// when it is not empty; an unknown StartingAfter is Invalid.
+	Grants(ctx context.Context, accountID string, status ledger.GrantStatus, p ledger.Page) ([]ledger.Grant, bool, error)
+	// GrantsExpiringBefore lists the account's active grants that expire
+	// before before, soonest first, at most limit.
+	GrantsExpiringBefore(ctx context.Context, accountID string, before time.Time, limit int) ([]ledger.Grant, error)
+	// GrantsByID returns those of ids that are the account's grants.
+	GrantsByID(ctx context.Context, accountID string, ids []string) (map[string]ledger.Grant, error)
 	// Meta and SetMetaIfAbsent keep the installation's sign-in form key.
 	Meta(ctx context.Context, key string) (string, bool, error)
 	SetMetaIfAbsent(ctx context.Context, key, value string) (string, error)
@@ -263,6 +273,7 @@ func (c *Console) routes() *http.ServeMux {
 	mux.HandleFunc("GET "+acct, c.signedIn(c.overview))
 	mux.HandleFunc("POST "+acct+"/top_ups", c.signedIn(c.addCredit))
 	mux.HandleFunc("GET "+acct+"/top_ups", c.signedIn(c.history))
+	mux.HandleFunc("GET "+acct+"/credit", c.signedIn(c.credit))
 	mux.HandleFunc("GET "+acct+"/payment_methods", c.signedIn(c.methods))
 	mux.HandleFunc("POST "+acct+"/payment_methods/setup", c.signedIn(c.setupCard))
 	mux.HandleFunc("GET "+acct+"/payment_methods/return", c.signedIn(c.setupReturn))
@@ -327,7 +338,7 @@ func (c *Console) signedIn(next func(http.ResponseWriter, *request)) http.Handle
 // view is what every page's template gets.
 type view struct {
 	Title   string
-	Nav     string // the current section: billing, methods, history, alerts, budgets, notifications
+	Nav     string // the current section: billing, credit, methods, history, alerts, budgets, notifications
 	Account *ledger.Account
 	Base    string // the account's pages: /console/accounts/{id}
 	CSRF    string
