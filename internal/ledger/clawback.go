@@ -3,6 +3,7 @@ package ledger
 import (
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/topup/topup/internal/money"
 )
@@ -93,4 +94,62 @@ func (w *Wallet) reclaim(g *Grant, amount money.Amount) {
 		g.Remaining -= amount
 	}
 	w.touch(g)
+}
+
+// ClawBack books on acct (locked, with its wallet) the entry of a refund
+// or of a dispute's withdrawal (kind KindRefund or KindDispute; ref, the
+// refund's or dispute's id, is kept in the entry's idempotency key, which
+// a unique index allows once per kind): amount, refunded or withdrawn of
+// the top-up whose grant is g (with its Returns r), taken as Claw says. It
+// cannot be refused: the money has left already. The entry is nil when
+// nothing is taken (all of it had expired or been voided); the Clawback
+// says how it was accounted, for the grant's row and for a reversal.
+func ClawBack(now time.Time, newID func(string) string, acct *AccountState, kind Kind, ref string, g *Grant, r Returns, amount money.Amount) (*Entry, Clawback, error) {
+	if acct.Wallet == nil {
+		return nil, Clawback{}, fmt.Errorf("ledger: claw back from account %s without its wallet", acct.ID)
+	}
+	c, err := acct.Wallet.Claw(g, r, amount)
+	if err != nil || c.Taken == 0 {
+		return nil, c, err
+	}
+	if err := acct.Move(-c.Taken, false); err != nil {
+		return nil, Clawback{}, err
+	}
+	return &Entry{ID: newID("ent"), AccountID: acct.ID, Seq: acct.LastSeq, Kind: kind, Amount: -c.Taken, BalanceAfter: acct.Balance,
+		IdempotencyKey: ref, TopUpID: g.SourceID, GrantID: g.ID, Funding: c.Funding, CreatedAt: now}, c, nil
+}
+
+// GiveBack books on acct (locked, with its wallet) what a reversal gives
+// back: a refund that failed after it succeeded (KindRefundReversal) or a
+// dispute won after its funds were withdrawn (KindDisputeReversal), the
+// amount the first entry took. The money comes back as a grant like the
+// one the refund or dispute was of (its category, priority and expiry;
+// source dispute_reversal for a dispute, top_up for a refund), which
+// first pays any overdraft; undo is what the first entry's Clawback
+// accounted, and the grant's Returns are rolled back by it (what it had
+// reclaimed of the grant's remaining counts as spent from now on: the money
+// is in the new grant).
+func GiveBack(now time.Time, newID func(string) string, acct *AccountState, kind Kind, ref string, of *Grant, r, undo Returns, taken money.Amount) (Entry, *Grant, Returns, error) {
+	if acct.Wallet == nil {
+		return Entry{}, nil, r, fmt.Errorf("ledger: give back to account %s without its wallet", acct.ID)
+	}
+	terms := GrantTerms{Category: of.Category, Priority: of.Priority, ExpiresAt: of.ExpiresAt, Source: SourceTopUp, SourceID: of.SourceID}
+	if kind == KindDisputeReversal {
+		terms.Source = SourceDisputeReversal
+	}
+	if !terms.ExpiresAt.IsZero() && !terms.ExpiresAt.After(now) {
+		// The grant it restores has expired since: what comes back
+		// would expire at once, so it does not expire.
+		terms.ExpiresAt = time.Time{}
+	}
+	p := Posting{AccountID: acct.ID, Kind: kind, Amount: taken, IdempotencyKey: ref, Terms: terms, TopUpID: of.SourceID}
+	var plan Plan
+	e, err := acct.post(now, newID, &p, false, &plan)
+	if err != nil {
+		return Entry{}, nil, r, err
+	}
+	r.Reclaimed -= undo.Reclaimed
+	r.FromSpent -= undo.FromSpent
+	r.FromLost -= undo.FromLost
+	return e, plan.Grants[0], r, nil
 }

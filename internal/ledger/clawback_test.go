@@ -1,6 +1,7 @@
 package ledger_test
 
 import (
+	"fmt"
 	"reflect"
 	"testing"
 
@@ -119,5 +120,57 @@ func TestClawRefusesMoreThanIsLeft(t *testing.T) {
 	}
 	if tu.Remaining != units(70) || w.Balance() != units(70) || len(w.Changed()) != 0 {
 		t.Fatalf("a refused claw changed the wallet: remaining %v, balance %v, changed %d", tu.Remaining, w.Balance(), len(w.Changed()))
+	}
+}
+
+// TestClawBackAndGiveBack: a refund's entry takes what Claw says from the
+// balance (none when all of it had expired), and its reversal gives the
+// money back as a grant like the one refunded, paying any overdraft first
+// and rolling the grant's Returns back.
+func TestClawBackAndGiveBack(t *testing.T) {
+	t.Parallel()
+	n := 0
+	newID := func(p string) string { n++; return fmt.Sprintf("%s_%d", p, n) }
+	tu := g("tu", ledger.Paid, 100, 50, 48, 1)
+	tu.SourceID, tu.Remaining = "top_1", units(60) // 40 spent
+	acct := &ledger.AccountState{Account: ledger.Account{ID: "a", Balance: units(60)}, LastSeq: 3, Turnover: units(140)}
+	acct.Wallet = ledger.NewWallet([]*ledger.Grant{tu}, 0)
+
+	e, c, err := ledger.ClawBack(t0, newID, acct, ledger.KindRefund, "re_1", tu, ledger.Returns{}, units(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e == nil || e.Amount != -units(100) || e.Kind != ledger.KindRefund || e.TopUpID != "top_1" || e.IdempotencyKey != "re_1" || e.Seq != 4 {
+		t.Fatalf("refund entry %+v", e)
+	}
+	if acct.Balance != -units(40) || e.BalanceAfter != -units(40) || acct.Wallet.Overdraft() != units(40) {
+		t.Fatalf("after the refund: balance %v, overdraft %v", acct.Balance, acct.Wallet.Overdraft())
+	}
+	want := ledger.Returns{Reclaimed: units(60), FromSpent: units(40)}
+	if c.Returns != want {
+		t.Fatalf("returns %+v, want %+v", c.Returns, want)
+	}
+
+	back, grant, r, err := ledger.GiveBack(t0, newID, acct, ledger.KindRefundReversal, "re_1", tu, c.Returns, c.Returns, c.Taken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Amount != units(100) || back.Kind != ledger.KindRefundReversal || acct.Balance != units(60) {
+		t.Fatalf("reversal %+v, balance %v", back, acct.Balance)
+	}
+	if grant.Category != ledger.Paid || grant.Priority != 50 || !grant.ExpiresAt.Equal(tu.ExpiresAt) || grant.PaidBack != units(40) || grant.Remaining != units(60) {
+		t.Fatalf("the grant given back %+v", grant)
+	}
+	if r != (ledger.Returns{}) {
+		t.Fatalf("returns after the reversal %+v, want none", r)
+	}
+
+	// All of it expired: the refund takes nothing, and writes no entry.
+	gone := g("gone", ledger.Paid, 10, 50, 0, 1)
+	gone.Remaining, gone.Status = 0, ledger.GrantExpired
+	before := acct.LastSeq
+	e, c, err = ledger.ClawBack(t0, newID, acct, ledger.KindRefund, "re_2", gone, ledger.Returns{Lost: units(10)}, units(10))
+	if err != nil || e != nil || c.Taken != 0 || acct.LastSeq != before || c.Returns.FromLost != units(10) {
+		t.Fatalf("refund of expired credit: entry %+v, %+v, %v", e, c, err)
 	}
 }

@@ -132,21 +132,35 @@ func (s *Ledger) SetMetaIfAbsent(ctx context.Context, key, value string) (string
 // now on. A top-up already attempted is left to the engine, which drives it
 // to its outcome and credits it if it was paid.
 func (s *core) closeTx(ctx context.Context, tx *sql.Tx, accountID string) error {
+	return s.switchOffTx(ctx, tx, accountID, topup.AccountClosed, true)
+}
+
+// switchOffTx switches an account's Automatic Top-Up off for reason
+// (audited, and the customer told as for every other reason) and cancels
+// its top-ups never attempted, with reason as their failure code: the
+// automatic ones, and with manual true the manual ones too. It does
+// nothing more when Automatic Top-Up was already off (the reason it was
+// switched off then is kept).
+func (s *core) switchOffTx(ctx context.Context, tx *sql.Tx, accountID, reason string, manual bool) error {
 	now := s.clock.Now()
 	st, ok, err := s.settingsTx(ctx, tx, accountID)
 	if err != nil {
 		return err
 	}
-	if next, changed := st.AfterClose(now); ok && changed {
-		if err := s.changeSettings(ctx, tx, accountID, "system:"+topup.AccountClosed, st, next, false); err != nil {
+	if next, changed := st.SwitchOff(reason, now); ok && changed {
+		if err := s.changeSettings(ctx, tx, accountID, "system:"+reason, st, next, false); err != nil {
 			return err
 		}
-		if err := s.writeEvents(ctx, tx, []ledger.Event{topup.DisabledEvent(accountID, topup.AccountClosed)}, now); err != nil {
+		if err := s.writeEvents(ctx, tx, []ledger.Event{topup.DisabledEvent(accountID, reason)}, now); err != nil {
 			return err
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE top_ups SET status = 'canceled', failure_code = $1, completed_at = $2, lease_until = 0
-WHERE account_id = $3 AND status = 'pending' AND attempts = 0`, topup.AccountClosed, micros(now), accountID); err != nil {
+	q := `UPDATE top_ups SET status = 'canceled', failure_code = $1, completed_at = $2, lease_until = 0
+WHERE account_id = $3 AND status = 'pending' AND attempts = 0`
+	if !manual {
+		q += ` AND trigger <> 'manual'`
+	}
+	if _, err := tx.ExecContext(ctx, q, reason, micros(now), accountID); err != nil {
 		return fmt.Errorf("cancel top-ups of %s: %w", accountID, err)
 	}
 	return nil

@@ -190,7 +190,23 @@ var verifyChecks = []struct{ problem, query string }{
 SELECT account_id, id, balance_after, SUM(amount) OVER (PARTITION BY account_id ORDER BY seq) AS running FROM entries) r
 WHERE running <> balance_after ORDER BY account_id LIMIT 1000`},
 	{"entry %s: amount has the wrong sign for its kind", `SELECT account_id, id FROM entries
-WHERE (kind = 'usage' AND amount >= 0) OR (kind IN ('credit', 'top_up') AND amount <= 0) OR amount = 0 ORDER BY account_id LIMIT 1000`},
+WHERE (kind IN ('usage', 'refund', 'dispute') AND amount >= 0) OR (kind IN ('credit', 'top_up', 'refund_reversal', 'dispute_reversal') AND amount <= 0)
+OR amount = 0 ORDER BY account_id LIMIT 1000`},
+	{"top-up %s: refunded and disputed more than its amount", `SELECT t.account_id, t.id FROM top_ups t
+WHERE t.amount < COALESCE((SELECT CAST(SUM(r.amount) AS BIGINT) FROM refunds r WHERE r.top_up_id = t.id AND r.status IN ('pending', 'succeeded')), 0)
++ COALESCE((SELECT CAST(SUM(d.withdrawn) AS BIGINT) FROM disputes d WHERE d.top_up_id = t.id AND d.was_drawn AND NOT d.reinstated), 0) LIMIT 1000`},
+	{"refund %s: its entries differ from what it took (one refund entry once it succeeded, and a reversal once it failed after that)", `SELECT r.account_id, r.id FROM refunds r
+WHERE (r.status IN ('succeeded', 'failed') AND r.taken > 0 AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.kind = 'refund' AND e.idempotency_key = r.id AND e.amount = -r.taken))
+OR (r.status = 'failed' AND r.taken > 0 AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.kind = 'refund_reversal' AND e.idempotency_key = r.id AND e.amount = r.taken))
+OR (r.status = 'succeeded' AND EXISTS (SELECT 1 FROM entries e WHERE e.kind = 'refund_reversal' AND e.idempotency_key = r.id))
+OR (r.status = 'pending' AND EXISTS (SELECT 1 FROM entries e WHERE e.kind IN ('refund', 'refund_reversal') AND e.idempotency_key = r.id)) LIMIT 1000`},
+	{"entry %s: a refund or dispute entry that no refund or dispute accounts for", `SELECT e.account_id, e.id FROM entries e
+WHERE (e.kind IN ('refund', 'refund_reversal') AND NOT EXISTS (SELECT 1 FROM refunds r WHERE r.id = e.idempotency_key AND r.top_up_id = e.top_up_id))
+OR (e.kind IN ('dispute', 'dispute_reversal') AND NOT EXISTS (SELECT 1 FROM disputes d WHERE d.id = e.idempotency_key AND d.top_up_id = e.top_up_id)) LIMIT 1000`},
+	{"dispute %s: its entries differ from what it took (one dispute entry once the funds were withdrawn, and a reversal once reinstated)", `SELECT d.account_id, d.id FROM disputes d
+WHERE (d.taken > 0 AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.kind = 'dispute' AND e.idempotency_key = d.id AND e.amount = -d.taken))
+OR (d.reinstated AND d.taken > 0 AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.kind = 'dispute_reversal' AND e.idempotency_key = d.id AND e.amount = d.taken))
+OR (NOT d.reinstated AND EXISTS (SELECT 1 FROM entries e WHERE e.kind = 'dispute_reversal' AND e.idempotency_key = d.id)) LIMIT 1000`},
 	{"entry %s: a top-up credit without a succeeded top-up of the same account and amount", `SELECT e.account_id, e.id FROM entries e
 LEFT JOIN top_ups t ON t.id = e.top_up_id
 WHERE e.kind = 'top_up' AND (t.id IS NULL OR t.status <> 'succeeded' OR t.amount <> e.amount OR t.account_id <> e.account_id) LIMIT 1000`},

@@ -94,6 +94,7 @@ type DB struct {
 	*Outbox
 	*Sandbox
 	*Console
+	*Refunds
 	core *core
 }
 
@@ -103,7 +104,7 @@ type DB struct {
 // statements through b.
 func New(write, read *sql.DB, d Dialect, b Bulk, c clock.Clock, g *ids.Generator) *DB {
 	h := &core{write: write, read: read, dialect: d, clock: c, ids: g, bulk: b}
-	return &DB{Ledger: &Ledger{h}, Payments: &Payments{h}, Outbox: &Outbox{h}, Sandbox: &Sandbox{h}, Console: &Console{h}, core: h}
+	return &DB{Ledger: &Ledger{h}, Payments: &Payments{h}, Outbox: &Outbox{h}, Sandbox: &Sandbox{h}, Console: &Console{h}, Refunds: &Refunds{h}, core: h}
 }
 
 // SetPaidCreditExpiry sets how long the grant of a succeeded top-up lasts

@@ -55,16 +55,25 @@ const (
 	RepeatedDeclines     = "repeated_declines"
 	CardNotRetryable     = "card_not_retryable"
 	PaymentMethodRemoved = "payment_method_removed"
+	// Disputed: a cardholder disputed one of the account's top-ups.
+	Disputed = "dispute"
 )
 
 // AfterClose returns the settings of an account being closed: Automatic
 // Top-Up switched off with disabled_reason account_closed. changed is false
 // when it was already off (the reason it was switched off then is kept).
 func (s Settings) AfterClose(now time.Time) (next Settings, changed bool) {
+	return s.SwitchOff(AccountClosed, now)
+}
+
+// SwitchOff returns the settings with Automatic Top-Up switched off for
+// reason (account_closed, dispute). changed is false when it was already
+// off (the reason it was switched off then is kept).
+func (s Settings) SwitchOff(reason string, now time.Time) (next Settings, changed bool) {
 	if !s.Enabled {
 		return s, false
 	}
-	s.Enabled, s.DisabledReason, s.UpdatedAt = false, AccountClosed, now
+	s.Enabled, s.DisabledReason, s.UpdatedAt = false, reason, now
 	return s, true
 }
 
