@@ -27,10 +27,10 @@ type overviewPage struct {
 	MinCharge   string
 	Chart       chart
 	// Credit is paid and promotional credit and what expires soon.
-	Credit      creditSummary
-	Entries     []entryRow
-	Older       string // starting_after for the next page, "" on the last
-	Paged       bool   // not the first page
+	Credit  creditSummary
+	Entries []entryRow
+	Older   string // starting_after for the next page, "" on the last
+	Paged   bool   // not the first page
 }
 
 type entryRow struct {

@@ -166,7 +166,7 @@ type grantFilter struct {
 
 type grantRow struct {
 	ID, Short, Category, Source, SourceID, SourceShort, Amount, Remaining, Expires, ExpiresISO, Status, StatusClass, Added, AddedISO string
-	Priority                                                                                                                 int
+	Priority                                                                                                                         int
 }
 
 var grantSources = map[ledger.GrantSource]string{ledger.SourceTopUp: "Top-up", ledger.SourceCredit: "Credit",
