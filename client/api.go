@@ -168,6 +168,53 @@ func (c *Client) ListGrants(ctx context.Context, id string, p GrantListParams) (
 	return list[Grant](ctx, c, pathf("/v1/accounts/%s/grants", id), q, p.ListParams)
 }
 
+// CreateHold reserves credit on the account (admin): a 402
+// insufficient_balance when available credit is short. The same key again
+// answers the hold it made (Replayed).
+func (c *Client) CreateHold(ctx context.Context, id string, p HoldParams) (*Hold, error) {
+	if p.IdempotencyKey == "" {
+		p.IdempotencyKey = NewIdempotencyKey()
+	}
+	var out Hold
+	r, err := c.do(ctx, call{method: "POST", path: pathf("/v1/accounts/%s/holds", id), body: p, retry: true}, &out)
+	if err == nil {
+		out.Replayed = r.replayed()
+	}
+	return ptr(&out, err)
+}
+
+// ListHolds reads one page of the account's holds, newest first.
+func (c *Client) ListHolds(ctx context.Context, id string, p HoldListParams) (*List[Hold], error) {
+	q := url.Values{}
+	if p.Status != "" {
+		q.Set("status", p.Status)
+	}
+	return list[Hold](ctx, c, pathf("/v1/accounts/%s/holds", id), q, p.ListParams)
+}
+
+// CaptureHold records usage of a hold (admin), all of it unless
+// p.Amount is set, and releases the rest; a 409 conflict when the hold is
+// no longer active.
+func (c *Client) CaptureHold(ctx context.Context, id, holdID string, p CaptureParams) (*CaptureResult, error) {
+	if p.IdempotencyKey == "" {
+		p.IdempotencyKey = NewIdempotencyKey()
+	}
+	var out CaptureResult
+	r, err := c.do(ctx, call{method: "POST", path: pathf("/v1/accounts/%s/holds/%s/capture", id, holdID), body: p, retry: true}, &out)
+	if err == nil {
+		out.Replayed = r.replayed()
+	}
+	return ptr(&out, err)
+}
+
+// ReleaseHold releases a hold (admin); releasing it again answers it
+// unchanged.
+func (c *Client) ReleaseHold(ctx context.Context, id, holdID string) (*Hold, error) {
+	var out Hold
+	_, err := c.do(ctx, call{method: "POST", path: pathf("/v1/accounts/%s/holds/%s/release", id, holdID), retry: true}, &out)
+	return ptr(&out, err)
+}
+
 // GetAutoTopUp reads the account's Automatic Top-Up settings.
 func (c *Client) GetAutoTopUp(ctx context.Context, id string) (*AutoTopUp, error) {
 	var out AutoTopUp

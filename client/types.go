@@ -400,3 +400,51 @@ type SandboxCharge struct {
 	Status         string    `json:"status"`
 	CreatedAt      time.Time `json:"created_at"`
 }
+
+// Hold is credit reserved for work whose cost is known only at its end.
+type Hold struct {
+	ID       string `json:"id"`
+	Amount   Money  `json:"amount"`
+	Captured Money  `json:"captured"`
+	Currency string `json:"currency"`
+	// Status is active, captured, released or expired (as of the answer:
+	// an active hold past ExpiresAt is expired).
+	Status      string `json:"status"`
+	Subject     string `json:"subject"`
+	Description string `json:"description"`
+	// TopUpID is the automatic top-up the hold's creation started, if any.
+	TopUpID   *string   `json:"top_up_id"`
+	ExpiresAt time.Time `json:"expires_at"`
+	CreatedAt time.Time `json:"created_at"`
+	// Replayed is true when the key had made this hold before.
+	Replayed bool `json:"-"`
+}
+
+// HoldParams asks for a hold; ExpiresIn (seconds, 1–86,400) is 900 when
+// zero.
+type HoldParams struct {
+	Amount         Money  `json:"amount"`
+	IdempotencyKey string `json:"idempotency_key"`
+	Subject        string `json:"subject,omitempty"`
+	Description    string `json:"description,omitempty"`
+	ExpiresIn      int64  `json:"expires_in,omitempty"`
+}
+
+// CaptureParams captures a hold: Amount empty captures all of it.
+type CaptureParams struct {
+	Amount         Money  `json:"amount,omitempty"`
+	IdempotencyKey string `json:"idempotency_key"`
+	Description    string `json:"description,omitempty"`
+}
+
+// CaptureResult is a capture's usage result and the hold it left.
+type CaptureResult struct {
+	UsageResult
+	Hold Hold `json:"hold"`
+}
+
+// HoldListParams lists holds: Status keeps those of one status.
+type HoldListParams struct {
+	ListParams
+	Status string
+}

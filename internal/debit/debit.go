@@ -194,13 +194,13 @@ func (p *Plan) watches(budgets []alert.Budget) map[string]*alert.Watch {
 
 // Due lists, in id order (so that a seeded simulation replays exactly),
 // the accounts the group changed that Automatic Top-Up may now concern:
-// on, active, below the threshold and past any back-off. The store loads
+// on, active, available credit below the threshold and past any back-off. The store loads
 // their full settings and topup.TriggerState and calls Trigger for each.
 func (p *Plan) Due() []string {
 	var ids []string
 	for id, auto := range p.state.Auto {
 		acct := p.state.Accounts[id]
-		if acct != nil && acct.Touched && acct.Status == ledger.Active && auto.Due(acct.Balance, false, p.now) {
+		if acct != nil && acct.Touched && acct.Status == ledger.Active && auto.Due(acct.Available(), false, p.now) {
 			ids = append(ids, id)
 		}
 	}
@@ -211,7 +211,7 @@ func (p *Plan) Due() []string {
 // Trigger decides on an automatic top-up for account id (topup.Decide),
 // from its settings and what the store loaded. A top-up created is named
 // in the first result (and stored first response) of the group that took
-// the balance below the threshold.
+// the available credit below the threshold.
 func (p *Plan) Trigger(id string, st topup.Settings, ts topup.TriggerState) {
 	acct := p.state.Accounts[id]
 	d := topup.Decide(acct.Account, st, ts, topup.TriggerThreshold, p.now, p.newID)
@@ -228,7 +228,7 @@ func (p *Plan) Trigger(id string, st topup.Settings, ts topup.TriggerState) {
 	p.TopUps = append(p.TopUps, *d.TopUp)
 	for i := range p.postings {
 		r := &p.Results[i]
-		if p.postings[i].AccountID == id && r.Err == nil && !r.Replayed && r.Balance < *st.Threshold {
+		if p.postings[i].AccountID == id && r.Err == nil && !r.Replayed && r.Available < *st.Threshold {
 			r.TopUpID = d.TopUp.ID
 			for k := range p.Records {
 				if p.Records[k].Result.EntryID == r.EntryID {

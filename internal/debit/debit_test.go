@@ -257,3 +257,40 @@ func TestPlainDebitsPlanNothingMore(t *testing.T) {
 		t.Errorf("second result = %+v; want -9, not spendable: insufficient_balance", r)
 	}
 }
+
+// TestAutomaticTopUpWatchesAvailable: with credit held, the trigger is the
+// available credit (balance less held) strictly below the threshold, and
+// the result that took it there names the top-up, though the balance
+// stays above the threshold.
+func TestAutomaticTopUpWatchesAvailable(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, held, usage string
+		due               bool
+	}{
+		{"held takes available below", "8", "3", true},
+		{"available exactly at the threshold", "8", "2", false},
+		{"nothing held", "0", "3", false},
+	} {
+		acct := account("20")
+		acct.Held = amt(tc.held)
+		auto := topup.Settings{Enabled: true, Threshold: ptr(amt("10")), Target: ptr(amt("50"))}
+		st := State{Accounts: map[string]*ledger.AccountState{"acc_1": acct}, Auto: map[string]*topup.Settings{"acc_1": &auto}}
+		p := New(now, ids(), st, []ledger.Posting{usage(tc.usage, "")})
+		due := p.Due()
+		if (len(due) == 1) != tc.due {
+			t.Errorf("%s: due = %v; want %v", tc.name, due, tc.due)
+			continue
+		}
+		if !tc.due {
+			continue
+		}
+		p.Trigger("acc_1", auto, topup.TriggerState{DefaultCard: "pm_1"})
+		if len(p.TopUps) != 1 || p.Results[0].TopUpID != p.TopUps[0].ID || p.Records[0].Result.TopUpID != p.TopUps[0].ID {
+			t.Errorf("%s: top-ups %+v, result %+v", tc.name, p.TopUps, p.Results[0])
+		}
+		if r := p.Results[0]; r.Balance != amt("17") || r.Available != amt("9") {
+			t.Errorf("%s: result balance %s available %s", tc.name, r.Balance.Format(usd), r.Available.Format(usd))
+		}
+	}
+}

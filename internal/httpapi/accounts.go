@@ -6,7 +6,6 @@ import (
 	"github.com/topup/topup/internal/apperr"
 	"github.com/topup/topup/internal/input"
 	"github.com/topup/topup/internal/ledger"
-	"github.com/topup/topup/internal/money"
 )
 
 func (s *Server) createAccount(w http.ResponseWriter, r *http.Request) {
@@ -63,9 +62,8 @@ func (s *Server) getAccount(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	// No holds yet: nothing is held, and all of the balance is available.
 	body.Credit = &creditJSON{Paid: paid.Format(acct.Currency), Promotional: promo.Format(acct.Currency)}
-	body.Held, body.Available = money.Amount(0).Format(acct.Currency), acct.Balance.Format(acct.Currency)
+	body.Held, body.Available = acct.Held.Format(acct.Currency), acct.Available().Format(acct.Currency)
 	if s.billing != nil {
 		st, mtd, err := s.billing.Settings(r.Context(), acct.ID)
 		if err != nil {

@@ -42,6 +42,10 @@ func (s *Server) routeTable() []route {
 		{"POST", "/v1/accounts/{id}/credits", adminOnly, s.postCredit},
 		{"GET", "/v1/accounts/{id}/transactions", owner, s.listTransactions},
 		{"GET", "/v1/accounts/{id}/grants", owner, s.listGrants},
+		{"POST", "/v1/accounts/{id}/holds", adminOnly, s.createHold},
+		{"GET", "/v1/accounts/{id}/holds", owner, s.listHolds},
+		{"POST", "/v1/accounts/{id}/holds/{hold_id}/capture", adminOnly, s.captureHold},
+		{"POST", "/v1/accounts/{id}/holds/{hold_id}/release", adminOnly, s.releaseHold},
 
 		{"GET", "/v1/accounts/{id}/auto_top_up", owner, s.getAutoTopUp},
 		{"PUT", "/v1/accounts/{id}/auto_top_up", owner, s.putAutoTopUp},

@@ -68,6 +68,7 @@ type Server struct {
 	logins    LoginLinks
 	alerts    Alerts
 	keys      ledger.KeyStore
+	holds     ledger.HoldStore
 	authLimit *authlimit.Limiter
 	lastUsed  *lastUsed
 	handler   http.Handler
@@ -104,6 +105,9 @@ type Deps struct {
 	// Keys keeps accounts' API keys; nil takes Store when it implements
 	// ledger.KeyStore (as *sqlstore.Ledger does).
 	Keys ledger.KeyStore
+	// Holds keeps holds; nil takes Store when it implements
+	// ledger.HoldStore (as *sqlstore.Ledger does).
+	Holds ledger.HoldStore
 }
 
 // DefaultMaxBodyBytes is TOPUP_MAX_BODY's default, 16 MiB: it fits a
@@ -126,6 +130,9 @@ func New(cfg Config, d Deps) *Server {
 	s.alerts = d.Alerts
 	if s.keys = d.Keys; s.keys == nil {
 		s.keys, _ = d.Store.(ledger.KeyStore)
+	}
+	if s.holds = d.Holds; s.holds == nil {
+		s.holds, _ = d.Store.(ledger.HoldStore)
 	}
 	if cfg.AuthLimit.Clock == nil {
 		cfg.AuthLimit.Clock = d.Clock

@@ -302,7 +302,34 @@ func (f *flow) ledger(t *testing.T, acct, key string) {
 	f.must(t, http.StatusOK, "GET", base+"/transactions?limit=2&starting_after="+str(t, last, "id"), key, nil)
 	grants := f.must(t, http.StatusOK, "GET", base+"/grants?limit=2", key, nil)
 	f.must(t, http.StatusOK, "GET", base+"/grants?status=active&starting_after="+str(t, objects(t, grants["data"])[0], "id"), key, nil)
+	f.holds(t, acct, key)
 	f.must(t, http.StatusOK, "GET", base, key, nil)
+}
+
+func (f *flow) holds(t *testing.T, acct, key string) {
+	base := "/v1/accounts/" + acct + "/holds"
+	hold := map[string]any{"amount": "10", "idempotency_key": "hold-1", "subject": "gpu-hour", "expires_in": 3600}
+	h := f.must(t, http.StatusCreated, "POST", base, f.adminKey, hold)
+	f.must(t, http.StatusOK, "POST", base, f.adminKey, hold)
+	f.must(t, http.StatusPaymentRequired, "POST", base, f.adminKey, map[string]any{"amount": "100000", "idempotency_key": "hold-big"})
+	f.must(t, http.StatusForbidden, "POST", base, key, map[string]any{"amount": "1", "idempotency_key": "hold-owner"})
+	id := str(t, h, "id")
+	capture := map[string]any{"amount": "4", "idempotency_key": "cap-1", "description": "41 minutes"}
+	f.must(t, http.StatusCreated, "POST", base+"/"+id+"/capture", f.adminKey, capture)
+	f.must(t, http.StatusOK, "POST", base+"/"+id+"/capture", f.adminKey, capture)
+	f.must(t, http.StatusConflict, "POST", base+"/"+id+"/capture", f.adminKey, map[string]any{"idempotency_key": "cap-2"})
+	f.must(t, http.StatusConflict, "POST", base+"/"+id+"/release", f.adminKey, nil)
+	other := str(t, f.must(t, http.StatusCreated, "POST", base, f.adminKey, map[string]any{"amount": "2", "idempotency_key": "hold-2"}), "id")
+	f.must(t, http.StatusOK, "POST", base+"/"+other+"/release", f.adminKey, nil)
+	f.must(t, http.StatusOK, "POST", base+"/"+other+"/release", f.adminKey, nil)
+	f.must(t, http.StatusNotFound, "POST", base+"/hld_nope/release", f.adminKey, nil)
+	f.v.breaking(func() {
+		f.must(t, http.StatusBadRequest, "POST", base, f.adminKey, map[string]any{"amount": "1", "idempotency_key": "hold-3", "expires_in": 0})
+		f.must(t, http.StatusBadRequest, "GET", base+"?status=gone", key, nil)
+	})
+	f.must(t, http.StatusOK, "GET", base+"?status=captured", key, nil)
+	page := f.must(t, http.StatusOK, "GET", base+"?limit=1", key, nil)
+	f.must(t, http.StatusOK, "GET", base+"?starting_after="+str(t, objects(t, page["data"])[0], "id"), key, nil)
 }
 
 func (f *flow) alerts(t *testing.T, acct, key string) {

@@ -328,3 +328,69 @@ func (a *AttachCard) Check() (string, error) {
 	}
 	return *a.PaymentMethod, nil
 }
+
+// Hold is the body of POST …/holds.
+type Hold struct {
+	Amount         *string `json:"amount"`
+	IdempotencyKey *string `json:"idempotency_key"`
+	Subject        *string `json:"subject"`
+	Description    *string `json:"description"`
+	// ExpiresIn is the hold's lifetime in seconds (ledger.HoldLifetime).
+	ExpiresIn *int64 `json:"expires_in"`
+}
+
+// Request validates h for accountID; max is TOPUP_MAX_AMOUNT.
+func (h *Hold) Request(accountID string, max money.Amount) (ledger.HoldRequest, error) {
+	amount, err := Amount("amount", h.Amount, max)
+	if err != nil {
+		return ledger.HoldRequest{}, err
+	}
+	key, err := IdempotencyKey("idempotency_key", h.IdempotencyKey)
+	if err != nil {
+		return ledger.HoldRequest{}, err
+	}
+	subject, err := Text("subject", h.Subject, MaxSubject)
+	if err != nil {
+		return ledger.HoldRequest{}, err
+	}
+	desc, err := Text("description", h.Description, MaxDescription)
+	if err != nil {
+		return ledger.HoldRequest{}, err
+	}
+	life, err := ledger.HoldLifetime(h.ExpiresIn)
+	if err != nil {
+		return ledger.HoldRequest{}, err
+	}
+	return ledger.HoldRequest{AccountID: accountID, Amount: amount, IdempotencyKey: key, Subject: subject, Description: desc, Lifetime: life}, nil
+}
+
+// Capture is the body of POST …/holds/{hold_id}/capture.
+type Capture struct {
+	Amount         *string `json:"amount"`
+	IdempotencyKey *string `json:"idempotency_key"`
+	Description    *string `json:"description"`
+}
+
+// Posting validates c as the capture of hold: usage of amount (the whole
+// hold when it is left out; zero or more than the hold is refused, by
+// ledger.Hold.Capture, where the hold is locked) with the hold's subject,
+// so that budgets count it as they count usage. max is TOPUP_MAX_AMOUNT.
+func (c *Capture) Posting(hold ledger.Hold, max money.Amount) (ledger.Posting, error) {
+	amount := hold.Amount
+	if c.Amount != nil {
+		var err error
+		if amount, err = Amount("amount", c.Amount, max); err != nil {
+			return ledger.Posting{}, err
+		}
+	}
+	key, err := IdempotencyKey("idempotency_key", c.IdempotencyKey)
+	if err != nil {
+		return ledger.Posting{}, err
+	}
+	desc, err := Text("description", c.Description, MaxDescription)
+	if err != nil {
+		return ledger.Posting{}, err
+	}
+	return ledger.Posting{AccountID: hold.AccountID, Kind: ledger.KindUsage, Amount: -amount, Description: desc, Subject: hold.Subject,
+		IdempotencyKey: key, Call: ledger.ScopeCapture, HoldID: hold.ID}, nil
+}

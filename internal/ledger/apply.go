@@ -28,6 +28,16 @@ type AccountState struct {
 	// its funding (after expiring what has expired) and a credit makes a
 	// grant; without it (nil), Apply only moves the balance.
 	Wallet *Wallet
+	// HeldUntil is the soonest expires_at among the active holds Held
+	// counts, or earlier (zero: none is active): from then on the store
+	// counts them again, without those that expired.
+	HeldUntil time.Time
+	// Holds are the holds the group's captures name, loaded by the store
+	// after the account's lock.
+	Holds map[string]*Hold
+	// HeldChanged is set when a hold was made, captured or released: Held
+	// (and HeldUntil) must be written back.
+	HeldChanged bool
 }
 
 // OverdraftNow is the overdraft to write back: the wallet's, or the one
@@ -67,6 +77,8 @@ type Plan struct {
 	Entries []Entry
 	Records []IdemRecord
 	Grants  []*Grant
+	// Holds are the holds the group captured, to write back.
+	Holds []*Hold
 }
 
 // ErrConflict is returned inside a Result when a key was used before with a
@@ -110,14 +122,21 @@ func Apply(now time.Time, newID func(string) string, accounts map[string]*Accoun
 			plan.Results[i] = Result{Err: err}
 			continue
 		}
-		e, err := acct.post(now, newID, p, true, &plan)
+		var e Entry
+		var err error
+		if p.HoldID != "" {
+			e, err = acct.capture(now, newID, p, &plan)
+		} else {
+			e, err = acct.post(now, newID, p, true, &plan)
+		}
 		if err != nil {
 			plan.Results[i] = Result{Err: err}
 			continue
 		}
 		balance := acct.Balance
 		plan.Entries = append(plan.Entries, e)
-		res := Result{EntryID: e.ID, Balance: balance, Currency: acct.Currency.Code, Reason: acct.StopReason(), GrantID: e.GrantID, CreatedAt: now}
+		res := Result{EntryID: e.ID, Balance: balance, Currency: acct.Currency.Code, Reason: acct.StopReason(), GrantID: e.GrantID, CreatedAt: now,
+			Available: acct.Available()}
 		res.Spendable = res.Reason == ""
 		plan.Results[i] = res
 		if seen == nil {
@@ -180,6 +199,31 @@ func (a *AccountState) post(now time.Time, newID func(string) string, p *Posting
 	a.Wallet.Add(g)
 	e.GrantID = g.ID
 	plan.Grants = append(plan.Grants, g)
+	return e, nil
+}
+
+// capture books p, the capture of hold p.HoldID, as usage (funding,
+// budgets and alerts as for any usage) and releases the rest of the hold:
+// the hold must be active at now and cover the amount (Hold.Capture). On
+// refusal nothing changes.
+func (a *AccountState) capture(now time.Time, newID func(string) string, p *Posting, plan *Plan) (Entry, error) {
+	h := a.Holds[p.HoldID]
+	if h == nil {
+		return Entry{}, apperr.NotFoundf("no hold %s", p.HoldID)
+	}
+	amount, err := h.Capture(-p.Amount, true, now)
+	if err != nil {
+		return Entry{}, err
+	}
+	e, err := a.post(now, newID, p, true, plan)
+	if err != nil {
+		return Entry{}, err
+	}
+	e.HoldID = h.ID
+	h.Status, h.Captured, h.EntryID = HoldCaptured, amount, e.ID
+	a.Held -= h.Amount
+	a.HeldChanged = true
+	plan.Holds = append(plan.Holds, h)
 	return e, nil
 }
 

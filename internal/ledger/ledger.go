@@ -32,11 +32,21 @@ type Account struct {
 	Balance   money.Amount
 	Status    Status
 	CreatedAt time.Time
+	// Held is what the account's active holds reserve (PRODUCT.md "Credit
+	// grants and holds"), as the store read it: exact wherever the store
+	// answers an account (Account, Accounts, the posting transaction); an
+	// account read with its API key leaves it zero.
+	Held money.Amount
 }
+
+// Available is the balance less what holds reserve: what spendable and
+// Automatic Top-Up look at (low balance alerts watch the balance itself).
+func (a Account) Available() money.Amount { return a.Balance - a.Held }
 
 // Spendable reports whether the account alone allows more usage: usage may
 // take the balance below zero, but the platform should stop an account that
-// is closed or whose balance is not above zero (StopReason says which).
+// is closed or whose available credit is not above zero (StopReason says
+// which).
 func (a Account) Spendable() bool { return a.StopReason() == "" }
 
 // Kind says why an entry moved the balance.
@@ -95,6 +105,8 @@ type Scope string
 const (
 	ScopeUsage  = "usage"
 	ScopeCredit = "credit"
+	// ScopeCapture is a hold's capture: its keys are its own.
+	ScopeCapture = "capture"
 )
 
 // ScopeOf returns the idempotency scope of call kind on account.
@@ -118,6 +130,11 @@ type Posting struct {
 	// Terms are the grant a credit makes; the zero value is the default
 	// grant (promotional, priority 10, never expires).
 	Terms GrantTerms
+	// HoldID makes a usage posting the capture of that hold (Call
+	// ScopeCapture): Apply takes it from AccountState.Holds, refuses it
+	// unless the hold is active and covers the amount, and releases the
+	// rest of it.
+	HoldID string
 
 	hash string // set by Prepare
 }
@@ -156,6 +173,10 @@ func (p *Posting) computeHash() string {
 		binary.BigEndian.PutUint64(n[:], uint64(p.Terms.ExpiresAt.UnixMicro()))
 		h.Write(n[:])
 	}
+	if p.HoldID != "" {
+		// Only captures hash a hold, so that other keys replay as before.
+		writeField(h, p.HoldID)
+	}
 	var sum [sha256.Size]byte
 	return hex.EncodeToString(h.Sum(sum[:0])[:16])
 }
@@ -181,6 +202,11 @@ type Result struct {
 	// GrantID is the grant a credit made.
 	GrantID   string    `json:"grant_id,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
+
+	// Available is the account's available credit right after the
+	// posting, for the plan's Automatic Top-Up decision; it is not kept
+	// for replays.
+	Available money.Amount `json:"-"`
 
 	// Replayed is true when the result is the stored first response.
 	Replayed bool `json:"-"`

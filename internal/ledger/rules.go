@@ -60,13 +60,13 @@ func (a Account) May(act Action) error {
 const ReasonAccountClosed = "account_closed"
 
 // StopReason says why the operator should stop the account, judging by the
-// account alone (budgets aside): closed, or balance not above zero; "" when
-// it may spend.
+// account alone (budgets aside): closed, or available credit (the balance
+// less what holds reserve) not above zero; "" when it may spend.
 func (a Account) StopReason() string {
 	switch {
 	case a.Status != Active:
 		return ReasonAccountClosed
-	case a.Balance <= 0:
+	case a.Available() <= 0:
 		return ReasonInsufficientBalance
 	}
 	return ""

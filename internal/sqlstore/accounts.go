@@ -50,13 +50,32 @@ func (s *Ledger) Account(ctx context.Context, id string) (ledger.Account, error)
 	return s.account(ctx, id)
 }
 
-// account reads one account for any store that must name it first.
+// account reads one account for any store that must name it first, with
+// what its holds reserve now.
 func (s *core) account(ctx context.Context, id string) (ledger.Account, error) {
-	a, err := scanAccount(s.read.QueryRowContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE id = $1`, id))
+	a, until, err := scanAccountHeld(s.read.QueryRowContext(ctx, `SELECT `+accountHeldCols+` FROM accounts WHERE id = $1`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return a, notFound("account", id)
 	}
+	if err != nil {
+		return a, err
+	}
+	a.Held, err = s.heldAt(ctx, a.ID, a.Held, until, s.clock.Now())
 	return a, err
+}
+
+// accountHeldCols are accountCols with the held credit of the row, read by
+// scanAccountHeld.
+const accountHeldCols = accountCols + `, held, held_until`
+
+// scanAccountHeld reads an account with the held credit its row keeps,
+// and held_until: heldAt tells what is held now.
+func scanAccountHeld(r rowScanner) (ledger.Account, int64, error) {
+	var held money.Amount
+	var until int64
+	a, err := scanAccount(trailingScanner{r, []any{&held, &until}})
+	a.Held = held
+	return a, until, err
 }
 
 // AccountByKeyHash returns the account holding the API key that hashes to
@@ -68,18 +87,37 @@ func (s *Ledger) AccountByKeyHash(ctx context.Context, keyHash string) (ledger.A
 
 // Accounts lists accounts, newest first.
 func (s *Ledger) Accounts(ctx context.Context, p ledger.Page) ([]ledger.Account, bool, error) {
-	return pageRows(ctx, s.core, keyset{sel: `SELECT ` + accountCols + ` FROM accounts`, id: "id", what: "account"}, p, scanAccount)
+	until := map[string]int64{}
+	accts, more, err := pageRows(ctx, s.core, keyset{sel: `SELECT ` + accountHeldCols + ` FROM accounts`, id: "id", what: "account"}, p,
+		func(r rowScanner) (ledger.Account, error) {
+			a, u, err := scanAccountHeld(r)
+			until[a.ID] = u
+			return a, err
+		})
+	if err != nil {
+		return nil, false, err
+	}
+	now := s.clock.Now()
+	for i := range accts {
+		if accts[i].Held, err = s.heldAt(ctx, accts[i].ID, accts[i].Held, until[accts[i].ID], now); err != nil {
+			return nil, false, err
+		}
+	}
+	return accts, more, nil
 }
 
 // UpdateAccount changes the e-mail and/or status of an account.
 func (s *Ledger) UpdateAccount(ctx context.Context, id string, u ledger.AccountUpdate) (ledger.Account, error) {
 	var out ledger.Account
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		a, err := scanAccount(tx.QueryRowContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE id = $1`+s.dialect.ForUpdate, id))
+		a, until, err := scanAccountHeld(tx.QueryRowContext(ctx, `SELECT `+accountHeldCols+` FROM accounts WHERE id = $1`+s.dialect.ForUpdate, id))
 		if errors.Is(err, sql.ErrNoRows) {
 			return notFound("account", id)
 		}
 		if err != nil {
+			return err
+		}
+		if a.Held, err = s.heldAt(ctx, a.ID, a.Held, until, s.clock.Now()); err != nil {
 			return err
 		}
 		if u.Email != nil {

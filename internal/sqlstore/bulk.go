@@ -50,11 +50,11 @@ type Bulk interface {
 }
 
 // lockAccountColumns are the account's columns of LockColumns.
-const lockAccountColumns = `SELECT a.id, a.email, a.currency, a.balance, a.status, a.created_at, a.last_seq, a.turnover, a.overdraft, s.enabled, s.threshold, s.retry_after, a.low_balance_alerts, a.has_budgets`
+const lockAccountColumns = `SELECT a.id, a.email, a.currency, a.balance, a.status, a.created_at, a.last_seq, a.turnover, a.overdraft, s.enabled, s.threshold, s.retry_after, a.low_balance_alerts, a.has_budgets, a.held, a.held_until`
 
 // LockColumns is what LockAccounts selects, with its FROM clause: the
 // account, its Automatic Top-Up threshold and back-off, its low balance
-// alerts, whether it has budgets, and its active grants as one text
+// alerts, whether it has budgets, its held credit, and its active grants as one text
 // (DecodeWallet; NULL for none), so that the group's wallets cost no
 // statement of their own. It is for a database whose lock statement reads
 // the grants as they are after the lock: SQLite, whose one writer

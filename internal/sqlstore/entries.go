@@ -74,7 +74,8 @@ func (s *Ledger) Entries(ctx context.Context, accountID string, p ledger.Page) (
 // equals the usage it covers since its period began; the balance equals
 // the active grants' remaining less the overdraft; each grant's remaining
 // equals its amount less its overdraft payback and the funding lines that
-// took from it.
+// took from it; held equals the active holds that have not expired, and
+// every captured hold is recorded once, as the usage it captured.
 func (s *Ledger) Verify(ctx context.Context) ([]ledger.Violation, error) {
 	var out []ledger.Violation
 	add := func(id, format string, args ...any) {
@@ -232,4 +233,17 @@ AND e.seq > b.start_seq AND e.created_at >= b.period_start AND (b.subject = '' O
 	{"the active grants' remaining less the overdraft (%s) differs from the sum of the entries", `SELECT a.id, a.id FROM accounts a
 WHERE COALESCE((SELECT CAST(SUM(e.amount) AS BIGINT) FROM entries e WHERE e.account_id = a.id), 0) <>
 COALESCE((SELECT CAST(SUM(g.remaining) AS BIGINT) FROM grants g WHERE g.account_id = a.id AND g.status = 'active'), 0) - a.overdraft`},
+	// Held equals the active holds not expired: the row's held is the sum
+	// of the holds whose status is active, and each of those expires at
+	// held_until or later; so until held_until every one of them is
+	// unexpired, and from then on every read counts them again.
+	{"held (%s) differs from the sum of the account's active holds", `SELECT a.id, a.id FROM accounts a
+WHERE a.held <> COALESCE((SELECT CAST(SUM(h.amount) AS BIGINT) FROM holds h WHERE h.account_id = a.id AND h.status = 'active'), 0)`},
+	{"hold %s: active, but it expires before the account's held_until", `SELECT h.account_id, h.id FROM holds h JOIN accounts a ON a.id = h.account_id
+WHERE h.status = 'active' AND (a.held_until = 0 OR h.expires_at < a.held_until) LIMIT 1000`},
+	{"hold %s: captured, but not recorded as one usage entry of what it captured", `SELECT h.account_id, h.id FROM holds h
+WHERE h.status = 'captured' AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.hold_id = h.id AND e.id = h.entry_id AND e.account_id = h.account_id
+AND e.kind = 'usage' AND e.amount = -h.captured) LIMIT 1000`},
+	{"entry %s: names a hold that it did not capture", `SELECT e.account_id, e.id FROM entries e LEFT JOIN holds h ON h.id = e.hold_id
+WHERE e.hold_id IS NOT NULL AND (h.id IS NULL OR h.entry_id IS NULL OR h.entry_id <> e.id) LIMIT 1000`},
 }

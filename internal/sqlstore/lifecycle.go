@@ -242,7 +242,7 @@ func (s *Payments) fixAmount(ctx context.Context, tx *sql.Tx, t topup.TopUp, acc
 			return 0, "", err
 		}
 	}
-	amount, cancel := st.ChargeAmount(acct.Balance, mtd, acct.Currency)
+	amount, cancel := st.ChargeAmount(acct.Available(), mtd, acct.Currency)
 	if cancel || !st.Enabled {
 		return 0, "", nil
 	}

@@ -54,6 +54,9 @@ func (s *core) postTx(ctx context.Context, tx *sql.Tx, postings []ledger.Posting
 	// The database keeps microseconds; the answer must carry the same
 	// created_at as the entry listed later.
 	now := s.clock.Now().UTC().Truncate(time.Microsecond)
+	if err := s.prepareHolds(ctx, tx, state.Accounts, postings, now); err != nil {
+		return nil, err
+	}
 	plan := debit.New(now, s.ids.New, state, postings)
 	budgets, err := s.spendBudgets(ctx, tx, plan.Spend, now)
 	if err != nil {
@@ -76,7 +79,7 @@ func (s *core) postTx(ctx context.Context, tx *sql.Tx, postings []ledger.Posting
 // lets the plan decide.
 func (s *core) loadTrigger(ctx context.Context, tx *sql.Tx, plan *debit.Plan, acct ledger.AccountState, now time.Time) error {
 	st, _, err := s.settingsTx(ctx, tx, acct.ID)
-	if err != nil || !st.Due(acct.Balance, false, now) {
+	if err != nil || !st.Due(acct.Available(), false, now) {
 		return err
 	}
 	ts, err := s.triggerState(ctx, tx, acct.ID, st, now)
@@ -110,6 +113,9 @@ func (s *core) writePlan(ctx context.Context, tx *sql.Tx, plan *debit.Plan, now 
 		}
 	}
 	if err := s.writeGrants(ctx, tx, plan.Grants, plan.State().Accounts); err != nil {
+		return err
+	}
+	if err := s.writeHolds(ctx, tx, plan.Holds, plan.State().Accounts, now); err != nil {
 		return err
 	}
 	if err := s.insertEntries(ctx, tx, plan.Entries); err != nil {
@@ -207,10 +213,12 @@ func (l *locked) scan(rows *sql.Rows) error {
 	var auto topup.Settings
 	var alerts string
 	var hasBudgets bool
+	var heldUntil int64
 	if err := rows.Scan(&st.ID, &st.Email, &cur, &st.Balance, &status, &created, &st.LastSeq, &st.Turnover, &st.Overdraft,
-		&enabled, nullAmount{&auto.Threshold}, timeScanner{&auto.RetryAfter}, &alerts, &hasBudgets, &wallet); err != nil {
+		&enabled, nullAmount{&auto.Threshold}, timeScanner{&auto.RetryAfter}, &alerts, &hasBudgets, &st.Held, &heldUntil, &wallet); err != nil {
 		return err
 	}
+	st.HeldUntil = heldUntilOf(heldUntil)
 	if wallet.String != "" {
 		grants, err := decodeWallet(st.ID, wallet.String)
 		if err != nil {

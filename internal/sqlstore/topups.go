@@ -233,13 +233,14 @@ func (s *Payments) SettingsAudit(ctx context.Context, accountID string, limit in
 	return out, rows.Err()
 }
 
-// lockAccount reads (and on PostgreSQL locks) one account.
+// lockAccount reads (and on PostgreSQL locks) one account, with its held
+// credit counted again when a hold has expired since it was written.
 func (s *core) lockAccount(ctx context.Context, tx *sql.Tx, id string) (ledger.AccountState, error) {
 	var st ledger.AccountState
 	var cur, status string
-	var created int64
-	err := tx.QueryRowContext(ctx, `SELECT id, email, currency, balance, status, created_at, last_seq, turnover, overdraft FROM accounts WHERE id = $1`+s.dialect.ForUpdate, id).
-		Scan(&st.ID, &st.Email, &cur, &st.Balance, &status, &created, &st.LastSeq, &st.Turnover, &st.Overdraft)
+	var created, heldUntil int64
+	err := tx.QueryRowContext(ctx, `SELECT id, email, currency, balance, status, created_at, last_seq, turnover, overdraft, held, held_until FROM accounts WHERE id = $1`+s.dialect.ForUpdate, id).
+		Scan(&st.ID, &st.Email, &cur, &st.Balance, &status, &created, &st.LastSeq, &st.Turnover, &st.Overdraft, &st.Held, &heldUntil)
 	if errors.Is(err, sql.ErrNoRows) {
 		return st, notFound("account", id)
 	}
@@ -247,8 +248,11 @@ func (s *core) lockAccount(ctx context.Context, tx *sql.Tx, id string) (ledger.A
 		return st, err
 	}
 	c, err := money.LookupCurrency(cur)
-	st.Currency, st.Status, st.CreatedAt = c, ledger.Status(status), fromMicros(created)
-	return st, err
+	if err != nil {
+		return st, err
+	}
+	st.Currency, st.Status, st.CreatedAt, st.HeldUntil = c, ledger.Status(status), fromMicros(created), heldUntilOf(heldUntil)
+	return st, s.refreshHeld(ctx, tx, &st, s.clock.Now().UTC().Truncate(time.Microsecond))
 }
 
 // maybeTrigger creates an automatic top-up when topup.Decide says one is
@@ -256,7 +260,7 @@ func (s *core) lockAccount(ctx context.Context, tx *sql.Tx, id string) (ledger.A
 // one impossible whatever the timing. When the monthly limit leaves less
 // than the minimum charge, the customer is told once that month instead.
 func (s *core) maybeTrigger(ctx context.Context, tx *sql.Tx, acct ledger.AccountState, st topup.Settings, trig topup.Trigger, now time.Time) (*topup.TopUp, error) {
-	if !st.Due(acct.Balance, false, now) {
+	if !st.Due(acct.Available(), false, now) {
 		// Not due whatever else holds: nothing to load.
 		return nil, nil
 	}

@@ -157,11 +157,12 @@ func MonthStart(t time.Time) time.Time {
 	return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
 }
 
-// Due decides, in the transaction that changed the balance, whether a new
-// automatic top-up must be created: enabled, balance strictly below the
+// Due decides, in the transaction that lowered the available credit (the
+// balance less what holds reserve: ledger.Account.Available), whether a new
+// automatic top-up must be created: enabled, available strictly below the
 // threshold, none open, and past the back-off of the last failure.
-func (s Settings) Due(balance money.Amount, hasOpen bool, now time.Time) bool {
-	return s.Enabled && s.Threshold != nil && balance < *s.Threshold && !hasOpen && !now.Before(s.RetryAfter)
+func (s Settings) Due(available money.Amount, hasOpen bool, now time.Time) bool {
+	return s.Enabled && s.Threshold != nil && available < *s.Threshold && !hasOpen && !now.Before(s.RetryAfter)
 }
 
 // Allowance returns what monthly_limit still allows this month given what
@@ -179,15 +180,15 @@ func (s Settings) Allowance(monthToDate money.Amount) (money.Amount, bool) {
 }
 
 // ChargeAmount fixes the amount of an automatic top-up just before its first
-// attempt: target - balance, rounded up to the minor unit, at least the
-// minimum charge, never beyond the monthly allowance. cancel is true when the
-// balance is no longer below the threshold, or the allowance is below the
-// minimum charge.
-func (s Settings) ChargeAmount(balance, monthToDate money.Amount, c money.Currency) (amount money.Amount, cancel bool) {
-	if s.Threshold == nil || s.Target == nil || balance >= *s.Threshold {
+// attempt: target - available (the balance less what holds reserve),
+// rounded up to the minor unit, at least the minimum charge, never beyond
+// the monthly allowance. cancel is true when available is no longer below
+// the threshold, or the allowance is below the minimum charge.
+func (s Settings) ChargeAmount(available, monthToDate money.Amount, c money.Currency) (amount money.Amount, cancel bool) {
+	if s.Threshold == nil || s.Target == nil || available >= *s.Threshold {
 		return 0, true
 	}
-	need, err := money.Sub(*s.Target, balance)
+	need, err := money.Sub(*s.Target, available)
 	if err != nil {
 		return 0, true
 	}

@@ -49,7 +49,7 @@ type Decision struct {
 // settings' own or the default; none, no top-up). newID gives the ids of
 // what it creates, in order.
 func Decide(acct ledger.Account, st Settings, ts TriggerState, trig Trigger, now time.Time, newID func(string) string) Decision {
-	if !st.Due(acct.Balance, ts.HasOpen, now) {
+	if !st.Due(acct.Available(), ts.HasOpen, now) {
 		return Decision{}
 	}
 	if left, ok := st.Allowance(ts.MonthToDate); ok && left < acct.Currency.MinCharge {

@@ -68,6 +68,14 @@ var routeSpecs = map[string]routeSpec{
 	}},
 	"GET /v1/accounts/{id}/transactions": {body: noBody},
 	"GET /v1/accounts/{id}/grants":       {body: noBody},
+	"POST /v1/accounts/{id}/holds": {write: true, body: func(m *matrix) string {
+		return fmt.Sprintf(`{"amount":"0.01","idempotency_key":"h%d"}`, m.next())
+	}},
+	"GET /v1/accounts/{id}/holds": {body: noBody},
+	"POST /v1/accounts/{id}/holds/{hold_id}/capture": {write: true, body: func(m *matrix) string {
+		return fmt.Sprintf(`{"idempotency_key":"cap%d"}`, m.next())
+	}},
+	"POST /v1/accounts/{id}/holds/{hold_id}/release": {write: true, windDown: true, body: noBody},
 
 	"GET /v1/accounts/{id}/auto_top_up": {body: noBody},
 	"PUT /v1/accounts/{id}/auto_top_up": {write: true, body: func(*matrix) string {
@@ -146,6 +154,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		closedPool["budget_id"] = append(closedPool["budget_id"], m.fresh(closed, "budget_id"))
 		closedPool["endpoint_id"] = append(closedPool["endpoint_id"], m.fresh(closed, "endpoint_id"))
 	}
+	closedPool["hold_id"] = []string{m.fresh(closed, "hold_id")}
 	e.mustAPI("PATCH", "/v1/accounts/"+closed.ID, adminKey, `{"status":"closed"}`, 200, nil)
 	revoked := m.newKey(owner)
 	var revokeID struct {
@@ -330,6 +339,8 @@ func (m *matrix) fresh(h holder, param string) string {
 		e.mustAPI("POST", base+"/budgets", adminKey, fmt.Sprintf(`{"subject":"fresh%d","kind":"unlimited"}`, m.next()), 201, &out)
 	case "endpoint_id":
 		e.mustAPI("POST", base+"/webhook_endpoints", adminKey, fmt.Sprintf(`{"url":"https://8.8.8.8/fresh/%d"}`, m.next()), 201, &out)
+	case "hold_id":
+		e.mustAPI("POST", base+"/holds", adminKey, fmt.Sprintf(`{"amount":"0.01","idempotency_key":"fresh%d"}`, m.next()), 201, &out)
 	default:
 		e.t.Fatalf("no fresh %s", param)
 	}
@@ -383,6 +394,13 @@ func (m *matrix) path(pattern string, h holder, pool map[string][]string) string
 			v = "cs_unknown"
 		case param == "top_up_id":
 			v = h.topUp
+		case param == "hold_id" && pool != nil:
+			// A capture or release takes a hold made before the
+			// account closed (it cannot make new ones).
+			v = pool[param][0]
+		case param == "hold_id":
+			// Each call gets an active hold of its own.
+			v = m.fresh(h, param)
 		case removes && pool != nil && len(pool[param]) > 0:
 			v, pool[param] = pool[param][0], pool[param][1:]
 		case removes && pool == nil:
