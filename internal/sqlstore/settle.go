@@ -176,13 +176,15 @@ func (s *Payments) ExpiredActions(ctx context.Context) ([]string, error) {
 }
 
 // NextDue returns the earliest back-off end after the instant after: when
-// an account with Automatic Top-Up on, active and below its threshold, with
+// an account with Automatic Top-Up on, active and with available credit
+// (balance less held; the held it keeps may be stale only upwards, and the
+// top-up is decided under the account's lock) below its threshold, with
 // no open automatic top-up, becomes due for one by the clock alone. false
 // when no such account waits. The engine sweeps then.
 func (s *Payments) NextDue(ctx context.Context, after time.Time) (time.Time, bool, error) {
 	var due sql.NullInt64
 	err := s.read.QueryRowContext(ctx, `SELECT MIN(s.retry_after) FROM auto_top_up s JOIN accounts a ON a.id = s.account_id
-WHERE s.enabled AND s.retry_after > $1 AND a.status = 'active' AND a.balance < s.threshold
+WHERE s.enabled AND s.retry_after > $1 AND a.status = 'active' AND a.balance - a.held < s.threshold
 AND NOT EXISTS (SELECT 1 FROM top_ups t WHERE t.account_id = s.account_id AND t.trigger <> 'manual' AND t.status IN ('pending', 'processing', 'requires_action'))`,
 		micros(after)).Scan(&due)
 	if err != nil || !due.Valid {
@@ -197,7 +199,7 @@ AND NOT EXISTS (SELECT 1 FROM top_ups t WHERE t.account_id = s.account_id AND t.
 func (s *Payments) Sweep(ctx context.Context, backoff time.Duration) ([]string, error) {
 	now := s.clock.Now()
 	rows, err := s.read.QueryContext(ctx, `SELECT s.account_id FROM auto_top_up s JOIN accounts a ON a.id = s.account_id
-WHERE s.enabled AND a.status = 'active' AND a.balance < s.threshold AND s.retry_after <= $1
+WHERE s.enabled AND a.status = 'active' AND a.balance - a.held < s.threshold AND s.retry_after <= $1
 AND NOT EXISTS (SELECT 1 FROM top_ups t WHERE t.account_id = s.account_id AND t.trigger <> 'manual' AND t.status IN ('pending', 'processing', 'requires_action'))
 ORDER BY s.account_id`, micros(now))
 	if err != nil {
