@@ -111,6 +111,11 @@ func New(write, read *sql.DB, d Dialect, b Bulk, c clock.Clock, g *ids.Generator
 // when the store is wired, before any top-up is settled.
 func (d *DB) SetPaidCreditExpiry(after time.Duration) { d.core.paidCreditExpiry = after }
 
+// Clock returns the clock the store stamps its writes with. It is for
+// tests that move a manual clock to write at other times (entries on both
+// sides of a month's end).
+func (d *DB) Clock() clock.Clock { return d.core.clock }
+
 // DialectName returns the database's dialect name.
 func (d *DB) DialectName() string { return d.core.dialect.Name }
 
