@@ -21,6 +21,7 @@ import (
 	"github.com/topup/topup/internal/input"
 	"github.com/topup/topup/internal/ledger"
 	"github.com/topup/topup/internal/money"
+	"github.com/topup/topup/internal/receipt"
 	"github.com/topup/topup/internal/topup"
 )
 
@@ -49,6 +50,9 @@ type Config struct {
 	// AuthLimit limits failed authentication per client address; its zero
 	// value is the contract's 20 failures in 10 seconds, on Deps.Clock.
 	AuthLimit authlimit.Config
+	// Business is the operator as receipts name it
+	// (TOPUP_BUSINESS_NAME, TOPUP_BUSINESS_ADDRESS, TOPUP_BUSINESS_TAX_ID).
+	Business receipt.Business
 }
 
 // Server serves the API.
@@ -68,9 +72,11 @@ type Server struct {
 	logins    LoginLinks
 	alerts    Alerts
 	keys      ledger.KeyStore
-	authLimit *authlimit.Limiter
-	lastUsed  *lastUsed
-	handler   http.Handler
+	// statements reads monthly statements; nil serves none.
+	statements Statements
+	authLimit  *authlimit.Limiter
+	lastUsed   *lastUsed
+	handler    http.Handler
 	// openAPI is the document served, naming cfg.PublicURL.
 	openAPI []byte
 }
@@ -104,6 +110,9 @@ type Deps struct {
 	// Keys keeps accounts' API keys; nil takes Store when it implements
 	// ledger.KeyStore (as *sqlstore.Ledger does).
 	Keys ledger.KeyStore
+	// Statements reads monthly statements; nil takes Store when it
+	// implements Statements (as *sqlstore.Ledger does).
+	Statements Statements
 }
 
 // DefaultMaxBodyBytes is TOPUP_MAX_BODY's default, 16 MiB: it fits a
@@ -126,6 +135,9 @@ func New(cfg Config, d Deps) *Server {
 	s.alerts = d.Alerts
 	if s.keys = d.Keys; s.keys == nil {
 		s.keys, _ = d.Store.(ledger.KeyStore)
+	}
+	if s.statements = d.Statements; s.statements == nil {
+		s.statements, _ = d.Store.(Statements)
 	}
 	if cfg.AuthLimit.Clock == nil {
 		cfg.AuthLimit.Clock = d.Clock
@@ -321,6 +333,10 @@ func (w *statusRecorder) WriteHeader(code int) {
 	w.status = code
 	w.ResponseWriter.WriteHeader(code)
 }
+
+// Unwrap lets http.ResponseController reach the connection's writer (a
+// long statement moves its write deadline).
+func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // instrument wraps a route with the request id, the body limit, the access
 // log and the metrics.
