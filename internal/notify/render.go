@@ -47,9 +47,7 @@ func words(ev Event, consoleURL string) (subject string, paras []string, link, l
 	case topup.EventTopUpSucceeded:
 		subject = "Top-up of " + money("amount") + " succeeded"
 		paras = []string{fmt.Sprintf("We charged %s to your card (top-up %s) and added it to your credit balance.", money("amount"), s("id"))}
-		if consoleURL != "" && s("id") != "" && ev.AccountID != "" {
-			link, label = ReceiptURL(consoleURL, ev.AccountID, s("id")), "View your receipt"
-		}
+		link, label = receiptLink(consoleURL, ev.AccountID, s("id"))
 	case topup.EventTopUpFailed:
 		subject = "A top-up failed"
 		paras = []string{fmt.Sprintf("Top-up %s of %s did not go through (%s).", s("id"), money("amount"), s("failure_code")),
@@ -79,6 +77,15 @@ func words(ev Event, consoleURL string) (subject string, paras []string, link, l
 		paras = []string{"Event " + ev.Type + "."}
 	}
 	return subject, paras, link, label
+}
+
+// receiptLink is the link of a succeeded top-up's mail: its receipt in the
+// console, when there is a console.
+func receiptLink(consoleURL, accountID, topUpID string) (link, label string) {
+	if consoleURL == "" || accountID == "" || topUpID == "" {
+		return "", ""
+	}
+	return ReceiptURL(consoleURL, accountID, topUpID), "View your receipt"
 }
 
 // ReceiptURL is where the console shows a top-up's receipt.

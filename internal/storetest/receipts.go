@@ -40,36 +40,45 @@ func testReceiptNumbering(t *testing.T, f *fixture) {
 	open := f.manual(a.ID, "6.00", "k3")
 	second := f.settled(b.ID, "7.00", "k1")
 
-	rec, err := f.s.Receipt(ctx(t), a.ID, first.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rec.Number != 1 || rec.Amount != amt(t, "12.34") || rec.Currency.Code != "usd" || rec.Email != "receipts@example.com" ||
-		rec.CardBrand != "visa" || rec.CardLast4 != "4242" || rec.PaidAt.IsZero() || rec.AccountID != a.ID || rec.TopUpID != first.ID {
-		t.Errorf("first receipt %+v; want number 1, 12.34 usd, the e-mail, visa 4242 and the payment time", rec)
-	}
-	if rec, err := f.s.Receipt(ctx(t), b.ID, second.ID); err != nil || rec.Number != 2 {
-		t.Errorf("second receipt %+v, %v; want number 2 (the failed and the open top-up took none)", rec, err)
-	}
-	for name, id := range map[string]string{"failed": failed.ID, "open": open.ID, "unknown": "tu_nobody"} {
-		if _, err := f.s.Receipt(ctx(t), a.ID, id); apperr.CodeOf(err) != apperr.NotFound {
-			t.Errorf("the receipt of the %s top-up: %v; want not_found", name, err)
-		}
-	}
-	if _, err := f.s.Receipt(ctx(t), b.ID, first.ID); apperr.CodeOf(err) != apperr.NotFound {
-		t.Errorf("another account's receipt: %v; want not_found", err)
-	}
+	f.wantReceipt(a, first, 1, "12.34")
+	f.wantReceipt(b, second, 2, "7.00") // the failed and the open top-up took none
+	f.wantNoReceipt(a.ID, failed.ID, open.ID, "tu_nobody")
+	f.wantNoReceipt(b.ID, first.ID) // another account's
 	if _, err := f.s.RemoveCard(ctx(t), a.ID, "pm_"+a.ID); err != nil {
 		t.Fatal(err)
 	}
-	if rec, err := f.s.Receipt(ctx(t), a.ID, first.ID); err != nil || rec.CardBrand != "visa" || rec.CardLast4 != "4242" {
-		t.Errorf("receipt after the card was removed %+v, %v; want it to keep visa 4242", rec, err)
-	}
+	f.wantReceipt(a, first, 1, "12.34") // the removed card is kept
 	nums, err := f.s.ReceiptNumbers(ctx(t))
 	if err != nil || len(nums) != 2 || nums[1] != first.ID || nums[2] != second.ID {
 		t.Errorf("receipt numbers %v, %v; want 1: %s, 2: %s", nums, err, first.ID, second.ID)
 	}
 	f.verifyClean()
+}
+
+// wantReceipt checks the receipt of an account's top-up: its number, the
+// amount, the e-mail, the card (visa 4242) and the payment time.
+func (f *fixture) wantReceipt(a ledger.Account, tu topup.TopUp, number int64, amount string) {
+	t := f.t
+	t.Helper()
+	rec, err := f.s.Receipt(ctx(t), a.ID, tu.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Number != number || rec.Amount != amt(t, amount) || rec.Currency.Code != "usd" || rec.Email != a.Email ||
+		rec.CardBrand != "visa" || rec.CardLast4 != "4242" || rec.PaidAt.IsZero() || rec.AccountID != a.ID || rec.TopUpID != tu.ID {
+		t.Errorf("receipt %+v; want number %d, %s usd, %s, visa 4242 and the payment time", rec, number, amount, a.Email)
+	}
+}
+
+// wantNoReceipt checks that none of the top-ups has a receipt the account
+// may see.
+func (f *fixture) wantNoReceipt(acct string, topUps ...string) {
+	f.t.Helper()
+	for _, id := range topUps {
+		if _, err := f.s.Receipt(ctx(f.t), acct, id); apperr.CodeOf(err) != apperr.NotFound {
+			f.t.Errorf("the receipt of top-up %s for %s: %v; want not_found", id, acct, err)
+		}
+	}
 }
 
 // testReceiptNumbersConcurrent: top-ups of many accounts settled at once
@@ -146,11 +155,7 @@ func testStatementMonths(t *testing.T, f *fixture) {
 	at("2026-06-02T08:00:00Z")
 	f.postOK(credit(a.ID, amt(t, "3.00"), "c2"))
 
-	for _, w := range []struct {
-		month            string
-		opening, closing string
-		amounts          []string
-	}{
+	for _, w := range []monthWant{
 		{"2026-02", "0.00", "0.00", nil},
 		{"2026-03", "0.00", "90.00", []string{"100.00", "-10.00"}},
 		{"2026-04", "90.00", "83.75", []string{"-5.00", "-1.25"}},
@@ -158,27 +163,7 @@ func testStatementMonths(t *testing.T, f *fixture) {
 		{"2026-06", "83.75", "86.75", []string{"3.00"}},
 		{"2026-07", "86.75", "86.75", nil},
 	} {
-		m, err := statement.ParseMonth(w.month)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r, entries := f.statement(a.ID, m)
-		var got []string
-		sum := r.Opening
-		for i, e := range entries {
-			got = append(got, e.Amount.Format(usd))
-			sum += e.Amount
-			if e.CreatedAt.Before(m.Start()) || !e.CreatedAt.Before(m.End()) || (i > 0 && e.Seq <= entries[i-1].Seq) {
-				t.Errorf("%s: entry %d (seq %d) at %s: outside the month or out of order", w.month, i, e.Seq, e.CreatedAt)
-			}
-		}
-		if r.Opening.Format(usd) != w.opening || r.Closing.Format(usd) != w.closing || !slices.Equal(got, w.amounts) || sum != r.Closing {
-			t.Errorf("%s: opening %s, entries %v, closing %s (opening + entries = %s); want %s, %v, %s",
-				w.month, r.Opening.Format(usd), got, r.Closing.Format(usd), sum.Format(usd), w.opening, w.amounts, w.closing)
-		}
-		if r.Currency.Code != "usd" || r.Entries() != int64(len(entries)) {
-			t.Errorf("%s: currency %q, %d entries counted, %d streamed", w.month, r.Currency.Code, r.Entries(), len(entries))
-		}
+		f.wantStatement(a.ID, w)
 	}
 	m, _ := statement.ParseMonth("2026-03")
 	if _, err := f.s.StatementRange(ctx(t), "acct_nobody", m); apperr.CodeOf(err) != apperr.NotFound {
@@ -192,6 +177,42 @@ func testStatementMonths(t *testing.T, f *fixture) {
 	calls := 0
 	if err := f.s.EachStatementEntry(ctx(t), r, func(ledger.Entry) error { calls++; return stop }); !errors.Is(err, stop) || calls != 1 {
 		t.Errorf("a callback's error: %v after %d calls; want it returned after the first", err, calls)
+	}
+}
+
+// monthWant is what a month's statement must say.
+type monthWant struct {
+	month            string
+	opening, closing string
+	amounts          []string
+}
+
+// wantStatement checks an account's statement of one month: its balances,
+// its entries' amounts oldest first, each inside the month, and opening +
+// entries = closing.
+func (f *fixture) wantStatement(acct string, w monthWant) {
+	t := f.t
+	t.Helper()
+	m, err := statement.ParseMonth(w.month)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, entries := f.statement(acct, m)
+	var got []string
+	sum := r.Opening
+	for i, e := range entries {
+		got = append(got, e.Amount.Format(usd))
+		sum += e.Amount
+		if e.CreatedAt.Before(m.Start()) || !e.CreatedAt.Before(m.End()) || (i > 0 && e.Seq <= entries[i-1].Seq) {
+			t.Errorf("%s: entry %d (seq %d) at %s: outside the month or out of order", w.month, i, e.Seq, e.CreatedAt)
+		}
+	}
+	if r.Opening.Format(usd) != w.opening || r.Closing.Format(usd) != w.closing || !slices.Equal(got, w.amounts) || sum != r.Closing {
+		t.Errorf("%s: opening %s, entries %v, closing %s (opening + entries = %s); want %s, %v, %s",
+			w.month, r.Opening.Format(usd), got, r.Closing.Format(usd), sum.Format(usd), w.opening, w.amounts, w.closing)
+	}
+	if r.Currency.Code != "usd" || r.Entries() != int64(len(entries)) {
+		t.Errorf("%s: currency %q, %d entries counted, %d streamed", w.month, r.Currency.Code, r.Entries(), len(entries))
 	}
 }
 
