@@ -159,6 +159,45 @@ func (c *Client) Transactions(ctx context.Context, id string) iter.Seq2[Entry, e
 	return all(ctx, c, pathf("/v1/accounts/%s/transactions", id), nil, func(e Entry) string { return e.ID })
 }
 
+// Receipt reads the receipt of a succeeded top-up as a PDF: its number,
+// the operator, the customer, the amount and the card. A top-up that has
+// not succeeded has none (an *Error with CodeNotFound).
+func (c *Client) Receipt(ctx context.Context, id, topUpID string) ([]byte, error) {
+	r, err := c.do(ctx, call{method: "GET", path: pathf("/v1/accounts/%s/top_ups/%s/receipt", id, topUpID), retry: true, accept: "application/pdf"}, nil)
+	if err != nil {
+		return nil, err
+	}
+	return r.body, nil
+}
+
+// ReceiptHTML reads the same receipt as a printable HTML page.
+func (c *Client) ReceiptHTML(ctx context.Context, id, topUpID string) ([]byte, error) {
+	r, err := c.do(ctx, call{method: "GET", path: pathf("/v1/accounts/%s/top_ups/%s/receipt", id, topUpID), retry: true, accept: "text/html"}, nil)
+	if err != nil {
+		return nil, err
+	}
+	return r.body, nil
+}
+
+// Statement reads the account's statement of month ("2026-11", a UTC
+// month) as JSON, its entries oldest first: OpeningBalance plus the
+// entries' amounts is ClosingBalance. A month of very many entries is
+// better read with StatementCSV, which streams.
+func (c *Client) Statement(ctx context.Context, id, month string) (*Statement, error) {
+	var out Statement
+	_, err := c.do(ctx, call{method: "GET", path: pathf("/v1/accounts/%s/statement", id), query: url.Values{"month": {month}, "format": {"json"}}, retry: true}, &out)
+	return &out, err
+}
+
+// StatementCSV opens the account's statement of month as CSV (a header
+// row created_at,id,kind,description,amount,balance_after, then one row
+// per entry, oldest first) and returns it as it streams in: read it, then
+// close it. A statement cut short by the server ends in an error from
+// Read, never in a clean end of file.
+func (c *Client) StatementCSV(ctx context.Context, id, month string) (io.ReadCloser, error) {
+	return c.stream(ctx, pathf("/v1/accounts/%s/statement", id), url.Values{"month": {month}, "format": {"csv"}}, "text/csv")
+}
+
 // ListGrants reads one page of the account's grants, newest first.
 func (c *Client) ListGrants(ctx context.Context, id string, p GrantListParams) (*List[Grant], error) {
 	q := url.Values{}

@@ -81,6 +81,8 @@ type call struct {
 	// that carries an idempotency key), so it may be sent again after an
 	// unknown outcome.
 	retry bool
+	// accept is the Accept header (application/json when empty).
+	accept string
 }
 
 // response is what a successful call answered.
@@ -109,7 +111,7 @@ func (c *Client) do(ctx context.Context, cl call, out any) (*response, error) {
 		u += "?" + cl.query.Encode()
 	}
 	for attempt := 0; ; attempt++ {
-		resp, err := c.send(ctx, cl.method, u, body)
+		resp, err := c.send(ctx, cl.method, u, cl.accept, body)
 		if err == nil && resp.status < 300 {
 			return resp, decodeInto(cl, resp, out)
 		}
@@ -138,7 +140,22 @@ func decodeInto(cl call, resp *response, out any) error {
 
 // send makes one attempt; a transport error comes back as an error, any
 // answer as a response.
-func (c *Client) send(ctx context.Context, method, u string, body []byte) (*response, error) {
+func (c *Client) send(ctx context.Context, method, u, accept string, body []byte) (*response, error) {
+	resp, err := c.open(ctx, method, u, accept, body)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, &transportError{err: fmt.Errorf("read the answer of %s %s: %w", method, u, err)}
+	}
+	return &response{status: resp.StatusCode, header: resp.Header, body: b}, nil
+}
+
+// open sends one attempt and returns the answer unread: the caller reads
+// and closes its body.
+func (c *Client) open(ctx context.Context, method, u, accept string, body []byte) (*http.Response, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -148,7 +165,10 @@ func (c *Client) send(ctx context.Context, method, u string, body []byte) (*resp
 		return nil, fmt.Errorf("topup: %s %s: %w", method, u, err)
 	}
 	req.Header.Set("Authorization", c.auth)
-	req.Header.Set("Accept", "application/json")
+	if accept == "" {
+		accept = "application/json"
+	}
+	req.Header.Set("Accept", accept)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
@@ -156,12 +176,38 @@ func (c *Client) send(ctx context.Context, method, u string, body []byte) (*resp
 	if err != nil {
 		return nil, &transportError{err: err}
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, &transportError{err: fmt.Errorf("read the answer of %s %s: %w", method, u, err)}
+	return resp, nil
+}
+
+// stream sends a GET, retrying it like any read, and returns the body of a
+// 2xx answer unread, for the caller to read as it comes and close; any
+// other answer is an *Error.
+func (c *Client) stream(ctx context.Context, path string, query url.Values, accept string) (io.ReadCloser, error) {
+	u := c.base + path
+	if len(query) > 0 {
+		u += "?" + query.Encode()
 	}
-	return &response{status: resp.StatusCode, header: resp.Header, body: b}, nil
+	for attempt := 0; ; attempt++ {
+		resp, err := c.open(ctx, "GET", u, accept, nil)
+		if err == nil && resp.StatusCode < 300 {
+			return resp.Body, nil
+		}
+		if err == nil {
+			b, rerr := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if rerr != nil {
+				err = &transportError{err: fmt.Errorf("read the answer of GET %s: %w", u, rerr)}
+			} else {
+				err = errorOf(&response{status: resp.StatusCode, header: resp.Header, body: b})
+			}
+		}
+		if attempt >= c.retries || !retryable(err) || ctx.Err() != nil {
+			return nil, err
+		}
+		if werr := c.wait(ctx, attempt); werr != nil {
+			return nil, errors.Join(err, werr)
+		}
+	}
 }
 
 // transportError is a request whose outcome is unknown: no answer came.

@@ -190,3 +190,48 @@ func TestWebhookVerifiesRealDelivery(t *testing.T) {
 }
 
 func second[T any](_ T, err error) error { return err }
+
+// TestReceiptAndStatement: a succeeded top-up's receipt comes as PDF and
+// as HTML; the month's statement as JSON and as a CSV stream that agree.
+func TestReceiptAndStatement(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c := startServer(t).admin()
+	acct := newAccount(t, c, "100.00")
+	visa, err := c.AttachPaymentMethod(ctx, acct.ID, "pm_card_visa")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tu, err := c.CreateTopUp(ctx, acct.ID, client.TopUpParams{Amount: "12.34", PaymentMethod: visa.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pdf, err := c.Receipt(ctx, acct.ID, tu.ID)
+	if err != nil || !strings.HasPrefix(string(pdf), "%PDF-") {
+		t.Fatalf("receipt: %.20q, %v; want a PDF", pdf, err)
+	}
+	page, err := c.ReceiptHTML(ctx, acct.ID, tu.ID)
+	if err != nil || !strings.Contains(string(page), "R-000001") || !strings.Contains(string(page), "12.34 USD") {
+		t.Errorf("HTML receipt: %v\n%s", err, page)
+	}
+	if _, err := c.Receipt(ctx, acct.ID, "tu_nope"); !errors.Is(err, client.ErrNotFound) {
+		t.Errorf("the receipt of no top-up: %v; want not found", err)
+	}
+	month := time.Now().UTC().Format("2006-01")
+	st, err := c.Statement(ctx, acct.ID, month)
+	if err != nil || st.OpeningBalance != "0.00" || st.ClosingBalance != "112.34" || len(st.Entries) != 2 || st.Entries[1].Kind != "top_up" {
+		t.Fatalf("statement %+v, %v; want 0.00 to 112.34 over the credit and the top-up", st, err)
+	}
+	body, err := c.StatementCSV(ctx, acct.ID, month)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer body.Close()
+	data, err := io.ReadAll(body)
+	if lines := strings.Split(strings.TrimSpace(string(data)), "\n"); err != nil || len(lines) != 3 || !strings.HasSuffix(lines[2], ",12.34,112.34") {
+		t.Errorf("CSV statement: %v\n%s", err, data)
+	}
+	if _, err := c.StatementCSV(ctx, acct.ID, "2026-13"); !errors.Is(err, client.ErrInvalid) {
+		t.Errorf("a statement of month 13: %v; want invalid", err)
+	}
+}

@@ -120,6 +120,17 @@ type CreditParams struct {
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 }
 
+// Statement is an account's statement of one UTC month: the balance
+// before it, every entry of the month oldest first, the balance after.
+type Statement struct {
+	AccountID      string  `json:"account_id"`
+	Month          string  `json:"month"`
+	Currency       string  `json:"currency"`
+	OpeningBalance Money   `json:"opening_balance"`
+	ClosingBalance Money   `json:"closing_balance"`
+	Entries        []Entry `json:"entries"`
+}
+
 // Entry is one ledger entry; Amount is signed (usage is negative).
 type Entry struct {
 	ID             string    `json:"id"`

@@ -140,7 +140,7 @@ func build(cfg Config, store *sqlstore.DB, ln net.Listener) (*App, error) {
 	deps := httpapi.Deps{Store: store.Ledger, Alerts: store.Outbox, Keys: store.Ledger, Committer: committer, Clock: c, IDs: g, Logger: log, Metrics: metrics, Billing: store.Payments, LoginLinks: links}
 	apiCfg := httpapi.Config{AdminKeyHash: cfg.AdminKeyHash, MaxAmount: set.MaxAmount, MaxBodyBytes: set.MaxBody,
 		MetricsPublic: set.MetricsPublic, PublicURL: publicURL, TrustedProxies: set.TrustedProxies,
-		ConsoleURL: consoleURL, AuthLimit: cfg.AuthLimit}
+		ConsoleURL: consoleURL, AuthLimit: cfg.AuthLimit, Business: set.Business}
 	svcCfg := billing.Config{MaxTarget: set.MaxTarget, WebhooksAllowPrivate: set.WebhooksAllowPrivate, PublicURL: publicURL, ConsoleURL: consoleURL}
 	var provider payment.Provider
 	if set.Payments == "stripe" {
@@ -161,13 +161,15 @@ func build(cfg Config, store *sqlstore.DB, ln net.Listener) (*App, error) {
 	deps.Engine = engine
 	committer.OnTopUp(engine.Kick)
 	notifier, err := notify.New(store.Outbox, notify.Config{SMTPURL: set.SMTPURL, RetryBase: set.WebhookRetryBase, AllowPrivate: set.WebhooksAllowPrivate,
+		ConsoleURL:     consoleURL,
 		ReclaimOnStart: sqlite, Concurrency: 16, Clock: c, Logger: log})
 	if err != nil {
 		return nil, err
 	}
 	deps.Service = billing.New(svcCfg, billing.Deps{Store: store.Payments, Alerts: store.Outbox, Provider: provider, Sandbox: deps.Sandbox, Engine: engine, Clock: c, Logger: log})
 	api := httpapi.New(apiCfg, deps)
-	console := web.New(web.Config{PublicURL: publicURL}, web.Deps{Store: store.Console, Ledger: store.Ledger, Payments: store.Payments, Alerts: store.Outbox, Billing: deps.Service, Clock: c, Logger: log})
+	console := web.New(web.Config{PublicURL: publicURL}, web.Deps{Store: store.Console, Ledger: store.Ledger, Payments: store.Payments, Alerts: store.Outbox, Billing: deps.Service,
+		Documents: api, Clock: c, Logger: log})
 	srv := &http.Server{
 		Handler:           console.Mount(api),
 		ReadHeaderTimeout: 5 * time.Second,

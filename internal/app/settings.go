@@ -6,10 +6,13 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/topup/topup/internal/authlimit"
 	"github.com/topup/topup/internal/money"
 	"github.com/topup/topup/internal/notify"
+	"github.com/topup/topup/internal/receipt"
 	"github.com/topup/topup/internal/stripe"
 )
 
@@ -56,6 +59,10 @@ type Settings struct {
 	// PaidCreditExpiry is TOPUP_PAID_CREDIT_EXPIRY: how long the paid
 	// credit of a top-up lasts (zero: for ever).
 	PaidCreditExpiry time.Duration
+	// Business is the operator as receipts name it: TOPUP_BUSINESS_NAME,
+	// TOPUP_BUSINESS_ADDRESS (lines separated by \n) and
+	// TOPUP_BUSINESS_TAX_ID.
+	Business receipt.Business
 }
 
 // ReadSettings reads the operator's environment (getenv) for --payments
@@ -128,6 +135,23 @@ func (s *Settings) variables() []variable {
 			return err
 		}},
 		{"TOPUP_PAID_CREDIT_EXPIRY", duration(&s.PaidCreditExpiry, "TOPUP_PAID_CREDIT_EXPIRY must be a Go duration such as 8760h, not %q", false)},
+		{"TOPUP_BUSINESS_NAME", text(&s.Business.Name, "TOPUP_BUSINESS_NAME", 200)},
+		{"TOPUP_BUSINESS_ADDRESS", text(&s.Business.Address, "TOPUP_BUSINESS_ADDRESS", 1000)},
+		{"TOPUP_BUSINESS_TAX_ID", text(&s.Business.TaxID, "TOPUP_BUSINESS_TAX_ID", 100)},
+	}
+}
+
+// text reads a text printed on documents (receipts) into dst: valid UTF-8
+// of at most limit characters, without control characters other than
+// newlines.
+func text(dst *string, name string, limit int) func(string) error {
+	return func(v string) error {
+		if !utf8.ValidString(v) || utf8.RuneCountInString(v) > limit ||
+			strings.ContainsFunc(v, func(r rune) bool { return unicode.IsControl(r) && r != '\n' }) {
+			return fmt.Errorf("%s must be text of at most %d characters without control characters, not %q", name, limit, v)
+		}
+		*dst = strings.TrimSpace(v)
+		return nil
 	}
 }
 

@@ -51,6 +51,9 @@ func TestSettingsRefuseNonsense(t *testing.T) {
 		{"TOPUP_TRUSTED_PROXIES": "proxy.internal"},
 		{"TOPUP_PAID_CREDIT_EXPIRY": "a year"},
 		{"TOPUP_PAID_CREDIT_EXPIRY": "-1h"},
+		{"TOPUP_BUSINESS_NAME": "Acme\x00Ltd"},
+		{"TOPUP_BUSINESS_ADDRESS": strings.Repeat("x", 1001)},
+		{"TOPUP_BUSINESS_TAX_ID": "\xff"},
 	} {
 		_, err := ReadSettings("sandbox", func(k string) string { return env[k] })
 		named := false
@@ -67,6 +70,12 @@ func TestSettingsRefuseNonsense(t *testing.T) {
 	if err != nil || s.WorkerLease != 4*time.Second || s.SandboxLatency != 3*time.Second || s.WebhookRetryBase != 50*time.Millisecond ||
 		s.PaidCreditExpiry != 8760*time.Hour {
 		t.Errorf("lease 4s over a 3s sandbox: %+v, %v", s, err)
+	}
+	biz, err := ReadSettings("sandbox", func(k string) string {
+		return map[string]string{"TOPUP_BUSINESS_NAME": " Acme Compute GmbH ", "TOPUP_BUSINESS_ADDRESS": `Hauptstraße 1\n10115 Berlin`, "TOPUP_BUSINESS_TAX_ID": "DE123456789"}[k]
+	})
+	if b := biz.Business; err != nil || b.Name != "Acme Compute GmbH" || b.Address != `Hauptstraße 1\n10115 Berlin` || b.TaxID != "DE123456789" {
+		t.Errorf("the business settings: %+v, %v", b, err)
 	}
 	if _, err := ReadSettings("paypal", func(string) string { return "" }); err == nil || !strings.Contains(err.Error(), "--payments") {
 		t.Errorf("--payments paypal: %v, want refused", err)

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -62,12 +63,14 @@ type options struct {
 	// committer writes through (to inject faults at the store).
 	wrapStore  func(*sqlstore.DB) ledger.Store
 	wrapPoster func(*sqlstore.DB) ledger.Poster
+	// clock is the store's and the API's clock (nil: the wall clock).
+	clock clock.Clock
 }
 
 func start(t *testing.T, o options) *bundle {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	c := clock.System
+	c := cmp.Or[clock.Clock](o.clock, clock.System)
 	g := ids.New(c)
 	var store *sqlstore.DB
 	if o.postgres {

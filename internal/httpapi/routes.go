@@ -46,6 +46,7 @@ func (s *Server) routeTable() []route {
 		{"GET", "/v1/accounts/{id}/holds", owner, s.listHolds},
 		{"POST", "/v1/accounts/{id}/holds/{hold_id}/capture", adminOnly, s.captureHold},
 		{"POST", "/v1/accounts/{id}/holds/{hold_id}/release", adminOnly, s.releaseHold},
+		{"GET", "/v1/accounts/{id}/statement", owner, s.getStatement},
 
 		{"GET", "/v1/accounts/{id}/auto_top_up", owner, s.getAutoTopUp},
 		{"PUT", "/v1/accounts/{id}/auto_top_up", owner, s.putAutoTopUp},
@@ -59,6 +60,7 @@ func (s *Server) routeTable() []route {
 		{"POST", "/v1/accounts/{id}/top_ups", owner, s.createTopUp},
 		{"GET", "/v1/accounts/{id}/top_ups", owner, s.listTopUps},
 		{"GET", "/v1/accounts/{id}/top_ups/{top_up_id}", owner, s.getTopUp},
+		{"GET", "/v1/accounts/{id}/top_ups/{top_up_id}/receipt", owner, s.getReceipt},
 		{"GET", "/v1/accounts/{id}/notifications", owner, s.listNotificationPage},
 		{"GET", "/v1/accounts/{id}/low_balance_alerts", owner, s.getLowBalanceAlerts},
 		{"PUT", "/v1/accounts/{id}/low_balance_alerts", owner, s.putLowBalanceAlerts},

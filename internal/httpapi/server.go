@@ -21,6 +21,7 @@ import (
 	"github.com/topup/topup/internal/input"
 	"github.com/topup/topup/internal/ledger"
 	"github.com/topup/topup/internal/money"
+	"github.com/topup/topup/internal/receipt"
 	"github.com/topup/topup/internal/topup"
 )
 
@@ -49,6 +50,9 @@ type Config struct {
 	// AuthLimit limits failed authentication per client address; its zero
 	// value is the contract's 20 failures in 10 seconds, on Deps.Clock.
 	AuthLimit authlimit.Config
+	// Business is the operator as receipts name it
+	// (TOPUP_BUSINESS_NAME, TOPUP_BUSINESS_ADDRESS, TOPUP_BUSINESS_TAX_ID).
+	Business receipt.Business
 }
 
 // Server serves the API.
@@ -69,9 +73,11 @@ type Server struct {
 	alerts    Alerts
 	keys      ledger.KeyStore
 	holds     ledger.HoldStore
-	authLimit *authlimit.Limiter
-	lastUsed  *lastUsed
-	handler   http.Handler
+	// statements reads monthly statements; nil serves none.
+	statements Statements
+	authLimit  *authlimit.Limiter
+	lastUsed   *lastUsed
+	handler    http.Handler
 	// openAPI is the document served, naming cfg.PublicURL.
 	openAPI []byte
 }
@@ -108,6 +114,9 @@ type Deps struct {
 	// Holds keeps holds; nil takes Store when it implements
 	// ledger.HoldStore (as *sqlstore.Ledger does).
 	Holds ledger.HoldStore
+	// Statements reads monthly statements; nil takes Store when it
+	// implements Statements (as *sqlstore.Ledger does).
+	Statements Statements
 }
 
 // DefaultMaxBodyBytes is TOPUP_MAX_BODY's default, 16 MiB: it fits a
@@ -133,6 +142,9 @@ func New(cfg Config, d Deps) *Server {
 	}
 	if s.holds = d.Holds; s.holds == nil {
 		s.holds, _ = d.Store.(ledger.HoldStore)
+	}
+	if s.statements = d.Statements; s.statements == nil {
+		s.statements, _ = d.Store.(Statements)
 	}
 	if cfg.AuthLimit.Clock == nil {
 		cfg.AuthLimit.Clock = d.Clock
@@ -328,6 +340,10 @@ func (w *statusRecorder) WriteHeader(code int) {
 	w.status = code
 	w.ResponseWriter.WriteHeader(code)
 }
+
+// Unwrap lets http.ResponseController reach the connection's writer (a
+// long statement moves its write deadline).
+func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // instrument wraps a route with the request id, the body limit, the access
 // log and the metrics.

@@ -12,6 +12,7 @@ import (
 	"github.com/topup/topup/internal/ledger"
 	"github.com/topup/topup/internal/money"
 	"github.com/topup/topup/internal/payment"
+	"github.com/topup/topup/internal/receipt"
 	"github.com/topup/topup/internal/topup"
 )
 
@@ -35,6 +36,9 @@ type Billing interface {
 	TopUpByID(ctx context.Context, id string) (topup.TopUp, error)
 	TopUps(ctx context.Context, accountID string, p ledger.Page) ([]topup.TopUp, bool, error)
 	Settle(ctx context.Context, id string, o topup.Outcome, backoff time.Duration) (topup.Settled, error)
+	// Receipt is what the receipt of a succeeded top-up shows; NotFound
+	// for one that has not succeeded.
+	Receipt(ctx context.Context, accountID, topUpID string) (receipt.Record, error)
 }
 
 type settingsJSON struct {

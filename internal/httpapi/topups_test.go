@@ -19,6 +19,7 @@ import (
 	"github.com/topup/topup/internal/ids"
 	"github.com/topup/topup/internal/ledger"
 	"github.com/topup/topup/internal/payment"
+	"github.com/topup/topup/internal/receipt"
 	"github.com/topup/topup/internal/sandbox"
 	"github.com/topup/topup/internal/sqlite"
 	"github.com/topup/topup/internal/topup"
@@ -44,6 +45,8 @@ type billingOptions struct {
 	latency time.Duration
 	// maxBody is TOPUP_MAX_BODY (0: the default).
 	maxBody int64
+	// business is the operator as receipts name it.
+	business receipt.Business
 }
 
 // setupBilling starts a fresh API with payments on a new SQLite database,
@@ -80,7 +83,7 @@ func setupBilling(t *testing.T, o billingOptions) *billingBundle {
 	adminKey := ledger.NewKey(ledger.AdminKeyPrefix)
 	svc := billing.New(billing.Config{PublicURL: publicURL},
 		billing.Deps{Store: store.Payments, Alerts: store.Outbox, Provider: sb, Sandbox: sb, Engine: engine, Clock: c, Logger: log})
-	api := New(Config{AdminKeyHash: ledger.HashKey(adminKey), PublicURL: publicURL, MaxBodyBytes: o.maxBody}, Deps{
+	api := New(Config{AdminKeyHash: ledger.HashKey(adminKey), PublicURL: publicURL, MaxBodyBytes: o.maxBody, Business: o.business}, Deps{
 		Store: store.Ledger, Alerts: store.Outbox, Committer: committer, Clock: c, IDs: g, Logger: log, Metrics: metrics,
 		Billing: store.Payments, Service: svc, Engine: engine, Webhooks: o.webhooks, Sandbox: testSandboxPages{sb},
 	})

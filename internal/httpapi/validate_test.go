@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -21,11 +22,15 @@ import (
 )
 
 func init() {
-	// The pages answer HTML, which the document declares as a string.
-	openapi3filter.RegisterBodyDecoder("text/html", func(body io.Reader, _ http.Header, _ *openapi3.SchemaRef, _ openapi3filter.EncodingFn) (any, error) {
+	// The pages and receipts answer HTML, statements CSV and receipts PDF,
+	// which the document declares as strings.
+	asString := func(body io.Reader, _ http.Header, _ *openapi3.SchemaRef, _ openapi3filter.EncodingFn) (any, error) {
 		data, err := io.ReadAll(body)
 		return string(data), err
-	})
+	}
+	for _, ct := range []string{"text/html", "text/csv", "application/pdf"} {
+		openapi3filter.RegisterBodyDecoder(ct, asString)
+	}
 }
 
 // validator is an http.RoundTripper that checks every request a test sends
@@ -402,6 +407,38 @@ func (f *flow) topUps(t *testing.T, acct, key string) {
 	f.form(t, http.StatusOK, "POST", action, url.Values{"result": {"ok"}})
 	f.must(t, http.StatusOK, "GET", base+"?limit=10", key, nil)
 	f.must(t, http.StatusOK, "DELETE", "/v1/accounts/"+acct+"/payment_methods/"+declined, key, nil)
+	f.documents(t, acct, key, str(t, paid, "id"))
+}
+
+// documents fetches a receipt in both formats and a statement in both.
+func (f *flow) documents(t *testing.T, acct, key, paid string) {
+	base := "/v1/accounts/" + acct
+	for _, accept := range []string{"", "application/pdf", "text/html"} {
+		req, err := http.NewRequest("GET", f.srv.URL+base+"/top_ups/"+paid+"/receipt", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+key)
+		if accept != "" {
+			req.Header.Set("Accept", accept)
+		}
+		resp, err := f.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if want := cmp.Or(accept, "application/pdf"); resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), want) {
+			t.Errorf("receipt with Accept %q: %d %s; want 200 %s", accept, resp.StatusCode, resp.Header.Get("Content-Type"), want)
+		}
+	}
+	f.must(t, http.StatusNotFound, "GET", base+"/top_ups/tu_nope/receipt", key, nil)
+	month := time.Now().UTC().Format("2006-01")
+	f.must(t, http.StatusOK, "GET", base+"/statement?month="+month, key, nil)
+	f.must(t, http.StatusOK, "GET", base+"/statement?month="+month+"&format=csv", f.adminKey, nil)
+	f.v.breaking(func() {
+		f.must(t, http.StatusBadRequest, "GET", base+"/statement?month=2026-13", key, nil)
+		f.must(t, http.StatusBadRequest, "GET", base+"/statement?month="+month+"&format=xml", key, nil)
+	})
 }
 
 func (f *flow) webhooks(t *testing.T, acct, key string) {

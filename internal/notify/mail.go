@@ -73,7 +73,7 @@ func ParseSMTPURL(raw string) (smtpServer, error) {
 // records it (a log line) when no SMTP server is configured. permanent is
 // true when the server refused for good (a 5xx reply): retrying cannot help.
 func (w *Worker) sendMail(ctx context.Context, d Delivery, log *slog.Logger) (permanent bool, err error) {
-	m := render(d.Event)
+	m := render(d.Event, w.cfg.ConsoleURL)
 	if w.smtp == nil {
 		log.Info("mail recorded (no TOPUP_SMTP_URL)", "to", d.To, "subject", m.subject)
 		return false, nil

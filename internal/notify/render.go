@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"html/template"
+	"net/url"
 	"strings"
 
 	"github.com/topup/topup/internal/alert"
@@ -17,8 +18,10 @@ type mailText struct {
 	subject, text, html string
 }
 
-// words turns an event into a subject, paragraphs and an optional link.
-func words(ev Event) (subject string, paras []string, link string) {
+// words turns an event into a subject, paragraphs and an optional link
+// with its label. consoleURL is where the console is served ("" when it is
+// not): a succeeded top-up's mail links to its receipt there.
+func words(ev Event, consoleURL string) (subject string, paras []string, link, label string) {
 	var d map[string]any
 	_ = json.Unmarshal(ev.Data, &d)
 	s := func(k string) string {
@@ -44,6 +47,7 @@ func words(ev Event) (subject string, paras []string, link string) {
 	case topup.EventTopUpSucceeded:
 		subject = "Top-up of " + money("amount") + " succeeded"
 		paras = []string{fmt.Sprintf("We charged %s to your card (top-up %s) and added it to your credit balance.", money("amount"), s("id"))}
+		link, label = receiptLink(consoleURL, ev.AccountID, s("id"))
 	case topup.EventTopUpFailed:
 		subject = "A top-up failed"
 		paras = []string{fmt.Sprintf("Top-up %s of %s did not go through (%s).", s("id"), money("amount"), s("failure_code")),
@@ -52,7 +56,7 @@ func words(ev Event) (subject string, paras []string, link string) {
 		subject = "Your bank needs you to confirm a top-up"
 		paras = []string{fmt.Sprintf("Your bank asks you to confirm the top-up of %s before it is charged.", money("amount")),
 			"Open the link below within 24 hours to confirm it."}
-		link = s("action_url")
+		link, label = s("action_url"), "Confirm the top-up"
 	case topup.EventAutoTopUpDisabled:
 		subject = "Automatic Top-Up was switched off"
 		paras = []string{fmt.Sprintf("Automatic Top-Up was switched off (%s).", s("reason")),
@@ -72,30 +76,44 @@ func words(ev Event) (subject string, paras []string, link string) {
 		subject = "Topup: " + ev.Type
 		paras = []string{"Event " + ev.Type + "."}
 	}
-	return subject, paras, link
+	return subject, paras, link, label
+}
+
+// receiptLink is the link of a succeeded top-up's mail: its receipt in the
+// console, when there is a console.
+func receiptLink(consoleURL, accountID, topUpID string) (link, label string) {
+	if consoleURL == "" || accountID == "" || topUpID == "" {
+		return "", ""
+	}
+	return ReceiptURL(consoleURL, accountID, topUpID), "View your receipt"
+}
+
+// ReceiptURL is where the console shows a top-up's receipt.
+func ReceiptURL(consoleURL, accountID, topUpID string) string {
+	return strings.TrimRight(consoleURL, "/") + "/accounts/" + url.PathEscape(accountID) + "/top_ups/" + url.PathEscape(topUpID) + "/receipt"
 }
 
 var htmlMail = template.Must(template.New("mail").Parse(`<!doctype html>
 <html><body style="font-family: sans-serif; color: #1f2328">
 <h2>{{.Subject}}</h2>
 {{range .Paras}}<p>{{.}}</p>
-{{end}}{{with .Link}}<p><a href="{{.}}">Confirm the top-up</a></p>
+{{end}}{{with .Link}}<p><a href="{{.}}">{{$.Label}}</a></p>
 {{end}}<p style="color: #59636e; font-size: small">Event {{.ID}} · {{.Type}}</p>
 </body></html>
 `))
 
 // render returns the mail of an event.
-func render(ev Event) mailText {
-	subject, paras, link := words(ev)
+func render(ev Event, consoleURL string) mailText {
+	subject, paras, link, label := words(ev, consoleURL)
 	var text strings.Builder
 	for _, p := range paras {
 		text.WriteString(p + "\n\n")
 	}
 	if link != "" {
-		text.WriteString(link + "\n\n")
+		text.WriteString(label + ": " + link + "\n\n")
 	}
 	fmt.Fprintf(&text, "Event %s (%s)\n", ev.ID, ev.Type)
 	var html bytes.Buffer
-	_ = htmlMail.Execute(&html, map[string]any{"Subject": subject, "Paras": paras, "Link": link, "ID": ev.ID, "Type": ev.Type})
+	_ = htmlMail.Execute(&html, map[string]any{"Subject": subject, "Paras": paras, "Link": link, "Label": label, "ID": ev.ID, "Type": ev.Type})
 	return mailText{subject: subject, text: text.String(), html: html.String()}
 }

@@ -38,6 +38,10 @@ type Config struct {
 	// AllowPrivate is TOPUP_WEBHOOKS_ALLOW_PRIVATE: endpoints may live on
 	// loopback and private addresses.
 	AllowPrivate bool
+	// ConsoleURL is where the console is served (TOPUP_PUBLIC_URL +
+	// "/console"): a top_up.succeeded mail links to the receipt there.
+	// Empty: no link.
+	ConsoleURL string
 	// Lease is how long a claim keeps other workers away from a delivery
 	// (5m); it must outlast a pass (Batch/Concurrency rounds of attempts).
 	Lease time.Duration

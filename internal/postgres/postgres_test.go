@@ -108,3 +108,23 @@ func TestGrantsMigrationUpgrades(t *testing.T) {
 		return s
 	})
 }
+
+// TestReceiptMigrationNumbers: a database before 0016 upgrades in place,
+// its succeeded top-ups numbered in the order they completed.
+func TestReceiptMigrationNumbers(t *testing.T) {
+	t.Parallel()
+	u := pgtest.Schema(t)
+	old, err := sql.Open("pgx", u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.ReceiptMigrationNumbers(t, old, postgres.Migrations(), func() *sqlstore.DB {
+		c := storetest.NewClock()
+		s, err := postgres.Open(t.Context(), u, c, storetest.NewIDs(c))
+		if err != nil {
+			t.Fatalf("open the old database: %v", err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}

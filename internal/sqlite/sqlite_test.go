@@ -108,3 +108,23 @@ func TestGrantsMigrationUpgrades(t *testing.T) {
 		return s
 	})
 }
+
+// TestReceiptMigrationNumbers: a database before 0016 upgrades in place,
+// its succeeded top-ups numbered in the order they completed.
+func TestReceiptMigrationNumbers(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "topup.db")
+	old, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.ReceiptMigrationNumbers(t, old, sqlite.Migrations(), func() *sqlstore.DB {
+		c := storetest.NewClock()
+		s, err := sqlite.Open(t.Context(), path, c, storetest.NewIDs(c))
+		if err != nil {
+			t.Fatalf("open the old database: %v", err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}

@@ -15,7 +15,7 @@ import (
 // credit per top-up), the decline streak and back-off and the
 // notifications; the credit goes through ledger.Credit and the balance
 // writer of Post; a new top-up is created when the balance is still below
-// the threshold.
+// the threshold; a success takes the next receipt number.
 func (s *Payments) Settle(ctx context.Context, id string, o topup.Outcome, backoff time.Duration) (topup.Settled, error) {
 	var out topup.Settled
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
@@ -82,9 +82,15 @@ func (s *core) settleTx(ctx context.Context, tx *sql.Tx, out *topup.Settled, t t
 		return err
 	}
 	if c.CheckNext {
-		out.Next, err = s.maybeTrigger(ctx, tx, acct, *st, topup.TriggerThreshold, now)
+		if out.Next, err = s.maybeTrigger(ctx, tx, acct, *st, topup.TriggerThreshold, now); err != nil {
+			return err
+		}
 	}
-	return err
+	if c.Credit != nil {
+		// Last: the receipt counter stays locked until the commit.
+		return s.issueReceipt(ctx, tx, c.TopUp)
+	}
+	return nil
 }
 
 // settleState loads what settling o needs: for a success the account,

@@ -112,8 +112,8 @@ func New(write, read *sql.DB, d Dialect, b Bulk, c clock.Clock, g *ids.Generator
 // when the store is wired, before any top-up is settled.
 func (d *DB) SetPaidCreditExpiry(after time.Duration) { d.core.paidCreditExpiry = after }
 
-// Clock returns the clock the store reads: the conformance suite moves a
-// manual one past a hold's expiry.
+// Clock returns the clock the store reads and stamps its writes with, for
+// tests that move a manual one (past a hold's expiry, across a month's end).
 func (d *DB) Clock() clock.Clock { return d.core.clock }
 
 // DialectName returns the database's dialect name.

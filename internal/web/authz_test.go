@@ -38,6 +38,8 @@ type routeSpec struct {
 	write    bool
 	windDown bool
 	body     func(m *matrix) string
+	// query is added to the path, for a route that needs one.
+	query string
 }
 
 func noBody(*matrix) string { return "" }
@@ -91,12 +93,14 @@ var routeSpecs = map[string]routeSpec{
 	"POST /v1/accounts/{id}/top_ups": {write: true, body: func(m *matrix) string {
 		return fmt.Sprintf(`{"amount":"10.00","idempotency_key":"t%d"}`, m.next())
 	}},
-	"GET /v1/accounts/{id}/top_ups":             {body: noBody},
-	"GET /v1/accounts/{id}/top_ups/{top_up_id}": {body: noBody},
-	"GET /v1/accounts/{id}/notifications":       {body: noBody},
-	"GET /v1/accounts/{id}/low_balance_alerts":  {body: noBody},
-	"PUT /v1/accounts/{id}/low_balance_alerts":  {write: true, body: func(*matrix) string { return `{"thresholds":["5.00"]}` }},
-	"GET /v1/accounts/{id}/budgets":             {body: noBody},
+	"GET /v1/accounts/{id}/top_ups":                     {body: noBody},
+	"GET /v1/accounts/{id}/top_ups/{top_up_id}":         {body: noBody},
+	"GET /v1/accounts/{id}/top_ups/{top_up_id}/receipt": {body: noBody},
+	"GET /v1/accounts/{id}/statement":                   {body: noBody, query: "?month=2026-11&format=csv"},
+	"GET /v1/accounts/{id}/notifications":               {body: noBody},
+	"GET /v1/accounts/{id}/low_balance_alerts":          {body: noBody},
+	"PUT /v1/accounts/{id}/low_balance_alerts":          {write: true, body: func(*matrix) string { return `{"thresholds":["5.00"]}` }},
+	"GET /v1/accounts/{id}/budgets":                     {body: noBody},
 	"POST /v1/accounts/{id}/budgets": {write: true, body: func(m *matrix) string {
 		return fmt.Sprintf(`{"subject":"s%d","kind":"unlimited"}`, m.next())
 	}},
@@ -214,7 +218,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 				pool = closedPool
 			}
 			m.target = target.ID
-			path := m.path(r.Path, target, pool)
+			path := m.path(r.Path, target, pool) + spec.query
 			body := spec.body(m)
 			before := m.snapshot()
 			status, raw := m.call(r.Method, path, body, key, cookies)

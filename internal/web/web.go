@@ -89,6 +89,14 @@ type Alerts interface {
 	DeliveryAttempts(ctx context.Context, accountID, endpointID string, p ledger.Page) ([]notify.Attempt, bool, error)
 }
 
+// Documents writes receipts and statements (*httpapi.Server): the console
+// answers them with the API's own code, after its own sign-in check. Each
+// returns an error before anything is written, for the console to show.
+type Documents interface {
+	WriteReceipt(w http.ResponseWriter, r *http.Request, accountID, topUpID string) error
+	WriteStatement(w http.ResponseWriter, r *http.Request, accountID string) error
+}
+
 // Config holds what the console needs besides its collaborators.
 type Config struct {
 	// PublicURL is where browsers reach Topup; the console is PublicURL +
@@ -109,8 +117,10 @@ type Deps struct {
 	// Secure answer, low balance alerts, budgets and webhook endpoints,
 	// so every refusal is the API's.
 	Billing *billing.Service
-	Clock   clock.Clock
-	Logger  *slog.Logger
+	// Documents serves receipts and statements; nil serves none (404).
+	Documents Documents
+	Clock     clock.Clock
+	Logger    *slog.Logger
 }
 
 // Console serves the console's pages.
@@ -121,6 +131,7 @@ type Console struct {
 	payments Payments
 	outbox   Alerts
 	svc      *billing.Service
+	docs     Documents
 	clock    clock.Clock
 	log      *slog.Logger
 	pages    map[string]*template.Template
@@ -146,7 +157,7 @@ func New(cfg Config, d Deps) *Console {
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
-	c := &Console{cfg: cfg, store: d.Store, ledger: d.Ledger, payments: d.Payments, outbox: d.Alerts, svc: d.Billing, clock: d.Clock, log: d.Logger,
+	c := &Console{cfg: cfg, store: d.Store, ledger: d.Ledger, payments: d.Payments, outbox: d.Alerts, svc: d.Billing, docs: d.Documents, clock: d.Clock, log: d.Logger,
 		pages: parsePages(), secure: strings.HasPrefix(cfg.PublicURL, "https://")}
 	c.mux = c.routes()
 	return c
@@ -274,6 +285,8 @@ func (c *Console) routes() *http.ServeMux {
 	mux.HandleFunc("POST "+acct+"/top_ups", c.signedIn(c.addCredit))
 	mux.HandleFunc("GET "+acct+"/top_ups", c.signedIn(c.history))
 	mux.HandleFunc("GET "+acct+"/credit", c.signedIn(c.credit))
+	mux.HandleFunc("GET "+acct+"/top_ups/{top_up_id}/receipt", c.signedIn(c.receipt))
+	mux.HandleFunc("GET "+acct+"/statement", c.signedIn(c.statement))
 	mux.HandleFunc("GET "+acct+"/payment_methods", c.signedIn(c.methods))
 	mux.HandleFunc("POST "+acct+"/payment_methods/setup", c.signedIn(c.setupCard))
 	mux.HandleFunc("GET "+acct+"/payment_methods/return", c.signedIn(c.setupReturn))

@@ -69,6 +69,16 @@ export async function tour(baseUrl: string, adminKey: string): Promise<void> {
     console.log(t.id, t.status, amount, attempts);
   }
 
+  const statement = await topup.GET("/v1/accounts/{id}/statement", {
+    params: { path, query: { month: "2026-11", format: "json" } },
+  });
+  // The route also answers text/csv (format=csv): narrow to the JSON.
+  if (statement.data && typeof statement.data !== "string") {
+    const opening: string = statement.data.opening_balance;
+    const closing: string = statement.data.closing_balance;
+    console.log(statement.data.month, opening, "→", closing, statement.data.entries.length, "entries");
+  }
+
   const audit = await topup.GET("/v1/accounts/{id}/auto_top_up/audit", { params: { path } });
   for (const change of audit.data?.data ?? []) {
     const before: string | null = change.old.threshold;
