@@ -118,6 +118,8 @@ type Posting struct {
 	// Terms are the grant a credit makes; the zero value is the default
 	// grant (promotional, priority 10, never expires).
 	Terms GrantTerms
+	// GrantID is the grant a void (KindVoid) takes out of the balance.
+	GrantID string
 
 	hash string // set by Prepare
 }
@@ -147,6 +149,11 @@ func (p *Posting) computeHash() string {
 	writeField(h, string(p.Kind))
 	writeField(h, p.Description)
 	writeField(h, p.Subject)
+	if p.GrantID != "" {
+		// Only a void names a grant, so every other posting hashes as
+		// before.
+		writeField(h, p.GrantID)
+	}
 	if p.Terms.given() {
 		// Only terms other than the defaults are hashed, so that a key
 		// first used before grants existed replays as it did.
