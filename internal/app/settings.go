@@ -56,6 +56,10 @@ type Settings struct {
 	// PaidCreditExpiry is TOPUP_PAID_CREDIT_EXPIRY: how long the paid
 	// credit of a top-up lasts (zero: for ever).
 	PaidCreditExpiry time.Duration
+	// ExpiryInterval is TOPUP_EXPIRY_INTERVAL: how often the expiry worker
+	// looks for grants to expire or warn of (zero: the worker's default,
+	// 30s; at most 1m, the contract's bound).
+	ExpiryInterval time.Duration
 }
 
 // ReadSettings reads the operator's environment (getenv) for --payments
@@ -128,6 +132,14 @@ func (s *Settings) variables() []variable {
 			return err
 		}},
 		{"TOPUP_PAID_CREDIT_EXPIRY", duration(&s.PaidCreditExpiry, "TOPUP_PAID_CREDIT_EXPIRY must be a Go duration such as 8760h, not %q", false)},
+		{"TOPUP_EXPIRY_INTERVAL", func(v string) error {
+			// Expiry is noticed within one minute of expires_at.
+			err := duration(&s.ExpiryInterval, "TOPUP_EXPIRY_INTERVAL must be a Go duration from 1s to 1m, such as 30s, not %q", true)(v)
+			if err == nil && (s.ExpiryInterval < time.Second || s.ExpiryInterval > time.Minute) {
+				err = fmt.Errorf("TOPUP_EXPIRY_INTERVAL must be a Go duration from 1s to 1m, such as 30s, not %q", v)
+			}
+			return err
+		}},
 	}
 }
 

@@ -51,6 +51,9 @@ func TestSettingsRefuseNonsense(t *testing.T) {
 		{"TOPUP_TRUSTED_PROXIES": "proxy.internal"},
 		{"TOPUP_PAID_CREDIT_EXPIRY": "a year"},
 		{"TOPUP_PAID_CREDIT_EXPIRY": "-1h"},
+		{"TOPUP_EXPIRY_INTERVAL": "2m"},
+		{"TOPUP_EXPIRY_INTERVAL": "10ms"},
+		{"TOPUP_EXPIRY_INTERVAL": "often"},
 	} {
 		_, err := ReadSettings("sandbox", func(k string) string { return env[k] })
 		named := false
@@ -62,10 +65,11 @@ func TestSettingsRefuseNonsense(t *testing.T) {
 		}
 	}
 	s, err := ReadSettings("sandbox", func(k string) string {
-		return map[string]string{"TOPUP_WORKER_LEASE": "4s", "TOPUP_SANDBOX_LATENCY": "3s", "TOPUP_WEBHOOK_RETRY_BASE": "50ms", "TOPUP_PAID_CREDIT_EXPIRY": "8760h"}[k]
+		return map[string]string{"TOPUP_WORKER_LEASE": "4s", "TOPUP_SANDBOX_LATENCY": "3s", "TOPUP_WEBHOOK_RETRY_BASE": "50ms", "TOPUP_PAID_CREDIT_EXPIRY": "8760h",
+			"TOPUP_EXPIRY_INTERVAL": "1m"}[k]
 	})
 	if err != nil || s.WorkerLease != 4*time.Second || s.SandboxLatency != 3*time.Second || s.WebhookRetryBase != 50*time.Millisecond ||
-		s.PaidCreditExpiry != 8760*time.Hour {
+		s.PaidCreditExpiry != 8760*time.Hour || s.ExpiryInterval != time.Minute {
 		t.Errorf("lease 4s over a 3s sandbox: %+v, %v", s, err)
 	}
 	if _, err := ReadSettings("paypal", func(string) string { return "" }); err == nil || !strings.Contains(err.Error(), "--payments") {

@@ -111,6 +111,10 @@ func New(write, read *sql.DB, d Dialect, b Bulk, c clock.Clock, g *ids.Generator
 // when the store is wired, before any top-up is settled.
 func (d *DB) SetPaidCreditExpiry(after time.Duration) { d.core.paidCreditExpiry = after }
 
+// Clock is the clock the store stamps its writes with: the tests of
+// expiry move it (a *clock.Manual there) past a grant's expires_at.
+func (d *DB) Clock() clock.Clock { return d.core.clock }
+
 // DialectName returns the database's dialect name.
 func (d *DB) DialectName() string { return d.core.dialect.Name }
 
