@@ -31,6 +31,7 @@ var clientOf = map[string]string{
 	"POST /v1/accounts/{id}/credits":                                       "Credit",
 	"GET /v1/accounts/{id}/transactions":                                   "ListTransactions",
 	"GET /v1/accounts/{id}/grants":                                         "ListGrants",
+	"POST /v1/accounts/{id}/grants/{grant_id}/void":                        "VoidGrant",
 	"GET /v1/accounts/{id}/auto_top_up":                                    "GetAutoTopUp",
 	"PUT /v1/accounts/{id}/auto_top_up":                                    "SetAutoTopUp",
 	"GET /v1/accounts/{id}/auto_top_up/audit":                              "ListAutoTopUpAudit",

@@ -42,6 +42,7 @@ func (s *Server) routeTable() []route {
 		{"POST", "/v1/accounts/{id}/credits", adminOnly, s.postCredit},
 		{"GET", "/v1/accounts/{id}/transactions", owner, s.listTransactions},
 		{"GET", "/v1/accounts/{id}/grants", owner, s.listGrants},
+		{"POST", "/v1/accounts/{id}/grants/{grant_id}/void", adminOnly, s.voidGrant},
 
 		{"GET", "/v1/accounts/{id}/auto_top_up", owner, s.getAutoTopUp},
 		{"PUT", "/v1/accounts/{id}/auto_top_up", owner, s.putAutoTopUp},

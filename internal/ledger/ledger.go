@@ -228,6 +228,9 @@ type Store interface {
 	// Grants lists an account's grants, newest first; those of status
 	// only, when it is not empty.
 	Grants(ctx context.Context, accountID string, status GrantStatus, p Page) ([]Grant, bool, error)
+	// Grant returns one of an account's grants; NotFound when the account
+	// has no such grant.
+	Grant(ctx context.Context, accountID, id string) (Grant, error)
 	// Credit is what remains of an account's active grants, by category.
 	Credit(ctx context.Context, accountID string) (paid, promotional money.Amount, err error)
 	// Verify recomputes every balance from its entries and checks every

@@ -68,6 +68,9 @@ var routeSpecs = map[string]routeSpec{
 	}},
 	"GET /v1/accounts/{id}/transactions": {body: noBody},
 	"GET /v1/accounts/{id}/grants":       {body: noBody},
+	"POST /v1/accounts/{id}/grants/{grant_id}/void": {write: true, windDown: true, body: func(m *matrix) string {
+		return fmt.Sprintf(`{"idempotency_key":"v%d"}`, m.next())
+	}},
 
 	"GET /v1/accounts/{id}/auto_top_up": {body: noBody},
 	"PUT /v1/accounts/{id}/auto_top_up": {write: true, body: func(*matrix) string {
@@ -145,6 +148,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		closedPool["pm"] = append(closedPool["pm"], m.fresh(closed, "pm"))
 		closedPool["budget_id"] = append(closedPool["budget_id"], m.fresh(closed, "budget_id"))
 		closedPool["endpoint_id"] = append(closedPool["endpoint_id"], m.fresh(closed, "endpoint_id"))
+		closedPool["grant_id"] = append(closedPool["grant_id"], m.fresh(closed, "grant_id"))
 	}
 	e.mustAPI("PATCH", "/v1/accounts/"+closed.ID, adminKey, `{"status":"closed"}`, 200, nil)
 	revoked := m.newKey(owner)
@@ -330,6 +334,12 @@ func (m *matrix) fresh(h holder, param string) string {
 		e.mustAPI("POST", base+"/budgets", adminKey, fmt.Sprintf(`{"subject":"fresh%d","kind":"unlimited"}`, m.next()), 201, &out)
 	case "endpoint_id":
 		e.mustAPI("POST", base+"/webhook_endpoints", adminKey, fmt.Sprintf(`{"url":"https://8.8.8.8/fresh/%d"}`, m.next()), 201, &out)
+	case "grant_id":
+		var c struct {
+			GrantID string `json:"grant_id"`
+		}
+		e.mustAPI("POST", base+"/credits", adminKey, fmt.Sprintf(`{"amount":"1.00","idempotency_key":"fresh%d"}`, m.next()), 201, &c)
+		out.ID = c.GrantID
 	default:
 		e.t.Fatalf("no fresh %s", param)
 	}
@@ -383,6 +393,11 @@ func (m *matrix) path(pattern string, h holder, pool map[string][]string) string
 			v = "cs_unknown"
 		case param == "top_up_id":
 			v = h.topUp
+		case param == "grant_id" && pool != nil && len(pool[param]) > 0:
+			// A void needs an active grant each time.
+			v, pool[param] = pool[param][0], pool[param][1:]
+		case param == "grant_id":
+			v = m.fresh(h, param)
 		case removes && pool != nil && len(pool[param]) > 0:
 			v, pool[param] = pool[param][0], pool[param][1:]
 		case removes && pool == nil:
