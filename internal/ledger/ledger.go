@@ -287,4 +287,7 @@ type Day struct {
 	// TopUpCredits is the part of Credits that top-ups brought.
 	TopUpCredits money.Amount
 	Closing, Low money.Amount
+	// Removed is what left the balance other than as usage: expirations
+	// and voids. Credits - Usage - Removed is the day's change.
+	Removed money.Amount
 }

@@ -209,7 +209,7 @@ OR (kind IN ('expiration', 'void') AND (amount > 0 OR grant_id IS NULL)) ORDER B
 LEFT JOIN top_ups t ON t.id = e.top_up_id
 WHERE e.kind = 'top_up' AND (t.id IS NULL OR t.status <> 'succeeded' OR t.amount <> e.amount OR t.account_id <> e.account_id) LIMIT 1000`},
 	{"daily totals (%s) differ from the sum of the entries", `SELECT a.id, a.id FROM accounts a
-LEFT JOIN (SELECT account_id, CAST(SUM(credits - usage) AS BIGINT) AS n FROM daily_totals GROUP BY account_id) d ON d.account_id = a.id
+LEFT JOIN (SELECT account_id, CAST(SUM(credits - usage - removed) AS BIGINT) AS n FROM daily_totals GROUP BY account_id) d ON d.account_id = a.id
 LEFT JOIN (SELECT account_id, CAST(SUM(amount) AS BIGINT) AS n FROM entries GROUP BY account_id) e ON e.account_id = a.id
 WHERE COALESCE(d.n, 0) <> COALESCE(e.n, 0)`},
 	{"top-up %s succeeded but was never credited", `SELECT t.account_id, t.id FROM top_ups t

@@ -137,6 +137,19 @@ func testExpiryWorker(t *testing.T, f *fixture) {
 	if p := f.pass(w); p.Swept != 0 || p.Warned != 0 {
 		t.Errorf("a pass after everything expired did %+v", p)
 	}
+	days, err := f.s.DailyTotals(ctx(t), a.ID, Epoch.AddDate(0, 0, -1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var used, removed ledger.Day
+	for _, d := range days {
+		used.Usage += d.Usage
+		removed.Removed += d.Removed
+	}
+	if used.Usage != amt(t, "2.00") || removed.Removed != amt(t, "9.00") {
+		t.Errorf("daily totals: usage %s, removed %s; want only the usage counted as usage, the 9.00 that expired apart",
+			used.Usage.Format(usd), removed.Removed.Format(usd))
+	}
 	f.verifyClean()
 }
 

@@ -9,6 +9,10 @@ ALTER TABLE grants ADD COLUMN expiring_sent_at BIGINT NOT NULL DEFAULT 0;
 CREATE INDEX grants_expiry ON grants (expires_at) WHERE status = 'active' AND expires_at > 0;
 CREATE INDEX grants_expiring ON grants (expires_at) WHERE status = 'active' AND expires_at > 0 AND expiring_sent_at = 0;
 
+-- What left the balance other than as usage (expirations, voids): the
+-- console's daily usage, and its burn rate, count only usage.
+ALTER TABLE daily_totals ADD COLUMN removed BIGINT NOT NULL DEFAULT 0;
+
 -- A background worker that runs on one replica at a time holds its named
 -- lease here until lease_until (microseconds), renewing it every pass.
 CREATE TABLE worker_leases (
