@@ -126,40 +126,11 @@ FROM accounts a LEFT JOIN entries e ON e.account_id = a.id GROUP BY a.id, a.bala
 // of the overdraft when it was made, less every funding line that took
 // from it (usage, expiration and void entries alike).
 func (s *core) verifyGrants(ctx context.Context, add func(id, format string, args ...any)) error {
-	taken := map[string]int64{}
-	// lastDraw is when an entry other than the grant's own expiration or
-	// void last took from it: never at or after its expires_at.
-	lastDraw := map[string]int64{}
-	rows, err := s.read.QueryContext(ctx, `SELECT account_id, id, kind, created_at, funding FROM entries WHERE funding <> ''`)
+	taken, lastDraw, err := s.fundingTaken(ctx, add)
 	if err != nil {
 		return err
 	}
-	for rows.Next() {
-		var acct, id, kind, funding string
-		var at int64
-		if err := rows.Scan(&acct, &id, &kind, &at, &funding); err != nil {
-			rows.Close()
-			return err
-		}
-		lines, err := ledger.DecodeFunding(funding)
-		if err != nil {
-			add(acct, "entry %s: %v", id, err)
-			continue
-		}
-		for _, f := range lines {
-			if f.GrantID == "" {
-				continue
-			}
-			taken[f.GrantID] += int64(f.Amount)
-			if k := ledger.Kind(kind); k != ledger.KindExpiration && k != ledger.KindVoid {
-				lastDraw[f.GrantID] = max(lastDraw[f.GrantID], at)
-			}
-		}
-	}
-	if err := rows.Close(); err != nil {
-		return err
-	}
-	rows, err = s.read.QueryContext(ctx, `SELECT account_id, id, amount, remaining, paid_back, expires_at FROM grants ORDER BY account_id, id`)
+	rows, err := s.read.QueryContext(ctx, `SELECT account_id, id, amount, remaining, paid_back, expires_at FROM grants ORDER BY account_id, id`)
 	if err != nil {
 		return err
 	}
@@ -178,6 +149,41 @@ func (s *core) verifyGrants(ctx context.Context, add func(id, format string, arg
 		}
 	}
 	return rows.Err()
+}
+
+// fundingTaken sums, per grant, what the funding lines of every entry took
+// from it, and finds when an entry other than the grant's own expiration or
+// void last took from it (lastDraw: never at or after its expires_at).
+func (s *core) fundingTaken(ctx context.Context, add func(id, format string, args ...any)) (taken, lastDraw map[string]int64, err error) {
+	taken, lastDraw = map[string]int64{}, map[string]int64{}
+	rows, err := s.read.QueryContext(ctx, `SELECT account_id, id, kind, created_at, funding FROM entries WHERE funding <> ''`)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var acct, id, kind, funding string
+		var at int64
+		if err := rows.Scan(&acct, &id, &kind, &at, &funding); err != nil {
+			return nil, nil, err
+		}
+		lines, err := ledger.DecodeFunding(funding)
+		if err != nil {
+			add(acct, "entry %s: %v", id, err)
+			continue
+		}
+		drew := ledger.Kind(kind) != ledger.KindExpiration && ledger.Kind(kind) != ledger.KindVoid
+		for _, f := range lines {
+			if f.GrantID == "" {
+				continue
+			}
+			taken[f.GrantID] += int64(f.Amount)
+			if drew {
+				lastDraw[f.GrantID] = max(lastDraw[f.GrantID], at)
+			}
+		}
+	}
+	return taken, lastDraw, rows.Err()
 }
 
 func (s *core) eachPair(ctx context.Context, query string, fn func(a, b string)) error {

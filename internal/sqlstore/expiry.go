@@ -22,22 +22,7 @@ import (
 // wallet, so that its void answers 409 rather than 404. A group that
 // meets no expiry and holds no void costs nothing here.
 func (s *core) completeGrants(ctx context.Context, tx *sql.Tx, accounts map[string]*ledger.AccountState, postings []ledger.Posting, now time.Time) error {
-	var ids []string
-	for _, a := range accounts {
-		if a.Wallet == nil {
-			continue
-		}
-		for _, g := range a.Wallet.Grants() {
-			if g.Amount == 0 && g.ExpiredAt(now) {
-				ids = append(ids, g.ID)
-			}
-		}
-	}
-	for i := range postings {
-		if p := &postings[i]; p.Kind == ledger.KindVoid && p.GrantID != "" {
-			ids = append(ids, p.GrantID)
-		}
-	}
+	ids := grantsToComplete(accounts, postings, now)
 	if len(ids) == 0 {
 		return nil
 	}
@@ -67,6 +52,29 @@ func (s *core) completeGrants(ctx context.Context, tx *sql.Tx, accounts map[stri
 		}
 	}
 	return rows.Err()
+}
+
+// grantsToComplete lists the grants completeGrants loads: those of the
+// wallets that expire by now and were read without their details (a
+// grant's amount is never zero), and those voids name.
+func grantsToComplete(accounts map[string]*ledger.AccountState, postings []ledger.Posting, now time.Time) []string {
+	var ids []string
+	for _, a := range accounts {
+		if a.Wallet == nil {
+			continue
+		}
+		for _, g := range a.Wallet.Grants() {
+			if g.Amount == 0 && g.ExpiredAt(now) {
+				ids = append(ids, g.ID)
+			}
+		}
+	}
+	for i := range postings {
+		if p := &postings[i]; p.Kind == ledger.KindVoid && p.GrantID != "" {
+			ids = append(ids, p.GrantID)
+		}
+	}
+	return ids
 }
 
 // Grant returns one of an account's grants; NotFound when the account has
