@@ -353,3 +353,64 @@ func testVerifyCatchesExpiry(t *testing.T, f *fixture) {
 		t.Errorf("verify %+v; want the grant still active after its expiry named", v)
 	}
 }
+
+// killExpirations makes the database fail any transaction that writes an
+// expiration entry, after it has already written the grants it changed
+// (the store writes grants before entries): a process killed in the middle
+// of writing. The returned function heals it.
+func (f *fixture) killExpirations() func() {
+	f.t.Helper()
+	stmts := []string{`CREATE TRIGGER kill_expirations BEFORE INSERT ON entries WHEN NEW.kind = 'expiration'
+BEGIN SELECT RAISE(ABORT, 'killed while writing'); END`}
+	heal := []string{`DROP TRIGGER kill_expirations`}
+	if f.s.DialectName() != "sqlite" {
+		stmts = []string{`CREATE FUNCTION kill_expirations() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'killed while writing'; END $$ LANGUAGE plpgsql`,
+			`CREATE TRIGGER kill_expirations BEFORE INSERT ON entries FOR EACH ROW WHEN (NEW.kind = 'expiration') EXECUTE FUNCTION kill_expirations()`}
+		heal = []string{`DROP TRIGGER kill_expirations ON entries`, `DROP FUNCTION kill_expirations()`}
+	}
+	for _, q := range stmts {
+		if _, err := f.s.DB().ExecContext(ctx(f.t), q); err != nil {
+			f.t.Fatalf("%s: %v", q, err)
+		}
+	}
+	return func() {
+		for _, q := range heal {
+			if _, err := f.s.DB().ExecContext(ctx(f.t), q); err != nil {
+				f.t.Fatalf("%s: %v", q, err)
+			}
+		}
+	}
+}
+
+// testExpiryKilledWhileWriting: a sweep whose transaction dies while it
+// writes leaves nothing behind (grants still active, no entry, no event,
+// the balance as it was), and the next pass expires each grant once.
+func testExpiryKilledWhileWriting(t *testing.T, f *fixture) {
+	a := f.account("killed-writing@example.com")
+	g := f.grantOn(a.ID, "5.00", ledger.Promotional, 10, time.Minute, "c1")
+	f.grantOn(a.ID, "1.00", ledger.Paid, 50, 0, "c2")
+	f.advance(time.Minute)
+	heal := f.killExpirations()
+	w := f.worker(expiry.Config{Owner: "one"})
+	if _, err := w.RunOnce(ctx(t)); err == nil || !strings.Contains(err.Error(), "killed while writing") {
+		t.Fatalf("a pass whose write died: %v", err)
+	}
+	if gr := f.grant(a.ID, g); gr.Status != ledger.GrantActive || gr.Remaining != amt(t, "5.00") || f.balance(a.ID) != amt(t, "6.00") ||
+		f.kindCount(a.ID, ledger.KindExpiration) != 0 {
+		t.Fatalf("after the failed write: grant %+v, balance %s", gr, f.balance(a.ID).Format(usd))
+	}
+	if types, _ := f.events(a.ID); len(types) != 0 {
+		t.Errorf("events %v after a write that died", types)
+	}
+	heal()
+	for range 2 {
+		f.pass(w)
+	}
+	if f.kindCount(a.ID, ledger.KindExpiration) != 1 || f.balance(a.ID) != amt(t, "1.00") {
+		t.Errorf("after the restart: %d expirations, balance %s; want one, 1.00", f.kindCount(a.ID, ledger.KindExpiration), f.balance(a.ID).Format(usd))
+	}
+	if types, _ := f.events(a.ID); fmt.Sprint(types) != "[credit.expired]" {
+		t.Errorf("events %v; want credit.expired once", types)
+	}
+	f.verifyClean()
+}

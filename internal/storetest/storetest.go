@@ -80,6 +80,7 @@ var suite = []struct {
 	{"Expiry/WorkerWarnsAndExpiresOnce", testExpiryWorker},
 	{"Expiry/OneReplicaAtATime", testExpiryLease},
 	{"Expiry/AcrossCrashesNeverTwice", testExpiryAcrossCrashes},
+	{"Expiry/KilledWhileWriting", testExpiryKilledWhileWriting},
 	{"Expiry/VerifyCatchesMissedExpiry", testVerifyCatchesExpiry},
 	{"Grants/Void", testVoid},
 	{"Entries/NewestFirstWithFields", testEntries},
