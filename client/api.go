@@ -222,6 +222,22 @@ func (c *Client) CreateHold(ctx context.Context, id string, p HoldParams) (*Hold
 	return ptr(&out, err)
 }
 
+// VoidGrant takes what remains of a grant out of the balance (admin) and
+// returns the grant, voided; retried with the same key on an unknown
+// outcome (a replay answers the same). A grant used up, expired or voided
+// is ErrConflict to a new key.
+func (c *Client) VoidGrant(ctx context.Context, id, grantID string, p VoidParams) (*Grant, error) {
+	if p.IdempotencyKey == "" {
+		p.IdempotencyKey = NewIdempotencyKey()
+	}
+	var out Grant
+	r, err := c.do(ctx, call{method: "POST", path: pathf("/v1/accounts/%s/grants/%s/void", id, grantID), body: p, retry: true}, &out)
+	if err == nil {
+		out.Replayed = r.replayed()
+	}
+	return ptr(&out, err)
+}
+
 // ListHolds reads one page of the account's holds, newest first.
 func (c *Client) ListHolds(ctx context.Context, id string, p HoldListParams) (*List[Hold], error) {
 	q := url.Values{}

@@ -272,3 +272,33 @@ func TestThreeDSecureTopUp(t *testing.T) {
 		t.Errorf("balance after the authenticated top-up: %+v %v", a, err)
 	}
 }
+
+// TestVoidGrant: a void answers the grant, voided, and the balance loses
+// what remained; the same key replays; a new key is ErrConflict.
+func TestVoidGrant(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c := startServer(t).admin()
+	acct, err := c.CreateAccount(ctx, client.AccountParams{Email: "void@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	credit, err := c.Credit(ctx, acct.ID, client.CreditParams{Amount: "5.00"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := c.VoidGrant(ctx, acct.ID, credit.GrantID, client.VoidParams{IdempotencyKey: "void-1"})
+	if err != nil || g.Status != "voided" || g.Remaining.Cmp("0") != 0 || g.ID != credit.GrantID || g.Replayed {
+		t.Fatalf("void: %+v, %v", g, err)
+	}
+	again, err := c.VoidGrant(ctx, acct.ID, credit.GrantID, client.VoidParams{IdempotencyKey: "void-1"})
+	if err != nil || !again.Replayed || again.ID != g.ID {
+		t.Errorf("the same key: %+v, %v", again, err)
+	}
+	if _, err := c.VoidGrant(ctx, acct.ID, credit.GrantID, client.VoidParams{}); !errors.Is(err, client.ErrConflict) {
+		t.Errorf("a new key for a voided grant: %v, want ErrConflict", err)
+	}
+	if got, err := c.GetAccount(ctx, acct.ID); err != nil || got.Balance.Cmp("0") != 0 {
+		t.Errorf("account after the void: %+v, %v", got, err)
+	}
+}

@@ -36,6 +36,7 @@ var clientOf = map[string]string{
 	"POST /v1/accounts/{id}/holds/{hold_id}/capture":                       "CaptureHold",
 	"POST /v1/accounts/{id}/holds/{hold_id}/release":                       "ReleaseHold",
 	"GET /v1/accounts/{id}/statement":                                      "Statement",
+	"POST /v1/accounts/{id}/grants/{grant_id}/void":                        "VoidGrant",
 	"GET /v1/accounts/{id}/auto_top_up":                                    "GetAutoTopUp",
 	"PUT /v1/accounts/{id}/auto_top_up":                                    "SetAutoTopUp",
 	"GET /v1/accounts/{id}/auto_top_up/audit":                              "ListAutoTopUpAudit",

@@ -175,6 +175,14 @@ type Grant struct {
 	// Status is active, used, expired or voided.
 	Status    string    `json:"status"`
 	CreatedAt time.Time `json:"created_at"`
+	// Replayed is true when VoidGrant's key was used before: the first
+	// answer, as it was.
+	Replayed bool `json:"-"`
+}
+
+// VoidParams voids a grant; an empty key gets a fresh one.
+type VoidParams struct {
+	IdempotencyKey string `json:"idempotency_key"`
 }
 
 // GrantListParams lists grants: Status keeps those of one status.

@@ -20,6 +20,7 @@ var tourVars = []struct {
 	{"ID", regexp.MustCompile(`-d .*\$T/v1/accounts$`)},
 	{"KEY_ID", regexp.MustCompile(`-d .*/api_keys$`)},
 	{"TOP_UP_ID", regexp.MustCompile(`-d .*/top_ups$`)},
+	{"HOLD", regexp.MustCompile(`-d .*/holds$`)},
 }
 
 // readmeTour returns the shell lines of README.md's "API tour" section:

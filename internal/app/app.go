@@ -21,6 +21,7 @@ import (
 	"github.com/topup/topup/internal/authlimit"
 	"github.com/topup/topup/internal/billing"
 	"github.com/topup/topup/internal/clock"
+	"github.com/topup/topup/internal/expiry"
 	"github.com/topup/topup/internal/httpapi"
 	"github.com/topup/topup/internal/ids"
 	"github.com/topup/topup/internal/ledger"
@@ -58,9 +59,10 @@ type Config struct {
 	// OnPass, when set, hears of every pass of the top-up engine: tests
 	// wait on it instead of sleeping.
 	OnPass func(attempted int, err error)
-	// NoEngine and NoNotifier leave the top-up engine or the notification
-	// worker stopped: tests that drive them by hand, step by step.
-	NoEngine, NoNotifier bool
+	// NoEngine, NoNotifier and NoExpiry leave the top-up engine, the
+	// notification worker or the expiry worker stopped: tests that drive
+	// them by hand, step by step.
+	NoEngine, NoNotifier, NoExpiry bool
 }
 
 // App is one Topup: built by New, running after Start, stopped by
@@ -71,6 +73,7 @@ type App struct {
 	committer *ledger.Committer
 	engine    *topup.Engine
 	notifier  *notify.Worker
+	expiry    *expiry.Worker
 	api       *httpapi.Server
 	console   *web.Console
 	links     *web.Links
@@ -166,6 +169,9 @@ func build(cfg Config, store *sqlstore.DB, ln net.Listener) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Sweeps go through the committer: an expiration shares the debit
+	// path's groups, locks and plan.
+	expirer := expiry.New(store.Ledger, committer.Submit, expiry.Config{Interval: set.ExpiryInterval, Clock: c, Logger: log})
 	deps.Service = billing.New(svcCfg, billing.Deps{Store: store.Payments, Alerts: store.Outbox, Provider: provider, Sandbox: deps.Sandbox, Engine: engine, Clock: c, Logger: log})
 	api := httpapi.New(apiCfg, deps)
 	console := web.New(web.Config{PublicURL: publicURL}, web.Deps{Store: store.Console, Ledger: store.Ledger, Payments: store.Payments, Alerts: store.Outbox, Billing: deps.Service,
@@ -178,7 +184,7 @@ func build(cfg Config, store *sqlstore.DB, ln net.Listener) (*App, error) {
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	return &App{cfg: cfg, store: store, committer: committer, engine: engine, notifier: notifier, api: api, console: console, links: links,
+	return &App{cfg: cfg, store: store, committer: committer, engine: engine, notifier: notifier, expiry: expirer, api: api, console: console, links: links,
 		http: srv, listener: ln, serveErr: make(chan error, 1), log: log}, nil
 }
 
@@ -191,6 +197,9 @@ func (a *App) Start() {
 	}
 	if !a.cfg.NoNotifier {
 		a.notifier.Start()
+	}
+	if !a.cfg.NoExpiry {
+		a.expiry.Start()
 	}
 	go func() {
 		err := a.http.Serve(a.listener)
@@ -243,6 +252,7 @@ func (a *App) Shutdown() error {
 		defer cancel()
 		err := a.http.Shutdown(sctx)
 		a.listener.Close() // when Start never served on it
+		a.expiry.Stop()    // before the committer its sweeps go through
 		a.committer.Stop()
 		a.engine.Stop()
 		a.notifier.Stop()

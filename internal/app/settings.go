@@ -63,6 +63,10 @@ type Settings struct {
 	// TOPUP_BUSINESS_ADDRESS (lines separated by \n) and
 	// TOPUP_BUSINESS_TAX_ID.
 	Business receipt.Business
+	// ExpiryInterval is TOPUP_EXPIRY_INTERVAL: how often the expiry worker
+	// looks for grants to expire or warn of (zero: the worker's default,
+	// 30s; at most 1m, the contract's bound).
+	ExpiryInterval time.Duration
 }
 
 // ReadSettings reads the operator's environment (getenv) for --payments
@@ -138,6 +142,14 @@ func (s *Settings) variables() []variable {
 		{"TOPUP_BUSINESS_NAME", text(&s.Business.Name, "TOPUP_BUSINESS_NAME", 200)},
 		{"TOPUP_BUSINESS_ADDRESS", text(&s.Business.Address, "TOPUP_BUSINESS_ADDRESS", 1000)},
 		{"TOPUP_BUSINESS_TAX_ID", text(&s.Business.TaxID, "TOPUP_BUSINESS_TAX_ID", 100)},
+		{"TOPUP_EXPIRY_INTERVAL", func(v string) error {
+			// Expiry is noticed within one minute of expires_at.
+			err := duration(&s.ExpiryInterval, "TOPUP_EXPIRY_INTERVAL must be a Go duration from 1s to 1m, such as 30s, not %q", true)(v)
+			if err == nil && (s.ExpiryInterval < time.Second || s.ExpiryInterval > time.Minute) {
+				err = fmt.Errorf("TOPUP_EXPIRY_INTERVAL must be a Go duration from 1s to 1m, such as 30s, not %q", v)
+			}
+			return err
+		}},
 	}
 }
 

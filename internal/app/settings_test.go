@@ -54,6 +54,9 @@ func TestSettingsRefuseNonsense(t *testing.T) {
 		{"TOPUP_BUSINESS_NAME": "Acme\x00Ltd"},
 		{"TOPUP_BUSINESS_ADDRESS": strings.Repeat("x", 1001)},
 		{"TOPUP_BUSINESS_TAX_ID": "\xff"},
+		{"TOPUP_EXPIRY_INTERVAL": "2m"},
+		{"TOPUP_EXPIRY_INTERVAL": "10ms"},
+		{"TOPUP_EXPIRY_INTERVAL": "often"},
 	} {
 		_, err := ReadSettings("sandbox", func(k string) string { return env[k] })
 		named := false
@@ -65,10 +68,11 @@ func TestSettingsRefuseNonsense(t *testing.T) {
 		}
 	}
 	s, err := ReadSettings("sandbox", func(k string) string {
-		return map[string]string{"TOPUP_WORKER_LEASE": "4s", "TOPUP_SANDBOX_LATENCY": "3s", "TOPUP_WEBHOOK_RETRY_BASE": "50ms", "TOPUP_PAID_CREDIT_EXPIRY": "8760h"}[k]
+		return map[string]string{"TOPUP_WORKER_LEASE": "4s", "TOPUP_SANDBOX_LATENCY": "3s", "TOPUP_WEBHOOK_RETRY_BASE": "50ms", "TOPUP_PAID_CREDIT_EXPIRY": "8760h",
+			"TOPUP_EXPIRY_INTERVAL": "1m"}[k]
 	})
 	if err != nil || s.WorkerLease != 4*time.Second || s.SandboxLatency != 3*time.Second || s.WebhookRetryBase != 50*time.Millisecond ||
-		s.PaidCreditExpiry != 8760*time.Hour {
+		s.PaidCreditExpiry != 8760*time.Hour || s.ExpiryInterval != time.Minute {
 		t.Errorf("lease 4s over a 3s sandbox: %+v, %v", s, err)
 	}
 	biz, err := ReadSettings("sandbox", func(k string) string {

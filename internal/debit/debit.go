@@ -88,6 +88,7 @@ type Plan struct {
 // its decisions.
 func New(now time.Time, newID func(string) string, st State, postings []ledger.Posting) *Plan {
 	p := &Plan{Plan: ledger.Apply(now, newID, st.Accounts, st.Stored, postings), now: now, newID: newID, state: st, postings: postings}
+	p.tellExpired()
 	if len(st.Watched) == 0 || len(p.Entries) == 0 {
 		return p
 	}
@@ -125,11 +126,19 @@ func New(now time.Time, newID func(string) string, st State, postings []ledger.P
 	return p
 }
 
-// Observe applies low balance alerts and budgets to the group's fresh
-// entries, in order: each balance change is observed with the balance
-// before and after it, so a crossing is found exactly where it happened,
-// and usage with a subject counts toward that subject's budget and the
-// account-wide one. budgets are those Spend touched, as they are after it
+// tellExpired plans a credit.expired event for each grant the group
+// expired with something left, in the order of their entries.
+func (p *Plan) tellExpired() {
+	for _, x := range p.Expired {
+		p.Events = append(p.Events, x.Event(p.newID("evt"), p.state.Accounts[x.Grant.AccountID].Currency))
+	}
+}
+
+// Observe applies low balance alerts and budgets to the group's entries,
+// in order: each balance change is observed with the balance before and
+// after it, so a crossing is found exactly where it happened (an
+// expiration's too), and usage with a subject counts toward that
+// subject's budget and the account-wide one. budgets are those Spend touched, as they are after it
 // (the store adds the spend, rolling a monthly budget whose month is over,
 // and reads them back in one statement). Results (and the stored first
 // responses) of usage that a budget stops say spendable: false,
@@ -139,7 +148,7 @@ func (p *Plan) Observe(budgets []alert.Budget) {
 	if len(watches) == 0 {
 		return
 	}
-	p.EachFresh(func(_ int, e *ledger.Entry, res *ledger.Result, rec *ledger.IdemRecord) {
+	p.EachEntry(func(e *ledger.Entry, res *ledger.Result, rec *ledger.IdemRecord) {
 		w := watches[e.AccountID]
 		if w == nil {
 			return
@@ -148,7 +157,7 @@ func (p *Plan) Observe(budgets []alert.Budget) {
 		for _, n := range ns {
 			p.Events = append(p.Events, ledger.Event{ID: p.newID("evt"), AccountID: e.AccountID, Type: n.Type, Data: n.Data})
 		}
-		if stop != nil && res.Spendable {
+		if stop != nil && res != nil && res.Spendable {
 			res.Spendable, res.Reason = false, ledger.ReasonBudgetExhausted
 			rec.Result.Spendable, rec.Result.Reason = false, ledger.ReasonBudgetExhausted
 		}

@@ -294,3 +294,53 @@ func TestAutomaticTopUpWatchesAvailable(t *testing.T) {
 		}
 	}
 }
+
+// TestExpiryPlan: what an expiration does in a plan, whether a sweep or a
+// debit meets it: it tells the customer (credit.expired, with the grant),
+// a low balance alert it crosses fires there, budgets do not count it as
+// usage, and the account may need an automatic top-up.
+func TestExpiryPlan(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		postings []ledger.Posting
+		events   []string
+	}{
+		{"a sweep", []ledger.Posting{ledger.Sweep("acc_1")}, []string{ledger.EventCreditExpired, alert.BalanceLow}},
+		{"a debit that meets it", []ledger.Posting{usage("1", "")}, []string{ledger.EventCreditExpired, alert.BalanceLow}},
+		{"a void", []ledger.Posting{ledger.VoidPosting("acc_1", "live", "v1")}, []string{ledger.EventCreditExpired, alert.BalanceLow}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			old := &ledger.Grant{ID: "old", AccountID: "acc_1", Category: ledger.Promotional, Source: ledger.SourceCredit, Amount: amt("15"),
+				Remaining: amt("15"), Priority: 10, ExpiresAt: now.Add(-time.Minute), Status: ledger.GrantActive}
+			live := &ledger.Grant{ID: "live", AccountID: "acc_1", Category: ledger.Paid, Amount: amt("5"), Remaining: amt("5"), Priority: 50, Status: ledger.GrantActive}
+			acct := account("20")
+			acct.Wallet = ledger.NewWallet([]*ledger.Grant{old, live}, 0)
+			auto := topup.Settings{Enabled: true, Threshold: ptr(amt("10")), Target: ptr(amt("50"))}
+			budget := alert.NewBudget("bud_1", "acc_1", "", alert.OneTime, ptr(amt("100")), now.Add(-time.Hour))
+			st := State{Accounts: map[string]*ledger.AccountState{"acc_1": acct}, Auto: map[string]*topup.Settings{"acc_1": &auto},
+				Watched: map[string]Watch{"acc_1": {Thresholds: []alert.Threshold{{Amount: amt("10")}}, Budgets: true}}}
+			p := New(now, ids(), st, tc.postings)
+			for _, s := range p.Spend {
+				if s.Amount > amt("1") {
+					t.Errorf("spend %v; the expiration is not usage", p.Spend)
+				}
+			}
+			p.Observe([]alert.Budget{budget})
+			if fmt.Sprint(types(p.Events)) != fmt.Sprint(tc.events) {
+				t.Fatalf("events = %v; want %v", types(p.Events), tc.events)
+			}
+			d, ok := p.Events[0].Data.(ledger.ExpiredView)
+			if !ok || d.ID != "old" || d.AmountExpired != "15.00" || d.Status != "expired" || p.Events[0].AccountID != "acc_1" {
+				t.Errorf("credit.expired data %+v", p.Events[0].Data)
+			}
+			if p.Events[1].Data.(map[string]string)["balance"] != "5.00" {
+				t.Errorf("balance.low %+v; want it fired at the expiration's balance", p.Events[1].Data)
+			}
+			if due := p.Due(); len(due) != 1 {
+				t.Errorf("due = %v; the expiration took the balance below the threshold", due)
+			}
+		})
+	}
+}

@@ -1,11 +1,13 @@
 package httpapi
 
 import (
+	"fmt"
 	"net/http"
 
 	"github.com/topup/topup/internal/apperr"
 	"github.com/topup/topup/internal/input"
 	"github.com/topup/topup/internal/ledger"
+	"github.com/topup/topup/internal/money"
 )
 
 func (s *Server) createAccount(w http.ResponseWriter, r *http.Request) {
@@ -100,6 +102,46 @@ func (s *Server) updateAccount(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, toAccountJSON(acct))
+}
+
+// voidGrant takes what remains of a grant out of the balance, through the
+// committer like a debit, and answers 200 with the grant (voided); the
+// same key replays it.
+func (s *Server) voidGrant(w http.ResponseWriter, r *http.Request) {
+	var req input.Void
+	if err := decode(r, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	p, err := req.Posting(r.PathValue("id"), r.PathValue("grant_id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	results, err := s.committer.Submit(r.Context(), []ledger.Posting{p})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	res := results[0]
+	if res.Err != nil {
+		s.fail(w, r, res.Err)
+		return
+	}
+	g, err := s.store.Grant(r.Context(), p.AccountID, res.GrantID)
+	if err != nil {
+		s.fail(w, r, fmt.Errorf("read voided grant %s: %w", res.GrantID, err))
+		return
+	}
+	c, err := money.LookupCurrency(res.Currency)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if res.Replayed {
+		w.Header().Set("Idempotent-Replayed", "true")
+	}
+	writeJSON(w, http.StatusOK, toGrantJSON(g, c))
 }
 
 // listGrants lists an account's grants, newest first, ?status= keeping

@@ -47,6 +47,7 @@ func (s *Server) routeTable() []route {
 		{"POST", "/v1/accounts/{id}/holds/{hold_id}/capture", adminOnly, s.captureHold},
 		{"POST", "/v1/accounts/{id}/holds/{hold_id}/release", adminOnly, s.releaseHold},
 		{"GET", "/v1/accounts/{id}/statement", owner, s.getStatement},
+		{"POST", "/v1/accounts/{id}/grants/{grant_id}/void", adminOnly, s.voidGrant},
 
 		{"GET", "/v1/accounts/{id}/auto_top_up", owner, s.getAutoTopUp},
 		{"PUT", "/v1/accounts/{id}/auto_top_up", owner, s.putAutoTopUp},

@@ -120,30 +120,10 @@ func toEntryJSON(e ledger.Entry, c money.Currency) entryJSON {
 	return out
 }
 
-// grantJSON is a grant on the wire.
-type grantJSON struct {
-	ID        string  `json:"id"`
-	Category  string  `json:"category"`
-	Source    string  `json:"source"`
-	SourceID  *string `json:"source_id"`
-	Amount    string  `json:"amount"`
-	Remaining string  `json:"remaining"`
-	Priority  int     `json:"priority"`
-	ExpiresAt *string `json:"expires_at"`
-	Status    string  `json:"status"`
-	CreatedAt string  `json:"created_at"`
-}
+// grantJSON is a grant on the wire, as event data shows it too.
+type grantJSON = ledger.GrantView
 
-func toGrantJSON(g ledger.Grant, c money.Currency) grantJSON {
-	out := grantJSON{ID: g.ID, Category: string(g.Category), Source: string(g.Source), SourceID: orNull(g.SourceID),
-		Amount: g.Amount.Format(c), Remaining: g.Remaining.Format(c), Priority: g.Priority, Status: string(g.Status),
-		CreatedAt: formatTime(g.CreatedAt)}
-	if !g.ExpiresAt.IsZero() {
-		at := formatTime(g.ExpiresAt)
-		out.ExpiresAt = &at
-	}
-	return out
-}
+func toGrantJSON(g ledger.Grant, c money.Currency) grantJSON { return g.View(c) }
 
 // creditJSON is what remains of an account's grants, by category.
 type creditJSON struct {

@@ -156,6 +156,20 @@ func (c *Credit) Posting(accountID string, max money.Amount, now time.Time) (led
 		Call: ledger.ScopeCredit, Terms: terms}, nil
 }
 
+// Void is the body of POST …/grants/{grant_id}/void.
+type Void struct {
+	IdempotencyKey *string `json:"idempotency_key"`
+}
+
+// Posting validates v for the void of grantID on accountID.
+func (v *Void) Posting(accountID, grantID string) (ledger.Posting, error) {
+	key, err := IdempotencyKey("idempotency_key", v.IdempotencyKey)
+	if err != nil {
+		return ledger.Posting{}, err
+	}
+	return ledger.VoidPosting(accountID, grantID, key), nil
+}
+
 // TopUp is the body of POST …/top_ups.
 type TopUp struct {
 	Amount         *string `json:"amount"`

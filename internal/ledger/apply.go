@@ -79,6 +79,10 @@ type Plan struct {
 	Grants  []*Grant
 	// Holds are the holds the group captured, to write back.
 	Holds []*Hold
+	// Expired are the grants the plan expired with something left, in the
+	// order of their expiration entries: each tells its customer
+	// (credit.expired).
+	Expired []Expiration
 }
 
 // ErrConflict is returned inside a Result when a key was used before with a
@@ -99,6 +103,10 @@ func Apply(now time.Time, newID func(string) string, accounts map[string]*Accoun
 	var seen map[IdemKey]int // index into plan.Records for keys first seen in this group
 	for i := range postings {
 		p := &postings[i]
+		if p.IsSweep() {
+			plan.Results[i] = sweep(now, newID, accounts, &plan, p)
+			continue
+		}
 		key := IdemKey{Scope: p.Scope(), Key: p.IdempotencyKey}
 		hash := p.Hash()
 		if s, ok := stored[key]; ok {
@@ -114,21 +122,7 @@ func Apply(now time.Time, newID func(string) string, accounts map[string]*Accoun
 			plan.Results[i] = Result{Err: apperr.NotFoundf("no account %s", p.AccountID)}
 			continue
 		}
-		act := ActCredit
-		if p.Amount < 0 {
-			act = ActUsage
-		}
-		if err := acct.Account.May(act); err != nil {
-			plan.Results[i] = Result{Err: err}
-			continue
-		}
-		var e Entry
-		var err error
-		if p.HoldID != "" {
-			e, err = acct.capture(now, newID, p, &plan)
-		} else {
-			e, err = acct.post(now, newID, p, true, &plan)
-		}
+		e, err := acct.apply(now, newID, p, &plan)
 		if err != nil {
 			plan.Results[i] = Result{Err: err}
 			continue
@@ -146,6 +140,25 @@ func Apply(now time.Time, newID func(string) string, accounts map[string]*Accoun
 		plan.Records = append(plan.Records, IdemRecord{IdemKey: key, Hash: hash, Result: res})
 	}
 	return plan
+}
+
+// apply books one posting that is not a sweep on a: a void, or a debit or
+// a credit, which a closed account refuses.
+func (a *AccountState) apply(now time.Time, newID func(string) string, p *Posting, plan *Plan) (Entry, error) {
+	if p.Kind == KindVoid {
+		return a.void(now, newID, p, plan)
+	}
+	act := ActCredit
+	if p.Amount < 0 {
+		act = ActUsage
+	}
+	if err := a.Account.May(act); err != nil {
+		return Entry{}, err
+	}
+	if p.HoldID != "" {
+		return a.capture(now, newID, p, plan)
+	}
+	return a.post(now, newID, p, true, plan)
 }
 
 // Credit applies a balance change that cannot be refused, the credit of a
@@ -170,13 +183,9 @@ func Credit(now time.Time, newID func(string) string, acct *AccountState, p Post
 // makes a grant (into plan.Grants), which first pays any overdraft. On
 // refusal p changes neither the balance nor the wallet.
 func (a *AccountState) post(now time.Time, newID func(string) string, p *Posting, refusable bool, plan *Plan) (Entry, error) {
-	if a.Wallet != nil && p.Amount < 0 {
-		for _, x := range a.Wallet.Expire(now) {
-			e, err := a.expire(now, newID, x)
-			if err != nil {
-				return Entry{}, err
-			}
-			plan.Entries = append(plan.Entries, e)
+	if p.Amount < 0 {
+		if err := a.expireDue(now, newID, plan); err != nil {
+			return Entry{}, err
 		}
 	}
 	before := *a
@@ -301,14 +310,15 @@ func (a *AccountState) Move(amount money.Amount, refusable bool) error {
 // order, with that entry, its result and the idempotency record that keeps
 // the result: Apply appends one entry and one record per fresh result, in
 // order, and before a debit's entry the expiration entries it wrote (which
-// answer no posting, and are skipped here). A rule applied after Apply
+// answer no posting, and are skipped here, as are sweeps, which answer
+// with no entry of their own). A rule applied after Apply
 // (budgets) uses it to amend what is answered and what a replay will
 // answer alike.
 func (p *Plan) EachFresh(fn func(i int, e *Entry, res *Result, rec *IdemRecord)) {
 	k, rec := 0, 0
 	for i := range p.Results {
 		r := &p.Results[i]
-		if r.Err != nil || r.Replayed {
+		if r.Err != nil || r.Replayed || r.EntryID == "" {
 			continue
 		}
 		for p.Entries[k].ID != r.EntryID {

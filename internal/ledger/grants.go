@@ -204,6 +204,9 @@ type Wallet struct {
 	grants    []*Grant // active, in spending order
 	overdraft money.Amount
 	changed   map[string]*Grant
+	// inactive are grants of the account that are no longer active, which
+	// the store loaded because a posting names them (Remember).
+	inactive map[string]*Grant
 }
 
 // NewWallet returns the wallet of an account with these active grants and
@@ -357,10 +360,15 @@ func (w *Wallet) Debit(amount money.Amount, now time.Time) ([]Expiration, []Fund
 
 // Void takes what remains of an active grant out of the wallet; the grant
 // becomes voided and the amount is returned for the void entry (zero when
-// nothing remained). A grant that is not active answers 409 conflict.
+// nothing remained). A grant that is not active (one that left the wallet,
+// or one the store remembered) answers 409 conflict; one the wallet never
+// heard of, 404 not_found.
 func (w *Wallet) Void(id string) (*Grant, money.Amount, error) {
 	i := slices.IndexFunc(w.grants, func(g *Grant) bool { return g.ID == id })
 	if i < 0 {
+		if w.changed[id] == nil && w.inactive[id] == nil {
+			return nil, 0, apperr.NotFoundf("no grant %s", id)
+		}
 		return nil, 0, apperr.New(apperr.Conflict, "grant %s is not active: it is used up, expired or voided", id)
 	}
 	g := w.grants[i]
@@ -369,6 +377,26 @@ func (w *Wallet) Void(id string) (*Grant, money.Amount, error) {
 	w.touch(g)
 	w.grants = slices.Delete(w.grants, i, i+1)
 	return g, amount, nil
+}
+
+// Active returns the active grant with id, or nil.
+func (w *Wallet) Active(id string) *Grant {
+	for _, g := range w.grants {
+		if g.ID == id {
+			return g
+		}
+	}
+	return nil
+}
+
+// Remember tells the wallet of a grant of its account that is no longer
+// active (used, expired or voided), which a posting names: Void then
+// answers 409 for it, not 404.
+func (w *Wallet) Remember(g *Grant) {
+	if w.inactive == nil {
+		w.inactive = map[string]*Grant{}
+	}
+	w.inactive[g.ID] = g
 }
 
 // fundingCodes are the one-letter categories of a stored funding line.

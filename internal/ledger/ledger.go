@@ -135,6 +135,8 @@ type Posting struct {
 	// unless the hold is active and covers the amount, and releases the
 	// rest of it.
 	HoldID string
+	// GrantID is the grant a void (KindVoid) takes out of the balance.
+	GrantID string
 
 	hash string // set by Prepare
 }
@@ -164,6 +166,11 @@ func (p *Posting) computeHash() string {
 	writeField(h, string(p.Kind))
 	writeField(h, p.Description)
 	writeField(h, p.Subject)
+	if p.GrantID != "" {
+		// Only a void names a grant, so every other posting hashes as
+		// before.
+		writeField(h, p.GrantID)
+	}
 	if p.Terms.given() {
 		// Only terms other than the defaults are hashed, so that a key
 		// first used before grants existed replays as it did.
@@ -247,6 +254,9 @@ type Store interface {
 	// Grants lists an account's grants, newest first; those of status
 	// only, when it is not empty.
 	Grants(ctx context.Context, accountID string, status GrantStatus, p Page) ([]Grant, bool, error)
+	// Grant returns one of an account's grants; NotFound when the account
+	// has no such grant.
+	Grant(ctx context.Context, accountID, id string) (Grant, error)
 	// Credit is what remains of an account's active grants, by category.
 	Credit(ctx context.Context, accountID string) (paid, promotional money.Amount, err error)
 	// Verify recomputes every balance from its entries and checks every
@@ -303,4 +313,7 @@ type Day struct {
 	// TopUpCredits is the part of Credits that top-ups brought.
 	TopUpCredits money.Amount
 	Closing, Low money.Amount
+	// Removed is what left the balance other than as usage: expirations
+	// and voids. Credits - Usage - Removed is the day's change.
+	Removed money.Amount
 }

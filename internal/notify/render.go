@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/topup/topup/internal/alert"
+	"github.com/topup/topup/internal/ledger"
 	"github.com/topup/topup/internal/topup"
 )
 
@@ -72,6 +73,13 @@ func words(ev Event, consoleURL string) (subject string, paras []string, link, l
 		subject = "The budget of " + budgetName + " is spent"
 		paras = []string{fmt.Sprintf("The %s budget of %s (limit %s) is spent: %s.", s("kind"), budgetName, s("limit"), s("spent")),
 			"Usage is still recorded, but the platform is told to stop spending."}
+	case ledger.EventCreditExpiring:
+		subject = "Credit of " + money("remaining") + " expires soon"
+		paras = []string{fmt.Sprintf("%s of your credit (grant %s) expires at %s. Use it before then: what remains is removed from your balance.",
+			money("remaining"), s("id"), s("expires_at"))}
+	case ledger.EventCreditExpired:
+		subject = "Credit of " + money("amount_expired") + " expired"
+		paras = []string{fmt.Sprintf("%s of credit (grant %s) expired at %s and was removed from your balance.", money("amount_expired"), s("id"), s("expires_at"))}
 	default:
 		subject = "Topup: " + ev.Type
 		paras = []string{"Event " + ev.Type + "."}

@@ -37,8 +37,8 @@ SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[])`
 	updateBalances = `UPDATE accounts SET balance = v.b, last_seq = v.s, turnover = v.t, overdraft = v.o, updated_at = $1
 FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[]) AS v(id, b, s, t, o) WHERE accounts.id = v.id`
-	upsertDaily = `INSERT INTO daily_totals (account_id, day, usage, credits, top_ups, top_up_credits, closing_balance, min_balance)
-SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[])` + sqlstore.DailyUpsert
+	upsertDaily = `INSERT INTO daily_totals (account_id, day, usage, credits, top_ups, top_up_credits, closing_balance, min_balance, removed)
+SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[])` + sqlstore.DailyUpsert
 )
 
 // query runs q and calls row for each row it answers.
@@ -139,13 +139,13 @@ func (bulk) UpsertDaily(ctx context.Context, tx *sql.Tx, rows []sqlstore.DailyRo
 	}
 	n := len(rows)
 	accounts, days := make([]string, n), make([]string, n)
-	usage, credits, topUps, topUpCredits, closing, low := make([]int64, n), make([]int64, n), make([]int64, n),
-		make([]int64, n), make([]int64, n), make([]int64, n)
+	usage, credits, topUps, topUpCredits, closing, low, removed := make([]int64, n), make([]int64, n), make([]int64, n),
+		make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
 	for i, r := range rows {
 		accounts[i], days[i], usage[i], credits[i] = r.Account, r.Day, r.Usage, r.Credits
-		topUps[i], topUpCredits[i], closing[i], low[i] = r.TopUps, r.TopUpCredits, r.Closing, r.Low
+		topUps[i], topUpCredits[i], closing[i], low[i], removed[i] = r.TopUps, r.TopUpCredits, r.Closing, r.Low, r.Removed
 	}
-	_, err := tx.ExecContext(ctx, upsertDaily, accounts, days, usage, credits, topUps, topUpCredits, closing, low)
+	_, err := tx.ExecContext(ctx, upsertDaily, accounts, days, usage, credits, topUps, topUpCredits, closing, low, removed)
 	return err
 }
 

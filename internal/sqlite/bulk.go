@@ -132,8 +132,8 @@ period_start = CASE WHEN kind = 'monthly' AND period_start < ? THEN ? ELSE perio
 			cell: "(?,?,?,?,?)", cols: 5},
 		balances: values{head: `UPDATE accounts SET balance = v.column2, last_seq = v.column3, turnover = v.column4, overdraft = v.column5, updated_at = ? FROM (VALUES `, lead: 1,
 			cell: "(?, CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT))", cols: 5, tail: `) AS v WHERE accounts.id = v.column1`},
-		daily: values{head: `INSERT INTO daily_totals (account_id, day, usage, credits, top_ups, top_up_credits, closing_balance, min_balance) VALUES `,
-			cell: "(?,?,?,?,?,?,?,?)", cols: 8, tail: sqlstore.DailyUpsert},
+		daily: values{head: `INSERT INTO daily_totals (account_id, day, usage, credits, top_ups, top_up_credits, closing_balance, min_balance, removed) VALUES `,
+			cell: "(?,?,?,?,?,?,?,?,?)", cols: 9, tail: sqlstore.DailyUpsert},
 	}
 	for _, v := range []*values{&b.lock, &b.idem, &b.budgets, &b.entries, &b.records, &b.balances, &b.daily, &b.newGrants, &b.grantUpdates} {
 		if err := v.prepare(ctx, db); err != nil {
@@ -214,9 +214,9 @@ func (b *bulk) UpdateBalances(ctx context.Context, tx *sql.Tx, accounts []*ledge
 
 func (b *bulk) UpsertDaily(ctx context.Context, tx *sql.Tx, rows []sqlstore.DailyRow) error {
 	return b.daily.each(ctx, tx, len(rows), func(st *sql.Stmt, from, to int) error {
-		args := make([]any, 0, 8*(to-from))
+		args := make([]any, 0, 9*(to-from))
 		for _, r := range rows[from:to] {
-			args = append(args, r.Account, r.Day, r.Usage, r.Credits, r.TopUps, r.TopUpCredits, r.Closing, r.Low)
+			args = append(args, r.Account, r.Day, r.Usage, r.Credits, r.TopUps, r.TopUpCredits, r.Closing, r.Low, r.Removed)
 		}
 		_, err := st.ExecContext(ctx, args...)
 		return err

@@ -90,12 +90,15 @@ type DailyRow struct {
 	Usage, Credits             int64
 	TopUps                     int64
 	TopUpCredits, Closing, Low int64
+	// Removed is what left the balance other than as usage (expirations,
+	// voids).
+	Removed int64
 }
 
 // DailyUpsert folds an inserted row into the account-day's totals; it
 // follows the INSERT's VALUES or SELECT.
 const DailyUpsert = ` ON CONFLICT (account_id, day) DO UPDATE SET usage = daily_totals.usage + excluded.usage,
 credits = daily_totals.credits + excluded.credits, top_ups = daily_totals.top_ups + excluded.top_ups,
-top_up_credits = daily_totals.top_up_credits + excluded.top_up_credits,
+top_up_credits = daily_totals.top_up_credits + excluded.top_up_credits, removed = daily_totals.removed + excluded.removed,
 closing_balance = excluded.closing_balance,
 min_balance = CASE WHEN excluded.min_balance < daily_totals.min_balance THEN excluded.min_balance ELSE daily_totals.min_balance END`

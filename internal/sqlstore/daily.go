@@ -27,9 +27,14 @@ func (s *core) recordDaily(ctx context.Context, tx *sql.Tx, entries []ledger.Ent
 			byKey[k] = r
 			keys = append(keys, k)
 		}
-		if e.Amount < 0 {
+		switch {
+		case e.Amount < 0 && e.Kind == ledger.KindUsage:
 			r.Usage -= int64(e.Amount)
-		} else {
+		case e.Amount < 0:
+			// An expiration or a void is not usage: the console's burn
+			// rate must not count it.
+			r.Removed -= int64(e.Amount)
+		default:
 			r.Credits += int64(e.Amount)
 		}
 		if e.Kind == ledger.KindTopUp {
@@ -69,7 +74,7 @@ func compare(a, b string) int {
 // DailyTotals returns an account's days from since (inclusive), oldest
 // first; days without a balance change are absent.
 func (s *Console) DailyTotals(ctx context.Context, accountID string, since time.Time) ([]ledger.Day, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT day, usage, credits, top_ups, top_up_credits, closing_balance, min_balance FROM daily_totals
+	rows, err := s.read.QueryContext(ctx, `SELECT day, usage, credits, top_ups, top_up_credits, closing_balance, min_balance, removed FROM daily_totals
 WHERE account_id = $1 AND day >= $2 ORDER BY day`, accountID, since.UTC().Format(time.DateOnly))
 	if err != nil {
 		return nil, fmt.Errorf("daily totals: %w", err)
@@ -79,7 +84,7 @@ WHERE account_id = $1 AND day >= $2 ORDER BY day`, accountID, since.UTC().Format
 	for rows.Next() {
 		var d ledger.Day
 		var day string
-		if err := rows.Scan(&day, &d.Usage, &d.Credits, &d.TopUps, &d.TopUpCredits, &d.Closing, &d.Low); err != nil {
+		if err := rows.Scan(&day, &d.Usage, &d.Credits, &d.TopUps, &d.TopUpCredits, &d.Closing, &d.Low, &d.Removed); err != nil {
 			return nil, err
 		}
 		if d.Day, err = time.Parse(time.DateOnly, day); err != nil {

@@ -75,7 +75,10 @@ func (s *Ledger) Entries(ctx context.Context, accountID string, p ledger.Page) (
 // the active grants' remaining less the overdraft; each grant's remaining
 // equals its amount less its overdraft payback and the funding lines that
 // took from it; held equals the active holds that have not expired, and
-// every captured hold is recorded once, as the usage it captured.
+// every captured hold is recorded once, as the usage it captured; no entry
+// drew on a grant at or after its expires_at, no
+// grant is still active with something left behind a later negative entry
+// than its expiry, and every expired or voided grant has its one entry.
 func (s *Ledger) Verify(ctx context.Context) ([]ledger.Violation, error) {
 	var out []ledger.Violation
 	add := func(id, format string, args ...any) {
@@ -125,47 +128,64 @@ FROM accounts a LEFT JOIN entries e ON e.account_id = a.id GROUP BY a.id, a.bala
 // of the overdraft when it was made, less every funding line that took
 // from it (usage, expiration and void entries alike).
 func (s *core) verifyGrants(ctx context.Context, add func(id, format string, args ...any)) error {
-	taken := map[string]int64{}
-	rows, err := s.read.QueryContext(ctx, `SELECT account_id, id, funding FROM entries WHERE funding <> ''`)
+	taken, lastDraw, err := s.fundingTaken(ctx, add)
 	if err != nil {
 		return err
 	}
-	for rows.Next() {
-		var acct, id, funding string
-		if err := rows.Scan(&acct, &id, &funding); err != nil {
-			rows.Close()
-			return err
-		}
-		lines, err := ledger.DecodeFunding(funding)
-		if err != nil {
-			add(acct, "entry %s: %v", id, err)
-			continue
-		}
-		for _, f := range lines {
-			if f.GrantID != "" {
-				taken[f.GrantID] += int64(f.Amount)
-			}
-		}
-	}
-	if err := rows.Close(); err != nil {
-		return err
-	}
-	rows, err = s.read.QueryContext(ctx, `SELECT account_id, id, amount, remaining, paid_back FROM grants ORDER BY account_id, id`)
+	rows, err := s.read.QueryContext(ctx, `SELECT account_id, id, amount, remaining, paid_back, expires_at FROM grants ORDER BY account_id, id`)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var acct, id string
-		var amount, remaining, paidBack int64
-		if err := rows.Scan(&acct, &id, &amount, &remaining, &paidBack); err != nil {
+		var amount, remaining, paidBack, expires int64
+		if err := rows.Scan(&acct, &id, &amount, &remaining, &paidBack, &expires); err != nil {
 			return err
 		}
 		if want := amount - paidBack - taken[id]; remaining != want {
 			add(acct, "grant %s: remaining %d micros, but its amount less payback and funding lines leaves %d", id, remaining, want)
 		}
+		if at, ok := lastDraw[id]; ok && expires != 0 && at >= expires {
+			add(acct, "grant %s: an entry drew on it at or after its expires_at", id)
+		}
 	}
 	return rows.Err()
+}
+
+// fundingTaken sums, per grant, what the funding lines of every entry took
+// from it, and finds when an entry other than the grant's own expiration or
+// void last took from it (lastDraw: never at or after its expires_at).
+func (s *core) fundingTaken(ctx context.Context, add func(id, format string, args ...any)) (taken, lastDraw map[string]int64, err error) {
+	taken, lastDraw = map[string]int64{}, map[string]int64{}
+	rows, err := s.read.QueryContext(ctx, `SELECT account_id, id, kind, created_at, funding FROM entries WHERE funding <> ''`)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var acct, id, kind, funding string
+		var at int64
+		if err := rows.Scan(&acct, &id, &kind, &at, &funding); err != nil {
+			return nil, nil, err
+		}
+		lines, err := ledger.DecodeFunding(funding)
+		if err != nil {
+			add(acct, "entry %s: %v", id, err)
+			continue
+		}
+		drew := ledger.Kind(kind) != ledger.KindExpiration && ledger.Kind(kind) != ledger.KindVoid
+		for _, f := range lines {
+			if f.GrantID == "" {
+				continue
+			}
+			taken[f.GrantID] += int64(f.Amount)
+			if drew {
+				lastDraw[f.GrantID] = max(lastDraw[f.GrantID], at)
+			}
+		}
+	}
+	return taken, lastDraw, rows.Err()
 }
 
 func (s *core) eachPair(ctx context.Context, query string, fn func(a, b string)) error {
@@ -190,9 +210,9 @@ var verifyChecks = []struct{ problem, query string }{
 	{"entry %s: balance_after differs from the running sum of amounts", `SELECT account_id, id FROM (
 SELECT account_id, id, balance_after, SUM(amount) OVER (PARTITION BY account_id ORDER BY seq) AS running FROM entries) r
 WHERE running <> balance_after ORDER BY account_id LIMIT 1000`},
-	{"entry %s: amount has the wrong sign for its kind", `SELECT account_id, id FROM entries
+	{"entry %s: amount has the wrong sign for its kind (or an expiration or void names no grant)", `SELECT account_id, id FROM entries
 WHERE (kind IN ('usage', 'refund', 'dispute') AND amount >= 0) OR (kind IN ('credit', 'top_up', 'refund_reversal', 'dispute_reversal') AND amount <= 0)
-OR amount = 0 ORDER BY account_id LIMIT 1000`},
+OR amount = 0 OR (kind IN ('expiration', 'void') AND (amount > 0 OR grant_id IS NULL)) ORDER BY account_id LIMIT 1000`},
 	{"top-up %s: refunded and disputed more than its amount", `SELECT t.account_id, t.id FROM top_ups t
 WHERE t.amount < COALESCE((SELECT CAST(SUM(r.amount) AS BIGINT) FROM refunds r WHERE r.top_up_id = t.id AND r.status IN ('pending', 'succeeded')), 0)
 + COALESCE((SELECT CAST(SUM(d.withdrawn) AS BIGINT) FROM disputes d WHERE d.top_up_id = t.id AND d.was_drawn AND NOT d.reinstated), 0) LIMIT 1000`},
@@ -212,7 +232,7 @@ OR (NOT d.reinstated AND EXISTS (SELECT 1 FROM entries e WHERE e.kind = 'dispute
 LEFT JOIN top_ups t ON t.id = e.top_up_id
 WHERE e.kind = 'top_up' AND (t.id IS NULL OR t.status <> 'succeeded' OR t.amount <> e.amount OR t.account_id <> e.account_id) LIMIT 1000`},
 	{"daily totals (%s) differ from the sum of the entries", `SELECT a.id, a.id FROM accounts a
-LEFT JOIN (SELECT account_id, CAST(SUM(credits - usage) AS BIGINT) AS n FROM daily_totals GROUP BY account_id) d ON d.account_id = a.id
+LEFT JOIN (SELECT account_id, CAST(SUM(credits - usage - removed) AS BIGINT) AS n FROM daily_totals GROUP BY account_id) d ON d.account_id = a.id
 LEFT JOIN (SELECT account_id, CAST(SUM(amount) AS BIGINT) AS n FROM entries GROUP BY account_id) e ON e.account_id = a.id
 WHERE COALESCE(d.n, 0) <> COALESCE(e.n, 0)`},
 	{"top-up %s succeeded but was never credited", `SELECT t.account_id, t.id FROM top_ups t
@@ -228,6 +248,18 @@ WHERE a.has_budgets <> EXISTS (SELECT 1 FROM budgets b WHERE b.account_id = a.id
 	{"budget %s: spent differs from the usage it covers in its period", `SELECT b.account_id, b.id FROM budgets b
 WHERE b.spent <> (SELECT CAST(COALESCE(-SUM(e.amount), 0) AS BIGINT) FROM entries e WHERE e.account_id = b.account_id AND e.kind = 'usage'
 AND e.seq > b.start_seq AND e.created_at >= b.period_start AND (b.subject = '' OR e.subject = b.subject)) LIMIT 1000`},
+	// Expiry: a grant whose expires_at has come is expired by the first
+	// transaction that lowers its account's balance after it (a debit, a
+	// void, the worker's sweep), so none may still be active, with
+	// something left, behind a later negative entry; a grant that left as
+	// expired or voided did so by its one entry.
+	{"grant %s still has remaining after its expires_at, behind a later negative entry", `SELECT g.account_id, g.id FROM grants g
+WHERE g.status = 'active' AND g.remaining > 0 AND g.expires_at > 0 AND EXISTS (SELECT 1 FROM entries e
+WHERE e.account_id = g.account_id AND e.amount < 0 AND e.created_at >= g.expires_at) LIMIT 1000`},
+	{"grant %s is expired or voided but has no entry of that kind, or is not active yet keeps remaining", `SELECT g.account_id, g.id FROM grants g
+WHERE (g.status <> 'active' AND g.remaining <> 0)
+OR (g.status = 'expired' AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.grant_id = g.id AND e.kind = 'expiration'))
+OR (g.status = 'voided' AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.grant_id = g.id AND e.kind = 'void')) LIMIT 1000`},
 	// Against the entries, not the balance column, so that a wrong
 	// balance is one problem (above), a wrong grant or overdraft another.
 	{"the active grants' remaining less the overdraft (%s) differs from the sum of the entries", `SELECT a.id, a.id FROM accounts a

@@ -57,6 +57,9 @@ func (s *core) postTx(ctx context.Context, tx *sql.Tx, postings []ledger.Posting
 	if err := s.prepareHolds(ctx, tx, state.Accounts, postings, now); err != nil {
 		return nil, err
 	}
+	if err := s.completeGrants(ctx, tx, state.Accounts, postings, now); err != nil {
+		return nil, err
+	}
 	plan := debit.New(now, s.ids.New, state, postings)
 	budgets, err := s.spendBudgets(ctx, tx, plan.Spend, now)
 	if err != nil {
@@ -134,6 +137,9 @@ func (s *core) loadIdempotency(ctx context.Context, tx *sql.Tx, postings []ledge
 	keys := make([]ledger.IdemKey, 0, len(postings))
 	seen := make(map[ledger.IdemKey]struct{}, len(postings))
 	for i := range postings {
+		if postings[i].IsSweep() {
+			continue // a sweep has no key
+		}
 		k := ledger.IdemKey{Scope: postings[i].Scope(), Key: postings[i].IdempotencyKey}
 		if _, ok := seen[k]; !ok {
 			seen[k] = struct{}{}

@@ -173,6 +173,9 @@ func testExpiredGrantMetByDebit(t *testing.T, f *fixture) {
 	if g := f.grant(a.ID, old); g.Status != ledger.GrantExpired || g.Remaining != 0 {
 		t.Errorf("expired grant %+v", g)
 	}
+	if types, data := f.events(a.ID); fmt.Sprint(types) != "[credit.expired]" || data["credit.expired"]["id"] != old || data["credit.expired"]["amount_expired"] != "5.00" {
+		t.Errorf("events %v %v; want the customer told once of what expired", types, data)
+	}
 	if b := f.balance(a.ID); b != 0 {
 		t.Errorf("balance %s, want 0.00", b.Format(usd))
 	}

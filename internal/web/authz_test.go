@@ -78,6 +78,9 @@ var routeSpecs = map[string]routeSpec{
 		return fmt.Sprintf(`{"idempotency_key":"cap%d"}`, m.next())
 	}},
 	"POST /v1/accounts/{id}/holds/{hold_id}/release": {write: true, windDown: true, body: noBody},
+	"POST /v1/accounts/{id}/grants/{grant_id}/void": {write: true, windDown: true, body: func(m *matrix) string {
+		return fmt.Sprintf(`{"idempotency_key":"v%d"}`, m.next())
+	}},
 
 	"GET /v1/accounts/{id}/auto_top_up": {body: noBody},
 	"PUT /v1/accounts/{id}/auto_top_up": {write: true, body: func(*matrix) string {
@@ -157,6 +160,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		closedPool["pm"] = append(closedPool["pm"], m.fresh(closed, "pm"))
 		closedPool["budget_id"] = append(closedPool["budget_id"], m.fresh(closed, "budget_id"))
 		closedPool["endpoint_id"] = append(closedPool["endpoint_id"], m.fresh(closed, "endpoint_id"))
+		closedPool["grant_id"] = append(closedPool["grant_id"], m.fresh(closed, "grant_id"))
 	}
 	closedPool["hold_id"] = []string{m.fresh(closed, "hold_id")}
 	e.mustAPI("PATCH", "/v1/accounts/"+closed.ID, adminKey, `{"status":"closed"}`, 200, nil)
@@ -345,6 +349,12 @@ func (m *matrix) fresh(h holder, param string) string {
 		e.mustAPI("POST", base+"/webhook_endpoints", adminKey, fmt.Sprintf(`{"url":"https://8.8.8.8/fresh/%d"}`, m.next()), 201, &out)
 	case "hold_id":
 		e.mustAPI("POST", base+"/holds", adminKey, fmt.Sprintf(`{"amount":"0.01","idempotency_key":"fresh%d"}`, m.next()), 201, &out)
+	case "grant_id":
+		var c struct {
+			GrantID string `json:"grant_id"`
+		}
+		e.mustAPI("POST", base+"/credits", adminKey, fmt.Sprintf(`{"amount":"1.00","idempotency_key":"fresh%d"}`, m.next()), 201, &c)
+		out.ID = c.GrantID
 	default:
 		e.t.Fatalf("no fresh %s", param)
 	}
@@ -404,6 +414,11 @@ func (m *matrix) path(pattern string, h holder, pool map[string][]string) string
 			v = pool[param][0]
 		case param == "hold_id":
 			// Each call gets an active hold of its own.
+			v = m.fresh(h, param)
+		case param == "grant_id" && pool != nil && len(pool[param]) > 0:
+			// A void needs an active grant each time.
+			v, pool[param] = pool[param][0], pool[param][1:]
+		case param == "grant_id":
 			v = m.fresh(h, param)
 		case removes && pool != nil && len(pool[param]) > 0:
 			v, pool[param] = pool[param][0], pool[param][1:]

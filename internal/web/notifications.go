@@ -122,6 +122,8 @@ var eventTitles = map[string]string{
 	topup.EventAutoTopUpLimitReached: "Monthly limit reached",
 	alert.BudgetThresholdReached:     "Budget alert",
 	alert.BudgetExhausted:            "Budget exhausted",
+	ledger.EventCreditExpiring:       "Credit expires soon",
+	ledger.EventCreditExpired:        "Credit expired",
 }
 
 func eventTitle(typ string) string {
@@ -150,6 +152,10 @@ type eventData struct {
 	Limit   string `json:"limit"`
 	Spent   string `json:"spent"`
 	Percent int    `json:"percent"`
+	// credit.*: the grant, and what expired
+	Remaining     string `json:"remaining"`
+	ExpiresAt     string `json:"expires_at"`
+	AmountExpired string `json:"amount_expired"`
 }
 
 // eventWords puts a notification in words: "Balance fell below $20.00
@@ -239,9 +245,25 @@ func (c *Console) eventWords(ctx context.Context, q *request, n topup.Notificati
 		row.Summary = budget + " is exhausted: " + amount(d.Spent) + " of " + amount(d.Limit) + " spent. Usage for " + who + " should be paused."
 		row.Link, row.LinkText = q.base()+"/budgets", "Budgets"
 	default:
-		row.Summary = "Event " + n.Type + "."
+		row.Tone, row.Summary = creditWords(n.Type, d, amount)
 	}
 	return row
+}
+
+// creditWords puts a grant's expiry events in words (and any other event
+// as its type), with their tone.
+func creditWords(typ string, d eventData, amount func(string) string) (tone, summary string) {
+	when := d.ExpiresAt
+	if t, err := time.Parse(time.RFC3339Nano, d.ExpiresAt); err == nil {
+		when = formatTime(t)
+	}
+	switch typ {
+	case ledger.EventCreditExpiring:
+		return "warning", amount(d.Remaining) + " of credit expires on " + when + ": what remains then leaves the balance."
+	case ledger.EventCreditExpired:
+		return "info", amount(d.AmountExpired) + " of credit expired on " + when + " and left the balance."
+	}
+	return "info", "Event " + typ + "."
 }
 
 // attemptWords says what became of one delivery attempt.

@@ -24,7 +24,7 @@ const historyDays = 30
 type flow struct {
 	Day     time.Time // 00:00 UTC
 	Usage   money.Amount
-	Grants  money.Amount // credits other than top-ups: grants, refunds, adjustments
+	Grants  money.Amount // credits other than top-ups (grants, refunds, adjustments), less what expired or was voided
 	TopUps  int
 	TopUpIn money.Amount // what top-ups credited
 	Opening money.Amount
@@ -62,15 +62,15 @@ func buildHistory(rows []ledger.Day, balance money.Amount, created, now time.Tim
 	var net money.Amount
 	for _, r := range rows {
 		byDay[dayOf(r.Day)] = r
-		net += r.Credits - r.Usage
+		net += r.Credits - r.Usage - r.Removed
 	}
 	h := history{Opening: balance - net, Balance: balance}
 	b := h.Opening
 	for d := first; !d.After(today); d = d.AddDate(0, 0, 1) {
 		f := flow{Day: d, Opening: b}
 		if r, ok := byDay[d]; ok {
-			f.Usage, f.Grants, f.TopUps, f.TopUpIn = r.Usage, r.Credits-r.TopUpCredits, r.TopUps, r.TopUpCredits
-			b += r.Credits - r.Usage
+			f.Usage, f.Grants, f.TopUps, f.TopUpIn = r.Usage, r.Credits-r.TopUpCredits-r.Removed, r.TopUps, r.TopUpCredits
+			b += r.Credits - r.Usage - r.Removed
 		}
 		f.Closing = b
 		h.Days = append(h.Days, f)

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/topup/topup/internal/alert"
@@ -67,5 +68,23 @@ func TestPercentOf(t *testing.T) {
 		if got := percentOf(tt.spent, tt.limit); got != tt.want {
 			t.Errorf("percentOf(%d, %d) = %d; want %d", tt.spent, tt.limit, got, tt.want)
 		}
+	}
+}
+
+// TestCreditWords: the console says how much credit expires (or expired)
+// and when, from the events' data.
+func TestCreditWords(t *testing.T) {
+	t.Parallel()
+	amount := func(s string) string { return "$" + s }
+	d := eventData{Remaining: "4.50", AmountExpired: "3.00", ExpiresAt: "2026-03-11T05:06:07.000000Z"}
+	tone, s := creditWords("credit.expiring", d, amount)
+	if tone != "warning" || !strings.HasPrefix(s, "$4.50 of credit expires on ") || strings.Contains(s, "T05") {
+		t.Errorf("credit.expiring: %s %q", tone, s)
+	}
+	if _, s := creditWords("credit.expired", d, amount); !strings.HasPrefix(s, "$3.00 of credit expired on ") {
+		t.Errorf("credit.expired: %q", s)
+	}
+	if _, s := creditWords("something.else", d, amount); s != "Event something.else." {
+		t.Errorf("another event: %q", s)
 	}
 }
