@@ -17,7 +17,8 @@ import (
 )
 
 // webhookFetchTimeout bounds the Stripe lookups ParseWebhook makes for setup
-// events, whose payloads name the SetupIntent or card only by id.
+// events, whose payloads name the SetupIntent or card only by id, and for
+// refund and dispute events, whose top-up id is on their PaymentIntent.
 const webhookFetchTimeout = 20 * time.Second
 
 // ParseWebhook is ParseWebhookContext with a background context bounded by
@@ -50,8 +51,14 @@ func (p *Provider) ParseWebhook(payload []byte, sigHeader string) (payment.Event
 // checkout.session.completed (setup mode) and setup_intent.succeeded carry
 // the saved Card, the Customer and the AccountID from metadata; both arrive
 // for one hosted setup, with the same Card.ID. payment_method.detached
-// carries the Card and, when Stripe says, the Customer it left. Other types
-// come back with only ID, Type and Created.
+// carries the Card and, when Stripe says, the Customer it left.
+// refund.created, refund.updated and refund.failed carry the Refund (its
+// top-up id read from its PaymentIntent when Topup did not make it);
+// charge.dispute.created, funds_withdrawn, funds_reinstated and closed
+// carry the Dispute, its top-up id read from its PaymentIntent (see
+// disputeEvent). charge.refunded is not read: since API version 2022-11-15
+// it no longer carries its refunds. Other types come back with only ID,
+// Type and Created.
 //
 // An error that does not wrap ErrBadSignature is worth a 5xx answer: Stripe
 // sends the event again later.
@@ -73,6 +80,11 @@ func (p *Provider) ParseWebhookContext(ctx context.Context, payload []byte, sigH
 		stripego.EventTypePaymentIntentRequiresAction, stripego.EventTypePaymentIntentProcessing,
 		stripego.EventTypePaymentIntentCanceled:
 		return chargeEvent(ev, e.Data.Raw)
+	case stripego.EventTypeRefundCreated, stripego.EventTypeRefundUpdated, stripego.EventTypeRefundFailed:
+		return p.refundEvent(ctx, ev, e.Data.Raw)
+	case stripego.EventTypeChargeDisputeCreated, stripego.EventTypeChargeDisputeFundsWithdrawn,
+		stripego.EventTypeChargeDisputeFundsReinstated, stripego.EventTypeChargeDisputeClosed:
+		return p.disputeEvent(ctx, ev, e.Data.Raw)
 	case stripego.EventTypeCheckoutSessionCompleted:
 		var s wireSession
 		if err := json.Unmarshal(e.Data.Raw, &s); err != nil {
