@@ -2,10 +2,12 @@ package sandbox
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
+	"github.com/topup/topup/internal/apperr"
 	"github.com/topup/topup/internal/payment"
 )
 
@@ -87,16 +89,18 @@ func CheckDispute(m ChargeMoney) (int64, error) {
 // charge.dispute.funds_withdrawn, to Config.Events. A charge has one
 // dispute: disputing it again returns that dispute as it stands and sends
 // its events again (the same ids). An unknown charge wraps
-// payment.ErrNotFound; a charge that did not succeed or was refunded in
-// whole wraps ErrNotDisputable; a failed delivery of the events wraps
-// payment.ErrUnknownOutcome (dispute again to send them).
+// payment.ErrNotFound (apperr not_found); a charge that did not succeed or
+// was refunded in whole wraps ErrNotDisputable (apperr conflict); another
+// reason is apperr invalid on "reason"; a failed delivery of the events
+// wraps payment.ErrUnknownOutcome (dispute again to send them).
 func (p *Provider) Dispute(ctx context.Context, chargeID, reason string) (payment.Dispute, error) {
 	op := "sandbox: dispute charge " + chargeID
 	if reason == "" {
 		reason = DefaultDisputeReason
 	}
 	if !ValidDisputeReason(reason) {
-		return payment.Dispute{}, fmt.Errorf("%s: unknown reason %q", op, reason)
+		return payment.Dispute{}, apiError(fmt.Errorf("%s: %w: unknown reason %q (Stripe's reasons: %s)", op, errBadInput, reason,
+			strings.Join(DisputeReasons, ", ")), "reason")
 	}
 	d := Dispute{
 		ID: p.ids.New("dp"), ChargeID: chargeID, Reason: reason, Status: payment.DisputeNeedsResponse,
@@ -112,7 +116,7 @@ func (p *Provider) Dispute(ctx context.Context, chargeID, reason string) (paymen
 	}
 	got, _, err := p.store.SandboxInsertDispute(ctx, chargeID, decide)
 	if err != nil {
-		return payment.Dispute{}, fmt.Errorf("%s: %w", op, err)
+		return payment.Dispute{}, apiError(fmt.Errorf("%s: %w", op, err), "")
 	}
 	if err := p.emit(context.WithoutCancel(ctx), disputeEvents(got)...); err != nil {
 		return payment.Dispute{}, fmt.Errorf("%s: %w", op, err)
@@ -125,15 +129,16 @@ func (p *Provider) Dispute(ctx context.Context, chargeID, reason string) (paymen
 // or OutcomeLost. It sends charge.dispute.funds_reinstated (won) and
 // charge.dispute.closed, after the dispute's earlier events again. Closing
 // a closed dispute with the same outcome returns it and sends its events
-// again; with the other outcome it wraps ErrDisputeClosed. An unknown
-// dispute or a charge without one wraps payment.ErrNotFound; a failed
-// delivery of the events wraps payment.ErrUnknownOutcome (close again to
-// send them).
+// again; with the other outcome it wraps ErrDisputeClosed (apperr
+// conflict). An unknown dispute or a charge without one wraps
+// payment.ErrNotFound (apperr not_found); another outcome is apperr
+// invalid on "outcome"; a failed delivery of the events wraps
+// payment.ErrUnknownOutcome (close again to send them).
 func (p *Provider) CloseDispute(ctx context.Context, id, outcome string) (payment.Dispute, error) {
 	op := "sandbox: close dispute " + id
 	to := payment.DisputeStatus(outcome)
 	if to != payment.DisputeWon && to != payment.DisputeLost {
-		return payment.Dispute{}, fmt.Errorf("%s: outcome %q is neither %s nor %s", op, outcome, OutcomeWon, OutcomeLost)
+		return payment.Dispute{}, apiError(fmt.Errorf("%s: %w: outcome %q is neither %s nor %s", op, errBadInput, outcome, OutcomeWon, OutcomeLost), "outcome")
 	}
 	var d Dispute
 	var err error
@@ -143,16 +148,49 @@ func (p *Provider) CloseDispute(ctx context.Context, id, outcome string) (paymen
 		d, err = p.store.SandboxDisputeOfCharge(ctx, id)
 	}
 	if err != nil {
-		return payment.Dispute{}, fmt.Errorf("%s: %w", op, err)
+		return payment.Dispute{}, apiError(fmt.Errorf("%s: %w", op, err), "")
 	}
 	if d, err = p.store.SandboxCloseDispute(ctx, d.ID, to, p.clock.Now()); err != nil {
 		return payment.Dispute{}, fmt.Errorf("%s: %w", op, err)
 	}
 	if d.Status != to {
-		return payment.Dispute{}, fmt.Errorf("%s: %w: it was %s", op, ErrDisputeClosed, d.Status)
+		return payment.Dispute{}, apiError(fmt.Errorf("%s: %w: it was %s", op, ErrDisputeClosed, d.Status), "")
 	}
 	if err := p.emit(context.WithoutCancel(ctx), disputeEvents(d)...); err != nil {
 		return payment.Dispute{}, fmt.Errorf("%s: %w", op, err)
 	}
 	return d.Payment(), nil
+}
+
+// errBadInput marks a reason or an outcome the sandbox does not take.
+var errBadInput = errors.New("invalid")
+
+// edgeError is an error of Dispute or CloseDispute that also carries the
+// *apperr.Error the API answers with, so that errors.Is still finds the
+// sandbox's sentinel and apperr.As the code.
+type edgeError struct {
+	api *apperr.Error
+	err error
+}
+
+func (e edgeError) Error() string   { return e.err.Error() }
+func (e edgeError) Unwrap() []error { return []error{e.api, e.err} }
+
+// apiError gives err the code the API answers with: not_found for an
+// unknown charge or dispute, conflict for a charge that cannot be disputed
+// or a dispute closed the other way, invalid (naming field) for bad input.
+// Other errors (storage) are returned as they are: internal.
+func apiError(err error, field string) error {
+	e := &apperr.Error{Message: err.Error()}
+	switch {
+	case errors.Is(err, payment.ErrNotFound):
+		e.Code = apperr.NotFound
+	case errors.Is(err, ErrNotDisputable), errors.Is(err, ErrDisputeClosed):
+		e.Code = apperr.Conflict
+	case errors.Is(err, errBadInput):
+		e.Code, e.Field = apperr.Invalid, field
+	default:
+		return err
+	}
+	return edgeError{api: e, err: err}
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/topup/topup/internal/apperr"
 	"github.com/topup/topup/internal/payment"
 	"github.com/topup/topup/internal/sandbox"
 )
@@ -58,8 +59,8 @@ func TestDisputeWon(t *testing.T) {
 	if again, err := f.p.CloseDispute(ctx, c.ID, sandbox.OutcomeWon); err != nil || again != won {
 		t.Fatalf("closing again by charge = %+v, %v; want it unchanged", again, err)
 	}
-	if _, err := f.p.CloseDispute(ctx, d.ID, sandbox.OutcomeLost); !errors.Is(err, sandbox.ErrDisputeClosed) {
-		t.Fatalf("closing a won dispute as lost = %v, want ErrDisputeClosed", err)
+	if _, err := f.p.CloseDispute(ctx, d.ID, sandbox.OutcomeLost); !errors.Is(err, sandbox.ErrDisputeClosed) || apperr.CodeOf(err) != apperr.Conflict {
+		t.Fatalf("closing a won dispute as lost = %v, want ErrDisputeClosed, a conflict", err)
 	}
 	if _, err := f.p.Refund(ctx, refundOf(c, "rf_3", 2000)); err != nil {
 		t.Fatalf("refund after a won dispute: %v", err)
@@ -102,29 +103,32 @@ func TestDisputeRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.take()
-	if _, err := f.p.Dispute(ctx, "pi_unknown", ""); !errors.Is(err, payment.ErrNotFound) {
-		t.Errorf("dispute of an unknown charge = %v", err)
+	// Each refusal wraps the sandbox's sentinel and carries the code the
+	// API answers with.
+	refusals := []struct {
+		name  string
+		err   func() error
+		is    error
+		code  apperr.Code
+		field string
+	}{
+		{"dispute of an unknown charge", func() error { _, err := f.p.Dispute(ctx, "pi_unknown", ""); return err }, payment.ErrNotFound, apperr.NotFound, ""},
+		{"dispute of a declined charge", func() error { _, err := f.p.Dispute(ctx, declined.ID, ""); return err }, sandbox.ErrNotDisputable, apperr.Conflict, ""},
+		{"dispute of a refunded charge", func() error { _, err := f.p.Dispute(ctx, refunded.ID, ""); return err }, sandbox.ErrNotDisputable, apperr.Conflict, ""},
+		{"a reason that is not Stripe's", func() error { _, err := f.p.Dispute(ctx, c.ID, "because"); return err }, nil, apperr.Invalid, "reason"},
+		{"closing a charge without a dispute", func() error { _, err := f.p.CloseDispute(ctx, c.ID, sandbox.OutcomeWon); return err }, payment.ErrNotFound, apperr.NotFound, ""},
+		{"closing an unknown dispute", func() error { _, err := f.p.CloseDispute(ctx, "dp_unknown", sandbox.OutcomeWon); return err }, payment.ErrNotFound, apperr.NotFound, ""},
+		{"an outcome other than won or lost", func() error { _, err := f.p.CloseDispute(ctx, c.ID, "draw"); return err }, nil, apperr.Invalid, "outcome"},
 	}
-	if _, err := f.p.Dispute(ctx, declined.ID, ""); !errors.Is(err, sandbox.ErrNotDisputable) {
-		t.Errorf("dispute of a declined charge = %v", err)
-	}
-	if _, err := f.p.Dispute(ctx, refunded.ID, ""); !errors.Is(err, sandbox.ErrNotDisputable) {
-		t.Errorf("dispute of a refunded charge = %v", err)
-	}
-	if _, err := f.p.Dispute(ctx, c.ID, "because"); err == nil {
-		t.Error("a reason that is not Stripe's was taken")
-	}
-	if _, err := f.p.CloseDispute(ctx, c.ID, sandbox.OutcomeWon); !errors.Is(err, payment.ErrNotFound) {
-		t.Errorf("closing a charge without a dispute = %v", err)
-	}
-	if _, err := f.p.CloseDispute(ctx, "dp_unknown", sandbox.OutcomeWon); !errors.Is(err, payment.ErrNotFound) {
-		t.Errorf("closing an unknown dispute = %v", err)
+	for _, tt := range refusals {
+		err := tt.err()
+		e := apperr.As(err)
+		if err == nil || (tt.is != nil && !errors.Is(err, tt.is)) || e == nil || e.Code != tt.code || e.Field != tt.field {
+			t.Errorf("%s: %v (%+v), want %v with code %s on %q", tt.name, err, e, tt.is, tt.code, tt.field)
+		}
 	}
 	if _, err := f.p.Dispute(ctx, c.ID, ""); err != nil {
 		t.Fatal(err)
-	}
-	if _, err := f.p.CloseDispute(ctx, c.ID, "draw"); err == nil {
-		t.Error("an outcome other than won or lost was taken")
 	}
 	if evs := s.take(); types(evs) != "charge.dispute.created,charge.dispute.funds_withdrawn" {
 		t.Errorf("events = %s, want only those of the one dispute opened", types(evs))

@@ -176,15 +176,15 @@ type wireBalanceTransaction struct {
 
 // wireDispute is the part of a Dispute Topup reads.
 type wireDispute struct {
-	ID                  string                   `json:"id"`
-	Amount              int64                    `json:"amount"`
-	Currency            string                   `json:"currency"`
-	Status              string                   `json:"status"`
-	Reason              string                   `json:"reason"`
-	Created             int64                    `json:"created"`
-	Charge              ref                      `json:"charge"`
-	PaymentIntent       ref                      `json:"payment_intent"`
-	BalanceTransactions balanceTransactions      `json:"balance_transactions"`
+	ID                  string              `json:"id"`
+	Amount              int64               `json:"amount"`
+	Currency            string              `json:"currency"`
+	Status              string              `json:"status"`
+	Reason              string              `json:"reason"`
+	Created             int64               `json:"created"`
+	Charge              ref                 `json:"charge"`
+	PaymentIntent       ref                 `json:"payment_intent"`
+	BalanceTransactions balanceTransactions `json:"balance_transactions"`
 }
 
 // balanceTransactions is a dispute's list of balance transactions. It never
