@@ -85,6 +85,17 @@ func (p *Provider) ParseWebhookContext(ctx context.Context, payload []byte, sigH
 	case stripego.EventTypeChargeDisputeCreated, stripego.EventTypeChargeDisputeFundsWithdrawn,
 		stripego.EventTypeChargeDisputeFundsReinstated, stripego.EventTypeChargeDisputeClosed:
 		return p.disputeEvent(ctx, ev, e.Data.Raw)
+	case stripego.EventTypeCheckoutSessionCompleted, stripego.EventTypeSetupIntentSucceeded,
+		stripego.EventTypePaymentMethodDetached:
+		return p.cardEvent(ctx, ev, e)
+	}
+	return ev, nil
+}
+
+// cardEvent adds the card, customer and account a setup event or
+// payment_method.detached carries.
+func (p *Provider) cardEvent(ctx context.Context, ev payment.Event, e stripego.Event) (payment.Event, error) {
+	switch e.Type {
 	case stripego.EventTypeCheckoutSessionCompleted:
 		var s wireSession
 		if err := json.Unmarshal(e.Data.Raw, &s); err != nil {
@@ -102,19 +113,18 @@ func (p *Provider) ParseWebhookContext(ctx context.Context, payload []byte, sigH
 		}
 		ev.AccountID, ev.Customer = si.Metadata[metaAccountID], string(si.Customer)
 		return p.withSetupCard(ctx, ev, si.stripe())
-	case stripego.EventTypePaymentMethodDetached:
-		var pm wirePaymentMethod
-		if err := json.Unmarshal(e.Data.Raw, &pm); err != nil {
-			return payment.Event{}, fmt.Errorf("stripe: webhook %s: decode payment method: %w", e.ID, err)
-		}
-		card, ok := cardFromPaymentMethod(pm.stripe())
-		if !ok {
-			card = payment.Card{ID: pm.ID}
-		}
-		ev.Card = &card
-		if prev, ok := e.Data.PreviousAttributes["customer"].(string); ok {
-			ev.Customer = prev
-		}
+	}
+	var pm wirePaymentMethod
+	if err := json.Unmarshal(e.Data.Raw, &pm); err != nil {
+		return payment.Event{}, fmt.Errorf("stripe: webhook %s: decode payment method: %w", e.ID, err)
+	}
+	card, ok := cardFromPaymentMethod(pm.stripe())
+	if !ok {
+		card = payment.Card{ID: pm.ID}
+	}
+	ev.Card = &card
+	if prev, ok := e.Data.PreviousAttributes["customer"].(string); ok {
+		ev.Customer = prev
 	}
 	return ev, nil
 }
