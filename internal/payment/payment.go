@@ -123,8 +123,12 @@ type Provider interface {
 	// (Stripe keeps keys 24 hours; FindRefund covers after).
 	//
 	// Errors: one wrapping ErrUnknownOutcome (a timeout, a 5xx, a 409 or
-	// 429, the sandbox's own storage) means the refund may have been made:
-	// retry with the same key, or look it up with FindRefund. Any other
+	// 429, the sandbox's own storage, or the sandbox failing to deliver
+	// the refund's events) means the refund may have been made: retry
+	// with the same key, or look it up with FindRefund. The provider's
+	// events about the refund may reach Topup before Refund answers (the
+	// sandbox sends them before it answers), so call it outside any
+	// transaction and match events by RefundID. Any other
 	// error means nothing was refunded and retrying the same request will
 	// not help: more than the charge's amount less what was refunded, a
 	// charge that did not succeed or is disputed, an unknown charge, a key
@@ -134,9 +138,10 @@ type Provider interface {
 	// FindRefund finds the refund of charge chargeID whose metadata names
 	// refundID (Topup's refund id) by listing the charge's refunds, for
 	// when the idempotency key is forgotten; ok is false when there is
-	// none. An unknown charge gives an error wrapping ErrNotFound (the
-	// sandbox; Stripe answers an empty list or a plain 400 error), a
-	// failure to ask one wrapping ErrUnknownOutcome.
+	// none. A failure to ask gives an error wrapping ErrUnknownOutcome
+	// (ok false means nothing only when err is nil). An unknown charge
+	// gives an error wrapping ErrNotFound in the sandbox and on a Stripe
+	// 404; Stripe may also answer a plain error or an empty list.
 	FindRefund(ctx context.Context, chargeID, refundID string) (Refund, bool, error)
 }
 
