@@ -134,3 +134,24 @@ func TestDisputeRefusals(t *testing.T) {
 		t.Errorf("events = %s, want only those of the one dispute opened", types(evs))
 	}
 }
+
+// TestDisputeEventsUndelivered: when the events of a dispute cannot be
+// delivered the dispute exists and the caller is told the outcome is
+// unknown; disputing again delivers them, with the same ids.
+func TestDisputeEventsUndelivered(t *testing.T) {
+	t.Parallel()
+	f, s, _, c := refunding(t, "pm_card_visa")
+	ctx := t.Context()
+	s.fail = errors.New("database is locked")
+	if _, err := f.p.Dispute(ctx, c.ID, ""); !errors.Is(err, payment.ErrUnknownOutcome) {
+		t.Fatalf("undelivered: %v, want ErrUnknownOutcome", err)
+	}
+	s.fail = nil
+	d, err := f.p.Dispute(ctx, c.ID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if evs := s.take(); types(evs) != "charge.dispute.created,charge.dispute.funds_withdrawn" || evs[0].ID != "evt_"+d.ID+"_created" {
+		t.Fatalf("events = %+v", evs)
+	}
+}
