@@ -513,6 +513,29 @@ func (c *Client) SandboxCharges(ctx context.Context) iter.Seq2[SandboxCharge, er
 	return all(ctx, c, "/v1/sandbox/charges", nil, func(s SandboxCharge) string { return s.ID })
 }
 
+// DisputeSandboxCharge disputes a sandbox charge as a cardholder's bank
+// would (admin; sandbox only): reason is one of Stripe's dispute reasons,
+// "" for fraudulent. The funds are withdrawn at once. A charge has one
+// dispute: disputing it again answers that one.
+func (c *Client) DisputeSandboxCharge(ctx context.Context, chargeID, reason string) (*SandboxDispute, error) {
+	var out SandboxDispute
+	var body any
+	if reason != "" {
+		body = map[string]string{"reason": reason}
+	}
+	_, err := c.do(ctx, call{method: "POST", path: pathf("/v1/sandbox/charges/%s/dispute", chargeID), body: body, retry: true}, &out)
+	return ptr(&out, err)
+}
+
+// CloseSandboxDispute closes the dispute of a sandbox charge, outcome "won"
+// (the funds come back) or "lost" (admin; sandbox only).
+func (c *Client) CloseSandboxDispute(ctx context.Context, chargeID, outcome string) (*SandboxDispute, error) {
+	var out SandboxDispute
+	body := map[string]string{"outcome": outcome}
+	_, err := c.do(ctx, call{method: "POST", path: pathf("/v1/sandbox/charges/%s/dispute/close", chargeID), body: body, retry: true}, &out)
+	return ptr(&out, err)
+}
+
 func ptr[T any](v *T, err error) (*T, error) {
 	if err != nil {
 		return nil, err

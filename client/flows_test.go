@@ -235,3 +235,43 @@ func TestReceiptAndStatement(t *testing.T) {
 		t.Errorf("a statement of month 13: %v; want invalid", err)
 	}
 }
+
+// TestSandboxDisputeFlow: the admin disputes the charge of a top-up in the
+// sandbox and closes the dispute won; closing it lost afterwards is a
+// conflict.
+func TestSandboxDisputeFlow(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv := startServer(t)
+	c := srv.admin()
+	acct := newAccount(t, c, "")
+	if _, err := c.AttachPaymentMethod(ctx, acct.ID, "pm_card_visa"); err != nil {
+		t.Fatal(err)
+	}
+	tu, err := c.CreateTopUp(ctx, acct.ID, client.TopUpParams{Amount: "12.00"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var charge string
+	for ch, err := range c.SandboxCharges(ctx) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ch.TopUpID == tu.ID {
+			charge = ch.ID
+		}
+	}
+	d, err := c.DisputeSandboxCharge(ctx, charge, "")
+	if err != nil || d.ChargeID != charge || d.TopUpID != tu.ID || d.Amount != "12.00" || d.Status != "needs_response" ||
+		d.Reason != "fraudulent" || !d.FundsWithdrawn {
+		t.Fatalf("dispute = %+v, %v", d, err)
+	}
+	won, err := c.CloseSandboxDispute(ctx, charge, "won")
+	if err != nil || won.ID != d.ID || won.Status != "won" || !won.FundsReinstated {
+		t.Fatalf("won = %+v, %v", won, err)
+	}
+	var apiErr *client.Error
+	if _, err := c.CloseSandboxDispute(ctx, charge, "lost"); !errors.As(err, &apiErr) || apiErr.Code != "conflict" {
+		t.Fatalf("closing a won dispute as lost = %v, want a conflict", err)
+	}
+}

@@ -67,6 +67,8 @@ var clientOf = map[string]string{
 	"POST /v1/accounts/{id}/login_links":                                   "CreateLoginLink",
 	"POST /v1/stripe/webhook":                                              "ForwardStripeWebhook",
 	"GET /v1/sandbox/charges":                                              "ListSandboxCharges",
+	"POST /v1/sandbox/charges/{charge_id}/dispute":                         "DisputeSandboxCharge",
+	"POST /v1/sandbox/charges/{charge_id}/dispute/close":                   "CloseSandboxDispute",
 	"GET /sandbox/setup/{session}":                                         "SetupPaymentMethod", // a page for people: its URL
 	"POST /sandbox/setup/{session}":                                        "ChooseSandboxCard",
 	"GET /pay/{top_up_id}":                                                 "CreateTopUp", // a page for people: TopUp.ActionURL

@@ -409,6 +409,21 @@ type LoginLink struct {
 	ExpiresAt time.Time `json:"expires_at"`
 }
 
+// SandboxDispute is the sandbox's dispute of a charge.
+type SandboxDispute struct {
+	ID       string `json:"id"`
+	ChargeID string `json:"charge_id"`
+	TopUpID  string `json:"top_up_id"`
+	Amount   Money  `json:"amount"`
+	Currency string `json:"currency"`
+	// Status is needs_response while open, then won or lost.
+	Status          string    `json:"status"`
+	Reason          string    `json:"reason"`
+	FundsWithdrawn  bool      `json:"funds_withdrawn"`
+	FundsReinstated bool      `json:"funds_reinstated"`
+	CreatedAt       time.Time `json:"created_at"`
+}
+
 // SandboxCharge is one charge the sandbox provider was asked for.
 type SandboxCharge struct {
 	ID             string    `json:"id"`

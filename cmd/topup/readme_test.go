@@ -12,15 +12,18 @@ import (
 
 // tourVars are the variables the README's tour uses without setting them:
 // each is read from the answer of the first curl line whose command
-// matches (the account's id, the new API key's id).
+// matches (the account's id, the new API key's id), or from the first
+// item of a list answer (the sandbox's newest charge).
 var tourVars = []struct {
 	name string
 	line *regexp.Regexp
+	list bool
 }{
-	{"ID", regexp.MustCompile(`-d .*\$T/v1/accounts$`)},
-	{"KEY_ID", regexp.MustCompile(`-d .*/api_keys$`)},
-	{"TOP_UP_ID", regexp.MustCompile(`-d .*/top_ups$`)},
-	{"HOLD", regexp.MustCompile(`-d .*/holds$`)},
+	{"ID", regexp.MustCompile(`-d .*\$T/v1/accounts$`), false},
+	{"KEY_ID", regexp.MustCompile(`-d .*/api_keys$`), false},
+	{"CHARGE_ID", regexp.MustCompile(`\$T/v1/sandbox/charges$`), true},
+	{"TOP_UP_ID", regexp.MustCompile(`-d .*/top_ups$`), false},
+	{"HOLD", regexp.MustCompile(`-d .*/holds$`), false},
 }
 
 // readmeTour returns the shell lines of README.md's "API tour" section:
@@ -82,8 +85,15 @@ func TestREADMEAPITour(t *testing.T) {
 		}
 		for _, v := range tourVars {
 			if v.line.MatchString(line) && !strings.Contains(strings.Join(env, "\n"), "\n"+v.name+"=") {
-				var got struct{ ID string }
-				if err := json.Unmarshal(answer, &got); err != nil || got.ID == "" {
+				var got struct {
+					ID   string
+					Data []struct{ ID string }
+				}
+				err := json.Unmarshal(answer, &got)
+				if v.list && len(got.Data) > 0 {
+					got.ID = got.Data[0].ID
+				}
+				if err != nil || got.ID == "" {
 					t.Fatalf("%s\nanswered no id: %s", line, answer)
 				}
 				env = append(env, v.name+"="+got.ID)

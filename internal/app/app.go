@@ -146,6 +146,9 @@ func build(cfg Config, store *sqlstore.DB, ln net.Listener) (*App, error) {
 		ConsoleURL: consoleURL, AuthLimit: cfg.AuthLimit, Business: set.Business}
 	svcCfg := billing.Config{MaxTarget: set.MaxTarget, WebhooksAllowPrivate: set.WebhooksAllowPrivate, PublicURL: publicURL, ConsoleURL: consoleURL}
 	var provider payment.Provider
+	// engine is made below; the sandbox's refund and dispute events are
+	// applied through it, by the code that applies Stripe's webhooks.
+	var engine *topup.Engine
 	if set.Payments == "stripe" {
 		sp, err := stripe.New(set.Stripe)
 		if err != nil {
@@ -153,10 +156,13 @@ func build(cfg Config, store *sqlstore.DB, ln net.Listener) (*App, error) {
 		}
 		provider, deps.Webhooks, svcCfg.StripePublishableKey = sp, sp, sp.PublishableKey()
 	} else {
-		sb := sandbox.New(store.Sandbox, sandbox.Config{Latency: set.SandboxLatency, BaseURL: publicURL, Clock: c, IDs: g})
+		applyEvent := func(ctx context.Context, ev payment.Event) error {
+			return topup.ApplyEvent(ctx, store.Payments, ev, engine.RetryBackoff(), log)
+		}
+		sb := sandbox.New(store.Sandbox, sandbox.Config{Latency: set.SandboxLatency, BaseURL: publicURL, Clock: c, IDs: g, Events: applyEvent})
 		provider, deps.Sandbox = sb, sandboxPages{sb}
 	}
-	engine := topup.NewEngine(store.Payments, provider, topup.Config{RetryBackoff: set.RetryBackoff, Lease: set.WorkerLease, PollInterval: cfg.EnginePoll,
+	engine = topup.NewEngine(store.Payments, provider, topup.Config{RetryBackoff: set.RetryBackoff, Lease: set.WorkerLease, PollInterval: cfg.EnginePoll,
 		ReclaimOnStart: sqlite, Concurrency: 16, Clock: c, Logger: log, OnSettled: metrics.ObserveTopUp, OnPass: cfg.OnPass,
 		// top_up.action_required events carry the console's page, as the
 		// API's action_url does.

@@ -37,3 +37,11 @@ func (s sandboxPages) ChargeLog(ctx context.Context, limit int, startingAfter st
 	}
 	return out, more, err
 }
+
+func (s sandboxPages) Dispute(ctx context.Context, chargeID, reason string) (payment.Dispute, error) {
+	return s.p.Dispute(ctx, chargeID, reason)
+}
+
+func (s sandboxPages) CloseDispute(ctx context.Context, chargeID, outcome string) (payment.Dispute, error) {
+	return s.p.CloseDispute(ctx, chargeID, outcome)
+}

@@ -79,6 +79,8 @@ func (s *Server) routeTable() []route {
 		{"POST", "/v1/accounts/{id}/login_links", adminOnly, s.createLoginLink},
 		{"POST", "/v1/stripe/webhook", public, s.stripeWebhook},
 		{"GET", "/v1/sandbox/charges", adminOnly, s.sandboxCharges},
+		{"POST", "/v1/sandbox/charges/{charge_id}/dispute", adminOnly, s.sandboxDispute},
+		{"POST", "/v1/sandbox/charges/{charge_id}/dispute/close", adminOnly, s.sandboxCloseDispute},
 		{"GET", "/sandbox/setup/{session}", public, s.sandboxSetupPage},
 		{"POST", "/sandbox/setup/{session}", public, s.sandboxSetupPage},
 		{"GET", "/pay/{top_up_id}", public, s.payPage},

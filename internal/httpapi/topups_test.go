@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -31,6 +32,30 @@ import (
 type billingBundle struct {
 	*bundle
 	engine *topup.Engine
+	// sandboxEvents are the refund and dispute events the sandbox sent,
+	// each applied as `topup serve` applies them (topup.ApplyEvent).
+	sandboxEvents *sentEvents
+}
+
+// sentEvents records the events the sandbox sends.
+type sentEvents struct {
+	mu  sync.Mutex
+	evs []payment.Event
+}
+
+func (s *sentEvents) add(ev payment.Event) {
+	s.mu.Lock()
+	s.evs = append(s.evs, ev)
+	s.mu.Unlock()
+}
+
+// take returns the events sent since the last take.
+func (s *sentEvents) take() []payment.Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := s.evs
+	s.evs = nil
+	return out
 }
 
 // billingOptions vary the billing setup.
@@ -71,8 +96,14 @@ func setupBilling(t *testing.T, o billingOptions) *billingBundle {
 	// the API is built.
 	srv := httptest.NewUnstartedServer(nil)
 	publicURL := "http://" + srv.Listener.Addr().String()
-	sb := sandbox.New(store.Sandbox, sandbox.Config{BaseURL: publicURL, Clock: c, IDs: g, Latency: o.latency})
-	engine := topup.NewEngine(store.Payments, sb, topup.Config{Clock: c, Logger: log, PollInterval: 50 * time.Millisecond})
+	sent := &sentEvents{}
+	var engine *topup.Engine
+	applyEvent := func(ctx context.Context, ev payment.Event) error {
+		sent.add(ev)
+		return topup.ApplyEvent(ctx, store.Payments, ev, engine.RetryBackoff(), log)
+	}
+	sb := sandbox.New(store.Sandbox, sandbox.Config{BaseURL: publicURL, Clock: c, IDs: g, Latency: o.latency, Events: applyEvent})
+	engine = topup.NewEngine(store.Payments, sb, topup.Config{Clock: c, Logger: log, PollInterval: 50 * time.Millisecond})
 	committer.OnTopUp(engine.Kick)
 	committer.Start()
 	t.Cleanup(committer.Stop)
@@ -90,7 +121,7 @@ func setupBilling(t *testing.T, o billingOptions) *billingBundle {
 	srv.Config.Handler = api
 	srv.Start()
 	t.Cleanup(srv.Close)
-	return &billingBundle{bundle: &bundle{srv: srv, client: srv.Client(), store: store, adminKey: adminKey}, engine: engine}
+	return &billingBundle{bundle: &bundle{srv: srv, client: srv.Client(), store: store, adminKey: adminKey}, engine: engine, sandboxEvents: sent}
 }
 
 // testSandboxPages adapts the sandbox to the API's Sandbox, as
@@ -111,6 +142,14 @@ func (s testSandboxPages) ChooseCard(ctx context.Context, sessionID, token strin
 
 func (s testSandboxPages) Authenticate(ctx context.Context, chargeID string, ok bool) (payment.Charge, error) {
 	return s.p.Authenticate(ctx, chargeID, ok)
+}
+
+func (s testSandboxPages) Dispute(ctx context.Context, chargeID, reason string) (payment.Dispute, error) {
+	return s.p.Dispute(ctx, chargeID, reason)
+}
+
+func (s testSandboxPages) CloseDispute(ctx context.Context, chargeID, outcome string) (payment.Dispute, error) {
+	return s.p.CloseDispute(ctx, chargeID, outcome)
 }
 
 func (s testSandboxPages) ChargeLog(ctx context.Context, limit int, startingAfter string) ([]SandboxCharge, bool, error) {

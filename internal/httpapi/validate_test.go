@@ -445,6 +445,7 @@ func (f *flow) topUps(t *testing.T, acct, key string) {
 	f.must(t, http.StatusOK, "GET", base+"?limit=10", key, nil)
 	f.must(t, http.StatusOK, "DELETE", "/v1/accounts/"+acct+"/payment_methods/"+declined, key, nil)
 	f.documents(t, acct, key, str(t, paid, "id"))
+	f.disputes(t, str(t, paid, "id"))
 }
 
 // documents fetches a receipt in both formats and a statement in both.
@@ -476,6 +477,23 @@ func (f *flow) documents(t *testing.T, acct, key, paid string) {
 		f.must(t, http.StatusBadRequest, "GET", base+"/statement?month=2026-13", key, nil)
 		f.must(t, http.StatusBadRequest, "GET", base+"/statement?month="+month+"&format=xml", key, nil)
 	})
+}
+
+// disputes disputes the charge of a paid top-up in the sandbox and closes
+// the dispute.
+func (f *flow) disputes(t *testing.T, topUpID string) {
+	var charge string
+	for _, c := range objects(t, f.must(t, http.StatusOK, "GET", "/v1/sandbox/charges?limit=100", f.adminKey, nil)["data"]) {
+		if c["top_up_id"] == topUpID {
+			charge = str(t, c, "id")
+		}
+	}
+	path := "/v1/sandbox/charges/" + charge + "/dispute"
+	f.must(t, http.StatusOK, "POST", path, f.adminKey, nil)
+	f.must(t, http.StatusOK, "POST", path, f.adminKey, map[string]any{"reason": "general"})
+	f.must(t, http.StatusOK, "POST", path+"/close", f.adminKey, map[string]any{"outcome": "won"})
+	f.must(t, http.StatusConflict, "POST", path+"/close", f.adminKey, map[string]any{"outcome": "lost"})
+	f.must(t, http.StatusNotFound, "POST", "/v1/sandbox/charges/pi_unknown/dispute", f.adminKey, nil)
 }
 
 func (f *flow) webhooks(t *testing.T, acct, key string) {

@@ -6,11 +6,9 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
-	"strconv"
 	"time"
 
 	"github.com/topup/topup/internal/apperr"
-	"github.com/topup/topup/internal/money"
 	"github.com/topup/topup/internal/payment"
 	"github.com/topup/topup/internal/topup"
 )
@@ -21,12 +19,22 @@ type WebhookParser interface {
 }
 
 // Sandbox is what the API needs of the sandbox provider beyond
-// payment.Provider: its hosted pages and its charge log.
+// payment.Provider: its hosted pages, its charge log and its stand-in for
+// a card network's disputes.
 type Sandbox interface {
 	CardChoices() []CardChoice
 	ChooseCard(ctx context.Context, sessionID, token string) (redirectURL string, err error)
 	Authenticate(ctx context.Context, chargeID string, ok bool) (payment.Charge, error)
 	ChargeLog(ctx context.Context, limit int, startingAfter string) ([]SandboxCharge, bool, error)
+	// Dispute opens the dispute of a succeeded charge ("" reason: the
+	// default), or returns the one it has; its events reach the webhook
+	// code. Errors carry apperr codes: not_found, conflict (a charge that
+	// did not succeed or was refunded in whole), invalid on "reason".
+	Dispute(ctx context.Context, chargeID, reason string) (payment.Dispute, error)
+	// CloseDispute closes the dispute of a charge, "won" or "lost".
+	// Errors: not_found, conflict (closed the other way), invalid on
+	// "outcome".
+	CloseDispute(ctx context.Context, chargeID, outcome string) (payment.Dispute, error)
 }
 
 // CardChoice is a test card offered on the sandbox's hosted page.
@@ -186,14 +194,7 @@ func (s *Server) sandboxCharges(w http.ResponseWriter, r *http.Request) {
 	}
 	out := list[chargeJSON]{Data: []chargeJSON{}, HasMore: more}
 	for _, c := range charges {
-		cur, err := money.LookupCurrency(c.Currency)
-		amount := strconv.FormatInt(c.Amount, 10)
-		if err == nil {
-			if a, err := money.FromMinor(c.Amount, cur); err == nil {
-				amount = a.Format(cur)
-			}
-		}
-		out.Data = append(out.Data, chargeJSON{c.ID, c.IdempotencyKey, c.TopUpID, amount, c.Currency, c.Status, formatTime(c.CreatedAt)})
+		out.Data = append(out.Data, chargeJSON{c.ID, c.IdempotencyKey, c.TopUpID, minorAmount(c.Amount, c.Currency), c.Currency, c.Status, formatTime(c.CreatedAt)})
 	}
 	writeJSON(w, http.StatusOK, out)
 }

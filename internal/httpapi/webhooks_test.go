@@ -3,8 +3,11 @@ package httpapi
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -311,4 +314,65 @@ func TestStripeWebhookSuccessBeforeAmountIsRefused(t *testing.T) {
 		t.Errorf("success for an uncharged top-up changed %+v to %+v", before, got)
 	}
 	b.must(t, http.StatusCreated, "POST", "/v1/accounts/"+acct+"/credits", b.adminKey, map[string]any{"amount": "1", "idempotency_key": "after"})
+}
+
+// TestStripeRefundAndDisputeEventsAcknowledged: Stripe's refund and
+// dispute events, signed, are read (the dispute's top-up from its
+// PaymentIntent) and answered 200, so that Stripe does not retry them; the
+// ledger side of refunds and disputes is not built yet, so nothing moves.
+func TestStripeRefundAndDisputeEventsAcknowledged(t *testing.T) {
+	t.Parallel()
+	var lookups atomic.Int32
+	fake := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		lookups.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Path != "/v1/payment_intents/pi_1" {
+			t.Errorf("unexpected Stripe call %s %s", r.Method, r.URL.Path)
+			w.WriteHeader(http.StatusNotFound)
+			return
+		}
+		json.NewEncoder(w).Encode(paymentIntent("pi_1", "tu_1", 2000, ""))
+	}))
+	t.Cleanup(fake.Close)
+	sp, err := stripe.New(stripe.Config{SecretKey: "sk_test_x", WebhookSecret: stripeTestWebhookSecret, APIBase: fake.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := setupBilling(t, billingOptions{webhooks: sp, idleEngine: true})
+	acct, _, id := b.processingTopUp(t)
+	before := b.moneyState(t, acct, id)
+	refund := func(status string, meta map[string]any) map[string]any {
+		return map[string]any{"id": "re_1", "object": "refund", "amount": 500, "currency": "usd", "status": status,
+			"payment_intent": "pi_1", "charge": "ch_1", "created": time.Now().Unix(), "metadata": meta}
+	}
+	dispute := func(status string) map[string]any {
+		return map[string]any{"id": "dp_1", "object": "dispute", "amount": 2000, "currency": "usd", "status": status,
+			"reason": "fraudulent", "charge": "ch_1", "payment_intent": "pi_1", "created": time.Now().Unix(), "balance_transactions": []any{}}
+	}
+	ours := map[string]any{"refund_id": "rf_1", "top_up_id": id}
+	for i, ev := range []struct {
+		typ    string
+		object map[string]any
+	}{
+		{"refund.created", refund("succeeded", ours)},
+		{"refund.updated", refund("failed", ours)},
+		{"refund.failed", refund("failed", ours)},
+		{"refund.created", refund("succeeded", map[string]any{})}, // made in the Dashboard
+		{"charge.dispute.created", dispute("needs_response")},
+		{"charge.dispute.funds_withdrawn", dispute("needs_response")},
+		{"charge.dispute.funds_reinstated", dispute("won")},
+		{"charge.dispute.closed", dispute("won")},
+	} {
+		payload := stripeEvent(t, fmt.Sprintf("evt_money_%d", i), ev.typ, ev.object, nil)
+		status, body := b.postWebhook(t, payload, stripeTestWebhookSecret, time.Now())
+		if status != http.StatusOK || body["received"] != true {
+			t.Errorf("%s answered %d %v, want 200 received", ev.typ, status, body)
+		}
+	}
+	if n := lookups.Load(); n != 5 {
+		t.Errorf("%d PaymentIntent lookups, want 5: the Dashboard's refund and the 4 dispute events", n)
+	}
+	if after := b.moneyState(t, acct, id); after != before {
+		t.Errorf("after refund and dispute events: %+v, want %+v unchanged", after, before)
+	}
 }

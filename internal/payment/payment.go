@@ -113,6 +113,136 @@ type Provider interface {
 	// FindCharge finds the charge made for a top-up by the top-up id kept in
 	// its metadata; ok is false when there is none.
 	FindCharge(ctx context.Context, customerID, topUpID string) (Charge, bool, error)
+	// Refund refunds req.Amount of the succeeded charge req.ChargeID under
+	// req.IdempotencyKey, with req.RefundID and req.TopUpID in the refund's
+	// metadata, and returns the refund as the provider then holds it:
+	// usually RefundSucceeded, RefundPending when the provider decides
+	// later (its outcome then comes by a refund.updated or refund.failed
+	// event, or from FindRefund), and a refund may still fail after it
+	// succeeded (refund.failed). The same key returns the same refund
+	// (Stripe keeps keys 24 hours; FindRefund covers after).
+	//
+	// Errors: one wrapping ErrUnknownOutcome (a timeout, a 5xx, a 409 or
+	// 429, the sandbox's own storage, or the sandbox failing to deliver
+	// the refund's events) means the refund may have been made: retry
+	// with the same key, or look it up with FindRefund. The provider's
+	// events about the refund may reach Topup before Refund answers (the
+	// sandbox sends them before it answers), so call it outside any
+	// transaction and match events by RefundID. Any other
+	// error means nothing was refunded and retrying the same request will
+	// not help: more than the charge's amount less what was refunded, a
+	// charge that did not succeed or is disputed, an unknown charge, a key
+	// reused with other parameters (the sandbox wraps its ErrKeyReused), a
+	// bad API key.
+	Refund(ctx context.Context, req RefundRequest) (Refund, error)
+	// FindRefund finds the refund of charge chargeID whose metadata names
+	// refundID (Topup's refund id) by listing the charge's refunds, for
+	// when the idempotency key is forgotten; ok is false when there is
+	// none. A failure to ask gives an error wrapping ErrUnknownOutcome
+	// (ok false means nothing only when err is nil). An unknown charge
+	// gives an error wrapping ErrNotFound in the sandbox and on a Stripe
+	// 404; Stripe may also answer a plain error or an empty list.
+	FindRefund(ctx context.Context, chargeID, refundID string) (Refund, bool, error)
+}
+
+// RefundStatus is what the provider says of a refund.
+type RefundStatus string
+
+// Refund statuses, Stripe's. Pending becomes succeeded, failed or canceled
+// later; succeeded may still become failed (the card was closed), which
+// gives the money back to the merchant.
+const (
+	RefundPending   RefundStatus = "pending"
+	RefundSucceeded RefundStatus = "succeeded"
+	RefundFailed    RefundStatus = "failed"
+	RefundCanceled  RefundStatus = "canceled"
+)
+
+// RefundRequest asks for one refund of a charge. The same IdempotencyKey
+// always gets the same refund back.
+type RefundRequest struct {
+	// RefundID is Topup's id of the refund, kept in the refund's metadata
+	// (refund_id), for FindRefund and to tell Topup's own refunds from
+	// those made at the provider directly.
+	RefundID       string
+	IdempotencyKey string
+	// ChargeID is the charge refunded, as Charge.ID (pi_…).
+	ChargeID string
+	TopUpID  string // kept in the refund's metadata (top_up_id)
+	Amount   int64  // in the currency's minor units, positive
+	Currency string // the charge's
+	// Reason is free text; Stripe's own reasons (duplicate, fraudulent,
+	// requested_by_customer) are passed as the refund's reason, any other
+	// text is kept in its metadata (reason).
+	Reason string
+}
+
+// Refund is the provider's record of one refund.
+type Refund struct {
+	ID string // re_…
+	// RefundID is Topup's refund id from the metadata; empty for a refund
+	// made at the provider directly (Stripe's Dashboard).
+	RefundID string
+	ChargeID string // pi_…, as Charge.ID
+	// TopUpID is the top-up id from the refund's metadata, else from its
+	// charge's; empty when neither names one.
+	TopUpID  string
+	Amount   int64 // minor units
+	Currency string
+	Status   RefundStatus
+	// FailureReason says why a refund failed (Stripe's failure_reason:
+	// expired_or_canceled_card, lost_or_stolen_card, declined,
+	// insufficient_funds, merchant_request, unknown…).
+	FailureReason string
+	Created       time.Time
+}
+
+// DisputeStatus is what the provider says of a dispute: Stripe's statuses.
+type DisputeStatus string
+
+// Dispute statuses. The warning_* ones are inquiries, which withdraw no
+// funds; won, lost, warning_closed and prevented are final.
+const (
+	DisputeWarningNeedsResponse DisputeStatus = "warning_needs_response"
+	DisputeWarningUnderReview   DisputeStatus = "warning_under_review"
+	DisputeWarningClosed        DisputeStatus = "warning_closed"
+	DisputeNeedsResponse        DisputeStatus = "needs_response"
+	DisputeUnderReview          DisputeStatus = "under_review"
+	DisputeWon                  DisputeStatus = "won"
+	DisputeLost                 DisputeStatus = "lost"
+	DisputePrevented            DisputeStatus = "prevented"
+)
+
+// Closed reports whether the dispute is decided: won, lost, an inquiry
+// closed, or prevented.
+func (s DisputeStatus) Closed() bool {
+	switch s {
+	case DisputeWon, DisputeLost, DisputeWarningClosed, DisputePrevented:
+		return true
+	}
+	return false
+}
+
+// Dispute is the provider's record of a cardholder's dispute of a charge
+// (a chargeback, or an inquiry before one).
+type Dispute struct {
+	ID       string // dp_…
+	ChargeID string // pi_…, as Charge.ID
+	// TopUpID is the top-up id from the charge's metadata; empty when the
+	// provider could not tell (then Topup finds the top-up by ChargeID).
+	TopUpID  string
+	Amount   int64 // minor units: what the cardholder disputes
+	Currency string
+	Status   DisputeStatus
+	Reason   string // Stripe's reason: fraudulent, duplicate, general…
+	// FundsWithdrawn says Amount was taken from the merchant
+	// (charge.dispute.funds_withdrawn, or a withdrawal among the dispute's
+	// balance transactions); an inquiry withdraws nothing.
+	FundsWithdrawn bool
+	// FundsReinstated says the withdrawn funds came back: a won dispute
+	// (charge.dispute.funds_reinstated).
+	FundsReinstated bool
+	Created         time.Time
 }
 
 // NeverRetry lists decline codes after which a card must not be charged
@@ -134,11 +264,26 @@ var NeverRetry = map[string]bool{
 
 // Event is a provider webhook event, reduced to what Topup acts on.
 type Event struct {
-	ID   string // evt_…: applied once
-	Type string // payment_intent.succeeded, payment_intent.payment_failed, checkout.session.completed, setup_intent.succeeded, payment_method.detached
+	ID string // evt_…: applied once
+	// Type is one of payment_intent.succeeded, payment_intent.payment_failed,
+	// checkout.session.completed, setup_intent.succeeded,
+	// payment_method.detached, refund.created, refund.updated,
+	// refund.failed, charge.dispute.created,
+	// charge.dispute.funds_withdrawn, charge.dispute.funds_reinstated,
+	// charge.dispute.closed (others are read with only ID, Type and
+	// Created). charge.refunded is not read: since Stripe's API version
+	// 2022-11-15 it no longer carries its refunds.
+	Type string
 	// Charge is set for payment_intent.* events; Charge.TopUpID comes from
 	// the metadata.
 	Charge *Charge
+	// Refund is set for refund.* events: the refund as it stands after
+	// the event (refund.failed: Status RefundFailed).
+	Refund *Refund
+	// Dispute is set for charge.dispute.* events: the dispute as it stands
+	// after the event (funds_withdrawn: FundsWithdrawn set; closed: Status
+	// won, lost or warning_closed).
+	Dispute *Dispute
 	// Card and Customer are set for setup events and payment_method.detached
 	// (Card.ID only, for detached).
 	Card     *Card

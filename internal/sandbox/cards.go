@@ -42,7 +42,10 @@ var testCards = []testCard{
 	{token: "pm_card_chargeDeclinedStolenCard", brand: "visa", last4: "9979", decline: "stolen_card",
 		label: "Visa 9979: charges declined (stolen_card, never retried)"},
 	{token: "pm_card_chargeCustomerFail", brand: "visa", last4: "0341", decline: "card_declined",
-		label: "Visa 0341: attaches, then every charge is declined"},
+		label: "Visa 0341: attaches, then every charge is declined"}, {token: tokenPendingRefund, brand: "visa", last4: "7726",
+		label: "Visa 7726: charges succeed, refunds stay pending"},
+	{token: tokenRefundFail, brand: "visa", last4: "5126",
+		label: "Visa 5126: charges succeed, refunds succeed and then fail"},
 }
 
 func lookupTestCard(token string) (testCard, bool) {

@@ -69,16 +69,26 @@ func (p *Provider) Charge(ctx context.Context, req payment.ChargeRequest) (payme
 // answer ends a call that did its work: the fault's During, the wait, and
 // the answer, unless the fault loses it.
 func (p *Provider) answer(ctx context.Context, op string, f Fault, wait time.Duration, c payment.Charge) (payment.Charge, error) {
+	if err := p.finish(ctx, f, wait); err != nil {
+		return payment.Charge{}, fmt.Errorf("%s: %w", op, err)
+	}
+	return c, nil
+}
+
+// finish is the end of any call that did its work: the fault's During, the
+// wait, and an error wrapping payment.ErrUnknownOutcome if the caller
+// stopped waiting or the fault loses the answer.
+func (p *Provider) finish(ctx context.Context, f Fault, wait time.Duration) error {
 	if f.During != nil {
 		f.During()
 	}
 	if err := sleep(ctx, wait+max(f.Delay, 0)); err != nil {
-		return payment.Charge{}, fmt.Errorf("%s: %w: %w", op, payment.ErrUnknownOutcome, err)
+		return fmt.Errorf("%w: %w", payment.ErrUnknownOutcome, err)
 	}
 	if f.Lose {
-		return payment.Charge{}, fmt.Errorf("%s: %w: the answer was lost", op, payment.ErrUnknownOutcome)
+		return fmt.Errorf("%w: the answer was lost", payment.ErrUnknownOutcome)
 	}
-	return c, nil
+	return nil
 }
 
 func validate(req payment.ChargeRequest) error {

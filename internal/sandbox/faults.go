@@ -14,10 +14,12 @@ type Op string
 
 // The calls a Hook is asked about.
 const (
-	OpCharge Op = "charge"
-	OpGet    Op = "get"
-	OpCancel Op = "cancel"
-	OpFind   Op = "find"
+	OpCharge     Op = "charge"
+	OpGet        Op = "get"
+	OpCancel     Op = "cancel"
+	OpFind       Op = "find"
+	OpRefund     Op = "refund"
+	OpFindRefund Op = "find_refund"
 )
 
 // Call is one call a Hook is asked about, before it does anything.
@@ -25,10 +27,14 @@ type Call struct {
 	Op Op
 	// Request is the request of OpCharge.
 	Request payment.ChargeRequest
-	// Replay is set for a charge request whose idempotency key the sandbox
-	// still remembers: it will answer with that key's charge, not make one.
+	// Refund is the request of OpRefund.
+	Refund payment.RefundRequest
+	// Replay is set for a charge or refund request whose idempotency key
+	// the sandbox still remembers: it will answer with that key's charge
+	// or refund, not make one.
 	Replay bool
-	// ID is the charge of OpGet and OpCancel, the top-up of OpFind.
+	// ID is the charge of OpGet, OpCancel, OpRefund and OpFindRefund, the
+	// top-up of OpFind.
 	ID string
 }
 
@@ -41,7 +47,7 @@ type Fault struct {
 	// the request arrived, leave it plain for a request refused outright
 	// (a 400, retrying cannot help).
 	Refuse error
-	// Late (charges) makes the request reach Stripe only after the caller
+	// Late (charges, refunds) makes the request reach Stripe only after the caller
 	// gave up: nothing is charged now and the caller gets an error wrapping
 	// payment.ErrUnknownOutcome; the hook's owner makes it land later by
 	// sending the same request again.
@@ -53,6 +59,14 @@ type Fault struct {
 	// stands, whatever Status says.
 	Status      payment.ChargeStatus
 	DeclineCode string
+	// RefundStatus, when set, is the outcome of a new refund instead of
+	// its card's: RefundPending (until SettleRefund), RefundSucceeded, or
+	// RefundFailed: created pending, then failed at once with
+	// FailureReason ("declined" when empty), its events sent before the
+	// answer, which says pending. A replayed key answers with its refund
+	// as it stands.
+	RefundStatus  payment.RefundStatus
+	FailureReason string
 	// Delay is waited before the answer, after the call did its work, on
 	// top of the Latency of charges; a caller whose context ends first gets
 	// an unknown outcome.
@@ -75,17 +89,17 @@ type Fault struct {
 // concurrent use when the sandbox is used concurrently.
 type Hook interface {
 	// Fault decides how one call misbehaves. It is asked once per Charge
-	// (after the request is validated), GetCharge, CancelCharge and
-	// FindCharge call.
+	// and Refund (after the request is validated), GetCharge,
+	// CancelCharge, FindCharge and FindRefund call.
 	Fault(c Call) Fault
 	// Changed is told of every charge the sandbox makes and of every later
 	// change of its status, once stored: what Stripe sends webhooks about.
 	Changed(c Charge)
 }
 
-// ErrKeyReused is wrapped by the error of a charge request whose
-// idempotency key made a charge with other parameters, as Stripe answers
-// 400: a caller that changed a retry.
+// ErrKeyReused is wrapped by the error of a charge or refund request whose
+// idempotency key made a charge or refund with other parameters, as Stripe
+// answers 400: a caller that changed a retry.
 var ErrKeyReused = errors.New("idempotency key reused with other parameters")
 
 // fault asks the hook about a call; without a hook every call behaves.

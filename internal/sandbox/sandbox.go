@@ -65,6 +65,45 @@ type Store interface {
 	// unless it already has one, and returns the session's card: the first
 	// completion wins.
 	SandboxCompleteSession(ctx context.Context, id, cardID string) (string, error)
+
+	// SandboxRefundForKey returns the refund made under an idempotency key
+	// remembered since forgetBefore; ok is false when there is none.
+	SandboxRefundForKey(ctx context.Context, key string, forgetBefore time.Time) (Refund, bool, error)
+	// SandboxInsertRefund records r under r.IdempotencyKey, unless a
+	// refund made under that key since forgetBefore exists: then nothing
+	// is written and that refund is returned with inserted false. Else, in
+	// the same transaction and under the lock of r's charge, it loads the
+	// charge's ChargeMoney and writes r only if check allows it, returning
+	// check's error otherwise; so two refunds racing on one charge are
+	// judged one after the other. An unknown charge wraps
+	// payment.ErrNotFound.
+	SandboxInsertRefund(ctx context.Context, r Refund, forgetBefore time.Time, check func(ChargeMoney) error) (_ Refund, inserted bool, _ error)
+	// SandboxRefund returns a refund by id.
+	SandboxRefund(ctx context.Context, id string) (Refund, error)
+	// SandboxRefundsOfCharge returns a charge's refunds, newest first.
+	SandboxRefundsOfCharge(ctx context.Context, chargeID string) ([]Refund, error)
+	// SandboxUpdateRefund moves a refund that is in status from to status
+	// to, with failureReason, and returns it as it then is: a refund no
+	// longer in from is returned unchanged.
+	SandboxUpdateRefund(ctx context.Context, id string, from, to payment.RefundStatus, failureReason string) (Refund, error)
+	// SandboxRefunds lists every refund, newest first; an unknown
+	// startingAfter is an invalid-input error on starting_after.
+	SandboxRefunds(ctx context.Context, limit int, startingAfter string) (_ []Refund, hasMore bool, _ error)
+	// SandboxInsertDispute opens the dispute of chargeID that decide makes
+	// of the charge's ChargeMoney, loaded under the charge's lock, unless
+	// the charge has a dispute: then nothing is written and that one is
+	// returned with inserted false. decide's error is returned as it is;
+	// an unknown charge wraps payment.ErrNotFound.
+	SandboxInsertDispute(ctx context.Context, chargeID string, decide func(ChargeMoney) (Dispute, error)) (_ Dispute, inserted bool, _ error)
+	// SandboxDispute returns a dispute by id.
+	SandboxDispute(ctx context.Context, id string) (Dispute, error)
+	// SandboxDisputeOfCharge returns the dispute of a charge; a charge
+	// without one wraps payment.ErrNotFound.
+	SandboxDisputeOfCharge(ctx context.Context, chargeID string) (Dispute, error)
+	// SandboxCloseDispute closes an open dispute with status to (won
+	// reinstates its funds) at at, and returns it as it then is: a dispute
+	// already closed is returned unchanged.
+	SandboxCloseDispute(ctx context.Context, id string, to payment.DisputeStatus, at time.Time) (Dispute, error)
 }
 
 // Charge is the sandbox's record of one charge (a PaymentIntent), as the
@@ -182,6 +221,10 @@ type Config struct {
 	// requests that land late, outcomes chosen call by call (faults.go).
 	// The engine's tests and the simulator set it; the demo does not.
 	Hook Hook
+	// Events, when set, receives the webhook events of refunds and
+	// disputes (EventSink); the service wires it to the code that applies
+	// Stripe's webhooks. Charges send none: their outcome is the answer.
+	Events EventSink
 }
 
 // Provider is payment.Provider on the sandbox. It is safe for concurrent
@@ -194,6 +237,7 @@ type Provider struct {
 	clock   clock.Clock
 	ids     *ids.Generator
 	hook    Hook
+	events  EventSink
 }
 
 var _ payment.Provider = (*Provider)(nil)
@@ -208,6 +252,7 @@ func New(store Store, cfg Config) *Provider {
 		clock:   cfg.Clock,
 		ids:     cfg.IDs,
 		hook:    cfg.Hook,
+		events:  cfg.Events,
 	}
 	if p.keyTTL == 0 {
 		p.keyTTL = DefaultKeyTTL

@@ -340,6 +340,17 @@ func (p *provider) FindCharge(ctx context.Context, customerID, topUpID string) (
 	return ch, ok, err
 }
 
+// Refund is the sandbox's. The simulation does not drive refunds yet, so
+// the sandbox sends their events nowhere (no Config.Events).
+func (p *provider) Refund(ctx context.Context, req payment.RefundRequest) (payment.Refund, error) {
+	return p.sb.Refund(ctx, req)
+}
+
+// FindRefund is the sandbox's.
+func (p *provider) FindRefund(ctx context.Context, chargeID, refundID string) (payment.Refund, bool, error) {
+	return p.sb.FindRefund(ctx, chargeID, refundID)
+}
+
 // authenticate is the customer's answer to 3-D Secure, given to the
 // provider (the sandbox challenge, or Stripe.js): the charge succeeds or is
 // declined; a charge no longer waiting is returned unchanged.

@@ -135,6 +135,12 @@ var suite = []struct {
 	{"Sandbox/ChargesForTopUp", testSandboxChargesForTopUp},
 	{"Sandbox/Cards", testSandboxCards},
 	{"Sandbox/Sessions", testSandboxSessions},
+	{"Sandbox/RefundRoundTrip", testSandboxRefundRoundTrip},
+	{"Sandbox/RefundCheckedUnderLock", testSandboxRefundRace},
+	{"Sandbox/RefundSameKeyRace", testSandboxRefundSameKeyRace},
+	{"Sandbox/RefundUpdateOnlyFrom", testSandboxUpdateRefund},
+	{"Sandbox/Disputes", testSandboxDisputes},
+	{"Sandbox/DisputeRace", testSandboxDisputeRace},
 }
 
 // fixture is one subtest's fresh store and the helpers that speak to it.

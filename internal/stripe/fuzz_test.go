@@ -30,9 +30,14 @@ func FuzzParseWebhook(f *testing.F) {
 	f.Add([]byte(event), int64(-301), "", true)
 	f.Add([]byte(event), int64(0), "t=1767225600,v1=00", false)
 	f.Add([]byte(`{"id":"evt_2","type":"setup_intent.succeeded","api_version":"`+stripego.APIVersion+`","data":{"object":{"id":"seti_1","payment_method":"pm_1"}}}`), int64(5), "", true)
+	f.Add([]byte(`{"id":"evt_3","type":"refund.failed","api_version":"`+stripego.APIVersion+`","data":{"object":{"id":"re_1","object":"refund","amount":500,"status":"failed","payment_intent":"pi_1","metadata":{}}}}`), int64(0), "", true)
+	f.Add([]byte(`{"id":"evt_4","type":"refund.updated","api_version":"`+stripego.APIVersion+`","data":{"object":{"id":"re_2","status":"succeeded","payment_intent":null,"charge":{"id":"ch_1"},"metadata":{"refund_id":"rf_1","top_up_id":"tu_1"}}}}`), int64(0), "", true)
+	f.Add([]byte(`{"id":"evt_5","type":"charge.dispute.closed","api_version":"`+stripego.APIVersion+`","data":{"object":{"id":"dp_1","object":"dispute","status":"won","charge":"ch_1","payment_intent":"pi_1","balance_transactions":[{"amount":-1250,"reporting_category":"dispute"},{"amount":1250}]}}}`), int64(0), "", true)
+	f.Add([]byte(`{"id":"evt_6","type":"charge.dispute.funds_withdrawn","data":{"object":{"id":"dp_2","balance_transactions":{"odd":1},"payment_intent":{"id":"pi_2"}}}}`), int64(0), "", true)
 	f.Add([]byte("{\"id\":\"evt_\x00\",\"type\":\"\xff\"}"), int64(0), "", true)
 	f.Add([]byte(event), int64(0), "t=99999999999999999999,v1=zz", false)
-	// Setup events look their card up: the fake answers 404 at once.
+	// Setup, refund and dispute events look their card or PaymentIntent
+	// up: the fake answers 404 at once.
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusNotFound)

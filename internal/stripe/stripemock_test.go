@@ -233,6 +233,35 @@ func TestStripeMockAcceptsEveryRequest(t *testing.T) {
 			t.Error("FindCharge found a charge stripe-mock never tagged")
 		}
 	})
+	for _, reason := range []string{"", "requested_by_customer", "duplicate", "fraudulent", "goodwill: the customer asked"} {
+		t.Run(fmt.Sprintf("Refund reason=%q", reason), func(t *testing.T) {
+			r, err := p.Refund(ctx, payment.RefundRequest{
+				RefundID: "rf_1", IdempotencyKey: "refund-" + reason, ChargeID: "pi_123", TopUpID: "tu_1",
+				Amount: 500, Currency: "USD", Reason: reason,
+			})
+			assertAccepted(t, err)
+			if r.ID == "" || r.Status == "" {
+				t.Errorf("refund = %+v, want an id and a status", r)
+			}
+		})
+	}
+	t.Run("FindRefund lists the PaymentIntent's refunds", func(t *testing.T) {
+		_, ok, err := p.FindRefund(ctx, "pi_123", "rf_never")
+		assertAccepted(t, err)
+		if ok {
+			t.Error("FindRefund found a refund stripe-mock never tagged")
+		}
+	})
+	t.Run("a dispute's charge is read with its PaymentIntent", func(t *testing.T) {
+		ev := payment.Event{ID: "evt_1", Type: "charge.dispute.created"}
+		for _, ids := range [][2]string{{"pi_123", ""}, {"", "ch_123"}} {
+			chargeID, _, err := p.chargeOwner(ctx, ev, ids[0], ids[1])
+			assertAccepted(t, err)
+			if chargeID == "" {
+				t.Errorf("chargeOwner(%q, %q) found no PaymentIntent", ids[0], ids[1])
+			}
+		}
+	})
 	t.Run("a request Stripe refuses is a plain error", func(t *testing.T) {
 		// Proves the harness: stripe-mock does refuse what the spec does
 		// not allow, and such a refusal is not mistaken for an unknown

@@ -17,7 +17,8 @@ import (
 )
 
 // webhookFetchTimeout bounds the Stripe lookups ParseWebhook makes for setup
-// events, whose payloads name the SetupIntent or card only by id.
+// events, whose payloads name the SetupIntent or card only by id, and for
+// refund and dispute events, whose top-up id is on their PaymentIntent.
 const webhookFetchTimeout = 20 * time.Second
 
 // ParseWebhook is ParseWebhookContext with a background context bounded by
@@ -50,8 +51,14 @@ func (p *Provider) ParseWebhook(payload []byte, sigHeader string) (payment.Event
 // checkout.session.completed (setup mode) and setup_intent.succeeded carry
 // the saved Card, the Customer and the AccountID from metadata; both arrive
 // for one hosted setup, with the same Card.ID. payment_method.detached
-// carries the Card and, when Stripe says, the Customer it left. Other types
-// come back with only ID, Type and Created.
+// carries the Card and, when Stripe says, the Customer it left.
+// refund.created, refund.updated and refund.failed carry the Refund (its
+// top-up id read from its PaymentIntent when Topup did not make it);
+// charge.dispute.created, funds_withdrawn, funds_reinstated and closed
+// carry the Dispute, its top-up id read from its PaymentIntent (see
+// disputeEvent). charge.refunded is not read: since API version 2022-11-15
+// it no longer carries its refunds. Other types come back with only ID,
+// Type and Created.
 //
 // An error that does not wrap ErrBadSignature is worth a 5xx answer: Stripe
 // sends the event again later.
@@ -73,6 +80,22 @@ func (p *Provider) ParseWebhookContext(ctx context.Context, payload []byte, sigH
 		stripego.EventTypePaymentIntentRequiresAction, stripego.EventTypePaymentIntentProcessing,
 		stripego.EventTypePaymentIntentCanceled:
 		return chargeEvent(ev, e.Data.Raw)
+	case stripego.EventTypeRefundCreated, stripego.EventTypeRefundUpdated, stripego.EventTypeRefundFailed:
+		return p.refundEvent(ctx, ev, e.Data.Raw)
+	case stripego.EventTypeChargeDisputeCreated, stripego.EventTypeChargeDisputeFundsWithdrawn,
+		stripego.EventTypeChargeDisputeFundsReinstated, stripego.EventTypeChargeDisputeClosed:
+		return p.disputeEvent(ctx, ev, e.Data.Raw)
+	case stripego.EventTypeCheckoutSessionCompleted, stripego.EventTypeSetupIntentSucceeded,
+		stripego.EventTypePaymentMethodDetached:
+		return p.cardEvent(ctx, ev, e)
+	}
+	return ev, nil
+}
+
+// cardEvent adds the card, customer and account a setup event or
+// payment_method.detached carries.
+func (p *Provider) cardEvent(ctx context.Context, ev payment.Event, e stripego.Event) (payment.Event, error) {
+	switch e.Type {
 	case stripego.EventTypeCheckoutSessionCompleted:
 		var s wireSession
 		if err := json.Unmarshal(e.Data.Raw, &s); err != nil {
@@ -90,19 +113,18 @@ func (p *Provider) ParseWebhookContext(ctx context.Context, payload []byte, sigH
 		}
 		ev.AccountID, ev.Customer = si.Metadata[metaAccountID], string(si.Customer)
 		return p.withSetupCard(ctx, ev, si.stripe())
-	case stripego.EventTypePaymentMethodDetached:
-		var pm wirePaymentMethod
-		if err := json.Unmarshal(e.Data.Raw, &pm); err != nil {
-			return payment.Event{}, fmt.Errorf("stripe: webhook %s: decode payment method: %w", e.ID, err)
-		}
-		card, ok := cardFromPaymentMethod(pm.stripe())
-		if !ok {
-			card = payment.Card{ID: pm.ID}
-		}
-		ev.Card = &card
-		if prev, ok := e.Data.PreviousAttributes["customer"].(string); ok {
-			ev.Customer = prev
-		}
+	}
+	var pm wirePaymentMethod
+	if err := json.Unmarshal(e.Data.Raw, &pm); err != nil {
+		return payment.Event{}, fmt.Errorf("stripe: webhook %s: decode payment method: %w", e.ID, err)
+	}
+	card, ok := cardFromPaymentMethod(pm.stripe())
+	if !ok {
+		card = payment.Card{ID: pm.ID}
+	}
+	ev.Card = &card
+	if prev, ok := e.Data.PreviousAttributes["customer"].(string); ok {
+		ev.Customer = prev
 	}
 	return ev, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -283,10 +284,14 @@ func (a *appliedEvents) RemoveCard(context.Context, string, string) (bool, error
 func TestWebhookOfAnotherAPIVersion(t *testing.T) {
 	t.Parallel()
 	_, p := newFake(t, 0, func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/v1/payment_methods/pm_saved" {
+		switch r.URL.Path {
+		case "/v1/payment_methods/pm_saved":
+			reply(w, 200, cardPM("pm_saved", "mastercard", "4444", "cus_1"))
+		case "/v1/payment_intents/pi_1":
+			reply(w, 200, intent("pi_1", "succeeded", "tu_1", nil))
+		default:
 			t.Errorf("unexpected %s %s", r.Method, r.URL.Path)
 		}
-		reply(w, 200, cardPM("pm_saved", "mastercard", "4444", "cus_1"))
 	})
 	for _, version := range []string{"2019-02-19", "2022-11-15", "2024-06-20", "2025-03-31.basil", "2099-01-01.future"} {
 		t.Run(version, func(t *testing.T) {
@@ -322,6 +327,23 @@ func TestWebhookOfAnotherAPIVersion(t *testing.T) {
 			})
 			if c := w.applied.added["acc_1"]; c.ID != "pm_saved" || c.Last4 != "4444" {
 				t.Errorf("setup event added %+v to acc_1, want pm_saved", c)
+			}
+
+			// Refund and dispute objects with fields of other versions
+			// (an expanded charge, a balance transaction list in another
+			// shape) are read for the same few fields.
+			re := w.apply("evt_re", "refund.failed", refundObj("re_1", "failed", "rf_1", obj{
+				"charge": obj{"id": "ch_1", "object": "charge"}, "failure_reason": "expired_or_canceled_card", "destination_details": "odd",
+			}))
+			if re.Refund == nil || re.Refund.RefundID != "rf_1" || re.Refund.Status != payment.RefundFailed || re.Refund.ChargeID != "pi_1" {
+				t.Errorf("refund event = %+v, want rf_1 failed of pi_1", re.Refund)
+			}
+			dp := w.apply("evt_dp", "charge.dispute.closed", disputeObj("dp_1", "won", obj{
+				"charge": obj{"id": "ch_1"}, "payment_intent": obj{"id": "pi_1"}, "evidence": "odd",
+				"balance_transactions": []any{disputeTxn(-1250), disputeTxn(1250)},
+			}))
+			if d := dp.Dispute; d == nil || d.TopUpID != "tu_1" || d.Status != payment.DisputeWon || !d.FundsWithdrawn || !d.FundsReinstated {
+				t.Errorf("dispute event = %+v, want tu_1 won, withdrawn and reinstated", d)
 			}
 		})
 	}
@@ -367,4 +389,186 @@ func (w versionedWebhooks) apply(id, typ string, object obj) payment.Event {
 		w.t.Fatalf("ApplyEvent(%s): %v", id, err)
 	}
 	return ev
+}
+
+// disputeObj is a Stripe-shaped Dispute of pi_1 (charge ch_1).
+func disputeObj(id, status string, extra obj) obj {
+	d := obj{
+		"id": id, "object": "dispute", "amount": 1250, "currency": "usd", "status": status,
+		"reason": "fraudulent", "created": 1767225600, "charge": "ch_1", "payment_intent": "pi_1",
+		"balance_transactions": []any{}, "is_charge_refundable": false, "metadata": obj{},
+		"evidence": obj{"customer_name": nil}, "evidence_details": obj{"due_by": 1768435200, "has_evidence": false},
+	}
+	for k, v := range extra {
+		d[k] = v
+	}
+	return d
+}
+
+// disputeTxn is a dispute's balance transaction: a withdrawal (negative) or
+// a reinstatement.
+func disputeTxn(amount int64) obj {
+	category := "dispute"
+	if amount > 0 {
+		category = "dispute_reversal"
+	}
+	return obj{"id": fmt.Sprintf("txn_%d", amount), "object": "balance_transaction", "amount": amount, "fee": 1500,
+		"currency": "usd", "type": "adjustment", "reporting_category": category}
+}
+
+// TestParseWebhookRefunds proves refund.* events carry the refund, read as
+// Refund reads it; one made in Stripe's Dashboard (no metadata of ours)
+// gets its top-up id from its PaymentIntent.
+func TestParseWebhookRefunds(t *testing.T) {
+	t.Parallel()
+	f, p := newFake(t, 0, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/v1/payment_intents/pi_1":
+			reply(w, 200, intent("pi_1", "succeeded", "tu_1", nil))
+		case "/v1/charges/ch_old":
+			reply(w, 200, obj{"id": "ch_old", "object": "charge", "payment_intent": intent("pi_1", "succeeded", "tu_1", nil)})
+		default:
+			t.Errorf("unexpected %s %s", r.Method, r.URL.Path)
+			reply(w, 404, stripeError("invalid_request_error", "resource_missing", "", "no such object", nil))
+		}
+	})
+	at := time.Unix(1767225600, 0).UTC()
+	ours := payment.Refund{ID: "re_1", RefundID: "rf_1", ChargeID: "pi_1", TopUpID: "tu_1", Amount: 500, Currency: "usd", Created: at}
+	dashboard := ours
+	dashboard.RefundID = ""
+	tests := []struct {
+		name, typ string
+		object    obj
+		want      payment.Refund
+		wantStat  payment.RefundStatus
+		lookups   int
+	}{
+		{"created, ours", "refund.created", refundObj("re_1", "succeeded", "rf_1", nil), ours, payment.RefundSucceeded, 0},
+		{"created pending", "refund.created", refundObj("re_1", "pending", "rf_1", nil), ours, payment.RefundPending, 0},
+		{"updated to succeeded", "refund.updated", refundObj("re_1", "succeeded", "rf_1", nil), ours, payment.RefundSucceeded, 0},
+		{"updated to canceled", "refund.updated", refundObj("re_1", "canceled", "rf_1", nil), ours, payment.RefundCanceled, 0},
+		{"failed", "refund.failed", refundObj("re_1", "failed", "rf_1", obj{"failure_reason": "lost_or_stolen_card"}), withReason(ours, "lost_or_stolen_card"), payment.RefundFailed, 0},
+		{"failed, rendered before the failure", "refund.failed", refundObj("re_1", "succeeded", "rf_1", nil), ours, payment.RefundFailed, 0},
+		{"made in the Dashboard", "refund.created", refundObj("re_1", "succeeded", "", nil), dashboard, payment.RefundSucceeded, 1},
+		{"made in the Dashboard, named by its charge only", "refund.created",
+			refundObj("re_1", "succeeded", "", obj{"payment_intent": nil, "charge": "ch_old"}), dashboard, payment.RefundSucceeded, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := len(f.Requests())
+			payload := eventJSON(t, "evt_re", tt.typ, tt.object, nil)
+			ev, err := p.ParseWebhook(payload, sign(payload, testWebhookSecret, time.Now()))
+			if err != nil {
+				t.Fatalf("ParseWebhook: %v", err)
+			}
+			if ev.ID != "evt_re" || ev.Type != tt.typ || ev.Refund == nil || ev.Charge != nil || ev.Dispute != nil {
+				t.Fatalf("event = %+v", ev)
+			}
+			tt.want.Status = tt.wantStat
+			if *ev.Refund != tt.want {
+				t.Errorf("refund =\n %+v\nwant\n %+v", *ev.Refund, tt.want)
+			}
+			if n := len(f.Requests()) - before; n != tt.lookups {
+				t.Errorf("%d lookups, want %d", n, tt.lookups)
+			}
+		})
+	}
+}
+
+func withReason(r payment.Refund, reason string) payment.Refund {
+	r.FailureReason = reason
+	return r
+}
+
+// TestParseWebhookDisputes proves charge.dispute.* events carry the
+// dispute with the top-up id of its PaymentIntent, and say whether funds
+// moved from the event's type or, for a close that arrives first, from the
+// dispute's balance transactions.
+func TestParseWebhookDisputes(t *testing.T) {
+	t.Parallel()
+	_, p := newFake(t, 0, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/v1/payment_intents/pi_1":
+			reply(w, 200, intent("pi_1", "succeeded", "tu_1", nil))
+		case "/v1/charges/ch_1":
+			if r.URL.Query().Get("expand[0]") != "payment_intent" {
+				t.Errorf("charge lookup %v does not expand its PaymentIntent", r.URL.Query())
+			}
+			reply(w, 200, obj{"id": "ch_1", "object": "charge", "payment_intent": intent("pi_1", "succeeded", "tu_1", nil)})
+		case "/v1/payment_intents/pi_gone":
+			reply(w, 404, stripeError("invalid_request_error", "resource_missing", "", "No such payment_intent", nil))
+		default:
+			t.Errorf("unexpected %s %s", r.Method, r.URL.Path)
+			reply(w, 404, stripeError("invalid_request_error", "resource_missing", "", "no such object", nil))
+		}
+	})
+	at := time.Unix(1767225600, 0).UTC()
+	base := payment.Dispute{ID: "dp_1", ChargeID: "pi_1", TopUpID: "tu_1", Amount: 1250, Currency: "usd", Reason: "fraudulent", Created: at}
+	dispute := func(status payment.DisputeStatus, withdrawn, reinstated bool) payment.Dispute {
+		d := base
+		d.Status, d.FundsWithdrawn, d.FundsReinstated = status, withdrawn, reinstated
+		return d
+	}
+	tests := []struct {
+		name, typ string
+		object    obj
+		want      payment.Dispute
+	}{
+		{"created", "charge.dispute.created", disputeObj("dp_1", "needs_response", nil), dispute(payment.DisputeNeedsResponse, false, false)},
+		{"an inquiry", "charge.dispute.created", disputeObj("dp_1", "warning_needs_response", nil), dispute(payment.DisputeWarningNeedsResponse, false, false)},
+		{"funds withdrawn", "charge.dispute.funds_withdrawn",
+			disputeObj("dp_1", "needs_response", obj{"balance_transactions": []any{disputeTxn(-1250)}}), dispute(payment.DisputeNeedsResponse, true, false)},
+		{"funds withdrawn, rendered without its transactions", "charge.dispute.funds_withdrawn",
+			disputeObj("dp_1", "needs_response", nil), dispute(payment.DisputeNeedsResponse, true, false)},
+		{"funds reinstated", "charge.dispute.funds_reinstated",
+			disputeObj("dp_1", "won", obj{"balance_transactions": []any{disputeTxn(-1250), disputeTxn(1250)}}), dispute(payment.DisputeWon, true, true)},
+		{"closed won, before any other event", "charge.dispute.closed",
+			disputeObj("dp_1", "won", obj{"balance_transactions": []any{disputeTxn(-1250), disputeTxn(1250)}}), dispute(payment.DisputeWon, true, true)},
+		{"closed lost", "charge.dispute.closed",
+			disputeObj("dp_1", "lost", obj{"balance_transactions": []any{disputeTxn(-1250)}}), dispute(payment.DisputeLost, true, false)},
+		{"an inquiry closed", "charge.dispute.closed", disputeObj("dp_1", "warning_closed", nil), dispute(payment.DisputeWarningClosed, false, false)},
+		{"transactions in a shape this code cannot read", "charge.dispute.closed",
+			disputeObj("dp_1", "lost", obj{"balance_transactions": "odd"}), dispute(payment.DisputeLost, false, false)},
+		{"named by its charge only (an old API version)", "charge.dispute.created",
+			disputeObj("dp_1", "needs_response", obj{"payment_intent": nil}), dispute(payment.DisputeNeedsResponse, false, false)},
+		{"a PaymentIntent Stripe no longer knows", "charge.dispute.created",
+			disputeObj("dp_1", "needs_response", obj{"payment_intent": "pi_gone"}),
+			payment.Dispute{ID: "dp_1", ChargeID: "pi_gone", Amount: 1250, Currency: "usd", Reason: "fraudulent", Created: at, Status: payment.DisputeNeedsResponse}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			payload := eventJSON(t, "evt_dp", tt.typ, tt.object, nil)
+			ev, err := p.ParseWebhook(payload, sign(payload, testWebhookSecret, time.Now()))
+			if err != nil {
+				t.Fatalf("ParseWebhook: %v", err)
+			}
+			if ev.ID != "evt_dp" || ev.Type != tt.typ || ev.Dispute == nil || ev.Refund != nil || ev.Charge != nil {
+				t.Fatalf("event = %+v", ev)
+			}
+			if *ev.Dispute != tt.want {
+				t.Errorf("dispute =\n %+v\nwant\n %+v", *ev.Dispute, tt.want)
+			}
+		})
+	}
+}
+
+// TestParseWebhookRefundDisputeLookupFailure proves a refund or dispute
+// event whose PaymentIntent could not be read for want of an answer is an
+// error Stripe retries, not an event without its top-up.
+func TestParseWebhookRefundDisputeLookupFailure(t *testing.T) {
+	t.Parallel()
+	_, p := newFake(t, 0, func(w http.ResponseWriter, r *http.Request) {
+		reply(w, 503, stripeError("api_error", "", "", "unavailable", nil))
+	})
+	for typ, object := range map[string]obj{
+		"refund.created":         refundObj("re_1", "succeeded", "", nil),
+		"charge.dispute.created": disputeObj("dp_1", "needs_response", nil),
+	} {
+		payload := eventJSON(t, "evt_1", typ, object, nil)
+		_, err := p.ParseWebhook(payload, sign(payload, testWebhookSecret, time.Now()))
+		if !errors.Is(err, payment.ErrUnknownOutcome) || errors.Is(err, payment.ErrBadSignature) {
+			t.Errorf("%s: ParseWebhook error = %v, want a retryable error", typ, err)
+		}
+	}
 }

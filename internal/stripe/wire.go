@@ -139,3 +139,78 @@ func (w wirePaymentMethod) stripe() *stripego.PaymentMethod {
 	}
 	return pm
 }
+
+// wireRefund is the part of a Refund Topup reads.
+type wireRefund struct {
+	ID            string            `json:"id"`
+	Amount        int64             `json:"amount"`
+	Currency      string            `json:"currency"`
+	Status        string            `json:"status"`
+	FailureReason string            `json:"failure_reason"`
+	Created       int64             `json:"created"`
+	Metadata      map[string]string `json:"metadata"`
+	PaymentIntent ref               `json:"payment_intent"`
+	Charge        ref               `json:"charge"`
+}
+
+// stripe returns the Refund as refundFromStripe reads it.
+func (w wireRefund) stripe() *stripego.Refund {
+	re := &stripego.Refund{
+		ID: w.ID, Amount: w.Amount, Currency: stripego.Currency(w.Currency),
+		Status: stripego.RefundStatus(w.Status), FailureReason: stripego.RefundFailureReason(w.FailureReason),
+		Created: w.Created, Metadata: w.Metadata,
+	}
+	if w.PaymentIntent != "" {
+		re.PaymentIntent = &stripego.PaymentIntent{ID: string(w.PaymentIntent)}
+	}
+	return re
+}
+
+// wireBalanceTransaction is the part of a dispute's balance transaction
+// Topup reads: a withdrawal is reported as "dispute" (a negative amount),
+// a reinstatement as "dispute_reversal".
+type wireBalanceTransaction struct {
+	Amount            int64  `json:"amount"`
+	ReportingCategory string `json:"reporting_category"`
+}
+
+// wireDispute is the part of a Dispute Topup reads.
+type wireDispute struct {
+	ID                  string              `json:"id"`
+	Amount              int64               `json:"amount"`
+	Currency            string              `json:"currency"`
+	Status              string              `json:"status"`
+	Reason              string              `json:"reason"`
+	Created             int64               `json:"created"`
+	Charge              ref                 `json:"charge"`
+	PaymentIntent       ref                 `json:"payment_intent"`
+	BalanceTransactions balanceTransactions `json:"balance_transactions"`
+}
+
+// balanceTransactions is a dispute's list of balance transactions. It never
+// fails to decode: a list Topup cannot read is one it does not have, and
+// the event's type still says whether funds moved.
+type balanceTransactions []wireBalanceTransaction
+
+// UnmarshalJSON reads the list, or nothing.
+func (b *balanceTransactions) UnmarshalJSON(raw []byte) error {
+	var list []wireBalanceTransaction
+	if json.Unmarshal(raw, &list) != nil {
+		list = nil
+	}
+	*b = list
+	return nil
+}
+
+// moved reports whether the list holds a withdrawal and a reinstatement.
+func (b balanceTransactions) moved() (withdrawn, reinstated bool) {
+	for _, t := range b {
+		switch {
+		case t.ReportingCategory == "dispute_reversal" || (t.ReportingCategory == "" && t.Amount > 0):
+			reinstated = true
+		case t.ReportingCategory == "dispute" || t.Amount < 0:
+			withdrawn = true
+		}
+	}
+	return withdrawn, reinstated
+}

@@ -30,8 +30,29 @@ func ApplyEvent(ctx context.Context, st EventStore, ev payment.Event, backoff ti
 		return applyCardSaved(ctx, st, ev, log)
 	case "payment_method.detached":
 		return applyCardDetached(ctx, st, ev)
+	case "refund.created", "refund.updated", "refund.failed",
+		"charge.dispute.created", "charge.dispute.funds_withdrawn", "charge.dispute.funds_reinstated", "charge.dispute.closed":
+		noteMoneyEvent(ev, log)
 	}
 	return nil
+}
+
+// noteMoneyEvent logs a provider refund or dispute event, which is
+// acknowledged and not applied yet (issue 12 brings the ledger side): the
+// log keeps what the provider said, for the operator to reconcile.
+func noteMoneyEvent(ev payment.Event, log *slog.Logger) {
+	attrs := []any{"event", ev.ID, "type", ev.Type}
+	switch {
+	case ev.Refund != nil:
+		r := ev.Refund
+		attrs = append(attrs, "refund", r.ID, "refund_id", r.RefundID, "charge_id", r.ChargeID, "top_up_id", r.TopUpID,
+			"amount_minor", r.Amount, "currency", r.Currency, "status", string(r.Status))
+	case ev.Dispute != nil:
+		d := ev.Dispute
+		attrs = append(attrs, "dispute", d.ID, "charge_id", d.ChargeID, "top_up_id", d.TopUpID,
+			"amount_minor", d.Amount, "currency", d.Currency, "status", string(d.Status), "funds_withdrawn", d.FundsWithdrawn)
+	}
+	log.Warn("provider refund or dispute event received, not applied to the ledger yet", attrs...)
 }
 
 // applyCharge settles the top-up a charge event is about.

@@ -123,17 +123,21 @@ var routeSpecs = map[string]routeSpec{
 	"POST /v1/accounts/{id}/login_links": {write: true, body: noBody},
 	"POST /v1/stripe/webhook":            {body: func(*matrix) string { return `{}` }},
 	"GET /v1/sandbox/charges":            {body: noBody},
-	"GET /sandbox/setup/{session}":       {body: noBody},
-	"POST /sandbox/setup/{session}":      {body: noBody},
-	"GET /pay/{top_up_id}":               {body: noBody},
-	"POST /pay/{top_up_id}":              {body: noBody},
+	// The holder's top-up's charge: disputed by the admin, then closed
+	// won; both are idempotent, so each admin call answers 200.
+	"POST /v1/sandbox/charges/{charge_id}/dispute":       {body: noBody},
+	"POST /v1/sandbox/charges/{charge_id}/dispute/close": {body: func(*matrix) string { return `{"outcome":"won"}` }},
+	"GET /sandbox/setup/{session}":                       {body: noBody},
+	"POST /sandbox/setup/{session}":                      {body: noBody},
+	"GET /pay/{top_up_id}":                               {body: noBody},
+	"POST /pay/{top_up_id}":                              {body: noBody},
 }
 
 // holder is an account with its key and the resources the matrix's paths
 // name.
 type holder struct {
 	account
-	card, budget, endpoint, topUp string
+	card, budget, endpoint, topUp, charge string
 }
 
 type matrix struct {
@@ -317,6 +321,18 @@ func (m *matrix) holder(email string) holder {
 	}
 	e.mustAPI("POST", "/v1/accounts/"+h.ID+"/top_ups", adminKey, `{"amount":"10.00","idempotency_key":"first"}`, 201, &tu)
 	h.topUp = tu.ID
+	var charges struct {
+		Data []struct {
+			ID      string `json:"id"`
+			TopUpID string `json:"top_up_id"`
+		} `json:"data"`
+	}
+	e.mustAPI("GET", "/v1/sandbox/charges?limit=100", adminKey, "", 200, &charges)
+	for _, c := range charges.Data {
+		if c.TopUpID == tu.ID {
+			h.charge = c.ID
+		}
+	}
 	var ns struct {
 		Data []struct {
 			ID string `json:"id"`
@@ -420,6 +436,8 @@ func (m *matrix) path(pattern string, h holder, pool map[string][]string) string
 			v, pool[param] = pool[param][0], pool[param][1:]
 		case param == "grant_id":
 			v = m.fresh(h, param)
+		case param == "charge_id":
+			v = h.charge
 		case removes && pool != nil && len(pool[param]) > 0:
 			v, pool[param] = pool[param][0], pool[param][1:]
 		case removes && pool == nil:
