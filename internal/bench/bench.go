@@ -378,6 +378,14 @@ func (b *bench) setupAccounts(ctx context.Context, store *sqlstore.DB, g *ids.Ge
 	if err := errors.Join(append(errs, ctx.Err())...); err != nil {
 		return err
 	}
+	return b.creditAccounts(ctx, store)
+}
+
+// creditAccounts grants each account its opening credit, b.grant, in
+// batches of postings: as cfg.grants grants, or cfg.baselineGrants for the
+// baseline set.
+func (b *bench) creditAccounts(ctx context.Context, store *sqlstore.DB) error {
+	m := len(b.accounts)
 	const chunk = 1000
 	for start := 0; start < m; start += chunk {
 		grants := make([]ledger.Posting, 0, chunk*b.cfg.grants)
