@@ -50,6 +50,7 @@ func TestBenchFlags(t *testing.T) {
 		{"--auto-top-up", "--sandbox-latency", "-1s"},
 		{"--grants", "11"},
 		{"--grants", "-1"},
+		{"--grants", "3", "--baseline-grants", "11"},
 		{"extra"},
 	} {
 		var stdout, stderr bytes.Buffer
@@ -80,19 +81,21 @@ func TestBenchAlertsBudgets(t *testing.T) {
 	}
 }
 
-// TestBenchGrants runs the bench with three grants per account: debits
-// are funded from them, and the ledger with its grants verifies clean.
+// TestBenchGrants runs the bench with three grants per account beside a
+// baseline set with one: debits are funded from them, both sets' phases are
+// reported with their ratio, and the ledger with its grants verifies clean.
 func TestBenchGrants(t *testing.T) {
 	t.Parallel()
 	var stdout, stderr bytes.Buffer
 	err := run(t.Context(), []string{"bench", "--duration", "300ms", "--accounts", "20", "--clients", "4", "--phases", "single,batch",
-		"--batch-size", "100", "--batch-clients", "2", "--grants", "3"}, func(string) string { return "" }, &stdout, &stderr)
+		"--batch-size", "100", "--batch-clients", "2", "--grants", "3", "--baseline-grants", "1"}, func(string) string { return "" }, &stdout, &stderr)
 	out := stdout.String()
 	t.Logf("stdout:\n%s\nstderr:\n%s", out, stderr.String())
 	if err != nil {
 		t.Fatalf("bench: %v", err)
 	}
-	for _, want := range []string{"with 3 grants each", "verify: clean", "balances: each of 20 accounts"} {
+	for _, want := range []string{"with 3 grants each, and as many with 1 grants each", "single/3g", "single/1g", "batch/3g", "batch/1g",
+		"grants: rate with 3 grants / with 1 (≥ 0.90): single ", "; batch ", "verify: clean", "balances: each of 40 accounts"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q", want)
 		}

@@ -17,7 +17,7 @@ Commands:
   topup account list [--db …]
   topup migrate [--db …]
   topup verify  [--db …]        recompute every balance; exit 1 naming each broken account
-  topup bench   [--db …] [--accounts M] [--clients N] [--duration D] [--alerts-budgets] [--grants G] [--amount A] [--auto-top-up [--sandbox-latency D]]
+  topup bench   [--db …] [--accounts M] [--clients N] [--duration D] [--alerts-budgets] [--grants G [--baseline-grants B]] [--amount A] [--auto-top-up [--sandbox-latency D]]
   topup simulate [--seed N] [--steps K] [--seeds M | --duration D] [--db …]   the deterministic simulation
 `
 

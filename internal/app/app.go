@@ -127,6 +127,7 @@ func build(cfg Config, store *sqlstore.DB, ln net.Listener) (*App, error) {
 	set, log, c, g := cfg.Settings, cfg.Logger, cfg.Clock, cfg.IDs
 	store.SetPaidCreditExpiry(set.PaidCreditExpiry)
 	metrics := httpapi.NewMetrics(prometheus.NewRegistry())
+	store.ObserveRetries(log, metrics.ObserveRetry)
 	sqlite := store.DialectName() == "sqlite"
 	workers := 2
 	if sqlite {

@@ -100,6 +100,12 @@ type Config struct {
 	// into (1 to 10; 0 means 1), with different terms (benchGrantTerms),
 	// so that every debit finds them in its wallet.
 	Grants int
+	// BaselineGrants, when above zero, adds a second set of Accounts
+	// accounts whose opening credit is split into this many grants; the
+	// single and batch phases then run on each set in turn, in the same
+	// run, so that the cost of Grants over BaselineGrants is read on a
+	// machine whose load is the same for both.
+	BaselineGrants int
 }
 
 // benchConfig is a Config checked and read.
@@ -120,6 +126,7 @@ type benchConfig struct {
 	autoTopUp      bool
 	sandboxLatency time.Duration
 	grants         int
+	baselineGrants int
 }
 
 // Validate refuses a Config that makes no run, naming the flag.
@@ -131,7 +138,8 @@ func (c Config) Validate() error {
 func (c Config) read() (benchConfig, error) {
 	cfg := benchConfig{db: c.DB, accounts: c.Accounts, clients: c.Clients, duration: c.Duration, batchSize: c.BatchSize,
 		batchClients: c.BatchClients, phases: map[string]bool{}, cpuProfile: c.CPUProfile, alertsBudgets: c.AlertsBudgets,
-		amountText: c.Amount, autoTopUp: c.AutoTopUp, sandboxLatency: c.SandboxLatency, grants: max(c.Grants, 1)}
+		amountText: c.Amount, autoTopUp: c.AutoTopUp, sandboxLatency: c.SandboxLatency, grants: max(c.Grants, 1),
+		baselineGrants: c.BaselineGrants}
 	amt, amtErr := money.Parse(c.Amount)
 	cfg.amount = amt
 	switch {
@@ -168,6 +176,8 @@ func (c Config) checkCounts() error {
 		return errors.New("--batch-size must be from 1 to 10000")
 	case c.Grants < 0 || c.Grants > 10:
 		return errors.New("--grants must be from 1 to 10")
+	case c.BaselineGrants < 0 || c.BaselineGrants > 10:
+		return errors.New("--baseline-grants must be from 1 to 10 (or 0 for none)")
 	}
 	return nil
 }
@@ -210,9 +220,16 @@ type bench struct {
 	accounts []string       // account ids; index 0 is the hottest under Zipf
 	paths    []string       // "/v1/accounts/{id}/usage" per account
 	accepted []atomic.Int64 // debits answered as recorded, per account
-	client   *http.Client
-	api      *client.Client // the operator's client of the instance, over client
-	grant    money.Amount   // each account's opening credit
+	// offset is where the set of accounts the next phase debits starts in
+	// accounts: 0 for the set with cfg.grants grants, cfg.accounts for
+	// the baseline set (--baseline-grants).
+	offset int
+	// pass numbers the runs of one phase (--baseline-grants runs each
+	// four times), so that their idempotency keys differ.
+	pass   int
+	client *http.Client
+	api    *client.Client // the operator's client of the instance, over client
+	grant  money.Amount   // each account's opening credit
 	// With --auto-top-up: how the wait for open top-ups ended, and what
 	// /metrics counted meanwhile.
 	settle *benchSettle
@@ -305,8 +322,12 @@ func (b *bench) load(ctx context.Context, a *app.App, setupTook time.Duration) (
 	if cfg.alertsBudgets {
 		watch = "on (5 low balance alerts and a monthly account-wide budget per account)"
 	}
-	fmt.Fprintf(b.out, "topup bench: %s, %d accounts (Zipf s=%.1f) with %d grants each, %s per phase, GOMAXPROCS %d; usage amount %s; alerts and budgets %s; Automatic Top-Up %s; accounts created and credited in %s\n\n",
-		b.dbLabel, cfg.accounts, benchZipfS, cfg.grants, cfg.duration, runtime.GOMAXPROCS(0), cfg.amountText, watch, auto, setupTook.Round(time.Millisecond))
+	grants := fmt.Sprintf("%d grants each", cfg.grants)
+	if cfg.baselineGrants > 0 {
+		grants += fmt.Sprintf(", and as many with %d grants each (the baseline, debited in phases of their own)", cfg.baselineGrants)
+	}
+	fmt.Fprintf(b.out, "topup bench: %s, %d accounts (Zipf s=%.1f) with %s, %s per phase, GOMAXPROCS %d; usage amount %s; alerts and budgets %s; Automatic Top-Up %s; accounts created and credited in %s\n\n",
+		b.dbLabel, cfg.accounts, benchZipfS, grants, cfg.duration, runtime.GOMAXPROCS(0), cfg.amountText, watch, auto, setupTook.Round(time.Millisecond))
 
 	results, err := b.phases(ctx, a.URL())
 	if cfg.autoTopUp && err == nil {
@@ -316,9 +337,13 @@ func (b *bench) load(ctx context.Context, a *app.App, setupTook time.Duration) (
 }
 
 // setupAccounts creates the accounts through the store, a few at a time,
-// and grants each benchGrant in batches of postings.
+// and grants each benchGrant in batches of postings (with
+// --baseline-grants, a second set after the first).
 func (b *bench) setupAccounts(ctx context.Context, store *sqlstore.DB, g *ids.Generator) error {
 	m := b.cfg.accounts
+	if b.cfg.baselineGrants > 0 {
+		m *= 2
+	}
 	b.accounts = make([]string, m)
 	b.paths = make([]string, m)
 	b.accepted = make([]atomic.Int64, m)
@@ -353,11 +378,23 @@ func (b *bench) setupAccounts(ctx context.Context, store *sqlstore.DB, g *ids.Ge
 	if err := errors.Join(append(errs, ctx.Err())...); err != nil {
 		return err
 	}
+	return b.creditAccounts(ctx, store)
+}
+
+// creditAccounts grants each account its opening credit, b.grant, in
+// batches of postings: as cfg.grants grants, or cfg.baselineGrants for the
+// baseline set.
+func (b *bench) creditAccounts(ctx context.Context, store *sqlstore.DB) error {
+	m := len(b.accounts)
 	const chunk = 1000
 	for start := 0; start < m; start += chunk {
 		grants := make([]ledger.Posting, 0, chunk*b.cfg.grants)
-		for _, id := range b.accounts[start:min(start+chunk, m)] {
-			grants = append(grants, b.grantPostings(id)...)
+		for i := start; i < min(start+chunk, m); i++ {
+			n := b.cfg.grants
+			if i >= b.cfg.accounts {
+				n = b.cfg.baselineGrants
+			}
+			grants = append(grants, b.grantPostings(b.accounts[i], n)...)
 		}
 		res, err := store.Post(ctx, grants)
 		if err != nil {
@@ -373,10 +410,9 @@ func (b *bench) setupAccounts(ctx context.Context, store *sqlstore.DB, g *ids.Ge
 }
 
 // grantPostings are the credits that give an account its opening credit,
-// b.grant, as b.cfg.grants grants with terms in turn: promotional (spent
-// first), paid expiring in a year, paid for ever.
-func (b *bench) grantPostings(id string) []ledger.Posting {
-	n := b.cfg.grants
+// b.grant, as n grants with terms in turn: promotional (spent first), paid
+// expiring in a year, paid for ever.
+func (b *bench) grantPostings(id string, n int) []ledger.Posting {
 	out := make([]ledger.Posting, n)
 	for k := range n {
 		amount := b.grant / money.Amount(n)

@@ -3,6 +3,7 @@ package bench
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -26,7 +27,10 @@ import (
 )
 
 type benchPhase struct {
-	name     string
+	name string
+	// grants is how many grants each account of the phase has, when the
+	// run compares two sets (--baseline-grants); 0 otherwise.
+	grants   int
 	clients  string
 	start    time.Time
 	requests int64
@@ -74,25 +78,77 @@ func (b *bench) phases(ctx context.Context, apiURL string) (results []*benchPhas
 		switch name {
 		case "trivial":
 			r, err = b.trivialPhase(ctx)
-		case "single":
-			r, err = b.measured(ctx, apiURL, func() *benchPhase {
-				return b.drive(ctx, "single", strconv.Itoa(b.cfg.clients), b.cfg.clients, 1, b.singleRequest())
-			})
-		case "batch":
-			r, err = b.measured(ctx, apiURL, func() *benchPhase {
-				return b.drive(ctx, "batch", fmt.Sprintf("%d×%d", b.cfg.batchClients, b.cfg.batchSize), b.cfg.batchClients, 1000, b.batchRequest())
-			})
+		default:
+			var rs []*benchPhase
+			rs, err = b.debitPhases(ctx, apiURL, name)
+			results = append(results, rs...)
 		}
 		done()
 		if err != nil {
 			return results, err
 		}
-		results = append(results, r)
+		if r != nil {
+			results = append(results, r)
+		}
 		if ctx.Err() != nil {
 			return results, fmt.Errorf("bench: interrupted: %w", ctx.Err())
 		}
 	}
 	return results, nil
+}
+
+// debitPhases runs the single or batch phase. With --baseline-grants it
+// runs it on both sets of accounts in the order A B B A, each for half the
+// duration, and merges each set's halves: a load that drifts during the run
+// (the machine's other work, the database growing) weighs on both alike.
+func (b *bench) debitPhases(ctx context.Context, apiURL, name string) ([]*benchPhase, error) {
+	run := func() *benchPhase {
+		if name == "single" {
+			return b.drive(ctx, "single", strconv.Itoa(b.cfg.clients), b.cfg.clients, 1, b.singleRequest())
+		}
+		return b.drive(ctx, "batch", fmt.Sprintf("%d×%d", b.cfg.batchClients, b.cfg.batchSize), b.cfg.batchClients, 1000, b.batchRequest())
+	}
+	if b.cfg.baselineGrants == 0 {
+		r, err := b.measured(ctx, apiURL, run)
+		return []*benchPhase{r}, err
+	}
+	defer func(d time.Duration) { b.cfg.duration, b.offset, b.pass = d, 0, 0 }(b.cfg.duration)
+	b.cfg.duration /= 2
+	sets := map[int]*benchPhase{}
+	for i, offset := range []int{0, b.cfg.accounts, b.cfg.accounts, 0} {
+		b.offset, b.pass = offset, i
+		r, err := b.measured(ctx, apiURL, run)
+		if err != nil {
+			return nil, err
+		}
+		sets[offset] = sets[offset].merge(r)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	main, base := sets[0], sets[b.cfg.accounts]
+	main.grants, base.grants = b.cfg.grants, b.cfg.baselineGrants
+	return []*benchPhase{main, base}, nil
+}
+
+// merge adds o, a later run of the same phase, to r (nil: o alone).
+func (r *benchPhase) merge(o *benchPhase) *benchPhase {
+	if r == nil || o == nil {
+		return cmp.Or(r, o)
+	}
+	r.requests += o.requests
+	r.debits += o.debits
+	r.errors += o.errors
+	r.elapsed += o.elapsed
+	r.samples = append(r.samples, o.samples...)[:min(len(r.samples)+len(o.samples), benchMaxSamples)]
+	r.lat = append(r.lat, o.lat...)
+	slices.Sort(r.lat)
+	if r.commits != nil && o.commits != nil {
+		r.commits.groups += o.commits.groups
+		r.commits.postings += o.commits.postings
+		r.commits.seconds += o.commits.seconds
+	}
+	return r
 }
 
 // showPhase draws, on a terminal, how much of a phase's duration has gone;
@@ -198,6 +254,8 @@ func (b *bench) scrape(ctx context.Context, apiURL string, fields map[string]*fl
 type benchClient struct {
 	id      int
 	zipf    *mrand.Zipf
+	offset  int // added to the Zipf draw: the phase's set of accounts
+	pass    int // how many times the phase ran before, in its keys
 	seq     int
 	lat     []time.Duration
 	resp    bytes.Buffer
@@ -205,7 +263,7 @@ type benchClient struct {
 	samples []string
 }
 
-func (c *benchClient) account() int { return int(c.zipf.Uint64()) }
+func (c *benchClient) account() int { return c.offset + int(c.zipf.Uint64()) }
 
 func (c *benchClient) fail(format string, args ...any) {
 	c.errors++
@@ -226,7 +284,7 @@ func (b *bench) drive(ctx context.Context, name, label string, n int, seedBase u
 	imax := uint64(b.cfg.accounts - 1)
 	for i := range clients {
 		r := mrand.New(mrand.NewPCG(seedBase, uint64(i)))
-		clients[i] = &benchClient{id: i, zipf: mrand.NewZipf(r, benchZipfS, 1, imax), lat: make([]time.Duration, 0, 4096)}
+		clients[i] = &benchClient{id: i, zipf: mrand.NewZipf(r, benchZipfS, 1, imax), offset: b.offset, pass: b.pass, lat: make([]time.Duration, 0, 4096)}
 	}
 	start := time.Now()
 	deadline := start.Add(b.cfg.duration)
@@ -272,6 +330,11 @@ func (b *bench) key(dst []byte, phase byte, c *benchClient) []byte {
 	c.seq++
 	dst = append(dst, b.runID...)
 	dst = append(dst, '-', phase)
+	if c.pass > 0 {
+		// A phase run again (--baseline-grants) repeats its clients' seeds.
+		dst = strconv.AppendInt(dst, int64(c.pass), 10)
+		dst = append(dst, '.')
+	}
 	dst = strconv.AppendInt(dst, int64(c.id), 10)
 	dst = append(dst, '-')
 	return strconv.AppendInt(dst, int64(c.seq), 10)

@@ -33,17 +33,18 @@ func (b *bench) printTable(results []*benchPhase, dialect string) {
 		if r.name == "single" && trivial != nil && trivial.debits > 0 {
 			ratio = fmt.Sprintf("rate %.0f%%, p99 %.1fx", 100*r.rate()/trivial.rate(), benchRatio(r.pct(0.99), trivial.pct(0.99)))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s/s\t%s\t%s\t%s\t%s\t%s\n", r.name, r.clients, benchCommas(r.requests), benchCommas(int64(r.rate())),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s/s\t%s\t%s\t%s\t%s\t%s\n", r.label(), r.clients, benchCommas(r.requests), benchCommas(int64(r.rate())),
 			benchLatency(r.pct(0.50)), benchLatency(r.pct(0.99)), benchLatency(r.pct(0.999)), benchCommas(r.errors), ratio)
 	}
 	tw.Flush()
 	for _, r := range results {
 		if c := r.commits; c != nil && c.groups > 0 {
 			fmt.Fprintf(b.out, "%s: %s group commits, %.1f postings and %s each on average; committer busy %.0f%% of the phase\n",
-				r.name, benchCommas(int64(c.groups)), c.postings/c.groups, benchLatency(time.Duration(c.seconds/c.groups*float64(time.Second))),
+				r.label(), benchCommas(int64(c.groups)), c.postings/c.groups, benchLatency(time.Duration(c.seconds/c.groups*float64(time.Second))),
 				100*c.seconds/r.elapsed.Seconds()/float64(b.committerWorkers(dialect)))
 		}
 	}
+	b.printGrantsCost(results)
 	fmt.Fprintf(b.out, "peak RSS: %s (the whole process: Topup, the trivial handler and every client)\n", benchPeakRSS())
 
 	t, ok := benchTargets[dialect]
@@ -66,6 +67,37 @@ func (b *bench) printTable(results []*benchPhase, dialect string) {
 	if len(verdicts) > 0 {
 		fmt.Fprintf(b.out, "targets (%s): %s\n", dialect, strings.Join(verdicts, "; "))
 	}
+}
+
+// label names a phase in the table: with --baseline-grants, with the
+// grants of its accounts.
+func (r *benchPhase) label() string {
+	if r.grants == 0 {
+		return r.name
+	}
+	return fmt.Sprintf("%s/%dg", r.name, r.grants)
+}
+
+// printGrantsCost compares, with --baseline-grants, each debit phase's
+// rate on the accounts with --grants grants with the same phase's on the
+// baseline accounts, against the bound (within 10%).
+func (b *bench) printGrantsCost(results []*benchPhase) {
+	if b.cfg.baselineGrants == 0 {
+		return
+	}
+	var parts []string
+	for i, r := range results {
+		if r.grants != b.cfg.grants || i+1 >= len(results) {
+			continue
+		}
+		base := results[i+1]
+		if base.name != r.name || base.grants != b.cfg.baselineGrants || base.rate() == 0 {
+			continue
+		}
+		ratio := r.rate() / base.rate()
+		parts = append(parts, fmt.Sprintf("%s %.2f %s", r.name, ratio, benchVerdict(ratio >= 0.9)))
+	}
+	fmt.Fprintf(b.out, "grants: rate with %d grants / with %d (≥ 0.90): %s\n", b.cfg.grants, b.cfg.baselineGrants, strings.Join(parts, "; "))
 }
 
 // committerWorkers mirrors startInstance: one writer on SQLite, two

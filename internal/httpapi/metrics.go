@@ -19,6 +19,7 @@ type Metrics struct {
 	groupSize   prometheus.Histogram
 	groupCommit prometheus.Histogram
 	groupErrors prometheus.Counter
+	retries     *prometheus.CounterVec
 	topUps      *prometheus.CounterVec
 	toCredit    prometheus.Histogram
 }
@@ -37,10 +38,12 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1}}),
 		groupErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "topup_commit_group_errors_total", Help: "Group-commit transactions that failed and were rolled back."}),
 	}
+	m.retries = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "topup_db_transaction_retries_total",
+		Help: "Database transactions run again after a transient conflict, by reason (deadlock, serialization_failure, busy, locked)."}, []string{"reason"})
 	m.topUps = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "topup_top_up_transitions_total", Help: "Top-up state changes by trigger and new status."}, []string{"trigger", "status"})
 	m.toCredit = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "topup_crossing_to_credit_seconds", Help: "Time from the balance crossing the threshold to the top-up's credit.",
 		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300}})
-	reg.MustRegister(m.topUps, m.toCredit, m.requests, m.latency, m.debits, m.groupSize, m.groupCommit, m.groupErrors,
+	reg.MustRegister(m.topUps, m.toCredit, m.requests, m.latency, m.debits, m.groupSize, m.groupCommit, m.groupErrors, m.retries,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -53,6 +56,10 @@ func (m *Metrics) ObserveCommit(postings int, took time.Duration, err error) {
 		m.groupErrors.Inc()
 	}
 }
+
+// ObserveRetry counts a transaction the store ran again; pass it to
+// sqlstore.DB.ObserveRetries.
+func (m *Metrics) ObserveRetry(reason string) { m.retries.WithLabelValues(reason).Inc() }
 
 // ObserveTopUp records a top-up state change; pass it as the engine's
 // OnSettled.

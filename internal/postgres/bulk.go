@@ -17,7 +17,7 @@ type bulk struct{}
 var _ sqlstore.Bulk = bulk{}
 
 const (
-	lockAccounts = sqlstore.LockColumnsWithoutGrants + ` WHERE a.id = ANY($1::text[]) ORDER BY a.id FOR UPDATE OF a`
+	lockAccounts = sqlstore.LockColumnsWithoutGrants + ` WHERE a.id = ANY($1::text[]) ORDER BY a.id FOR NO KEY UPDATE OF a`
 	lookupIdem   = `SELECT i.scope, i.key, i.request_hash, i.result FROM idempotency i
 JOIN unnest($1::text[], $2::text[]) AS k(scope, key) ON i.scope = k.scope AND i.key = k.key`
 	spendBudgets = `UPDATE budgets SET spent = CASE WHEN kind = 'monthly' AND period_start < $1 THEN 0 ELSE spent END + v.v_amount,

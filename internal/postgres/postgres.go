@@ -29,22 +29,28 @@ func Migrations() fs.FS {
 	return sqlstore.WithShared(sub)
 }
 
-// Dialect is PostgreSQL's: row locks with FOR UPDATE, and a retry on
-// serialization failures and deadlocks.
+// Dialect is PostgreSQL's: row locks with FOR NO KEY UPDATE (which
+// foreign-key checks do not wait for), and a retry on serialization
+// failures and deadlocks.
 var Dialect = sqlstore.Dialect{
 	Name:       "postgres",
-	ForUpdate:  " FOR UPDATE",
-	SkipLocked: " FOR UPDATE SKIP LOCKED",
+	RowLock:    " FOR NO KEY UPDATE",
+	SkipLocked: " FOR NO KEY UPDATE SKIP LOCKED",
 	MaxParams:  65535,
 	// The position of the write-ahead log: any writer of the cluster moves
 	// it, which costs a checker only a needless Verify.
 	WriteMark: `SELECT CAST(pg_current_wal_insert_lsn() AS TEXT)`,
-	Retryable: func(err error) bool {
+	RetryReason: func(err error) string {
 		var pe *pgconn.PgError
 		if errors.As(err, &pe) {
-			return pe.Code == "40001" || pe.Code == "40P01"
+			switch pe.Code {
+			case "40001":
+				return "serialization_failure"
+			case "40P01":
+				return "deadlock"
+			}
 		}
-		return false
+		return ""
 	},
 }
 

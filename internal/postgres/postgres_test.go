@@ -36,6 +36,10 @@ func BenchmarkPost(b *testing.B) {
 	storetest.BenchPost(b, open)
 }
 
+func BenchmarkPostGrants(b *testing.B) {
+	storetest.BenchPostGrants(b, open)
+}
+
 // TestUpgradeKeepsAccountKeys: a database made before API keys were listed
 // upgrades in place; its accounts' keys keep working and are listed.
 func TestUpgradeKeepsAccountKeys(t *testing.T) {

@@ -38,17 +38,21 @@ func Migrations() fs.FS {
 // so a statement's cost grew with the square of its parameters.
 var Dialect = sqlstore.Dialect{
 	Name:      "sqlite",
-	ForUpdate: "",
+	RowLock:   "",
 	MaxParams: 32766,
 	// The changes made through the one writer connection.
 	WriteMark: `SELECT CAST(total_changes() AS TEXT)`,
-	Retryable: func(err error) bool {
+	RetryReason: func(err error) string {
 		var se *sqlite.Error
 		if errors.As(err, &se) {
-			code := se.Code() & 0xff
-			return code == sqlite3.SQLITE_BUSY || code == sqlite3.SQLITE_LOCKED
+			switch se.Code() & 0xff {
+			case sqlite3.SQLITE_BUSY:
+				return "busy"
+			case sqlite3.SQLITE_LOCKED:
+				return "locked"
+			}
 		}
-		return false
+		return ""
 	},
 }
 

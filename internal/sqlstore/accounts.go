@@ -110,7 +110,7 @@ func (s *Ledger) Accounts(ctx context.Context, p ledger.Page) ([]ledger.Account,
 func (s *Ledger) UpdateAccount(ctx context.Context, id string, u ledger.AccountUpdate) (ledger.Account, error) {
 	var out ledger.Account
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		a, until, err := scanAccountHeld(tx.QueryRowContext(ctx, `SELECT `+accountHeldCols+` FROM accounts WHERE id = $1`+s.dialect.ForUpdate, id))
+		a, until, err := scanAccountHeld(tx.QueryRowContext(ctx, `SELECT `+accountHeldCols+` FROM accounts WHERE id = $1`+s.dialect.RowLock, id))
 		if errors.Is(err, sql.ErrNoRows) {
 			return notFound("account", id)
 		}

@@ -70,7 +70,7 @@ func (l leadingScanner) Scan(dest ...any) error { return l.r.Scan(append(l.lead,
 // an account past ledger.MaxAPIKeys.
 func (s *Ledger) CreateAPIKey(ctx context.Context, k ledger.APIKey) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
-		a, err := scanAccount(tx.QueryRowContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE id = $1`+s.dialect.ForUpdate, k.AccountID))
+		a, err := scanAccount(tx.QueryRowContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE id = $1`+s.dialect.RowLock, k.AccountID))
 		if errors.Is(err, sql.ErrNoRows) {
 			return notFound("account", k.AccountID)
 		}

@@ -33,7 +33,9 @@ type Bulk interface {
 	LoadGrants(ctx context.Context, tx *sql.Tx, ids []string, row func(*sql.Rows) error) error
 	// InsertGrants inserts new grants (GrantArgs).
 	InsertGrants(ctx context.Context, tx *sql.Tx, grants []*ledger.Grant) error
-	// UpdateGrants writes each grant's remaining and status.
+	// UpdateGrants writes each grant's remaining and status. A grant
+	// whose status is active was active when loaded (no grant becomes
+	// active again), so only its remaining changed.
 	UpdateGrants(ctx context.Context, tx *sql.Tx, grants []*ledger.Grant) error
 	// InsertEntries inserts entries (an empty TopUpID, GrantID or HoldID is
 	// NULL; Funding is written by ledger.EncodeFunding).

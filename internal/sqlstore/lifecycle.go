@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/topup/topup/internal/apperr"
@@ -150,10 +151,17 @@ ORDER BY next_attempt_at, id LIMIT $2`+s.dialect.SkipLocked, micros(now), limit)
 }
 
 // lockTopUp reads (and on PostgreSQL locks) a top-up with its account's
-// currency.
+// currency. Its account is locked first: every transaction that locks an
+// account and one of its top-ups takes them in that order (a debit creates
+// top-ups, and closing an account cancels them, under the account's lock),
+// so two of them cannot deadlock.
 func (s *core) lockTopUp(ctx context.Context, tx *sql.Tx, id string) (topup.TopUp, error) {
-	forUpdate := s.dialect.ForUpdate
+	forUpdate := s.dialect.RowLock
 	if forUpdate != "" {
+		// The top-up's account never changes: the plain read of it is safe.
+		if _, err := tx.ExecContext(ctx, `SELECT 1 FROM accounts WHERE id = (SELECT account_id FROM top_ups WHERE id = $1)`+forUpdate, id); err != nil {
+			return topup.TopUp{}, fmt.Errorf("lock the account of top-up %s: %w", id, err)
+		}
 		forUpdate += " OF t"
 	}
 	t, err := scanTopUp(tx.QueryRowContext(ctx, `SELECT `+topUpCols+topUpFrom+` WHERE t.id = $1`+forUpdate, id))

@@ -30,7 +30,7 @@ func (s *Outbox) RotateEndpointSecret(ctx context.Context, accountID, id string)
 		}
 		var at int64
 		e = notify.Endpoint{AccountID: accountID}
-		err = tx.QueryRowContext(ctx, `SELECT id, url, secret, created_at FROM webhook_endpoints WHERE account_id = $1 AND id = $2`+s.dialect.ForUpdate,
+		err = tx.QueryRowContext(ctx, `SELECT id, url, secret, created_at FROM webhook_endpoints WHERE account_id = $1 AND id = $2`+s.dialect.RowLock,
 			accountID, id).Scan(&e.ID, &e.URL, &e.Secret, &at)
 		if errors.Is(err, sql.ErrNoRows) {
 			return notFound("webhook endpoint", id)

@@ -80,7 +80,7 @@ func sandboxRefundList(ctx context.Context, q sandboxRowsQuerier, query string, 
 // sandboxChargeMoney loads a charge, locked, with its refunds and dispute.
 func (s *Sandbox) sandboxChargeMoney(ctx context.Context, tx *sql.Tx, chargeID string) (sandbox.ChargeMoney, error) {
 	var m sandbox.ChargeMoney
-	c, err := scanSandboxCharge(tx.QueryRowContext(ctx, `SELECT `+sandboxChargeCols+` FROM sandbox_charges WHERE id = $1`+s.dialect.ForUpdate, chargeID))
+	c, err := scanSandboxCharge(tx.QueryRowContext(ctx, `SELECT `+sandboxChargeCols+` FROM sandbox_charges WHERE id = $1`+s.dialect.RowLock, chargeID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return m, fmt.Errorf("no sandbox charge %s: %w", chargeID, payment.ErrNotFound)
 	}

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"sort"
 	"strconv"
 	"strings"
@@ -24,20 +25,26 @@ import (
 type Dialect struct {
 	// Name is "sqlite" or "postgres".
 	Name string
-	// ForUpdate locks selected rows ("FOR UPDATE") where the database has row
-	// locks; SQLite's single writer needs none.
-	ForUpdate string
-	// SkipLocked lets replicas claim different rows (" FOR UPDATE SKIP
-	// LOCKED"); empty on SQLite.
+	// RowLock locks selected rows for a change where the database has row
+	// locks; SQLite's single writer needs none. On PostgreSQL it is FOR NO
+	// KEY UPDATE: no code path changes a key column or deletes a row it
+	// locked, and this mode does not conflict with the FOR KEY SHARE lock a
+	// foreign-key check takes, so inserting a notification, a delivery or a
+	// top-up of an account never waits for (or deadlocks with) a writer
+	// holding the account.
+	RowLock string
+	// SkipLocked lets replicas claim different rows (" FOR NO KEY UPDATE
+	// SKIP LOCKED"); empty on SQLite.
 	SkipLocked string
 	// MaxParams is the most bind parameters one statement may carry.
 	MaxParams int
 	// WriteMark is a query answering a value that changes whenever the
 	// database is written (Store.WriteMark); empty when it has none.
 	WriteMark string
-	// Retryable reports errors after which a transaction may simply be run
-	// again: busy, serialization failure, deadlock.
-	Retryable func(error) bool
+	// RetryReason names an error after which a transaction may simply be
+	// run again ("busy", "serialization_failure", "deadlock"), and is ""
+	// for every other error.
+	RetryReason func(error) string
 }
 
 // core is the handle every store shares: the two pools, the dialect, the
@@ -56,6 +63,9 @@ type core struct {
 	// paidCreditExpiry is how long the paid credit of a top-up lasts
 	// (TOPUP_PAID_CREDIT_EXPIRY); zero for ever.
 	paidCreditExpiry time.Duration
+	// log and onRetry hear of every transaction run again (ObserveRetries).
+	log     *slog.Logger
+	onRetry func(reason string)
 }
 
 // Ledger stores accounts, API keys, postings and their entries, and the
@@ -103,7 +113,7 @@ type DB struct {
 // connection and a pool of readers), running the debit path's bulk
 // statements through b.
 func New(write, read *sql.DB, d Dialect, b Bulk, c clock.Clock, g *ids.Generator) *DB {
-	h := &core{write: write, read: read, dialect: d, clock: c, ids: g, bulk: b}
+	h := &core{write: write, read: read, dialect: d, clock: c, ids: g, bulk: b, log: slog.New(slog.DiscardHandler)}
 	return &DB{Ledger: &Ledger{h}, Payments: &Payments{h}, Outbox: &Outbox{h}, Sandbox: &Sandbox{h}, Console: &Console{h}, Refunds: &Refunds{h}, core: h}
 }
 
@@ -115,6 +125,15 @@ func (d *DB) SetPaidCreditExpiry(after time.Duration) { d.core.paidCreditExpiry 
 // Clock returns the clock the store reads and stamps its writes with, for
 // tests that move a manual one (past a hold's expiry, across a month's end).
 func (d *DB) Clock() clock.Clock { return d.core.clock }
+
+// ObserveRetries sets where a transaction run again after a transient
+// conflict (a deadlock or serialization failure on PostgreSQL, a busy
+// database on SQLite) is logged, with its reason and error, and counted:
+// count is called with the reason (Metrics.ObserveRetry). It is set once,
+// when the store is wired, before the store is used.
+func (d *DB) ObserveRetries(log *slog.Logger, count func(reason string)) {
+	d.core.log, d.core.onRetry = log, count
+}
 
 // DialectName returns the database's dialect name.
 func (d *DB) DialectName() string { return d.core.dialect.Name }
@@ -141,15 +160,29 @@ func (d *DB) Close() error {
 	return err
 }
 
+// maxAttempts is how many times inTx runs a transaction that keeps
+// meeting transient conflicts.
+const maxAttempts = 5
+
 // inTx runs fn in a write transaction, retrying it when the database says
-// the conflict was transient.
+// the conflict was transient; each retry is logged and counted
+// (ObserveRetries), so that lock trouble is seen in Topup's own logs and
+// metrics, not only in the database's.
 func (s *core) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	for attempt := 0; ; attempt++ {
+	for attempt := 1; ; attempt++ {
 		err := s.tryTx(ctx, fn)
-		if err == nil || attempt >= 4 || s.dialect.Retryable == nil || !s.dialect.Retryable(err) {
+		if err == nil || attempt >= maxAttempts || s.dialect.RetryReason == nil {
 			return err
 		}
-		time.Sleep(time.Duration(attempt+1) * 5 * time.Millisecond)
+		reason := s.dialect.RetryReason(err)
+		if reason == "" {
+			return err
+		}
+		s.log.Warn("transaction retried", "reason", reason, "attempt", attempt, "err", err)
+		if s.onRetry != nil {
+			s.onRetry(reason)
+		}
+		time.Sleep(time.Duration(attempt) * 5 * time.Millisecond)
 	}
 }
 

@@ -239,7 +239,7 @@ func (s *core) lockAccount(ctx context.Context, tx *sql.Tx, id string) (ledger.A
 	var st ledger.AccountState
 	var cur, status string
 	var created, heldUntil int64
-	err := tx.QueryRowContext(ctx, `SELECT id, email, currency, balance, status, created_at, last_seq, turnover, overdraft, held, held_until FROM accounts WHERE id = $1`+s.dialect.ForUpdate, id).
+	err := tx.QueryRowContext(ctx, `SELECT id, email, currency, balance, status, created_at, last_seq, turnover, overdraft, held, held_until FROM accounts WHERE id = $1`+s.dialect.RowLock, id).
 		Scan(&st.ID, &st.Email, &cur, &st.Balance, &status, &created, &st.LastSeq, &st.Turnover, &st.Overdraft, &st.Held, &heldUntil)
 	if errors.Is(err, sql.ErrNoRows) {
 		return st, notFound("account", id)
