@@ -117,3 +117,16 @@ func (d Dispute) Apply(ev DisputeEvent, t Tally) (Dispute, DisputeEffect) {
 	}
 	return d, eff
 }
+
+// DisputeWord is one thing the provider said of a dispute: which dispute
+// (ProviderID), the charge it disputes (a top-up keeps its charge's id),
+// and the event.
+type DisputeWord struct {
+	ProviderID string
+	ChargeID   string
+	// AmountMinor is the disputed amount in the currency's minor units.
+	AmountMinor int64
+	Kind        DisputeEventKind
+	Won         bool
+	Reason      string
+}

@@ -8,6 +8,9 @@
 package refund
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
 	"time"
 
 	"github.com/topup/topup/internal/apperr"
@@ -120,4 +123,50 @@ func (r Refund) Observe(status Status) Effect {
 		return Effect{Status: Failed, Reverse: true}
 	}
 	return Effect{Status: r.Status}
+}
+
+// Word is what the provider said of a refund: Topup's own (RefundID, from
+// its metadata), or one made at the provider directly (RefundID empty:
+// found by ProviderID, else recorded for the top-up whose charge is
+// ChargeID).
+type Word struct {
+	RefundID, ProviderID string
+	ChargeID             string
+	// AmountMinor is the refund's amount in the currency's minor units
+	// (needed only for a refund made at the provider).
+	AmountMinor   int64
+	Status        Status
+	FailureReason string
+	Reason        string
+}
+
+// Due is a pending refund as the worker asks the provider about it: with
+// the charge it refunds and that charge's currency.
+type Due struct {
+	Refund
+	ChargeID string
+	Currency money.Currency
+	// Attempts counts the claims of the refund so far.
+	Attempts int
+}
+
+// Request asks for a refund through the API.
+type Request struct {
+	AccountID, TopUpID string
+	// Amount is what the caller asked for; Explicit is false when it
+	// gave none (the whole refundable amount).
+	Amount         money.Amount
+	Explicit       bool
+	IdempotencyKey string
+	Reason         string
+	// Lease is how long the caller owns the new refund's first attempt:
+	// the worker claims it only once the lease ran out (a crash).
+	Lease time.Duration
+}
+
+// Hash is the request's meaning: the same idempotency key with another
+// hash is a conflict.
+func (r Request) Hash() string {
+	sum := sha256.Sum256([]byte(fmt.Sprintf("%s|%d|%t|%s", r.TopUpID, r.Amount, r.Explicit, r.Reason)))
+	return hex.EncodeToString(sum[:16])
 }

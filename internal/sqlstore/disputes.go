@@ -13,19 +13,6 @@ import (
 	"github.com/topup/topup/internal/topup"
 )
 
-// DisputeWord is one thing the provider said of a dispute: which dispute
-// (ProviderID), the charge it disputes (Topup's top-ups keep their
-// charge's id), and the event.
-type DisputeWord struct {
-	ProviderID string
-	ChargeID   string
-	// AmountMinor is the disputed amount in the currency's minor units.
-	AmountMinor int64
-	Kind        refund.DisputeEventKind
-	Won         bool
-	Reason      string
-}
-
 const disputeCols = `id, account_id, top_up_id, provider_id, amount, status, reason, withdrawn, was_drawn, reinstated, taken, created_at, closed_at`
 
 // Dispute is a dispute as the store keeps it: refund.Dispute and what its
@@ -62,7 +49,7 @@ func scanDispute(r rowScanner) (Dispute, error) {
 // won dispute's reinstatement gives back what the entry took
 // (ledger.GiveBack: a dispute_reversal entry and grant). ok is false when
 // the word names no succeeded top-up Topup has.
-func (s *Refunds) ApplyDispute(ctx context.Context, w DisputeWord) (out Dispute, ok bool, err error) {
+func (s *Refunds) ApplyDispute(ctx context.Context, w refund.DisputeWord) (out Dispute, ok bool, err error) {
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		out, ok = Dispute{}, false
 		var topUpID string

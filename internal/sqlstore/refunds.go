@@ -2,9 +2,7 @@ package sqlstore
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -22,22 +20,6 @@ import (
 // store loads a top-up's tally and grant under its account's lock, calls
 // them, and writes what they return in the same transaction.
 type Refunds struct{ *core }
-
-// RefundRequest asks for a refund through the API.
-type RefundRequest struct {
-	AccountID, TopUpID string
-	// Amount is what the caller asked for; Explicit is false when it
-	// gave none (the whole refundable amount).
-	Amount         money.Amount
-	Explicit       bool
-	IdempotencyKey string
-	Reason         string
-}
-
-func (r RefundRequest) hash() string {
-	sum := sha256.Sum256([]byte(fmt.Sprintf("%s|%d|%t|%s", r.TopUpID, r.Amount, r.Explicit, r.Reason)))
-	return hex.EncodeToString(sum[:16])
-}
 
 const refundCols = `id, account_id, top_up_id, amount, status, reason, COALESCE(provider_id, ''), taken, created_at, completed_at`
 
@@ -59,7 +41,7 @@ func scanRefund(r rowScanner) (refund.Refund, error) {
 // (replayed true); with another request it is an idempotency conflict. A
 // top-up that did not succeed answers 409 conflict; the amount rules are
 // refund.Check's (400 on amount, 409 while a dispute is open).
-func (s *Refunds) CreateRefund(ctx context.Context, req RefundRequest) (out refund.Refund, replayed bool, err error) {
+func (s *Refunds) CreateRefund(ctx context.Context, req refund.Request) (out refund.Refund, replayed bool, err error) {
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		replayed = false
 		// The top-up, then its account: the order Settle locks them in.
@@ -74,7 +56,7 @@ func (s *Refunds) CreateRefund(ctx context.Context, req RefundRequest) (out refu
 		out, err = scanRefundWithHash(tx.QueryRowContext(ctx, `SELECT `+refundCols+`, request_hash FROM refunds WHERE account_id = $1 AND idempotency_key = $2`,
 			req.AccountID, req.IdempotencyKey), &hash)
 		if err == nil {
-			if hash != req.hash() {
+			if hash != req.Hash() {
 				return &apperr.Error{Code: apperr.IdempotencyConflict, Field: "idempotency_key", Message: "this idempotency_key was used with a different request"}
 			}
 			replayed = true
@@ -96,8 +78,9 @@ func (s *Refunds) CreateRefund(ctx context.Context, req RefundRequest) (out refu
 		}
 		now := s.clock.Now().UTC().Truncate(time.Microsecond)
 		out = refund.Refund{ID: s.ids.New("rf"), AccountID: req.AccountID, TopUpID: t.ID, Amount: amount, Status: refund.Pending, Reason: req.Reason, CreatedAt: now}
-		_, err = tx.ExecContext(ctx, `INSERT INTO refunds (id, account_id, top_up_id, amount, status, reason, idempotency_key, request_hash, next_attempt_at, created_at)
-VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $8)`, out.ID, out.AccountID, out.TopUpID, int64(amount), out.Reason, req.IdempotencyKey, req.hash(), micros(now))
+		_, err = tx.ExecContext(ctx, `INSERT INTO refunds (id, account_id, top_up_id, amount, status, reason, idempotency_key, request_hash, next_attempt_at,
+lease_until, created_at) VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9, $8)`,
+			out.ID, out.AccountID, out.TopUpID, int64(amount), out.Reason, req.IdempotencyKey, req.Hash(), micros(now), micros(now.Add(req.Lease)))
 		return err
 	})
 	return out, replayed, err
@@ -224,20 +207,6 @@ func (s *core) writeClaw(ctx context.Context, tx *sql.Tx, c *clawState, e *ledge
 	return s.updateBalances(ctx, tx, accts, micros(now))
 }
 
-// RefundWord is what the provider said of a refund: Topup's own (RefundID
-// from its metadata), or one made at the provider directly (RefundID
-// empty: found by ProviderID, else recorded now for the top-up of
-// ChargeID).
-type RefundWord struct {
-	RefundID, ProviderID string
-	ChargeID             string
-	// AmountMinor is the refund's amount in the currency's minor units.
-	AmountMinor   int64
-	Status        refund.Status
-	FailureReason string
-	Reason        string
-}
-
 // ApplyRefund applies the provider's word on a refund, once, whatever
 // order words come in (refund.Refund.Observe): a refund that succeeded
 // writes its entry (ledger.ClawBack) and tells the customer; one that
@@ -246,7 +215,7 @@ type RefundWord struct {
 // heard of, matched by its provider id so that Topup's own refunds are
 // never counted twice. It returns the refund as it then is; ok is false
 // when the word names no top-up Topup has (nothing is written).
-func (s *Refunds) ApplyRefund(ctx context.Context, w RefundWord) (out refund.Refund, ok bool, err error) {
+func (s *Refunds) ApplyRefund(ctx context.Context, w refund.Word) (out refund.Refund, ok bool, err error) {
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		out, ok = refund.Refund{}, false
 		r, found, err := s.findRefundTx(ctx, tx, w)
@@ -270,7 +239,7 @@ func (s *Refunds) ApplyRefund(ctx context.Context, w RefundWord) (out refund.Ref
 // findRefundTx finds the refund w is about: by Topup's id, by the
 // provider's, or (a refund made at the provider) records it now, pending,
 // for the top-up whose charge it refunds.
-func (s *core) findRefundTx(ctx context.Context, tx *sql.Tx, w RefundWord) (refund.Refund, bool, error) {
+func (s *core) findRefundTx(ctx context.Context, tx *sql.Tx, w refund.Word) (refund.Refund, bool, error) {
 	q, arg := `SELECT `+refundCols+` FROM refunds WHERE provider_id = $1`, w.ProviderID
 	if w.RefundID != "" {
 		q, arg = `SELECT `+refundCols+` FROM refunds WHERE id = $1`, w.RefundID
@@ -304,7 +273,7 @@ VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7)`, r.ID, r.AccountID, r.TopUpID, i
 
 // observeTx applies w to r (locked, with its account's claw state) and
 // writes the refund row.
-func (s *core) observeTx(ctx context.Context, tx *sql.Tx, c *clawState, r *refund.Refund, w RefundWord) error {
+func (s *core) observeTx(ctx context.Context, tx *sql.Tx, c *clawState, r *refund.Refund, w refund.Word) error {
 	now := s.clock.Now().UTC().Truncate(time.Microsecond)
 	eff := r.Observe(w.Status)
 	var split ledger.Returns
@@ -400,4 +369,85 @@ func (s *Refunds) ListRefunds(ctx context.Context, accountID, topUpID string) ([
 		out = append(out, r)
 	}
 	return out, rows.Err()
+}
+
+// ClaimRefunds leases up to limit pending refunds whose next attempt has
+// come and whose lease ran out to the caller, with what asking the
+// provider needs (the charge and its currency). On PostgreSQL, SKIP LOCKED
+// lets replicas claim different rows.
+func (s *Refunds) ClaimRefunds(ctx context.Context, lease time.Duration, limit int) ([]refund.Due, error) {
+	var out []refund.Due
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		out = out[:0]
+		now := s.clock.Now()
+		rows, err := tx.QueryContext(ctx, `SELECT id FROM refunds WHERE status = 'pending' AND next_attempt_at <= $1 AND lease_until <= $1
+ORDER BY next_attempt_at, id LIMIT $2`+s.dialect.SkipLocked, micros(now), limit)
+		if err != nil {
+			return err
+		}
+		var ids []string
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			ids = append(ids, id)
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if _, err := tx.ExecContext(ctx, `UPDATE refunds SET lease_until = $1, attempts = attempts + 1 WHERE id = $2`, micros(now.Add(lease)), id); err != nil {
+				return err
+			}
+			d, err := s.dueTx(ctx, tx, id)
+			if err != nil {
+				return err
+			}
+			out = append(out, d)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// RefundDue returns a refund with what asking the provider needs.
+func (s *Refunds) RefundDue(ctx context.Context, id string) (refund.Due, error) {
+	var out refund.Due
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		out, err = s.dueTx(ctx, tx, id)
+		return err
+	})
+	return out, err
+}
+
+func (s *core) dueTx(ctx context.Context, tx *sql.Tx, id string) (refund.Due, error) {
+	var d refund.Due
+	var status, cur string
+	var created int64
+	err := tx.QueryRowContext(ctx, `SELECT r.id, r.account_id, r.top_up_id, r.amount, r.status, r.reason, COALESCE(r.provider_id, ''), r.attempts, r.created_at,
+t.charge_id, a.currency FROM refunds r JOIN top_ups t ON t.id = r.top_up_id JOIN accounts a ON a.id = r.account_id WHERE r.id = $1`, id).
+		Scan(&d.ID, &d.AccountID, &d.TopUpID, &d.Amount, &status, &d.Reason, &d.ProviderID, &d.Attempts, &created, &d.ChargeID, &cur)
+	if errors.Is(err, sql.ErrNoRows) {
+		return d, notFound("refund", id)
+	}
+	if err != nil {
+		return d, err
+	}
+	d.Status, d.CreatedAt = refund.Status(status), fromMicros(created)
+	d.Currency, err = money.LookupCurrency(cur)
+	return d, err
+}
+
+// RetryRefund releases a pending refund's claim and sets when the worker
+// asks the provider again (after an unknown outcome, or to learn what
+// became of a refund the provider left pending).
+func (s *Refunds) RetryRefund(ctx context.Context, id string, at time.Time) error {
+	_, err := s.write.ExecContext(ctx, `UPDATE refunds SET next_attempt_at = $1, lease_until = 0 WHERE id = $2 AND status = 'pending'`, micros(at), id)
+	if err != nil {
+		return fmt.Errorf("retry refund %s: %w", id, err)
+	}
+	return nil
 }

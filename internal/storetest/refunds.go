@@ -6,15 +6,14 @@ import (
 	"github.com/topup/topup/internal/apperr"
 	"github.com/topup/topup/internal/ledger"
 	"github.com/topup/topup/internal/refund"
-	"github.com/topup/topup/internal/sqlstore"
 	"github.com/topup/topup/internal/topup"
 )
 
 // The refunds and disputes of succeeded top-ups (PRODUCT.md "Refunds,
 // disputes, receipts and statements"), as the store applies them.
 
-func (f *fixture) refundReq(acct, topUp, amount, key string) sqlstore.RefundRequest {
-	r := sqlstore.RefundRequest{AccountID: acct, TopUpID: topUp, IdempotencyKey: key}
+func (f *fixture) refundReq(acct, topUp, amount, key string) refund.Request {
+	r := refund.Request{AccountID: acct, TopUpID: topUp, IdempotencyKey: key}
 	if amount != "" {
 		r.Amount, r.Explicit = amt(f.t, amount), true
 	}
@@ -70,7 +69,7 @@ func testRefunds(t *testing.T, f *fixture) {
 	wantCode(t, err, apperr.Conflict, "")
 
 	before := f.balance(a.ID) // 20.00
-	word := sqlstore.RefundWord{RefundID: r.ID, ProviderID: "re_1", Status: refund.Succeeded}
+	word := refund.Word{RefundID: r.ID, ProviderID: "re_1", Status: refund.Succeeded}
 	for range 2 {
 		got, ok, err := f.s.ApplyRefund(ctx(t), word)
 		if err != nil || !ok || got.Status != refund.Succeeded || got.Taken != amt(t, "25.00") || got.ProviderID != "re_1" {
@@ -93,7 +92,7 @@ func testRefunds(t *testing.T, f *fixture) {
 
 	// The bank returns it: the money comes back once.
 	for range 2 {
-		if got, _, err := f.s.ApplyRefund(ctx(t), sqlstore.RefundWord{ProviderID: "re_1", Status: refund.Failed}); err != nil || got.Status != refund.Failed {
+		if got, _, err := f.s.ApplyRefund(ctx(t), refund.Word{ProviderID: "re_1", Status: refund.Failed}); err != nil || got.Status != refund.Failed {
 			t.Fatalf("refund failed: %+v %v", got, err)
 		}
 	}
@@ -118,7 +117,7 @@ func testProviderRefund(t *testing.T, f *fixture) {
 		t.Fatal(err)
 	}
 	tu := f.settled(a.ID, "30.00", "k1")
-	w := sqlstore.RefundWord{ProviderID: "re_dash", ChargeID: "ch_k1", AmountMinor: 1000, Status: refund.Succeeded}
+	w := refund.Word{ProviderID: "re_dash", ChargeID: "ch_k1", AmountMinor: 1000, Status: refund.Succeeded}
 	for range 2 {
 		r, ok, err := f.s.ApplyRefund(ctx(t), w)
 		if err != nil || !ok || r.TopUpID != tu.ID || r.Amount != amt(t, "10.00") || r.Status != refund.Succeeded {
@@ -128,7 +127,7 @@ func testProviderRefund(t *testing.T, f *fixture) {
 	if es := f.kindEntries(a.ID, ledger.KindRefund); len(es) != 1 || es[0].Amount != -amt(t, "10.00") {
 		t.Fatalf("refund entries %+v", es)
 	}
-	if _, ok, err := f.s.ApplyRefund(ctx(t), sqlstore.RefundWord{ProviderID: "re_x", ChargeID: "ch_unknown", AmountMinor: 100, Status: refund.Succeeded}); ok || err != nil {
+	if _, ok, err := f.s.ApplyRefund(ctx(t), refund.Word{ProviderID: "re_x", ChargeID: "ch_unknown", AmountMinor: 100, Status: refund.Succeeded}); ok || err != nil {
 		t.Fatalf("a refund of a charge Topup does not have: %v %v", ok, err)
 	}
 	rs, err := f.s.ListRefunds(ctx(t), a.ID, tu.ID)
@@ -153,8 +152,8 @@ func testDisputeAnyOrder(t *testing.T, f *fixture) {
 		amt(t, "10000")); err != nil {
 		t.Fatal(err)
 	}
-	word := func(kind refund.DisputeEventKind, won bool) sqlstore.DisputeWord {
-		return sqlstore.DisputeWord{ProviderID: "dp_1", ChargeID: "ch_k1", AmountMinor: 4000, Kind: kind, Won: won, Reason: "fraudulent"}
+	word := func(kind refund.DisputeEventKind, won bool) refund.DisputeWord {
+		return refund.DisputeWord{ProviderID: "dp_1", ChargeID: "ch_k1", AmountMinor: 4000, Kind: kind, Won: won, Reason: "fraudulent"}
 	}
 	d, ok, err := f.s.ApplyDispute(ctx(t), word(refund.Opened, false))
 	if err != nil || !ok || !d.Opened || d.Status != refund.DisputeOpen || d.TopUpID != tu.ID {
@@ -168,7 +167,7 @@ func testDisputeAnyOrder(t *testing.T, f *fixture) {
 	wantCode(t, err, apperr.Conflict, "")
 
 	// The close comes before the funds' events, each twice.
-	for _, w := range []sqlstore.DisputeWord{word(refund.Closed, true), word(refund.Opened, false), word(refund.FundsWithdrawn, false),
+	for _, w := range []refund.DisputeWord{word(refund.Closed, true), word(refund.Opened, false), word(refund.FundsWithdrawn, false),
 		word(refund.FundsWithdrawn, false), word(refund.FundsReinstated, false), word(refund.Closed, true)} {
 		if d, _, err = f.s.ApplyDispute(ctx(t), w); err != nil || d.Opened {
 			t.Fatalf("dispute %s: %+v %v", w.Kind, d, err)
@@ -217,11 +216,11 @@ func testDisputeLostAfterRefund(t *testing.T, f *fixture) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := f.s.ApplyRefund(ctx(t), sqlstore.RefundWord{RefundID: r.ID, ProviderID: "re_1", Status: refund.Succeeded}); err != nil {
+	if _, _, err := f.s.ApplyRefund(ctx(t), refund.Word{RefundID: r.ID, ProviderID: "re_1", Status: refund.Succeeded}); err != nil {
 		t.Fatal(err)
 	}
 	for _, k := range []refund.DisputeEventKind{refund.FundsWithdrawn, refund.Opened, refund.Closed} {
-		if _, _, err := f.s.ApplyDispute(ctx(t), sqlstore.DisputeWord{ProviderID: "dp_2", ChargeID: "ch_k1", AmountMinor: 4000, Kind: k}); err != nil {
+		if _, _, err := f.s.ApplyDispute(ctx(t), refund.DisputeWord{ProviderID: "dp_2", ChargeID: "ch_k1", AmountMinor: 4000, Kind: k}); err != nil {
 			t.Fatal(err)
 		}
 	}
