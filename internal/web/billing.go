@@ -1,8 +1,10 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/topup/topup/internal/apperr"
 	"github.com/topup/topup/internal/ids"
@@ -27,8 +29,14 @@ type overviewPage struct {
 	MinCharge   string
 	Chart       chart
 	// Credit is paid and promotional credit and what expires soon.
-	Credit  creditSummary
-	Entries []entryRow
+	Credit creditSummary
+	// Held and Available are set when holds reserve credit: available is
+	// what Automatic Top-Up and spendable look at. Holds lists the active
+	// ones (at most holdsShown; MoreHolds when there are more).
+	Held, Available string
+	Holds           []holdRow
+	MoreHolds       bool
+	Entries         []entryRow
 	Older   string // starting_after for the next page, "" on the last
 	Paged   bool   // not the first page
 }
@@ -90,9 +98,9 @@ func (c *Console) overviewView(q *request, p overviewPage) (view, error) {
 	if p.Credit, err = c.creditOf(ctx, q.acct, now); err != nil {
 		return view{}, err
 	}
-	// The account's active holds (PRODUCT.md "Credit grants and holds")
-	// join the overview here once holds are served: held and available
-	// beside the balance, and their list in the page's holds section.
+	if err := c.holdsOf(ctx, q.acct, now, &p); err != nil {
+		return view{}, err
+	}
 
 	after := q.URL.Query().Get("starting_after")
 	entries, more, err := c.ledger.Entries(ctx, q.acct.ID, ledger.Page{Limit: entriesPerPage, StartingAfter: after})
@@ -107,6 +115,35 @@ func (c *Console) overviewView(q *request, p overviewPage) (view, error) {
 		p.Older = entries[len(entries)-1].ID
 	}
 	return q.view("Billing", "billing", p), nil
+}
+
+// holdsShown is how many active holds the overview lists.
+const holdsShown = 10
+
+type holdRow struct {
+	ID, Short, Amount, Subject, Description, Expires, ExpiresISO string
+}
+
+// holdsOf fills the overview's held and available credit and its list of
+// active holds (PRODUCT.md "Credit grants and holds"), newest first.
+func (c *Console) holdsOf(ctx context.Context, acct ledger.Account, now time.Time, p *overviewPage) error {
+	cur := acct.Currency
+	if acct.Held > 0 {
+		p.Held, p.Available = formatMoney(acct.Held, cur), formatMoney(acct.Available(), cur)
+	}
+	holds, more, err := c.ledger.Holds(ctx, acct.ID, ledger.HoldActive, ledger.Page{Limit: holdsShown})
+	if err != nil {
+		return err
+	}
+	p.MoreHolds = more
+	for _, h := range holds {
+		if h.StatusAt(now) != ledger.HoldActive {
+			continue
+		}
+		p.Holds = append(p.Holds, holdRow{ID: h.ID, Short: shortID(h.ID), Amount: formatMoney(h.Amount, cur), Subject: h.Subject,
+			Description: h.Description, Expires: formatTime(h.ExpiresAt), ExpiresISO: h.ExpiresAt.UTC().Format(time.RFC3339)})
+	}
+	return nil
 }
 
 // autoLine says in one line what Automatic Payments do.

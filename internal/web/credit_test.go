@@ -298,3 +298,38 @@ func TestCreditInChromium(t *testing.T) {
 	}
 	b.shoot("24-credit-grants")
 }
+
+// TestOverviewShowsHolds: with credit on hold the overview shows what is
+// held, what is available, and each active hold; a released one leaves the
+// list, and without holds neither shows.
+func TestOverviewShowsHolds(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	a := e.account("hal@example.com", "")
+	e.grant(a, "20.00", "g1", "")
+	var h1, h2 struct {
+		ID string `json:"id"`
+	}
+	e.mustAPI("POST", "/v1/accounts/"+a.ID+"/holds", adminKey, `{"amount":"5.00","idempotency_key":"h1","subject":"gpu-7","description":"render job"}`, 201, &h1)
+	e.mustAPI("POST", "/v1/accounts/"+a.ID+"/holds", adminKey, `{"amount":"2.50","idempotency_key":"h2"}`, 201, &h2)
+	e.mustAPI("POST", "/v1/accounts/"+a.ID+"/holds/"+h2.ID+"/release", adminKey, ``, 200, nil)
+	br, _ := e.signedIn(a)
+	p := br.get("/console/accounts/" + a.ID)
+	for id, want := range map[string]string{"held-amount": "$5.00", "available": "$15.00"} {
+		if got := textOf(t, p.body, "dd", id); got != want {
+			t.Errorf("#%s reads %q; want %q", id, got, want)
+		}
+	}
+	if got := textOf(t, p.body, "tr", "hold-"+h1.ID); !strings.Contains(got, short(h1.ID)+" gpu-7 render job $5.00") {
+		t.Errorf("the hold's row reads %q", got)
+	}
+	if strings.Contains(p.body, "hold-"+h2.ID) {
+		t.Errorf("the released hold %s is still listed", h2.ID)
+	}
+	b := e.account("nohold@example.com", "")
+	e.grant(b, "1.00", "g2", "")
+	br2, _ := e.signedIn(b)
+	if p := br2.get("/console/accounts/" + b.ID); strings.Contains(p.body, `id="held"`) || strings.Contains(p.body, `id="holds"`) {
+		t.Errorf("an account without holds shows held credit or a holds section")
+	}
+}

@@ -484,23 +484,7 @@ func (c *Console) computePreview(ctx context.Context, acct ledger.Account, st to
 	}
 
 	b := recentBurn(h, acct.CreatedAt, now)
-	switch d, using := b.Until(acct.Balance - T); {
-	case acct.Balance < T:
-		charge, _ := topup.Settings{Threshold: &T, Target: &G, MonthlyLimit: next.MonthlyLimit}.ChargeAmount(acct.Balance, 0, cur)
-		out.Lines = append(out.Lines, "Your balance, "+formatMoney(acct.Balance, cur)+", is already below "+formatMoney(T, cur)+
-			": saving starts a charge of about "+formatMoney(charge, cur)+" right away.")
-		out.NextBelow = now.Format(time.RFC3339)
-	case !using:
-		out.Lines = append(out.Lines, "You have used no credit in the last "+plural(burnDays, "day", "days")+", so no automatic charge is in sight.")
-	case d >= 365*24*time.Hour:
-		out.Lines = append(out.Lines, "At your recent usage, about "+formatMoney(nearestMinor(b.PerDay(), cur), cur)+" a day, your balance of "+formatMoney(acct.Balance, cur)+
-			" will not go below "+formatMoney(T, cur)+" for more than a year.")
-	default:
-		at := now.Add(d)
-		out.NextBelow = at.Format(time.RFC3339)
-		out.Lines = append(out.Lines, "At your recent usage, about "+formatMoney(nearestMinor(b.PerDay(), cur), cur)+" a day, your balance of "+formatMoney(acct.Balance, cur)+
-			" will go below "+formatMoney(T, cur)+" around "+formatTime(at)+" (in "+aboutDuration(d)+"). The first automatic charge comes then.")
-	}
+	out.Lines = append(out.Lines, forecast(acct, b, next, now, &out))
 	line := "Each automatic charge adds about " + formatMoney(G-T, cur)
 	switch every, using := b.Until(G - T); {
 	case !using:
@@ -511,4 +495,32 @@ func (c *Console) computePreview(ctx context.Context, acct ledger.Account, st to
 	}
 	out.Lines = append(out.Lines, line+".")
 	return out
+}
+
+// forecast says when, at the recent burn b, the account's available credit
+// (what Automatic Top-Up watches: the balance less what holds reserve)
+// goes below next's threshold, setting out.NextBelow when it does.
+func forecast(acct ledger.Account, b burn, next topup.Settings, now time.Time, out *previewResult) string {
+	cur, T, G := acct.Currency, *next.Threshold, *next.Target
+	avail, yours := acct.Available(), "balance"
+	if acct.Held > 0 {
+		yours = "available credit (your balance less " + formatMoney(acct.Held, cur) + " held)"
+	}
+	switch d, using := b.Until(avail - T); {
+	case avail < T:
+		charge, _ := topup.Settings{Threshold: &T, Target: &G, MonthlyLimit: next.MonthlyLimit}.ChargeAmount(avail, 0, cur)
+		out.NextBelow = now.Format(time.RFC3339)
+		return "Your " + yours + ", " + formatMoney(avail, cur) + ", is already below " + formatMoney(T, cur) +
+			": saving starts a charge of about " + formatMoney(charge, cur) + " right away."
+	case !using:
+		return "You have used no credit in the last " + plural(burnDays, "day", "days") + ", so no automatic charge is in sight."
+	case d >= 365*24*time.Hour:
+		return "At your recent usage, about " + formatMoney(nearestMinor(b.PerDay(), cur), cur) + " a day, your " + yours + " of " + formatMoney(avail, cur) +
+			" will not go below " + formatMoney(T, cur) + " for more than a year."
+	}
+	d, _ := b.Until(avail - T)
+	at := now.Add(d)
+	out.NextBelow = at.Format(time.RFC3339)
+	return "At your recent usage, about " + formatMoney(nearestMinor(b.PerDay(), cur), cur) + " a day, your " + yours + " of " + formatMoney(avail, cur) +
+		" will go below " + formatMoney(T, cur) + " around " + formatTime(at) + " (in " + aboutDuration(d) + "). The first automatic charge comes then."
 }

@@ -1,11 +1,13 @@
 package web
 
 import (
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/topup/topup/internal/ledger"
 	"github.com/topup/topup/internal/money"
+	"github.com/topup/topup/internal/topup"
 )
 
 func usdCur(t *testing.T) money.Currency {
@@ -158,5 +160,30 @@ func TestFormatMoney(t *testing.T) {
 	}
 	if got := niceCeil(dollars(47.13), cur("usd")); got != dollars(50) {
 		t.Errorf("niceCeil(47.13) = %s; want 50", got)
+	}
+}
+
+// TestForecastWatchesAvailable: the preview forecasts from available
+// credit, which Automatic Top-Up watches: credit on hold can already put it
+// below the threshold, though the balance is above it.
+func TestForecastWatchesAvailable(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 5, 10, 12, 0, 0, 0, time.UTC)
+	T, G := dollars(10), dollars(50)
+	next := topup.Settings{Threshold: &T, Target: &G}
+	acct := ledger.Account{ID: "a", Currency: usdCur(t), Balance: dollars(12), Held: dollars(4)}
+	var out previewResult
+	got := forecast(acct, burn{Usage: dollars(7), Over: 7 * 24 * time.Hour}, next, now, &out)
+	if want := "Your available credit (your balance less $4.00 held), $8.00, is already below $10.00: saving starts a charge of about $42.00 right away."; got != want {
+		t.Errorf("forecast = %q; want %q", got, want)
+	}
+	if out.NextBelow != now.Format(time.RFC3339) {
+		t.Errorf("NextBelow = %q; want now", out.NextBelow)
+	}
+	acct.Held = 0
+	out = previewResult{}
+	got = forecast(acct, burn{Usage: dollars(7), Over: 7 * 24 * time.Hour}, next, now, &out)
+	if !strings.HasPrefix(got, "At your recent usage, about $1.00 a day, your balance of $12.00 will go below $10.00 around") || out.NextBelow == "" {
+		t.Errorf("forecast without holds = %q (next below %q)", got, out.NextBelow)
 	}
 }

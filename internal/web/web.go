@@ -59,6 +59,9 @@ type Ledger interface {
 	// GrantsExpiringBefore lists the account's active grants that expire
 	// before before, soonest first, at most limit.
 	GrantsExpiringBefore(ctx context.Context, accountID string, before time.Time, limit int) ([]ledger.Grant, error)
+	// Holds lists the account's holds, newest first, of status only when
+	// it is not empty.
+	Holds(ctx context.Context, accountID string, status ledger.HoldStatus, p ledger.Page) ([]ledger.Hold, bool, error)
 	// GrantsByID returns those of ids that are the account's grants.
 	GrantsByID(ctx context.Context, accountID string, ids []string) (map[string]ledger.Grant, error)
 	// Meta and SetMetaIfAbsent keep the installation's sign-in form key.
