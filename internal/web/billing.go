@@ -37,8 +37,8 @@ type overviewPage struct {
 	Holds           []holdRow
 	MoreHolds       bool
 	Entries         []entryRow
-	Older   string // starting_after for the next page, "" on the last
-	Paged   bool   // not the first page
+	Older           string // starting_after for the next page, "" on the last
+	Paged           bool   // not the first page
 }
 
 type entryRow struct {
