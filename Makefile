@@ -16,10 +16,12 @@ test: vet
 	$(MAKE) --no-print-directory ts-if-present
 	$(MAKE) --no-print-directory fuzz FUZZTIME=$(CI_FUZZTIME)
 
-# go vet, and staticcheck when it is installed (.ci/run installs it; with
-# CI=true a missing staticcheck fails the run).
+# gofmt (every file formatted), go vet, and staticcheck when it is
+# installed (.ci/run installs it; with CI=true a missing staticcheck fails
+# the run).
 .PHONY: vet
 vet:
+	@unformatted="$$(gofmt -l cmd internal client)"; if [ -n "$$unformatted" ]; then echo "gofmt -l found unformatted files:"; echo "$$unformatted"; exit 1; fi
 	go vet ./...
 	@if command -v staticcheck >/dev/null 2>&1; then echo staticcheck ./...; staticcheck ./...; \
 	elif [ "$$CI" = true ]; then echo "staticcheck is missing: go install $(STATICCHECK)"; exit 1; \
