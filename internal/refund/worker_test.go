@@ -115,6 +115,23 @@ func (w *world) req(amount string) refund.Request {
 	return r
 }
 
+// sameKey checks that every Refund call carried refund id's key, and
+// returns how many calls there were and how many the sandbox answered
+// from the key.
+func (w *world) sameKey(id string) (calls, replays int) {
+	w.T.Helper()
+	all, _ := w.faults.calls()
+	for _, c := range all {
+		if c.Refund.IdempotencyKey != "refund-"+id {
+			w.T.Errorf("a call with key %q", c.Refund.IdempotencyKey)
+		}
+		if c.Replay {
+			replays++
+		}
+	}
+	return len(all), replays
+}
+
 func (w *world) runOnce(rw *refund.Worker) int {
 	w.T.Helper()
 	n, err := rw.RunOnce(w.T.Context())
@@ -149,6 +166,16 @@ func (w *world) sandboxRefunds() []sandbox.Refund {
 // is the top-up less what was refunded, and verify is clean.
 func (w *world) settled(wantRefunded string) {
 	w.T.Helper()
+	succeeded := w.logEqualsLedger()
+	w.entriesOnce(succeeded, wantRefunded)
+	w.Verify()
+}
+
+// logEqualsLedger checks that each succeeded refund of the sandbox's log
+// is one succeeded refund of the ledger, of the same amount, and that
+// there are as many of each; it returns how many.
+func (w *world) logEqualsLedger() int {
+	w.T.Helper()
 	ledgerByProvider := map[string]refund.Refund{}
 	var succeeded int
 	for _, r := range w.refunds() {
@@ -172,6 +199,13 @@ func (w *world) settled(wantRefunded string) {
 	if made != succeeded {
 		w.T.Errorf("the sandbox made %d refunds, the ledger has %d succeeded", made, succeeded)
 	}
+	return succeeded
+}
+
+// entriesOnce checks that the succeeded refunds have one refund entry
+// each, taking wantRefunded in all from the balance and the top-up.
+func (w *world) entriesOnce(succeeded int, wantRefunded string) {
+	w.T.Helper()
 	var entries int
 	var taken money.Amount
 	all, err := w.Store.EntriesAfter(w.T.Context(), w.acct.ID, 0)
@@ -193,7 +227,6 @@ func (w *world) settled(wantRefunded string) {
 	if tu := w.TopUp(w.topUp.ID); tu.AmountRefunded != topuptest.Amt(wantRefunded) {
 		w.T.Errorf("amount_refunded %v, want %s", tu.AmountRefunded, wantRefunded)
 	}
-	w.Verify()
 }
 
 // TestRefundCrashBeforeCalling: a process stored the refund and died
@@ -269,18 +302,9 @@ func TestRefundLostAnswers(t *testing.T) {
 						t.Fatalf("retry attempted %d", n)
 					}
 				}
-				calls, _ := w.faults.calls()
-				var replays int
-				for _, c := range calls {
-					if c.Refund.IdempotencyKey != "refund-"+first.ID {
-						t.Errorf("a call with key %q", c.Refund.IdempotencyKey)
-					}
-					if c.Replay {
-						replays++
-					}
-				}
-				if len(calls) != len(tc.faults)+1 || replays != tc.replays {
-					t.Errorf("%d refund calls, %d replayed; want %d, %d", len(calls), replays, len(tc.faults)+1, tc.replays)
+				calls, replays := w.sameKey(first.ID)
+				if calls != len(tc.faults)+1 || replays != tc.replays {
+					t.Errorf("%d refund calls, %d replayed; want %d, %d", calls, replays, len(tc.faults)+1, tc.replays)
 				}
 				if got := w.refunds(); len(got) != 1 || got[0].Status != refund.Succeeded {
 					t.Fatalf("refunds %+v", got)
@@ -402,22 +426,7 @@ func TestRefundProviderOutcomes(t *testing.T) {
 			t.Fatalf("refused: %+v %v", r, err)
 		}
 
-		w.faults.Script(sandbox.Fault{RefundStatus: payment.RefundPending})
-		r, _, err = rw.Request(t.Context(), w.req("5.00"))
-		if err != nil || r.Status != refund.Pending || r.ProviderID == "" {
-			t.Fatalf("pending: %+v %v", r, err)
-		}
-		e.Clock.Advance(2 * time.Minute)
-		if n := w.runOnce(rw); n != 1 {
-			t.Fatalf("the pending refund was not asked about: %d", n)
-		}
-		if _, err := w.sb.SettleRefund(t.Context(), r.ProviderID, payment.RefundSucceeded, ""); err != nil {
-			t.Fatal(err)
-		}
-		e.Clock.Advance(5 * time.Minute)
-		if n := w.runOnce(rw); n != 1 {
-			t.Fatalf("the pending refund was not asked about again: %d", n)
-		}
+		r = w.pendingThenSucceeded(rw, "5.00")
 
 		w.faults.Script(sandbox.Fault{RefundStatus: payment.RefundFailed, FailureReason: "lost_or_stolen_card"})
 		f, _, err := rw.Request(t.Context(), w.req("5.00"))
@@ -439,6 +448,30 @@ func TestRefundProviderOutcomes(t *testing.T) {
 		}
 		w.settled("5.00")
 	})
+}
+
+// pendingThenSucceeded makes a refund the provider leaves pending, lets
+// the worker ask about it, settles it at the provider, and lets the worker
+// learn that; it returns the refund as first answered.
+func (w *world) pendingThenSucceeded(rw *refund.Worker, amount string) refund.Refund {
+	w.T.Helper()
+	w.faults.Script(sandbox.Fault{RefundStatus: payment.RefundPending})
+	r, _, err := rw.Request(w.T.Context(), w.req(amount))
+	if err != nil || r.Status != refund.Pending || r.ProviderID == "" {
+		w.T.Fatalf("pending: %+v %v", r, err)
+	}
+	w.Clock.Advance(2 * time.Minute)
+	if n := w.runOnce(rw); n != 1 {
+		w.T.Fatalf("the pending refund was not asked about: %d", n)
+	}
+	if _, err := w.sb.SettleRefund(w.T.Context(), r.ProviderID, payment.RefundSucceeded, ""); err != nil {
+		w.T.Fatal(err)
+	}
+	w.Clock.Advance(5 * time.Minute)
+	if n := w.runOnce(rw); n != 1 {
+		w.T.Fatalf("the pending refund was not asked about again: %d", n)
+	}
+	return r
 }
 
 // TestWorkerStartStop: the running worker takes up a refund a dead
