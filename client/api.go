@@ -351,6 +351,28 @@ func (c *Client) CreateTopUp(ctx context.Context, id string, p TopUpParams) (*To
 	return ptr(&out, err)
 }
 
+// CreateRefund refunds a succeeded top-up through the payment provider,
+// exactly once per IdempotencyKey (the operator's key only). A refund is
+// usually succeeded at once; pending while the provider decides; failed
+// when the provider refused it. More than is left answers 400 on amount;
+// a top-up that has not succeeded or is disputed, 409.
+func (c *Client) CreateRefund(ctx context.Context, id, topUpID string, p RefundParams) (*Refund, error) {
+	if p.IdempotencyKey == "" {
+		p.IdempotencyKey = NewIdempotencyKey()
+	}
+	var out Refund
+	r, err := c.do(ctx, call{method: "POST", path: pathf("/v1/accounts/%s/top_ups/%s/refunds", id, topUpID), body: p, retry: true}, &out)
+	if err == nil {
+		out.Replayed = r.replayed()
+	}
+	return ptr(&out, err)
+}
+
+// ListRefunds reads one page of a top-up's refunds, newest first.
+func (c *Client) ListRefunds(ctx context.Context, id, topUpID string, p ListParams) (*List[Refund], error) {
+	return list[Refund](ctx, c, pathf("/v1/accounts/%s/top_ups/%s/refunds", id, topUpID), nil, p)
+}
+
 // ListTopUps reads one page of the account's top-ups, newest first.
 func (c *Client) ListTopUps(ctx context.Context, id string, p ListParams) (*List[TopUp], error) {
 	return list[TopUp](ctx, c, pathf("/v1/accounts/%s/top_ups", id), nil, p)

@@ -275,3 +275,47 @@ func TestSandboxDisputeFlow(t *testing.T) {
 		t.Fatalf("closing a won dispute as lost = %v, want a conflict", err)
 	}
 }
+
+// TestRefundRetryReplays: when a refund's answer is lost on the way to the
+// client, the client sends it again with the same key; the server replays
+// the first refund, the sandbox made one refund, and the top-up shows it.
+func TestRefundRetryReplays(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv := startServer(t)
+	c := srv.admin()
+	acct := newAccount(t, c, "")
+	if _, err := c.AttachPaymentMethod(ctx, acct.ID, "pm_card_visa"); err != nil {
+		t.Fatal(err)
+	}
+	tu, err := c.CreateTopUp(ctx, acct.ID, client.TopUpParams{Amount: "12.00"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	drop := &dropFirst{path: "/v1/accounts/" + acct.ID + "/top_ups/" + tu.ID + "/refunds"}
+	flaky := srv.admin(client.WithHTTPClient(&http.Client{Transport: drop}))
+	amount := client.Money("5.00")
+	r, err := flaky.CreateRefund(ctx, acct.ID, tu.ID, client.RefundParams{Amount: &amount, Reason: "requested_by_customer"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if drop.sent != 2 || !r.Replayed || r.Status != "succeeded" || r.Amount != "5.00" || r.TopUpID != tu.ID {
+		t.Fatalf("sent %d times, refund %+v; want sent twice, the second a replay of a succeeded 5.00", drop.sent, r)
+	}
+	list, err := c.ListRefunds(ctx, acct.ID, tu.ID, client.ListParams{})
+	if err != nil || len(list.Data) != 1 || list.Data[0].ID != r.ID {
+		t.Fatalf("refunds = %+v, %v", list, err)
+	}
+	got, err := c.GetTopUp(ctx, acct.ID, tu.ID)
+	if err != nil || got.AmountRefunded != "5.00" {
+		t.Fatalf("top-up = %+v, %v; want amount_refunded 5.00", got, err)
+	}
+	if a, err := c.GetAccount(ctx, acct.ID); err != nil || a.Balance != "7.00" {
+		t.Errorf("balance %v (%v), want 7.00", a, err)
+	}
+	var apiErr *client.Error
+	tooMuch := client.Money("7.01")
+	if _, err := c.CreateRefund(ctx, acct.ID, tu.ID, client.RefundParams{Amount: &tooMuch}); !errors.As(err, &apiErr) || apiErr.Code != "invalid" {
+		t.Fatalf("more than is left = %v, want invalid", err)
+	}
+}

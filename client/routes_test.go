@@ -65,6 +65,8 @@ var clientOf = map[string]string{
 	"POST /v1/accounts/{id}/webhook_endpoints/{endpoint_id}/rotate_secret": "RotateWebhookSecret",
 	"POST /v1/accounts/{id}/webhook_endpoints/{endpoint_id}/resend":        "ResendEvent",
 	"POST /v1/accounts/{id}/login_links":                                   "CreateLoginLink",
+	"POST /v1/accounts/{id}/top_ups/{top_up_id}/refunds":                   "CreateRefund",
+	"GET /v1/accounts/{id}/top_ups/{top_up_id}/refunds":                    "ListRefunds",
 	"POST /v1/stripe/webhook":                                              "ForwardStripeWebhook",
 	"GET /v1/sandbox/charges":                                              "ListSandboxCharges",
 	"POST /v1/sandbox/charges/{charge_id}/dispute":                         "DisputeSandboxCharge",

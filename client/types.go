@@ -314,6 +314,31 @@ type TopUp struct {
 	// Replayed is true when the key had been used before and this is that
 	// top-up (nothing new was charged).
 	Replayed bool `json:"-"`
+	// AmountRefunded is what its succeeded refunds gave back.
+	AmountRefunded Money `json:"amount_refunded"`
+}
+
+// RefundParams refunds a succeeded top-up (the operator's key): Amount nil
+// refunds all that is left of it. An empty IdempotencyKey is filled in.
+type RefundParams struct {
+	Amount         *Money `json:"amount,omitempty"`
+	IdempotencyKey string `json:"idempotency_key"`
+	Reason         string `json:"reason,omitempty"`
+}
+
+// Refund is money given back to the card of a top-up.
+type Refund struct {
+	ID      string `json:"id"`
+	TopUpID string `json:"top_up_id"`
+	Amount  Money  `json:"amount"`
+	// Status is pending (the provider has not confirmed it yet),
+	// succeeded or failed.
+	Status    string    `json:"status"`
+	Reason    *string   `json:"reason"`
+	CreatedAt time.Time `json:"created_at"`
+	// Replayed is true when the key had been used before and this is that
+	// refund (nothing new was refunded).
+	Replayed bool `json:"-"`
 }
 
 // Event is what an account was told (a notification, a webhook's body).

@@ -28,6 +28,7 @@ import (
 	"github.com/topup/topup/internal/money"
 	"github.com/topup/topup/internal/notify"
 	"github.com/topup/topup/internal/payment"
+	"github.com/topup/topup/internal/refund"
 	"github.com/topup/topup/internal/sandbox"
 	"github.com/topup/topup/internal/sqlstore"
 	"github.com/topup/topup/internal/stripe"
@@ -63,6 +64,9 @@ type Config struct {
 	// notification worker or the expiry worker stopped: tests that drive
 	// them by hand, step by step.
 	NoEngine, NoNotifier, NoExpiry bool
+	// NoRefunder leaves the refund worker's loop stopped (the API still
+	// sends each refund at once): tests that drive it by hand.
+	NoRefunder bool
 }
 
 // App is one Topup: built by New, running after Start, stopped by
@@ -74,6 +78,7 @@ type App struct {
 	engine    *topup.Engine
 	notifier  *notify.Worker
 	expiry    *expiry.Worker
+	refunder  *refund.Worker
 	api       *httpapi.Server
 	console   *web.Console
 	links     *web.Links
@@ -179,6 +184,10 @@ func build(cfg Config, store *sqlstore.DB, ln net.Listener) (*App, error) {
 	// Sweeps go through the committer: an expiration shares the debit
 	// path's groups, locks and plan.
 	expirer := expiry.New(store.Ledger, committer.Submit, expiry.Config{Interval: set.ExpiryInterval, Clock: c, Logger: log})
+	// Refunds are sent at once by the API and resumed by the worker's loop
+	// (a lost answer, a crash, a refund the provider left pending).
+	refunder := refund.NewWorker(store.Refunds, provider, refund.Config{Lease: set.WorkerLease, Clock: c, Logger: log})
+	deps.Refunder, deps.Refunds = refunder, store.Refunds
 	deps.Service = billing.New(svcCfg, billing.Deps{Store: store.Payments, Alerts: store.Outbox, Provider: provider, Sandbox: deps.Sandbox, Engine: engine, Clock: c, Logger: log})
 	api := httpapi.New(apiCfg, deps)
 	console := web.New(web.Config{PublicURL: publicURL}, web.Deps{Store: store.Console, Ledger: store.Ledger, Payments: store.Payments, Alerts: store.Outbox, Billing: deps.Service,
@@ -191,8 +200,8 @@ func build(cfg Config, store *sqlstore.DB, ln net.Listener) (*App, error) {
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	return &App{cfg: cfg, store: store, committer: committer, engine: engine, notifier: notifier, expiry: expirer, api: api, console: console, links: links,
-		http: srv, listener: ln, serveErr: make(chan error, 1), log: log}, nil
+	return &App{cfg: cfg, store: store, committer: committer, engine: engine, notifier: notifier, expiry: expirer, refunder: refunder, api: api,
+		console: console, links: links, http: srv, listener: ln, serveErr: make(chan error, 1), log: log}, nil
 }
 
 // Start runs the committer, the workers (unless Config leaves one
@@ -207,6 +216,9 @@ func (a *App) Start() {
 	}
 	if !a.cfg.NoExpiry {
 		a.expiry.Start()
+	}
+	if !a.cfg.NoRefunder {
+		a.refunder.Start()
 	}
 	go func() {
 		err := a.http.Serve(a.listener)
@@ -262,6 +274,7 @@ func (a *App) Shutdown() error {
 		a.expiry.Stop()    // before the committer its sweeps go through
 		a.committer.Stop()
 		a.engine.Stop()
+		a.refunder.Stop()
 		a.notifier.Stop()
 		a.log.Info("stopped")
 		a.shutdownErr = errors.Join(err, a.store.Close())

@@ -80,6 +80,9 @@ type Server struct {
 	handler    http.Handler
 	// openAPI is the document served, naming cfg.PublicURL.
 	openAPI []byte
+	// refunder and refunds serve refunds; nil serves none.
+	refunder Refunder
+	refunds  RefundStore
 }
 
 // Deps are the collaborators of the API.
@@ -117,6 +120,10 @@ type Deps struct {
 	// Statements reads monthly statements; nil takes Store when it
 	// implements Statements (as *sqlstore.Ledger does).
 	Statements Statements
+	// Refunder sends refunds (*refund.Worker) and Refunds lists them
+	// (*sqlstore.Refunds); nil serves none (404).
+	Refunder Refunder
+	Refunds  RefundStore
 }
 
 // DefaultMaxBodyBytes is TOPUP_MAX_BODY's default, 16 MiB: it fits a
@@ -137,6 +144,7 @@ func New(cfg Config, d Deps) *Server {
 	s := &Server{cfg: cfg, store: d.Store, committer: d.Committer, clock: d.Clock, ids: d.IDs, log: d.Logger, metrics: d.Metrics,
 		billing: d.Billing, svc: d.Service, engine: d.Engine, webhooks: d.Webhooks, sandbox: d.Sandbox, logins: d.LoginLinks}
 	s.alerts = d.Alerts
+	s.refunder, s.refunds = d.Refunder, d.Refunds
 	if s.keys = d.Keys; s.keys == nil {
 		s.keys, _ = d.Store.(ledger.KeyStore)
 	}

@@ -343,11 +343,14 @@ type topUpJSON struct {
 	Attempts      int     `json:"attempts"`
 	CreatedAt     string  `json:"created_at"`
 	CompletedAt   *string `json:"completed_at"`
+	// AmountRefunded is what its succeeded refunds gave back.
+	AmountRefunded string `json:"amount_refunded"`
 }
 
 func (s *Server) toTopUpJSON(t topup.TopUp) topUpJSON {
 	out := topUpJSON{ID: t.ID, AccountID: t.AccountID, Status: string(t.Status), Amount: fmtAmount(t.Amount, t.Currency), Currency: t.Currency.Code,
-		Trigger: string(t.Trigger), PaymentMethod: t.PaymentMethod, FailureCode: strPtr(t.FailureCode), Attempts: t.Attempts, CreatedAt: formatTime(t.CreatedAt)}
+		Trigger: string(t.Trigger), PaymentMethod: t.PaymentMethod, FailureCode: strPtr(t.FailureCode), Attempts: t.Attempts, CreatedAt: formatTime(t.CreatedAt),
+		AmountRefunded: t.AmountRefunded.Format(t.Currency)}
 	out.ActionURL = strPtr(s.ActionURL(t))
 	if !t.CompletedAt.IsZero() {
 		c := formatTime(t.CompletedAt)

@@ -21,6 +21,7 @@ import (
 	"github.com/topup/topup/internal/ledger"
 	"github.com/topup/topup/internal/payment"
 	"github.com/topup/topup/internal/receipt"
+	"github.com/topup/topup/internal/refund"
 	"github.com/topup/topup/internal/sandbox"
 	"github.com/topup/topup/internal/sqlite"
 	"github.com/topup/topup/internal/topup"
@@ -114,9 +115,12 @@ func setupBilling(t *testing.T, o billingOptions) *billingBundle {
 	adminKey := ledger.NewKey(ledger.AdminKeyPrefix)
 	svc := billing.New(billing.Config{PublicURL: publicURL},
 		billing.Deps{Store: store.Payments, Alerts: store.Outbox, Provider: sb, Sandbox: sb, Engine: engine, Clock: c, Logger: log})
+	refunder := refund.NewWorker(store.Refunds, sb, refund.Config{Clock: c, Logger: log})
+	t.Cleanup(refunder.Stop)
 	api := New(Config{AdminKeyHash: ledger.HashKey(adminKey), PublicURL: publicURL, MaxBodyBytes: o.maxBody, Business: o.business}, Deps{
 		Store: store.Ledger, Alerts: store.Outbox, Committer: committer, Clock: c, IDs: g, Logger: log, Metrics: metrics,
 		Billing: store.Payments, Service: svc, Engine: engine, Webhooks: o.webhooks, Sandbox: testSandboxPages{sb},
+		Refunder: refunder, Refunds: store.Refunds,
 	})
 	srv.Config.Handler = api
 	srv.Start()

@@ -444,8 +444,25 @@ func (f *flow) topUps(t *testing.T, acct, key string) {
 	f.form(t, http.StatusOK, "POST", action, url.Values{"result": {"ok"}})
 	f.must(t, http.StatusOK, "GET", base+"?limit=10", key, nil)
 	f.must(t, http.StatusOK, "DELETE", "/v1/accounts/"+acct+"/payment_methods/"+declined, key, nil)
+	f.refunds(t, acct, key, str(t, paid, "id"))
 	f.documents(t, acct, key, str(t, paid, "id"))
 	f.disputes(t, str(t, paid, "id"))
+}
+
+// refunds refunds part of a paid top-up (and replays it), is refused for
+// more than is left, a key reused for another amount, an account key and
+// another account's top-up, and lists the refunds. Part of the top-up is
+// left for the dispute that follows.
+func (f *flow) refunds(t *testing.T, acct, key, paid string) {
+	path := "/v1/accounts/" + acct + "/top_ups/" + paid + "/refunds"
+	f.must(t, http.StatusCreated, "POST", path, f.adminKey, map[string]any{"amount": "1", "idempotency_key": "refund-1", "reason": "duplicate"})
+	f.must(t, http.StatusOK, "POST", path, f.adminKey, map[string]any{"amount": "1.00", "idempotency_key": "refund-1", "reason": "duplicate"})
+	f.must(t, http.StatusBadRequest, "POST", path, f.adminKey, map[string]any{"amount": "9.01", "idempotency_key": "refund-2"})
+	f.must(t, http.StatusConflict, "POST", path, f.adminKey, map[string]any{"amount": "2", "idempotency_key": "refund-1"})
+	f.must(t, http.StatusForbidden, "POST", path, key, map[string]any{"amount": "1", "idempotency_key": "refund-3"})
+	f.must(t, http.StatusNotFound, "POST", "/v1/accounts/"+acct+"/top_ups/tu_nope/refunds", f.adminKey, map[string]any{"idempotency_key": "refund-4"})
+	f.must(t, http.StatusOK, "GET", path+"?limit=5", key, nil)
+	f.must(t, http.StatusNotFound, "GET", "/v1/accounts/"+acct+"/top_ups/tu_nope/refunds", key, nil)
 }
 
 // documents fetches a receipt in both formats and a statement in both.

@@ -8,6 +8,7 @@ import (
 	"github.com/topup/topup/internal/apperr"
 	"github.com/topup/topup/internal/ledger"
 	"github.com/topup/topup/internal/money"
+	"github.com/topup/topup/internal/refund"
 	"github.com/topup/topup/internal/topup"
 )
 
@@ -190,6 +191,45 @@ func (t *TopUp) Check(max money.Amount) (amount money.Amount, key, card string, 
 		card = *t.PaymentMethod
 	}
 	return amount, key, card, nil
+}
+
+// Refund is the body of POST …/top_ups/{top_up_id}/refunds.
+type Refund struct {
+	Amount         *string `json:"amount"`
+	IdempotencyKey *string `json:"idempotency_key"`
+	Reason         *string `json:"reason"`
+}
+
+// MaxReason is the most characters of a refund's reason.
+const MaxReason = 255
+
+// Check validates r: the amount, when given (absent or null is the whole
+// refundable amount), above zero, at most max (TOPUP_MAX_AMOUNT) and whole
+// minor units of the top-up's currency c (what the provider can refund);
+// the key; a reason of at most MaxReason characters. What is left to
+// refund is judged by the store (refund.Check).
+func (r *Refund) Check(max money.Amount, c money.Currency) (refund.Request, error) {
+	var out refund.Request
+	if r.Amount != nil {
+		a, err := Amount("amount", r.Amount, max)
+		if err != nil {
+			return out, err
+		}
+		if !a.IsWholeMinor(c) {
+			return out, apperr.Invalidf("amount", "must be a whole number of %s minor units", c.Code)
+		}
+		out.Amount, out.Explicit = a, true
+	}
+	key, err := IdempotencyKey("idempotency_key", r.IdempotencyKey)
+	if err != nil {
+		return out, err
+	}
+	reason, err := Text("reason", r.Reason, MaxReason)
+	if err != nil {
+		return out, err
+	}
+	out.IdempotencyKey, out.Reason = key, reason
+	return out, nil
 }
 
 // CreateAccount is the body of POST /v1/accounts; the email and currency

@@ -28,7 +28,7 @@ type Record struct {
 	CardBrand string
 	CardLast4 string
 	PaidAt    time.Time
-	// Refunds of the top-up, oldest first; none until refunds exist.
+	// Refunds are the top-up's succeeded refunds, oldest first.
 	Refunds []Refund
 }
 

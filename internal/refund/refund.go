@@ -5,6 +5,8 @@
 // events come in. It imports no database and no HTTP: the store loads a
 // top-up's refunds and disputes, calls these rules, and writes what they
 // return; what an entry takes from which grant is ledger.Wallet.Claw.
+// Worker (worker.go) sends refunds to the payment provider, exactly once,
+// through a Store interface and payment.Provider.
 package refund
 
 import (

@@ -78,7 +78,8 @@ func (s *Ledger) Entries(ctx context.Context, accountID string, p ledger.Page) (
 // every captured hold is recorded once, as the usage it captured; no entry
 // drew on a grant at or after its expires_at, no
 // grant is still active with something left behind a later negative entry
-// than its expiry, and every expired or voided grant has its one entry.
+// than its expiry, and every expired or voided grant has its one entry;
+// the sandbox's refund log equals the ledger's refunds.
 func (s *Ledger) Verify(ctx context.Context) ([]ledger.Violation, error) {
 	var out []ledger.Violation
 	add := func(id, format string, args ...any) {
@@ -120,6 +121,9 @@ FROM accounts a LEFT JOIN entries e ON e.account_id = a.id GROUP BY a.id, a.bala
 	}
 	if err := s.verifyGrants(ctx, add); err != nil {
 		return nil, fmt.Errorf("verify grants: %w", err)
+	}
+	if err := s.verifySandboxRefunds(ctx, add); err != nil {
+		return nil, fmt.Errorf("verify sandbox refunds: %w", err)
 	}
 	return out, nil
 }

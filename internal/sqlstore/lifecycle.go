@@ -14,7 +14,7 @@ import (
 )
 
 const topUpCols = `t.id, t.account_id, a.currency, t.status, t.trigger, t.amount, t.payment_method, t.failure_code, t.charge_id, t.client_secret,
-t.action_token, t.attempts, t.first_attempt_at, t.next_attempt_at, t.action_expires, t.crossed_at, t.created_at, t.completed_at`
+t.action_token, t.attempts, t.first_attempt_at, t.next_attempt_at, t.action_expires, t.crossed_at, t.created_at, t.completed_at, t.amount_refunded`
 
 const topUpFrom = ` FROM top_ups t JOIN accounts a ON a.id = t.account_id`
 
@@ -23,7 +23,7 @@ func scanTopUp(r rowScanner) (topup.TopUp, error) {
 	var cur, status, trig string
 	var crossed, created int64
 	err := r.Scan(&t.ID, &t.AccountID, &cur, &status, &trig, nullAmount{&t.Amount}, &t.PaymentMethod, &t.FailureCode, &t.ChargeID, &t.ClientSecret,
-		&t.ActionToken, &t.Attempts, timeScanner{&t.FirstAttemptAt}, timeScanner{&t.NextAttemptAt}, timeScanner{&t.ActionExpires}, &crossed, &created, timeScanner{&t.CompletedAt})
+		&t.ActionToken, &t.Attempts, timeScanner{&t.FirstAttemptAt}, timeScanner{&t.NextAttemptAt}, timeScanner{&t.ActionExpires}, &crossed, &created, timeScanner{&t.CompletedAt}, &t.AmountRefunded)
 	if err != nil {
 		return t, err
 	}

@@ -55,8 +55,34 @@ FROM top_ups t JOIN accounts a ON a.id = t.account_id WHERE t.id = $1 AND t.acco
 		return r, fmt.Errorf("receipt of top-up %s: a succeeded top-up without a receipt number or amount", topUpID)
 	}
 	r.Number, r.Amount, r.PaidAt = num.Int64, money.Amount(amount.Int64), fromMicros(completed)
-	r.Currency, err = money.LookupCurrency(cur)
+	if r.Currency, err = money.LookupCurrency(cur); err != nil {
+		return r, err
+	}
+	r.Refunds, err = s.receiptRefunds(ctx, topUpID)
 	return r, err
+}
+
+// receiptRefunds lists the money a top-up's receipt shows going back: its
+// succeeded refunds, oldest first, as of when the provider confirmed them
+// (a refund still pending, or one that failed, gave nothing back).
+func (s *Payments) receiptRefunds(ctx context.Context, topUpID string) ([]receipt.Refund, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT id, amount, completed_at FROM refunds WHERE top_up_id = $1 AND status = 'succeeded'
+ORDER BY completed_at, id`, topUpID)
+	if err != nil {
+		return nil, fmt.Errorf("refunds on the receipt of top-up %s: %w", topUpID, err)
+	}
+	defer rows.Close()
+	var out []receipt.Refund
+	for rows.Next() {
+		var f receipt.Refund
+		var at int64
+		if err := rows.Scan(&f.ID, &f.Amount, &at); err != nil {
+			return nil, err
+		}
+		f.At = fromMicros(at)
+		out = append(out, f)
+	}
+	return out, rows.Err()
 }
 
 // ReceiptNumbers lists every receipt number with its top-up, in number

@@ -110,6 +110,8 @@ var suite = []struct {
 	{"TopUps/OneOpenAutomatic", testOneOpenAutomaticTopUp},
 	{"Refunds/OnceAndReversed", testRefunds},
 	{"Refunds/MadeAtTheProvider", testProviderRefund},
+	{"Refunds/SandboxLogEqualsLedger", testSandboxRefundLog},
+	{"Refunds/OnTheReceipt", testReceiptRefunds},
 	{"Disputes/AnyOrder", testDisputeAnyOrder},
 	{"Disputes/LostAfterRefund", testDisputeLostAfterRefund},
 	{"Receipts/Numbering", testReceiptNumbering},

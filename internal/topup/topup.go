@@ -128,6 +128,9 @@ type TopUp struct {
 	CrossedAt      time.Time // when the balance crossed the threshold (or the request came)
 	CreatedAt      time.Time
 	CompletedAt    time.Time
+	// AmountRefunded is what its succeeded refunds gave back (a refund
+	// that failed after it succeeded no longer counts).
+	AmountRefunded money.Amount
 }
 
 // IdempotencyKey is the provider key of every attempt of t: derived from its

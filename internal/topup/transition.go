@@ -205,7 +205,8 @@ func (t TopUp) event(typ, payURL string) ledger.Event {
 func EventData(t TopUp, payURL string) map[string]any {
 	m := map[string]any{"id": t.ID, "account_id": t.AccountID, "status": string(t.Status), "trigger": string(t.Trigger),
 		"payment_method": t.PaymentMethod, "failure_code": nilIfEmpty(t.FailureCode), "currency": t.Currency.Code,
-		"amount": nil, "action_url": nil, "attempts": t.Attempts, "created_at": ledger.FormatTime(t.CreatedAt), "completed_at": nil}
+		"amount": nil, "action_url": nil, "attempts": t.Attempts, "created_at": ledger.FormatTime(t.CreatedAt), "completed_at": nil,
+		"amount_refunded": t.AmountRefunded.Format(t.Currency)}
 	if t.Amount != nil {
 		m["amount"] = t.Amount.Format(t.Currency)
 	}

@@ -154,7 +154,7 @@ func TestEventDataIsTheWireTopUp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"account_id":"acc_1","action_url":null,"amount":"20.50","attempts":2,"completed_at":"2026-03-04T04:06:08.123456Z",` +
+	want := `{"account_id":"acc_1","action_url":null,"amount":"20.50","amount_refunded":"0.00","attempts":2,"completed_at":"2026-03-04T04:06:08.123456Z",` +
 		`"created_at":"2026-03-04T04:06:07.123456Z","currency":"usd","failure_code":null,"id":"tu_1","payment_method":"pm_1",` +
 		`"status":"succeeded","trigger":"manual"}`
 	if string(got) != want {

@@ -99,6 +99,12 @@ var routeSpecs = map[string]routeSpec{
 	"GET /v1/accounts/{id}/top_ups":                     {body: noBody},
 	"GET /v1/accounts/{id}/top_ups/{top_up_id}":         {body: noBody},
 	"GET /v1/accounts/{id}/top_ups/{top_up_id}/receipt": {body: noBody},
+	// A refund of 0.01 each time: the holder's top-up of 10.00 outlasts
+	// the matrix (it is disputed only by a later route).
+	"POST /v1/accounts/{id}/top_ups/{top_up_id}/refunds": {write: true, body: func(m *matrix) string {
+		return fmt.Sprintf(`{"amount":"0.01","idempotency_key":"rf%d"}`, m.next())
+	}},
+	"GET /v1/accounts/{id}/top_ups/{top_up_id}/refunds": {body: noBody},
 	"GET /v1/accounts/{id}/statement":                   {body: noBody, query: "?month=2026-11&format=csv"},
 	"GET /v1/accounts/{id}/notifications":               {body: noBody},
 	"GET /v1/accounts/{id}/low_balance_alerts":          {body: noBody},
