@@ -20,9 +20,11 @@ import (
 	"github.com/topup/topup/internal/ids"
 	"github.com/topup/topup/internal/ledger"
 	"github.com/topup/topup/internal/payment"
+	"github.com/topup/topup/internal/pgtest"
 	"github.com/topup/topup/internal/receipt"
 	"github.com/topup/topup/internal/sandbox"
 	"github.com/topup/topup/internal/sqlite"
+	"github.com/topup/topup/internal/sqlstore"
 	"github.com/topup/topup/internal/topup"
 )
 
@@ -72,6 +74,9 @@ type billingOptions struct {
 	maxBody int64
 	// business is the operator as receipts name it.
 	business receipt.Business
+	// postgres runs on a PostgreSQL schema of the test's own (pgtest)
+	// instead of a SQLite file.
+	postgres bool
 }
 
 // setupBilling starts a fresh API with payments on a new SQLite database,
@@ -81,15 +86,20 @@ func setupBilling(t *testing.T, o billingOptions) *billingBundle {
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	c := clock.System
 	g := ids.New(c)
-	store, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "topup.db"), c, g)
-	if err != nil {
-		t.Fatalf("open sqlite: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := store.Close(); err != nil {
-			t.Errorf("close store: %v", err)
+	var store *sqlstore.DB
+	if o.postgres {
+		store = pgtest.Open(t, c, g)
+	} else {
+		var err error
+		if store, err = sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "topup.db"), c, g); err != nil {
+			t.Fatalf("open sqlite: %v", err)
 		}
-	})
+		t.Cleanup(func() {
+			if err := store.Close(); err != nil {
+				t.Errorf("close store: %v", err)
+			}
+		})
+	}
 	metrics := NewMetrics(prometheus.NewRegistry())
 	committer := ledger.NewCommitter(store.Ledger, ledger.CommitterConfig{OnCommit: metrics.ObserveCommit, Logger: log})
 	// The hosted pages and action_url need the server's address before
@@ -100,7 +110,7 @@ func setupBilling(t *testing.T, o billingOptions) *billingBundle {
 	var engine *topup.Engine
 	applyEvent := func(ctx context.Context, ev payment.Event) error {
 		sent.add(ev)
-		return topup.ApplyEvent(ctx, store.Payments, ev, engine.RetryBackoff(), log)
+		return topup.Events{Store: store, Backoff: engine.RetryBackoff(), Log: log, OnDispute: metrics.ObserveDispute}.Apply(ctx, ev)
 	}
 	sb := sandbox.New(store.Sandbox, sandbox.Config{BaseURL: publicURL, Clock: c, IDs: g, Latency: o.latency, Events: applyEvent})
 	engine = topup.NewEngine(store.Payments, sb, topup.Config{Clock: c, Logger: log, PollInterval: 50 * time.Millisecond})
@@ -116,7 +126,7 @@ func setupBilling(t *testing.T, o billingOptions) *billingBundle {
 		billing.Deps{Store: store.Payments, Alerts: store.Outbox, Provider: sb, Sandbox: sb, Engine: engine, Clock: c, Logger: log})
 	api := New(Config{AdminKeyHash: ledger.HashKey(adminKey), PublicURL: publicURL, MaxBodyBytes: o.maxBody, Business: o.business}, Deps{
 		Store: store.Ledger, Alerts: store.Outbox, Committer: committer, Clock: c, IDs: g, Logger: log, Metrics: metrics,
-		Billing: store.Payments, Service: svc, Engine: engine, Webhooks: o.webhooks, Sandbox: testSandboxPages{sb},
+		Billing: store.Payments, Disputes: store.Refunds, Service: svc, Engine: engine, Webhooks: o.webhooks, Sandbox: testSandboxPages{sb},
 	})
 	srv.Config.Handler = api
 	srv.Start()
