@@ -13,6 +13,7 @@ import (
 	"github.com/topup/topup/internal/alert"
 	"github.com/topup/topup/internal/input"
 	"github.com/topup/topup/internal/ledger"
+	"github.com/topup/topup/internal/sqlstore"
 	"github.com/topup/topup/internal/topup"
 )
 
@@ -325,6 +326,7 @@ func eventSchemas(t *testing.T, doc openAPIDoc) []string {
 
 // eventTypes are every event type Topup writes to the outbox.
 var eventTypes = []string{alert.BalanceLow, topup.EventTopUpSucceeded, topup.EventTopUpFailed, topup.EventTopUpActionRequired,
+	sqlstore.EventTopUpRefunded, sqlstore.EventTopUpDisputed,
 	topup.EventAutoTopUpDisabled, topup.EventAutoTopUpLimitReached, alert.BudgetThresholdReached, alert.BudgetExhausted,
 	ledger.EventCreditExpiring, ledger.EventCreditExpired}
 

@@ -147,8 +147,12 @@ func (s *core) disputeOpenedTx(ctx context.Context, tx *sql.Tx, c *clawState, d 
 		return err
 	}
 	d.Opened = true
-	return s.writeEvents(ctx, tx, []ledger.Event{{AccountID: c.acct.ID, Type: EventTopUpDisputed, Data: map[string]any{
-		"top_up_id": d.TopUpID, "dispute_id": d.ID, "amount": d.Amount.String(), "currency": c.topUp.Currency.Code, "reason": d.Reason}}}, now)
+	// Like every top_up.* event, its data is the top-up (as the API shows
+	// it), here with the dispute as first heard.
+	data := topup.EventData(c.topUp, "")
+	data["dispute"] = map[string]any{"id": d.ID, "amount": d.Amount.Format(c.topUp.Currency), "status": string(d.Status), "reason": d.Reason,
+		"created_at": ledger.FormatTime(d.CreatedAt)}
+	return s.writeEvents(ctx, tx, []ledger.Event{{AccountID: c.acct.ID, Type: EventTopUpDisputed, Data: data}}, now)
 }
 
 // ListDisputes lists an account's disputes, newest first.

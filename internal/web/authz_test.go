@@ -99,6 +99,7 @@ var routeSpecs = map[string]routeSpec{
 	"GET /v1/accounts/{id}/top_ups":                     {body: noBody},
 	"GET /v1/accounts/{id}/top_ups/{top_up_id}":         {body: noBody},
 	"GET /v1/accounts/{id}/top_ups/{top_up_id}/receipt": {body: noBody},
+	"GET /v1/accounts/{id}/disputes":                    {body: noBody},
 	"GET /v1/accounts/{id}/statement":                   {body: noBody, query: "?month=2026-11&format=csv"},
 	"GET /v1/accounts/{id}/notifications":               {body: noBody},
 	"GET /v1/accounts/{id}/low_balance_alerts":          {body: noBody},
