@@ -352,8 +352,8 @@ func refundedEvent(t topup.TopUp, r refund.Refund) ledger.Event {
 
 // The events of refunds and disputes.
 const (
-	EventTopUpRefunded = "top_up.refunded"
-	EventTopUpDisputed = "top_up.disputed"
+	EventTopUpRefunded = topup.EventTopUpRefunded
+	EventTopUpDisputed = topup.EventTopUpDisputed
 )
 
 // ListRefunds lists a top-up's refunds, newest first.

@@ -12,6 +12,14 @@ import (
 	"github.com/topup/topup/internal/refund"
 )
 
+// The events of refunds and disputes, written by the store that applies
+// the provider's word; like every top_up.* event their data is the top-up
+// (EventData), here with "refund" or "dispute".
+const (
+	EventTopUpRefunded = "top_up.refunded"
+	EventTopUpDisputed = "top_up.disputed"
+)
+
 // EventStore is what applying provider events needs of storage.
 type EventStore interface {
 	Settle(ctx context.Context, id string, o Outcome, backoff time.Duration) (Settled, error)
