@@ -183,7 +183,7 @@ func build(cfg Config, store *sqlstore.DB, ln net.Listener) (*App, error) {
 	deps.Service = billing.New(svcCfg, billing.Deps{Store: store.Payments, Alerts: store.Outbox, Provider: provider, Sandbox: deps.Sandbox, Engine: engine, Clock: c, Logger: log})
 	api := httpapi.New(apiCfg, deps)
 	console := web.New(web.Config{PublicURL: publicURL}, web.Deps{Store: store.Console, Ledger: store.Ledger, Payments: store.Payments, Alerts: store.Outbox, Billing: deps.Service,
-		Documents: api, Clock: c, Logger: log})
+		Documents: api, AfterCharge: store.Refunds, Clock: c, Logger: log})
 	srv := &http.Server{
 		Handler:           console.Mount(api),
 		ReadHeaderTimeout: 5 * time.Second,

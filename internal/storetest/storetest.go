@@ -112,6 +112,7 @@ var suite = []struct {
 	{"Refunds/MadeAtTheProvider", testProviderRefund},
 	{"Disputes/AnyOrder", testDisputeAnyOrder},
 	{"Disputes/LostAfterRefund", testDisputeLostAfterRefund},
+	{"Refunds/AfterChargeOfAPage", testAfterCharge},
 	{"Receipts/Numbering", testReceiptNumbering},
 	{"Receipts/ConcurrentSettles", testReceiptNumbersConcurrent},
 	{"Statements/MonthBoundaries", testStatementMonths},
