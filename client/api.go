@@ -535,6 +535,12 @@ func (c *Client) SandboxCharges(ctx context.Context) iter.Seq2[SandboxCharge, er
 	return all(ctx, c, "/v1/sandbox/charges", nil, func(s SandboxCharge) string { return s.ID })
 }
 
+// ListDisputes lists the disputes of the account's top-ups, newest first
+// (admin or owner).
+func (c *Client) ListDisputes(ctx context.Context, id string, p ListParams) (*List[Dispute], error) {
+	return list[Dispute](ctx, c, pathf("/v1/accounts/%s/disputes", id), nil, p)
+}
+
 // DisputeSandboxCharge disputes a sandbox charge as a cardholder's bank
 // would (admin; sandbox only): reason is one of Stripe's dispute reasons,
 // "" for fraudulent. The funds are withdrawn at once. A charge has one

@@ -238,7 +238,7 @@ func TestReceiptAndStatement(t *testing.T) {
 
 // TestSandboxDisputeFlow: the admin disputes the charge of a top-up in the
 // sandbox and closes the dispute won; closing it lost afterwards is a
-// conflict.
+// conflict; the account lists the dispute, won.
 func TestSandboxDisputeFlow(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -273,6 +273,11 @@ func TestSandboxDisputeFlow(t *testing.T) {
 	var apiErr *client.Error
 	if _, err := c.CloseSandboxDispute(ctx, charge, "lost"); !errors.As(err, &apiErr) || apiErr.Code != "conflict" {
 		t.Fatalf("closing a won dispute as lost = %v, want a conflict", err)
+	}
+	ds, err := c.ListDisputes(ctx, acct.ID, client.ListParams{})
+	if err != nil || len(ds.Data) != 1 || ds.Data[0].TopUpID != tu.ID || ds.Data[0].Status != "won" || ds.Data[0].AmountWithdrawn != "12.00" ||
+		!ds.Data[0].Reinstated || ds.Data[0].ClosedAt == nil {
+		t.Fatalf("disputes = %+v, %v; want the one won, 12.00 withdrawn and given back", ds, err)
 	}
 }
 

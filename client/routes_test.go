@@ -50,6 +50,7 @@ var clientOf = map[string]string{
 	"GET /v1/accounts/{id}/top_ups":                                        "ListTopUps",
 	"GET /v1/accounts/{id}/top_ups/{top_up_id}":                            "GetTopUp",
 	"GET /v1/accounts/{id}/top_ups/{top_up_id}/receipt":                    "Receipt",
+	"GET /v1/accounts/{id}/disputes":                                       "ListDisputes",
 	"GET /v1/accounts/{id}/notifications":                                  "ListNotifications",
 	"GET /v1/accounts/{id}/low_balance_alerts":                             "GetLowBalanceAlerts",
 	"PUT /v1/accounts/{id}/low_balance_alerts":                             "SetLowBalanceAlerts",

@@ -434,6 +434,24 @@ type LoginLink struct {
 	ExpiresAt time.Time `json:"expires_at"`
 }
 
+// Dispute is a cardholder's dispute of one of the account's top-ups, as
+// Topup recorded it from the provider's events.
+type Dispute struct {
+	ID       string `json:"id"`
+	TopUpID  string `json:"top_up_id"`
+	Amount   Money  `json:"amount"`
+	Currency string `json:"currency"`
+	// Status is open until the card network decides, then won or lost.
+	Status string `json:"status"`
+	Reason string `json:"reason"`
+	// AmountWithdrawn left the balance as a dispute entry when the funds
+	// were withdrawn; Reinstated is true once a won dispute gave it back.
+	AmountWithdrawn Money      `json:"amount_withdrawn"`
+	Reinstated      bool       `json:"reinstated"`
+	CreatedAt       time.Time  `json:"created_at"`
+	ClosedAt        *time.Time `json:"closed_at"`
+}
+
 // SandboxDispute is the sandbox's dispute of a charge.
 type SandboxDispute struct {
 	ID       string `json:"id"`

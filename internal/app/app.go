@@ -146,7 +146,8 @@ func build(cfg Config, store *sqlstore.DB, ln net.Listener) (*App, error) {
 	consoleURL := strings.TrimRight(publicURL, "/") + web.Prefix
 	// The console is served beside the API, on the same server.
 	links := web.NewLinks(store.Console, c, consoleURL)
-	deps := httpapi.Deps{Store: store.Ledger, Alerts: store.Outbox, Keys: store.Ledger, Committer: committer, Clock: c, IDs: g, Logger: log, Metrics: metrics, Billing: store.Payments, LoginLinks: links}
+	deps := httpapi.Deps{Store: store.Ledger, Alerts: store.Outbox, Keys: store.Ledger, Committer: committer, Clock: c, IDs: g, Logger: log, Metrics: metrics, Billing: store.Payments, LoginLinks: links,
+		Disputes: store.Refunds}
 	apiCfg := httpapi.Config{AdminKeyHash: cfg.AdminKeyHash, MaxAmount: set.MaxAmount, MaxBodyBytes: set.MaxBody,
 		MetricsPublic: set.MetricsPublic, PublicURL: publicURL, TrustedProxies: set.TrustedProxies,
 		ConsoleURL: consoleURL, AuthLimit: cfg.AuthLimit, Business: set.Business}
@@ -163,7 +164,7 @@ func build(cfg Config, store *sqlstore.DB, ln net.Listener) (*App, error) {
 		provider, deps.Webhooks, svcCfg.StripePublishableKey = sp, sp, sp.PublishableKey()
 	} else {
 		applyEvent := func(ctx context.Context, ev payment.Event) error {
-			return topup.ApplyEvent(ctx, store.Payments, ev, engine.RetryBackoff(), log)
+			return topup.Events{Store: store, Backoff: engine.RetryBackoff(), Log: log, OnDispute: metrics.ObserveDispute}.Apply(ctx, ev)
 		}
 		sb := sandbox.New(store.Sandbox, sandbox.Config{Latency: set.SandboxLatency, BaseURL: publicURL, Clock: c, IDs: g, Events: applyEvent})
 		provider, deps.Sandbox = sb, sandboxPages{sb}
@@ -191,7 +192,7 @@ func build(cfg Config, store *sqlstore.DB, ln net.Listener) (*App, error) {
 	deps.Service = billing.New(svcCfg, billing.Deps{Store: store.Payments, Alerts: store.Outbox, Provider: provider, Sandbox: deps.Sandbox, Engine: engine, Clock: c, Logger: log})
 	api := httpapi.New(apiCfg, deps)
 	console := web.New(web.Config{PublicURL: publicURL}, web.Deps{Store: store.Console, Ledger: store.Ledger, Payments: store.Payments, Alerts: store.Outbox, Billing: deps.Service,
-		Documents: api, Clock: c, Logger: log})
+		Documents: api, AfterCharge: store.Refunds, Clock: c, Logger: log})
 	srv := &http.Server{
 		Handler:           console.Mount(api),
 		ReadHeaderTimeout: 5 * time.Second,

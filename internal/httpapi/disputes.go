@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"net/http"
 	"strconv"
 
@@ -9,6 +10,8 @@ import (
 	"github.com/topup/topup/internal/input"
 	"github.com/topup/topup/internal/money"
 	"github.com/topup/topup/internal/payment"
+	"github.com/topup/topup/internal/refund"
+	"github.com/topup/topup/internal/topup"
 )
 
 // The sandbox's stand-in for a card network's dispute: POST
@@ -104,4 +107,84 @@ func (s *Server) sandboxCloseDispute(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, disputeJSON(d))
+}
+
+// Disputes keeps the disputes of top-ups and applies the provider's refund
+// and dispute events (*sqlstore.Refunds): topup.EventStore's part beyond
+// Billing.
+type Disputes interface {
+	// ApplyRefund and ApplyDispute: see topup.EventStore.
+	ApplyRefund(ctx context.Context, w refund.Word) (refund.Refund, bool, error)
+	ApplyDispute(ctx context.Context, w refund.DisputeWord) (refund.DisputeRecord, bool, error)
+	// ListDisputes lists an account's disputes, newest first.
+	ListDisputes(ctx context.Context, accountID string) ([]refund.DisputeRecord, error)
+}
+
+// eventStore is the store provider events are applied to: Billing for
+// charges and cards, Disputes for refunds and disputes.
+type eventStore struct {
+	Billing
+	Disputes
+}
+
+// events is how the API applies provider events: Stripe's webhooks here,
+// the sandbox's through the same function in internal/app.
+func (s *Server) events() topup.Events {
+	return topup.Events{Store: eventStore{s.billing, s.disputes}, Backoff: s.engine.RetryBackoff(), Log: s.log, OnDispute: s.metrics.ObserveDispute}
+}
+
+// disputeListJSON is a dispute of a top-up as GET …/disputes shows it.
+type disputeListJSON struct {
+	ID              string  `json:"id"`
+	TopUpID         string  `json:"top_up_id"`
+	Amount          string  `json:"amount"`
+	Currency        string  `json:"currency"`
+	Status          string  `json:"status"`
+	Reason          string  `json:"reason"`
+	AmountWithdrawn string  `json:"amount_withdrawn"`
+	Reinstated      bool    `json:"reinstated"`
+	CreatedAt       string  `json:"created_at"`
+	ClosedAt        *string `json:"closed_at"`
+}
+
+func toDisputeJSON(d refund.DisputeRecord, c money.Currency) disputeListJSON {
+	out := disputeListJSON{ID: d.ID, TopUpID: d.TopUpID, Amount: d.Amount.Format(c), Currency: c.Code, Status: string(d.Status), Reason: d.Reason,
+		AmountWithdrawn: d.Withdrawn.Format(c), Reinstated: d.Reinstated, CreatedAt: formatTime(d.CreatedAt)}
+	if !d.ClosedAt.IsZero() {
+		t := formatTime(d.ClosedAt)
+		out.ClosedAt = &t
+	}
+	return out
+}
+
+// listDisputes is GET /v1/accounts/{id}/disputes: the account's disputes,
+// newest first (an account has few: paged in memory).
+func (s *Server) listDisputes(w http.ResponseWriter, r *http.Request) {
+	p, err := page(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	acct, err := s.store.Account(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var all []refund.DisputeRecord
+	if s.disputes != nil {
+		if all, err = s.disputes.ListDisputes(r.Context(), acct.ID); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
+	ds, more, err := pageOf(all, func(d refund.DisputeRecord) string { return d.ID }, p)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := list[disputeListJSON]{Data: make([]disputeListJSON, 0, len(ds)), HasMore: more}
+	for _, d := range ds {
+		out.Data = append(out.Data, toDisputeJSON(d, acct.Currency))
+	}
+	writeJSON(w, http.StatusOK, out)
 }

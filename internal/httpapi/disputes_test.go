@@ -26,9 +26,9 @@ func (b *billingBundle) paidTopUp(t *testing.T) (acct, topUpID, chargeID string)
 }
 
 // TestSandboxDispute: the admin disputes a top-up's charge and closes the
-// dispute; each step answers the dispute and sends its events, applied
-// (acknowledged, for now) by the code that applies Stripe's webhooks, with
-// nothing moved in the ledger yet.
+// dispute; each step answers the dispute and sends its events, applied by
+// the code that applies Stripe's webhooks: the won dispute gives back what
+// it withdrew (TestSandboxDisputeMovesTheLedger follows the ledger).
 func TestSandboxDispute(t *testing.T) {
 	t.Parallel()
 	b := setupBilling(t, billingOptions{})
@@ -64,7 +64,7 @@ func TestSandboxDispute(t *testing.T) {
 		t.Fatalf("events = %v", types)
 	}
 	if bal := b.balance(t, acct); bal != "10.00" {
-		t.Errorf("balance = %s; the ledger side of disputes is not built yet, nothing should move", bal)
+		t.Errorf("balance = %s after a won dispute; want 10.00, the withdrawal given back", bal)
 	}
 
 	refusals := []struct {

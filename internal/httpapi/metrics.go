@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/topup/topup/internal/refund"
 	"github.com/topup/topup/internal/topup"
 )
 
@@ -22,6 +23,7 @@ type Metrics struct {
 	retries     *prometheus.CounterVec
 	topUps      *prometheus.CounterVec
 	toCredit    prometheus.Histogram
+	disputes    *prometheus.CounterVec
 }
 
 // NewMetrics registers Topup's series in reg.
@@ -43,7 +45,9 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 	m.topUps = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "topup_top_up_transitions_total", Help: "Top-up state changes by trigger and new status."}, []string{"trigger", "status"})
 	m.toCredit = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "topup_crossing_to_credit_seconds", Help: "Time from the balance crossing the threshold to the top-up's credit.",
 		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300}})
-	reg.MustRegister(m.topUps, m.toCredit, m.requests, m.latency, m.debits, m.groupSize, m.groupCommit, m.groupErrors, m.retries,
+	m.disputes = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "topup_disputes_total",
+		Help: "What the provider's dispute events did, each counted once per dispute: opened, funds_withdrawn, funds_reinstated, won, lost."}, []string{"event"})
+	reg.MustRegister(m.disputes, m.topUps, m.toCredit, m.requests, m.latency, m.debits, m.groupSize, m.groupCommit, m.groupErrors, m.retries,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -68,5 +72,25 @@ func (m *Metrics) ObserveTopUp(s topup.Settled) {
 	m.topUps.WithLabelValues(string(t.Trigger), string(t.Status)).Inc()
 	if s.Credited && t.Trigger != topup.TriggerManual {
 		m.toCredit.Observe(t.CompletedAt.Sub(t.CrossedAt).Seconds())
+	}
+}
+
+// ObserveDispute counts what one dispute event did (a copy of one already
+// applied counts nothing); pass it as topup.Events.OnDispute. An alert on
+// topup_disputes_total{event="opened"} tells the operator of each new
+// dispute.
+func (m *Metrics) ObserveDispute(d refund.DisputeRecord) {
+	eff := d.Effect
+	if eff.Opened {
+		m.disputes.WithLabelValues("opened").Inc()
+	}
+	if eff.Withdraw > 0 {
+		m.disputes.WithLabelValues("funds_withdrawn").Inc()
+	}
+	if eff.Reinstate {
+		m.disputes.WithLabelValues("funds_reinstated").Inc()
+	}
+	if eff.Closed {
+		m.disputes.WithLabelValues(string(d.Status)).Inc()
 	}
 }

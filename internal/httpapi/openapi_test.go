@@ -326,6 +326,7 @@ func eventSchemas(t *testing.T, doc openAPIDoc) []string {
 
 // eventTypes are every event type Topup writes to the outbox.
 var eventTypes = []string{alert.BalanceLow, topup.EventTopUpSucceeded, topup.EventTopUpFailed, topup.EventTopUpActionRequired,
+	sqlstore.EventTopUpRefunded, sqlstore.EventTopUpDisputed,
 	topup.EventAutoTopUpDisabled, topup.EventAutoTopUpLimitReached, alert.BudgetThresholdReached, alert.BudgetExhausted,
 	ledger.EventCreditExpiring, ledger.EventCreditExpired, sqlstore.EventTopUpRefunded}
 

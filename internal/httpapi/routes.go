@@ -64,6 +64,7 @@ func (s *Server) routeTable() []route {
 		{"GET", "/v1/accounts/{id}/top_ups/{top_up_id}/receipt", owner, s.getReceipt},
 		{"POST", "/v1/accounts/{id}/top_ups/{top_up_id}/refunds", adminOnly, s.createRefund},
 		{"GET", "/v1/accounts/{id}/top_ups/{top_up_id}/refunds", owner, s.listRefunds},
+		{"GET", "/v1/accounts/{id}/disputes", owner, s.listDisputes},
 		{"GET", "/v1/accounts/{id}/notifications", owner, s.listNotificationPage},
 		{"GET", "/v1/accounts/{id}/low_balance_alerts", owner, s.getLowBalanceAlerts},
 		{"PUT", "/v1/accounts/{id}/low_balance_alerts", owner, s.putLowBalanceAlerts},

@@ -75,9 +75,12 @@ type Server struct {
 	holds     ledger.HoldStore
 	// statements reads monthly statements; nil serves none.
 	statements Statements
-	authLimit  *authlimit.Limiter
-	lastUsed   *lastUsed
-	handler    http.Handler
+	// disputes keeps disputes and applies refund and dispute events; nil
+	// lists none and acknowledges those events unapplied.
+	disputes  Disputes
+	authLimit *authlimit.Limiter
+	lastUsed  *lastUsed
+	handler   http.Handler
 	// openAPI is the document served, naming cfg.PublicURL.
 	openAPI []byte
 	// refunder and refunds serve refunds; nil serves none.
@@ -124,6 +127,10 @@ type Deps struct {
 	// (*sqlstore.Refunds); nil serves none (404).
 	Refunder Refunder
 	Refunds  RefundStore
+	// Disputes keeps disputes and applies the provider's refund and
+	// dispute events (*sqlstore.Refunds); nil takes Billing when it
+	// implements Disputes.
+	Disputes Disputes
 }
 
 // DefaultMaxBodyBytes is TOPUP_MAX_BODY's default, 16 MiB: it fits a
@@ -153,6 +160,9 @@ func New(cfg Config, d Deps) *Server {
 	}
 	if s.statements = d.Statements; s.statements == nil {
 		s.statements, _ = d.Store.(Statements)
+	}
+	if s.disputes = d.Disputes; s.disputes == nil {
+		s.disputes, _ = d.Billing.(Disputes)
 	}
 	if cfg.AuthLimit.Clock == nil {
 		cfg.AuthLimit.Clock = d.Clock

@@ -20,10 +20,12 @@ import (
 	"github.com/topup/topup/internal/ids"
 	"github.com/topup/topup/internal/ledger"
 	"github.com/topup/topup/internal/payment"
+	"github.com/topup/topup/internal/pgtest"
 	"github.com/topup/topup/internal/receipt"
 	"github.com/topup/topup/internal/refund"
 	"github.com/topup/topup/internal/sandbox"
 	"github.com/topup/topup/internal/sqlite"
+	"github.com/topup/topup/internal/sqlstore"
 	"github.com/topup/topup/internal/topup"
 )
 
@@ -73,6 +75,9 @@ type billingOptions struct {
 	maxBody int64
 	// business is the operator as receipts name it.
 	business receipt.Business
+	// postgres runs on a PostgreSQL schema of the test's own (pgtest)
+	// instead of a SQLite file.
+	postgres bool
 }
 
 // setupBilling starts a fresh API with payments on a new SQLite database,
@@ -82,15 +87,20 @@ func setupBilling(t *testing.T, o billingOptions) *billingBundle {
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	c := clock.System
 	g := ids.New(c)
-	store, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "topup.db"), c, g)
-	if err != nil {
-		t.Fatalf("open sqlite: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := store.Close(); err != nil {
-			t.Errorf("close store: %v", err)
+	var store *sqlstore.DB
+	if o.postgres {
+		store = pgtest.Open(t, c, g)
+	} else {
+		var err error
+		if store, err = sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "topup.db"), c, g); err != nil {
+			t.Fatalf("open sqlite: %v", err)
 		}
-	})
+		t.Cleanup(func() {
+			if err := store.Close(); err != nil {
+				t.Errorf("close store: %v", err)
+			}
+		})
+	}
 	metrics := NewMetrics(prometheus.NewRegistry())
 	committer := ledger.NewCommitter(store.Ledger, ledger.CommitterConfig{OnCommit: metrics.ObserveCommit, Logger: log})
 	// The hosted pages and action_url need the server's address before
@@ -101,7 +111,7 @@ func setupBilling(t *testing.T, o billingOptions) *billingBundle {
 	var engine *topup.Engine
 	applyEvent := func(ctx context.Context, ev payment.Event) error {
 		sent.add(ev)
-		return topup.ApplyEvent(ctx, store.Payments, ev, engine.RetryBackoff(), log)
+		return topup.Events{Store: store, Backoff: engine.RetryBackoff(), Log: log, OnDispute: metrics.ObserveDispute}.Apply(ctx, ev)
 	}
 	sb := sandbox.New(store.Sandbox, sandbox.Config{BaseURL: publicURL, Clock: c, IDs: g, Latency: o.latency, Events: applyEvent})
 	engine = topup.NewEngine(store.Payments, sb, topup.Config{Clock: c, Logger: log, PollInterval: 50 * time.Millisecond})
@@ -119,7 +129,7 @@ func setupBilling(t *testing.T, o billingOptions) *billingBundle {
 	t.Cleanup(refunder.Stop)
 	api := New(Config{AdminKeyHash: ledger.HashKey(adminKey), PublicURL: publicURL, MaxBodyBytes: o.maxBody, Business: o.business}, Deps{
 		Store: store.Ledger, Alerts: store.Outbox, Committer: committer, Clock: c, IDs: g, Logger: log, Metrics: metrics,
-		Billing: store.Payments, Service: svc, Engine: engine, Webhooks: o.webhooks, Sandbox: testSandboxPages{sb},
+		Billing: store.Payments, Disputes: store.Refunds, Service: svc, Engine: engine, Webhooks: o.webhooks, Sandbox: testSandboxPages{sb},
 		Refunder: refunder, Refunds: store.Refunds,
 	})
 	srv.Config.Handler = api

@@ -22,6 +22,7 @@ import (
 
 	"github.com/topup/topup/internal/ledger"
 	"github.com/topup/topup/internal/money"
+	"github.com/topup/topup/internal/refund"
 )
 
 func init() {
@@ -446,7 +447,7 @@ func (f *flow) topUps(t *testing.T, acct, key string) {
 	f.must(t, http.StatusOK, "DELETE", "/v1/accounts/"+acct+"/payment_methods/"+declined, key, nil)
 	f.refunds(t, acct, key, str(t, paid, "id"))
 	f.documents(t, acct, key, str(t, paid, "id"))
-	f.disputes(t, str(t, paid, "id"))
+	f.disputes(t, acct, key, str(t, paid, "id"))
 }
 
 // refunds refunds part of a paid top-up (and replays it), is refused for
@@ -496,21 +497,35 @@ func (f *flow) documents(t *testing.T, acct, key, paid string) {
 	})
 }
 
-// disputes disputes the charge of a paid top-up in the sandbox and closes
-// the dispute.
-func (f *flow) disputes(t *testing.T, topUpID string) {
+// disputes refunds part of a paid top-up at the provider, disputes its
+// charge in the sandbox, closes the dispute and lists it.
+func (f *flow) disputes(t *testing.T, acct, key, topUpID string) {
 	var charge string
 	for _, c := range objects(t, f.must(t, http.StatusOK, "GET", "/v1/sandbox/charges?limit=100", f.adminKey, nil)["data"]) {
 		if c["top_up_id"] == topUpID {
 			charge = str(t, c, "id")
 		}
 	}
+	// A refund made at the provider directly (Stripe's Dashboard), as its
+	// refund.updated event is applied: the customer is told
+	// (top_up.refunded).
+	if _, ok, err := f.store.ApplyRefund(t.Context(), refund.Word{ProviderID: "re_flow", ChargeID: charge, AmountMinor: 100,
+		Status: refund.Succeeded}); err != nil || !ok {
+		t.Fatalf("a provider refund of %s: %t, %v", charge, ok, err)
+	}
 	path := "/v1/sandbox/charges/" + charge + "/dispute"
 	f.must(t, http.StatusOK, "POST", path, f.adminKey, nil)
 	f.must(t, http.StatusOK, "POST", path, f.adminKey, map[string]any{"reason": "general"})
+	open := f.must(t, http.StatusOK, "GET", "/v1/accounts/"+acct+"/disputes", key, nil)
+	if ds := objects(t, open["data"]); len(ds) != 1 || ds[0]["status"] != "open" || ds[0]["top_up_id"] != topUpID || ds[0]["amount_withdrawn"] != "9.00" {
+		t.Errorf("disputes while open = %v, want one, open, 9.00 withdrawn (10.00 less the 1.00 refunded)", open)
+	}
 	f.must(t, http.StatusOK, "POST", path+"/close", f.adminKey, map[string]any{"outcome": "won"})
 	f.must(t, http.StatusConflict, "POST", path+"/close", f.adminKey, map[string]any{"outcome": "lost"})
 	f.must(t, http.StatusNotFound, "POST", "/v1/sandbox/charges/pi_unknown/dispute", f.adminKey, nil)
+	f.must(t, http.StatusOK, "GET", "/v1/accounts/"+acct+"/disputes?limit=1", f.adminKey, nil)
+	f.must(t, http.StatusNotFound, "GET", "/v1/accounts/acct_nope/disputes", f.adminKey, nil)
+	f.must(t, http.StatusBadRequest, "GET", "/v1/accounts/"+acct+"/disputes?starting_after=dp_nope", key, nil)
 }
 
 func (f *flow) webhooks(t *testing.T, acct, key string) {

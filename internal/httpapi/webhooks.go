@@ -79,7 +79,7 @@ func (s *Server) stripeWebhook(w http.ResponseWriter, r *http.Request) {
 
 // applyEvent applies one provider event through the engine's rules.
 func (s *Server) applyEvent(ctx context.Context, ev payment.Event) error {
-	return topup.ApplyEvent(ctx, s.billing, ev, s.engine.RetryBackoff(), s.log)
+	return s.events().Apply(ctx, ev)
 }
 
 var pages = template.Must(template.New("pages").Parse(`

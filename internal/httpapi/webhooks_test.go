@@ -318,8 +318,10 @@ func TestStripeWebhookSuccessBeforeAmountIsRefused(t *testing.T) {
 
 // TestStripeRefundAndDisputeEventsAcknowledged: Stripe's refund and
 // dispute events, signed, are read (the dispute's top-up from its
-// PaymentIntent) and answered 200, so that Stripe does not retry them; the
-// ledger side of refunds and disputes is not built yet, so nothing moves.
+// PaymentIntent) and answered 200, so that Stripe does not retry them;
+// about a charge that is no succeeded top-up of Topup's (pi_1 is not the
+// processing top-up's charge) they move nothing. TestStripeMoneyEventsAppliedOnce
+// applies them to top-ups that were paid.
 func TestStripeRefundAndDisputeEventsAcknowledged(t *testing.T) {
 	t.Parallel()
 	var lookups atomic.Int32

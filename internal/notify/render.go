@@ -58,6 +58,9 @@ func words(ev Event, consoleURL string) (subject string, paras []string, link, l
 		paras = []string{fmt.Sprintf("Your bank asks you to confirm the top-up of %s before it is charged.", money("amount")),
 			"Open the link below within 24 hours to confirm it."}
 		link, label = s("action_url"), "Confirm the top-up"
+	case topup.EventTopUpRefunded, topup.EventTopUpDisputed:
+		subject, paras = afterChargeWords(ev.Type, d, money)
+		link, label = receiptLink(consoleURL, ev.AccountID, s("id"))
 	case topup.EventAutoTopUpDisabled:
 		subject = "Automatic Top-Up was switched off"
 		paras = []string{fmt.Sprintf("Automatic Top-Up was switched off (%s).", s("reason")),
@@ -85,6 +88,36 @@ func words(ev Event, consoleURL string) (subject string, paras []string, link, l
 		paras = []string{"Event " + ev.Type + "."}
 	}
 	return subject, paras, link, label
+}
+
+// afterChargeWords says what happened to a top-up after its charge: a
+// refund (top_up.refunded) or a dispute (top_up.disputed), whose data is
+// the top-up with its "refund" or "dispute".
+func afterChargeWords(typ string, d map[string]any, money func(string) string) (subject string, paras []string) {
+	inner := func(obj, k string) string {
+		m, _ := d[obj].(map[string]any)
+		v, _ := m[k].(string)
+		return v
+	}
+	cur := ""
+	if c, _ := d["currency"].(string); c != "" {
+		cur = " " + strings.ToUpper(c)
+	}
+	id, _ := d["id"].(string)
+	if typ == topup.EventTopUpRefunded {
+		amount := inner("refund", "amount") + cur
+		return "Refund of " + amount + " sent to your card",
+			[]string{fmt.Sprintf("We refunded %s of your top-up of %s (top-up %s) to the card it was paid with. Your bank may take a few days to show it.", amount, money("amount"), id),
+				"The refunded amount has left your credit balance."}
+	}
+	reason := inner("dispute", "reason")
+	if reason == "" {
+		reason = "no reason given"
+	}
+	return "A top-up was disputed",
+		[]string{fmt.Sprintf("Your bank told us that the payment of %s for top-up %s is disputed (%s).", money("amount"), id, strings.ReplaceAll(reason, "_", " ")),
+			"While the bank decides, the disputed amount leaves your credit balance, and Automatic Top-Up is switched off: switch it on again once the dispute is settled.",
+			"If you did not mean to dispute this payment, tell your bank; a dispute decided in our favour gives the credit back."}
 }
 
 // receiptLink is the link of a succeeded top-up's mail: its receipt in the

@@ -53,3 +53,31 @@ func TestCreditExpiryMail(t *testing.T) {
 		}
 	}
 }
+
+// TestAfterChargeMail: a refund's mail says how much went back to the card
+// and that it left the balance; a dispute's says which top-up, why, and
+// that Automatic Top-Up is off. Both link to the receipt, which lists
+// them.
+func TestAfterChargeMail(t *testing.T) {
+	t.Parallel()
+	topUp := `"id":"tu_1","amount":"10.00","currency":"usd","status":"succeeded"`
+	for _, tc := range []struct {
+		typ, data, subject string
+		says               []string
+	}{
+		{topup.EventTopUpRefunded, `{` + topUp + `,"refund":{"id":"rf_1","amount":"3.00","status":"succeeded","reason":""}}`,
+			"Refund of 3.00 USD sent to your card", []string{"We refunded 3.00 USD of your top-up of 10.00 USD (top-up tu_1)", "left your credit balance"}},
+		{topup.EventTopUpDisputed, `{` + topUp + `,"dispute":{"id":"dp_1","amount":"10.00","status":"open","reason":"product_not_received"}}`,
+			"A top-up was disputed", []string{"payment of 10.00 USD for top-up tu_1 is disputed (product not received)", "Automatic Top-Up is switched off"}},
+	} {
+		m := render(Event{ID: "evt_1", Type: tc.typ, AccountID: "acct_1", Data: []byte(tc.data)}, "https://billing.example.com/console")
+		if m.subject != tc.subject {
+			t.Errorf("%s: subject %q, want %q", tc.typ, m.subject, tc.subject)
+		}
+		for _, want := range append(tc.says, "View your receipt: https://billing.example.com/console/accounts/acct_1/top_ups/tu_1/receipt") {
+			if !strings.Contains(m.text, want) {
+				t.Errorf("%s: the mail does not say %q:\n%s", tc.typ, want, m.text)
+			}
+		}
+	}
+}

@@ -80,6 +80,9 @@ type DisputeEffect struct {
 	// (a dispute_reversal entry and grant of what the dispute's entry
 	// took).
 	Reinstate bool
+	// Closed is true when this event closed the dispute (the first close
+	// heard: a copy of it changes neither the outcome nor when it closed).
+	Closed bool
 }
 
 // Apply is what ev does to d (the zero Dispute for one Topup has not heard
@@ -105,8 +108,8 @@ func (d Dispute) Apply(ev DisputeEvent, t Tally) (Dispute, DisputeEffect) {
 		eff.Withdraw = min(d.Amount, t.Refundable())
 		d.Withdrawn = eff.Withdraw
 	}
-	if ev.Kind == Closed {
-		d.Status, d.ClosedAt = DisputeLost, ev.At
+	if ev.Kind == Closed && d.Status == DisputeOpen {
+		d.Status, d.ClosedAt, eff.Closed = DisputeLost, ev.At, true
 		if ev.Won {
 			d.Status = DisputeWon
 		}
@@ -116,6 +119,21 @@ func (d Dispute) Apply(ev DisputeEvent, t Tally) (Dispute, DisputeEffect) {
 		eff.Reinstate = d.Withdrawn > 0
 	}
 	return d, eff
+}
+
+// DisputeRecord is a dispute as the store keeps it and answers one event
+// of it with: the dispute, what its entry took, and what that event did.
+type DisputeRecord struct {
+	Dispute
+	// Taken is what the dispute's entry took from the balance (less than
+	// Withdrawn by what had expired or been voided).
+	Taken money.Amount
+	// Opened is set on the answer of the event that first recorded the
+	// dispute (Effect.Opened).
+	Opened bool
+	// Effect is what the event answered did; a copy of an event already
+	// applied does nothing.
+	Effect DisputeEffect
 }
 
 // DisputeWord is one thing the provider said of a dispute: which dispute

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/topup/topup/internal/apperr"
 	"github.com/topup/topup/internal/money"
@@ -118,8 +119,9 @@ func permutations(evs []refund.DisputeEvent) [][]refund.DisputeEvent {
 
 // TestDisputeAnyOrder: whatever order (and however often) the provider's
 // dispute events come, the dispute is opened once, withdraws once (capped
-// at what refunds left), gives back once when won, and ends in the status
-// the close said.
+// at what refunds left), gives back once when won, closes once (a copy of
+// the close keeps the time it first closed), and ends in the status the
+// close said.
 func TestDisputeAnyOrder(t *testing.T) {
 	t.Parallel()
 	opened := refund.DisputeEvent{Kind: refund.Opened, Amount: units(40), Reason: "fraudulent"}
@@ -149,8 +151,9 @@ func TestDisputeAnyOrder(t *testing.T) {
 			}
 			for _, evs := range [][]refund.DisputeEvent{order, twice} {
 				var d refund.Dispute
-				opens, withdrawals, reinstated := 0, money.Amount(0), 0
-				for _, ev := range evs {
+				opens, withdrawals, reinstated, closes := 0, money.Amount(0), 0, 0
+				for i, ev := range evs {
+					ev.At = time.Unix(int64(i), 0)
 					var eff refund.DisputeEffect
 					tally := tc.tally
 					tally.Disputed = d.Withdrawn
@@ -165,10 +168,19 @@ func TestDisputeAnyOrder(t *testing.T) {
 					if eff.Reinstate {
 						reinstated++
 					}
+					if eff.Closed {
+						closes++
+						if d.ClosedAt != ev.At {
+							t.Errorf("%s: closed at %v, want the close's %v", tc.name, d.ClosedAt, ev.At)
+						}
+					}
 				}
 				kinds := fmt.Sprint(evs)
 				if opens != 1 {
 					t.Errorf("%s %s: opened %d times", tc.name, kinds, opens)
+				}
+				if closes != 1 {
+					t.Errorf("%s %s: closed %d times, want once (a copy of the close changes nothing)", tc.name, kinds, closes)
 				}
 				if withdrawals != units(tc.withdrawn) || d.Withdrawn != units(tc.withdrawn) {
 					t.Errorf("%s %s: withdrew %v (dispute says %v), want %d", tc.name, kinds, withdrawals, d.Withdrawn, tc.withdrawn)

@@ -13,7 +13,7 @@ import (
 // charge.dispute.created, charge.dispute.funds_withdrawn,
 // charge.dispute.funds_reinstated, charge.dispute.closed), shaped as the
 // Stripe provider's ParseWebhook reads Stripe's, so that Topup applies
-// them through the same code (topup.ApplyEvent). It is called on the
+// them through the same code (topup.Events.Apply). It is called on the
 // caller's goroutine, in order, before the call that caused the events
 // answers, and must be safe for concurrent use.
 //

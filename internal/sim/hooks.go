@@ -8,6 +8,7 @@ import (
 	"github.com/topup/topup/internal/apperr"
 	"github.com/topup/topup/internal/money"
 	"github.com/topup/topup/internal/payment"
+	"github.com/topup/topup/internal/refund"
 	"github.com/topup/topup/internal/topup"
 )
 
@@ -126,6 +127,26 @@ func (h engineStore) CardOwner(ctx context.Context, cardID string) (string, erro
 
 func (h engineStore) RemoveCard(ctx context.Context, accountID, cardID string) (bool, error) {
 	return h.p.store.RemoveCard(ctx, accountID, cardID)
+}
+
+// ApplyRefund and ApplyDispute are the provider's refund and dispute
+// events as topup.ApplyEvent applies them; each is one transaction.
+func (h engineStore) ApplyRefund(ctx context.Context, w refund.Word) (refund.Refund, bool, error) {
+	h.s.crashPoint("before ApplyRefund")
+	r, ok, err := h.p.store.ApplyRefund(ctx, w)
+	if err == nil {
+		h.s.crashPoint("after ApplyRefund")
+	}
+	return r, ok, err
+}
+
+func (h engineStore) ApplyDispute(ctx context.Context, w refund.DisputeWord) (refund.DisputeRecord, bool, error) {
+	h.s.crashPoint("before ApplyDispute")
+	d, ok, err := h.p.store.ApplyDispute(ctx, w)
+	if err == nil {
+		h.s.crashPoint("after ApplyDispute")
+	}
+	return d, ok, err
 }
 
 // fixed checks an automatic top-up whose amount Begin just fixed, before

@@ -15,17 +15,9 @@ import (
 
 const disputeCols = `id, account_id, top_up_id, provider_id, amount, status, reason, withdrawn, was_drawn, reinstated, taken, created_at, closed_at`
 
-// Dispute is a dispute as the store keeps it: refund.Dispute and what its
-// entry took.
-type Dispute struct {
-	refund.Dispute
-	// Taken is what the dispute's entry took from the balance (less than
-	// Withdrawn by what had expired or been voided).
-	Taken money.Amount
-	// Opened is set on the answer of the event that first recorded the
-	// dispute.
-	Opened bool
-}
+// Dispute is a dispute as the store keeps it and answers one event of it
+// with (refund.DisputeRecord: what its entry took, what the event did).
+type Dispute = refund.DisputeRecord
 
 func scanDispute(r rowScanner) (Dispute, error) {
 	var d Dispute
@@ -79,7 +71,7 @@ func (s *Refunds) ApplyDispute(ctx context.Context, w refund.DisputeWord) (out D
 		}
 		now := s.clock.Now().UTC().Truncate(time.Microsecond)
 		next, eff := d.Dispute.Apply(refund.DisputeEvent{Kind: w.Kind, Amount: amount, Won: w.Won, Reason: w.Reason, At: now}, tally)
-		out, ok = Dispute{Dispute: next, Taken: d.Taken}, true
+		out, ok = Dispute{Dispute: next, Taken: d.Taken, Effect: eff}, true
 		if fresh {
 			out.ID, out.AccountID, out.TopUpID, out.ProviderID, out.CreatedAt = s.ids.New("dp"), c.acct.ID, topUpID, w.ProviderID, now
 		}
@@ -155,8 +147,12 @@ func (s *core) disputeOpenedTx(ctx context.Context, tx *sql.Tx, c *clawState, d 
 		return err
 	}
 	d.Opened = true
-	return s.writeEvents(ctx, tx, []ledger.Event{{AccountID: c.acct.ID, Type: EventTopUpDisputed, Data: map[string]any{
-		"top_up_id": d.TopUpID, "dispute_id": d.ID, "amount": d.Amount.String(), "currency": c.topUp.Currency.Code, "reason": d.Reason}}}, now)
+	// Like every top_up.* event, its data is the top-up (as the API shows
+	// it), here with the dispute as first heard.
+	data := topup.EventData(c.topUp, "")
+	data["dispute"] = map[string]any{"id": d.ID, "amount": d.Amount.Format(c.topUp.Currency), "status": string(d.Status), "reason": d.Reason,
+		"created_at": ledger.FormatTime(d.CreatedAt)}
+	return s.writeEvents(ctx, tx, []ledger.Event{{AccountID: c.acct.ID, Type: EventTopUpDisputed, Data: data}}, now)
 }
 
 // ListDisputes lists an account's disputes, newest first.

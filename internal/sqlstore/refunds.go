@@ -341,16 +341,19 @@ func (s *core) reverseRefundTx(ctx context.Context, tx *sql.Tx, c *clawState, r 
 }
 
 // refundedEvent tells the customer a refund of their top-up went through
-// (top_up.refunded): the top-up, with the refund.
+// (top_up.refunded): like every top_up.* event its data is the top-up (as
+// the API shows it), here with the refund.
 func refundedEvent(t topup.TopUp, r refund.Refund) ledger.Event {
-	return ledger.Event{AccountID: t.AccountID, Type: EventTopUpRefunded, Data: map[string]any{
-		"top_up_id": t.ID, "refund_id": r.ID, "amount": r.Amount.String(), "currency": t.Currency.Code, "reason": r.Reason}}
+	data := topup.EventData(t, "")
+	data["refund"] = map[string]any{"id": r.ID, "amount": r.Amount.Format(t.Currency), "status": string(refund.Succeeded), "reason": r.Reason,
+		"created_at": ledger.FormatTime(r.CreatedAt)}
+	return ledger.Event{AccountID: t.AccountID, Type: EventTopUpRefunded, Data: data}
 }
 
 // The events of refunds and disputes.
 const (
-	EventTopUpRefunded = "top_up.refunded"
-	EventTopUpDisputed = "top_up.disputed"
+	EventTopUpRefunded = topup.EventTopUpRefunded
+	EventTopUpDisputed = topup.EventTopUpDisputed
 )
 
 // ListRefunds lists a top-up's refunds, newest first.

@@ -114,6 +114,7 @@ var suite = []struct {
 	{"Refunds/OnTheReceipt", testReceiptRefunds},
 	{"Disputes/AnyOrder", testDisputeAnyOrder},
 	{"Disputes/LostAfterRefund", testDisputeLostAfterRefund},
+	{"Refunds/AfterChargeOfAPage", testAfterCharge},
 	{"Receipts/Numbering", testReceiptNumbering},
 	{"Receipts/ConcurrentSettles", testReceiptNumbersConcurrent},
 	{"Statements/MonthBoundaries", testStatementMonths},

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/stripe/stripe-go/v85/webhook"
 
 	"github.com/topup/topup/internal/payment"
+	"github.com/topup/topup/internal/refund"
 	"github.com/topup/topup/internal/topup"
 )
 
@@ -259,8 +261,20 @@ func TestParseWebhookLookupFailureIsRetryable(t *testing.T) {
 
 // appliedEvents is a topup.EventStore that records what ApplyEvent asked.
 type appliedEvents struct {
-	settled map[string]topup.Outcome // top-up id → outcome
-	added   map[string]payment.Card  // account id → card
+	settled  map[string]topup.Outcome // top-up id → outcome
+	added    map[string]payment.Card  // account id → card
+	refunds  []refund.Word
+	disputes []refund.DisputeWord
+}
+
+func (a *appliedEvents) ApplyRefund(_ context.Context, w refund.Word) (refund.Refund, bool, error) {
+	a.refunds = append(a.refunds, w)
+	return refund.Refund{ID: w.RefundID}, true, nil
+}
+
+func (a *appliedEvents) ApplyDispute(_ context.Context, w refund.DisputeWord) (refund.DisputeRecord, bool, error) {
+	a.disputes = append(a.disputes, w)
+	return refund.DisputeRecord{}, true, nil
 }
 
 func (a *appliedEvents) Settle(_ context.Context, id string, o topup.Outcome, _ time.Duration) (topup.Settled, error) {
@@ -338,12 +352,29 @@ func TestWebhookOfAnotherAPIVersion(t *testing.T) {
 			if re.Refund == nil || re.Refund.RefundID != "rf_1" || re.Refund.Status != payment.RefundFailed || re.Refund.ChargeID != "pi_1" {
 				t.Errorf("refund event = %+v, want rf_1 failed of pi_1", re.Refund)
 			}
+			wantRefund := refund.Word{RefundID: "rf_1", ProviderID: "re_1", ChargeID: "pi_1", AmountMinor: re.Refund.Amount, Status: refund.Failed,
+				FailureReason: "expired_or_canceled_card"}
+			if len(w.applied.refunds) != 1 || w.applied.refunds[0] != wantRefund {
+				t.Errorf("applied refunds %+v, want %+v", w.applied.refunds, wantRefund)
+			}
 			dp := w.apply("evt_dp", "charge.dispute.closed", disputeObj("dp_1", "won", obj{
 				"charge": obj{"id": "ch_1"}, "payment_intent": obj{"id": "pi_1"}, "evidence": "odd",
 				"balance_transactions": []any{disputeTxn(-1250), disputeTxn(1250)},
 			}))
 			if d := dp.Dispute; d == nil || d.TopUpID != "tu_1" || d.Status != payment.DisputeWon || !d.FundsWithdrawn || !d.FundsReinstated {
 				t.Errorf("dispute event = %+v, want tu_1 won, withdrawn and reinstated", d)
+			}
+			// A close heard first also withdraws and gives back what it
+			// reports, in that order.
+			var kinds []refund.DisputeEventKind
+			for _, dw := range w.applied.disputes {
+				kinds = append(kinds, dw.Kind)
+				if dw.ProviderID != "dp_1" || dw.ChargeID != "pi_1" || dw.AmountMinor != 1250 || dw.Reason != "fraudulent" || dw.Won != (dw.Kind == refund.Closed) {
+					t.Errorf("applied dispute word %+v, want dp_1 of pi_1, 1250, won only on the close", dw)
+				}
+			}
+			if want := []refund.DisputeEventKind{refund.FundsWithdrawn, refund.FundsReinstated, refund.Closed}; !slices.Equal(kinds, want) {
+				t.Errorf("applied dispute kinds %v, want %v", kinds, want)
 			}
 		})
 	}

@@ -105,6 +105,7 @@ var routeSpecs = map[string]routeSpec{
 		return fmt.Sprintf(`{"amount":"0.01","idempotency_key":"rf%d"}`, m.next())
 	}},
 	"GET /v1/accounts/{id}/top_ups/{top_up_id}/refunds": {body: noBody},
+	"GET /v1/accounts/{id}/disputes":                    {body: noBody},
 	"GET /v1/accounts/{id}/statement":                   {body: noBody, query: "?month=2026-11&format=csv"},
 	"GET /v1/accounts/{id}/notifications":               {body: noBody},
 	"GET /v1/accounts/{id}/low_balance_alerts":          {body: noBody},

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/topup/topup/internal/receipt/receipttest"
+	"github.com/topup/topup/internal/refund"
 	"github.com/topup/topup/internal/web"
 )
 
@@ -89,5 +90,60 @@ func TestConsoleDocuments(t *testing.T) {
 	}
 	if p := e.browser().get(receiptPath); p.status != 401 {
 		t.Errorf("no session on the receipt: %d; want 401 (sign in)", p.status)
+	}
+}
+
+// TestConsoleHistoryShowsRefundsAndDisputes: each top-up in the history
+// lists its refunds and disputes with their state — a refund made at the
+// provider, a dispute open then won — and the notifications say so in
+// words. Nothing on the page refunds: that stays the operator's API.
+func TestConsoleHistoryShowsRefundsAndDisputes(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	a := e.account("later@example.com", "1.00")
+	e.mustAPI("POST", "/v1/accounts/"+a.ID+"/payment_methods", adminKey, `{"payment_method":"pm_card_visa"}`, 201, nil)
+	var tu struct {
+		ID string `json:"id"`
+	}
+	e.mustAPI("POST", "/v1/accounts/"+a.ID+"/top_ups", adminKey, `{"amount":"12.34","idempotency_key":"later"}`, 201, &tu)
+	var charges struct {
+		Data []struct {
+			ID      string `json:"id"`
+			TopUpID string `json:"top_up_id"`
+		} `json:"data"`
+	}
+	e.mustAPI("GET", "/v1/sandbox/charges?limit=100", adminKey, "", 200, &charges)
+	charge := ""
+	for _, c := range charges.Data {
+		if c.TopUpID == tu.ID {
+			charge = c.ID
+		}
+	}
+	if _, ok, err := e.store.ApplyRefund(t.Context(), refund.Word{ProviderID: "re_later", ChargeID: charge, AmountMinor: 100, Status: refund.Succeeded}); err != nil || !ok {
+		t.Fatalf("a refund made at the provider: %v %v", ok, err)
+	}
+	e.mustAPI("POST", "/v1/sandbox/charges/"+charge+"/dispute", adminKey, "", 200, nil)
+	br, _ := e.signedIn(a)
+	base := web.Prefix + "/accounts/" + a.ID
+
+	history := br.get(base + "/top_ups")
+	for _, want := range []string{`<li class="refund-succeeded">Refund of $1.00 · succeeded</li>`,
+		`<li class="dispute-open">Disputed $12.34 (fraudulent) · open, $11.34 withdrawn</li>`} {
+		if !strings.Contains(history.body, want) {
+			t.Errorf("the history does not show %s:\n%s", want, history.body)
+		}
+	}
+	if strings.Contains(strings.ToLower(history.body), "/refunds") {
+		t.Error("the history offers a refund action; refunds are the operator's, through the API")
+	}
+	e.mustAPI("POST", "/v1/sandbox/charges/"+charge+"/dispute/close", adminKey, `{"outcome":"won"}`, 200, nil)
+	if history := br.get(base + "/top_ups"); !strings.Contains(history.body, `<li class="dispute-won">Disputed $12.34 (fraudulent) · won, $11.34 given back</li>`) {
+		t.Errorf("the history after the dispute was won:\n%s", history.body)
+	}
+	notes := br.get(base + "/notifications")
+	for _, want := range []string{"$1.00 of the manual top-up of $12.34 was refunded to your card", "Your bank disputes the manual top-up of $12.34 (fraudulent)"} {
+		if !strings.Contains(notes.body, want) {
+			t.Errorf("the notifications do not say %q", want)
+		}
 	}
 }

@@ -130,6 +130,8 @@ func disabledText(reason string) string {
 		return "They were switched off because the card they charged was removed."
 	case topup.AccountClosed:
 		return "They were switched off because the account was closed."
+	case topup.Disputed:
+		return "They were switched off because a payment was disputed with the bank."
 	case "":
 		return ""
 	}

@@ -118,6 +118,8 @@ var eventTitles = map[string]string{
 	topup.EventTopUpSucceeded:        "Top-up succeeded",
 	topup.EventTopUpFailed:           "Top-up failed",
 	topup.EventTopUpActionRequired:   "Payment to confirm",
+	topup.EventTopUpRefunded:         "Top-up refunded",
+	topup.EventTopUpDisputed:         "Top-up disputed",
 	topup.EventAutoTopUpDisabled:     "Automatic Payments switched off",
 	topup.EventAutoTopUpLimitReached: "Monthly limit reached",
 	alert.BudgetThresholdReached:     "Budget alert",
@@ -144,6 +146,10 @@ type eventData struct {
 	Trigger     string `json:"trigger"`
 	Amount      string `json:"amount"`
 	FailureCode string `json:"failure_code"`
+	// top_up.refunded, top_up.disputed: the top-up with its refund or
+	// dispute
+	Refund  afterCharge `json:"refund"`
+	Dispute afterCharge `json:"dispute"`
 	// auto_top_up.*
 	Reason string `json:"reason"`
 	Month  string `json:"month"`
@@ -245,9 +251,40 @@ func (c *Console) eventWords(ctx context.Context, q *request, n topup.Notificati
 		row.Summary = budget + " is exhausted: " + amount(d.Spent) + " of " + amount(d.Limit) + " spent. Usage for " + who + " should be paused."
 		row.Link, row.LinkText = q.base()+"/budgets", "Budgets"
 	default:
-		row.Tone, row.Summary = creditWords(n.Type, d, amount)
+		row.Tone, row.Summary = laterWords(n.Type, d, topUp, amount)
 	}
 	return row
+}
+
+// afterCharge is a refund or a dispute in a top_up.refunded or
+// top_up.disputed event.
+type afterCharge struct {
+	Amount string `json:"amount"`
+	Reason string `json:"reason"`
+}
+
+// afterChargeWords puts a refund or a dispute of a top-up in words, with
+// its tone: "$3.00 of the manual top-up of $10.00 was refunded to your
+// card.".
+func afterChargeWords(typ string, d eventData, topUp string, amount func(string) string) (tone, summary string) {
+	of := strings.ToLower(topUp[:1]) + topUp[1:]
+	if typ == topup.EventTopUpRefunded {
+		return "info", amount(d.Refund.Amount) + " of the " + of + " was refunded to your card and left the balance."
+	}
+	reason := ""
+	if d.Dispute.Reason != "" {
+		reason = " (" + strings.ReplaceAll(d.Dispute.Reason, "_", " ") + ")"
+	}
+	return "error", "Your bank disputes the " + of + reason + ". The disputed amount leaves the balance while the bank decides, and Automatic Payments were switched off."
+}
+
+// laterWords puts in words the events that come after a top-up or a
+// grant: a refund or a dispute of a top-up, a grant's expiry.
+func laterWords(typ string, d eventData, topUp string, amount func(string) string) (tone, summary string) {
+	if typ == topup.EventTopUpRefunded || typ == topup.EventTopUpDisputed {
+		return afterChargeWords(typ, d, topUp, amount)
+	}
+	return creditWords(typ, d, amount)
 }
 
 // creditWords puts a grant's expiry events in words (and any other event

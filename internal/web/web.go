@@ -28,6 +28,7 @@ import (
 	"github.com/topup/topup/internal/ledger"
 	"github.com/topup/topup/internal/money"
 	"github.com/topup/topup/internal/notify"
+	"github.com/topup/topup/internal/refund"
 	"github.com/topup/topup/internal/topup"
 )
 
@@ -122,8 +123,18 @@ type Deps struct {
 	Billing *billing.Service
 	// Documents serves receipts and statements; nil serves none (404).
 	Documents Documents
-	Clock     clock.Clock
-	Logger    *slog.Logger
+	// AfterCharge reads the refunds and disputes the top-up history shows;
+	// nil shows none.
+	AfterCharge AfterCharge
+	Clock       clock.Clock
+	Logger      *slog.Logger
+}
+
+// AfterCharge reads what happened after the charge of a page of top-ups:
+// their refunds and disputes by top-up id (*sqlstore.Refunds, in two
+// queries).
+type AfterCharge interface {
+	AfterCharge(ctx context.Context, accountID string, topUpIDs []string) (map[string][]refund.Refund, map[string][]refund.DisputeRecord, error)
 }
 
 // Console serves the console's pages.
@@ -135,6 +146,7 @@ type Console struct {
 	outbox   Alerts
 	svc      *billing.Service
 	docs     Documents
+	after    AfterCharge
 	clock    clock.Clock
 	log      *slog.Logger
 	pages    map[string]*template.Template
@@ -160,7 +172,7 @@ func New(cfg Config, d Deps) *Console {
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
-	c := &Console{cfg: cfg, store: d.Store, ledger: d.Ledger, payments: d.Payments, outbox: d.Alerts, svc: d.Billing, docs: d.Documents, clock: d.Clock, log: d.Logger,
+	c := &Console{cfg: cfg, store: d.Store, ledger: d.Ledger, payments: d.Payments, outbox: d.Alerts, svc: d.Billing, docs: d.Documents, after: d.AfterCharge, clock: d.Clock, log: d.Logger,
 		pages: parsePages(), secure: strings.HasPrefix(cfg.PublicURL, "https://")}
 	c.mux = c.routes()
 	return c

@@ -88,3 +88,22 @@ func TestCreditWords(t *testing.T) {
 		t.Errorf("another event: %q", s)
 	}
 }
+
+// TestAfterChargeWords: the console says how much of which top-up was
+// refunded, and that a disputed one switched Automatic Payments off.
+func TestAfterChargeWords(t *testing.T) {
+	t.Parallel()
+	amount := func(s string) string { return "$" + s }
+	d := eventData{Refund: afterCharge{Amount: "3.00"}, Dispute: afterCharge{Amount: "10.00", Reason: "product_not_received"}}
+	if tone, s := afterChargeWords("top_up.refunded", d, "Manual top-up of $10.00", amount); tone != "info" ||
+		s != "$3.00 of the manual top-up of $10.00 was refunded to your card and left the balance." {
+		t.Errorf("refunded: %s %q", tone, s)
+	}
+	if tone, s := afterChargeWords("top_up.disputed", d, "Automatic top-up of $10.00", amount); tone != "error" ||
+		!strings.HasPrefix(s, "Your bank disputes the automatic top-up of $10.00 (product not received).") || !strings.Contains(s, "Automatic Payments were switched off") {
+		t.Errorf("disputed: %s %q", tone, s)
+	}
+	if got := disabledText("dispute"); !strings.Contains(got, "disputed") {
+		t.Errorf("disabledText(dispute) = %q", got)
+	}
+}

@@ -86,6 +86,12 @@ export async function tour(baseUrl: string, adminKey: string): Promise<void> {
     console.log(change.actor, before, "→", after);
   }
 
+  const disputes = await topup.GET("/v1/accounts/{id}/disputes", { params: { path } });
+  for (const d of disputes.data?.data ?? []) {
+    const withdrawn: string = d.amount_withdrawn;
+    console.log(d.id, d.top_up_id, d.status, d.amount, withdrawn, d.closed_at ?? "open");
+  }
+
   const notifications = await topup.GET("/v1/accounts/{id}/notifications", { params: { path } });
   for (const event of notifications.data?.data ?? []) console.log(describe(event));
 
@@ -102,6 +108,10 @@ export function describe(event: Event): string {
       return `top-up ${event.data.id} ${event.data.status} after ${event.data.attempts} attempts`;
     case "top_up.action_required":
       return `authenticate at ${event.data.action_url ?? "?"}`;
+    case "top_up.refunded":
+      return `top-up ${event.data.id} refunded ${event.data.refund.amount}`;
+    case "top_up.disputed":
+      return `top-up ${event.data.id} disputed (${event.data.dispute.reason}): Automatic Top-Up off`;
     case "auto_top_up.disabled":
       return `Automatic Top-Up off: ${event.data.reason}`;
     case "auto_top_up.limit_reached":
@@ -109,5 +119,9 @@ export function describe(event: Event): string {
     case "budget.threshold_reached":
     case "budget.exhausted":
       return `budget ${event.data.id} at ${event.data.percent} % (${event.data.spent} of ${event.data.limit ?? "no limit"})`;
+    case "credit.expiring":
+      return `grant ${event.data.id}: ${event.data.remaining} expires`;
+    case "credit.expired":
+      return `grant ${event.data.id}: ${event.data.amount_expired} expired`;
   }
 }
