@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -68,6 +69,29 @@ func TestSoak(t *testing.T) {
 	for _, line := range []string{"ok   every acknowledged debit", "ok   every succeeded sandbox charge", "ok   never two open", "ok   verify: clean", "ok   deadlocks: 0"} {
 		if !strings.Contains(out.String(), line) {
 			t.Errorf("the report lacks %q", line)
+		}
+	}
+}
+
+// TestSoakFlags: a command line that makes no soak is a usage error,
+// before anything starts.
+func TestSoakFlags(t *testing.T) {
+	t.Parallel()
+	const db = "postgres://postgres@127.0.0.1:5432/soak"
+	for _, args := range [][]string{
+		{},
+		{"--db", "sqlite:soak.db"},
+		{"--db", db, "--replicas", "0"},
+		{"--db", db, "--accounts", "0"},
+		{"--db", db, "--duration", "0s"},
+		{"--db", db, "--kill-every", "-1s"},
+		{"--db", db, "--latency", "2s", "--lease", "1s"},
+		{"--db", db, "extra"},
+	} {
+		var stdout, stderr bytes.Buffer
+		err := run(t.Context(), append([]string{"soak"}, args...), func(string) string { return "" }, &stdout, &stderr)
+		if !errors.Is(err, errUsage) {
+			t.Errorf("soak %v: got %v, want a usage error", args, err)
 		}
 	}
 }

@@ -94,24 +94,27 @@ func (s *soak) checkRefusals(p *problems) {
 // capture) is in the ledger exactly once, as the entry its answer named,
 // and that no debit the soak never sent is there.
 func (s *soak) checkDebits(ctx context.Context, p *problems) error {
-	rows, err := s.db.QueryContext(ctx, `SELECT idempotency_key, id, account_id FROM entries WHERE kind = 'usage'`)
-	if err != nil {
-		return fmt.Errorf("soak: read usage entries: %w", err)
-	}
-	defer rows.Close()
-	type entry struct{ id, account string }
-	byKey := map[string][]entry{}
-	for rows.Next() {
+	byKey := map[string][]debitEntry{}
+	err := s.scan(ctx, `SELECT idempotency_key, id, account_id FROM entries WHERE kind = 'usage'`, func(sc func(...any) error) error {
 		var key string
-		var e entry
-		if err := rows.Scan(&key, &e.id, &e.account); err != nil {
-			return err
-		}
+		var e debitEntry
+		err := sc(&key, &e.id, &e.account)
 		byKey[key] = append(byKey[key], e)
-	}
-	if err := rows.Err(); err != nil {
+		return err
+	})
+	if err != nil {
 		return err
 	}
+	s.judgeDebits(byKey, p)
+	return nil
+}
+
+// debitEntry is a usage entry of the ledger.
+type debitEntry struct{ id, account string }
+
+// judgeDebits holds the ledger's usage entries, by idempotency key, to
+// what the load sent and was told.
+func (s *soak) judgeDebits(byKey map[string][]debitEntry, p *problems) {
 	r := &s.report
 	for key, a := range s.rec.acked {
 		got := byKey[key]
@@ -131,7 +134,6 @@ func (s *soak) checkDebits(ctx context.Context, p *problems) error {
 		}
 	}
 	r.ackedDebits, r.sentDebits, r.ledgerDebits = len(s.rec.acked), len(s.rec.sent), len(byKey)
-	return nil
 }
 
 // soakTopUp is a top-up as the checks read it (times in Unix µs).
@@ -161,8 +163,23 @@ func (s *soak) checkMoney(ctx context.Context, p *problems) error {
 	if err != nil {
 		return err
 	}
+	s.checkCharges(in, p)
+	s.checkCredits(in, p)
+	s.checkPositive(in, p)
+	for id, acct := range s.rec.manual {
+		if t, ok := in.topUps[id]; !ok || t.account != acct || t.trigger != "manual" {
+			p.add("top-ups", "acknowledged manual top-up %s of %s is stored as %+v", id, acct, t)
+		}
+	}
+	s.checkOneOpen(in, p)
+	return nil
+}
+
+// checkCharges proves each succeeded sandbox charge belongs to a top-up,
+// which succeeded with its amount, is its only succeeded charge and is
+// credited once with that amount.
+func (s *soak) checkCharges(in *moneyIn, p *problems) {
 	r := &s.report
-	r.topUps = map[string]int{}
 	for _, id := range in.stray {
 		p.add("charges", "succeeded sandbox charge %s names no top-up", id)
 	}
@@ -184,6 +201,13 @@ func (s *soak) checkMoney(ctx context.Context, p *problems) error {
 			r.charged += c
 		}
 	}
+}
+
+// checkCredits proves every top-up credit has its succeeded charge and
+// every succeeded top-up is credited.
+func (s *soak) checkCredits(in *moneyIn, p *problems) {
+	r := &s.report
+	r.topUps = map[string]int{}
 	for id, cr := range in.credits {
 		if len(in.charges[id]) == 0 {
 			p.add("charges", "top-up %s is credited %v without a succeeded charge", id, cr)
@@ -198,14 +222,6 @@ func (s *soak) checkMoney(ctx context.Context, p *problems) error {
 			p.add("charges", "top-up %s succeeded but is not credited", t.id)
 		}
 	}
-	s.checkPositive(in, p)
-	for id, acct := range s.rec.manual {
-		if t, ok := in.topUps[id]; !ok || t.account != acct || t.trigger != "manual" {
-			p.add("top-ups", "acknowledged manual top-up %s of %s is stored as %+v", id, acct, t)
-		}
-	}
-	s.checkOneOpen(in, p)
-	return nil
 }
 
 // checkPositive proves the only positive entries are top-up credits and
