@@ -18,6 +18,7 @@ Commands:
   topup migrate [--db …]
   topup verify  [--db …]        recompute every balance; exit 1 naming each broken account
   topup bench   [--db …] [--accounts M] [--clients N] [--duration D] [--alerts-budgets] [--grants G [--baseline-grants B]] [--amount A] [--auto-top-up [--sandbox-latency D]]
+  topup soak    --db postgres://… [--replicas 3] [--accounts 10000] [--duration 3m] [--clients 32] [--kill-every 20s] [--latency 100ms]   replicas under kills, proved
   topup simulate [--seed N] [--steps K] [--seeds M | --duration D] [--db …]   the deterministic simulation
 `
 
@@ -47,6 +48,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = cmdVerify(ctx, rest, getenv, stdout, stderr)
 	case "bench":
 		err = cmdBench(ctx, rest, getenv, stdout, stderr)
+	case "soak":
+		err = cmdSoak(ctx, rest, getenv, stdout, stderr)
 	case "simulate":
 		err = cmdSimulate(ctx, rest, getenv, stdout, stderr)
 	case "help", "-h", "--help":

@@ -113,6 +113,24 @@ func Open(t testing.TB, c clock.Clock, g *ids.Generator) *sqlstore.DB {
 	return s
 }
 
+// URL returns the URL of this run's database, for a test that makes its
+// own schemas in it (the soak). It skips the test when PostgreSQL is
+// unreachable outside CI.
+func URL(t testing.TB) string {
+	t.Helper()
+	if run.skip != "" {
+		t.Skip(run.skip)
+	}
+	if run.db == nil {
+		t.Fatal("pgtest: PostgreSQL tests need TestMain to call pgtest.Main")
+	}
+	u, err := withParams(run.adminURL, run.dbName, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
 // Schema creates an empty schema (dropped when the test ends) and returns
 // the URL whose connections all work in it.
 func Schema(t testing.TB) string {
