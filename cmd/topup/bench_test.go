@@ -103,21 +103,22 @@ func TestBenchGrants(t *testing.T) {
 }
 
 // TestBenchAutoTopUp runs the bench with Automatic Top-Up on every account
-// and a usage amount that crosses the threshold every 20 debits: top-ups
+// and a usage amount that crosses the threshold every 5 debits (so that even
+// a loaded machine's few single debits in 300 ms cross it): top-ups
 // succeed during the load, the report shows them and the time from crossing
 // to credit, and the ledger, the top-ups and the sandbox's charges agree.
 func TestBenchAutoTopUp(t *testing.T) {
 	t.Parallel()
 	var stdout, stderr bytes.Buffer
 	err := run(t.Context(), []string{"bench", "--duration", "300ms", "--accounts", "20", "--clients", "4", "--phases", "single,batch",
-		"--batch-size", "100", "--batch-clients", "2", "--auto-top-up", "--amount", "0.25", "--sandbox-latency", "5ms"},
+		"--batch-size", "100", "--batch-clients", "2", "--auto-top-up", "--amount", "1.00", "--sandbox-latency", "5ms"},
 		func(string) string { return "" }, &stdout, &stderr)
 	out := stdout.String()
 	t.Logf("stdout:\n%s\nstderr:\n%s", out, stderr.String())
 	if err != nil {
 		t.Fatalf("bench: %v", err)
 	}
-	for _, want := range []string{"Automatic Top-Up on (", "sandbox latency 5ms", "usage amount 0.25",
+	for _, want := range []string{"Automatic Top-Up on (", "sandbox latency 5ms", "usage amount 1.00",
 		"settled: no automatic top-up open", "crossing→credit (succeeded threshold top-ups", "crossed during single: p50 ", "crossed during batch: ",
 		"top-ups: never two open automatic top-ups", "verify: clean", "balances: each of 20 accounts"} {
 		if !strings.Contains(out, want) {

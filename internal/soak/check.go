@@ -172,7 +172,53 @@ func (s *soak) checkMoney(ctx context.Context, p *problems) error {
 		}
 	}
 	s.checkOneOpen(in, p)
-	return nil
+	return s.checkRefunds(ctx, p)
+}
+
+// checkRefunds proves every acknowledged refund succeeded, of its top-up,
+// with its refund entry exactly once, and that the sandbox made exactly the
+// refunds the ledger holds: each succeeded sandbox refund is one succeeded
+// refund of the ledger, and no other (verify proves the same from the
+// store's side).
+func (s *soak) checkRefunds(ctx context.Context, p *problems) error {
+	type row struct {
+		topUp, status string
+		entries       int
+	}
+	ledgerRefunds := map[string]row{}
+	byProvider := map[string]string{}
+	err := s.scan(ctx, `SELECT r.id, r.top_up_id, r.status, COALESCE(r.provider_id, ''),
+(SELECT count(*) FROM entries e WHERE e.kind = 'refund' AND e.idempotency_key = r.id) FROM refunds r`, func(sc func(...any) error) error {
+		var id, provider string
+		var r row
+		if err := sc(&id, &r.topUp, &r.status, &provider, &r.entries); err != nil {
+			return err
+		}
+		ledgerRefunds[id], byProvider[provider] = r, id
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for id, topUp := range s.rec.refund {
+		if r, ok := ledgerRefunds[id]; !ok || r.topUp != topUp || r.status != "succeeded" || r.entries != 1 {
+			p.add("refunds", "acknowledged refund %s of %s is stored as %+v", id, topUp, r)
+		}
+	}
+	sandbox := 0
+	err = s.scan(ctx, `SELECT id FROM sandbox_refunds WHERE status = 'succeeded'`, func(sc func(...any) error) error {
+		var id string
+		if err := sc(&id); err != nil {
+			return err
+		}
+		sandbox++
+		if r, ok := ledgerRefunds[byProvider[id]]; !ok || r.status != "succeeded" || r.entries != 1 {
+			p.add("refunds", "sandbox refund %s is in the ledger as %+v", id, r)
+		}
+		return nil
+	})
+	s.report.refunds = sandbox
+	return err
 }
 
 // checkCharges proves each succeeded sandbox charge belongs to a top-up,

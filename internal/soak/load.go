@@ -285,8 +285,26 @@ func (s *soak) topUp(ctx context.Context, c *caller, p *picker, w, n int) {
 		t, err = cl.CreateTopUp(ctx, a.id, params)
 		return err
 	})
+	if out != acked {
+		return
+	}
+	s.rec.ackTopUp(t.ID, a.id)
+	if t.Status == "succeeded" && p.rng.IntN(4) == 0 {
+		s.refund(ctx, c, p, a, t.ID, s.key("r", w, n))
+	}
+}
+
+// refund gives 1.00 of a manual top-up that just succeeded back to its
+// card (a top-up is at least 5.00, so it is never more than is left).
+func (s *soak) refund(ctx context.Context, c *caller, p *picker, a *account, topUp, key string) {
+	params := client.RefundParams{Amount: client.MoneyPtr("1.00"), IdempotencyKey: key, Reason: "requested_by_customer"}
+	var r *client.Refund
+	out, _ := c.do(ctx, p.rng, s.rec.ops[opRefund], false, func(cl *client.Client) (err error) {
+		r, err = cl.CreateRefund(ctx, a.id, topUp, params)
+		return err
+	})
 	if out == acked {
-		s.rec.ackTopUp(t.ID, a.id)
+		s.rec.ackRefund(r.ID, topUp)
 	}
 }
 
@@ -305,10 +323,6 @@ func (s *soak) cardRemoval(ctx context.Context, c *caller, p *picker) {
 	}); out != acked {
 		return
 	}
-	// REFUNDS: the refund API (POST …/top_ups/{id}/refunds, branch
-	// refundapi) is not served yet. When it is, refund part of one of the
-	// account's succeeded top-ups here, record the acknowledged refund,
-	// and have check.go prove each sandbox refund is in the ledger once.
 	var pm *client.PaymentMethod
 	if out, _ := c.do(ctx, p.rng, &opStats{}, false, func(cl *client.Client) (err error) {
 		pm, err = cl.AttachPaymentMethod(ctx, a.id, soakCard)

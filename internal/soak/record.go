@@ -23,9 +23,10 @@ const (
 	opSettings = "settings"
 	opTopUp    = "top-up"
 	opCard     = "card removal"
+	opRefund   = "refund"
 )
 
-var opOrder = []string{opUsage, opBatch, opHold, opCapture, opRelease, opSettings, opTopUp, opCard}
+var opOrder = []string{opUsage, opBatch, opHold, opCapture, opRelease, opSettings, opTopUp, opRefund, opCard}
 
 // opStats counts one operation's requests: sent; acknowledged (a 2xx);
 // refused (a 4xx the product answers on purpose, such as a hold beyond
@@ -72,13 +73,15 @@ type record struct {
 	sent   map[string]bool       // every debit key sent (usage, batch event, capture)
 	acked  map[string]ackedDebit // the acknowledged ones
 	manual map[string]string     // acknowledged manual top-up → its account
+	refund map[string]string     // acknowledged refund → its top-up
 	single []time.Duration       // single debits' latency, failovers included
 	ops    map[string]*opStats
 	events atomic.Int64 // debit events acknowledged (a batch counts its events)
 }
 
 func newRecord() *record {
-	r := &record{sent: map[string]bool{}, acked: map[string]ackedDebit{}, manual: map[string]string{}, ops: map[string]*opStats{}}
+	r := &record{sent: map[string]bool{}, acked: map[string]ackedDebit{}, manual: map[string]string{}, refund: map[string]string{},
+		ops: map[string]*opStats{}}
 	for _, op := range opOrder {
 		r.ops[op] = &opStats{}
 	}
@@ -103,6 +106,12 @@ func (r *record) ackDebit(key, account, entry string) {
 func (r *record) ackTopUp(id, account string) {
 	r.mu.Lock()
 	r.manual[id] = account
+	r.mu.Unlock()
+}
+
+func (r *record) ackRefund(id, topUp string) {
+	r.mu.Lock()
+	r.refund[id] = topUp
 	r.mu.Unlock()
 }
 

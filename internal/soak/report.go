@@ -32,6 +32,7 @@ type report struct {
 
 	ackedDebits, sentDebits, ledgerDebits, recordedUnacked int
 	charges                                                int
+	refunds                                                int // succeeded sandbox refunds, each in the ledger once
 	charged, credited                                      money.Amount
 	autoTopUps                                             int
 	topUps                                                 map[string]int // "trigger status" → count
@@ -209,6 +210,8 @@ func (s *soak) printChecks(problems []string) {
 		mark("debits"), commas(int64(r.ackedDebits)), commas(int64(r.sentDebits)), commas(int64(r.recordedUnacked)))
 	fmt.Fprintf(w, "%s every succeeded sandbox charge is credited exactly once: %s charges of %s = %s top-up credits; no other credit than the %s opening ones\n",
 		mark("charges", "credits", "top-ups"), commas(int64(r.charges)), r.charged, r.credited, commas(int64(len(s.accounts))))
+	fmt.Fprintf(w, "%s every sandbox refund is in the ledger exactly once, and every acknowledged refund succeeded: %s refunds (%s acknowledged)\n",
+		mark("refunds"), commas(int64(r.refunds)), commas(int64(len(s.rec.refund))))
 	fmt.Fprintf(w, "%s never two open automatic top-ups on one account: %s in order, %d polls during the run found none\n",
 		mark("one open", "polls"), commas(int64(r.autoTopUps)), s.polls.samples)
 	fmt.Fprintf(w, "%s verify: %s (%s)\n", mark("verify"), map[bool]string{true: "broken", false: "clean"}[broken["verify"]], span(r.verifyTook))
