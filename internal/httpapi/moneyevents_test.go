@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stripe/stripe-go/v85/webhook"
 
 	"github.com/topup/topup/internal/stripe"
 )
@@ -168,7 +171,9 @@ func (o moneyOutcome) equal(w moneyOutcome) bool {
 }
 
 // orders are the ways the provider may deliver events: in order, reversed,
-// the last first, and each twice with the whole set again at the end.
+// the last first, each twice with the whole set again at the end, and all
+// at once (each twice, concurrently, as overlapping retries come; then in
+// order once more).
 func orders(evs []signedEvent) map[string][]signedEvent {
 	n := len(evs)
 	reversed := make([]signedEvent, n)
@@ -181,7 +186,8 @@ func orders(evs []signedEvent) map[string][]signedEvent {
 		twice = append(twice, ev, ev)
 	}
 	twice = append(twice, reversed...)
-	return map[string][]signedEvent{"in order": evs, "reversed": reversed, "last first": lastFirst, "each twice, then all again": twice}
+	return map[string][]signedEvent{"in order": evs, "reversed": reversed, "last first": lastFirst, "each twice, then all again": twice,
+		"all at once": evs}
 }
 
 // TestStripeMoneyEventsAppliedOnce: every Stripe refund and dispute event,
@@ -238,6 +244,9 @@ func TestStripeMoneyEventsAppliedOnce(t *testing.T) {
 				for name := range orders([]signedEvent{{}}) {
 					acct, _, pi := b.disputedTopUp(t)
 					evs := orders(sc.events(t, pi))[name]
+					if name == "all at once" {
+						b.postAtOnce(t, evs)
+					}
 					for _, ev := range evs {
 						if status, body := b.postWebhook(t, ev.payload, stripeTestWebhookSecret, time.Now()); status != http.StatusOK {
 							t.Fatalf("%s %s: %s answered %d %v", sc.name, name, ev.name, status, body)
@@ -355,6 +364,36 @@ func TestSandboxDisputeMovesTheLedger(t *testing.T) {
 		t.Errorf("disputes opened = %d, want 2", got)
 	}
 	b.verifyClean(t)
+}
+
+// postAtOnce posts the events concurrently, each twice, as overlapping
+// retries of Stripe's come: each is answered 200 (two copies racing to
+// record the same refund or dispute do not fail one another).
+func (b moneyBundle) postAtOnce(t *testing.T, evs []signedEvent) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for _, ev := range append(evs, evs...) {
+		wg.Go(func() {
+			header := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: ev.payload, Secret: stripeTestWebhookSecret, Timestamp: time.Now()}).Header
+			req, err := http.NewRequest("POST", b.srv.URL+"/v1/stripe/webhook", bytes.NewReader(ev.payload))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			req.Header.Set("Stripe-Signature", header)
+			resp, err := b.client.Do(req)
+			if err != nil {
+				t.Errorf("%s: %v", ev.name, err)
+				return
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Errorf("%s, posted with its copies at once: %d %s", ev.name, resp.StatusCode, body)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 var openedSeries = regexp.MustCompile(`(?m)^topup_disputes_total\{event="opened"\} (\d+)$`)

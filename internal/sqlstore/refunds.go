@@ -266,8 +266,19 @@ func (s *core) findRefundTx(ctx context.Context, tx *sql.Tx, w refund.Word) (ref
 	now := s.clock.Now().UTC().Truncate(time.Microsecond)
 	r = refund.Refund{ID: s.ids.New("rf"), AccountID: t.AccountID, TopUpID: t.ID, Amount: amount, Status: refund.Pending, Reason: w.Reason,
 		ProviderID: w.ProviderID, CreatedAt: now}
-	_, err = tx.ExecContext(ctx, `INSERT INTO refunds (id, account_id, top_up_id, amount, status, reason, provider_id, created_at)
-VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7)`, r.ID, r.AccountID, r.TopUpID, int64(amount), r.Reason, r.ProviderID, micros(now))
+	// Two copies of the provider's event applied at once both miss the
+	// row: the second waits for the first's insert, inserts nothing, and
+	// reads the row the first recorded.
+	res, err := tx.ExecContext(ctx, `INSERT INTO refunds (id, account_id, top_up_id, amount, status, reason, provider_id, created_at)
+VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7) ON CONFLICT (provider_id) WHERE provider_id IS NOT NULL DO NOTHING`,
+		r.ID, r.AccountID, r.TopUpID, int64(amount), r.Reason, r.ProviderID, micros(now))
+	if err != nil {
+		return r, false, err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 1 {
+		return r, err == nil, err
+	}
+	r, err = scanRefund(tx.QueryRowContext(ctx, `SELECT `+refundCols+` FROM refunds WHERE provider_id = $1`, w.ProviderID))
 	return r, err == nil, err
 }
 
