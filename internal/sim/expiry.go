@@ -141,6 +141,9 @@ func (s *Sim) answerVoid(p ledger.Posting, res ledger.Result) {
 	case code == apperr.Conflict:
 		s.stats.VoidsRefused++
 		st.tracef("void %s of %s refused: %v", k.key, p.GrantID, res.Err)
+		if prev, ok := s.acked[k]; ok {
+			st.fail("void", "void %s was answered (entry %s) and, sent again, is refused: %v", k.key, prev.entry, res.Err)
+		}
 		g, err := s.proc.store.Grant(s.ctx, p.AccountID, p.GrantID)
 		if err != nil {
 			panic(simError{err})

@@ -345,6 +345,9 @@ func (s *Sim) answerCapture(p ledger.Posting, res ledger.Result) {
 			panic(simError{err})
 		}
 		s.step.tracef("capture %s of %s refused: %v", k.key, p.HoldID, res.Err)
+		if prev, ok := s.acked[k]; ok {
+			s.step.fail("holds", "capture %s was answered (entry %s) and, sent again, is refused: %v", k.key, prev.entry, res.Err)
+		}
 		if h.Status == ledger.HoldActive {
 			s.step.fail("holds", "capture %s of %s refused as not active, but the hold reads active (expires %s)", k.key, h.ID, h.ExpiresAt)
 		}
