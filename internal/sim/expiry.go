@@ -105,7 +105,7 @@ func (s *Sim) tick() {
 // again (it replays), or the same grant voided again with a new key (409).
 func (s *Sim) void(step Step) {
 	rng := s.step.rng
-	if len(s.hb.voids) > 0 && rng.IntN(100) < 20 {
+	if len(s.hb.voids) > 0 && rng.IntN(100) < 30 {
 		k := s.hb.voids[rng.IntN(len(s.hb.voids))]
 		p := s.acked[k].posting
 		if rng.IntN(2) == 0 {

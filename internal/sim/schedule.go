@@ -55,7 +55,7 @@ var weights = [numKinds]int{
 	KindUsage: 180, KindBatch: 35, KindRetry: 40, KindCommit: 45, KindCredit: 15, KindSettings: 50, KindCardAdd: 18,
 	KindCardRemove: 16, KindCardDefault: 8, KindManual: 25, KindRunOnce: 170, KindSweep: 25, KindWebhook: 110,
 	KindCustomer: 45, KindClock: 110, KindCrash: 18, KindQuiet: 3,
-	KindHold: 40, KindCapture: 30, KindRelease: 12, KindExpiry: 25, KindVoid: 8,
+	KindHold: 40, KindCapture: 30, KindRelease: 12, KindExpiry: 25, KindVoid: 14,
 }
 
 // Step is one step of a schedule. Its parameters are fixed when the
