@@ -70,6 +70,33 @@ import (
 //     expires it first), and an expiration takes exactly its own grant,
 //     expired by then. Operator credits make grants of random categories,
 //     priorities and expiries minutes to days ahead.
+//   - holds (holds.go): a hold is made exactly when available credit
+//     covers it (402 insufficient_balance otherwise), leaves available at
+//     or above zero and raises held by its amount, balance unchanged;
+//     every acknowledged capture has exactly one usage entry, with its
+//     hold_id, written before the hold's expires_at and no larger than
+//     the hold, and the hold reads captured with that entry and amount; a
+//     capture or release refused 409 finds the hold captured or expired,
+//     and a capture answered once is never refused when sent again; a
+//     hold reads expired from its expires_at on and never before, released
+//     once released; and held as read (the account, through the store's
+//     own refresh of expired holds) equals the holds the client made and
+//     neither captured nor released whose expires_at is ahead (Verify
+//     proves the row's held against the holds' written status; this
+//     proves it against the clock). Every hold answers a request the
+//     client sent, for its amount.
+//   - expiry (expiry.go): after an expiry pass that held the lease and ran
+//     to its end, no grant whose expires_at had come when the pass began
+//     is active (stricter than the contract's minute: the worker sweeps
+//     everything due at its start); one expiration entry per grant; the
+//     customer is told credit.expired once per expiration entry, and
+//     never without one, and credit.expiring at most once per grant.
+//   - void (expiry.go): an acknowledged void has exactly one void entry,
+//     for the grant it named, and a grant at most one; a void sent again
+//     replays its answer (never 409); a 409 answers only a grant that is
+//     no longer active, or has nothing left, or whose expiry has come.
+//   - one-open-automatic-top-up (above) also holds while holds take
+//     available below the threshold and trigger top-ups (Stats.HoldTopUps).
 //   - no-internal-error, no-panic: no call of Topup fails with an internal
 //     error, logs an error or panics; the run is single-threaded and the
 //     database healthy, so there is no excuse.
