@@ -182,6 +182,17 @@ func add(t *sim.Stats, s sim.Stats) {
 	t.TopUpsSucceeded += s.TopUpsSucceeded
 	t.TopUpsFailed += s.TopUpsFailed
 	t.TopUpsCanceled += s.TopUpsCanceled
+	t.HoldsMade += s.HoldsMade
+	t.HoldsRefused += s.HoldsRefused
+	t.HoldTopUps += s.HoldTopUps
+	t.HoldsCaptured += s.HoldsCaptured
+	t.CapturesRefused += s.CapturesRefused
+	t.HoldsReleased += s.HoldsReleased
+	t.HoldsExpired += s.HoldsExpired
+	t.ExpiryPasses += s.ExpiryPasses
+	t.Warnings += s.Warnings
+	t.Voids += s.Voids
+	t.VoidsRefused += s.VoidsRefused
 }
 
 func printRate(w io.Writer, seeds, steps int, took time.Duration, t sim.Stats) {
@@ -191,4 +202,7 @@ func printRate(w io.Writer, seeds, steps int, took time.Duration, t sim.Stats) {
 	fmt.Fprintf(w, "exercised: %d crashes (%d inside a step), %d group commits of %d postings (%d replays, %d conflicts), %d charges (%d answers lost, %d failed before charging, %d landed late, %d searches), %d webhooks (+%d duplicates), %d 3-D Secure answers (%d stale), %d revived (%d past the monthly limit), %d manual top-ups, %d settings saves, %d cards removed, %d day-long jumps, %d month boundaries, %d grants expired with credit left\n",
 		t.Crashes, t.MidStepCrashes, t.Groups, t.Postings, t.Replays, t.Conflicts, t.Charges, t.Lost, t.FailBefore, t.Late, t.Finds,
 		t.Webhooks, t.Duplicates, t.Authenticated, t.StaleAuth, t.Revived, t.RevivedOverLimit, t.Manual, t.Settings, t.CardsRemoved, t.KeyExpiryJumps, t.MonthBoundaries, t.Expirations)
+	fmt.Fprintf(w, "holds: %d made (%d triggering a top-up), %d refused 402, %d captured (%d refused 409), %d released, %d expired; expiry: %d passes, %d warnings, %d expirations; voids: %d (%d refused 409)\n",
+		t.HoldsMade, t.HoldTopUps, t.HoldsRefused, t.HoldsCaptured, t.CapturesRefused, t.HoldsReleased, t.HoldsExpired,
+		t.ExpiryPasses, t.Warnings, t.Expirations, t.Voids, t.VoidsRefused)
 }

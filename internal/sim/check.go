@@ -70,6 +70,33 @@ import (
 //     expires it first), and an expiration takes exactly its own grant,
 //     expired by then. Operator credits make grants of random categories,
 //     priorities and expiries minutes to days ahead.
+//   - holds (holds.go): a hold is made exactly when available credit
+//     covers it (402 insufficient_balance otherwise), leaves available at
+//     or above zero and raises held by its amount, balance unchanged;
+//     every acknowledged capture has exactly one usage entry, with its
+//     hold_id, written before the hold's expires_at and no larger than
+//     the hold, and the hold reads captured with that entry and amount; a
+//     capture or release refused 409 finds the hold captured or expired,
+//     and a capture answered once is never refused when sent again; a
+//     hold reads expired from its expires_at on and never before, released
+//     once released; and held as read (the account, through the store's
+//     own refresh of expired holds) equals the holds the client made and
+//     neither captured nor released whose expires_at is ahead (Verify
+//     proves the row's held against the holds' written status; this
+//     proves it against the clock). Every hold answers a request the
+//     client sent, for its amount.
+//   - expiry (expiry.go): after an expiry pass that held the lease and ran
+//     to its end, no grant whose expires_at had come when the pass began
+//     is active (stricter than the contract's minute: the worker sweeps
+//     everything due at its start); one expiration entry per grant; the
+//     customer is told credit.expired once per expiration entry, and
+//     never without one, and credit.expiring at most once per grant.
+//   - void (expiry.go): an acknowledged void has exactly one void entry,
+//     for the grant it named, and a grant at most one; a void sent again
+//     replays its answer (never 409); a 409 answers only a grant that is
+//     no longer active, or has nothing left, or whose expiry has come.
+//   - one-open-automatic-top-up (above) also holds while holds take
+//     available below the threshold and trigger top-ups (Stats.HoldTopUps).
 //   - no-internal-error, no-panic: no call of Topup fails with an internal
 //     error, logs an error or panics; the run is single-threaded and the
 //     database healthy, so there is no excuse.
@@ -115,6 +142,9 @@ func (s *Sim) check() {
 		} else if e != a.entry {
 			st.fail("idempotent-postings", "posting %s was acknowledged as entry %s but the ledger has %s", k.key, a.entry, e)
 		}
+		if h := a.posting.HoldID; h != "" && s.hb.byHold[h] != a.entry {
+			st.fail("holds", "capture %s of hold %s was acknowledged as entry %s, but the hold's capture entry is %q", k.key, h, a.entry, s.hb.byHold[h])
+		}
 	}
 	s.newlyAcked = s.newlyAcked[:0]
 
@@ -148,6 +178,14 @@ func (s *Sim) check() {
 	}
 	if len(s.stripe.misuse) > 0 {
 		st.fail("charged-at-most-once", "idempotency keys reused with other parameters: %v", s.stripe.misuse)
+	}
+
+	s.checkHolds()
+	s.checkExpiry()
+	for _, a := range s.accounts {
+		if st.allEvents || slices.Contains(st.expiredIn, a.id) {
+			s.checkEvents(a)
+		}
 	}
 
 	if !st.crashed {
@@ -232,10 +270,17 @@ func (s *Sim) readAccountEntries(acct string) {
 		switch e.Kind {
 		case ledger.KindExpiration:
 			s.stats.Expirations++
+			s.readExpiration(e)
+		case ledger.KindVoid:
+			s.readVoid(e)
 		case ledger.KindUsage, ledger.KindCredit:
 			call := ledger.ScopeUsage
-			if kind == string(ledger.KindCredit) {
+			switch {
+			case kind == string(ledger.KindCredit):
 				call = ledger.ScopeCredit
+			case e.HoldID != "":
+				call = ledger.ScopeCapture
+				s.readCapture(e)
 			}
 			k := postKey{acct, call, key}
 			if prev, ok := s.byKey[k]; ok {
@@ -257,6 +302,59 @@ func (s *Sim) readAccountEntries(acct string) {
 		default:
 			st.fail("idempotent-postings", "entry %s of kind %s, which nothing in the simulation makes", id, kind)
 		}
+	}
+}
+
+// readExpiration records an expiration entry: one per grant (the
+// database allows no other), each told credit.expired (checkEvents).
+func (s *Sim) readExpiration(e ledger.Entry) {
+	m := s.expirations[e.AccountID]
+	if m == nil {
+		m = map[string]string{}
+		s.expirations[e.AccountID] = m
+	}
+	if prev, ok := m[e.GrantID]; ok {
+		s.step.fail("expiry", "grant %s expired twice: entries %s and %s", e.GrantID, prev, e.ID)
+	}
+	m[e.GrantID] = e.ID
+	if !slices.Contains(s.step.expiredIn, e.AccountID) {
+		s.step.expiredIn = append(s.step.expiredIn, e.AccountID)
+	}
+}
+
+// readVoid checks a void entry: it answers a void the client sent, for the
+// grant it named, once per key and once per grant.
+func (s *Sim) readVoid(e ledger.Entry) {
+	st := s.step
+	k := postKey{e.AccountID, ledger.ScopeVoid, e.IdempotencyKey}
+	if prev, ok := s.byKey[k]; ok {
+		st.fail("void", "void %s of %s is in the ledger twice: %s and %s", k.key, s.nameOf(e.AccountID), prev, e.ID)
+	}
+	s.byKey[k] = e.ID
+	if prev, ok := s.voided[e.GrantID]; ok {
+		st.fail("void", "grant %s is voided twice: %s and %s", e.GrantID, prev, e.ID)
+	}
+	s.voided[e.GrantID] = e.ID
+	if g, ok := s.sentGrant[k]; !ok || g != e.GrantID {
+		st.fail("void", "void entry %s (key %s, grant %s) answers no void the client sent (it named %q)", e.ID, k.key, e.GrantID, g)
+	}
+}
+
+// readCapture checks a capture's entry: one per hold, written while the
+// hold was active.
+func (s *Sim) readCapture(e ledger.Entry) {
+	st := s.step
+	if prev, ok := s.hb.byHold[e.HoldID]; ok {
+		st.fail("holds", "hold %s is captured by two entries: %s and %s", e.HoldID, prev, e.ID)
+	}
+	s.hb.byHold[e.HoldID] = e.ID
+	h := s.hb.holds[e.HoldID]
+	switch {
+	case h == nil:
+		st.fail("holds", "entry %s captures hold %s, which the client never learned of", e.ID, e.HoldID)
+	case h.acct != e.AccountID || !e.CreatedAt.Before(h.expiresAt) || -e.Amount > h.amount:
+		st.fail("holds", "entry %s of %s captures %s at %s of hold %s (%s, %s, expiring %s)", e.ID, s.nameOf(e.AccountID), micros(int64(-e.Amount)),
+			e.CreatedAt, h.id, s.nameOf(h.acct), micros(int64(h.amount)), h.expiresAt)
 	}
 }
 

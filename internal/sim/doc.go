@@ -18,6 +18,24 @@
 //     hearing of it by webhook), made the default;
 //   - manual top-ups (store.CreateManual, then Engine.Attempt, as the API
 //     does; a replayed key charges nothing);
+//   - holds (holds.go), as the API makes them: the body judged by
+//     input.Hold, then CreateHold — of a random amount (often what an
+//     account can afford, often more: 402 insufficient_balance is an
+//     answer, not a failure), living seconds to a day; a key sent again
+//     (a replay) or with another amount (a conflict); captures as the API
+//     makes them (the hold read, input.Capture's usage posting with HoldID
+//     submitted to the committer: the whole hold, a part, more than it),
+//     also sent again; releases (ReleaseHold), of active holds mostly, of
+//     captured, released or expired ones too (409 conflict is an answer);
+//   - expiry passes (expiry.go): the expiry worker's RunOnce — its lease,
+//     the credit.expiring warnings due, its sweeps submitted to the
+//     simulated committer, sharing a group with what is queued — and,
+//     half the time, the clock moved first to the worker's tick just after
+//     the soonest expires_at ahead;
+//   - voids of a random grant of the account (active mostly; used, expired
+//     or voided ones answer 409), input.Void's posting submitted to the
+//     committer; a void answered before, sent again (it replays) or the
+//     same grant voided again under a new key;
 //   - engine steps: Engine.RunOnce, Engine.Sweep — never Start, timers or
 //     goroutines; Engine.Resume when a process starts;
 //   - provider webhooks delivered through topup.ApplyEvent, any queued one
@@ -31,7 +49,14 @@
 //     hour of a month or of the year);
 //   - a crash between steps;
 //   - a quiet period, in which faults stop and every top-up must be
-//     decided.
+//     decided; it ends with an expiry pass.
+//
+// The client of holds, captures and voids (holds.go) remembers what it
+// sent and what it was answered, across crashes; what a crash left
+// unanswered (a hold made, a capture committed, a release) it reads back
+// from the store before the invariants lean on it. A credit re-sent after
+// its grant's expires_at is refused by the API (revalidate), as
+// input.Credit judges it again.
 //
 // The payment provider is the sandbox (internal/sandbox), in a SQLite
 // database of its own: Stripe's test cards (success, card_declined,
@@ -47,12 +72,16 @@
 // compare the ledger with.
 //
 // Crashes: besides crash steps, every call a step makes has crash points
-// before and after it (hooks.go wraps the store the engine and the webhook
-// handler use; the provider has its own: before a request leaves, after
-// the provider charged and before the answer). A crash panics out of the
-// real code, the step ends there, and the process is thrown away — its
-// store connections, committer queue (whose callers never get answers),
-// engine and id generator — and a new one is started on the same database
+// before and after it (hooks.go wraps the store the engine, the webhook
+// handler, the holds handlers and the expiry worker use — the worker also
+// between finding due accounts and sweeping them; the group commit, which
+// captures, voids and sweeps go through, has its own; the provider has its
+// own: before a request leaves, after the provider charged and before the
+// answer). A crash panics out of the real code, the step ends there, and
+// the process is thrown away — its store connections, committer queue
+// (whose callers never get answers; the expiry worker's sweeps die with
+// it), engine, expiry worker (the next one waits out its lease) and id
+// generator — and a new one is started on the same database
 // with a new seeded id generator, as after SIGKILL; on SQLite it reclaims
 // every claim at once (ReclaimOnStart), on PostgreSQL it waits out the
 // lease. Each call is a transaction, so a crash inside one is a crash just

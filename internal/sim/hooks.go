@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/topup/topup/internal/apperr"
+	"github.com/topup/topup/internal/expiry"
+	"github.com/topup/topup/internal/ledger"
 	"github.com/topup/topup/internal/money"
 	"github.com/topup/topup/internal/payment"
 	"github.com/topup/topup/internal/refund"
@@ -242,4 +244,69 @@ func (d simDetach) DetachPaymentMethod(ctx context.Context, id string) error {
 		d.s.step.tracef("detach %s: %v", id, err)
 	}
 	return err
+}
+
+// holdStore is the store as the holds handlers see it, with crash points
+// around the calls that write: a hold made or released whose answer never
+// left the process.
+type holdStore struct {
+	s *Sim
+	p *process
+}
+
+var _ ledger.HoldStore = holdStore{}
+
+func (h holdStore) CreateHold(ctx context.Context, r ledger.HoldRequest) (ledger.Hold, bool, error) {
+	h.s.crashPoint("before CreateHold")
+	out, replayed, err := h.p.store.CreateHold(ctx, r)
+	h.s.crashPoint("after CreateHold, before the answer")
+	return out, replayed, err
+}
+
+func (h holdStore) Hold(ctx context.Context, accountID, holdID string) (ledger.Hold, error) {
+	return h.p.store.Hold(ctx, accountID, holdID)
+}
+
+func (h holdStore) Holds(ctx context.Context, accountID string, status ledger.HoldStatus, p ledger.Page) ([]ledger.Hold, bool, error) {
+	return h.p.store.Holds(ctx, accountID, status, p)
+}
+
+func (h holdStore) ReleaseHold(ctx context.Context, accountID, holdID string) (ledger.Hold, error) {
+	h.s.crashPoint("before ReleaseHold")
+	out, err := h.p.store.ReleaseHold(ctx, accountID, holdID)
+	h.s.crashPoint("after ReleaseHold, before the answer")
+	return out, err
+}
+
+// expiryStore is the store as the expiry worker sees it, with crash points
+// around its calls (its sweeps go through the committer, flush's crash
+// points; AfterFind has one between finding and writing).
+type expiryStore struct {
+	s *Sim
+	p *process
+}
+
+var _ expiry.Store = expiryStore{}
+
+func (h expiryStore) ExpiryDue(ctx context.Context, now time.Time, limit int) ([]string, error) {
+	h.s.crashPoint("before the expiry worker looked for due accounts")
+	return h.p.store.ExpiryDue(ctx, now, limit)
+}
+
+func (h expiryStore) WarnExpiring(ctx context.Context, now time.Time, limit int) (int, error) {
+	h.s.crashPoint("before credit.expiring warnings")
+	n, err := h.p.store.WarnExpiring(ctx, now, limit)
+	if n > 0 {
+		h.s.crashPoint("after credit.expiring warnings")
+	}
+	return n, err
+}
+
+func (h expiryStore) TakeLease(ctx context.Context, name, owner string, now time.Time, ttl time.Duration) (bool, error) {
+	h.s.crashPoint("before the expiry lease")
+	return h.p.store.TakeLease(ctx, name, owner, now, ttl)
+}
+
+func (h expiryStore) ReleaseLease(ctx context.Context, name, owner string) error {
+	return h.p.store.ReleaseLease(ctx, name, owner)
 }

@@ -64,6 +64,16 @@ func (s *Sim) do(step Step) {
 		}
 	case KindQuiet:
 		s.quiet()
+	case KindHold:
+		s.hold(step)
+	case KindCapture:
+		s.capture(step)
+	case KindRelease:
+		s.release(step)
+	case KindExpiry:
+		s.expiryPass()
+	case KindVoid:
+		s.void(step)
 	}
 }
 
@@ -90,12 +100,34 @@ func (s *Sim) submit(r *request) {
 	for i := range r.postings {
 		p := &r.postings[i]
 		p.Prepare()
+		if p.IsSweep() {
+			continue
+		}
 		k := postKey{p.AccountID, p.Call, p.IdempotencyKey}
 		if _, ok := s.first[k]; !ok && !r.conflict[i] {
 			s.first[k] = int64(p.Amount)
+			if p.Kind == ledger.KindVoid {
+				s.sentGrant[k] = p.GrantID
+			}
 		}
 	}
 	s.proc.queue = append(s.proc.queue, r)
+}
+
+// revalidate is what the API judges again of a request sent again,
+// before it reaches the committer: a credit's expires_at must still be
+// ahead (input.Credit.Terms), so a credit re-sent after its grant's expiry
+// is refused 400.
+func (s *Sim) revalidate(postings []ledger.Posting) error {
+	now := s.clock.Now()
+	for _, p := range postings {
+		if t := p.Terms; p.Kind == ledger.KindCredit && t.Category != "" {
+			if err := ledger.CheckGrantTerms(t.Category, t.Priority, t.ExpiresAt, now); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // maybeFlush commits the queue now, most of the time: the committer's loop
@@ -146,6 +178,10 @@ func (s *Sim) retry(step Step) {
 		r := s.pending[i]
 		s.pending = append(s.pending[:i:i], s.pending[i+1:]...)
 		s.step.tracef("client re-sends the unanswered request of step %d (%d postings)", r.from, len(r.postings))
+		if err := s.revalidate(r.postings); err != nil {
+			s.step.tracef("  refused by the API (%v): the client gives up on it", err)
+			return
+		}
 		s.submit(&request{postings: r.postings, conflict: r.conflict, from: r.from})
 	case len(s.ackList) > 0:
 		k := s.ackList[rng.IntN(len(s.ackList))]
@@ -159,6 +195,10 @@ func (s *Sim) retry(step Step) {
 			s.step.tracef("client re-sends key %s with another amount", k.key)
 		} else {
 			s.step.tracef("client re-sends answered key %s", k.key)
+		}
+		if err := s.revalidate([]ledger.Posting{p}); err != nil {
+			s.step.tracef("  refused by the API (%v)", err)
+			return
 		}
 		s.submit(&request{postings: []ledger.Posting{p}, conflict: []bool{conflict}, from: step.N})
 	default:
@@ -192,7 +232,7 @@ func (s *Sim) flush() {
 	results, err := s.proc.store.Post(s.ctx, group)
 	if err != nil {
 		s.internal("group commit", err)
-		s.pending = append(s.pending, q...)
+		s.lose(q)
 		s.proc.queue = nil
 		return
 	}
@@ -203,6 +243,7 @@ func (s *Sim) flush() {
 	s.proc.queue = nil
 	i := 0
 	for _, r := range q {
+		r.results = results[i : i+len(r.postings)]
 		for j, p := range r.postings {
 			s.answer(p, r.conflict[j], results[i])
 			i++
@@ -210,10 +251,16 @@ func (s *Sim) flush() {
 	}
 }
 
-// answer is the client receiving one posting's result.
+// answer is the client receiving one posting's result (a sweep's is the
+// expiry worker's, which checks it itself).
 func (s *Sim) answer(p ledger.Posting, conflict bool, res ledger.Result) {
 	k := postKey{p.AccountID, p.Call, p.IdempotencyKey}
 	switch {
+	case p.IsSweep():
+	case p.Call == ledger.ScopeCapture && !conflict:
+		s.answerCapture(p, res)
+	case p.Call == ledger.ScopeVoid && !conflict:
+		s.answerVoid(p, res)
 	case conflict && ledger.IsConflict(res.Err):
 		s.stats.Conflicts++
 	case conflict:
@@ -221,21 +268,30 @@ func (s *Sim) answer(p ledger.Posting, conflict bool, res ledger.Result) {
 	case res.Err != nil:
 		s.step.fail("idempotent-postings", "posting %s of %s refused: %v", k.key, micros(int64(p.Amount)), res.Err)
 	default:
-		if prev, ok := s.acked[k]; ok {
-			if prev.entry != res.EntryID {
-				s.step.fail("idempotent-postings", "key %s answered entry %s, and %s before", k.key, res.EntryID, prev.entry)
-			}
-			if !res.Replayed {
-				s.step.fail("idempotent-postings", "key %s answered again without being marked a replay", k.key)
-			}
-			s.stats.Replays++
-			return
+		if s.acknowledge(k, p, res) {
+			s.ackList = append(s.ackList, k)
+			s.stats.Acked++
 		}
-		s.acked[k] = ack{entry: res.EntryID, posting: p}
-		s.ackList = append(s.ackList, k)
-		s.newlyAcked = append(s.newlyAcked, k)
-		s.stats.Acked++
 	}
+}
+
+// acknowledge records a posting's successful answer: the first for its
+// key (first is true; the check finds its entry), or a replay, which must
+// answer the same entry and say it is a replay.
+func (s *Sim) acknowledge(k postKey, p ledger.Posting, res ledger.Result) (first bool) {
+	if prev, ok := s.acked[k]; ok {
+		if prev.entry != res.EntryID {
+			s.step.fail("idempotent-postings", "key %s answered entry %s, and %s before", k.key, res.EntryID, prev.entry)
+		}
+		if !res.Replayed {
+			s.step.fail("idempotent-postings", "key %s answered again without being marked a replay", k.key)
+		}
+		s.stats.Replays++
+		return false
+	}
+	s.acked[k] = ack{entry: res.EntryID, posting: p}
+	s.newlyAcked = append(s.newlyAcked, k)
+	return true
 }
 
 // cards lists an account's cards, newest first.
@@ -649,6 +705,11 @@ func (s *Sim) quiet() {
 		}
 		s.drain(s.backoff + time.Minute)
 	}
+	// The expiry worker makes a pass too: it holds the lease (a dead
+	// process's ran out long ago), every grant due expires, and every
+	// account's events are checked.
+	s.expiryPass()
+	st.allEvents = true
 	s.eventually()
 }
 

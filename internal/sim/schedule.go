@@ -32,11 +32,16 @@ const (
 	KindCrash                   // the process dies between steps and starts again
 	KindQuiet                   // a quiet period: faults stop until every top-up is decided
 	KindSetup                   // the world of the seed, made before the schedule (never generated)
+	KindHold                    // a hold created (CreateHold, as POST …/holds), or its key sent again
+	KindCapture                 // a hold's capture submitted to the committer (a usage posting with HoldID)
+	KindRelease                 // a hold released (ReleaseHold)
+	KindExpiry                  // one pass of the expiry worker (expiry.Worker.RunOnce), its sweeps through the committer
+	KindVoid                    // the operator's void of a grant submitted to the committer
 	numKinds
 )
 
 var kindNames = [numKinds]string{"usage", "batch", "retry", "commit", "credit", "settings", "card+", "card-", "default",
-	"manual", "run", "sweep", "webhook", "3ds", "clock", "crash", "quiet", "setup"}
+	"manual", "run", "sweep", "webhook", "3ds", "clock", "crash", "quiet", "setup", "hold", "capture", "release", "expiry", "void"}
 
 func (k Kind) String() string {
 	if k < numKinds {
@@ -50,6 +55,7 @@ var weights = [numKinds]int{
 	KindUsage: 180, KindBatch: 35, KindRetry: 40, KindCommit: 45, KindCredit: 15, KindSettings: 50, KindCardAdd: 18,
 	KindCardRemove: 16, KindCardDefault: 8, KindManual: 25, KindRunOnce: 170, KindSweep: 25, KindWebhook: 110,
 	KindCustomer: 45, KindClock: 110, KindCrash: 18, KindQuiet: 3,
+	KindHold: 40, KindCapture: 30, KindRelease: 12, KindExpiry: 25, KindVoid: 14,
 }
 
 // Step is one step of a schedule. Its parameters are fixed when the
@@ -68,7 +74,7 @@ type Step struct {
 func (s Step) String() string {
 	b := fmt.Sprintf("#%-4d %-8s", s.N, s.Kind)
 	switch s.Kind {
-	case KindUsage, KindCredit:
+	case KindUsage, KindCredit, KindHold:
 		b += " " + micros(s.Arg)
 	case KindBatch:
 		b += fmt.Sprintf(" %d events", s.Arg)
@@ -115,6 +121,8 @@ func Generate(seed uint64, steps int) []Step {
 			st.Arg = usageAmount(r)
 		case KindCredit:
 			st.Arg = int64(1+r.IntN(15)) * 1_000_000
+		case KindHold:
+			st.Arg = holdAmount(r)
 		case KindBatch:
 			st.Arg = int64(2 + r.IntN(11))
 		case KindClock:
@@ -135,6 +143,19 @@ func usageAmount(r *rand.Rand) int64 {
 		return 50_000 + r.Int64N(5_000_000)
 	default:
 		return 5_000_000 + r.Int64N(35_000_000)
+	}
+}
+
+// holdAmount is a hold's size in micros of a unit: what a long request
+// may cost, from cents to more than most accounts have (402).
+func holdAmount(r *rand.Rand) int64 {
+	switch n := r.IntN(100); {
+	case n < 40:
+		return 10_000 + r.Int64N(2_000_000)
+	case n < 85:
+		return 2_000_000 + r.Int64N(20_000_000)
+	default:
+		return 20_000_000 + r.Int64N(80_000_000)
 	}
 }
 

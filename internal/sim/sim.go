@@ -15,6 +15,7 @@ import (
 
 	"github.com/topup/topup/internal/billing"
 	"github.com/topup/topup/internal/clock"
+	"github.com/topup/topup/internal/expiry"
 	"github.com/topup/topup/internal/ids"
 	"github.com/topup/topup/internal/ledger"
 	"github.com/topup/topup/internal/money"
@@ -108,6 +109,18 @@ type Stats struct {
 	MonthBoundaries           int // clock moves into another month
 	Quiet                     int // quiet periods
 	Expirations               int // expiration entries (grants that expired with something left)
+
+	HoldsMade       int // holds created (not replays)
+	HoldsRefused    int // … refused 402: available was short
+	HoldTopUps      int // holds that triggered an automatic top-up
+	HoldsCaptured   int // captures answered
+	CapturesRefused int // captures refused 409: the hold was no longer active
+	HoldsReleased   int // releases of active holds answered
+	HoldsExpired    int // holds the client made that expired neither captured nor released
+	ExpiryPasses    int // expiry worker passes that held the lease
+	Warnings        int // credit.expiring events written
+	Voids           int // voids answered
+	VoidsRefused    int // voids refused 409: the grant was no longer active or had nothing left
 }
 
 // Engine settings of every run; the back-off is chosen by the seed.
@@ -127,6 +140,9 @@ type account struct {
 	cur    money.Currency
 	scale  int64 // 1, or 100 for currencies without minor units (amounts in yen)
 	weight int   // hot accounts get more usage
+	// holdsSent is set once the client sent the account a hold: from then
+	// on the holds invariant reads its held credit after every step.
+	holdsSent bool
 }
 
 // request is one call of the metering client: a single posting or a batch,
@@ -135,6 +151,11 @@ type request struct {
 	postings []ledger.Posting
 	conflict []bool // the posting reuses an acknowledged key with another body: a conflict is expected
 	from     int    // the step that sent it first
+	// worker marks the expiry worker's sweeps: a crash kills the worker,
+	// and nobody sends them again.
+	worker bool
+	// results are the group commit's answers, once it committed.
+	results []ledger.Result
 }
 
 // postKey names a posting's idempotency: account, kind of call, key.
@@ -186,6 +207,12 @@ type Sim struct {
 	credits map[string]credit       // top-up → its credit entry
 	grants  map[string]ledger.Grant // grants read by the funding checks, by id
 	status  map[string]topup.Status // every top-up's status at the last check
+	// expirations are the expiration entries read, by account and grant.
+	expirations map[string]map[string]string
+	voided      map[string]string  // grant → its void entry
+	sentGrant   map[postKey]string // a void's key → the grant it named
+
+	hb holdBook // what the client knows of holds, captures and voids
 
 	stats    Stats
 	verified string // the database's write mark when Verify last found it clean
@@ -209,6 +236,9 @@ type process struct {
 	// use it; it detaches cards through simDetach.
 	billing *billing.Service
 	queue   []*request
+	// expiry is the expiry worker, never started: expiry steps call its
+	// RunOnce.
+	expiry *expiry.Worker
 }
 
 // stepState is one step's randomness, trace and findings.
@@ -220,6 +250,11 @@ type stepState struct {
 	trace      []string
 	answers    []payment.Charge // final answers the provider gave Topup
 	violations []violation
+
+	passed    bool      // an expiry pass held the lease and ran to its end
+	passAt    time.Time // … begun at this time
+	allEvents bool      // credit.expiring may have been written: check every account's events
+	expiredIn []string  // accounts whose expiration entries were read in this step
 }
 
 type violation struct {
@@ -268,6 +303,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 func RunSteps(ctx context.Context, cfg Config, steps []Step) (Result, error) {
 	s := &Sim{cfg: cfg, ctx: ctx, acked: map[postKey]ack{}, first: map[postKey]int64{},
 		seen: map[string]int64{}, byKey: map[postKey]string{}, credits: map[string]credit{}, grants: map[string]ledger.Grant{}, status: map[string]topup.Status{},
+		expirations: map[string]map[string]string{}, voided: map[string]string{}, sentGrant: map[postKey]string{}, hb: newHoldBook(),
 		fp: sha256.New(), trace: cfg.Trace}
 	res := Result{Seed: cfg.Seed}
 	s.stripe = newProvider(s)
@@ -380,6 +416,7 @@ func (s *Sim) start(seed uint64) (*process, error) {
 		billing.Deps{Store: store.Payments, Provider: simDetach{s.stripe, s}, Clock: s.clock, Logger: s.log})
 	p.engine = topup.NewEngine(engineStore{s, p}, s.stripe, topup.Config{RetryBackoff: s.backoff, Lease: lease, UnknownRetry: unknownRetry,
 		ReclaimOnStart: s.db.kind == "sqlite", Clock: s.clock, Logger: s.log})
+	p.expiry = s.newExpiryWorker(p)
 	if err := p.engine.Resume(s.ctx); err != nil {
 		store.Close()
 		return nil, fmt.Errorf("resume engine: %w", err)
@@ -391,8 +428,15 @@ func (s *Sim) start(seed uint64) (*process, error) {
 // after a SIGKILL: the committer's callers never get their answers.
 func (s *Sim) restart() error {
 	s.stats.Crashes++
-	s.pending = append(s.pending, s.proc.queue...)
+	s.lose(s.proc.queue)
 	s.proc.queue = nil
+	// What the client sent this process and never heard back from (a hold
+	// made, a release, a capture committed) is read before it is checked.
+	for _, a := range s.accounts {
+		if a.holdsSent {
+			s.hb.unsure[a.id] = true
+		}
+	}
 	if err := s.proc.store.Close(); err != nil {
 		return fmt.Errorf("close store: %w", err)
 	}
@@ -406,6 +450,17 @@ func (s *Sim) restart() error {
 	s.verified = ""
 	s.step.tracef("process restarted at %s", s.clock.Now().Format(time.RFC3339))
 	return nil
+}
+
+// lose keeps the requests of a queue whose callers never got an answer:
+// the metering client sends them again; the expiry worker's sweeps die with
+// it.
+func (s *Sim) lose(q []*request) {
+	for _, r := range q {
+		if !r.worker {
+			s.pending = append(s.pending, r)
+		}
+	}
 }
 
 // setup makes the world of the seed, before the schedule: a few accounts
