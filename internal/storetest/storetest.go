@@ -105,6 +105,7 @@ var suite = []struct {
 	{"Closed/Writes", testClosedAccountWrites},
 	{"TopUps/ManualIdempotent", testManualTopUpIdempotent},
 	{"TopUps/LeaseAndClaim", testTopUpLeaseAndClaim},
+	{"TopUps/Renew", testTopUpRenew},
 	{"TopUps/SettleCreditsOnce", testTopUpSettleCreditsOnce},
 	{"TopUps/Paging", testTopUpPaging},
 	{"TopUps/OneOpenAutomatic", testOneOpenAutomaticTopUp},
