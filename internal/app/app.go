@@ -171,7 +171,7 @@ func build(cfg Config, store *sqlstore.DB, ln net.Listener) (*App, error) {
 	deps.Engine = engine
 	committer.OnTopUp(engine.Kick)
 	notifier, err := notify.New(store.Outbox, notify.Config{SMTPURL: set.SMTPURL, RetryBase: set.WebhookRetryBase, AllowPrivate: set.WebhooksAllowPrivate,
-		ConsoleURL:     consoleURL,
+		ConsoleURL: consoleURL, Lease: set.WorkerLease,
 		ReclaimOnStart: sqlite, Concurrency: 16, Clock: c, Logger: log})
 	if err != nil {
 		return nil, err

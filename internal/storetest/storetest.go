@@ -124,6 +124,7 @@ var suite = []struct {
 	{"Budgets/SpendVerified", testBudgetSpendVerified},
 	{"Outbox/Endpoints", testEndpoints},
 	{"Outbox/Delivery", testOutboxDelivery},
+	{"Outbox/Renew", testDeliveryRenew},
 	{"Console/LoginLinkSingleUse", testLoginLinkSingleUse},
 	{"Console/LoginLinkExpired", testLoginLinkExpired},
 	{"Console/Sessions", testConsoleSessions},

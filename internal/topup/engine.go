@@ -435,6 +435,8 @@ func (e *Engine) keepClaim(ctx context.Context, id string, held time.Time) *hear
 			until := e.cfg.Clock.Now().Add(e.cfg.Lease)
 			ok, err := e.store.Renew(ctx, id, held, until)
 			switch {
+			case err != nil && ctx.Err() != nil:
+				return // the pass ends: nothing more to renew
 			case err != nil:
 				e.cfg.Logger.Warn("renew a top-up claim", "top_up_id", id, "err", err)
 			case !ok:
