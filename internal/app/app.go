@@ -178,7 +178,7 @@ func build(cfg Config, store *sqlstore.DB, ln net.Listener) (*App, error) {
 	}
 	// Sweeps go through the committer: an expiration shares the debit
 	// path's groups, locks and plan.
-	expirer := expiry.New(store.Ledger, committer.Submit, expiry.Config{Interval: set.ExpiryInterval, Clock: c, Logger: log})
+	expirer := expiry.New(store.Ledger, committer.Submit, expiry.Config{Interval: set.ExpiryInterval, Lease: set.WorkerLease, Clock: c, Logger: log})
 	deps.Service = billing.New(svcCfg, billing.Deps{Store: store.Payments, Alerts: store.Outbox, Provider: provider, Sandbox: deps.Sandbox, Engine: engine, Clock: c, Logger: log})
 	api := httpapi.New(apiCfg, deps)
 	console := web.New(web.Config{PublicURL: publicURL}, web.Deps{Store: store.Console, Ledger: store.Ledger, Payments: store.Payments, Alerts: store.Outbox, Billing: deps.Service,
