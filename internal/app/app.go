@@ -177,14 +177,14 @@ func build(cfg Config, store *sqlstore.DB, ln net.Listener) (*App, error) {
 	deps.Engine = engine
 	committer.OnTopUp(engine.Kick)
 	notifier, err := notify.New(store.Outbox, notify.Config{SMTPURL: set.SMTPURL, RetryBase: set.WebhookRetryBase, AllowPrivate: set.WebhooksAllowPrivate,
-		ConsoleURL:     consoleURL,
+		ConsoleURL: consoleURL, Lease: set.WorkerLease,
 		ReclaimOnStart: sqlite, Concurrency: 16, Clock: c, Logger: log})
 	if err != nil {
 		return nil, err
 	}
 	// Sweeps go through the committer: an expiration shares the debit
 	// path's groups, locks and plan.
-	expirer := expiry.New(store.Ledger, committer.Submit, expiry.Config{Interval: set.ExpiryInterval, Clock: c, Logger: log})
+	expirer := expiry.New(store.Ledger, committer.Submit, expiry.Config{Interval: set.ExpiryInterval, Lease: set.WorkerLease, Clock: c, Logger: log})
 	// Refunds are sent at once by the API and resumed by the worker's loop
 	// (a lost answer, a crash, a refund the provider left pending).
 	refunder := refund.NewWorker(store.Refunds, provider, refund.Config{Lease: set.WorkerLease, Clock: c, Logger: log})

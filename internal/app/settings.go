@@ -27,9 +27,11 @@ type Settings struct {
 	// automatic top-up.
 	RetryBackoff time.Duration
 	// WorkerLease is TOPUP_WORKER_LEASE: how long a worker's claim on a
-	// top-up keeps other workers away, and so how soon a restarted process
-	// resumes a top-up whose charge a killed one left in flight (zero: the
-	// engine's default, 2m).
+	// top-up keeps other workers away unless renewed, and so how soon
+	// another replica resumes a top-up whose charge a killed one left in
+	// flight (zero: the engine's default, 10s). The claim is renewed every
+	// third of it while the charge runs, so it need not outlast a charge;
+	// at least 1s, so that a renewal has time to reach the database.
 	WorkerLease time.Duration
 	// MaxTarget is TOPUP_MAX_TARGET: the largest target and manual top-up.
 	MaxTarget money.Amount
@@ -107,12 +109,13 @@ func (s *Settings) variables() []variable {
 		{"TOPUP_SANDBOX_LATENCY", duration(&s.SandboxLatency, "TOPUP_SANDBOX_LATENCY must be a Go duration such as 200ms, not %q", false)},
 		{"TOPUP_RETRY_BACKOFF", duration(&s.RetryBackoff, "TOPUP_RETRY_BACKOFF must be a Go duration such as 1h, not %q", false)},
 		{"TOPUP_WORKER_LEASE", func(v string) error {
-			// A pass of the worker ends with its lease, so a lease no longer
-			// than a sandbox charge (read just before) would cut every
-			// charge short.
-			err := duration(&s.WorkerLease, "TOPUP_WORKER_LEASE must be a Go duration such as 2m, longer than TOPUP_SANDBOX_LATENCY, not %q", true)(v)
-			if err == nil && s.WorkerLease <= s.SandboxLatency {
-				err = fmt.Errorf("TOPUP_WORKER_LEASE must be a Go duration such as 2m, longer than TOPUP_SANDBOX_LATENCY, not %q", v)
+			// Renewed every third of the lease while a charge runs: shorter
+			// than a second, a renewal delayed by a busy database would let
+			// another replica take a top-up whose charge is running.
+			const msg = "TOPUP_WORKER_LEASE must be a Go duration of at least 1s such as 10s, not %q"
+			err := duration(&s.WorkerLease, msg, true)(v)
+			if err == nil && s.WorkerLease < time.Second {
+				err = fmt.Errorf(msg, v)
 			}
 			return err
 		}},

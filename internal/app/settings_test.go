@@ -32,15 +32,15 @@ func TestEdgeSettings(t *testing.T) {
 }
 
 // TestSettingsRefuseNonsense: every variable with a value that makes no
-// setting stops the start with the variable named, and a worker lease no
-// longer than a sandbox charge is refused.
+// setting stops the start with the variable named, and a worker lease
+// under a second (too short for its renewals) is refused.
 func TestSettingsRefuseNonsense(t *testing.T) {
 	t.Parallel()
 	for _, env := range []map[string]string{
 		{"TOPUP_SANDBOX_LATENCY": "-1s"},
 		{"TOPUP_RETRY_BACKOFF": "soon"},
 		{"TOPUP_WORKER_LEASE": "0s"},
-		{"TOPUP_WORKER_LEASE": "1s", "TOPUP_SANDBOX_LATENCY": "1s"},
+		{"TOPUP_WORKER_LEASE": "500ms"},
 		{"TOPUP_MAX_TARGET": "0"},
 		{"TOPUP_MAX_AMOUNT": "lots"},
 		{"TOPUP_MAX_BODY": "0"},
@@ -68,12 +68,12 @@ func TestSettingsRefuseNonsense(t *testing.T) {
 		}
 	}
 	s, err := ReadSettings("sandbox", func(k string) string {
-		return map[string]string{"TOPUP_WORKER_LEASE": "4s", "TOPUP_SANDBOX_LATENCY": "3s", "TOPUP_WEBHOOK_RETRY_BASE": "50ms", "TOPUP_PAID_CREDIT_EXPIRY": "8760h",
+		return map[string]string{"TOPUP_WORKER_LEASE": "1s", "TOPUP_SANDBOX_LATENCY": "3s", "TOPUP_WEBHOOK_RETRY_BASE": "50ms", "TOPUP_PAID_CREDIT_EXPIRY": "8760h",
 			"TOPUP_EXPIRY_INTERVAL": "1m"}[k]
 	})
-	if err != nil || s.WorkerLease != 4*time.Second || s.SandboxLatency != 3*time.Second || s.WebhookRetryBase != 50*time.Millisecond ||
+	if err != nil || s.WorkerLease != time.Second || s.SandboxLatency != 3*time.Second || s.WebhookRetryBase != 50*time.Millisecond ||
 		s.PaidCreditExpiry != 8760*time.Hour || s.ExpiryInterval != time.Minute {
-		t.Errorf("lease 4s over a 3s sandbox: %+v, %v", s, err)
+		t.Errorf("lease 1s under a 3s sandbox (renewed while charging): %+v, %v", s, err)
 	}
 	biz, err := ReadSettings("sandbox", func(k string) string {
 		return map[string]string{"TOPUP_BUSINESS_NAME": " Acme Compute GmbH ", "TOPUP_BUSINESS_ADDRESS": `Hauptstraße 1\n10115 Berlin`, "TOPUP_BUSINESS_TAX_ID": "DE123456789"}[k]

@@ -13,8 +13,10 @@ import (
 
 // ManualWait is how long a manual top-up waits for the provider before it
 // answers processing; the worker finishes it and the client polls. The
-// top-up is leased for twice as long, so that the worker leaves it alone
-// while the request waits.
+// top-up is made claimed by its request for the engine's lease, renewed
+// while the request charges it, so that the worker leaves it alone
+// meanwhile and another replica resumes it soon after the request's
+// replica dies.
 const ManualWait = 10 * time.Second
 
 // ManualHash is the idempotency hash of a manual top-up request: its amount
@@ -52,7 +54,11 @@ func (s *Service) RecordManualTopUp(ctx context.Context, acct ledger.Account, am
 	if err := checkTopUpAmount(acct.Currency, amount, s.cfg.MaxTarget); err != nil {
 		return topup.TopUp{}, false, err
 	}
-	return s.store.CreateManual(ctx, acct.ID, amount, card, key, ManualHash(amount, card), 2*ManualWait)
+	lease := 2 * ManualWait // the simulator, without an engine here, charges at once
+	if s.engine != nil {
+		lease = s.engine.Lease()
+	}
+	return s.store.CreateManual(ctx, acct.ID, amount, card, key, ManualHash(amount, card), lease)
 }
 
 // ManualTopUp is POST …/top_ups and the console's Add credit: it records

@@ -48,9 +48,11 @@ type Config struct {
 	// default 30s): a grant is expired within about Interval of its
 	// expires_at, well within the contract's minute.
 	Interval time.Duration
-	// Lease is how long a pass keeps other replicas' workers away
-	// (default twice Interval): if this replica dies, another takes over
-	// after at most that long.
+	// Lease is how long a pass keeps other replicas' workers away unless
+	// renewed (TOPUP_WORKER_LEASE, default 10s). It is renewed every
+	// Lease/3 while the pass runs and lapses between passes, so the next
+	// pass falls to whichever replica looks first: if this replica dies
+	// mid-pass, another takes over within Lease plus Interval.
 	Lease time.Duration
 	// Batch is the most accounts (and warnings) one step handles (default
 	// 500); a pass repeats a full step until it comes back short.
@@ -68,12 +70,15 @@ type Config struct {
 	AfterFind func(accounts []string) error
 }
 
+// DefaultLease is the worker's lease when Config.Lease is zero.
+const DefaultLease = 10 * time.Second
+
 func (c *Config) defaults() {
 	if c.Interval <= 0 {
 		c.Interval = 30 * time.Second
 	}
 	if c.Lease <= 0 {
-		c.Lease = 2 * c.Interval
+		c.Lease = DefaultLease
 	}
 	if c.Batch <= 0 {
 		c.Batch = 500
@@ -133,7 +138,9 @@ func (w *Worker) Start() {
 		t := time.NewTicker(w.cfg.Interval)
 		defer t.Stop()
 		for {
-			ctx, cancel := context.WithTimeout(context.Background(), w.cfg.Lease)
+			// The lease is renewed while the pass runs: the bound is the
+			// pass's own, twice the interval.
+			ctx, cancel := context.WithTimeout(context.Background(), max(2*w.cfg.Interval, w.cfg.Lease))
 			p, err := w.RunOnce(ctx)
 			cancel()
 			if err != nil {
@@ -180,6 +187,7 @@ func (w *Worker) RunOnce(ctx context.Context) (Pass, error) {
 		return p, err
 	}
 	p.Leased = true
+	defer w.keepLease(ctx)()
 	for {
 		n, err := w.store.WarnExpiring(ctx, now, w.cfg.Batch)
 		p.Warned += n
@@ -191,6 +199,43 @@ func (w *Worker) RunOnce(ctx context.Context) (Pass, error) {
 		}
 	}
 	return p, w.sweep(ctx, now, &p)
+}
+
+// keepLease renews the lease every Lease/3 until the returned stop is
+// called or ctx ends (a dead process renews nothing: its lease runs out).
+// A lease found taken by another replica is renewed no more; the pass goes
+// on, as it safely may: sweeps expire each grant once, and warnings are
+// written once per grant.
+func (w *Worker) keepLease(ctx context.Context) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(max(w.cfg.Lease/3, time.Millisecond))
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			held, err := w.store.TakeLease(ctx, LeaseName, w.cfg.Owner, w.cfg.Clock.Now(), w.cfg.Lease)
+			switch {
+			case err != nil && ctx.Err() != nil:
+				return
+			case err != nil:
+				w.cfg.Logger.Warn("renew the expiry lease", "err", err)
+			case !held:
+				w.cfg.Logger.Warn("expiry lease lost to another replica during a pass")
+				return
+			}
+		}
+	})
+	return func() {
+		close(done)
+		wg.Wait()
+	}
 }
 
 // sweep submits a sweep for each account found due, a batch at a time,

@@ -1,10 +1,13 @@
 package expiry_test
 
 import (
+	"context"
+	"errors"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/topup/topup/internal/clock"
 	"github.com/topup/topup/internal/expiry"
 	"github.com/topup/topup/internal/ids"
 	"github.com/topup/topup/internal/ledger"
@@ -75,5 +78,70 @@ func TestWorkerStartStop(t *testing.T) {
 	}
 	if held, err := s.TakeLease(t.Context(), expiry.LeaseName, "two", s.Clock().Now(), time.Minute); err != nil || !held {
 		t.Errorf("after Stop another worker could not take the lease: %v %v", held, err)
+	}
+}
+
+// TestDeadWorkerLeaseTakenOver: on the wall clock with a one-second
+// lease, a pass that runs three leases long keeps its lease (renewed), so
+// another replica's worker does nothing; once its replica dies mid-pass
+// (its context ends, nothing released) another worker takes the lease
+// within three leases and expires the grant.
+func TestDeadWorkerLeaseTakenOver(t *testing.T) {
+	t.Parallel()
+	const lease = time.Second
+	s := open(t)
+	usd, _ := money.LookupCurrency("usd")
+	g := ids.New(s.Clock())
+	a := ledger.Account{ID: g.New(ids.Account), Email: "dead@example.com", Currency: usd, Status: ledger.Active, CreatedAt: storetest.Epoch}
+	if err := s.CreateAccount(t.Context(), a, ledger.DefaultKey(a, "hash", "")); err != nil {
+		t.Fatal(err)
+	}
+	p := ledger.Posting{AccountID: a.ID, Kind: ledger.KindCredit, Amount: 5 * money.MicrosPerUnit, IdempotencyKey: "c", Call: ledger.ScopeCredit,
+		Terms: ledger.GrantTerms{Category: ledger.Promotional, Priority: 10, ExpiresAt: storetest.Epoch.Truncate(time.Microsecond)}}
+	if r, err := s.Post(t.Context(), []ledger.Posting{p}); err != nil || r[0].Err != nil {
+		t.Fatalf("credit: %v %+v", err, r)
+	}
+	found, dead := make(chan struct{}), make(chan struct{})
+	dying := expiry.New(s.Ledger, s.Post, expiry.Config{Owner: "dying", Lease: lease, Clock: clock.System, AfterFind: func([]string) error {
+		close(found)
+		<-dead
+		return errors.New("killed")
+	}})
+	alive, kill := context.WithCancel(context.Background())
+	passDone := make(chan struct{})
+	go func() {
+		defer close(passDone)
+		dying.RunOnce(alive)
+	}()
+	<-found
+	survivor := expiry.New(s.Ledger, s.Post, expiry.Config{Owner: "survivor", Lease: lease, Clock: clock.System})
+	time.Sleep(3 * lease)
+	if p, err := survivor.RunOnce(t.Context()); err != nil || p.Leased {
+		t.Fatalf("another worker's pass while the first ran three leases: %+v, %v; want nothing done (the lease renewed)", p, err)
+	}
+	kill()
+	killed := time.Now()
+	for {
+		p, err := survivor.RunOnce(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Leased {
+			took := time.Since(killed)
+			t.Logf("the lease of a dead replica's expiry worker was taken over %s after its death (lease %s)", took.Round(time.Millisecond), lease)
+			if took > 3*lease || p.Swept != 1 {
+				t.Errorf("taken over after %s, pass %+v; want within %s, the account swept", took, p, 3*lease)
+			}
+			break
+		}
+		if time.Since(killed) > 10*time.Second {
+			t.Fatal("the lease was not taken over within 10s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	close(dead)
+	<-passDone
+	if b, err := s.Account(t.Context(), a.ID); err != nil || b.Balance != 0 {
+		t.Errorf("balance after the expiry: %v %v", b.Balance, err)
 	}
 }

@@ -123,6 +123,9 @@ type Store interface {
 	PendingWork(ctx context.Context, now time.Time) (bool, error)
 	Dispatch(ctx context.Context, now time.Time, giveUpAfter time.Duration, limit int) (int, error)
 	ClaimDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]Delivery, error)
+	// RenewDelivery moves a claim's end from held to until while the claim
+	// is still the caller's; false when it was lost.
+	RenewDelivery(ctx context.Context, id string, held, until time.Time) (bool, error)
 	FinishDelivery(ctx context.Context, a Attempt) error
 	ReleaseDeliveryLeases(ctx context.Context) error
 }

@@ -123,11 +123,11 @@ func ExampleVerifySignature() {
 func TestConfigRefused(t *testing.T) {
 	t.Parallel()
 	for name, cfg := range map[string]notify.Config{
-		"negative retry base":         {RetryBase: -time.Second},
-		"http as SMTP":                {SMTPURL: "http://mail.example.com"},
-		"SMTP without host":           {SMTPURL: "smtp://"},
-		"a bad sender":                {SMTPURL: "smtp://mail.example.com?from=nobody"},
-		"a lease shorter than a pass": {Lease: time.Minute},
+		"negative retry base":    {RetryBase: -time.Second},
+		"http as SMTP":           {SMTPURL: "http://mail.example.com"},
+		"SMTP without host":      {SMTPURL: "smtp://"},
+		"a bad sender":           {SMTPURL: "smtp://mail.example.com?from=nobody"},
+		"a lease under a second": {Lease: 500 * time.Millisecond},
 	} {
 		if _, err := notify.New(nil, cfg); err == nil {
 			t.Errorf("%s: accepted", name)

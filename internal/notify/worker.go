@@ -43,7 +43,9 @@ type Config struct {
 	// Empty: no link.
 	ConsoleURL string
 	// Lease is how long a claim keeps other workers away from a delivery
-	// (5m); it must outlast a pass (Batch/Concurrency rounds of attempts).
+	// unless renewed (10s, at least 1s): the claims of a pass are renewed
+	// every Lease/3 until each is finished, so the lease bounds only how
+	// soon another replica takes up what a dead one was sending.
 	Lease time.Duration
 	// PollInterval is how often the worker looks for work (1s).
 	PollInterval time.Duration
@@ -61,6 +63,9 @@ type Config struct {
 	OnPass func(Pass, error)
 }
 
+// DefaultLease is the claim on a delivery when Config.Lease is zero.
+const DefaultLease = 10 * time.Second
+
 // validate fills in the defaults and refuses what cannot work.
 func (c *Config) validate() error {
 	if c.RetryBase < 0 || c.GiveUpAfter < 0 || c.WebhookTimeout < 0 || c.MailTimeout < 0 || c.Lease < 0 || c.PollInterval < 0 ||
@@ -76,7 +81,7 @@ func (c *Config) validate() error {
 	def(&c.GiveUpAfter, 72*time.Hour)
 	def(&c.WebhookTimeout, 10*time.Second)
 	def(&c.MailTimeout, 30*time.Second)
-	def(&c.Lease, 5*time.Minute)
+	def(&c.Lease, DefaultLease)
 	def(&c.PollInterval, time.Second)
 	if c.Batch == 0 {
 		c.Batch = 32
@@ -84,9 +89,8 @@ func (c *Config) validate() error {
 	if c.Concurrency == 0 {
 		c.Concurrency = 8
 	}
-	rounds := time.Duration((c.Batch + c.Concurrency - 1) / c.Concurrency)
-	if pass := rounds * max(c.WebhookTimeout, c.MailTimeout); c.Lease <= pass {
-		return fmt.Errorf("notify: the lease (%s) must outlast a pass of %d rounds of attempts (%s)", c.Lease, rounds, pass)
+	if c.Lease < time.Second {
+		return fmt.Errorf("notify: the lease (%s) must be at least 1s, time for its renewals to reach the database", c.Lease)
 	}
 	if c.Clock == nil {
 		c.Clock = clock.System
@@ -163,7 +167,7 @@ func (w *Worker) Start() {
 		t := time.NewTicker(w.cfg.PollInterval)
 		defer t.Stop()
 		for {
-			ctx, cancel := context.WithTimeout(context.Background(), w.cfg.Lease)
+			ctx, cancel := context.WithTimeout(context.Background(), w.passTimeout())
 			p, err := w.RunOnce(ctx)
 			cancel()
 			if err != nil {
@@ -183,6 +187,14 @@ func (w *Worker) Start() {
 			}
 		}
 	}()
+}
+
+// passTimeout bounds one pass: Batch/Concurrency rounds of attempts, each
+// within its timeout, and a lease's worth of storage work. The claims are
+// renewed meanwhile, so a pass may outlast the lease.
+func (w *Worker) passTimeout() time.Duration {
+	rounds := time.Duration((w.cfg.Batch + w.cfg.Concurrency - 1) / w.cfg.Concurrency)
+	return w.cfg.Lease + (rounds+1)*max(w.cfg.WebhookTimeout, w.cfg.MailTimeout)
 }
 
 // Stop ends the worker after its current pass: every attempt under way is
@@ -221,6 +233,8 @@ func (w *Worker) RunOnce(ctx context.Context) (Pass, error) {
 	}
 	p.More = p.Dispatched == w.cfg.Batch || len(ds) == w.cfg.Batch
 	p.Attempted = len(ds)
+	held := w.keepClaims(ctx, ds)
+	defer held.stop()
 	var mu sync.Mutex
 	var errs []error
 	sem := make(chan struct{}, w.cfg.Concurrency)
@@ -230,6 +244,8 @@ func (w *Worker) RunOnce(ctx context.Context) (Pass, error) {
 		wg.Go(func() {
 			defer func() { <-sem }()
 			a := w.attempt(ctx, d)
+			// The claim as last renewed; renewed no more.
+			a.Lease = held.finish(d)
 			err := w.store.FinishDelivery(ctx, a)
 			mu.Lock()
 			defer mu.Unlock()
@@ -247,6 +263,83 @@ func (w *Worker) RunOnce(ctx context.Context) (Pass, error) {
 	}
 	wg.Wait()
 	return p, errors.Join(errs...)
+}
+
+// claims are the deliveries a pass claimed and has not finished, each
+// with the end of its claim, renewed together until finished.
+type claims struct {
+	mu   sync.Mutex
+	held map[string]time.Time
+	done chan struct{}
+	wg   sync.WaitGroup
+}
+
+// keepClaims renews the claims on ds every Lease/3 until stop or ctx
+// ends (a dead process renews nothing: its claims run out within a
+// lease). A claim found lost (this worker stalled past the lease, and
+// another claimed the delivery) is renewed no more; its outcome is then
+// recorded as an attempt only (FinishDelivery).
+func (w *Worker) keepClaims(ctx context.Context, ds []Delivery) *claims {
+	c := &claims{held: make(map[string]time.Time, len(ds)), done: make(chan struct{})}
+	for _, d := range ds {
+		c.held[d.ID] = d.Lease
+	}
+	c.wg.Go(func() {
+		t := time.NewTicker(max(w.cfg.Lease/3, time.Millisecond))
+		defer t.Stop()
+		for {
+			select {
+			case <-c.done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			c.renew(ctx, w)
+		}
+	})
+	return c
+}
+
+// renew renews every unfinished claim once. It holds the lock throughout,
+// so that a delivery finished meanwhile is recorded under the end its
+// claim has in the database.
+func (c *claims) renew(ctx context.Context, w *Worker) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for id, held := range c.held {
+		until := w.cfg.Clock.Now().Add(w.cfg.Lease)
+		ok, err := w.store.RenewDelivery(ctx, id, held, until)
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return // the pass ends: nothing more to renew
+		case err != nil:
+			w.cfg.Logger.Warn("renew a delivery claim", "delivery_id", id, "err", err)
+		case !ok:
+			w.cfg.Logger.Warn("delivery claim lost while sending", "delivery_id", id)
+			delete(c.held, id)
+		default:
+			c.held[id] = until
+		}
+	}
+}
+
+// finish ends the renewals of d's claim and returns the claim's end.
+func (c *claims) finish(d Delivery) time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	until, ok := c.held[d.ID]
+	if !ok {
+		return d.Lease // lost: FinishDelivery records the attempt only
+	}
+	delete(c.held, d.ID)
+	return until
+}
+
+// stop ends the renewals and waits for the one under way, if any.
+func (c *claims) stop() {
+	close(c.done)
+	c.wg.Wait()
 }
 
 // attempt tries one delivery and says what became of it and what follows.

@@ -132,3 +132,15 @@ func TestReceiptMigrationNumbers(t *testing.T) {
 		return s
 	})
 }
+
+// TestReplicasStartTogether: eight replicas starting at once on a new
+// database (schema) all open it; the advisory lock makes them take turns,
+// so each migration runs once.
+func TestReplicasStartTogether(t *testing.T) {
+	t.Parallel()
+	u := pgtest.Schema(t)
+	storetest.ConcurrentOpen(t, 8, func() (*sqlstore.DB, error) {
+		c := storetest.NewClock()
+		return postgres.Open(t.Context(), u, c, storetest.NewIDs(c))
+	}, postgres.Migrations())
+}

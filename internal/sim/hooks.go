@@ -37,6 +37,12 @@ func (h engineStore) Claim(ctx context.Context, now time.Time, lease time.Durati
 	return ids, err
 }
 
+// Renew passes through without a crash point of its own: a crash just
+// before or after it is one just after the claim or before Begin.
+func (h engineStore) Renew(ctx context.Context, id string, held, until time.Time) (bool, error) {
+	return h.p.store.Renew(ctx, id, held, until)
+}
+
 func (h engineStore) Begin(ctx context.Context, id string) (topup.TopUp, bool, error) {
 	h.s.crashPoint("before Begin")
 	t, ok, err := h.p.store.Begin(ctx, id)

@@ -132,3 +132,16 @@ func TestReceiptMigrationNumbers(t *testing.T) {
 		return s
 	})
 }
+
+// TestProcessesStartTogether: eight processes opening one new database
+// file at once all open it, each migration applied once: the migrations'
+// transactions begin IMMEDIATE (the write lock first, then the check of
+// schema_migrations), and busy_timeout makes the others wait their turn.
+func TestProcessesStartTogether(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "topup.db")
+	storetest.ConcurrentOpen(t, 8, func() (*sqlstore.DB, error) {
+		c := storetest.NewClock()
+		return sqlite.Open(t.Context(), path, c, storetest.NewIDs(c))
+	}, sqlite.Migrations())
+}

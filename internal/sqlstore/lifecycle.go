@@ -150,6 +150,28 @@ ORDER BY next_attempt_at, id LIMIT $2`+s.dialect.SkipLocked, micros(now), limit)
 	return out, err
 }
 
+// Renew moves the claim on an open top-up from held to until and reports
+// whether it did: only while the claim is still the caller's, its
+// lease_until still held (no other worker claimed the top-up after the
+// claim ran out, and nothing settled it). The engine renews its claims
+// this way while it charges, so that a claim can be short and a dead
+// replica's top-up resumed soon. A zero held takes the claim whatever it
+// was, for the caller that has just made the top-up (a manual one).
+func (s *Payments) Renew(ctx context.Context, id string, held, until time.Time) (bool, error) {
+	q := `UPDATE top_ups SET lease_until = $1 WHERE id = $2 AND status IN ('pending', 'processing')`
+	args := []any{micros(until), id}
+	if !held.IsZero() {
+		q += ` AND lease_until = $3`
+		args = append(args, micros(held))
+	}
+	res, err := s.write.ExecContext(ctx, q, args...)
+	if err != nil {
+		return false, fmt.Errorf("renew the claim on top-up %s: %w", id, err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
 // lockTopUp reads (and on PostgreSQL locks) a top-up with its account's
 // currency. Its account is locked first: every transaction that locks an
 // account and one of its top-ups takes them in that order (a debit creates

@@ -274,6 +274,21 @@ LEFT JOIN webhook_endpoints w ON w.id = d.endpoint_id WHERE d.id = $1`, id).Scan
 	return out, err
 }
 
+// RenewDelivery moves the claim on a pending delivery from held to until
+// and reports whether it did: only while the claim is still the caller's
+// (lease_until still held). The notifier renews the claims of a pass this
+// way while it sends, so that a dead replica's deliveries are taken up
+// again within a short lease.
+func (s *Outbox) RenewDelivery(ctx context.Context, id string, held, until time.Time) (bool, error) {
+	res, err := s.write.ExecContext(ctx, `UPDATE deliveries SET lease_until = $1 WHERE id = $2 AND status = 'pending' AND lease_until = $3`,
+		micros(until), id, micros(held))
+	if err != nil {
+		return false, fmt.Errorf("renew the claim on delivery %s: %w", id, err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
 // FinishDelivery records an attempt and moves its delivery on — delivered,
 // failed for good, or due again at a.NextAttemptAt — in one transaction,
 // and only while the delivery is still held under the attempt's lease: a

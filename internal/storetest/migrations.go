@@ -4,6 +4,8 @@ import (
 	"database/sql"
 	"io/fs"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/topup/topup/internal/sqlstore"
@@ -88,5 +90,72 @@ func DailyTotalsMigrationBackfills(t *testing.T, db *sql.DB, files fs.FS) {
 	}
 	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
 		t.Errorf("after 0004 the daily totals are %q; want %q", got, want)
+	}
+}
+
+// ConcurrentOpen: replicas that start together on one new database all
+// open it, and every migration is applied exactly once. open opens the
+// database as `topup serve` does (migrating it); files is its full
+// migration list. A migration run twice fails (its CREATE TABLE finds the
+// table), and schema_migrations would hold a version twice or not at all.
+func ConcurrentOpen(t *testing.T, n int, open func() (*sqlstore.DB, error), files fs.FS) {
+	t.Helper()
+	stores := make([]*sqlstore.DB, n)
+	errs := make([]error, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			stores[i], errs[i] = open()
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i, s := range stores {
+		if s != nil {
+			t.Cleanup(func() { s.Close() })
+		}
+		if errs[i] != nil {
+			t.Errorf("replica %d of %d starting at once: %v", i+1, n, errs[i])
+		}
+	}
+	if t.Failed() {
+		return
+	}
+	names, err := fs.Glob(files, "*.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[int64]bool{}
+	for _, name := range names {
+		num, _, _ := strings.Cut(name, "_")
+		v, err := strconv.ParseInt(num, 10, 64)
+		if err != nil {
+			t.Fatalf("migration %s: %v", name, err)
+		}
+		want[v] = true
+	}
+	rows, err := stores[0].DB().QueryContext(ctx(t), `SELECT version, COUNT(*) FROM schema_migrations GROUP BY version`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	got := map[int64]bool{}
+	for rows.Next() {
+		var v, count int64
+		if err := rows.Scan(&v, &count); err != nil {
+			t.Fatal(err)
+		}
+		if count != 1 || !want[v] {
+			t.Errorf("schema_migrations holds version %d %d times; want once, and only the embedded versions", v, count)
+		}
+		got[v] = true
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Errorf("schema_migrations holds %d versions, want the %d embedded", len(got), len(want))
 	}
 }

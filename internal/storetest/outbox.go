@@ -91,6 +91,64 @@ func testOutboxDelivery(t *testing.T, f *fixture) {
 	f.finishAfterTakeover(a.ID, ep.ID, hook, now.Add(2*time.Minute), len(events))
 }
 
+// testDeliveryRenew: a claim on a delivery is renewed by its holder only
+// (fenced on the end it set), keeps other workers away past its first
+// end, is lost to a worker that claims after it ran out, and ends when the
+// delivery is finished under it.
+func testDeliveryRenew(t *testing.T, f *fixture) {
+	a := f.account("renew-outbox@example.com")
+	if _, err := f.s.CreateEndpoint(ctx(t), a.ID, "https://93.184.215.14/hook"); err != nil {
+		t.Fatal(err)
+	}
+	f.succeededTopUp(a.ID, "k1")
+	events, _, err := f.s.NotificationPage(ctx(t), a.ID, ledger.Page{Limit: 50})
+	if err != nil || len(events) == 0 {
+		t.Fatalf("events after a top-up: %d, %v; want some", len(events), err)
+	}
+	now := Epoch.Add(time.Second)
+	d := f.dispatchAndClaim(now, len(events))[0] // claimed for a minute
+	renew := func(held, until time.Time, want bool, what string) {
+		t.Helper()
+		if ok, err := f.s.RenewDelivery(ctx(t), d.ID, held, until); err != nil || ok != want {
+			t.Errorf("%s: renewed %v, %v; want %v", what, ok, err, want)
+		}
+	}
+	renew(d.Lease.Add(time.Microsecond), now.Add(3*time.Minute), false, "renew with another end than the claim's")
+	renew(d.Lease, now.Add(3*time.Minute), true, "renew by the holder")
+	held := now.Add(3 * time.Minute)
+	if got, err := f.s.ClaimDeliveries(ctx(t), now.Add(2*time.Minute), time.Minute, 100); err != nil {
+		t.Fatal(err)
+	} else {
+		for _, c := range got {
+			if c.ID == d.ID {
+				t.Errorf("delivery %s claimed again after its first end, while renewed", d.ID)
+			}
+		}
+	}
+	// The holder stalls past its renewed end; another worker claims.
+	later := held.Add(time.Second)
+	var taken notify.Delivery
+	got, err := f.s.ClaimDeliveries(ctx(t), later, time.Minute, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range got {
+		if c.ID == d.ID {
+			taken = c
+		}
+	}
+	if taken.ID == "" {
+		t.Fatalf("delivery %s not claimed after its renewed claim ran out", d.ID)
+	}
+	renew(held, later.Add(2*time.Minute), false, "renew by the stalled holder")
+	attempt := notify.Attempt{DeliveryID: d.ID, EndpointID: d.EndpointID, EventID: d.Event.ID, Type: d.Event.Type,
+		Lease: taken.Lease, AttemptedAt: later, Delivered: true}
+	if err := f.s.FinishDelivery(ctx(t), attempt); err != nil {
+		t.Fatal(err)
+	}
+	renew(taken.Lease, later.Add(2*time.Minute), false, "renew a finished delivery")
+}
+
 // dispatchAndClaim fans the waiting events out and claims every delivery:
 // an e-mail and a webhook for each of the events; a second claim under the
 // lease gets none.

@@ -80,6 +80,48 @@ func testTopUpLeaseAndClaim(t *testing.T, f *fixture) {
 	}
 }
 
+// testTopUpRenew: a claim is renewed only by its holder (fenced on the
+// end it set), never after another worker claimed the top-up once the
+// claim ran out, and never once the top-up is settled; a zero held takes
+// the claim whatever it is (the maker of a manual top-up).
+func testTopUpRenew(t *testing.T, f *fixture) {
+	a := f.account("renew@example.com")
+	if _, err := f.card(a.ID, "pm_1"); err != nil {
+		t.Fatal(err)
+	}
+	tu := f.manual(a.ID, "10.00", "k1")
+	renew := func(held, until time.Time, want bool, what string) {
+		t.Helper()
+		if ok, err := f.s.Renew(ctx(t), tu.ID, held, until); err != nil || ok != want {
+			t.Errorf("%s: renewed %v, %v; want %v", what, ok, err, want)
+		}
+	}
+	claimed := func(at time.Time, want int, what string) {
+		t.Helper()
+		if ids, err := f.s.Claim(ctx(t), at, lease, 10); err != nil || len(ids) != want {
+			t.Errorf("%s: claimed %v, %v; want %d", what, ids, err, want)
+		}
+	}
+	t1 := Epoch.Add(2 * lease)
+	claimed(t1, 1, "claim after the maker's lease")
+	held := t1.Add(lease)
+	renew(held.Add(time.Microsecond), t1.Add(2*lease), false, "renew with another end than the claim's")
+	renew(held, t1.Add(3*lease), true, "renew by the holder")
+	held = t1.Add(3 * lease)
+	claimed(t1.Add(2*lease), 0, "claim while renewed past the first end")
+	// The holder stalls: its claim runs out and another worker claims.
+	t2 := held.Add(time.Second)
+	claimed(t2, 1, "claim after the renewed claim ran out")
+	renew(held, t2.Add(2*lease), false, "renew by the stalled holder")
+	renew(t2.Add(lease), t2.Add(2*lease), true, "renew by the new holder")
+	renew(time.Time{}, t2.Add(3*lease), true, "take the claim whatever it is")
+	if _, err := f.s.Settle(ctx(t), tu.ID, topup.Outcome{Status: topup.Failed, FailureCode: "card_declined"}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	renew(t2.Add(3*lease), t2.Add(4*lease), false, "renew a settled top-up")
+	renew(time.Time{}, t2.Add(4*lease), false, "take a settled top-up")
+}
+
 // testTopUpSettleCreditsOnce: a success credits the ledger once, however
 // often it is reported; the top-up then leaves the open lists.
 func testTopUpSettleCreditsOnce(t *testing.T, f *fixture) {

@@ -15,9 +15,13 @@ import (
 // Store is what the engine needs of storage. Begin fixes the amount (or
 // cancels) and counts the attempt before the provider is called; Settle
 // applies an outcome once; Claim leases due top-ups so that replicas share
-// the work.
+// the work, each claim ending at now+lease; Renew moves a claim's end from
+// held to until while the claim is still the caller's (false when it was
+// lost: another worker claimed the top-up after it ran out, or it was
+// settled), or takes the claim whatever it was when held is zero.
 type Store interface {
 	Claim(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]string, error)
+	Renew(ctx context.Context, id string, held, until time.Time) (bool, error)
 	Begin(ctx context.Context, id string) (TopUp, bool, error)
 	Settle(ctx context.Context, id string, o Outcome, backoff time.Duration) (Settled, error)
 	Sweep(ctx context.Context, backoff time.Duration) ([]string, error)
@@ -32,8 +36,13 @@ type Store interface {
 
 // Config tunes the engine; zero values take the defaults.
 type Config struct {
-	RetryBackoff  time.Duration // TOPUP_RETRY_BACKOFF: wait after a declined automatic top-up (1h)
-	Lease         time.Duration // how long a claim keeps other workers away (2m)
+	RetryBackoff time.Duration // TOPUP_RETRY_BACKOFF: wait after a declined automatic top-up (1h)
+	// Lease is TOPUP_WORKER_LEASE: how long a claim keeps other workers
+	// away unless renewed (10s). The engine renews its claim every Lease/3
+	// while it charges, however long the provider takes, so the lease
+	// bounds only how soon another replica resumes a top-up whose charge a
+	// dead one left in flight.
+	Lease         time.Duration
 	PollInterval  time.Duration // how often the worker looks for due top-ups, and for back-offs other replicas began (1s)
 	SweepInterval time.Duration // how often the sweep runs at the latest (15s); it also runs when a back-off ends
 	UnknownRetry  time.Duration // first wait after an unknown outcome, doubling to 5m (2s)
@@ -61,12 +70,15 @@ type Config struct {
 	OnPass func(attempted int, err error)
 }
 
+// DefaultLease is the claim of a top-up when Config.Lease is zero.
+const DefaultLease = 10 * time.Second
+
 func (c *Config) defaults() {
 	if c.RetryBackoff <= 0 {
 		c.RetryBackoff = time.Hour
 	}
 	if c.Lease <= 0 {
-		c.Lease = 2 * time.Minute
+		c.Lease = DefaultLease
 	}
 	if c.Concurrency <= 0 {
 		c.Concurrency = 1
@@ -139,7 +151,7 @@ func (e *Engine) Start() {
 		wake := time.NewTimer(e.cfg.SweepInterval)
 		defer wake.Stop()
 		for {
-			ctx, cancel := context.WithTimeout(context.Background(), e.cfg.Lease)
+			ctx, cancel := context.WithTimeout(context.Background(), e.passTimeout())
 			n, err := e.RunOnce(ctx)
 			if err != nil {
 				e.cfg.Logger.Error("top-up worker pass", "err", err)
@@ -175,6 +187,22 @@ func (e *Engine) Start() {
 		}
 	}()
 }
+
+// claimLimit is how many due top-ups one pass claims.
+func (e *Engine) claimLimit() int { return max(32, 2*e.cfg.Concurrency) }
+
+// passTimeout bounds one pass of the worker: its claims charged
+// Concurrency at a time, each within ChargeTimeout, and a lease's worth of
+// storage work. Claims are renewed while they are charged, so a pass may
+// outlast the lease; a claim that waited for its turn longer than the
+// lease may have been taken by another replica, and is then left to it.
+func (e *Engine) passTimeout() time.Duration {
+	rounds := (e.claimLimit() + e.cfg.Concurrency - 1) / e.cfg.Concurrency
+	return e.cfg.Lease + time.Duration(rounds+1)*e.cfg.ChargeTimeout
+}
+
+// Lease is the configured claim of a top-up (TOPUP_WORKER_LEASE).
+func (e *Engine) Lease() time.Duration { return e.cfg.Lease }
 
 // untilDue is how long the worker may sleep before the next back-off ends,
 // at most the sweep interval.
@@ -241,10 +269,12 @@ func (e *Engine) RunOnce(ctx context.Context) (int, error) {
 
 // attemptDue claims the top-ups due at now and attempts each once.
 func (e *Engine) attemptDue(ctx context.Context, now time.Time) (int, error) {
-	ids, err := e.store.Claim(ctx, now, e.cfg.Lease, max(32, 2*e.cfg.Concurrency))
+	ids, err := e.store.Claim(ctx, now, e.cfg.Lease, e.claimLimit())
 	if err != nil {
 		return 0, err
 	}
+	// Claim set each claim to end here: the value the first renewal checks.
+	held := now.Add(e.cfg.Lease)
 	if e.cfg.Concurrency > 1 && len(ids) > 1 {
 		// Claimed top-ups are of different accounts' charges, independent of
 		// each other: charge them side by side.
@@ -254,7 +284,7 @@ func (e *Engine) attemptDue(ctx context.Context, now time.Time) (int, error) {
 			sem <- struct{}{}
 			wg.Go(func() {
 				defer func() { <-sem }()
-				if _, err := e.Attempt(ctx, id); err != nil {
+				if _, err := e.attempt(ctx, id, held); err != nil {
 					e.cfg.Logger.Error("top-up attempt", "top_up_id", id, "err", err)
 				}
 			})
@@ -263,7 +293,7 @@ func (e *Engine) attemptDue(ctx context.Context, now time.Time) (int, error) {
 		return len(ids), nil
 	}
 	for _, id := range ids {
-		if _, err := e.Attempt(ctx, id); err != nil {
+		if _, err := e.attempt(ctx, id, held); err != nil {
 			e.cfg.Logger.Error("top-up attempt", "top_up_id", id, "err", err)
 		}
 	}
@@ -313,22 +343,48 @@ func (e *Engine) expire(ctx context.Context, id string) error {
 	return err
 }
 
-// Attempt makes one charge attempt of a top-up and settles what the
-// provider said. The amount is fixed and stored before the provider is
-// called; every attempt sends the same amount under the same key; after the
-// provider's key memory (24 h) the charge is looked up by the top-up id
-// before anything is sent again.
+// Attempt makes one charge attempt of a top-up its caller has just made (a
+// manual one), taking the claim on it whatever it was, and settles what
+// the provider said. The amount is fixed and stored before the provider
+// is called; every attempt sends the same amount under the same key; after
+// the provider's key memory (24 h) the charge is looked up by the top-up
+// id before anything is sent again.
 func (e *Engine) Attempt(ctx context.Context, id string) (Settled, error) {
+	return e.attempt(ctx, id, time.Time{})
+}
+
+// attempt is Attempt under the claim that ends at held (zero: whatever the
+// claim). The claim is renewed first, and then every Lease/3 until the
+// outcome is settled; a claim found lost before the attempt leaves the
+// top-up to the worker that holds it now. A claim lost during the charge
+// (this replica stalled longer than the lease) changes nothing of the
+// attempt: another worker's attempt sends the same key, so the provider
+// charges once, and Settle applies an outcome once.
+func (e *Engine) attempt(ctx context.Context, id string, held time.Time) (Settled, error) {
+	until := e.cfg.Clock.Now().Add(e.cfg.Lease)
+	ok, err := e.store.Renew(ctx, id, held, until)
+	if err != nil {
+		return Settled{}, err
+	}
+	if !ok {
+		e.cfg.Logger.Debug("top-up claim lost before the attempt", "top_up_id", id)
+		t, err := e.store.TopUpByID(ctx, id)
+		return Settled{TopUp: t}, err
+	}
+	hb := e.keepClaim(ctx, id, until)
 	t, ok, err := e.store.Begin(ctx, id)
 	if err != nil || !ok {
+		hb.stop()
 		return Settled{TopUp: t}, err
 	}
 	customer, err := e.store.CustomerID(ctx, t.AccountID)
 	if err != nil {
+		hb.stop()
 		return Settled{TopUp: t}, err
 	}
 	ch, err := e.charge(ctx, t, customer)
 	o := e.outcome(t, ch, err)
+	hb.stop()
 	s, serr := e.store.Settle(ctx, id, o, e.cfg.RetryBackoff)
 	if serr != nil {
 		return s, serr
@@ -344,6 +400,54 @@ func (e *Engine) Attempt(ctx context.Context, id string) (Settled, error) {
 		e.Kick()
 	}
 	return s, nil
+}
+
+// heartbeat renews one claim until stopped.
+type heartbeat struct {
+	done chan struct{}
+	wg   sync.WaitGroup
+}
+
+// stop ends the renewals and waits for the one under way, if any.
+func (h *heartbeat) stop() {
+	close(h.done)
+	h.wg.Wait()
+}
+
+// keepClaim renews the claim on top-up id, which ends at held, every
+// Lease/3 until stopped or ctx ends (a dead process renews nothing: its
+// claim runs out within a lease). A renewal that finds the claim lost
+// stops renewing and says so; one that fails is tried again at the next
+// tick.
+func (e *Engine) keepClaim(ctx context.Context, id string, held time.Time) *heartbeat {
+	h := &heartbeat{done: make(chan struct{})}
+	h.wg.Go(func() {
+		t := time.NewTicker(max(e.cfg.Lease/3, time.Millisecond))
+		defer t.Stop()
+		for {
+			select {
+			case <-h.done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			until := e.cfg.Clock.Now().Add(e.cfg.Lease)
+			ok, err := e.store.Renew(ctx, id, held, until)
+			switch {
+			case err != nil && ctx.Err() != nil:
+				return // the pass ends: nothing more to renew
+			case err != nil:
+				e.cfg.Logger.Warn("renew a top-up claim", "top_up_id", id, "err", err)
+			case !ok:
+				e.cfg.Logger.Warn("top-up claim lost while charging; the provider's idempotency key keeps it one charge", "top_up_id", id)
+				return
+			default:
+				held = until
+			}
+		}
+	})
+	return h
 }
 
 func errString(err error) string {

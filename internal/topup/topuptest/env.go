@@ -18,6 +18,7 @@ import (
 	"github.com/topup/topup/internal/money"
 	"github.com/topup/topup/internal/payment"
 	"github.com/topup/topup/internal/pgtest"
+	"github.com/topup/topup/internal/postgres"
 	"github.com/topup/topup/internal/sandbox"
 	"github.com/topup/topup/internal/sqlite"
 	"github.com/topup/topup/internal/sqlstore"
@@ -115,6 +116,36 @@ func NewEnv(t testing.TB, b Backend) *Env {
 func NewLiveEnv(t testing.TB, b Backend) *Env {
 	t.Helper()
 	return newEnv(t, b, clock.System)
+}
+
+// NewLiveReplicas returns n live Envs on one fresh PostgreSQL database:
+// replicas of `topup serve`, each with a store (connection pool) and
+// sandbox of its own, on the wall clock. Their sandboxes share the
+// database, as replicas share Stripe, and their Scripted sandboxes one
+// Faults.
+func NewLiveReplicas(t testing.TB, n int) []*Env {
+	t.Helper()
+	u := pgtest.Schema(t)
+	f := &Faults{}
+	out := make([]*Env, n)
+	for i := range out {
+		g := ids.New(clock.System)
+		s, err := postgres.Open(t.Context(), u, clock.System, g)
+		if err != nil {
+			t.Fatalf("open replica %d: %v", i+1, err)
+		}
+		t.Cleanup(func() {
+			if err := s.Close(); err != nil {
+				t.Errorf("close replica %d: %v", i+1, err)
+			}
+		})
+		cfg := sandbox.Config{Clock: clock.System, IDs: g, BaseURL: "http://127.0.0.1:8080"}
+		e := &Env{T: t, DB: "postgres", Store: s, IDs: g, clock: clock.System, Sandbox: sandbox.New(s.Sandbox, cfg), Faults: f}
+		cfg.Hook = f
+		e.Scripted = sandbox.New(s.Sandbox, cfg)
+		out[i] = e
+	}
+	return out
 }
 
 func newEnv(t testing.TB, b Backend, c clock.Clock) *Env {
