@@ -5,6 +5,9 @@
 # wrong: the group committer (internal/ledger), the HTTP layer
 # (internal/httpapi) and the top-up engine (internal/topup). Everything else
 # runs without it: the pure-Go SQLite is many times slower under -race.
+# The soak (cmd/topup TestSoak: three topup serve processes under kills) runs
+# last and alone: its replicas hold up to 48 of PostgreSQL's 100 connections,
+# which the other packages' PostgreSQL tests would otherwise compete for.
 RACE_PKGS = ./internal/ledger/ ./internal/httpapi/ ./internal/topup/
 
 STATICCHECK = honnef.co/go/tools/cmd/staticcheck@v0.8.2
@@ -12,7 +15,8 @@ STATICCHECK = honnef.co/go/tools/cmd/staticcheck@v0.8.2
 .PHONY: test
 test: vet
 	go test -race -count=1 $(RACE_PKGS)
-	go test -count=1 $$(go list ./... | grep -v -e '/internal/ledger$$' -e '/internal/httpapi$$' -e '/internal/topup$$')
+	go test -count=1 -skip '^TestSoak$$' $$(go list ./... | grep -v -e '/internal/ledger$$' -e '/internal/httpapi$$' -e '/internal/topup$$')
+	go test -count=1 -run '^TestSoak$$' ./cmd/topup
 	$(MAKE) --no-print-directory ts-if-present
 	$(MAKE) --no-print-directory fuzz FUZZTIME=$(CI_FUZZTIME)
 

@@ -328,7 +328,7 @@ func eventSchemas(t *testing.T, doc openAPIDoc) []string {
 var eventTypes = []string{alert.BalanceLow, topup.EventTopUpSucceeded, topup.EventTopUpFailed, topup.EventTopUpActionRequired,
 	sqlstore.EventTopUpRefunded, sqlstore.EventTopUpDisputed,
 	topup.EventAutoTopUpDisabled, topup.EventAutoTopUpLimitReached, alert.BudgetThresholdReached, alert.BudgetExhausted,
-	ledger.EventCreditExpiring, ledger.EventCreditExpired, sqlstore.EventTopUpRefunded}
+	ledger.EventCreditExpiring, ledger.EventCreditExpired}
 
 func eventMapping(t *testing.T) map[string]string {
 	t.Helper()
