@@ -107,7 +107,8 @@ func (s *Sim) check() {
 	// nothing (the clock moved, a duplicate webhook, a pass that found
 	// nothing due) it would find what it found after the last one.
 	var vs []ledger.Violation
-	if mark := s.db.writeMark(s.ctx, store); mark == "" || mark != s.verified {
+	mark := s.db.writeMark(s.ctx, store)
+	if mark == "" || mark != s.verified {
 		var err error
 		if vs, err = store.Verify(s.ctx); err != nil {
 			panic(simError{fmt.Errorf("verify: %w", err)})
@@ -180,7 +181,7 @@ func (s *Sim) check() {
 		st.fail("charged-at-most-once", "idempotency keys reused with other parameters: %v", s.stripe.misuse)
 	}
 
-	s.checkHolds()
+	s.checkHolds(mark)
 	s.checkExpiry()
 	for _, a := range s.accounts {
 		if st.allEvents || slices.Contains(st.expiredIn, a.id) {

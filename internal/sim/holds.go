@@ -59,6 +59,11 @@ type holdBook struct {
 	byHold map[string]string
 	// captures and voids are the acknowledged keys, for replays.
 	captures, voids []postKey
+	// mark and markAt are the database's write mark and the time when
+	// held last agreed with the client ("" after a restart: a new
+	// connection counts its writes from zero).
+	mark   string
+	markAt time.Time
 }
 
 func newHoldBook() holdBook {
@@ -434,8 +439,10 @@ func (s *Sim) checkHoldRead(h ledger.Hold) {
 // that held as read equals what the client knows to be held: its holds
 // neither captured nor released whose expires_at is still ahead
 // (accounts a crash or a refusal left unsure are read in full first); and
-// checks each hold whose expires_at passed since as read expired.
-func (s *Sim) checkHolds() {
+// checks each hold whose expires_at passed since as read expired. The
+// held credit is read again only when the database (its write mark) or
+// the clock moved since it last agreed: it is a function of both.
+func (s *Sim) checkHolds(mark string) {
 	if len(s.hb.reqs) == 0 {
 		return
 	}
@@ -468,6 +475,10 @@ func (s *Sim) checkHolds() {
 			}
 		}
 	}
+	if mark != "" && mark == s.hb.mark && now.Equal(s.hb.markAt) {
+		return
+	}
+	s.hb.mark, s.hb.markAt = mark, now
 	accts, _, err := s.proc.store.Accounts(s.ctx, ledger.Page{Limit: 100})
 	if err != nil {
 		panic(simError{err})
