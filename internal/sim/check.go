@@ -107,7 +107,8 @@ func (s *Sim) check() {
 	// nothing (the clock moved, a duplicate webhook, a pass that found
 	// nothing due) it would find what it found after the last one.
 	var vs []ledger.Violation
-	if mark := s.db.writeMark(s.ctx, store); mark == "" || mark != s.verified {
+	mark := s.db.writeMark(s.ctx, store)
+	if mark == "" || mark != s.verified {
 		var err error
 		if vs, err = store.Verify(s.ctx); err != nil {
 			panic(simError{fmt.Errorf("verify: %w", err)})
@@ -133,20 +134,7 @@ func (s *Sim) check() {
 	}
 
 	s.readEntries()
-	// Entries never change, so an acknowledged posting found once in the
-	// ledger stays there: each is checked after the step that answered it.
-	for _, k := range s.newlyAcked {
-		a := s.acked[k]
-		if e, ok := s.byKey[k]; !ok {
-			st.fail("idempotent-postings", "posting %s of %s was acknowledged (entry %s) but is not in the ledger", k.key, s.nameOf(k.acct), a.entry)
-		} else if e != a.entry {
-			st.fail("idempotent-postings", "posting %s was acknowledged as entry %s but the ledger has %s", k.key, a.entry, e)
-		}
-		if h := a.posting.HoldID; h != "" && s.hb.byHold[h] != a.entry {
-			st.fail("holds", "capture %s of hold %s was acknowledged as entry %s, but the hold's capture entry is %q", k.key, h, a.entry, s.hb.byHold[h])
-		}
-	}
-	s.newlyAcked = s.newlyAcked[:0]
+	s.checkAcked()
 
 	succ := s.stripe.succeededFor()
 	for _, id := range sortedKeys(s.credits) {
@@ -180,13 +168,7 @@ func (s *Sim) check() {
 		st.fail("charged-at-most-once", "idempotency keys reused with other parameters: %v", s.stripe.misuse)
 	}
 
-	s.checkHolds()
-	s.checkExpiry()
-	for _, a := range s.accounts {
-		if st.allEvents || slices.Contains(st.expiredIn, a.id) {
-			s.checkEvents(a)
-		}
-	}
+	s.checkGrantsAndHolds(mark)
 
 	if !st.crashed {
 		for _, ch := range st.answers {
@@ -199,6 +181,38 @@ func (s *Sim) check() {
 			case (ch.Status == payment.RequiresAction || ch.DeclineCode == "authentication_required") && (got == topup.Pending || got == topup.Processing):
 				st.fail("answers-settle", "the provider answered that %s (%s) needs the customer, but the top-up is %s", ch.TopUpID, ch.ID, got)
 			}
+		}
+	}
+}
+
+// checkAcked checks the postings answered since the last check against
+// the ledger. Entries never change, so an acknowledged posting found once
+// in the ledger stays there: each is checked after the step that answered
+// it.
+func (s *Sim) checkAcked() {
+	st := s.step
+	for _, k := range s.newlyAcked {
+		a := s.acked[k]
+		if e, ok := s.byKey[k]; !ok {
+			st.fail("idempotent-postings", "posting %s of %s was acknowledged (entry %s) but is not in the ledger", k.key, s.nameOf(k.acct), a.entry)
+		} else if e != a.entry {
+			st.fail("idempotent-postings", "posting %s was acknowledged as entry %s but the ledger has %s", k.key, a.entry, e)
+		}
+		if h := a.posting.HoldID; h != "" && s.hb.byHold[h] != a.entry {
+			st.fail("holds", "capture %s of hold %s was acknowledged as entry %s, but the hold's capture entry is %q", k.key, h, a.entry, s.hb.byHold[h])
+		}
+	}
+	s.newlyAcked = s.newlyAcked[:0]
+}
+
+// checkGrantsAndHolds checks the invariants holds, expiry and void that
+// need reads of their own.
+func (s *Sim) checkGrantsAndHolds(mark string) {
+	s.checkHolds(mark)
+	s.checkExpiry()
+	for _, a := range s.accounts {
+		if s.step.allEvents || slices.Contains(s.step.expiredIn, a.id) {
+			s.checkEvents(a)
 		}
 	}
 }

@@ -216,35 +216,7 @@ func (s *Sim) checkExpiry() {
 // most once per grant.
 func (s *Sim) checkEvents(a *account) {
 	st := s.step
-	expired, expiring := map[string]int{}, map[string]int{}
-	page := ledger.Page{Limit: 100}
-	for {
-		ns, more, err := s.proc.store.NotificationPage(s.ctx, a.id, page)
-		if err != nil {
-			panic(simError{err})
-		}
-		for _, n := range ns {
-			if n.Type != ledger.EventCreditExpired && n.Type != ledger.EventCreditExpiring {
-				continue
-			}
-			var g struct {
-				ID string `json:"id"`
-			}
-			if err := json.Unmarshal(n.Data, &g); err != nil || g.ID == "" {
-				st.fail("expiry", "event %s (%s) names no grant: %s", n.ID, n.Type, n.Data)
-				continue
-			}
-			if n.Type == ledger.EventCreditExpired {
-				expired[g.ID]++
-			} else {
-				expiring[g.ID]++
-			}
-		}
-		if !more || len(ns) == 0 {
-			break
-		}
-		page.StartingAfter = ns[len(ns)-1].ID
-	}
+	expired, expiring := s.expiryEvents(a)
 	for _, g := range sortedKeys(expiring) {
 		if expiring[g] > 1 {
 			st.fail("expiry", "%s was told credit.expiring %d times for grant %s", a.name, expiring[g], g)
@@ -260,5 +232,39 @@ func (s *Sim) checkEvents(a *account) {
 		if _, ok := entries[g]; !ok {
 			st.fail("expiry", "%s was told credit.expired for grant %s, which has no expiration entry", a.name, g)
 		}
+	}
+}
+
+// expiryEvents counts, by grant, the credit.expired and credit.expiring
+// events of a's outbox.
+func (s *Sim) expiryEvents(a *account) (expired, expiring map[string]int) {
+	expired, expiring = map[string]int{}, map[string]int{}
+	page := ledger.Page{Limit: 100}
+	for {
+		ns, more, err := s.proc.store.NotificationPage(s.ctx, a.id, page)
+		if err != nil {
+			panic(simError{err})
+		}
+		for _, n := range ns {
+			if n.Type != ledger.EventCreditExpired && n.Type != ledger.EventCreditExpiring {
+				continue
+			}
+			var g struct {
+				ID string `json:"id"`
+			}
+			if err := json.Unmarshal(n.Data, &g); err != nil || g.ID == "" {
+				s.step.fail("expiry", "event %s (%s) names no grant: %s", n.ID, n.Type, n.Data)
+				continue
+			}
+			if n.Type == ledger.EventCreditExpired {
+				expired[g.ID]++
+			} else {
+				expiring[g.ID]++
+			}
+		}
+		if !more || len(ns) == 0 {
+			return expired, expiring
+		}
+		page.StartingAfter = ns[len(ns)-1].ID
 	}
 }

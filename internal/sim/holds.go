@@ -59,6 +59,11 @@ type holdBook struct {
 	byHold map[string]string
 	// captures and voids are the acknowledged keys, for replays.
 	captures, voids []postKey
+	// mark and markAt are the database's write mark and the time when
+	// held last agreed with the client ("" after a restart: a new
+	// connection counts its writes from zero).
+	mark   string
+	markAt time.Time
 }
 
 func newHoldBook() holdBook {
@@ -98,22 +103,7 @@ func (s *Sim) hold(step Step) {
 		// refused 402 kept nothing: sent again, it is a new request).
 		conflict = n < 3 && req.id != ""
 	} else {
-		a := s.acct(step)
-		key := fmt.Sprintf("h%d", step.N)
-		size := s.scaled(a, step.Arg)
-		if rng.IntN(2) == 0 {
-			// Often what an account can afford: the simulated accounts
-			// spend much of a run in overdraft, where every hold is 402.
-			if b, avail := s.affording(); b != nil {
-				a, size = b, 1+money.Amount(rng.Int64N(int64(avail)))
-			}
-		}
-		amount := micros(int64(size))
-		desc := "hold " + key
-		subject := []string{"", "gpu", "inference"}[rng.IntN(3)]
-		req = &holdReq{acct: a, body: input.Hold{Amount: &amount, IdempotencyKey: &key, Subject: &subject, Description: &desc, ExpiresIn: holdLifetime(rng)}}
-		s.hb.reqs = append(s.hb.reqs, req)
-		s.hb.byKey[postKey{a.id, "hold", key}] = req
+		req = s.newHoldReq(step)
 	}
 	a := req.acct
 	a.holdsSent = true
@@ -151,6 +141,28 @@ func (s *Sim) hold(step Step) {
 	default:
 		s.internal("create hold "+hr.IdempotencyKey, err)
 	}
+}
+
+// newHoldReq is a new hold request of the step: its amount the
+// schedule's, or often what an account can afford (the simulated accounts
+// spend much of a run in overdraft, where every hold is 402).
+func (s *Sim) newHoldReq(step Step) *holdReq {
+	rng := s.step.rng
+	a := s.acct(step)
+	key := fmt.Sprintf("h%d", step.N)
+	size := s.scaled(a, step.Arg)
+	if rng.IntN(2) == 0 {
+		if b, avail := s.affording(); b != nil {
+			a, size = b, 1+money.Amount(rng.Int64N(int64(avail)))
+		}
+	}
+	amount := micros(int64(size))
+	desc := "hold " + key
+	subject := []string{"", "gpu", "inference"}[rng.IntN(3)]
+	req := &holdReq{acct: a, body: input.Hold{Amount: &amount, IdempotencyKey: &key, Subject: &subject, Description: &desc, ExpiresIn: holdLifetime(rng)}}
+	s.hb.reqs = append(s.hb.reqs, req)
+	s.hb.byKey[postKey{a.id, "hold", key}] = req
+	return req
 }
 
 // affording picks an account with available credit, and how much, nil
@@ -434,8 +446,10 @@ func (s *Sim) checkHoldRead(h ledger.Hold) {
 // that held as read equals what the client knows to be held: its holds
 // neither captured nor released whose expires_at is still ahead
 // (accounts a crash or a refusal left unsure are read in full first); and
-// checks each hold whose expires_at passed since as read expired.
-func (s *Sim) checkHolds() {
+// checks each hold whose expires_at passed since as read expired. The
+// held credit is read again only when the database (its write mark) or
+// the clock moved since it last agreed: it is a function of both.
+func (s *Sim) checkHolds(mark string) {
 	if len(s.hb.reqs) == 0 {
 		return
 	}
@@ -445,29 +459,11 @@ func (s *Sim) checkHolds() {
 		}
 	}
 	now := s.clock.Now()
-	want := map[string]money.Amount{}
-	for _, id := range s.hb.order {
-		h := s.hb.holds[id]
-		if h.state != holdActive {
-			continue
-		}
-		if now.Before(h.expiresAt) {
-			want[h.acct] += h.amount
-			continue
-		}
-		if !h.expired {
-			h.expired = true
-			s.stats.HoldsExpired++
-			read, err := s.proc.store.Hold(s.ctx, h.acct, h.id)
-			if err != nil {
-				panic(simError{err})
-			}
-			s.checkHoldRead(read)
-			if read.Status != ledger.HoldExpired {
-				s.step.fail("holds", "hold %s reads %s past its expires_at %s, but the client neither captured nor released it", h.id, read.Status, h.expiresAt)
-			}
-		}
+	want := s.heldNow(now)
+	if mark != "" && mark == s.hb.mark && now.Equal(s.hb.markAt) {
+		return
 	}
+	s.hb.mark, s.hb.markAt = mark, now
 	accts, _, err := s.proc.store.Accounts(s.ctx, ledger.Page{Limit: 100})
 	if err != nil {
 		panic(simError{err})
@@ -481,6 +477,33 @@ func (s *Sim) checkHolds() {
 			s.step.fail("holds", "%s holds %s, but its holds active at %s add up to %s", a.name, got.Held.Format(a.cur), now.Format(time.RFC3339), want[a.id].Format(a.cur))
 		}
 	}
+}
+
+// heldNow is what the client knows to be held at now, by account: its
+// holds neither captured nor released whose expires_at is ahead. Each
+// hold whose expires_at passed since is read once, and must read expired.
+func (s *Sim) heldNow(now time.Time) map[string]money.Amount {
+	want := map[string]money.Amount{}
+	for _, id := range s.hb.order {
+		h := s.hb.holds[id]
+		switch {
+		case h.state != holdActive:
+		case now.Before(h.expiresAt):
+			want[h.acct] += h.amount
+		case !h.expired:
+			h.expired = true
+			s.stats.HoldsExpired++
+			read, err := s.proc.store.Hold(s.ctx, h.acct, h.id)
+			if err != nil {
+				panic(simError{err})
+			}
+			s.checkHoldRead(read)
+			if read.Status != ledger.HoldExpired {
+				s.step.fail("holds", "hold %s reads %s past its expires_at %s, but the client neither captured nor released it", h.id, read.Status, h.expiresAt)
+			}
+		}
+	}
+	return want
 }
 
 // reconcile reads all of a's holds and learns what the client was not

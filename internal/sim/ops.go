@@ -64,6 +64,14 @@ func (s *Sim) do(step Step) {
 		}
 	case KindQuiet:
 		s.quiet()
+	default:
+		s.doCredit(step)
+	}
+}
+
+// doCredit runs the steps of holds, expiry and voids.
+func (s *Sim) doCredit(step Step) {
+	switch step.Kind {
 	case KindHold:
 		s.hold(step)
 	case KindCapture:

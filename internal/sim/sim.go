@@ -447,7 +447,7 @@ func (s *Sim) restart() error {
 		return err
 	}
 	s.proc = p
-	s.verified = ""
+	s.verified, s.hb.mark = "", ""
 	s.step.tracef("process restarted at %s", s.clock.Now().Format(time.RFC3339))
 	return nil
 }
