@@ -29,6 +29,9 @@ func TestSimulateCommand(t *testing.T) {
 	if !regexp.MustCompile(`1 seeds, 80 steps in \S+: [0-9.]+ seeds/s, [0-9]+ steps/s`).MatchString(one) {
 		t.Fatalf("no rate line:\n%s", one)
 	}
+	if !regexp.MustCompile(`holds: \d+ made \(\d+ triggering a top-up\), \d+ refused 402, \d+ captured \(\d+ refused 409\), \d+ released, \d+ expired; expiry: \d+ passes, \d+ warnings, \d+ expirations; voids: \d+ \(\d+ refused 409\)`).MatchString(one) {
+		t.Fatalf("no line of holds, expiry and voids:\n%s", one)
+	}
 	if again := simulate("--seed", "3", "--steps", "80"); !strings.Contains(again, fp[1]) {
 		t.Fatalf("seed 3 ran differently the second time (fingerprint %s):\n%s", fp[1], again)
 	}
