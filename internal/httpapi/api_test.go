@@ -92,7 +92,11 @@ func start(t *testing.T, o options) *bundle {
 	if o.wrapPoster != nil {
 		poster = o.wrapPoster(store)
 	}
-	committer := ledger.NewCommitter(poster, ledger.CommitterConfig{OnCommit: metrics.ObserveCommit, Logger: log})
+	// Timeout: the production bound of one group (30 s) assumes a
+	// production build; under the race detector the pure-Go SQLite takes
+	// many times longer over the largest batch (10,000 postings of 1,000
+	// bytes, TestBodyLimit), on a busy CI machine well over 30 s.
+	committer := ledger.NewCommitter(poster, ledger.CommitterConfig{OnCommit: metrics.ObserveCommit, Logger: log, Timeout: 5 * time.Minute})
 	committer.Start()
 	t.Cleanup(committer.Stop)
 	adminKey := ledger.NewKey(ledger.AdminKeyPrefix)

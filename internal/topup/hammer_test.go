@@ -94,12 +94,19 @@ func TestHammer(t *testing.T) {
 
 			var wg sync.WaitGroup
 			var debits, crossings atomic.Int64
-			deadline := time.Now().Add(load)
+			// The load runs for load, and on a slow machine (the race
+			// detector, a busy CI) on until debits have crossed the
+			// threshold a few times, within a bound.
+			deadline, bound := time.Now().Add(load), time.Now().Add(20*load)
+			more := func() bool {
+				now := time.Now()
+				return now.Before(deadline) || (crossings.Load() < 3 && now.Before(bound))
+			}
 			for g := range debitors {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					for i := 0; time.Now().Before(deadline); i++ {
+					for i := 0; more(); i++ {
 						// Amounts with sub-cent parts, so every top-up rounds up.
 						a := topuptest.Amt("0.50") + money.Amount(125*(g+1))
 						res, err := com.Submit(context.Background(), []ledger.Posting{{AccountID: acct.ID, Kind: ledger.KindUsage, Amount: -a,
