@@ -123,31 +123,43 @@ func (s *Payments) CreateManual(ctx context.Context, accountID string, amount mo
 func (s *Payments) Claim(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]string, error) {
 	var out []string
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		out = out[:0]
-		rows, err := tx.QueryContext(ctx, `SELECT id FROM top_ups WHERE status IN ('pending', 'processing') AND next_attempt_at <= $1 AND lease_until <= $1
-ORDER BY next_attempt_at, id LIMIT $2`+s.dialect.SkipLocked, micros(now), limit)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return err
-			}
-			out = append(out, id)
-		}
-		if err := rows.Close(); err != nil {
-			return err
-		}
-		for _, id := range out {
-			if _, err := tx.ExecContext(ctx, `UPDATE top_ups SET lease_until = $1 WHERE id = $2`, micros(now.Add(lease)), id); err != nil {
-				return err
-			}
-		}
-		return nil
+		var err error
+		out, err = s.claimDue(ctx, tx, "top_ups", "status IN ('pending', 'processing')", "", now, lease, limit)
+		return err
 	})
 	return out, err
+}
+
+// claimDue leases to the caller, in tx, up to limit rows of table (top_ups,
+// refunds) that due selects, whose next attempt has come and whose lease ran
+// out, soonest due first: it sets their lease_until (and set, when not
+// empty, such as ", attempts = attempts + 1") and returns their ids. On
+// PostgreSQL, SKIP LOCKED lets replicas claim different rows; SQLite's
+// single writer needs nothing more.
+func (s *core) claimDue(ctx context.Context, tx *sql.Tx, table, due, set string, now time.Time, lease time.Duration, limit int) ([]string, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT id FROM `+table+` WHERE `+due+` AND next_attempt_at <= $1 AND lease_until <= $1
+ORDER BY next_attempt_at, id LIMIT $2`+s.dialect.SkipLocked, micros(now), limit)
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	for _, id := range ids {
+		if _, err := tx.ExecContext(ctx, `UPDATE `+table+` SET lease_until = $1`+set+` WHERE id = $2`, micros(now.Add(lease)), id); err != nil {
+			return nil, err
+		}
+	}
+	return ids, nil
 }
 
 // Renew moves the claim on an open top-up from held to until and reports

@@ -393,28 +393,11 @@ func (s *Refunds) ClaimRefunds(ctx context.Context, lease time.Duration, limit i
 	var out []refund.Due
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		out = out[:0]
-		now := s.clock.Now()
-		rows, err := tx.QueryContext(ctx, `SELECT id FROM refunds WHERE status = 'pending' AND next_attempt_at <= $1 AND lease_until <= $1
-ORDER BY next_attempt_at, id LIMIT $2`+s.dialect.SkipLocked, micros(now), limit)
+		ids, err := s.claimDue(ctx, tx, "refunds", "status = 'pending'", ", attempts = attempts + 1", s.clock.Now(), lease, limit)
 		if err != nil {
 			return err
 		}
-		var ids []string
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return err
-			}
-			ids = append(ids, id)
-		}
-		if err := rows.Close(); err != nil {
-			return err
-		}
 		for _, id := range ids {
-			if _, err := tx.ExecContext(ctx, `UPDATE refunds SET lease_until = $1, attempts = attempts + 1 WHERE id = $2`, micros(now.Add(lease)), id); err != nil {
-				return err
-			}
 			d, err := s.dueTx(ctx, tx, id)
 			if err != nil {
 				return err
