@@ -340,9 +340,14 @@ func (f *flow) voids(t *testing.T, acct, key string) {
 	if n, err := f.store.WarnExpiring(t.Context(), time.Now(), 100); err != nil || n != 1 {
 		t.Fatalf("warn of the grant that expires within the hour: %d, %v", n, err)
 	}
+	// A grant that expires a moment after it is made (the store refuses
+	// one already expired), then the sweep that expires it.
 	expired := ledger.Posting{AccountID: acct, Kind: ledger.KindCredit, Amount: money.MicrosPerUnit, IdempotencyKey: "to-expire", Call: ledger.ScopeCredit,
-		Terms: ledger.GrantTerms{Category: ledger.Promotional, Priority: 10, ExpiresAt: time.Now().UTC().Truncate(time.Microsecond)}}
-	for _, p := range []ledger.Posting{expired, ledger.Sweep(acct)} {
+		Terms: ledger.GrantTerms{Category: ledger.Promotional, Priority: 10, ExpiresAt: time.Now().Add(20 * time.Millisecond).UTC().Truncate(time.Microsecond)}}
+	for i, p := range []ledger.Posting{expired, ledger.Sweep(acct)} {
+		if i == 1 {
+			time.Sleep(time.Until(expired.Terms.ExpiresAt) + time.Millisecond)
+		}
 		if r, err := f.store.Post(t.Context(), []ledger.Posting{p}); err != nil || r[0].Err != nil {
 			t.Fatalf("post %s: %v %+v", p.Kind, err, r)
 		}
