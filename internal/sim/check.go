@@ -107,12 +107,14 @@ func (s *Sim) check() {
 	// nothing (the clock moved, a duplicate webhook, a pass that found
 	// nothing due) it would find what it found after the last one.
 	var vs []ledger.Violation
+	wrote := false
 	if mark := s.db.writeMark(s.ctx, store); mark == "" || mark != s.verified {
 		var err error
 		if vs, err = store.Verify(s.ctx); err != nil {
 			panic(simError{fmt.Errorf("verify: %w", err)})
 		}
 		s.verified = mark
+		wrote = true
 	}
 	slices.SortFunc(vs, func(a, b ledger.Violation) int {
 		return cmp.Or(cmp.Compare(a.AccountID, b.AccountID), cmp.Compare(a.Problem, b.Problem))
@@ -182,6 +184,9 @@ func (s *Sim) check() {
 
 	s.checkHolds()
 	s.checkExpiry()
+	if wrote {
+		s.checkRefunds()
+	}
 	for _, a := range s.accounts {
 		if st.allEvents || slices.Contains(st.expiredIn, a.id) {
 			s.checkEvents(a)
@@ -294,6 +299,8 @@ func (s *Sim) readAccountEntries(acct string) {
 			case money.Amount(first) != amount:
 				st.fail("idempotent-postings", "entry %s for %s is %s, but the posting was %s", id, key, micros(int64(amount)), micros(first))
 			}
+		case ledger.KindRefund, ledger.KindRefundReversal, ledger.KindDispute, ledger.KindDisputeReversal:
+			s.readClaw(e)
 		case ledger.KindTopUp:
 			if prev, ok := s.credits[topUp]; ok {
 				st.fail("one-charge-per-credit", "top-up %s is credited twice: %s and %s", topUp, prev.entry, id)

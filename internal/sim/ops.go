@@ -74,6 +74,12 @@ func (s *Sim) do(step Step) {
 		s.expiryPass()
 	case KindVoid:
 		s.void(step)
+	case KindRefund:
+		s.refundStep(step)
+	case KindRefundPass:
+		s.refundPass()
+	case KindDispute:
+		s.dispute(step)
 	}
 }
 
@@ -542,11 +548,7 @@ func (s *Sim) webhook() {
 	rng := s.step.rng
 	i := rng.IntN(len(s.webhooks))
 	ev := s.webhooks[i]
-	if ev.Charge != nil {
-		s.step.tracef("webhook %s %s for %s (%s %s)", ev.ID, ev.Type, ev.Charge.TopUpID, ev.Charge.ID, ev.Charge.Status)
-	} else {
-		s.step.tracef("webhook %s %s for card %s", ev.ID, ev.Type, ev.Card.ID)
-	}
+	s.step.tracef("webhook %s", describeEvent(ev))
 	s.crashPoint("before a webhook was applied")
 	err := topup.ApplyEvent(s.ctx, engineStore{s, s.proc}, ev, s.backoff, s.log)
 	if err != nil {
@@ -711,6 +713,7 @@ func (s *Sim) quiet() {
 	s.expiryPass()
 	st.allEvents = true
 	s.eventually()
+	s.refundsFinal()
 }
 
 // drain moves the clock by d, delivers every queued webhook once, and
@@ -736,6 +739,7 @@ func (s *Sim) drain(d time.Duration) {
 		}
 		s.clock.Advance(lease + 5*time.Minute + time.Second)
 	}
+	s.drainRefunds()
 	for len(s.webhooks) > 0 {
 		ev := s.webhooks[0]
 		s.webhooks = s.webhooks[1:]
