@@ -184,7 +184,7 @@ func (s *Sim) check() {
 
 	s.checkHolds()
 	s.checkExpiry()
-	if wrote {
+	if wrote && st.refunds {
 		s.checkRefunds()
 	}
 	for _, a := range s.accounts {

@@ -546,6 +546,7 @@ func (s *Sim) webhook() {
 		return
 	}
 	rng := s.step.rng
+	s.step.refunds = true
 	i := rng.IntN(len(s.webhooks))
 	ev := s.webhooks[i]
 	s.step.tracef("webhook %s", describeEvent(ev))
@@ -679,6 +680,7 @@ func (s *Sim) advance(d time.Duration) {
 func (s *Sim) quiet() {
 	s.stats.Quiet++
 	st := s.step
+	st.refunds = true
 	st.faults, st.crashOK = false, false
 	open := s.openTopUps()
 	s.stripe.advance(true)

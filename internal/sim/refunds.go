@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/topup/topup/internal/apperr"
@@ -26,6 +27,9 @@ type refundBook struct {
 	// accts are the accounts that had a refund asked for or a dispute
 	// opened: the refunded-within-amount check reads theirs.
 	accts []string
+	// topUps are the top-ups a refund was asked for: the refunds all
+	// come from the client's requests.
+	topUps []string
 	// sent are the refund requests the client sent, which it may send
 	// again (a replay).
 	sent []refund.Request
@@ -37,6 +41,12 @@ type clawKey struct {
 }
 
 func newRefundBook() refundBook { return refundBook{entries: map[clawKey][]string{}} }
+
+func (b *refundBook) asked(topUp string) {
+	if !slices.Contains(b.topUps, topUp) {
+		b.topUps = append(b.topUps, topUp)
+	}
+}
 
 func (b *refundBook) touch(acct string) {
 	for _, a := range b.accts {
@@ -94,6 +104,7 @@ func (h refundStore) RetryRefund(ctx context.Context, id string, at time.Time) e
 // RunOnce takes it up once its lease ran out.
 func (s *Sim) refundStep(step Step) {
 	rng := s.step.rng
+	s.step.refunds = true
 	var req refund.Request
 	if len(s.rf.sent) > 0 && rng.IntN(6) == 0 {
 		req = s.rf.sent[rng.IntN(len(s.rf.sent))]
@@ -120,6 +131,7 @@ func (s *Sim) refundStep(step Step) {
 		}
 		s.rf.sent = append(s.rf.sent, req)
 		s.rf.touch(c.acct)
+		s.rf.asked(id)
 		s.step.tracef("refund %s of top-up %s of %s (explicit %v)", req.IdempotencyKey, id, req.Amount.Format(cur), req.Explicit)
 	}
 	s.crashPoint("before CreateRefund")
@@ -165,6 +177,7 @@ func mustMinor(units int64, cur money.Currency) money.Amount {
 // refundPass is one pass of the refund worker: the refunds whose lease
 // ran out (their caller died) or whose retry time came.
 func (s *Sim) refundPass() {
+	s.step.refunds = true
 	n, err := s.proc.refunds.RunOnce(s.ctx)
 	if err != nil {
 		s.internal("refund worker pass", err)
@@ -196,6 +209,7 @@ func (s *Sim) drainRefunds() {
 // webhook queue.
 func (s *Sim) dispute(step Step) {
 	rng := s.step.rng
+	s.step.refunds = true
 	var open, all []*sandbox.Charge
 	for _, c := range s.stripe.charges {
 		if _, credited := s.credits[c.TopUpID]; c.Status != payment.Succeeded || !credited {
@@ -283,7 +297,8 @@ func (s *Sim) readClaw(e ledger.Entry) {
 	s.rf.touch(e.AccountID)
 }
 
-// checkRefunds checks, after a step that wrote, every account that had a
+// checkRefunds checks, after a step that may have changed a refund or a
+// dispute (stepState.refunds) and wrote, every account that had a
 // refund or a dispute (refunded-within-amount): what its top-ups' refunds
 // that succeeded and its disputes whose funds were withdrawn and not
 // reinstated add up to is at most the top-up's amount; and a refund that
@@ -315,7 +330,7 @@ func (s *Sim) checkRefunds() {
 // refundsOf is every refund of an account's top-ups.
 func (s *Sim) refundsOf(acct string) []refund.Refund {
 	var out []refund.Refund
-	for _, id := range sortedKeys(s.credits) {
+	for _, id := range s.rf.topUps {
 		if s.credits[id].acct != acct {
 			continue
 		}

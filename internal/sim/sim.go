@@ -269,6 +269,10 @@ type stepState struct {
 	passAt    time.Time // … begun at this time
 	allEvents bool      // credit.expiring may have been written: check every account's events
 	expiredIn []string  // accounts whose expiration entries were read in this step
+	// refunds is set by the steps that may change a refund or a dispute
+	// (refund steps, worker passes, disputes, webhooks, quiet periods):
+	// the refunded-within-amount check reads theirs.
+	refunds bool
 }
 
 type violation struct {
