@@ -398,7 +398,7 @@ func (p *provider) refundFault(c sandbox.Call) sandbox.Fault {
 		return sandbox.Fault{}
 	}
 	var f sandbox.Fault
-	if st.fault(0.05) {
+	if st.fault(0.1) {
 		f.RefundStatus, f.FailureReason = payment.RefundFailed, "declined"
 	}
 	f.Lose = st.fault(0.08)
