@@ -224,22 +224,7 @@ func (s *Sim) dispute(step Step) {
 		return
 	}
 	if len(open) > 0 && rng.IntN(3) > 0 {
-		c := open[rng.IntN(len(open))]
-		outcome := sandbox.OutcomeWon
-		if rng.IntN(2) == 0 {
-			outcome = sandbox.OutcomeLost
-		}
-		d, err := s.stripe.sb.CloseDispute(s.ctx, c.ID, outcome)
-		if err != nil {
-			panic(simError{fmt.Errorf("close dispute of %s: %w", c.ID, err)})
-		}
-		s.stripe.disputes[c.ID] = d
-		if outcome == sandbox.OutcomeWon {
-			s.stats.DisputesWon++
-		} else {
-			s.stats.DisputesLost++
-		}
-		s.step.tracef("dispute %s of %s (%s) closed %s", d.ID, c.TopUpID, c.ID, d.Status)
+		s.closeDispute(open[rng.IntN(len(open))])
 		return
 	}
 	c := all[step.Acct%len(all)]
@@ -257,6 +242,25 @@ func (s *Sim) dispute(step Step) {
 	s.stripe.disputes[c.ID] = d
 	s.rf.touch(s.accountOfTopUp(c.TopUpID))
 	s.step.tracef("dispute %s of %s (%s) opened: %d %s, %s", d.ID, c.TopUpID, c.ID, d.Amount, d.Currency, d.Status)
+}
+
+// closeDispute closes the open dispute of charge c, won or lost.
+func (s *Sim) closeDispute(c *sandbox.Charge) {
+	outcome := sandbox.OutcomeWon
+	if s.step.rng.IntN(2) == 0 {
+		outcome = sandbox.OutcomeLost
+	}
+	d, err := s.stripe.sb.CloseDispute(s.ctx, c.ID, outcome)
+	if err != nil {
+		panic(simError{fmt.Errorf("close dispute of %s: %w", c.ID, err)})
+	}
+	s.stripe.disputes[c.ID] = d
+	if outcome == sandbox.OutcomeWon {
+		s.stats.DisputesWon++
+	} else {
+		s.stats.DisputesLost++
+	}
+	s.step.tracef("dispute %s of %s (%s) closed %s", d.ID, c.TopUpID, c.ID, d.Status)
 }
 
 func (s *Sim) accountOfTopUp(id string) string { return s.credits[id].acct }
@@ -279,8 +283,14 @@ func describeEvent(ev payment.Event) string {
 // readClaw records a refund's or a dispute's entry, or its reversal (by
 // kind and the refund's or dispute's id): each at most once, and a
 // reversal only after its entry (refund-in-ledger-once,
-// dispute-entries-once).
+// dispute-entries-once). No other kind of entry is made in the simulation.
 func (s *Sim) readClaw(e ledger.Entry) {
+	switch e.Kind {
+	case ledger.KindRefund, ledger.KindRefundReversal, ledger.KindDispute, ledger.KindDisputeReversal:
+	default:
+		s.step.fail("idempotent-postings", "entry %s of kind %s, which nothing in the simulation makes", e.ID, e.Kind)
+		return
+	}
 	k := clawKey{e.Kind, e.IdempotencyKey}
 	prev := s.rf.entries[k]
 	s.rf.entries[k] = append(prev, e.ID)
@@ -303,7 +313,10 @@ func (s *Sim) readClaw(e ledger.Entry) {
 // that succeeded and its disputes whose funds were withdrawn and not
 // reinstated add up to is at most the top-up's amount; and a refund that
 // succeeded with something taken has its entry (refund-in-ledger-once).
-func (s *Sim) checkRefunds() {
+func (s *Sim) checkRefunds(wrote bool) {
+	if !wrote || !s.step.refunds {
+		return
+	}
 	for _, acct := range s.rf.accts {
 		out := map[string]money.Amount{}
 		for _, d := range s.disputesOf(acct) {
@@ -370,39 +383,45 @@ func (s *Sim) refundsFinal() {
 		}
 	}
 	seen := map[string]bool{}
-	after := ""
 	s.stats.RefundsSucceeded, s.stats.RefundsFailed = 0, 0
-	for {
-		log, more, err := s.stripe.sb.Refunds(s.ctx, 100, after)
-		if err != nil {
-			panic(simError{err})
+	for _, pr := range s.providerRefunds() {
+		seen[pr.RefundID] = true
+		r, ok := mine[pr.RefundID]
+		want := refund.StatusOf(pr.Status)
+		switch {
+		case !ok:
+			st.fail("refunds-final", "the provider's refund %s (%s, %s) is not a refund Topup has", pr.ID, pr.RefundID, pr.Status)
+		case r.Status != want || r.ProviderID != pr.ID:
+			st.fail("refunds-final", "refund %s is %s (%s) in Topup, %s (%s) at the provider", r.ID, r.Status, r.ProviderID, pr.Status, pr.ID)
 		}
-		for _, pr := range log {
-			seen[pr.RefundID] = true
-			r, ok := mine[pr.RefundID]
-			want := refund.StatusOf(pr.Status)
-			switch {
-			case !ok:
-				st.fail("refunds-final", "the provider's refund %s (%s, %s) is not a refund Topup has", pr.ID, pr.RefundID, pr.Status)
-			case r.Status != want || r.ProviderID != pr.ID:
-				st.fail("refunds-final", "refund %s is %s (%s) in Topup, %s (%s) at the provider", r.ID, r.Status, r.ProviderID, pr.Status, pr.ID)
-			}
-			s.refundEntries(r, want)
-			if want == refund.Succeeded {
-				s.stats.RefundsSucceeded++
-			} else {
-				s.stats.RefundsFailed++
-			}
+		s.refundEntries(r, want)
+		if want == refund.Succeeded {
+			s.stats.RefundsSucceeded++
+		} else {
+			s.stats.RefundsFailed++
 		}
-		if !more || len(log) == 0 {
-			break
-		}
-		after = log[len(log)-1].ID
 	}
 	for _, id := range sortedKeys(mine) {
 		if r := mine[id]; r.Status == refund.Succeeded && !seen[id] {
 			st.fail("refunds-final", "refund %s succeeded in Topup, but the provider never made it", id)
 		}
+	}
+}
+
+// providerRefunds is the provider's refund log, every page of it.
+func (s *Sim) providerRefunds() []sandbox.Refund {
+	var out []sandbox.Refund
+	after := ""
+	for {
+		log, more, err := s.stripe.sb.Refunds(s.ctx, 100, after)
+		if err != nil {
+			panic(simError{err})
+		}
+		out = append(out, log...)
+		if !more || len(log) == 0 {
+			return out
+		}
+		after = log[len(log)-1].ID
 	}
 }
 
