@@ -193,6 +193,14 @@ func add(t *sim.Stats, s sim.Stats) {
 	t.Warnings += s.Warnings
 	t.Voids += s.Voids
 	t.VoidsRefused += s.VoidsRefused
+	t.RefundsAsked += s.RefundsAsked
+	t.RefundsRefused += s.RefundsRefused
+	t.RefundsSucceeded += s.RefundsSucceeded
+	t.RefundsFailed += s.RefundsFailed
+	t.RefundPasses += s.RefundPasses
+	t.Disputes += s.Disputes
+	t.DisputesWon += s.DisputesWon
+	t.DisputesLost += s.DisputesLost
 }
 
 func printRate(w io.Writer, seeds, steps int, took time.Duration, t sim.Stats) {
@@ -205,4 +213,6 @@ func printRate(w io.Writer, seeds, steps int, took time.Duration, t sim.Stats) {
 	fmt.Fprintf(w, "holds: %d made (%d triggering a top-up), %d refused 402, %d captured (%d refused 409), %d released, %d expired; expiry: %d passes, %d warnings, %d expirations; voids: %d (%d refused 409)\n",
 		t.HoldsMade, t.HoldTopUps, t.HoldsRefused, t.HoldsCaptured, t.CapturesRefused, t.HoldsReleased, t.HoldsExpired,
 		t.ExpiryPasses, t.Warnings, t.Expirations, t.Voids, t.VoidsRefused)
+	fmt.Fprintf(w, "refunds: %d asked (%d refused), %d succeeded, %d failed, %d worker passes; disputes: %d opened, %d won, %d lost\n",
+		t.RefundsAsked, t.RefundsRefused, t.RefundsSucceeded, t.RefundsFailed, t.RefundPasses, t.Disputes, t.DisputesWon, t.DisputesLost)
 }

@@ -65,7 +65,8 @@ import (
 //   - every-charge-credited (the end of a quiet period): every charge the
 //     provider made that succeeded is credited (its top-up succeeded).
 //   - funding (grants.go): every negative entry's funding lines add up to
-//     its amount, take the grants in the spending order with overdraft last,
+//     its amount, take the grants in the spending order (a refund's or a
+//     dispute's entry: its top-up's grant first) with overdraft last,
 //     never draw a usage on a grant whose expires_at had come (the debit
 //     expires it first), and an expiration takes exactly its own grant,
 //     expired by then. Operator credits make grants of random categories,
@@ -95,6 +96,25 @@ import (
 //     for the grant it named, and a grant at most one; a void sent again
 //     replays its answer (never 409); a 409 answers only a grant that is
 //     no longer active, or has nothing left, or whose expiry has come.
+//   - refund-in-ledger-once (refunds.go): a refund's entry, and its
+//     reversal, are each in the ledger at most once, a reversal only after
+//     its entry; a refund Topup holds as succeeded has exactly one refund
+//     entry with its id (none when it took nothing: its grant was spent,
+//     expired or voided); at the end of a quiet period, every refund the
+//     provider made that succeeded has its one entry and no reversal, and
+//     a failed one as many reversals as entries.
+//   - refunded-within-amount (refunds.go, after steps that may change
+//     refunds or disputes): for every top-up, its refunds that succeeded
+//     plus what disputes withdrew and did not reinstate is at most its
+//     amount.
+//   - dispute-entries-once (refunds.go): a dispute's entry and its
+//     reversal are each in the ledger at most once, a reversal only after
+//     its entry (verify proves what they take against the disputes' rows).
+//   - refunds-final (the end of a quiet period): no refund is pending, and
+//     the provider's refund log equals Topup's refunds: each refund the
+//     provider made is Topup's (by its id), with the same status and
+//     provider id, and every refund Topup holds as succeeded the provider
+//     made.
 //   - one-open-automatic-top-up (above) also holds while holds take
 //     available below the threshold and trigger top-ups (Stats.HoldTopUps).
 //   - no-internal-error, no-panic: no call of Topup fails with an internal
@@ -107,6 +127,7 @@ func (s *Sim) check() {
 	// nothing (the clock moved, a duplicate webhook, a pass that found
 	// nothing due) it would find what it found after the last one.
 	var vs []ledger.Violation
+	wrote := false
 	mark := s.db.writeMark(s.ctx, store)
 	if mark == "" || mark != s.verified {
 		var err error
@@ -114,6 +135,7 @@ func (s *Sim) check() {
 			panic(simError{fmt.Errorf("verify: %w", err)})
 		}
 		s.verified = mark
+		wrote = true
 	}
 	slices.SortFunc(vs, func(a, b ledger.Violation) int {
 		return cmp.Or(cmp.Compare(a.AccountID, b.AccountID), cmp.Compare(a.Problem, b.Problem))
@@ -169,6 +191,7 @@ func (s *Sim) check() {
 	}
 
 	s.checkGrantsAndHolds(mark)
+	s.checkRefunds(wrote)
 
 	if !st.crashed {
 		for _, ch := range st.answers {
@@ -314,7 +337,7 @@ func (s *Sim) readAccountEntries(acct string) {
 			}
 			s.credits[topUp] = credit{entry: id, acct: acct, amount: amount}
 		default:
-			st.fail("idempotent-postings", "entry %s of kind %s, which nothing in the simulation makes", id, kind)
+			s.readClaw(e)
 		}
 	}
 }

@@ -36,11 +36,24 @@
 //     or voided ones answer 409), input.Void's posting submitted to the
 //     committer; a void answered before, sent again (it replays) or the
 //     same grant voided again under a new key;
+//   - refunds (refunds.go), as POST …/top_ups/{id}/refunds makes them, of
+//     a top-up Topup credited — the whole refundable amount, a part, more
+//     than was paid (400), or a request sent again (a replay) —
+//     CreateRefund, then the refund worker's Attempt (never Request, whose
+//     wait is a timer); the process may die between storing the refund and
+//     calling the provider, and after the provider answered; refund worker
+//     passes (refund.Worker.RunOnce) take up what a dead process left once
+//     its lease ran out, and retry unknown outcomes with the same key;
+//   - disputes at the provider (the sandbox's Dispute and CloseDispute) of
+//     a credited top-up's charge: opened (funds withdrawn at once), closed
+//     won (funds reinstated) or lost;
 //   - engine steps: Engine.RunOnce, Engine.Sweep — never Start, timers or
 //     goroutines; Engine.Resume when a process starts;
 //   - provider webhooks delivered through topup.ApplyEvent, any queued one
 //     (out of order, hours late), some more than once, some before the
-//     answer to the charge request they are about;
+//     answer to the charge request they are about; the sandbox's refund.*
+//     and charge.dispute.* events (its Config.Events) join the same queue,
+//     under the sandbox's own event ids;
 //   - the customer answering 3-D Secure (on Topup's action page, or with
 //     Stripe.js), failing it, ignoring it, or answering a stale page;
 //   - the clock (clock.Manual) moving seconds, minutes, hours, past the
@@ -49,7 +62,7 @@
 //     hour of a month or of the year);
 //   - a crash between steps;
 //   - a quiet period, in which faults stop and every top-up must be
-//     decided; it ends with an expiry pass.
+//     decided and every refund final; it ends with an expiry pass.
 //
 // The client of holds, captures and voids (holds.go) remembers what it
 // sent and what it was answered, across crashes; what a crash left
@@ -67,7 +80,9 @@
 // declines and slow ("processing") charges decided later, and faults
 // decided by the step's random source — a 503 before anything is charged,
 // a request that lands after the caller gave up, an answer lost after
-// charging — and the webhooks Stripe sends. Its memory is Stripe's and
+// charging; for refunds a 503, a refund the bank fails at once (pending,
+// then failed by event), an answer lost after refunding — and the
+// webhooks Stripe sends. Its memory is Stripe's and
 // survives every crash of Topup; it is the ground truth the invariants
 // compare the ledger with.
 //

@@ -86,7 +86,7 @@ func (s *Sim) checkFunding(e ledger.Entry) {
 		if e.Kind != ledger.KindExpiration && expired {
 			st.fail("funding", "entry %s at %s draws on grant %s, which expired at %s", e.ID, e.CreatedAt, g.ID, g.ExpiresAt)
 		}
-		if prev != nil && ledger.SpendsBefore(&g, prev) < 0 {
+		if prev != nil && spendsBefore(e.Kind, &g, prev) < 0 {
 			st.fail("funding", "entry %s takes grant %s after %s, against the spending order", e.ID, g.ID, prev.ID)
 		}
 		prev = &g
@@ -94,4 +94,14 @@ func (s *Sim) checkFunding(e ledger.Entry) {
 	if sum != -e.Amount {
 		st.fail("funding", "entry %s of %s is funded by lines adding up to %s", e.ID, micros(int64(e.Amount)), micros(int64(sum)))
 	}
+}
+
+// spendsBefore is the spending order of an entry of kind k's grant lines:
+// ledger.SpendsBefore, except for a refund or a dispute, which takes its
+// top-up's grant first (ledger.Wallet.Claw) and then any order.
+func spendsBefore(k ledger.Kind, a, b *ledger.Grant) int {
+	if k == ledger.KindRefund || k == ledger.KindDispute {
+		return 0
+	}
+	return ledger.SpendsBefore(a, b)
 }

@@ -82,6 +82,12 @@ func (s *Sim) doCredit(step Step) {
 		s.expiryPass()
 	case KindVoid:
 		s.void(step)
+	case KindRefund:
+		s.refundStep(step)
+	case KindRefundPass:
+		s.refundPass()
+	case KindDispute:
+		s.dispute(step)
 	}
 }
 
@@ -548,13 +554,10 @@ func (s *Sim) webhook() {
 		return
 	}
 	rng := s.step.rng
+	s.step.refunds = true
 	i := rng.IntN(len(s.webhooks))
 	ev := s.webhooks[i]
-	if ev.Charge != nil {
-		s.step.tracef("webhook %s %s for %s (%s %s)", ev.ID, ev.Type, ev.Charge.TopUpID, ev.Charge.ID, ev.Charge.Status)
-	} else {
-		s.step.tracef("webhook %s %s for card %s", ev.ID, ev.Type, ev.Card.ID)
-	}
+	s.step.tracef("webhook %s", describeEvent(ev))
 	s.crashPoint("before a webhook was applied")
 	err := topup.ApplyEvent(s.ctx, engineStore{s, s.proc}, ev, s.backoff, s.log)
 	if err != nil {
@@ -685,6 +688,7 @@ func (s *Sim) advance(d time.Duration) {
 func (s *Sim) quiet() {
 	s.stats.Quiet++
 	st := s.step
+	st.refunds = true
 	st.faults, st.crashOK = false, false
 	open := s.openTopUps()
 	s.stripe.advance(true)
@@ -719,6 +723,7 @@ func (s *Sim) quiet() {
 	s.expiryPass()
 	st.allEvents = true
 	s.eventually()
+	s.refundsFinal()
 }
 
 // drain moves the clock by d, delivers every queued webhook once, and
@@ -744,6 +749,7 @@ func (s *Sim) drain(d time.Duration) {
 		}
 		s.clock.Advance(lease + 5*time.Minute + time.Second)
 	}
+	s.drainRefunds()
 	for len(s.webhooks) > 0 {
 		ev := s.webhooks[0]
 		s.webhooks = s.webhooks[1:]

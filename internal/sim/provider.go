@@ -76,12 +76,15 @@ type provider struct {
 	late      []lateRequest
 	decisions []decision
 	misuse    []string // keys reused with other parameters
-	landing   bool     // a late request is landing: no faults but its outcome
-	at        time.Time
+	// disputes are the disputes opened at the provider, by charge, as
+	// the provider last answered about them.
+	disputes map[string]payment.Dispute
+	landing  bool // a late request is landing: no faults but its outcome
+	at       time.Time
 }
 
 func newProvider(s *Sim) *provider {
-	p := &provider{s: s, kinds: map[string]cardKind{}, byID: map[string]*sandbox.Charge{}, byKey: map[string]*sandbox.Charge{}}
+	p := &provider{s: s, kinds: map[string]cardKind{}, byID: map[string]*sandbox.Charge{}, byKey: map[string]*sandbox.Charge{}, disputes: map[string]payment.Dispute{}}
 	p.ids = ids.NewSeeded(p, s.cfg.Seed^0x57121e)
 	return p
 }
@@ -108,7 +111,7 @@ func (p *provider) open(ctx context.Context, dir string) (close func(), err erro
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("sim: open the provider's database: %w", err)
 	}
-	p.sb = sandbox.New(store.Sandbox, sandbox.Config{Clock: p, IDs: p.ids, Hook: p})
+	p.sb = sandbox.New(store.Sandbox, sandbox.Config{Clock: p, IDs: p.ids, Hook: p, Events: p.event})
 	return func() {
 		store.Close()
 		os.RemoveAll(dir)
@@ -188,6 +191,9 @@ func (p *provider) refused(req payment.ChargeRequest, err error) {
 // after charging. A look-up, a cancel or a search: a 503.
 func (p *provider) Fault(c sandbox.Call) sandbox.Fault {
 	st := p.s.step
+	if c.Op == sandbox.OpRefund {
+		return p.refundFault(c)
+	}
 	if c.Op != sandbox.OpCharge {
 		if st.fault(0.03) {
 			st.tracef("provider: 503 on %s %s", c.Op, c.ID)
@@ -340,15 +346,69 @@ func (p *provider) FindCharge(ctx context.Context, customerID, topUpID string) (
 	return ch, ok, err
 }
 
-// Refund is the sandbox's. The simulation does not drive refunds yet, so
-// the sandbox sends their events nowhere (no Config.Events).
+// Refund is the sandbox's, with crash points of Topup before the request
+// leaves and after the provider refunded, before the answer; the hook
+// decides its faults (Fault), and the sandbox's refund events go to the
+// webhook queue (event) before it answers.
 func (p *provider) Refund(ctx context.Context, req payment.RefundRequest) (payment.Refund, error) {
-	return p.sb.Refund(ctx, req)
+	p.s.crashPoint("before the refund request left")
+	re, err := p.sb.Refund(ctx, req)
+	if errors.Is(err, sandbox.ErrKeyReused) {
+		p.misuse = append(p.misuse, req.IdempotencyKey)
+	}
+	if err != nil {
+		p.s.step.tracef("provider: refund %s of %s: %v", req.RefundID, req.ChargeID, err)
+		return re, err
+	}
+	p.s.step.tracef("provider: refund %s is %s (%s) of %s: %d %s", req.RefundID, re.ID, re.Status, req.ChargeID, re.Amount, re.Currency)
+	return re, nil
 }
 
-// FindRefund is the sandbox's.
+// FindRefund is the sandbox's, after a crash point.
 func (p *provider) FindRefund(ctx context.Context, chargeID, refundID string) (payment.Refund, bool, error) {
-	return p.sb.FindRefund(ctx, chargeID, refundID)
+	p.s.crashPoint("before a refund lookup")
+	re, ok, err := p.sb.FindRefund(ctx, chargeID, refundID)
+	if err == nil {
+		p.s.step.tracef("provider: lookup of refund %s finds %v (%s %s)", refundID, ok, re.ID, re.Status)
+	}
+	return re, ok, err
+}
+
+// event is the sandbox's sink of refund and dispute events: it notes what
+// the provider now says of each refund and dispute, and queues the event
+// for delivery by webhook steps (out of order, duplicated), under the id
+// the sandbox gave it.
+func (p *provider) event(_ context.Context, ev payment.Event) error {
+	p.s.step.tracef("provider: sends %s", describeEvent(ev))
+	p.s.queueEvent(ev)
+	return nil
+}
+
+// refundFault is how a refund request misbehaves: a 503 before anything
+// is refunded, a refund the bank fails at once (created pending, then
+// failed), an answer lost after refunding with a crash point of Topup in
+// between.
+func (p *provider) refundFault(c sandbox.Call) sandbox.Fault {
+	st := p.s.step
+	switch {
+	case st.fault(0.04):
+		st.tracef("provider: 503 before refunding %s", c.Refund.RefundID)
+		return sandbox.Fault{Refuse: fmt.Errorf("%w: 503 Service Unavailable", payment.ErrUnknownOutcome)}
+	case c.Replay:
+		return sandbox.Fault{}
+	}
+	var f sandbox.Fault
+	if st.fault(0.1) {
+		f.RefundStatus, f.FailureReason = payment.RefundFailed, "declined"
+	}
+	f.Lose = st.fault(0.08)
+	f.During = func() {
+		p.s.crashPoint("after the provider refunded, before the answer")
+		if f.Lose {
+			st.tracef("provider: answer to refund %s lost after refunding", c.Refund.RefundID)
+		}
+	}
+	return f
 }
 
 // authenticate is the customer's answer to 3-D Secure, given to the

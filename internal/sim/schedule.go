@@ -37,11 +37,14 @@ const (
 	KindRelease                 // a hold released (ReleaseHold)
 	KindExpiry                  // one pass of the expiry worker (expiry.Worker.RunOnce), its sweeps through the committer
 	KindVoid                    // the operator's void of a grant submitted to the committer
+	KindRefund                  // a refund of a succeeded top-up: CreateRefund, then the worker's Attempt (refunds.go)
+	KindRefundPass              // one pass of the refund worker (refund.Worker.RunOnce)
+	KindDispute                 // a dispute of a credited top-up's charge opened, or closed won or lost, at the provider
 	numKinds
 )
 
 var kindNames = [numKinds]string{"usage", "batch", "retry", "commit", "credit", "settings", "card+", "card-", "default",
-	"manual", "run", "sweep", "webhook", "3ds", "clock", "crash", "quiet", "setup", "hold", "capture", "release", "expiry", "void"}
+	"manual", "run", "sweep", "webhook", "3ds", "clock", "crash", "quiet", "setup", "hold", "capture", "release", "expiry", "void", "refund", "refunds", "dispute"}
 
 func (k Kind) String() string {
 	if k < numKinds {
@@ -56,6 +59,7 @@ var weights = [numKinds]int{
 	KindCardRemove: 16, KindCardDefault: 8, KindManual: 25, KindRunOnce: 170, KindSweep: 25, KindWebhook: 110,
 	KindCustomer: 45, KindClock: 110, KindCrash: 18, KindQuiet: 3,
 	KindHold: 40, KindCapture: 30, KindRelease: 12, KindExpiry: 25, KindVoid: 14,
+	KindRefund: 14, KindRefundPass: 10, KindDispute: 9,
 }
 
 // Step is one step of a schedule. Its parameters are fixed when the

@@ -20,6 +20,7 @@ import (
 	"github.com/topup/topup/internal/ledger"
 	"github.com/topup/topup/internal/money"
 	"github.com/topup/topup/internal/payment"
+	"github.com/topup/topup/internal/refund"
 	"github.com/topup/topup/internal/sqlstore"
 	"github.com/topup/topup/internal/topup"
 )
@@ -121,6 +122,15 @@ type Stats struct {
 	Warnings        int // credit.expiring events written
 	Voids           int // voids answered
 	VoidsRefused    int // voids refused 409: the grant was no longer active or had nothing left
+
+	RefundsAsked     int // refunds stored (CreateRefund, not replays)
+	RefundsRefused   int // … refused: 400 on amount, 409 while a dispute is open
+	RefundsSucceeded int // refunds the provider made that succeeded (at the end of the run)
+	RefundsFailed    int // refunds that failed (the provider refused, or failed them later)
+	RefundPasses     int // refund worker passes that attempted something
+	Disputes         int // disputes opened at the provider
+	DisputesWon      int // … closed won (funds reinstated)
+	DisputesLost     int // … closed lost
 }
 
 // Engine settings of every run; the back-off is chosen by the seed.
@@ -212,7 +222,8 @@ type Sim struct {
 	voided      map[string]string  // grant → its void entry
 	sentGrant   map[postKey]string // a void's key → the grant it named
 
-	hb holdBook // what the client knows of holds, captures and voids
+	hb holdBook   // what the client knows of holds, captures and voids
+	rf refundBook // what the checks know of refunds and disputes (refunds.go)
 
 	stats    Stats
 	verified string // the database's write mark when Verify last found it clean
@@ -239,6 +250,9 @@ type process struct {
 	// expiry is the expiry worker, never started: expiry steps call its
 	// RunOnce.
 	expiry *expiry.Worker
+	// refunds is the refund worker, never started: refund steps call its
+	// Attempt and RunOnce.
+	refunds *refund.Worker
 }
 
 // stepState is one step's randomness, trace and findings.
@@ -255,6 +269,10 @@ type stepState struct {
 	passAt    time.Time // … begun at this time
 	allEvents bool      // credit.expiring may have been written: check every account's events
 	expiredIn []string  // accounts whose expiration entries were read in this step
+	// refunds is set by the steps that may change a refund or a dispute
+	// (refund steps, worker passes, disputes, webhooks, quiet periods):
+	// the refunded-within-amount check reads theirs.
+	refunds bool
 }
 
 type violation struct {
@@ -303,7 +321,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 func RunSteps(ctx context.Context, cfg Config, steps []Step) (Result, error) {
 	s := &Sim{cfg: cfg, ctx: ctx, acked: map[postKey]ack{}, first: map[postKey]int64{},
 		seen: map[string]int64{}, byKey: map[postKey]string{}, credits: map[string]credit{}, grants: map[string]ledger.Grant{}, status: map[string]topup.Status{},
-		expirations: map[string]map[string]string{}, voided: map[string]string{}, sentGrant: map[postKey]string{}, hb: newHoldBook(),
+		expirations: map[string]map[string]string{}, voided: map[string]string{}, sentGrant: map[postKey]string{}, hb: newHoldBook(), rf: newRefundBook(),
 		fp: sha256.New(), trace: cfg.Trace}
 	res := Result{Seed: cfg.Seed}
 	s.stripe = newProvider(s)
@@ -417,6 +435,7 @@ func (s *Sim) start(seed uint64) (*process, error) {
 	p.engine = topup.NewEngine(engineStore{s, p}, s.stripe, topup.Config{RetryBackoff: s.backoff, Lease: lease, UnknownRetry: unknownRetry,
 		ReclaimOnStart: s.db.kind == "sqlite", Clock: s.clock, Logger: s.log})
 	p.expiry = s.newExpiryWorker(p)
+	p.refunds = refund.NewWorker(refundStore{s, p}, s.stripe, refund.Config{Lease: lease, UnknownRetry: unknownRetry, Clock: s.clock, Logger: s.log})
 	if err := p.engine.Resume(s.ctx); err != nil {
 		store.Close()
 		return nil, fmt.Errorf("resume engine: %w", err)
@@ -635,8 +654,12 @@ func (s *Sim) emit(typ string, ch payment.Charge) {
 // queueEvent queues a provider webhook, sometimes twice or three times
 // (Stripe delivers at least once).
 func (s *Sim) queueEvent(ev payment.Event) {
-	s.evSeq++
-	ev.ID, ev.Created = fmt.Sprintf("evt_%d", s.evSeq), s.stripe.Now()
+	if ev.ID == "" {
+		// The sandbox names its refund and dispute events itself (the
+		// same ids when it sends them again); charges' are named here.
+		s.evSeq++
+		ev.ID, ev.Created = fmt.Sprintf("evt_%d", s.evSeq), s.stripe.Now()
+	}
 	copies := 1
 	if s.step.fault(0.2) {
 		copies += 1 + s.step.rng.IntN(2)
