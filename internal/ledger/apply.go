@@ -158,12 +158,6 @@ func (a *AccountState) apply(now time.Time, newID func(string) string, p *Postin
 	if p.HoldID != "" {
 		return a.capture(now, newID, p, plan)
 	}
-	if p.Amount > 0 && !p.Terms.ExpiresAt.IsZero() && !p.Terms.ExpiresAt.After(now) {
-		// The edge checked expires_at when the request came; by the time
-		// its group commits the moment may have passed, and a grant made
-		// already expired would be active with nothing to expire it.
-		return Entry{}, apperr.Invalidf("expires_at", "must be in the future: it passed before the credit was recorded")
-	}
 	return a.post(now, newID, p, true, plan)
 }
 

@@ -280,25 +280,3 @@ func TestHolds(t *testing.T) {
 }
 
 func ptr(n int64) *int64 { return &n }
-
-// TestCreditExpiringBeforeItIsRecorded: a credit whose expires_at passed
-// between the edge's check and its group's commit is refused, and changes
-// nothing: a grant made already expired would stay active.
-func TestCreditExpiringBeforeItIsRecorded(t *testing.T) {
-	t.Parallel()
-	n := 0
-	newID := func(p string) string { n++; return fmt.Sprintf("%s_%d", p, n) }
-	acct := &ledger.AccountState{Account: ledger.Account{ID: "a", Balance: units(5), Status: ledger.Active}, LastSeq: 1, Turnover: units(5)}
-	acct.Wallet = ledger.NewWallet(nil, 0)
-	p := ledger.Posting{AccountID: "a", Kind: ledger.KindCredit, Amount: units(10), IdempotencyKey: "c1", Call: ledger.ScopeCredit,
-		Terms: ledger.GrantTerms{Category: ledger.Promotional, Priority: 10, ExpiresAt: t0}}
-	plan := ledger.Apply(t0, newID, map[string]*ledger.AccountState{"a": acct}, nil, []ledger.Posting{p})
-	if e := apperr.As(plan.Results[0].Err); e == nil || e.Code != apperr.Invalid || e.Field != "expires_at" || len(plan.Entries) != 0 || len(plan.Grants) != 0 || acct.Balance != units(5) {
-		t.Fatalf("a credit expiring at the moment it is recorded: %+v, entries %d, grants %d, balance %v", plan.Results[0], len(plan.Entries), len(plan.Grants), acct.Balance)
-	}
-	p.Terms.ExpiresAt = t0.Add(time.Microsecond)
-	p.IdempotencyKey = "c2"
-	if plan := ledger.Apply(t0, newID, map[string]*ledger.AccountState{"a": acct}, nil, []ledger.Posting{p}); plan.Results[0].Err != nil {
-		t.Fatalf("a credit expiring a microsecond later: %v", plan.Results[0].Err)
-	}
-}
