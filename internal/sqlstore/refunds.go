@@ -23,11 +23,13 @@ type Refunds struct{ *core }
 
 const refundCols = `id, account_id, top_up_id, amount, status, reason, COALESCE(provider_id, ''), taken, created_at, completed_at`
 
-func scanRefund(r rowScanner) (refund.Refund, error) {
+// scanRefund reads refundCols, then into extra whatever the query selects
+// after them (the request hash, for a replay).
+func scanRefund(r rowScanner, extra ...any) (refund.Refund, error) {
 	var out refund.Refund
 	var status string
 	var created, completed int64
-	err := r.Scan(&out.ID, &out.AccountID, &out.TopUpID, &out.Amount, &status, &out.Reason, &out.ProviderID, &out.Taken, &created, &completed)
+	err := r.Scan(append([]any{&out.ID, &out.AccountID, &out.TopUpID, &out.Amount, &status, &out.Reason, &out.ProviderID, &out.Taken, &created, &completed}, extra...)...)
 	out.Status, out.CreatedAt = refund.Status(status), fromMicros(created)
 	if completed != 0 {
 		out.CompletedAt = fromMicros(completed)
@@ -53,7 +55,7 @@ func (s *Refunds) CreateRefund(ctx context.Context, req refund.Request) (out ref
 			return err
 		}
 		var hash string
-		out, err = scanRefundWithHash(tx.QueryRowContext(ctx, `SELECT `+refundCols+`, request_hash FROM refunds WHERE account_id = $1 AND idempotency_key = $2`,
+		out, err = scanRefund(tx.QueryRowContext(ctx, `SELECT `+refundCols+`, request_hash FROM refunds WHERE account_id = $1 AND idempotency_key = $2`,
 			req.AccountID, req.IdempotencyKey), &hash)
 		if err == nil {
 			if hash != req.Hash() {
@@ -84,18 +86,6 @@ lease_until, created_at) VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9, 
 		return err
 	})
 	return out, replayed, err
-}
-
-func scanRefundWithHash(r *sql.Row, hash *string) (refund.Refund, error) {
-	var out refund.Refund
-	var status string
-	var created, completed int64
-	err := r.Scan(&out.ID, &out.AccountID, &out.TopUpID, &out.Amount, &status, &out.Reason, &out.ProviderID, &out.Taken, &created, &completed, hash)
-	out.Status, out.CreatedAt = refund.Status(status), fromMicros(created)
-	if completed != 0 {
-		out.CompletedAt = fromMicros(completed)
-	}
-	return out, err
 }
 
 // tallyTx is what refunds and disputes did to a top-up of amount so far.
