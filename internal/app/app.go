@@ -6,6 +6,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -126,6 +127,12 @@ func (cfg *Config) defaults() {
 	}
 }
 
+// defaultCommitWorkers is how many group commits run at once on
+// PostgreSQL unless TOPUP_COMMIT_WORKERS says otherwise: while one group
+// waits on its round trips and its WAL flush, the others plan and write,
+// and PostgreSQL's own group commit merges their flushes.
+const defaultCommitWorkers = 4
+
 // build makes the committer, the provider, the engine, the notifier, the
 // API and the console, and the HTTP server that serves the last two.
 func build(cfg Config, store *sqlstore.DB, ln net.Listener) (*App, error) {
@@ -134,7 +141,7 @@ func build(cfg Config, store *sqlstore.DB, ln net.Listener) (*App, error) {
 	metrics := httpapi.NewMetrics(prometheus.NewRegistry())
 	store.ObserveRetries(log, metrics.ObserveRetry)
 	sqlite := store.DialectName() == "sqlite"
-	workers := 2
+	workers := cmp.Or(set.CommitWorkers, defaultCommitWorkers)
 	if sqlite {
 		workers = 1 // one writer
 	}

@@ -69,6 +69,10 @@ type Settings struct {
 	// looks for grants to expire or warn of (zero: the worker's default,
 	// 30s; at most 1m, the contract's bound).
 	ExpiryInterval time.Duration
+	// CommitWorkers is TOPUP_COMMIT_WORKERS: how many group commits run at
+	// once on PostgreSQL, each for its own share of the accounts (zero: the
+	// default, 4; SQLite has one writer and always uses one).
+	CommitWorkers int
 }
 
 // ReadSettings reads the operator's environment (getenv) for --payments
@@ -145,6 +149,14 @@ func (s *Settings) variables() []variable {
 		{"TOPUP_BUSINESS_NAME", text(&s.Business.Name, "TOPUP_BUSINESS_NAME", 200)},
 		{"TOPUP_BUSINESS_ADDRESS", text(&s.Business.Address, "TOPUP_BUSINESS_ADDRESS", 1000)},
 		{"TOPUP_BUSINESS_TAX_ID", text(&s.Business.TaxID, "TOPUP_BUSINESS_TAX_ID", 100)},
+		{"TOPUP_COMMIT_WORKERS", func(v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 64 {
+				return fmt.Errorf("TOPUP_COMMIT_WORKERS must be a whole number from 1 to 64, not %q", v)
+			}
+			s.CommitWorkers = n
+			return nil
+		}},
 		{"TOPUP_EXPIRY_INTERVAL", func(v string) error {
 			// Expiry is noticed within one minute of expires_at.
 			err := duration(&s.ExpiryInterval, "TOPUP_EXPIRY_INTERVAL must be a Go duration from 1s to 1m, such as 30s, not %q", true)(v)

@@ -106,6 +106,9 @@ type Config struct {
 	// run, so that the cost of Grants over BaselineGrants is read on a
 	// machine whose load is the same for both.
 	BaselineGrants int
+	// CommitWorkers is TOPUP_COMMIT_WORKERS for the bench's instance (0:
+	// the default; PostgreSQL only).
+	CommitWorkers int
 }
 
 // benchConfig is a Config checked and read.
@@ -127,6 +130,7 @@ type benchConfig struct {
 	sandboxLatency time.Duration
 	grants         int
 	baselineGrants int
+	commitWorkers  int
 }
 
 // Validate refuses a Config that makes no run, naming the flag.
@@ -139,7 +143,7 @@ func (c Config) read() (benchConfig, error) {
 	cfg := benchConfig{db: c.DB, accounts: c.Accounts, clients: c.Clients, duration: c.Duration, batchSize: c.BatchSize,
 		batchClients: c.BatchClients, phases: map[string]bool{}, cpuProfile: c.CPUProfile, alertsBudgets: c.AlertsBudgets,
 		amountText: c.Amount, autoTopUp: c.AutoTopUp, sandboxLatency: c.SandboxLatency, grants: max(c.Grants, 1),
-		baselineGrants: c.BaselineGrants}
+		baselineGrants: c.BaselineGrants, commitWorkers: c.CommitWorkers}
 	amt, amtErr := money.Parse(c.Amount)
 	cfg.amount = amt
 	switch {
@@ -151,6 +155,8 @@ func (c Config) read() (benchConfig, error) {
 		return cfg, errors.New("--sandbox-latency only matters with --auto-top-up")
 	case cfg.duration <= 0:
 		return cfg, errors.New("--duration must be above zero")
+	case cfg.commitWorkers < 0 || cfg.commitWorkers > 64:
+		return cfg, errors.New("--commit-workers must be from 1 to 64 (0: the default)")
 	}
 	if err := c.checkCounts(); err != nil {
 		return cfg, err
@@ -272,7 +278,8 @@ func (b *bench) run(ctx context.Context, stderr io.Writer) error {
 
 	// The bench's instance is the sandbox's, with the charge latency asked
 	// for; the other settings are the defaults.
-	set := app.Settings{Payments: "sandbox", SandboxLatency: b.cfg.sandboxLatency, RetryBackoff: time.Hour, MaxTarget: 10_000 * money.MicrosPerUnit}
+	set := app.Settings{Payments: "sandbox", SandboxLatency: b.cfg.sandboxLatency, RetryBackoff: time.Hour, MaxTarget: 10_000 * money.MicrosPerUnit,
+		CommitWorkers: b.cfg.commitWorkers}
 	a, err := app.New(app.Config{Addr: "127.0.0.1:0", AdminKeyHash: ledger.HashKey(b.adminKey), Logger: app.NewLogger(stderr, slog.LevelWarn), Settings: set}, store)
 	if err != nil {
 		store.Close()

@@ -230,6 +230,12 @@ func (b *bulk) UpsertDaily(ctx context.Context, tx *sql.Tx, rows []sqlstore.Dail
 }
 
 // LoadGrants does nothing: LockAccounts read the grants (LockColumns).
+// Write runs each kind of row's statement in turn: on SQLite a statement
+// costs no round trip.
+func (b *bulk) Write(ctx context.Context, tx *sql.Tx, w sqlstore.Writes) error {
+	return sqlstore.WriteEach(ctx, tx, b, w)
+}
+
 func (b *bulk) LoadGrants(context.Context, *sql.Tx, []string, func(*sql.Rows) error) error {
 	return nil
 }

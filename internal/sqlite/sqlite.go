@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"net/url"
 	"runtime"
+	"strconv"
 	"strings"
 
 	"modernc.org/sqlite"
@@ -66,6 +67,9 @@ func dsn(path string, write bool) string {
 	}
 	if write {
 		q.Set("_txlock", "immediate")
+		// The checkpointer's connection checkpoints; the writer only when
+		// the WAL passes the backstop (checkpoint.go).
+		q.Add("_pragma", "wal_autocheckpoint("+strconv.Itoa(walBackstop)+")")
 	}
 	// The path is a URI path: escape what would end it early.
 	path = strings.NewReplacer("%", "%25", "?", "%3F", "#", "%23").Replace(path)
@@ -102,5 +106,13 @@ func Open(ctx context.Context, path string, c clock.Clock, g *ids.Generator) (*s
 		read.Close()
 		return nil, fmt.Errorf("prepare sqlite statements: %w", err)
 	}
-	return sqlstore.New(write, read, Dialect, b, c, g), nil
+	cp, err := startCheckpointer(path)
+	if err != nil {
+		write.Close()
+		read.Close()
+		return nil, fmt.Errorf("open sqlite checkpointer: %w", err)
+	}
+	db := sqlstore.New(write, read, Dialect, b, c, g)
+	db.OnClose(cp.Close)
+	return db, nil
 }

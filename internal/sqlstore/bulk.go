@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"fmt"
 
 	"github.com/topup/topup/internal/debit"
 	"github.com/topup/topup/internal/ledger"
@@ -49,6 +50,48 @@ type Bulk interface {
 	// UpsertDaily folds rows into their account-day's totals with
 	// DailyUpsert.
 	UpsertDaily(ctx context.Context, tx *sql.Tx, rows []DailyRow) error
+	// Write writes what one ledger transaction changed (a debit group, a
+	// settled top-up, a refund or dispute), as the methods above would in
+	// the order of Writes' fields: SQLite's runs them one by one;
+	// PostgreSQL's sends them as one statement, one round trip.
+	Write(ctx context.Context, tx *sql.Tx, w Writes) error
+}
+
+// Writes are the rows one ledger transaction writes, for Bulk.Write.
+type Writes struct {
+	// NewGrants are inserted, ChangedGrants' remaining and status updated.
+	NewGrants, ChangedGrants []*ledger.Grant
+	Entries                  []ledger.Entry
+	// Records are the idempotency rows, created at Now.
+	Records []ledger.IdemRecord
+	// Balances are the touched accounts, updated at Now.
+	Balances []*ledger.AccountState
+	// Daily are the account-day totals the entries add to.
+	Daily []DailyRow
+	// Now is the transaction's time in microseconds.
+	Now int64
+}
+
+// WriteEach is Bulk.Write for a database that sends each kind of row in a
+// statement of its own.
+func WriteEach(ctx context.Context, tx *sql.Tx, b Bulk, w Writes) error {
+	steps := []struct {
+		what string
+		run  func() error
+	}{
+		{"insert grants", func() error { return b.InsertGrants(ctx, tx, w.NewGrants) }},
+		{"update grants", func() error { return b.UpdateGrants(ctx, tx, w.ChangedGrants) }},
+		{"insert entries", func() error { return b.InsertEntries(ctx, tx, w.Entries) }},
+		{"insert idempotency keys", func() error { return b.InsertRecords(ctx, tx, w.Records, w.Now) }},
+		{"update balances", func() error { return b.UpdateBalances(ctx, tx, w.Balances, w.Now) }},
+		{"record daily totals", func() error { return b.UpsertDaily(ctx, tx, w.Daily) }},
+	}
+	for _, st := range steps {
+		if err := st.run(); err != nil {
+			return fmt.Errorf("%s: %w", st.what, err)
+		}
+	}
+	return nil
 }
 
 // lockAccountColumns are the account's columns of LockColumns.

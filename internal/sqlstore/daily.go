@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"slices"
 	"time"
@@ -10,9 +9,9 @@ import (
 	"github.com/topup/topup/internal/ledger"
 )
 
-// recordDaily folds new entries into their account-day totals: one upsert
+// dailyRows folds new entries into their account-day totals: one upsert
 // row per account and day, whatever the number of entries.
-func (s *core) recordDaily(ctx context.Context, tx *sql.Tx, entries []ledger.Entry) error {
+func dailyRows(entries []ledger.Entry) []DailyRow {
 	if len(entries) == 0 {
 		return nil
 	}
@@ -55,10 +54,7 @@ func (s *core) recordDaily(ctx context.Context, tx *sql.Tx, entries []ledger.Ent
 	for i, k := range keys {
 		rows[i] = *byKey[k]
 	}
-	if err := s.bulk.UpsertDaily(ctx, tx, rows); err != nil {
-		return fmt.Errorf("record daily totals: %w", err)
-	}
-	return nil
+	return rows
 }
 
 func compare(a, b string) int {

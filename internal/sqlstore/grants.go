@@ -86,9 +86,9 @@ func decodeWallet(accountID, s string) ([]*ledger.Grant, error) {
 	return out, nil
 }
 
-// writeGrants inserts the grants a plan made and writes back the others its
-// wallets changed (remaining and status).
-func (s *core) writeGrants(ctx context.Context, tx *sql.Tx, made []*ledger.Grant, accounts map[string]*ledger.AccountState) error {
+// changedGrants are the grants of accounts' wallets whose remaining or
+// status changed, less those just made (inserted whole).
+func changedGrants(made []*ledger.Grant, accounts map[string]*ledger.AccountState) []*ledger.Grant {
 	var changed []*ledger.Grant
 	isNew := make(map[string]bool, len(made))
 	for _, g := range made {
@@ -104,13 +104,7 @@ func (s *core) writeGrants(ctx context.Context, tx *sql.Tx, made []*ledger.Grant
 			}
 		}
 	}
-	if err := s.bulk.InsertGrants(ctx, tx, made); err != nil {
-		return fmt.Errorf("insert grants: %w", err)
-	}
-	if err := s.bulk.UpdateGrants(ctx, tx, changed); err != nil {
-		return fmt.Errorf("update grants: %w", err)
-	}
-	return nil
+	return changed
 }
 
 // GrantArgs are a grant's values in GrantColumns order, for the bulk

@@ -115,22 +115,10 @@ func (s *core) writePlan(ctx context.Context, tx *sql.Tx, plan *debit.Plan, now 
 			return err
 		}
 	}
-	if err := s.writeGrants(ctx, tx, plan.Grants, plan.State().Accounts); err != nil {
-		return err
-	}
 	if err := s.writeHolds(ctx, tx, plan.Holds, plan.State().Accounts, now); err != nil {
 		return err
 	}
-	if err := s.insertEntries(ctx, tx, plan.Entries); err != nil {
-		return err
-	}
-	if err := s.insertRecords(ctx, tx, plan.Records, micros(now)); err != nil {
-		return err
-	}
-	if err := s.updateBalances(ctx, tx, plan.State().Accounts, micros(now)); err != nil {
-		return err
-	}
-	return s.recordDaily(ctx, tx, plan.Entries)
+	return s.writeLedger(ctx, tx, plan.Grants, plan.State().Accounts, plan.Entries, plan.Records, now)
 }
 
 func (s *core) loadIdempotency(ctx context.Context, tx *sql.Tx, postings []ledger.Posting) (map[ledger.IdemKey]ledger.Stored, error) {
@@ -255,29 +243,21 @@ func (l *locked) scan(rows *sql.Rows) error {
 	return nil
 }
 
-func (s *core) insertEntries(ctx context.Context, tx *sql.Tx, entries []ledger.Entry) error {
-	if err := s.bulk.InsertEntries(ctx, tx, entries); err != nil {
-		return fmt.Errorf("insert entries: %w", err)
-	}
-	return nil
-}
-
-func (s *core) insertRecords(ctx context.Context, tx *sql.Tx, recs []ledger.IdemRecord, now int64) error {
-	if err := s.bulk.InsertRecords(ctx, tx, recs, now); err != nil {
-		return fmt.Errorf("insert idempotency keys: %w", err)
-	}
-	return nil
-}
-
-func (s *core) updateBalances(ctx context.Context, tx *sql.Tx, accounts map[string]*ledger.AccountState, now int64) error {
-	touched := make([]*ledger.AccountState, 0, len(accounts))
+// writeLedger writes what a ledger transaction changed, in one Bulk.Write:
+// the grants it made and those whose remaining or status changed, its
+// entries and idempotency records, the touched accounts' balances and the
+// daily totals its entries add to.
+func (s *core) writeLedger(ctx context.Context, tx *sql.Tx, made []*ledger.Grant, accounts map[string]*ledger.AccountState,
+	entries []ledger.Entry, recs []ledger.IdemRecord, now time.Time) error {
+	w := Writes{NewGrants: made, ChangedGrants: changedGrants(made, accounts), Entries: entries, Records: recs,
+		Daily: dailyRows(entries), Now: micros(now)}
 	for _, a := range accounts {
 		if a.Touched {
-			touched = append(touched, a)
+			w.Balances = append(w.Balances, a)
 		}
 	}
-	if err := s.bulk.UpdateBalances(ctx, tx, touched, now); err != nil {
-		return fmt.Errorf("update balances: %w", err)
+	if err := s.bulk.Write(ctx, tx, w); err != nil {
+		return fmt.Errorf("write %d entries: %w", len(entries), err)
 	}
 	return nil
 }

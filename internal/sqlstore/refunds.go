@@ -184,17 +184,7 @@ func (s *core) writeClaw(ctx context.Context, tx *sql.Tx, c *clawState, e *ledge
 		grants = append(grants, made)
 	}
 	accts := map[string]*ledger.AccountState{c.acct.ID: &c.acct}
-	if err := s.writeGrants(ctx, tx, grants, accts); err != nil {
-		return err
-	}
-	entries := []ledger.Entry{*e}
-	if err := s.insertEntries(ctx, tx, entries); err != nil {
-		return err
-	}
-	if err := s.recordDaily(ctx, tx, entries); err != nil {
-		return err
-	}
-	return s.updateBalances(ctx, tx, accts, micros(now))
+	return s.writeLedger(ctx, tx, grants, accts, []ledger.Entry{*e}, nil, now)
 }
 
 // ApplyRefund applies the provider's word on a refund, once, whatever

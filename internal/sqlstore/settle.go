@@ -135,17 +135,7 @@ func (s *core) credit(ctx context.Context, tx *sql.Tx, acct *ledger.AccountState
 	if err != nil {
 		return err
 	}
-	if err := s.writeGrants(ctx, tx, []*ledger.Grant{grant}, map[string]*ledger.AccountState{acct.ID: acct}); err != nil {
-		return err
-	}
-	entries := []ledger.Entry{entry}
-	if err := s.insertEntries(ctx, tx, entries); err != nil {
-		return err
-	}
-	if err := s.recordDaily(ctx, tx, entries); err != nil {
-		return err
-	}
-	return s.updateBalances(ctx, tx, map[string]*ledger.AccountState{acct.ID: acct}, micros(now))
+	return s.writeLedger(ctx, tx, []*ledger.Grant{grant}, map[string]*ledger.AccountState{acct.ID: acct}, []ledger.Entry{entry}, nil, now)
 }
 
 // writeTopUp writes what an outcome may change of a top-up, and releases

@@ -105,7 +105,8 @@ type DB struct {
 	*Sandbox
 	*Console
 	*Refunds
-	core *core
+	core    *core
+	closers []func() error
 }
 
 // New returns the stores of one database, writing through write and
@@ -151,9 +152,17 @@ func (d *DB) Ping(ctx context.Context) error { return d.core.read.PingContext(ct
 // only the ledger.
 func (s *Ledger) Ping(ctx context.Context) error { return s.read.PingContext(ctx) }
 
-// Close closes both pools.
+// OnClose adds fn to what Close runs before it closes the pools: a
+// database's own background work (SQLite's checkpointer) stops there.
+func (d *DB) OnClose(fn func() error) { d.closers = append(d.closers, fn) }
+
+// Close stops what OnClose registered and closes both pools.
 func (d *DB) Close() error {
-	err := d.core.write.Close()
+	var err error
+	for _, fn := range d.closers {
+		err = errors.Join(err, fn())
+	}
+	err = errors.Join(err, d.core.write.Close())
 	if d.core.read != d.core.write {
 		err = errors.Join(err, d.core.read.Close())
 	}
