@@ -39,6 +39,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (bench.Config, error) {
 		", target "+bench.AutoTarget+") over a grant of "+bench.AutoGrant.String()+", and report the top-ups and the time from crossing to credit")
 	fs.IntVar(&cfg.Grants, "grants", 1, "split each account's opening credit into this many grants (promotional, paid expiring in a year, paid for ever, in turn), 1 to 10")
 	fs.IntVar(&cfg.BaselineGrants, "baseline-grants", 0, "also run the single and batch phases on as many accounts again whose credit is split into this many grants, in the same run (e.g. --grants 3 --baseline-grants 1)")
+	fs.IntVar(&cfg.Replicas, "replicas", 1, "instances serving the load on one PostgreSQL, each with its own pool, committer and workers (1 to 8)")
 	fs.IntVar(&cfg.CommitWorkers, "commit-workers", 0, "group commits at once on PostgreSQL (as TOPUP_COMMIT_WORKERS; 0: the default)")
 	fs.DurationVar(&cfg.SandboxLatency, "sandbox-latency", 0, "how long each sandbox charge takes (as TOPUP_SANDBOX_LATENCY); needs --auto-top-up")
 	if err := fs.Parse(args); err != nil {

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/topup/topup/internal/pgtest"
 )
 
 // TestBenchSmoke runs a tiny `topup bench` end to end, so that the command
@@ -51,12 +53,38 @@ func TestBenchFlags(t *testing.T) {
 		{"--grants", "11"},
 		{"--grants", "-1"},
 		{"--grants", "3", "--baseline-grants", "11"},
+		{"--replicas", "2"}, // SQLite has one writer process
+		{"--replicas", "9", "--db", "postgres://127.0.0.1/x"},
+		{"--replicas", "2", "--auto-top-up", "--db", "postgres://127.0.0.1/x"},
+		{"--commit-workers", "65"},
 		{"extra"},
 	} {
 		var stdout, stderr bytes.Buffer
 		err := run(t.Context(), append([]string{"bench"}, args...), func(string) string { return "" }, &stdout, &stderr)
 		if !errors.Is(err, errUsage) {
 			t.Errorf("bench %v: got %v, want a usage error", args, err)
+		}
+	}
+}
+
+// TestBenchReplicas runs the bench with two instances on one PostgreSQL
+// schema and four commit loops each, the clients alternating between them:
+// the ledger they wrote together verifies clean, with each balance matching
+// the debits answered.
+func TestBenchReplicas(t *testing.T) {
+	t.Parallel()
+	var stdout, stderr bytes.Buffer
+	err := run(t.Context(), []string{"bench", "--db", pgtest.Schema(t), "--replicas", "2", "--commit-workers", "4", "--duration", "500ms",
+		"--accounts", "20", "--clients", "4", "--phases", "single,batch", "--batch-size", "100", "--batch-clients", "2"},
+		func(string) string { return "" }, &stdout, &stderr)
+	out := stdout.String()
+	t.Logf("stdout:\n%s\nstderr:\n%s", out, stderr.String())
+	if err != nil {
+		t.Fatalf("bench: %v", err)
+	}
+	for _, want := range []string{"2 replicas", "\nsingle ", "\nbatch ", "verify: clean", "balances: each of 20 accounts"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q", want)
 		}
 	}
 }

@@ -133,6 +133,16 @@ func (cfg *Config) defaults() {
 // and PostgreSQL's own group commit merges their flushes.
 const defaultCommitWorkers = 4
 
+// CommitWorkers is how many commit loops an instance on dialect runs when
+// TOPUP_COMMIT_WORKERS is configured (zero: unset): one on SQLite, which
+// has one writer.
+func CommitWorkers(dialect string, configured int) int {
+	if dialect == "sqlite" {
+		return 1
+	}
+	return cmp.Or(configured, defaultCommitWorkers)
+}
+
 // build makes the committer, the provider, the engine, the notifier, the
 // API and the console, and the HTTP server that serves the last two.
 func build(cfg Config, store *sqlstore.DB, ln net.Listener) (*App, error) {
@@ -141,10 +151,7 @@ func build(cfg Config, store *sqlstore.DB, ln net.Listener) (*App, error) {
 	metrics := httpapi.NewMetrics(prometheus.NewRegistry())
 	store.ObserveRetries(log, metrics.ObserveRetry)
 	sqlite := store.DialectName() == "sqlite"
-	workers := cmp.Or(set.CommitWorkers, defaultCommitWorkers)
-	if sqlite {
-		workers = 1 // one writer
-	}
+	workers := CommitWorkers(store.DialectName(), set.CommitWorkers)
 	committer := ledger.NewCommitter(store.Ledger, ledger.CommitterConfig{Workers: workers, OnCommit: metrics.ObserveCommit, Logger: log})
 	publicURL := set.PublicURL
 	if publicURL == "" {

@@ -53,7 +53,7 @@ func (r *benchPhase) pct(q float64) time.Duration {
 	return r.lat[max(0, min(i, len(r.lat)-1))]
 }
 
-func (b *bench) phases(ctx context.Context, apiURL string) (results []*benchPhase, err error) {
+func (b *bench) phases(ctx context.Context) (results []*benchPhase, err error) {
 	if b.cfg.cpuProfile != "" {
 		f, ferr := os.Create(b.cfg.cpuProfile)
 		if ferr != nil {
@@ -80,7 +80,7 @@ func (b *bench) phases(ctx context.Context, apiURL string) (results []*benchPhas
 			r, err = b.trivialPhase(ctx)
 		default:
 			var rs []*benchPhase
-			rs, err = b.debitPhases(ctx, apiURL, name)
+			rs, err = b.debitPhases(ctx, name)
 			results = append(results, rs...)
 		}
 		done()
@@ -101,7 +101,7 @@ func (b *bench) phases(ctx context.Context, apiURL string) (results []*benchPhas
 // runs it on both sets of accounts in the order A B B A, each for half the
 // duration, and merges each set's halves: a load that drifts during the run
 // (the machine's other work, the database growing) weighs on both alike.
-func (b *bench) debitPhases(ctx context.Context, apiURL, name string) ([]*benchPhase, error) {
+func (b *bench) debitPhases(ctx context.Context, name string) ([]*benchPhase, error) {
 	run := func() *benchPhase {
 		if name == "single" {
 			return b.drive(ctx, "single", strconv.Itoa(b.cfg.clients), b.cfg.clients, 1, b.singleRequest())
@@ -109,7 +109,7 @@ func (b *bench) debitPhases(ctx context.Context, apiURL, name string) ([]*benchP
 		return b.drive(ctx, "batch", fmt.Sprintf("%d×%d", b.cfg.batchClients, b.cfg.batchSize), b.cfg.batchClients, 1000, b.batchRequest())
 	}
 	if b.cfg.baselineGrants == 0 {
-		r, err := b.measured(ctx, apiURL, run)
+		r, err := b.measured(ctx, run)
 		return []*benchPhase{r}, err
 	}
 	defer func(d time.Duration) { b.cfg.duration, b.offset, b.pass = d, 0, 0 }(b.cfg.duration)
@@ -117,7 +117,7 @@ func (b *bench) debitPhases(ctx context.Context, apiURL, name string) ([]*benchP
 	sets := map[int]*benchPhase{}
 	for i, offset := range []int{0, b.cfg.accounts, b.cfg.accounts, 0} {
 		b.offset, b.pass = offset, i
-		r, err := b.measured(ctx, apiURL, run)
+		r, err := b.measured(ctx, run)
 		if err != nil {
 			return nil, err
 		}
@@ -191,13 +191,13 @@ type benchCommits struct {
 // meanwhile, read from /metrics before and after: it tells whether the
 // single writer was busy all along (the database bounds the rate) or idle
 // (HTTP and the handlers do).
-func (b *bench) measured(ctx context.Context, apiURL string, phase func() *benchPhase) (*benchPhase, error) {
-	before, err := b.commitTotals(ctx, apiURL)
+func (b *bench) measured(ctx context.Context, phase func() *benchPhase) (*benchPhase, error) {
+	before, err := b.commitTotals(ctx)
 	if err != nil {
 		return nil, err
 	}
 	r := phase()
-	after, err := b.commitTotals(ctx, apiURL)
+	after, err := b.commitTotals(ctx)
 	if err != nil {
 		return r, err
 	}
@@ -205,16 +205,23 @@ func (b *bench) measured(ctx context.Context, apiURL string, phase func() *bench
 	return r, nil
 }
 
-// commitTotals reads the group-commit histograms' sums and counts from the
-// instance's /metrics.
-func (b *bench) commitTotals(ctx context.Context, apiURL string) (benchCommits, error) {
-	var st benchCommits
-	err := b.scrape(ctx, apiURL, map[string]*float64{
-		"topup_commit_group_postings_count":       &st.groups,
-		"topup_commit_group_postings_sum":         &st.postings,
-		"topup_commit_group_duration_seconds_sum": &st.seconds,
-	})
-	return st, err
+// commitTotals reads the group-commit histograms' sums and counts from
+// every instance's /metrics, added up.
+func (b *bench) commitTotals(ctx context.Context) (benchCommits, error) {
+	var total benchCommits
+	for _, u := range b.urls {
+		var st benchCommits
+		err := b.scrape(ctx, u, map[string]*float64{
+			"topup_commit_group_postings_count":       &st.groups,
+			"topup_commit_group_postings_sum":         &st.postings,
+			"topup_commit_group_duration_seconds_sum": &st.seconds,
+		})
+		if err != nil {
+			return total, err
+		}
+		total.groups, total.postings, total.seconds = total.groups+st.groups, total.postings+st.postings, total.seconds+st.seconds
+	}
+	return total, nil
 }
 
 // scrape reads the instance's /metrics (Prometheus text format) into the
@@ -391,7 +398,7 @@ func (b *bench) singleRequest() benchRequest {
 	return func(ctx context.Context, c *benchClient) int {
 		acct := c.account()
 		key := string(b.key(make([]byte, 0, 32), 's', c))
-		res, err := b.api.RecordUsage(ctx, b.accounts[acct], client.UsageParams{Amount: amount, IdempotencyKey: key})
+		res, err := b.apis[c.id%len(b.apis)].RecordUsage(ctx, b.accounts[acct], client.UsageParams{Amount: amount, IdempotencyKey: key})
 		switch {
 		case err != nil:
 			c.fail("POST %s: %v", b.paths[acct], err)
@@ -417,7 +424,7 @@ func (b *bench) batchRequest() benchRequest {
 			accts[i] = c.account()
 			events[i] = client.BatchEvent{AccountID: b.accounts[accts[i]], Amount: amount, IdempotencyKey: string(b.key(make([]byte, 0, 32), 'b', c))}
 		}
-		out, err := b.api.RecordUsageBatch(ctx, events)
+		out, err := b.apis[c.id%len(b.apis)].RecordUsageBatch(ctx, events)
 		switch {
 		case err != nil:
 			c.fail("POST /v1/usage/batch: %v", err)

@@ -100,13 +100,9 @@ func (b *bench) printGrantsCost(results []*benchPhase) {
 	fmt.Fprintf(b.out, "grants: rate with %d grants / with %d (≥ 0.90): %s\n", b.cfg.grants, b.cfg.baselineGrants, strings.Join(parts, "; "))
 }
 
-// committerWorkers mirrors startInstance: one writer on SQLite, two
-// commit loops on PostgreSQL.
+// committerWorkers is how many commit loops the instances run.
 func (b *bench) committerWorkers(dialect string) int {
-	if dialect == "postgres" {
-		return 2
-	}
-	return 1
+	return app.CommitWorkers(dialect, b.cfg.commitWorkers) * max(len(b.urls), 1)
 }
 
 func benchVerdict(ok bool) string {
