@@ -35,15 +35,18 @@ type Store interface {
 	ApplyRefund(ctx context.Context, w Word) (Refund, bool, error)
 	// RetryRefund releases a pending refund's claim until at.
 	RetryRefund(ctx context.Context, id string, at time.Time) error
+	// RenewRefund extends a pending refund's claim to until.
+	RenewRefund(ctx context.Context, id string, until time.Time) error
 }
 
 // Config tunes the worker; zero values take the defaults.
 type Config struct {
 	// Interval is how often the worker looks for due refunds (5s).
 	Interval time.Duration
-	// Lease is how long a claim keeps other replicas' workers away (2m):
-	// a refund whose worker died is taken up again after it. It is longer
-	// than CallTimeout, so that a live attempt is never taken over.
+	// Lease is how long a claim keeps other replicas' workers away unless
+	// renewed (TOPUP_WORKER_LEASE, 10s): a refund whose worker died is
+	// taken up again after it. The worker renews its claim every third of
+	// it while the provider call runs, so a slow call keeps it.
 	Lease time.Duration
 	// Batch is the most refunds one claim takes (32).
 	Batch int
@@ -74,7 +77,7 @@ func (c *Config) defaults() {
 		c.CallTimeout = 30 * time.Second
 	}
 	if c.Lease <= 0 {
-		c.Lease = max(2*time.Minute, 2*c.CallTimeout)
+		c.Lease = 10 * time.Second
 	}
 	if c.Batch <= 0 {
 		c.Batch = 32
@@ -131,7 +134,9 @@ func (w *Worker) Start() {
 		t := time.NewTicker(w.cfg.Interval)
 		defer t.Stop()
 		for {
-			ctx, cancel := context.WithTimeout(context.Background(), w.cfg.Lease)
+			// A pass attempts up to Batch refunds, each call bounded by
+			// CallTimeout.
+			ctx, cancel := context.WithTimeout(context.Background(), time.Duration(w.cfg.Batch+1)*w.cfg.CallTimeout)
 			n, err := w.RunOnce(ctx)
 			cancel()
 			if err != nil {
@@ -287,6 +292,7 @@ func (w *Worker) Attempt(ctx context.Context, d Due) (Refund, error) {
 func (w *Worker) ask(ctx context.Context, d Due) (payment.Refund, error) {
 	ctx, cancel := context.WithTimeout(ctx, w.cfg.CallTimeout)
 	defer cancel()
+	defer w.renew(ctx, d.ID)()
 	if d.ProviderID != "" || w.cfg.Clock.Now().Sub(d.CreatedAt) >= KeyTTL {
 		re, found, err := w.find(ctx, d)
 		switch {
@@ -315,6 +321,36 @@ func (w *Worker) ask(ctx context.Context, d Due) (payment.Refund, error) {
 		return payment.Refund{}, ferr
 	}
 	return payment.Refund{}, err
+}
+
+// renew extends the claim on refund id every third of the lease until the
+// returned function is called: a provider call slower than the lease does
+// not let another replica take the refund up meanwhile (it would send the
+// same key, so nothing would be refunded twice, but the work would be).
+// The claim is renewed at once too: a refund claimed in a batch may have
+// waited its turn.
+func (w *Worker) renew(ctx context.Context, id string) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(w.cfg.Lease / 3)
+		defer t.Stop()
+		for {
+			if err := w.store.RenewRefund(ctx, id, w.cfg.Clock.Now().Add(w.cfg.Lease)); err != nil && ctx.Err() == nil {
+				w.cfg.Logger.Warn("refund: renew the claim", "refund_id", id, "err", err)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
 }
 
 // find looks d up at the provider by its id. An unknown charge

@@ -1,6 +1,7 @@
 package refund_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -30,6 +31,9 @@ type refundFaults struct {
 	script  []sandbox.Fault
 	refunds []sandbox.Call
 	finds   int
+	// hold, when set, makes the next Refund call wait for it to close,
+	// after telling held: a provider call in flight.
+	hold, held chan struct{}
 }
 
 func (f *refundFaults) Script(steps ...sandbox.Fault) {
@@ -43,6 +47,13 @@ func (f *refundFaults) Fault(c sandbox.Call) sandbox.Fault {
 	defer f.mu.Unlock()
 	switch c.Op {
 	case sandbox.OpRefund:
+		if hold, held := f.hold, f.held; hold != nil {
+			f.hold, f.held = nil, nil
+			f.mu.Unlock()
+			close(held)
+			<-hold
+			f.mu.Lock()
+		}
 		f.refunds = append(f.refunds, c)
 		if len(f.script) > 0 {
 			step := f.script[0]
@@ -261,6 +272,81 @@ func TestRefundCrashBeforeCalling(t *testing.T) {
 		e.Clock.Advance(time.Hour)
 		if n := w.runOnce(a); n != 0 {
 			t.Fatalf("a succeeded refund was attempted again: %d", n)
+		}
+		w.settled("25.00")
+	})
+}
+
+// renewals is a refund.Store that tells each claim renewal.
+type renewals struct {
+	refund.Store
+	until chan time.Time
+}
+
+func (r renewals) RenewRefund(ctx context.Context, id string, until time.Time) error {
+	err := r.Store.RenewRefund(ctx, id, until)
+	if err == nil {
+		select {
+		case r.until <- until:
+		default:
+		}
+	}
+	return err
+}
+
+// TestRefundClaimRenewed: a provider call slower than the lease keeps its
+// claim, renewed while it runs, so that another replica's worker does not
+// take the refund up meanwhile; the refund is made once.
+func TestRefundClaimRenewed(t *testing.T) {
+	t.Parallel()
+	topuptest.Run(t, func(t *testing.T, e *topuptest.Env) {
+		w := newWorld(t, e)
+		req := w.req("")
+		req.Lease = time.Second
+		r, _, err := w.Store.CreateRefund(t.Context(), req) // and then the process died
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.Clock.Advance(2 * time.Second)
+		const lease = 300 * time.Millisecond
+		spy := renewals{Store: w.Store.Refunds, until: make(chan time.Time, 64)}
+		a := refund.NewWorker(spy, w.sb, refund.Config{Clock: w.Clock, Lease: lease, Logger: topuptest.Logger(t, slog.LevelInfo)})
+		b := w.worker(func(c *refund.Config) { c.Lease = lease })
+		hold, held := make(chan struct{}), make(chan struct{})
+		w.faults.mu.Lock()
+		w.faults.hold, w.faults.held = hold, held
+		w.faults.mu.Unlock()
+		attempted := make(chan int, 1)
+		go func() {
+			n, _ := a.RunOnce(context.Background())
+			attempted <- n
+		}()
+		<-held // a's provider call is in flight
+		// Far past a's claim: only a renewal made after this keeps it.
+		e.Clock.Advance(10 * lease)
+		now := e.Clock.Now()
+		deadline := time.After(10 * time.Second)
+		for renewed := false; !renewed; {
+			select {
+			case until := <-spy.until:
+				renewed = until.After(now)
+			case <-deadline:
+				close(hold)
+				t.Fatal("the claim was not renewed while the provider call ran")
+			}
+		}
+		if n := w.runOnce(b); n != 0 {
+			t.Errorf("another worker took up a refund whose provider call was running: %d", n)
+		}
+		close(hold)
+		if n := <-attempted; n != 1 {
+			t.Fatalf("a attempted %d refunds, want 1", n)
+		}
+		if got := w.refunds(); len(got) != 1 || got[0].ID != r.ID || got[0].Status != refund.Succeeded {
+			t.Fatalf("refunds %+v", got)
+		}
+		if calls, _ := w.sameKey(r.ID); calls != 1 {
+			t.Fatalf("%d Refund calls, want 1", calls)
 		}
 		w.settled("25.00")
 	})

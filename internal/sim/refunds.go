@@ -90,6 +90,10 @@ func (h refundStore) ApplyRefund(ctx context.Context, w refund.Word) (refund.Ref
 	return engineStore(h).ApplyRefund(ctx, w)
 }
 
+func (h refundStore) RenewRefund(ctx context.Context, id string, until time.Time) error {
+	return h.p.store.RenewRefund(ctx, id, until)
+}
+
 func (h refundStore) RetryRefund(ctx context.Context, id string, at time.Time) error {
 	h.s.crashPoint("before RetryRefund")
 	return h.p.store.RetryRefund(ctx, id, at)

@@ -418,6 +418,16 @@ t.charge_id, a.currency FROM refunds r JOIN top_ups t ON t.id = r.top_up_id JOIN
 	return d, err
 }
 
+// RenewRefund extends a pending refund's claim to until (never shortens
+// it).
+func (s *Refunds) RenewRefund(ctx context.Context, id string, until time.Time) error {
+	_, err := s.write.ExecContext(ctx, `UPDATE refunds SET lease_until = $1 WHERE id = $2 AND status = 'pending' AND lease_until < $1`, micros(until), id)
+	if err != nil {
+		return fmt.Errorf("renew the claim on refund %s: %w", id, err)
+	}
+	return nil
+}
+
 // RetryRefund releases a pending refund's claim and sets when the worker
 // asks the provider again (after an unknown outcome, or to learn what
 // became of a refund the provider left pending).
