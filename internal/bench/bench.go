@@ -405,36 +405,44 @@ func (b *bench) setupAccounts(ctx context.Context, store *sqlstore.DB, g *ids.Ge
 	b.accounts = make([]string, m)
 	b.paths = make([]string, m)
 	b.accepted = make([]atomic.Int64, m)
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	errs := make([]error, 8)
-	for w := range errs {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= m || ctx.Err() != nil {
-					return
+	// Accounts are made a thousand to a transaction (a million accounts
+	// would otherwise cost a million syncs), their keys hashed on every
+	// core.
+	usd, err := money.LookupCurrency("usd")
+	if err != nil {
+		return err
+	}
+	const chunk = 1000
+	for start := 0; start < m; start += chunk {
+		n := min(chunk, m-start)
+		accts, keys := make([]ledger.Account, n), make([]ledger.APIKey, n)
+		var wg sync.WaitGroup
+		for w := range runtime.GOMAXPROCS(0) {
+			wg.Go(func() {
+				for j := w; j < n; j += runtime.GOMAXPROCS(0) {
+					a := ledger.Account{ID: g.New(ids.Account), Email: fmt.Sprintf("bench-%s-%d@example.com", b.runID, start+j),
+						Currency: usd, Status: ledger.Active, CreatedAt: time.Now()}
+					key := ledger.NewKey(ledger.AccountKeyPrefix)
+					accts[j], keys[j] = a, ledger.DefaultKey(a, ledger.HashKey(key), ledger.KeyPrefix(key))
 				}
-				email := fmt.Sprintf("bench-%s-%d@example.com", b.runID, i)
-				a, _, err := ledger.NewAccount(ctx, store, g, clock.System, email, "usd")
-				if err != nil {
-					errs[w] = fmt.Errorf("bench: create account %d: %w", i, err)
-					return
-				}
-				b.accounts[i] = a.ID
-				b.paths[i] = "/v1/accounts/" + a.ID + "/usage"
-				if b.cfg.alertsBudgets {
-					if err := benchWatch(ctx, store, a.ID); err != nil {
-						errs[w] = fmt.Errorf("bench: alerts and budget of account %d: %w", i, err)
-						return
-					}
+			})
+		}
+		wg.Wait()
+		if err := store.CreateAccounts(ctx, accts, keys); err != nil {
+			return fmt.Errorf("bench: create accounts: %w", err)
+		}
+		for j, a := range accts {
+			b.accounts[start+j] = a.ID
+			b.paths[start+j] = "/v1/accounts/" + a.ID + "/usage"
+			if b.cfg.alertsBudgets {
+				if err := benchWatch(ctx, store, a.ID); err != nil {
+					return fmt.Errorf("bench: alerts and budget of account %d: %w", start+j, err)
 				}
 			}
-		})
-	}
-	wg.Wait()
-	if err := errors.Join(append(errs, ctx.Err())...); err != nil {
-		return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 	}
 	return b.creditAccounts(ctx, store)
 }
