@@ -68,6 +68,7 @@ var suite = []struct {
 	{"Post/SameKeyOtherRequestConflicts", testPostConflict},
 	{"Post/KeyRepeatedInsideOneGroup", testPostKeyRepeatedInGroup},
 	{"Post/ScopesAreIndependent", testPostScopes},
+	{"Post/UsageKeyRetention", testUsageKeyRetention},
 	{"Post/UnknownAccountSpoilsNothingElse", testPostUnknownAccount},
 	{"Post/ClosedAccountRefuses", testPostClosedAccount},
 	{"Post/BalanceOverflowRefused", testPostOverflow},
