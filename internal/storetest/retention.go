@@ -4,10 +4,13 @@ import (
 	"database/sql"
 	"io/fs"
 	"slices"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/topup/topup/internal/ledger"
+	"github.com/topup/topup/internal/money"
 	"github.com/topup/topup/internal/retention"
 	"github.com/topup/topup/internal/sqlstore"
 )
@@ -173,4 +176,69 @@ func UsageKeyRetentionUpgrades(t *testing.T, old *sql.DB, files fs.FS, reopen fu
 	if u, c := idemKeys(t, s.DB(), "acct_1", ledger.ScopeUsage), idemKeys(t, s.DB(), "acct_1", ledger.ScopeCredit); len(u) != 0 || !slices.Equal(c, []string{"c1"}) {
 		t.Errorf("after the pass: usage keys %v, credit keys %v; want none and c1", u, c)
 	}
+}
+
+// testUsageKeyPruneRace: requests repeating old usage keys while a pass
+// deletes them, with no account lock between the two, each either replay
+// their first answer or debit once anew; none fails, no key is left with
+// two rows, the new rows outlive the pass, and the ledger stays clean.
+func testUsageKeyPruneRace(t *testing.T, f *fixture) {
+	const keys, clients = 120, 4
+	a := f.account("race@example.com")
+	f.postOK(credit(a.ID, amt(t, "1000"), "c"))
+	first := make([]ledger.Result, keys)
+	for i := range keys {
+		first[i] = f.postOK(usage(a.ID, amt(t, "1"), "k"+strconv.Itoa(i)))
+	}
+	start := f.balance(a.ID)
+	f.advance(24*time.Hour + time.Second)
+	w := f.retainer(retention.Config{Retention: 24 * time.Hour, Batch: 5})
+
+	var wg sync.WaitGroup
+	var pass retention.Pass
+	var passErr error
+	wg.Go(func() { pass, passErr = w.RunOnce(ctx(t)) })
+	results := make([]ledger.Result, keys)
+	errs := make([]error, keys)
+	for c := range clients {
+		wg.Go(func() {
+			for i := c; i < keys; i += clients {
+				res, err := f.s.Post(ctx(t), []ledger.Posting{usage(a.ID, amt(t, "1"), "k"+strconv.Itoa(i))})
+				if err == nil {
+					results[i], err = res[0], res[0].Err
+				}
+				errs[i] = err
+			}
+		})
+	}
+	wg.Wait()
+	if passErr != nil {
+		t.Fatalf("the pass: %v", passErr)
+	}
+	debited := 0
+	for i := range keys {
+		switch r := results[i]; {
+		case errs[i] != nil:
+			t.Errorf("k%d during the pass: %v", i, errs[i])
+		case r.Replayed && r.EntryID == first[i].EntryID:
+		case !r.Replayed && r.EntryID != first[i].EntryID:
+			debited++
+		default:
+			t.Errorf("k%d during the pass: %+v, want a replay of %s or a new debit", i, r, first[i].EntryID)
+		}
+	}
+	t.Logf("during the pass (%d pruned in %d chunks): %d keys debited anew, %d replayed", pass.Pruned, pass.Chunks, debited, keys-debited)
+	if got, want := f.balance(a.ID), start-money.Amount(debited)*amt(t, "1"); got != want {
+		t.Errorf("balance %s after %d new debits, want %s", got.Format(usd), debited, want.Format(usd))
+	}
+	// What the pass missed (keys replayed before it reached them) the next
+	// one deletes; the rows of the new debits stay.
+	rest := f.prune(w)
+	if pass.Pruned+rest.Pruned != keys {
+		t.Errorf("pruned %d then %d, want the %d old keys once each", pass.Pruned, rest.Pruned, keys)
+	}
+	if got := idemKeys(t, f.s.DB(), a.ID, ledger.ScopeUsage); len(got) != debited {
+		t.Errorf("%d usage keys left, want the %d of the new debits", len(got), debited)
+	}
+	f.verifyClean()
 }

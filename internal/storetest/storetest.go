@@ -69,6 +69,7 @@ var suite = []struct {
 	{"Post/KeyRepeatedInsideOneGroup", testPostKeyRepeatedInGroup},
 	{"Post/ScopesAreIndependent", testPostScopes},
 	{"Post/UsageKeyRetention", testUsageKeyRetention},
+	{"Post/UsageKeyPruneRace", testUsageKeyPruneRace},
 	{"Post/UnknownAccountSpoilsNothingElse", testPostUnknownAccount},
 	{"Post/ClosedAccountRefuses", testPostClosedAccount},
 	{"Post/BalanceOverflowRefused", testPostOverflow},
