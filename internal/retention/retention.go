@@ -230,7 +230,7 @@ func (w *Worker) RunOnce(ctx context.Context) (Pass, error) {
 	if p.Pruned > 0 {
 		level = slog.LevelInfo
 	}
-	w.cfg.Logger.Log(ctx, level, "idempotency retention pass", "pruned", p.Pruned, "chunks", p.Chunks,
+	w.cfg.Logger.Log(ctx, level, "usage idempotency keys pruned", "pruned", p.Pruned, "chunks", p.Chunks,
 		"before", p.Before.UTC().Format(time.RFC3339), "took", time.Since(start).Round(time.Millisecond))
 	return p, nil
 }
