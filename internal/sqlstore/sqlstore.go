@@ -41,6 +41,13 @@ type Dialect struct {
 	// WriteMark is a query answering a value that changes whenever the
 	// database is written (Store.WriteMark); empty when it has none.
 	WriteMark string
+	// PruneUsageKeys deletes up to $2 usage idempotency rows created
+	// before $1, oldest first, through the partial index of UsageScopes.
+	// The two differ in how the DELETE finds the rows its subquery picked:
+	// PostgreSQL's planner would join them to the table by a scan of the
+	// whole table (it did, measured on 200,000 rows), so it takes them by
+	// their address (ctid); SQLite looks each up by its primary key.
+	PruneUsageKeys string
 	// RetryReason names an error after which a transaction may simply be
 	// run again ("busy", "serialization_failure", "deadlock"), and is ""
 	// for every other error.
