@@ -30,8 +30,8 @@ func TestMain(m *testing.M) {
 }
 
 // TestSoak is `topup soak` in short: 3 replicas of this binary as `topup
-// serve` on one PostgreSQL, a few hundred accounts with Automatic Top-Up,
-// a mixed load for 75 s with a replica SIGKILLed every ~15 s and
+// serve` on one PostgreSQL, 1,000 accounts with Automatic Top-Up, a
+// mixed load for 75 s with a replica SIGKILLed every ~15 s and
 // restarted. Every check of the soak must hold: each acknowledged debit in
 // the ledger once, each succeeded charge credited once and nothing else,
 // never two open automatic top-ups, verify clean, no deadlock.
@@ -45,7 +45,7 @@ func TestSoak(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := soak.Config{Replicas: 3, Accounts: 300, Duration: 75 * time.Second, Clients: 16, KillEvery: 15 * time.Second,
+	cfg := soak.Config{Replicas: 3, Accounts: 1000, Duration: 75 * time.Second, Clients: 16, KillEvery: 15 * time.Second,
 		Latency: 100 * time.Millisecond, Lease: 5 * time.Second, Quiet: 2 * time.Minute}
 	if os.Getenv("TOPUP_SOAK") == "1" {
 		cfg = fullSoak(t)
