@@ -42,6 +42,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (bench.Config, error) {
 	fs.DurationVar(&cfg.SandboxLatency, "sandbox-latency", 0, "how long each sandbox charge takes (as TOPUP_SANDBOX_LATENCY); needs --auto-top-up")
 	fs.Int64Var(&cfg.SeedEntries, "seed-entries", 0, "before the phases, seed this many usage entries of history (13 months, Zipf over the accounts), generated inside the database; for the read phase")
 	fs.IntVar(&cfg.PageSize, "page-size", 100, "transactions per page in the read phase, 1 to 100")
+	fs.BoolVar(&cfg.Explain, "explain", false, "after the run, print the plan (PostgreSQL: EXPLAIN ANALYZE; SQLite: EXPLAIN QUERY PLAN) of each statement of the read and debit paths on the database's account with the most entries")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}

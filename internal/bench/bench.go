@@ -117,6 +117,10 @@ type Config struct {
 	SeedEntries int64
 	// PageSize is how many transactions the read phase asks per page.
 	PageSize int
+	// Explain prints, after the run, the plan of each statement of the
+	// read and debit paths on the database's account with the most
+	// entries (explain.go).
+	Explain bool
 }
 
 // benchConfig is a Config checked and read.
@@ -140,6 +144,7 @@ type benchConfig struct {
 	baselineGrants int
 	seedEntries    int64
 	pageSize       int
+	explain        bool
 }
 
 // Validate refuses a Config that makes no run, naming the flag.
@@ -152,7 +157,7 @@ func (c Config) read() (benchConfig, error) {
 	cfg := benchConfig{db: c.DB, accounts: c.Accounts, clients: c.Clients, duration: c.Duration, batchSize: c.BatchSize,
 		batchClients: c.BatchClients, phases: map[string]bool{}, cpuProfile: c.CPUProfile, alertsBudgets: c.AlertsBudgets,
 		amountText: c.Amount, autoTopUp: c.AutoTopUp, sandboxLatency: c.SandboxLatency, grants: max(c.Grants, 1),
-		baselineGrants: c.BaselineGrants, seedEntries: c.SeedEntries, pageSize: cmp.Or(c.PageSize, 100)}
+		baselineGrants: c.BaselineGrants, seedEntries: c.SeedEntries, pageSize: cmp.Or(c.PageSize, 100), explain: c.Explain}
 	amt, amtErr := money.Parse(c.Amount)
 	cfg.amount = amt
 	switch {

@@ -201,6 +201,11 @@ func (b *bench) check(ctx context.Context, results []*benchPhase) error {
 		return errors.Join(err, benchFailed(failed))
 	}
 	failed = append(failed, wrong...)
+	if b.cfg.explain {
+		if err := b.explain(ctx, store, b.out); err != nil {
+			return errors.Join(err, benchFailed(failed))
+		}
+	}
 	if app.IsPostgres(b.cfg.db) {
 		fmt.Fprintf(b.out, "note: the %d bench accounts (bench-%s-N@example.com) and their entries stay in this database\n", len(b.accounts), b.runID)
 	}

@@ -58,7 +58,7 @@ func TestBenchSeedAndRead(t *testing.T) {
 	const accounts, entries = 50, 20_000
 	var out, errOut bytes.Buffer
 	err := Run(t.Context(), Config{DB: db, Accounts: accounts, Clients: 4, Duration: 300 * time.Millisecond, BatchSize: 1, BatchClients: 1,
-		Phases: []string{"read"}, Amount: DefaultAmount, SeedEntries: entries, PageSize: 20}, &out, &errOut)
+		Phases: []string{"read"}, Amount: DefaultAmount, SeedEntries: entries, PageSize: 20, Explain: true}, &out, &errOut)
 	t.Logf("stdout:\n%s\nstderr:\n%s", out.String(), errOut.String())
 	if err != nil {
 		t.Fatalf("bench: %v", err)
@@ -79,6 +79,23 @@ func TestBenchSeedAndRead(t *testing.T) {
 		if requests == 0 || r[3] != "0" || size == 0 {
 			t.Errorf("read %s: %s requests, %s errors, %d bytes per answer", r[1], r[2], r[3], size)
 		}
+	}
+
+	// --explain: every statement of the read and debit paths finds its rows
+	// by an index, none scans a table or sorts.
+	_, plans, ok := strings.Cut(out.String(), "\nplans on sqlite for the account with the most entries")
+	if !ok {
+		t.Fatal("no plans printed")
+	}
+	steps := regexp.MustCompile(`(?m)^\[[^\]]+\] `).FindAllString(plans, -1)
+	if len(steps) != len(explainQueries)-1 { // LoadGrants is PostgreSQL's
+		t.Errorf("%d plans, want %d", len(steps), len(explainQueries)-1)
+	}
+	if bad := regexp.MustCompile(`(?m)^    \| +(SCAN [a-z_]+\b.*|.*TEMP B-TREE FOR ORDER BY.*)$`).FindAllString(plans, -1); len(bad) > 0 {
+		t.Errorf("plans that scan a table or sort: %q", bad)
+	}
+	if n := strings.Count(plans, "SEARCH entries USING PRIMARY KEY"); n != 4 {
+		t.Errorf("%d entries statements use the primary key, want 4 (the two pages, the probe, the month)", n)
 	}
 
 	store, err := app.OpenStore(t.Context(), db, clock.System, ids.New(clock.System))
