@@ -115,7 +115,8 @@ type Config struct {
 	// entries of history before the phases (seed.go), spread over the
 	// accounts by the load's Zipf law.
 	SeedEntries int64
-	// PageSize is how many transactions the read phase asks per page.
+	// PageSize is how many transactions the read phase asks per page
+	// (1 to 100; 0 means 100).
 	PageSize int
 	// Explain prints, after the run, the plan of each statement of the
 	// read and debit paths on the database's account with the most
