@@ -57,6 +57,11 @@ func TestBenchFlags(t *testing.T) {
 		{"--replicas", "9", "--db", "postgres://127.0.0.1/x"},
 		{"--replicas", "2", "--auto-top-up", "--db", "postgres://127.0.0.1/x"},
 		{"--commit-workers", "65"},
+		{"--seed-entries", "-1"},
+		{"--seed-entries", "1000", "--alerts-budgets"},
+		{"--seed-entries", "1000", "--baseline-grants", "1"},
+		{"--phases", "read", "--page-size", "101"},
+		{"--phases", "read", "--page-size", "-1"},
 		{"extra"},
 	} {
 		var stdout, stderr bytes.Buffer
