@@ -50,7 +50,7 @@ var explainQueries = []explainQuery{
 		func(a explainArgs) []any { return []any{a.account} }},
 	{"account", "Automatic Top-Up settings", "primary key: one row", `SELECT enabled, threshold, target FROM auto_top_up WHERE account_id = $1`, "",
 		func(a explainArgs) []any { return []any{a.account} }},
-	{"account", "automatic top-ups this month", "top_ups_account (account_id, id): every top-up of the account, filtered on first_attempt_at — bounded by the account's top-ups, not its entries (see the note)",
+	{"account", "automatic top-ups this month", "top_ups_auto_month (account_id, first_attempt_at) WHERE trigger <> 'manual' (migration 0021): this month's automatic top-ups only",
 		`SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM top_ups WHERE account_id = $1 AND trigger <> 'manual' AND status IN ('succeeded', 'pending', 'processing', 'requires_action') AND first_attempt_at >= $2`, "",
 		func(a explainArgs) []any { return []any{a.account, a.monthStart} }},
 	{"account", "budgets that may stop the account", "budgets_subject (account_id, subject): the account's budgets",
