@@ -183,16 +183,8 @@ func (c Config) read() (benchConfig, error) {
 		return cfg, errors.New("--sandbox-latency only matters with --auto-top-up")
 	case cfg.duration <= 0:
 		return cfg, errors.New("--duration must be above zero")
-	case cfg.commitWorkers < 0 || cfg.commitWorkers > 64:
-		return cfg, errors.New("--commit-workers must be from 1 to 64 (0: the default)")
-	case c.Replicas < 0 || c.Replicas > 8:
-		return cfg, errors.New("--replicas must be from 1 to 8")
-	case cfg.replicas > 1 && cfg.autoTopUp:
-		return cfg, errors.New("--replicas above 1 does not go with --auto-top-up (its crossing-to-credit figures are read from one instance)")
-	case cfg.replicas > 1 && !app.IsPostgres(cfg.db):
-		return cfg, errors.New("--replicas above 1 needs --db postgres://… (SQLite has one writer process)")
 	}
-	if err := c.checkCounts(); err != nil {
+	if err := errors.Join(c.checkCounts(), c.checkInstances()); err != nil {
 		return cfg, err
 	}
 	for _, p := range c.Phases {
@@ -218,6 +210,13 @@ func (c Config) checkCounts() error {
 		return errors.New("--grants must be from 1 to 10")
 	case c.BaselineGrants < 0 || c.BaselineGrants > 10:
 		return errors.New("--baseline-grants must be from 1 to 10 (or 0 for none)")
+	}
+	return c.checkRead()
+}
+
+// checkRead refuses a seeding or a read phase that makes no run.
+func (c Config) checkRead() error {
+	switch {
 	case c.SeedEntries < 0 || c.SeedEntries > 900_000_000:
 		return errors.New("--seed-entries must be from 0 to 900000000")
 	case c.SeedEntries > 0 && c.Accounts > 1<<20:
@@ -226,6 +225,22 @@ func (c Config) checkCounts() error {
 		return errors.New("--seed-entries does not combine with --alerts-budgets or --baseline-grants")
 	case c.PageSize < 0 || c.PageSize > 100:
 		return errors.New("--page-size must be from 1 to 100")
+	}
+	return nil
+}
+
+// checkInstances refuses a number of instances or commit loops that
+// makes no run.
+func (c Config) checkInstances() error {
+	switch {
+	case c.CommitWorkers < 0 || c.CommitWorkers > 64:
+		return errors.New("--commit-workers must be from 1 to 64 (0: the default)")
+	case c.Replicas < 0 || c.Replicas > 8:
+		return errors.New("--replicas must be from 1 to 8")
+	case c.Replicas > 1 && c.AutoTopUp:
+		return errors.New("--replicas above 1 does not go with --auto-top-up (its crossing-to-credit figures are read from one instance)")
+	case c.Replicas > 1 && !app.IsPostgres(c.DB):
+		return errors.New("--replicas above 1 needs --db postgres://… (SQLite has one writer process)")
 	}
 	return nil
 }
