@@ -176,7 +176,7 @@ func (s *Payments) Renew(ctx context.Context, id string, held, until time.Time) 
 		q += ` AND lease_until = $3`
 		args = append(args, micros(held))
 	}
-	res, err := s.write.ExecContext(ctx, q, args...)
+	res, err := s.exec(ctx, q, args...)
 	if err != nil {
 		return false, fmt.Errorf("renew the claim on top-up %s: %w", id, err)
 	}
