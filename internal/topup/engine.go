@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/topup/topup/internal/clock"
@@ -139,6 +140,14 @@ func (e *Engine) Kick() {
 
 // Start runs the worker until Stop. Open top-ups left by a crashed process
 // are resumed by the first pass: their lease has run out.
+//
+// Unlike RunOnce, the worker does not wait for a pass's charges to end
+// before it looks again: each claimed top-up is attempted on its own, up to
+// Concurrency at once, and the worker claims more as soon as it is woken —
+// a debit created a top-up (Kick), an attempt ended and freed its place,
+// the tick, a back-off's end. A top-up that crosses while others are being
+// charged is therefore claimed and charged at once, not after the slowest
+// charge of the pass under way.
 func (e *Engine) Start() {
 	if err := e.Resume(context.Background()); err != nil {
 		e.cfg.Logger.Error("release top-up claims", "err", err)
@@ -146,54 +155,99 @@ func (e *Engine) Start() {
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
-		t := time.NewTicker(e.cfg.PollInterval)
-		defer t.Stop()
-		wake := time.NewTimer(e.cfg.SweepInterval)
-		defer wake.Stop()
-		for {
-			ctx, cancel := context.WithTimeout(context.Background(), e.passTimeout())
-			n, err := e.RunOnce(ctx)
-			if err != nil {
-				e.cfg.Logger.Error("top-up worker pass", "err", err)
-			}
-			cancel()
-			if e.cfg.OnPass != nil {
-				e.cfg.OnPass(n, err)
-			}
-			if n > 0 && err == nil {
-				// More may be due already (many accounts crossing together):
-				// look again at once rather than at the next tick.
-				select {
-				case <-e.stop:
-					return
-				default:
-					continue
+		e.run()
+	}()
+}
+
+// run is the worker's loop (Start).
+func (e *Engine) run() {
+	var attempts sync.WaitGroup
+	defer attempts.Wait()
+	var inFlight atomic.Int64
+	// ended is set when an attempt ended since the last pass (its settle may
+	// have begun a back-off: the pass asks NextDue); freed wakes the loop.
+	var ended atomic.Bool
+	freed := make(chan struct{}, 1)
+	launch := func(ctx context.Context, now time.Time) (int, error) {
+		free := e.cfg.Concurrency - int(inFlight.Load())
+		if free <= 0 {
+			return 0, nil
+		}
+		ids, err := e.store.Claim(ctx, now, e.cfg.Lease, free)
+		if err != nil {
+			return 0, err
+		}
+		// Claim set each claim to end here: the value the first renewal checks.
+		held := now.Add(e.cfg.Lease)
+		for _, id := range ids {
+			inFlight.Add(1)
+			attempts.Go(func() {
+				defer func() {
+					inFlight.Add(-1)
+					ended.Store(true)
+					select {
+					case freed <- struct{}{}:
+					default:
+					}
+				}()
+				actx, cancel := context.WithTimeout(context.Background(), e.cfg.Lease+2*e.cfg.ChargeTimeout)
+				defer cancel()
+				if _, err := e.attempt(actx, id, held); err != nil {
+					e.cfg.Logger.Error("top-up attempt", "top_up_id", id, "err", err)
 				}
-			}
-			// Wake when the next back-off ends, not at the next tick; after
-			// an error, at the next tick.
-			if err != nil {
-				wake.Reset(e.cfg.SweepInterval)
-			} else {
-				wake.Reset(e.untilDue())
-			}
+			})
+		}
+		return len(ids), nil
+	}
+	t := time.NewTicker(e.cfg.PollInterval)
+	defer t.Stop()
+	wake := time.NewTimer(e.cfg.SweepInterval)
+	defer wake.Stop()
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), e.passTimeout())
+		n, err := e.pass(ctx, ended.Swap(false), func(now time.Time) (int, error) { return launch(ctx, now) })
+		if err != nil {
+			e.cfg.Logger.Error("top-up worker pass", "err", err)
+		}
+		cancel()
+		if e.cfg.OnPass != nil {
+			e.cfg.OnPass(n, err)
+		}
+		if n > 0 && err == nil && int(inFlight.Load()) < e.cfg.Concurrency {
+			// More may be due already (many accounts crossing together), and
+			// there is room to charge them: look again at once.
 			select {
 			case <-e.stop:
 				return
-			case <-e.kick:
-			case <-t.C:
-			case <-wake.C:
+			default:
+				continue
 			}
 		}
-	}()
+		// Wake when the next back-off ends, not at the next tick; after
+		// an error, at the next tick.
+		if err != nil {
+			wake.Reset(e.cfg.SweepInterval)
+		} else {
+			wake.Reset(e.untilDue())
+		}
+		select {
+		case <-e.stop:
+			return
+		case <-e.kick:
+		case <-freed:
+		case <-t.C:
+		case <-wake.C:
+		}
+	}
 }
 
 // claimLimit is how many due top-ups one pass claims.
 func (e *Engine) claimLimit() int { return max(32, 2*e.cfg.Concurrency) }
 
-// passTimeout bounds one pass of the worker: its claims charged
-// Concurrency at a time, each within ChargeTimeout, and a lease's worth of
-// storage work. Claims are renewed while they are charged, so a pass may
+// passTimeout bounds one pass of RunOnce: its claims charged Concurrency at
+// a time, each within ChargeTimeout, and a lease's worth of storage work
+// (the running worker's passes, whose attempts run on their own, take it
+// too: a sweep may cancel expired 3-D Secure charges at the provider). Claims are renewed while they are charged, so a pass may
 // outlast the lease; a claim that waited for its turn longer than the
 // lease may have been taken by another replica, and is then left to it.
 func (e *Engine) passTimeout() time.Duration {
@@ -236,6 +290,14 @@ func (e *Engine) Stop() {
 // once, then a look at when the next back-off ends. It returns how many
 // top-ups it attempted.
 func (e *Engine) RunOnce(ctx context.Context) (int, error) {
+	return e.pass(ctx, false, func(now time.Time) (int, error) { return e.attemptDue(ctx, now) })
+}
+
+// pass is one pass: the sweep when it is due, then attempt (RunOnce's:
+// every top-up due attempted once; Start's: claimed and started), then a
+// look at when the next back-off ends, also when settled says attempts
+// ended since the last pass.
+func (e *Engine) pass(ctx context.Context, settled bool, attempt func(now time.Time) (int, error)) (int, error) {
 	now := e.cfg.Clock.Now()
 	swept := false
 	if now.Sub(e.lastSwp) >= e.cfg.SweepInterval || (!e.nextDue.IsZero() && !now.Before(e.nextDue)) {
@@ -247,14 +309,14 @@ func (e *Engine) RunOnce(ctx context.Context) (int, error) {
 		e.nextDue, swept = time.Time{}, true
 	}
 	// What the sweep just created is due: claim as of after it.
-	n, err := e.attemptDue(ctx, e.cfg.Clock.Now())
+	n, err := attempt(e.cfg.Clock.Now())
 	if err != nil {
 		return n, err
 	}
 	// A failure settled in this pass, or on another replica since the last
 	// look, starts a back-off: learn when it ends. Asked after every pass
 	// that did something, and at most once per PollInterval otherwise.
-	if swept || n > 0 || now.Sub(e.dueRead) >= e.cfg.PollInterval {
+	if swept || settled || n > 0 || now.Sub(e.dueRead) >= e.cfg.PollInterval {
 		due, ok, err := e.store.NextDue(ctx, e.lastSwp)
 		if err != nil {
 			return n, err

@@ -592,3 +592,80 @@ func TestEngineStopIsIdempotent(t *testing.T) {
 		workertest.StopReturns(t, "a second Stop", eng.Stop)
 	})
 }
+
+// holdingProvider holds the charge of one top-up until released (or its
+// context ends), and says when that charge began.
+type holdingProvider struct {
+	payment.Provider
+	held    string
+	began   chan struct{}
+	release chan struct{}
+}
+
+func (p *holdingProvider) Charge(ctx context.Context, req payment.ChargeRequest) (payment.Charge, error) {
+	if req.TopUpID == p.held {
+		close(p.began)
+		select {
+		case <-p.release:
+		case <-ctx.Done():
+			return payment.Charge{}, ctx.Err()
+		}
+	}
+	return p.Provider.Charge(ctx, req)
+}
+
+// TestWorkerDoesNotWaitForAPassToEnd: the running worker claims and charges
+// a top-up created while another's charge is in flight, without waiting for
+// that charge to end (a pass that waited for its slowest charge made every
+// top-up crossing meanwhile wait as long).
+func TestWorkerDoesNotWaitForAPassToEnd(t *testing.T) {
+	t.Parallel()
+	topuptest.Run(t, func(t *testing.T, e *topuptest.Env) {
+		p := &holdingProvider{Provider: e.Sandbox, began: make(chan struct{}), release: make(chan struct{})}
+		_, first := crossed(t, e, p, "pm_card_visa")
+		p.held = first
+		settled := make(chan string, 4)
+		eng := e.Engine(p, func(c *topup.Config) {
+			c.Concurrency, c.PollInterval, c.ChargeTimeout = 4, time.Hour, 30*time.Second
+			c.OnSettled = func(s topup.Settled) { settled <- s.TopUp.ID }
+		})
+		eng.Start()
+		released := false
+		defer func() {
+			if !released {
+				close(p.release)
+			}
+			eng.Stop()
+		}()
+		select {
+		case <-p.began:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the worker did not charge the first top-up")
+		}
+		acct, second := crossed(t, e, p, "pm_card_visa")
+		eng.Kick() // as the committer does after the group that created it
+		select {
+		case id := <-settled:
+			if id != second {
+				t.Fatalf("settled %s first, want %s (the first charge is still held)", id, second)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the second top-up waited for the first one's charge to end")
+		}
+		tu := e.TopUp(second)
+		wantStatus(t, tu, topup.Succeeded, "")
+		wantCredits(t, e, acct.ID, tu)
+		close(p.release)
+		released = true
+		select {
+		case id := <-settled:
+			if id != first {
+				t.Fatalf("settled %s, want %s", id, first)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the first top-up was not settled after its charge was released")
+		}
+		wantStatus(t, e.TopUp(first), topup.Succeeded, "")
+		e.Verify()
+	})
+}
