@@ -416,22 +416,33 @@ func (e *Engine) Attempt(ctx context.Context, id string) (Settled, error) {
 }
 
 // attempt is Attempt under the claim that ends at held (zero: whatever the
-// claim). The claim is renewed first, and then every Lease/3 until the
-// outcome is settled; a claim found lost before the attempt leaves the
+// claim). The claim is renewed first (unless it was taken less than a
+// third of a lease ago), and then every Lease/3 until the outcome is
+// settled; a claim found lost before the attempt leaves the
 // top-up to the worker that holds it now. A claim lost during the charge
 // (this replica stalled longer than the lease) changes nothing of the
 // attempt: another worker's attempt sends the same key, so the provider
 // charges once, and Settle applies an outcome once.
 func (e *Engine) attempt(ctx context.Context, id string, held time.Time) (Settled, error) {
-	until := e.cfg.Clock.Now().Add(e.cfg.Lease)
-	ok, err := e.store.Renew(ctx, id, held, until)
-	if err != nil {
-		return Settled{}, err
-	}
-	if !ok {
-		e.cfg.Logger.Debug("top-up claim lost before the attempt", "top_up_id", id)
-		t, err := e.store.TopUpByID(ctx, id)
-		return Settled{TopUp: t}, err
+	now := e.cfg.Clock.Now()
+	until := held
+	if held.IsZero() || !now.Before(held.Add(-e.cfg.Lease*2/3)) {
+		// The claim is the caller's to take, or a third of it has gone
+		// (the top-up waited for its turn in a pass): renew it, which also
+		// tells whether another worker took it after it ran out. A claim
+		// taken less than a third of a lease ago cannot have run out: the
+		// renewals below begin from it, and one transaction (one wait for
+		// the writer) fewer stands between a crossing and its credit.
+		until = now.Add(e.cfg.Lease)
+		ok, err := e.store.Renew(ctx, id, held, until)
+		if err != nil {
+			return Settled{}, err
+		}
+		if !ok {
+			e.cfg.Logger.Debug("top-up claim lost before the attempt", "top_up_id", id)
+			t, err := e.store.TopUpByID(ctx, id)
+			return Settled{TopUp: t}, err
+		}
 	}
 	hb := e.keepClaim(ctx, id, until)
 	t, ok, err := e.store.Begin(ctx, id)

@@ -3,6 +3,7 @@ package topup_test
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -667,5 +668,61 @@ func TestWorkerDoesNotWaitForAPassToEnd(t *testing.T) {
 		}
 		wantStatus(t, e.TopUp(first), topup.Succeeded, "")
 		e.Verify()
+	})
+}
+
+// renewCounter counts the claims renewed through it.
+type renewCounter struct {
+	topup.Store
+	renews atomic.Int32
+}
+
+func (s *renewCounter) Renew(ctx context.Context, id string, held, until time.Time) (bool, error) {
+	s.renews.Add(1)
+	return s.Store.Renew(ctx, id, held, until)
+}
+
+// TestFreshClaimGoesStraightToBegin: a top-up attempted right after its
+// claim is not renewed first (the claim cannot have run out, and each
+// write may wait for a group commit under load); one whose claim is a
+// third of a lease old is, and is left alone when another worker took it
+// after it ran out.
+func TestFreshClaimGoesStraightToBegin(t *testing.T) {
+	t.Parallel()
+	topuptest.Run(t, func(t *testing.T, e *topuptest.Env) {
+		acct, id := crossed(t, e, e.Sandbox, "pm_card_visa")
+		store := &renewCounter{Store: e.Store.Payments}
+		eng := topup.NewEngine(store, e.Sandbox, topup.Config{Clock: e.Clock, RetryBackoff: topuptest.Backoff, Lease: time.Hour})
+		if n := e.RunOnce(eng); n != 1 {
+			t.Fatalf("attempted %d top-ups, want 1", n)
+		}
+		if n := store.renews.Load(); n != 0 {
+			t.Errorf("%d renewals of a claim taken in the same pass, want 0", n)
+		}
+		tu := e.TopUp(id)
+		wantStatus(t, tu, topup.Succeeded, "")
+		wantCredits(t, e, acct.ID, tu)
+
+		// A claim that ran out and was taken by another worker meanwhile.
+		_, stale := crossed(t, e, e.Sandbox, "pm_card_visa")
+		claimedAt := e.Clock.Now()
+		ids, err := e.Store.Claim(t.Context(), claimedAt, time.Hour, 10)
+		if err != nil || len(ids) != 1 || ids[0] != stale {
+			t.Fatalf("claim: %v %v, want [%s]", ids, err, stale)
+		}
+		e.Clock.Advance(2 * time.Hour)
+		if ids, err := e.Store.Claim(t.Context(), e.Clock.Now(), time.Hour, 10); err != nil || len(ids) != 1 {
+			t.Fatalf("the other worker's claim: %v %v", ids, err)
+		}
+		s, err := eng.AttemptClaimed(t.Context(), stale, claimedAt.Add(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := store.renews.Load(); n != 1 {
+			t.Errorf("%d renewals of a claim two leases old, want 1", n)
+		}
+		if s.Changed || s.TopUp.Status != topup.Pending || s.TopUp.Attempts != 0 {
+			t.Fatalf("an attempt under a lost claim did %+v; want the top-up left pending and unattempted to the worker that holds it", s)
+		}
 	})
 }
