@@ -144,8 +144,8 @@ func (e *Engine) Kick() {
 // Unlike RunOnce, the worker does not wait for a pass's charges to end
 // before it looks again: each claimed top-up is attempted on its own, up to
 // Concurrency at once, and the worker claims more as soon as it is woken —
-// a debit created a top-up (Kick), an attempt ended and freed its place,
-// the tick, a back-off's end. A top-up that crosses while others are being
+// a debit created a top-up (Kick), an attempt ended while every place was
+// taken, the tick, a back-off's end. A top-up that crosses while others are being
 // charged is therefore claimed and charged at once, not after the slowest
 // charge of the pass under way.
 func (e *Engine) Start() {
@@ -165,18 +165,23 @@ func (e *Engine) run() {
 	defer attempts.Wait()
 	var inFlight atomic.Int64
 	// ended is set when an attempt ended since the last pass (its settle may
-	// have begun a back-off: the pass asks NextDue); freed wakes the loop.
+	// have begun a back-off: the next pass asks NextDue); freed says that
+	// one did.
 	var ended atomic.Bool
 	freed := make(chan struct{}, 1)
+	// full is set when the last claim took as many top-ups as there was
+	// room for: more may be due, to claim as soon as an attempt ends.
+	full := false
 	launch := func(ctx context.Context, now time.Time) (int, error) {
 		free := e.cfg.Concurrency - int(inFlight.Load())
-		if free <= 0 {
+		if full = free <= 0; full {
 			return 0, nil
 		}
 		ids, err := e.store.Claim(ctx, now, e.cfg.Lease, free)
 		if err != nil {
 			return 0, err
 		}
+		full = len(ids) == free
 		// Claim set each claim to end here: the value the first renewal checks.
 		held := now.Add(e.cfg.Lease)
 		for _, id := range ids {
@@ -213,16 +218,6 @@ func (e *Engine) run() {
 		if e.cfg.OnPass != nil {
 			e.cfg.OnPass(n, err)
 		}
-		if n > 0 && err == nil && int(inFlight.Load()) < e.cfg.Concurrency {
-			// More may be due already (many accounts crossing together), and
-			// there is room to charge them: look again at once.
-			select {
-			case <-e.stop:
-				return
-			default:
-				continue
-			}
-		}
 		// Wake when the next back-off ends, not at the next tick; after
 		// an error, at the next tick.
 		if err != nil {
@@ -230,11 +225,17 @@ func (e *Engine) run() {
 		} else {
 			wake.Reset(e.untilDue())
 		}
+		// An attempt that ends wakes the worker only when more may be due
+		// (every place was taken): each look is a write transaction.
+		var room chan struct{}
+		if full && err == nil {
+			room = freed
+		}
 		select {
 		case <-e.stop:
 			return
 		case <-e.kick:
-		case <-freed:
+		case <-room:
 		case <-t.C:
 		case <-wake.C:
 		}
