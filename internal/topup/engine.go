@@ -35,6 +35,20 @@ type Store interface {
 	ReleaseLeases(ctx context.Context) error
 }
 
+// ClaimBeginner is what a Store may offer beside Claim: Claim and then
+// Begin of each claimed top-up in one transaction, for the running worker,
+// which attempts what it claims at once. ok is false when the store does
+// not offer it for its database; the worker then claims and begins apart.
+type ClaimBeginner interface {
+	ClaimBegin(ctx context.Context, now time.Time, lease time.Duration, limit int) (begun []Begun, ok bool, err error)
+}
+
+// Begun is one top-up claimed and begun (Begin's answers).
+type Begun struct {
+	TopUp TopUp
+	OK    bool // there is something to charge
+}
+
 // Config tunes the engine; zero values take the defaults.
 type Config struct {
 	RetryBackoff time.Duration // TOPUP_RETRY_BACKOFF: wait after a declined automatic top-up (1h)
@@ -177,14 +191,28 @@ func (e *Engine) run() {
 		if full = free <= 0; full {
 			return 0, nil
 		}
-		ids, err := e.store.Claim(ctx, now, e.cfg.Lease, free)
-		if err != nil {
-			return 0, err
-		}
-		full = len(ids) == free
 		// Claim set each claim to end here: the value the first renewal checks.
 		held := now.Add(e.cfg.Lease)
-		for _, id := range ids {
+		var begun []Begun
+		ok := false
+		if cb, can := e.store.(ClaimBeginner); can {
+			var err error
+			if begun, ok, err = cb.ClaimBegin(ctx, now, e.cfg.Lease, free); err != nil {
+				return 0, err
+			}
+		}
+		if !ok {
+			ids, err := e.store.Claim(ctx, now, e.cfg.Lease, free)
+			if err != nil {
+				return 0, err
+			}
+			for _, id := range ids {
+				begun = append(begun, Begun{TopUp: TopUp{ID: id}})
+			}
+		}
+		full = len(begun) == free
+		for _, b := range begun {
+			id := b.TopUp.ID
 			inFlight.Add(1)
 			attempts.Go(func() {
 				defer func() {
@@ -197,12 +225,18 @@ func (e *Engine) run() {
 				}()
 				actx, cancel := context.WithTimeout(context.Background(), e.cfg.Lease+2*e.cfg.ChargeTimeout)
 				defer cancel()
-				if _, err := e.attempt(actx, id, held); err != nil {
+				var err error
+				if ok {
+					_, err = e.attemptBegun(actx, b, held)
+				} else {
+					_, err = e.attempt(actx, id, held)
+				}
+				if err != nil {
 					e.cfg.Logger.Error("top-up attempt", "top_up_id", id, "err", err)
 				}
 			})
 		}
-		return len(ids), nil
+		return len(begun), nil
 	}
 	t := time.NewTicker(e.cfg.PollInterval)
 	defer t.Stop()
@@ -451,6 +485,22 @@ func (e *Engine) attempt(ctx context.Context, id string, held time.Time) (Settle
 		hb.stop()
 		return Settled{TopUp: t}, err
 	}
+	return e.charged(ctx, hb, t)
+}
+
+// attemptBegun is attempt of a top-up claimed and begun together
+// (ClaimBeginner), the claim ending at held.
+func (e *Engine) attemptBegun(ctx context.Context, b Begun, held time.Time) (Settled, error) {
+	if !b.OK {
+		return Settled{TopUp: b.TopUp}, nil
+	}
+	return e.charged(ctx, e.keepClaim(ctx, b.TopUp.ID, held), b.TopUp)
+}
+
+// charged is the rest of an attempt of t, begun, its claim kept by hb:
+// the charge and its settle.
+func (e *Engine) charged(ctx context.Context, hb *heartbeat, t TopUp) (Settled, error) {
+	id := t.ID
 	customer, err := e.store.CustomerID(ctx, t.AccountID)
 	if err != nil {
 		hb.stop()

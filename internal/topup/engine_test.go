@@ -726,3 +726,59 @@ func TestFreshClaimGoesStraightToBegin(t *testing.T) {
 		}
 	})
 }
+
+// TestClaimBegin: where the store has one writer (SQLite), the worker's
+// claim also begins what it claims, in the same transaction: the amount is
+// fixed, the attempt counted, the top-up processing and claimed; a top-up
+// whose balance recovered is canceled not_needed instead. Elsewhere the
+// store declines, and nothing is claimed.
+func TestClaimBegin(t *testing.T) {
+	t.Parallel()
+	topuptest.Run(t, func(t *testing.T, e *topuptest.Env) {
+		acct, due := crossed(t, e, e.Sandbox, "pm_card_visa")
+		recovered, gone := crossed(t, e, e.Sandbox, "pm_card_visa")
+		e.Credit(recovered.ID, "20.00")
+		now := e.Clock.Now()
+		begun, ok, err := e.Store.ClaimBegin(t.Context(), now, time.Hour, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Store.DialectName() != "sqlite" {
+			if ok || len(begun) != 0 {
+				t.Fatalf("ClaimBegin on %s: %v %v, want declined", e.Store.DialectName(), begun, ok)
+			}
+			if ids, err := e.Store.Claim(t.Context(), now, time.Hour, 10); err != nil || len(ids) != 2 {
+				t.Fatalf("claim after a declined ClaimBegin: %v %v, want both top-ups", ids, err)
+			}
+			return
+		}
+		if !ok || len(begun) != 2 {
+			t.Fatalf("ClaimBegin: %+v %v, want two top-ups", begun, ok)
+		}
+		byID := map[string]topup.Begun{}
+		for _, b := range begun {
+			byID[b.TopUp.ID] = b
+		}
+		b := byID[due]
+		if !b.OK || b.TopUp.Status != topup.Processing || b.TopUp.Attempts != 1 || b.TopUp.Amount == nil {
+			t.Fatalf("begun %+v, want processing, one attempt, an amount", b)
+		}
+		stored := e.TopUp(due)
+		if stored.Status != topup.Processing || stored.Attempts != 1 || stored.Amount == nil || *stored.Amount != *b.TopUp.Amount {
+			t.Fatalf("stored %+v, want what ClaimBegin answered", stored)
+		}
+		if g := byID[gone]; g.OK || e.TopUp(gone).Status != topup.Canceled {
+			t.Fatalf("the recovered account's top-up: %+v, stored %s; want canceled, nothing to charge", g, e.TopUp(gone).Status)
+		}
+		if ids, err := e.Store.Claim(t.Context(), now, time.Hour, 10); err != nil || len(ids) != 0 {
+			t.Fatalf("claim again: %v %v, want nothing (claimed)", ids, err)
+		}
+		eng := e.Engine(e.Sandbox)
+		s, err := eng.AttemptBegun(t.Context(), b, now.Add(time.Hour))
+		if err != nil || s.TopUp.Status != topup.Succeeded {
+			t.Fatalf("attempt: %+v %v, want succeeded", s.TopUp, err)
+		}
+		wantCredits(t, e, acct.ID, e.TopUp(due))
+		e.Verify()
+	})
+}
