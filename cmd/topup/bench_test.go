@@ -51,6 +51,11 @@ func TestBenchFlags(t *testing.T) {
 		{"--grants", "11"},
 		{"--grants", "-1"},
 		{"--grants", "3", "--baseline-grants", "11"},
+		{"--seed-entries", "-1"},
+		{"--seed-entries", "1000", "--alerts-budgets"},
+		{"--seed-entries", "1000", "--baseline-grants", "1"},
+		{"--phases", "read", "--page-size", "101"},
+		{"--phases", "read", "--page-size", "-1"},
 		{"extra"},
 	} {
 		var stdout, stderr bytes.Buffer

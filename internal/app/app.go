@@ -29,6 +29,7 @@ import (
 	"github.com/topup/topup/internal/notify"
 	"github.com/topup/topup/internal/payment"
 	"github.com/topup/topup/internal/refund"
+	"github.com/topup/topup/internal/retention"
 	"github.com/topup/topup/internal/sandbox"
 	"github.com/topup/topup/internal/sqlstore"
 	"github.com/topup/topup/internal/stripe"
@@ -78,6 +79,7 @@ type App struct {
 	engine    *topup.Engine
 	notifier  *notify.Worker
 	expiry    *expiry.Worker
+	retention *retention.Worker
 	refunder  *refund.Worker
 	api       *httpapi.Server
 	console   *web.Console
@@ -185,6 +187,13 @@ func build(cfg Config, store *sqlstore.DB, ln net.Listener) (*App, error) {
 	// Sweeps go through the committer: an expiration shares the debit
 	// path's groups, locks and plan.
 	expirer := expiry.New(store.Ledger, committer.Submit, expiry.Config{Interval: set.ExpiryInterval, Lease: set.WorkerLease, Clock: c, Logger: log})
+	// Usage keys older than the retention are deleted in the background,
+	// on one replica at a time.
+	retainer, err := retention.New(store.Ledger, retention.Config{Retention: set.IdempotencyRetention, Lease: set.WorkerLease, Clock: c, Logger: log,
+		OnPrune: metrics.ObservePruned})
+	if err != nil {
+		return nil, fmt.Errorf("TOPUP_IDEMPOTENCY_RETENTION: %w", err)
+	}
 	// Refunds are sent at once by the API and resumed by the worker's loop
 	// (a lost answer, a crash, a refund the provider left pending).
 	refunder := refund.NewWorker(store.Refunds, provider, refund.Config{Lease: set.WorkerLease, Clock: c, Logger: log})
@@ -201,7 +210,7 @@ func build(cfg Config, store *sqlstore.DB, ln net.Listener) (*App, error) {
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	return &App{cfg: cfg, store: store, committer: committer, engine: engine, notifier: notifier, expiry: expirer, refunder: refunder, api: api,
+	return &App{cfg: cfg, store: store, committer: committer, engine: engine, notifier: notifier, expiry: expirer, retention: retainer, refunder: refunder, api: api,
 		console: console, links: links, http: srv, listener: ln, serveErr: make(chan error, 1), log: log}, nil
 }
 
@@ -221,6 +230,7 @@ func (a *App) Start() {
 	if !a.cfg.NoRefunder {
 		a.refunder.Start()
 	}
+	a.retention.Start()
 	go func() {
 		err := a.http.Serve(a.listener)
 		if errors.Is(err, http.ErrServerClosed) {
@@ -273,6 +283,7 @@ func (a *App) Shutdown() error {
 		err := a.http.Shutdown(sctx)
 		a.listener.Close() // when Start never served on it
 		a.expiry.Stop()    // before the committer its sweeps go through
+		a.retention.Stop() // before the store closes
 		a.committer.Stop()
 		a.engine.Stop()
 		a.refunder.Stop()

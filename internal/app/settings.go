@@ -13,6 +13,7 @@ import (
 	"github.com/topup/topup/internal/money"
 	"github.com/topup/topup/internal/notify"
 	"github.com/topup/topup/internal/receipt"
+	"github.com/topup/topup/internal/retention"
 	"github.com/topup/topup/internal/stripe"
 )
 
@@ -69,12 +70,17 @@ type Settings struct {
 	// looks for grants to expire or warn of (zero: the worker's default,
 	// 30s; at most 1m, the contract's bound).
 	ExpiryInterval time.Duration
+	// IdempotencyRetention is TOPUP_IDEMPOTENCY_RETENTION: how long a usage
+	// call's idempotency key is remembered (default 30 days, at least 24
+	// hours); every other key is kept for ever.
+	IdempotencyRetention time.Duration
 }
 
 // ReadSettings reads the operator's environment (getenv) for --payments
 // payments; a value it cannot use is an error naming the variable.
 func ReadSettings(payments string, getenv func(string) string) (Settings, error) {
-	s := Settings{Payments: payments, RetryBackoff: time.Hour, MaxTarget: 10_000 * money.MicrosPerUnit, PublicURL: getenv("TOPUP_PUBLIC_URL")}
+	s := Settings{Payments: payments, RetryBackoff: time.Hour, MaxTarget: 10_000 * money.MicrosPerUnit, PublicURL: getenv("TOPUP_PUBLIC_URL"),
+		IdempotencyRetention: retention.DefaultRetention}
 	for _, v := range s.variables() {
 		if text := getenv(v.name); text != "" {
 			if err := v.read(text); err != nil {
@@ -150,6 +156,16 @@ func (s *Settings) variables() []variable {
 			err := duration(&s.ExpiryInterval, "TOPUP_EXPIRY_INTERVAL must be a Go duration from 1s to 1m, such as 30s, not %q", true)(v)
 			if err == nil && (s.ExpiryInterval < time.Second || s.ExpiryInterval > time.Minute) {
 				err = fmt.Errorf("TOPUP_EXPIRY_INTERVAL must be a Go duration from 1s to 1m, such as 30s, not %q", v)
+			}
+			return err
+		}},
+		{"TOPUP_IDEMPOTENCY_RETENTION", func(v string) error {
+			// A client retrying a usage call within a day must still be
+			// answered by a replay, never debited twice.
+			const msg = "TOPUP_IDEMPOTENCY_RETENTION must be a Go duration of at least 24h, such as 720h (30 days), not %q"
+			err := duration(&s.IdempotencyRetention, msg, true)(v)
+			if err == nil && s.IdempotencyRetention < retention.MinRetention {
+				err = fmt.Errorf(msg, v)
 			}
 			return err
 		}},

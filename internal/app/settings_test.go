@@ -57,6 +57,10 @@ func TestSettingsRefuseNonsense(t *testing.T) {
 		{"TOPUP_EXPIRY_INTERVAL": "2m"},
 		{"TOPUP_EXPIRY_INTERVAL": "10ms"},
 		{"TOPUP_EXPIRY_INTERVAL": "often"},
+		{"TOPUP_IDEMPOTENCY_RETENTION": "23h59m"},
+		{"TOPUP_IDEMPOTENCY_RETENTION": "0s"},
+		{"TOPUP_IDEMPOTENCY_RETENTION": "-720h"},
+		{"TOPUP_IDEMPOTENCY_RETENTION": "30d"},
 	} {
 		_, err := ReadSettings("sandbox", func(k string) string { return env[k] })
 		named := false
@@ -69,11 +73,14 @@ func TestSettingsRefuseNonsense(t *testing.T) {
 	}
 	s, err := ReadSettings("sandbox", func(k string) string {
 		return map[string]string{"TOPUP_WORKER_LEASE": "1s", "TOPUP_SANDBOX_LATENCY": "3s", "TOPUP_WEBHOOK_RETRY_BASE": "50ms", "TOPUP_PAID_CREDIT_EXPIRY": "8760h",
-			"TOPUP_EXPIRY_INTERVAL": "1m"}[k]
+			"TOPUP_EXPIRY_INTERVAL": "1m", "TOPUP_IDEMPOTENCY_RETENTION": "24h"}[k]
 	})
 	if err != nil || s.WorkerLease != time.Second || s.SandboxLatency != 3*time.Second || s.WebhookRetryBase != 50*time.Millisecond ||
-		s.PaidCreditExpiry != 8760*time.Hour || s.ExpiryInterval != time.Minute {
+		s.PaidCreditExpiry != 8760*time.Hour || s.ExpiryInterval != time.Minute || s.IdempotencyRetention != 24*time.Hour {
 		t.Errorf("lease 1s under a 3s sandbox (renewed while charging): %+v, %v", s, err)
+	}
+	if d, err := ReadSettings("sandbox", func(string) string { return "" }); err != nil || d.IdempotencyRetention != 30*24*time.Hour {
+		t.Errorf("usage keys kept %s by default (%v), want 30 days", d.IdempotencyRetention, err)
 	}
 	biz, err := ReadSettings("sandbox", func(k string) string {
 		return map[string]string{"TOPUP_BUSINESS_NAME": " Acme Compute GmbH ", "TOPUP_BUSINESS_ADDRESS": `Hauptstraße 1\n10115 Berlin`, "TOPUP_BUSINESS_TAX_ID": "DE123456789"}[k]

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -55,7 +56,11 @@ const (
 
 // Phases are the phases in the order they run: the trivial handler
 // first, so that the figures after it can be read as ratios to it.
-var Phases = []string{"trivial", "single", "batch"}
+var Phases = []string{"trivial", "single", "batch", "read"}
+
+// DefaultPhases are the phases run unless --phases says: the read phase
+// is asked for by name.
+var DefaultPhases = []string{"trivial", "single", "batch"}
 
 // benchTargets are the rates the issue asks of each database: single-event
 // debits as a share of the trivial handler's rate, and batched debits/s.
@@ -106,6 +111,17 @@ type Config struct {
 	// run, so that the cost of Grants over BaselineGrants is read on a
 	// machine whose load is the same for both.
 	BaselineGrants int
+	// SeedEntries, when above zero, fills the ledger with this many usage
+	// entries of history before the phases (seed.go), spread over the
+	// accounts by the load's Zipf law.
+	SeedEntries int64
+	// PageSize is how many transactions the read phase asks per page
+	// (1 to 100; 0 means 100).
+	PageSize int
+	// Explain prints, after the run, the plan of each statement of the
+	// read and debit paths on the database's account with the most
+	// entries (explain.go).
+	Explain bool
 }
 
 // benchConfig is a Config checked and read.
@@ -127,6 +143,9 @@ type benchConfig struct {
 	sandboxLatency time.Duration
 	grants         int
 	baselineGrants int
+	seedEntries    int64
+	pageSize       int
+	explain        bool
 }
 
 // Validate refuses a Config that makes no run, naming the flag.
@@ -139,7 +158,7 @@ func (c Config) read() (benchConfig, error) {
 	cfg := benchConfig{db: c.DB, accounts: c.Accounts, clients: c.Clients, duration: c.Duration, batchSize: c.BatchSize,
 		batchClients: c.BatchClients, phases: map[string]bool{}, cpuProfile: c.CPUProfile, alertsBudgets: c.AlertsBudgets,
 		amountText: c.Amount, autoTopUp: c.AutoTopUp, sandboxLatency: c.SandboxLatency, grants: max(c.Grants, 1),
-		baselineGrants: c.BaselineGrants}
+		baselineGrants: c.BaselineGrants, seedEntries: c.SeedEntries, pageSize: cmp.Or(c.PageSize, 100), explain: c.Explain}
 	amt, amtErr := money.Parse(c.Amount)
 	cfg.amount = amt
 	switch {
@@ -178,6 +197,14 @@ func (c Config) checkCounts() error {
 		return errors.New("--grants must be from 1 to 10")
 	case c.BaselineGrants < 0 || c.BaselineGrants > 10:
 		return errors.New("--baseline-grants must be from 1 to 10 (or 0 for none)")
+	case c.SeedEntries < 0 || c.SeedEntries > 900_000_000:
+		return errors.New("--seed-entries must be from 0 to 900000000")
+	case c.SeedEntries > 0 && c.Accounts > 1<<20:
+		return errors.New("--seed-entries takes at most 1048576 --accounts")
+	case c.SeedEntries > 0 && (c.AlertsBudgets || c.BaselineGrants > 0):
+		return errors.New("--seed-entries does not combine with --alerts-budgets or --baseline-grants")
+	case c.PageSize < 0 || c.PageSize > 100:
+		return errors.New("--page-size must be from 1 to 100")
 	}
 	return nil
 }
@@ -215,6 +242,9 @@ type bench struct {
 	stderr   io.Writer // where a terminal shows each phase's progress
 	dbLabel  string
 	runID    string
+	clock    *seedClock // the store's: seed.go sets it back while seeding
+	store    *sqlstore.DB
+	seeded   string // what --seed-entries wrote, for the heading
 	adminKey string
 	auth     string
 	accounts []string       // account ids; index 0 is the hottest under Zipf
@@ -254,10 +284,12 @@ func (b *bench) run(ctx context.Context, stderr io.Writer) error {
 	b.adminKey = ledger.NewKey(ledger.AdminKeyPrefix)
 	b.auth = "Bearer " + b.adminKey
 	g := ids.New(clock.System)
-	store, err := app.OpenStore(ctx, b.cfg.db, clock.System, g)
+	b.clock = &seedClock{}
+	store, err := app.OpenStore(ctx, b.cfg.db, b.clock, g)
 	if err != nil {
 		return err
 	}
+	b.store = store
 	dialect := store.DialectName()
 	start := time.Now()
 	b.grant = benchGrant
@@ -326,8 +358,12 @@ func (b *bench) load(ctx context.Context, a *app.App, setupTook time.Duration) (
 	if cfg.baselineGrants > 0 {
 		grants += fmt.Sprintf(", and as many with %d grants each (the baseline, debited in phases of their own)", cfg.baselineGrants)
 	}
-	fmt.Fprintf(b.out, "topup bench: %s, %d accounts (Zipf s=%.1f) with %s, %s per phase, GOMAXPROCS %d; usage amount %s; alerts and budgets %s; Automatic Top-Up %s; accounts created and credited in %s\n\n",
+	fmt.Fprintf(b.out, "topup bench: %s, %d accounts (Zipf s=%.1f) with %s, %s per phase, GOMAXPROCS %d; usage amount %s; alerts and budgets %s; Automatic Top-Up %s; accounts created and credited in %s\n",
 		b.dbLabel, cfg.accounts, benchZipfS, grants, cfg.duration, runtime.GOMAXPROCS(0), cfg.amountText, watch, auto, setupTook.Round(time.Millisecond))
+	if b.seeded != "" {
+		fmt.Fprintf(b.out, "history: %s (within the setup time above)\n", b.seeded)
+	}
+	fmt.Fprintln(b.out)
 
 	results, err := b.phases(ctx, a.URL())
 	if cfg.autoTopUp && err == nil {
@@ -347,6 +383,12 @@ func (b *bench) setupAccounts(ctx context.Context, store *sqlstore.DB, g *ids.Ge
 	b.accounts = make([]string, m)
 	b.paths = make([]string, m)
 	b.accepted = make([]atomic.Int64, m)
+	var plan seedPlan
+	if b.cfg.seedEntries > 0 {
+		// The accounts are made when their history begins.
+		plan = newSeedPlan(b.cfg.seedEntries, b.cfg.accounts, time.Now())
+		b.clock.at.Store(plan.credited.UnixMicro())
+	}
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	errs := make([]error, 8)
@@ -358,7 +400,7 @@ func (b *bench) setupAccounts(ctx context.Context, store *sqlstore.DB, g *ids.Ge
 					return
 				}
 				email := fmt.Sprintf("bench-%s-%d@example.com", b.runID, i)
-				a, _, err := ledger.NewAccount(ctx, store, g, clock.System, email, "usd")
+				a, _, err := ledger.NewAccount(ctx, store, g, b.clock, email, "usd")
 				if err != nil {
 					errs[w] = fmt.Errorf("bench: create account %d: %w", i, err)
 					return
@@ -375,8 +417,14 @@ func (b *bench) setupAccounts(ctx context.Context, store *sqlstore.DB, g *ids.Ge
 		})
 	}
 	wg.Wait()
+	b.clock.at.Store(0)
 	if err := errors.Join(append(errs, ctx.Err())...); err != nil {
 		return err
+	}
+	if b.cfg.seedEntries > 0 {
+		if err := b.seedHistory(ctx, store, plan); err != nil {
+			return err
+		}
 	}
 	return b.creditAccounts(ctx, store)
 }

@@ -40,6 +40,10 @@ type benchPhase struct {
 	elapsed  time.Duration
 	lat      []time.Duration // sorted
 	commits  *benchCommits   // the committer's work during the phase; nil for trivial
+	// read marks a read phase: debits counts its answered requests, bytes
+	// the bytes of their answers.
+	read  bool
+	bytes int64
 }
 
 func (r *benchPhase) rate() float64 { return float64(r.debits) / r.elapsed.Seconds() }
@@ -78,6 +82,10 @@ func (b *bench) phases(ctx context.Context, apiURL string) (results []*benchPhas
 		switch name {
 		case "trivial":
 			r, err = b.trivialPhase(ctx)
+		case "read":
+			var rs []*benchPhase
+			rs, err = b.readPhases(ctx, apiURL)
+			results = append(results, rs...)
 		default:
 			var rs []*benchPhase
 			rs, err = b.debitPhases(ctx, apiURL, name)
@@ -258,6 +266,7 @@ type benchClient struct {
 	pass    int // how many times the phase ran before, in its keys
 	seq     int
 	lat     []time.Duration
+	bytes   int64 // of the answers read (the read phase)
 	resp    bytes.Buffer
 	errors  int64
 	samples []string
@@ -313,6 +322,7 @@ func (b *bench) drive(ctx context.Context, name, label string, n int, seedBase u
 	for _, c := range clients {
 		res.lat = append(res.lat, c.lat...)
 		res.errors += c.errors
+		res.bytes += c.bytes
 		for _, s := range c.samples {
 			if len(res.samples) < benchMaxSamples {
 				res.samples = append(res.samples, s)

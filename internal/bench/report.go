@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"strconv"
@@ -26,17 +27,16 @@ func (b *bench) printTable(results []*benchPhase, dialect string) {
 			trivial = r
 		}
 	}
-	tw := tabwriter.NewWriter(b.out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "phase\tclients\trequests\tdebits/s\tp50\tp99\tp99.9\terrors\tratio-to-trivial")
+	var debitResults []*benchPhase
 	for _, r := range results {
-		ratio := "—"
-		if r.name == "single" && trivial != nil && trivial.debits > 0 {
-			ratio = fmt.Sprintf("rate %.0f%%, p99 %.1fx", 100*r.rate()/trivial.rate(), benchRatio(r.pct(0.99), trivial.pct(0.99)))
+		if !r.read {
+			debitResults = append(debitResults, r)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s/s\t%s\t%s\t%s\t%s\t%s\n", r.label(), r.clients, benchCommas(r.requests), benchCommas(int64(r.rate())),
-			benchLatency(r.pct(0.50)), benchLatency(r.pct(0.99)), benchLatency(r.pct(0.999)), benchCommas(r.errors), ratio)
 	}
-	tw.Flush()
+	if len(debitResults) > 0 {
+		b.printDebitTable(debitResults, trivial)
+	}
+	b.printReadTable(results)
 	for _, r := range results {
 		if c := r.commits; c != nil && c.groups > 0 {
 			fmt.Fprintf(b.out, "%s: %s group commits, %.1f postings and %s each on average; committer busy %.0f%% of the phase\n",
@@ -67,6 +67,26 @@ func (b *bench) printTable(results []*benchPhase, dialect string) {
 	if len(verdicts) > 0 {
 		fmt.Fprintf(b.out, "targets (%s): %s\n", dialect, strings.Join(verdicts, "; "))
 	}
+}
+
+// printDebitTable prints the trivial and debit phases' figures.
+func (b *bench) printDebitTable(results []*benchPhase, trivial *benchPhase) {
+	tw := newTable(b.out)
+	fmt.Fprintln(tw, "phase\tclients\trequests\tdebits/s\tp50\tp99\tp99.9\terrors\tratio-to-trivial")
+	for _, r := range results {
+		ratio := "—"
+		if r.name == "single" && trivial != nil && trivial.debits > 0 {
+			ratio = fmt.Sprintf("rate %.0f%%, p99 %.1fx", 100*r.rate()/trivial.rate(), benchRatio(r.pct(0.99), trivial.pct(0.99)))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s/s\t%s\t%s\t%s\t%s\t%s\n", r.label(), r.clients, benchCommas(r.requests), benchCommas(int64(r.rate())),
+			benchLatency(r.pct(0.50)), benchLatency(r.pct(0.99)), benchLatency(r.pct(0.999)), benchCommas(r.errors), ratio)
+	}
+	tw.Flush()
+}
+
+// newTable is the tab writer of the report's tables.
+func newTable(w io.Writer) *tabwriter.Writer {
+	return tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 }
 
 // label names a phase in the table: with --baseline-grants, with the
@@ -181,6 +201,11 @@ func (b *bench) check(ctx context.Context, results []*benchPhase) error {
 		return errors.Join(err, benchFailed(failed))
 	}
 	failed = append(failed, wrong...)
+	if b.cfg.explain {
+		if err := b.explain(ctx, store, b.out); err != nil {
+			return errors.Join(err, benchFailed(failed))
+		}
+	}
 	if app.IsPostgres(b.cfg.db) {
 		fmt.Fprintf(b.out, "note: the %d bench accounts (bench-%s-N@example.com) and their entries stay in this database\n", len(b.accounts), b.runID)
 	}

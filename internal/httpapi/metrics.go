@@ -24,6 +24,7 @@ type Metrics struct {
 	topUps      *prometheus.CounterVec
 	toCredit    prometheus.Histogram
 	disputes    *prometheus.CounterVec
+	pruned      prometheus.Counter
 }
 
 // NewMetrics registers Topup's series in reg.
@@ -47,7 +48,9 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300}})
 	m.disputes = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "topup_disputes_total",
 		Help: "What the provider's dispute events did, each counted once per dispute: opened, funds_withdrawn, funds_reinstated, won, lost."}, []string{"event"})
-	reg.MustRegister(m.disputes, m.topUps, m.toCredit, m.requests, m.latency, m.debits, m.groupSize, m.groupCommit, m.groupErrors, m.retries,
+	m.pruned = prometheus.NewCounter(prometheus.CounterOpts{Name: "topup_idempotency_pruned_total",
+		Help: "Usage idempotency keys deleted after TOPUP_IDEMPOTENCY_RETENTION (they no longer replay)."})
+	reg.MustRegister(m.pruned, m.disputes, m.topUps, m.toCredit, m.requests, m.latency, m.debits, m.groupSize, m.groupCommit, m.groupErrors, m.retries,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -94,3 +97,7 @@ func (m *Metrics) ObserveDispute(d refund.DisputeRecord) {
 		m.disputes.WithLabelValues(string(d.Status)).Inc()
 	}
 }
+
+// ObservePruned counts usage idempotency keys the retention worker
+// deleted; pass it as retention.Config.OnPrune.
+func (m *Metrics) ObservePruned(n int) { m.pruned.Add(float64(n)) }

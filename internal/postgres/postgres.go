@@ -40,6 +40,8 @@ var Dialect = sqlstore.Dialect{
 	// The position of the write-ahead log: any writer of the cluster moves
 	// it, which costs a checker only a needless Verify.
 	WriteMark: `SELECT CAST(pg_current_wal_insert_lsn() AS TEXT)`,
+	PruneUsageKeys: `DELETE FROM idempotency WHERE ctid = ANY(ARRAY(
+SELECT ctid FROM idempotency WHERE ` + sqlstore.UsageScopes + ` AND created_at < $1 ORDER BY created_at LIMIT $2))`,
 	RetryReason: func(err error) string {
 		var pe *pgconn.PgError
 		if errors.As(err, &pe) {

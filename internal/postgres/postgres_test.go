@@ -133,6 +133,26 @@ func TestReceiptMigrationNumbers(t *testing.T) {
 	})
 }
 
+// TestUsageKeyRetentionUpgrades: a database before 0020 upgrades in place,
+// its old usage keys pruned, its other keys kept.
+func TestUsageKeyRetentionUpgrades(t *testing.T) {
+	t.Parallel()
+	u := pgtest.Schema(t)
+	old, err := sql.Open("pgx", u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.UsageKeyRetentionUpgrades(t, old, postgres.Migrations(), func() *sqlstore.DB {
+		c := storetest.NewClock()
+		s, err := postgres.Open(t.Context(), u, c, storetest.NewIDs(c))
+		if err != nil {
+			t.Fatalf("open the old database: %v", err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
+
 // TestReplicasStartTogether: eight replicas starting at once on a new
 // database (schema) all open it; the advisory lock makes them take turns,
 // so each migration runs once.

@@ -43,6 +43,8 @@ var Dialect = sqlstore.Dialect{
 	OneWriter: true,
 	// The changes made through the one writer connection.
 	WriteMark: `SELECT CAST(total_changes() AS TEXT)`,
+	PruneUsageKeys: `DELETE FROM idempotency WHERE (scope, key) IN (
+SELECT scope, key FROM idempotency WHERE ` + sqlstore.UsageScopes + ` AND created_at < $1 ORDER BY created_at LIMIT $2)`,
 	RetryReason: func(err error) string {
 		var se *sqlite.Error
 		if errors.As(err, &se) {

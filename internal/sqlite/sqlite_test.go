@@ -133,6 +133,26 @@ func TestReceiptMigrationNumbers(t *testing.T) {
 	})
 }
 
+// TestUsageKeyRetentionUpgrades: a database before 0020 upgrades in place,
+// its old usage keys pruned, its other keys kept.
+func TestUsageKeyRetentionUpgrades(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "topup.db")
+	old, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.UsageKeyRetentionUpgrades(t, old, sqlite.Migrations(), func() *sqlstore.DB {
+		c := storetest.NewClock()
+		s, err := sqlite.Open(t.Context(), path, c, storetest.NewIDs(c))
+		if err != nil {
+			t.Fatalf("open the old database: %v", err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
+
 // TestProcessesStartTogether: eight processes opening one new database
 // file at once all open it, each migration applied once: the migrations'
 // transactions begin IMMEDIATE (the write lock first, then the check of

@@ -68,6 +68,8 @@ var suite = []struct {
 	{"Post/SameKeyOtherRequestConflicts", testPostConflict},
 	{"Post/KeyRepeatedInsideOneGroup", testPostKeyRepeatedInGroup},
 	{"Post/ScopesAreIndependent", testPostScopes},
+	{"Post/UsageKeyRetention", testUsageKeyRetention},
+	{"Post/UsageKeyPruneRace", testUsageKeyPruneRace},
 	{"Post/UnknownAccountSpoilsNothingElse", testPostUnknownAccount},
 	{"Post/ClosedAccountRefuses", testPostClosedAccount},
 	{"Post/BalanceOverflowRefused", testPostOverflow},
