@@ -41,6 +41,7 @@ var Dialect = sqlstore.Dialect{
 	Name:      "sqlite",
 	RowLock:   "",
 	MaxParams: 32766,
+	OneWriter: true,
 	// The changes made through the one writer connection.
 	WriteMark: `SELECT CAST(total_changes() AS TEXT)`,
 	PruneUsageKeys: `DELETE FROM idempotency WHERE (scope, key) IN (

@@ -114,7 +114,7 @@ func (s *Ledger) RevokeAPIKey(ctx context.Context, accountID, keyID string) erro
 // TouchAPIKey records that the key was used at t; a later time already
 // recorded (by another replica) is kept.
 func (s *Ledger) TouchAPIKey(ctx context.Context, keyID string, t time.Time) error {
-	_, err := s.write.ExecContext(ctx, `UPDATE api_keys SET last_used_at = $1 WHERE id = $2 AND last_used_at < $1`, micros(t), keyID)
+	_, err := s.exec(ctx, `UPDATE api_keys SET last_used_at = $1 WHERE id = $2 AND last_used_at < $1`, micros(t), keyID)
 	if err != nil {
 		return fmt.Errorf("touch api key %s: %w", keyID, err)
 	}

@@ -193,7 +193,7 @@ WHERE worker_leases.owner = excluded.owner OR worker_leases.lease_until <= $4`, 
 // ReleaseLease gives up owner's lease name, so that another replica may
 // take it at once.
 func (s *Ledger) ReleaseLease(ctx context.Context, name, owner string) error {
-	if _, err := s.write.ExecContext(ctx, `UPDATE worker_leases SET lease_until = 0 WHERE name = $1 AND owner = $2`, name, owner); err != nil {
+	if _, err := s.exec(ctx, `UPDATE worker_leases SET lease_until = 0 WHERE name = $1 AND owner = $2`, name, owner); err != nil {
 		return fmt.Errorf("release lease %s: %w", name, err)
 	}
 	return nil

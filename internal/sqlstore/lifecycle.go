@@ -176,7 +176,7 @@ func (s *Payments) Renew(ctx context.Context, id string, held, until time.Time) 
 		q += ` AND lease_until = $3`
 		args = append(args, micros(held))
 	}
-	res, err := s.write.ExecContext(ctx, q, args...)
+	res, err := s.exec(ctx, q, args...)
 	if err != nil {
 		return false, fmt.Errorf("renew the claim on top-up %s: %w", id, err)
 	}
@@ -214,6 +214,48 @@ func (s *Payments) Begin(ctx context.Context, id string) (topup.TopUp, bool, err
 	var out topup.TopUp
 	var ok bool
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		out, ok, err = s.beginTx(ctx, tx, id)
+		return err
+	})
+	return out, ok, err
+}
+
+// ClaimBegin is Claim and then Begin of each top-up claimed, in one
+// transaction, where the database has one writer (SQLite): for a worker
+// that attempts what it claims at once, one write (one wait for the writer,
+// behind a group commit under load) fewer per top-up. Elsewhere ok is false
+// and nothing is done: claiming locks top-ups before their accounts, the
+// reverse of the order every other transaction takes them in (lockTopUp),
+// which row locks could deadlock on.
+func (s *Payments) ClaimBegin(ctx context.Context, now time.Time, lease time.Duration, limit int) (begun []topup.Begun, ok bool, err error) {
+	if !s.dialect.OneWriter {
+		return nil, false, nil
+	}
+	var out []topup.Begun
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		out = nil
+		ids, err := s.claimDue(ctx, tx, "top_ups", "status IN ('pending', 'processing')", "", now, lease, limit)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			t, ok, err := s.beginTx(ctx, tx, id)
+			if err != nil {
+				return err
+			}
+			out = append(out, topup.Begun{TopUp: t, OK: ok})
+		}
+		return nil
+	})
+	return out, err == nil, err
+}
+
+// beginTx is Begin in tx.
+func (s *Payments) beginTx(ctx context.Context, tx *sql.Tx, id string) (topup.TopUp, bool, error) {
+	var out topup.TopUp
+	var ok bool
+	err := func() error {
 		t, err := s.lockTopUp(ctx, tx, id)
 		if err != nil {
 			return err
@@ -253,7 +295,7 @@ func (s *Payments) Begin(ctx context.Context, id string) (topup.TopUp, bool, err
 			int64(*t.Amount), t.PaymentMethod, t.Attempts, micros(t.FirstAttemptAt), id)
 		out, ok = t, true
 		return err
-	})
+	}()
 	return out, ok, err
 }
 

@@ -280,7 +280,7 @@ LEFT JOIN webhook_endpoints w ON w.id = d.endpoint_id WHERE d.id = $1`, id).Scan
 // way while it sends, so that a dead replica's deliveries are taken up
 // again within a short lease.
 func (s *Outbox) RenewDelivery(ctx context.Context, id string, held, until time.Time) (bool, error) {
-	res, err := s.write.ExecContext(ctx, `UPDATE deliveries SET lease_until = $1 WHERE id = $2 AND status = 'pending' AND lease_until = $3`,
+	res, err := s.exec(ctx, `UPDATE deliveries SET lease_until = $1 WHERE id = $2 AND status = 'pending' AND lease_until = $3`,
 		micros(until), id, micros(held))
 	if err != nil {
 		return false, fmt.Errorf("renew the claim on delivery %s: %w", id, err)

@@ -23,7 +23,7 @@ import (
 // with multi-row statements, one account row update per touched account.
 func (s *Ledger) Post(ctx context.Context, postings []ledger.Posting) ([]ledger.Result, error) {
 	var results []ledger.Result
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inGroupTx(ctx, func(tx *sql.Tx) error {
 		var err error
 		results, err = s.postTx(ctx, tx, postings)
 		return err

@@ -432,7 +432,7 @@ func (s *Refunds) RenewRefund(ctx context.Context, id string, until time.Time) e
 // asks the provider again (after an unknown outcome, or to learn what
 // became of a refund the provider left pending).
 func (s *Refunds) RetryRefund(ctx context.Context, id string, at time.Time) error {
-	_, err := s.write.ExecContext(ctx, `UPDATE refunds SET next_attempt_at = $1, lease_until = 0 WHERE id = $2 AND status = 'pending'`, micros(at), id)
+	_, err := s.exec(ctx, `UPDATE refunds SET next_attempt_at = $1, lease_until = 0 WHERE id = $2 AND status = 'pending'`, micros(at), id)
 	if err != nil {
 		return fmt.Errorf("retry refund %s: %w", id, err)
 	}

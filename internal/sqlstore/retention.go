@@ -35,9 +35,13 @@ const UsageScopes = `scope LIKE '%/` + ledger.ScopeUsage + `'`
 // snapshot. Nor can the new row collide with the old one: a request
 // inserts its key only when its read found none, that is once the delete
 // has committed.
+//
+// On SQLite it takes its turn for the writer as the committer's groups do
+// (after every waiting short write, writeGate): a pass of thousands of
+// rows per transaction is background work no top-up should wait for.
 func (s *Ledger) PruneUsageKeys(ctx context.Context, before time.Time, limit int) (int, error) {
 	var n int64
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inGroupTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, s.dialect.PruneUsageKeys, micros(before), limit)
 		if err != nil {
 			return err

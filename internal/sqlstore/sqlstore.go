@@ -41,6 +41,10 @@ type Dialect struct {
 	// WriteMark is a query answering a value that changes whenever the
 	// database is written (Store.WriteMark); empty when it has none.
 	WriteMark string
+	// OneWriter is true where the database takes one writer at a time
+	// (SQLite): the store then orders its writers (writeGate), so that a
+	// short write waits for at most one of the committer's groups.
+	OneWriter bool
 	// PruneUsageKeys deletes up to $2 usage idempotency rows created
 	// before $1, oldest first, through the partial index of UsageScopes.
 	// The two differ in how the DELETE finds the rows its subquery picked:
@@ -73,6 +77,9 @@ type core struct {
 	// log and onRetry hear of every transaction run again (ObserveRetries).
 	log     *slog.Logger
 	onRetry func(reason string)
+	// gate orders the writers where the database has one (Dialect.OneWriter);
+	// nil otherwise.
+	gate *writeGate
 }
 
 // Ledger stores accounts, API keys, postings and their entries, and the
@@ -122,6 +129,9 @@ type DB struct {
 // statements through b.
 func New(write, read *sql.DB, d Dialect, b Bulk, c clock.Clock, g *ids.Generator) *DB {
 	h := &core{write: write, read: read, dialect: d, clock: c, ids: g, bulk: b, log: slog.New(slog.DiscardHandler)}
+	if d.OneWriter {
+		h.gate = &writeGate{}
+	}
 	return &DB{Ledger: &Ledger{h}, Payments: &Payments{h}, Outbox: &Outbox{h}, Sandbox: &Sandbox{h}, Console: &Console{h}, Refunds: &Refunds{h}, core: h}
 }
 
@@ -185,8 +195,19 @@ const maxAttempts = 5
 // (ObserveRetries), so that lock trouble is seen in Topup's own logs and
 // metrics, not only in the database's.
 func (s *core) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	return s.runTx(ctx, false, fn)
+}
+
+// inGroupTx is inTx for the committer's group commits (Ledger.Post) and
+// other bulk background work (pruning): where the database has one writer,
+// every short write waiting for it goes first (writeGate).
+func (s *core) inGroupTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	return s.runTx(ctx, true, fn)
+}
+
+func (s *core) runTx(ctx context.Context, group bool, fn func(tx *sql.Tx) error) error {
 	for attempt := 1; ; attempt++ {
-		err := s.tryTx(ctx, fn)
+		err := s.tryTx(ctx, group, fn)
 		if err == nil || attempt >= maxAttempts || s.dialect.RetryReason == nil {
 			return err
 		}
@@ -202,7 +223,12 @@ func (s *core) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	}
 }
 
-func (s *core) tryTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+func (s *core) tryTx(ctx context.Context, group bool, fn func(tx *sql.Tx) error) error {
+	release, err := s.writerTurn(ctx, group)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer release()
 	tx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
@@ -215,6 +241,28 @@ func (s *core) tryTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
+}
+
+// writerTurn waits for the writer's turn where the database has one writer
+// (writeGate); release ends it.
+func (s *core) writerTurn(ctx context.Context, group bool) (release func(), err error) {
+	if s.gate == nil {
+		return func() {}, nil
+	}
+	if err := s.gate.lock(ctx, group); err != nil {
+		return nil, err
+	}
+	return s.gate.unlock, nil
+}
+
+// exec runs one write statement outside a transaction, in its turn.
+func (s *core) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	release, err := s.writerTurn(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	return s.write.ExecContext(ctx, query, args...)
 }
 
 // Migrate applies the numbered migrations in files (NNNN_name.sql) that db

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/topup/topup/internal/clock"
@@ -32,6 +33,20 @@ type Store interface {
 	TopUpByID(ctx context.Context, id string) (TopUp, error)
 	CustomerID(ctx context.Context, accountID string) (string, error)
 	ReleaseLeases(ctx context.Context) error
+}
+
+// ClaimBeginner is what a Store may offer beside Claim: Claim and then
+// Begin of each claimed top-up in one transaction, for the running worker,
+// which attempts what it claims at once. ok is false when the store does
+// not offer it for its database; the worker then claims and begins apart.
+type ClaimBeginner interface {
+	ClaimBegin(ctx context.Context, now time.Time, lease time.Duration, limit int) (begun []Begun, ok bool, err error)
+}
+
+// Begun is one top-up claimed and begun (Begin's answers).
+type Begun struct {
+	TopUp TopUp
+	OK    bool // there is something to charge
 }
 
 // Config tunes the engine; zero values take the defaults.
@@ -139,6 +154,14 @@ func (e *Engine) Kick() {
 
 // Start runs the worker until Stop. Open top-ups left by a crashed process
 // are resumed by the first pass: their lease has run out.
+//
+// Unlike RunOnce, the worker does not wait for a pass's charges to end
+// before it looks again: each claimed top-up is attempted on its own, up to
+// Concurrency at once, and the worker claims more as soon as it is woken —
+// a debit created a top-up (Kick), an attempt ended while every place was
+// taken, the tick, a back-off's end. A top-up that crosses while others are being
+// charged is therefore claimed and charged at once, not after the slowest
+// charge of the pass under way.
 func (e *Engine) Start() {
 	if err := e.Resume(context.Background()); err != nil {
 		e.cfg.Logger.Error("release top-up claims", "err", err)
@@ -146,54 +169,120 @@ func (e *Engine) Start() {
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
-		t := time.NewTicker(e.cfg.PollInterval)
-		defer t.Stop()
-		wake := time.NewTimer(e.cfg.SweepInterval)
-		defer wake.Stop()
-		for {
-			ctx, cancel := context.WithTimeout(context.Background(), e.passTimeout())
-			n, err := e.RunOnce(ctx)
-			if err != nil {
-				e.cfg.Logger.Error("top-up worker pass", "err", err)
-			}
-			cancel()
-			if e.cfg.OnPass != nil {
-				e.cfg.OnPass(n, err)
-			}
-			if n > 0 && err == nil {
-				// More may be due already (many accounts crossing together):
-				// look again at once rather than at the next tick.
-				select {
-				case <-e.stop:
-					return
-				default:
-					continue
-				}
-			}
-			// Wake when the next back-off ends, not at the next tick; after
-			// an error, at the next tick.
-			if err != nil {
-				wake.Reset(e.cfg.SweepInterval)
-			} else {
-				wake.Reset(e.untilDue())
-			}
-			select {
-			case <-e.stop:
-				return
-			case <-e.kick:
-			case <-t.C:
-			case <-wake.C:
+		e.run()
+	}()
+}
+
+// run is the worker's loop (Start).
+func (e *Engine) run() {
+	var attempts sync.WaitGroup
+	defer attempts.Wait()
+	var inFlight atomic.Int64
+	// ended is set when an attempt ended since the last pass (its settle may
+	// have begun a back-off: the next pass asks NextDue); freed says that
+	// one did.
+	var ended atomic.Bool
+	freed := make(chan struct{}, 1)
+	// full is set when the last claim took as many top-ups as there was
+	// room for: more may be due, to claim as soon as an attempt ends.
+	full := false
+	launch := func(ctx context.Context, now time.Time) (int, error) {
+		free := e.cfg.Concurrency - int(inFlight.Load())
+		if full = free <= 0; full {
+			return 0, nil
+		}
+		// Claim set each claim to end here: the value the first renewal checks.
+		held := now.Add(e.cfg.Lease)
+		var begun []Begun
+		ok := false
+		if cb, can := e.store.(ClaimBeginner); can {
+			var err error
+			if begun, ok, err = cb.ClaimBegin(ctx, now, e.cfg.Lease, free); err != nil {
+				return 0, err
 			}
 		}
-	}()
+		if !ok {
+			ids, err := e.store.Claim(ctx, now, e.cfg.Lease, free)
+			if err != nil {
+				return 0, err
+			}
+			for _, id := range ids {
+				begun = append(begun, Begun{TopUp: TopUp{ID: id}})
+			}
+		}
+		full = len(begun) == free
+		for _, b := range begun {
+			id := b.TopUp.ID
+			inFlight.Add(1)
+			attempts.Go(func() {
+				defer func() {
+					inFlight.Add(-1)
+					ended.Store(true)
+					select {
+					case freed <- struct{}{}:
+					default:
+					}
+				}()
+				actx, cancel := context.WithTimeout(context.Background(), e.cfg.Lease+2*e.cfg.ChargeTimeout)
+				defer cancel()
+				var err error
+				if ok {
+					_, err = e.attemptBegun(actx, b, held)
+				} else {
+					_, err = e.attempt(actx, id, held)
+				}
+				if err != nil {
+					e.cfg.Logger.Error("top-up attempt", "top_up_id", id, "err", err)
+				}
+			})
+		}
+		return len(begun), nil
+	}
+	t := time.NewTicker(e.cfg.PollInterval)
+	defer t.Stop()
+	wake := time.NewTimer(e.cfg.SweepInterval)
+	defer wake.Stop()
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), e.passTimeout())
+		n, err := e.pass(ctx, ended.Swap(false), func(now time.Time) (int, error) { return launch(ctx, now) })
+		if err != nil {
+			e.cfg.Logger.Error("top-up worker pass", "err", err)
+		}
+		cancel()
+		if e.cfg.OnPass != nil {
+			e.cfg.OnPass(n, err)
+		}
+		// Wake when the next back-off ends, not at the next tick; after
+		// an error, at the next tick.
+		if err != nil {
+			wake.Reset(e.cfg.SweepInterval)
+		} else {
+			wake.Reset(e.untilDue())
+		}
+		// An attempt that ends wakes the worker only when more may be due
+		// (every place was taken): each look is a write transaction.
+		var room chan struct{}
+		if full && err == nil {
+			room = freed
+		}
+		select {
+		case <-e.stop:
+			return
+		case <-e.kick:
+		case <-room:
+		case <-t.C:
+		case <-wake.C:
+		}
+	}
 }
 
 // claimLimit is how many due top-ups one pass claims.
 func (e *Engine) claimLimit() int { return max(32, 2*e.cfg.Concurrency) }
 
-// passTimeout bounds one pass of the worker: its claims charged
-// Concurrency at a time, each within ChargeTimeout, and a lease's worth of
-// storage work. Claims are renewed while they are charged, so a pass may
+// passTimeout bounds one pass of RunOnce: its claims charged Concurrency at
+// a time, each within ChargeTimeout, and a lease's worth of storage work
+// (the running worker's passes, whose attempts run on their own, take it
+// too: a sweep may cancel expired 3-D Secure charges at the provider). Claims are renewed while they are charged, so a pass may
 // outlast the lease; a claim that waited for its turn longer than the
 // lease may have been taken by another replica, and is then left to it.
 func (e *Engine) passTimeout() time.Duration {
@@ -236,6 +325,14 @@ func (e *Engine) Stop() {
 // once, then a look at when the next back-off ends. It returns how many
 // top-ups it attempted.
 func (e *Engine) RunOnce(ctx context.Context) (int, error) {
+	return e.pass(ctx, false, func(now time.Time) (int, error) { return e.attemptDue(ctx, now) })
+}
+
+// pass is one pass: the sweep when it is due, then attempt (RunOnce's:
+// every top-up due attempted once; Start's: claimed and started), then a
+// look at when the next back-off ends, also when settled says attempts
+// ended since the last pass.
+func (e *Engine) pass(ctx context.Context, settled bool, attempt func(now time.Time) (int, error)) (int, error) {
 	now := e.cfg.Clock.Now()
 	swept := false
 	if now.Sub(e.lastSwp) >= e.cfg.SweepInterval || (!e.nextDue.IsZero() && !now.Before(e.nextDue)) {
@@ -247,14 +344,14 @@ func (e *Engine) RunOnce(ctx context.Context) (int, error) {
 		e.nextDue, swept = time.Time{}, true
 	}
 	// What the sweep just created is due: claim as of after it.
-	n, err := e.attemptDue(ctx, e.cfg.Clock.Now())
+	n, err := attempt(e.cfg.Clock.Now())
 	if err != nil {
 		return n, err
 	}
 	// A failure settled in this pass, or on another replica since the last
 	// look, starts a back-off: learn when it ends. Asked after every pass
 	// that did something, and at most once per PollInterval otherwise.
-	if swept || n > 0 || now.Sub(e.dueRead) >= e.cfg.PollInterval {
+	if swept || settled || n > 0 || now.Sub(e.dueRead) >= e.cfg.PollInterval {
 		due, ok, err := e.store.NextDue(ctx, e.lastSwp)
 		if err != nil {
 			return n, err
@@ -354,22 +451,33 @@ func (e *Engine) Attempt(ctx context.Context, id string) (Settled, error) {
 }
 
 // attempt is Attempt under the claim that ends at held (zero: whatever the
-// claim). The claim is renewed first, and then every Lease/3 until the
-// outcome is settled; a claim found lost before the attempt leaves the
+// claim). The claim is renewed first (unless it was taken less than a
+// third of a lease ago), and then every Lease/3 until the outcome is
+// settled; a claim found lost before the attempt leaves the
 // top-up to the worker that holds it now. A claim lost during the charge
 // (this replica stalled longer than the lease) changes nothing of the
 // attempt: another worker's attempt sends the same key, so the provider
 // charges once, and Settle applies an outcome once.
 func (e *Engine) attempt(ctx context.Context, id string, held time.Time) (Settled, error) {
-	until := e.cfg.Clock.Now().Add(e.cfg.Lease)
-	ok, err := e.store.Renew(ctx, id, held, until)
-	if err != nil {
-		return Settled{}, err
-	}
-	if !ok {
-		e.cfg.Logger.Debug("top-up claim lost before the attempt", "top_up_id", id)
-		t, err := e.store.TopUpByID(ctx, id)
-		return Settled{TopUp: t}, err
+	now := e.cfg.Clock.Now()
+	until := held
+	if held.IsZero() || !now.Before(held.Add(-e.cfg.Lease*2/3)) {
+		// The claim is the caller's to take, or a third of it has gone
+		// (the top-up waited for its turn in a pass): renew it, which also
+		// tells whether another worker took it after it ran out. A claim
+		// taken less than a third of a lease ago cannot have run out: the
+		// renewals below begin from it, and one transaction (one wait for
+		// the writer) fewer stands between a crossing and its credit.
+		until = now.Add(e.cfg.Lease)
+		ok, err := e.store.Renew(ctx, id, held, until)
+		if err != nil {
+			return Settled{}, err
+		}
+		if !ok {
+			e.cfg.Logger.Debug("top-up claim lost before the attempt", "top_up_id", id)
+			t, err := e.store.TopUpByID(ctx, id)
+			return Settled{TopUp: t}, err
+		}
 	}
 	hb := e.keepClaim(ctx, id, until)
 	t, ok, err := e.store.Begin(ctx, id)
@@ -377,6 +485,22 @@ func (e *Engine) attempt(ctx context.Context, id string, held time.Time) (Settle
 		hb.stop()
 		return Settled{TopUp: t}, err
 	}
+	return e.charged(ctx, hb, t)
+}
+
+// attemptBegun is attempt of a top-up claimed and begun together
+// (ClaimBeginner), the claim ending at held.
+func (e *Engine) attemptBegun(ctx context.Context, b Begun, held time.Time) (Settled, error) {
+	if !b.OK {
+		return Settled{TopUp: b.TopUp}, nil
+	}
+	return e.charged(ctx, e.keepClaim(ctx, b.TopUp.ID, held), b.TopUp)
+}
+
+// charged is the rest of an attempt of t, begun, its claim kept by hb:
+// the charge and its settle.
+func (e *Engine) charged(ctx context.Context, hb *heartbeat, t TopUp) (Settled, error) {
+	id := t.ID
 	customer, err := e.store.CustomerID(ctx, t.AccountID)
 	if err != nil {
 		hb.stop()

@@ -3,6 +3,7 @@ package topup_test
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -590,5 +591,194 @@ func TestEngineStopIsIdempotent(t *testing.T) {
 		}
 		workertest.StopReturns(t, "Stop", eng.Stop)
 		workertest.StopReturns(t, "a second Stop", eng.Stop)
+	})
+}
+
+// holdingProvider holds the charge of one top-up until released (or its
+// context ends), and says when that charge began.
+type holdingProvider struct {
+	payment.Provider
+	held    string
+	began   chan struct{}
+	release chan struct{}
+}
+
+func (p *holdingProvider) Charge(ctx context.Context, req payment.ChargeRequest) (payment.Charge, error) {
+	if req.TopUpID == p.held {
+		close(p.began)
+		select {
+		case <-p.release:
+		case <-ctx.Done():
+			return payment.Charge{}, ctx.Err()
+		}
+	}
+	return p.Provider.Charge(ctx, req)
+}
+
+// TestWorkerDoesNotWaitForAPassToEnd: the running worker claims and charges
+// a top-up created while another's charge is in flight, without waiting for
+// that charge to end (a pass that waited for its slowest charge made every
+// top-up crossing meanwhile wait as long).
+func TestWorkerDoesNotWaitForAPassToEnd(t *testing.T) {
+	t.Parallel()
+	topuptest.Run(t, func(t *testing.T, e *topuptest.Env) {
+		p := &holdingProvider{Provider: e.Sandbox, began: make(chan struct{}), release: make(chan struct{})}
+		_, first := crossed(t, e, p, "pm_card_visa")
+		p.held = first
+		settled := make(chan string, 4)
+		eng := e.Engine(p, func(c *topup.Config) {
+			c.Concurrency, c.PollInterval, c.ChargeTimeout = 4, time.Hour, 30*time.Second
+			c.OnSettled = func(s topup.Settled) { settled <- s.TopUp.ID }
+		})
+		eng.Start()
+		released := false
+		defer func() {
+			if !released {
+				close(p.release)
+			}
+			eng.Stop()
+		}()
+		select {
+		case <-p.began:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the worker did not charge the first top-up")
+		}
+		acct, second := crossed(t, e, p, "pm_card_visa")
+		eng.Kick() // as the committer does after the group that created it
+		select {
+		case id := <-settled:
+			if id != second {
+				t.Fatalf("settled %s first, want %s (the first charge is still held)", id, second)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the second top-up waited for the first one's charge to end")
+		}
+		tu := e.TopUp(second)
+		wantStatus(t, tu, topup.Succeeded, "")
+		wantCredits(t, e, acct.ID, tu)
+		close(p.release)
+		released = true
+		select {
+		case id := <-settled:
+			if id != first {
+				t.Fatalf("settled %s, want %s", id, first)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the first top-up was not settled after its charge was released")
+		}
+		wantStatus(t, e.TopUp(first), topup.Succeeded, "")
+		e.Verify()
+	})
+}
+
+// renewCounter counts the claims renewed through it.
+type renewCounter struct {
+	topup.Store
+	renews atomic.Int32
+}
+
+func (s *renewCounter) Renew(ctx context.Context, id string, held, until time.Time) (bool, error) {
+	s.renews.Add(1)
+	return s.Store.Renew(ctx, id, held, until)
+}
+
+// TestFreshClaimGoesStraightToBegin: a top-up attempted right after its
+// claim is not renewed first (the claim cannot have run out, and each
+// write may wait for a group commit under load); one whose claim is a
+// third of a lease old is, and is left alone when another worker took it
+// after it ran out.
+func TestFreshClaimGoesStraightToBegin(t *testing.T) {
+	t.Parallel()
+	topuptest.Run(t, func(t *testing.T, e *topuptest.Env) {
+		acct, id := crossed(t, e, e.Sandbox, "pm_card_visa")
+		store := &renewCounter{Store: e.Store.Payments}
+		eng := topup.NewEngine(store, e.Sandbox, topup.Config{Clock: e.Clock, RetryBackoff: topuptest.Backoff, Lease: time.Hour})
+		if n := e.RunOnce(eng); n != 1 {
+			t.Fatalf("attempted %d top-ups, want 1", n)
+		}
+		if n := store.renews.Load(); n != 0 {
+			t.Errorf("%d renewals of a claim taken in the same pass, want 0", n)
+		}
+		tu := e.TopUp(id)
+		wantStatus(t, tu, topup.Succeeded, "")
+		wantCredits(t, e, acct.ID, tu)
+
+		// A claim that ran out and was taken by another worker meanwhile.
+		_, stale := crossed(t, e, e.Sandbox, "pm_card_visa")
+		claimedAt := e.Clock.Now()
+		ids, err := e.Store.Claim(t.Context(), claimedAt, time.Hour, 10)
+		if err != nil || len(ids) != 1 || ids[0] != stale {
+			t.Fatalf("claim: %v %v, want [%s]", ids, err, stale)
+		}
+		e.Clock.Advance(2 * time.Hour)
+		if ids, err := e.Store.Claim(t.Context(), e.Clock.Now(), time.Hour, 10); err != nil || len(ids) != 1 {
+			t.Fatalf("the other worker's claim: %v %v", ids, err)
+		}
+		s, err := eng.AttemptClaimed(t.Context(), stale, claimedAt.Add(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := store.renews.Load(); n != 1 {
+			t.Errorf("%d renewals of a claim two leases old, want 1", n)
+		}
+		if s.Changed || s.TopUp.Status != topup.Pending || s.TopUp.Attempts != 0 {
+			t.Fatalf("an attempt under a lost claim did %+v; want the top-up left pending and unattempted to the worker that holds it", s)
+		}
+	})
+}
+
+// TestClaimBegin: where the store has one writer (SQLite), the worker's
+// claim also begins what it claims, in the same transaction: the amount is
+// fixed, the attempt counted, the top-up processing and claimed; a top-up
+// whose balance recovered is canceled not_needed instead. Elsewhere the
+// store declines, and nothing is claimed.
+func TestClaimBegin(t *testing.T) {
+	t.Parallel()
+	topuptest.Run(t, func(t *testing.T, e *topuptest.Env) {
+		acct, due := crossed(t, e, e.Sandbox, "pm_card_visa")
+		recovered, gone := crossed(t, e, e.Sandbox, "pm_card_visa")
+		e.Credit(recovered.ID, "20.00")
+		now := e.Clock.Now()
+		begun, ok, err := e.Store.ClaimBegin(t.Context(), now, time.Hour, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Store.DialectName() != "sqlite" {
+			if ok || len(begun) != 0 {
+				t.Fatalf("ClaimBegin on %s: %v %v, want declined", e.Store.DialectName(), begun, ok)
+			}
+			if ids, err := e.Store.Claim(t.Context(), now, time.Hour, 10); err != nil || len(ids) != 2 {
+				t.Fatalf("claim after a declined ClaimBegin: %v %v, want both top-ups", ids, err)
+			}
+			return
+		}
+		if !ok || len(begun) != 2 {
+			t.Fatalf("ClaimBegin: %+v %v, want two top-ups", begun, ok)
+		}
+		byID := map[string]topup.Begun{}
+		for _, b := range begun {
+			byID[b.TopUp.ID] = b
+		}
+		b := byID[due]
+		if !b.OK || b.TopUp.Status != topup.Processing || b.TopUp.Attempts != 1 || b.TopUp.Amount == nil {
+			t.Fatalf("begun %+v, want processing, one attempt, an amount", b)
+		}
+		stored := e.TopUp(due)
+		if stored.Status != topup.Processing || stored.Attempts != 1 || stored.Amount == nil || *stored.Amount != *b.TopUp.Amount {
+			t.Fatalf("stored %+v, want what ClaimBegin answered", stored)
+		}
+		if g := byID[gone]; g.OK || e.TopUp(gone).Status != topup.Canceled {
+			t.Fatalf("the recovered account's top-up: %+v, stored %s; want canceled, nothing to charge", g, e.TopUp(gone).Status)
+		}
+		if ids, err := e.Store.Claim(t.Context(), now, time.Hour, 10); err != nil || len(ids) != 0 {
+			t.Fatalf("claim again: %v %v, want nothing (claimed)", ids, err)
+		}
+		eng := e.Engine(e.Sandbox)
+		s, err := eng.AttemptBegun(t.Context(), b, now.Add(time.Hour))
+		if err != nil || s.TopUp.Status != topup.Succeeded {
+			t.Fatalf("attempt: %+v %v, want succeeded", s.TopUp, err)
+		}
+		wantCredits(t, e, acct.ID, e.TopUp(due))
+		e.Verify()
 	})
 }
