@@ -72,7 +72,7 @@ type Settings struct {
 	ExpiryInterval time.Duration
 	// CommitWorkers is TOPUP_COMMIT_WORKERS: how many group commits run at
 	// once on PostgreSQL, each for its own share of the accounts (zero: the
-	// default, 4; SQLite has one writer and always uses one).
+	// default, 2; SQLite has one writer and always uses one).
 	CommitWorkers int
 	// IdempotencyRetention is TOPUP_IDEMPOTENCY_RETENTION: how long a usage
 	// call's idempotency key is remembered (default 30 days, at least 24
