@@ -138,13 +138,18 @@ func (s *core) credit(ctx context.Context, tx *sql.Tx, acct *ledger.AccountState
 	return s.writeLedger(ctx, tx, []*ledger.Grant{grant}, map[string]*ledger.AccountState{acct.ID: acct}, []ledger.Entry{entry}, nil, now)
 }
 
-// writeTopUp writes what an outcome may change of a top-up, and releases
-// its claim.
+// writeTopUp writes what an outcome may change of a top-up — its amount
+// too, when a success found the provider had charged another
+// (Outcome.Charged) — and releases its claim.
 func (s *core) writeTopUp(ctx context.Context, tx *sql.Tx, t topup.TopUp) error {
+	var amount any
+	if t.Amount != nil {
+		amount = int64(*t.Amount)
+	}
 	_, err := tx.ExecContext(ctx, `UPDATE top_ups SET status = $1, charge_id = $2, client_secret = $3, action_token = $4, action_expires = $5,
-failure_code = $6, completed_at = $7, next_attempt_at = $8, lease_until = 0 WHERE id = $9`,
+failure_code = $6, completed_at = $7, next_attempt_at = $8, lease_until = 0, amount = COALESCE(CAST($10 AS BIGINT), amount) WHERE id = $9`,
 		string(t.Status), t.ChargeID, t.ClientSecret, t.ActionToken, timeArg(t.ActionExpires), t.FailureCode, timeArg(t.CompletedAt),
-		timeArg(t.NextAttemptAt), t.ID)
+		timeArg(t.NextAttemptAt), t.ID, amount)
 	if err != nil {
 		return fmt.Errorf("write top-up %s: %w", t.ID, err)
 	}

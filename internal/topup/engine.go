@@ -603,17 +603,24 @@ func (e *Engine) charge(ctx context.Context, t TopUp, customer string) (payment.
 		TopUpID: t.ID, IdempotencyKey: t.IdempotencyKey(), Customer: customer, PaymentMethod: t.PaymentMethod,
 		Amount: minor, Currency: t.Currency.Code, OffSession: t.Trigger != TriggerManual, Description: "Topup credit " + t.ID,
 	})
-	if err != nil && !errors.Is(err, payment.ErrUnknownOutcome) && t.Attempts > 1 {
-		// Refused on a retry (its card detached since…): when the provider
+	if err != nil && !errors.Is(err, payment.ErrUnknownOutcome) {
+		// Refused (its card detached since…, or its key already used for
+		// another amount: a database restored from before a charge made
+		// under it, whose amount Begin then fixed anew): when the provider
 		// holds no charge for the top-up, none was ever made and the refusal
-		// is final; retrying for ever would keep the top-up open and block
-		// every later one.
+		// is final, and retrying for ever would keep the top-up open and
+		// block every later one; when it holds one, that charge is the
+		// outcome, and what it took is credited (Outcome.Charged).
 		found, ok, ferr := e.provider.FindCharge(ctx, customer, t.ID)
 		switch {
 		case ferr == nil && ok:
 			return found, nil
 		case ferr == nil:
 			return payment.Charge{}, fmt.Errorf("%w: %w", errNothingCharged, err)
+		default:
+			// Whether a charge exists is not known: try again later.
+			return payment.Charge{}, fmt.Errorf("%w: refused (%w), and looking for a charge of the top-up failed: %w",
+				payment.ErrUnknownOutcome, err, ferr)
 		}
 	}
 	return ch, err
@@ -642,7 +649,7 @@ func (e *Engine) outcome(t TopUp, ch payment.Charge, err error) Outcome {
 	}
 	switch {
 	case ch.Status == payment.Succeeded:
-		return Outcome{Status: Succeeded, ChargeID: ch.ID}
+		return Outcome{Status: Succeeded, ChargeID: ch.ID, Charged: ch.Amount}
 	case ch.Status == payment.RequiresAction || (ch.Status == payment.Declined && ch.DeclineCode == "authentication_required"):
 		return Outcome{Status: RequiresAction, ChargeID: ch.ID, ClientSecret: ch.ClientSecret, PayURL: e.cfg.PayURL}
 	case ch.Status == payment.Declined:
@@ -656,7 +663,7 @@ func (e *Engine) outcome(t TopUp, ch payment.Charge, err error) Outcome {
 func ChargeOutcome(ch payment.Charge) (Outcome, bool) {
 	switch ch.Status {
 	case payment.Succeeded:
-		return Outcome{Status: Succeeded, ChargeID: ch.ID}, true
+		return Outcome{Status: Succeeded, ChargeID: ch.ID, Charged: ch.Amount}, true
 	case payment.Declined:
 		if ch.DeclineCode == "authentication_required" {
 			return Outcome{}, false

@@ -949,3 +949,47 @@ func TestRefusedRetryNotStuck(t *testing.T) {
 		e.Verify()
 	})
 }
+
+// TestChargedBeforeARestore: a database restored from a backup taken
+// before a charge knows its top-up as pending with no amount, and Begin
+// fixes the amount anew from the restored balance (17.00 here, where 15.00
+// was charged). The provider refuses the top-up's key for another amount;
+// the engine finds the charge made under the top-up and credits what it
+// took, once, and nothing is charged again. Before, the refusal failed the
+// top-up and the money the provider held was never credited.
+func TestChargedBeforeARestore(t *testing.T) {
+	t.Parallel()
+	topuptest.Run(t, func(t *testing.T, e *topuptest.Env) {
+		acct := e.Account()
+		card := e.Card(e.Sandbox, acct.ID, "pm_card_visa")
+		e.Credit(acct.ID, "12.00")
+		e.Enable(acct.ID, "10.00", "25.00")
+		id := e.Use(acct.ID, "4.00").TopUpID
+		if id == "" {
+			t.Fatal("the crossing created no top-up")
+		}
+		cust, err := e.Store.CustomerID(t.Context(), acct.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The charge of the lost timeline, under the top-up's own key.
+		before, err := e.Sandbox.Charge(t.Context(), payment.ChargeRequest{TopUpID: id, IdempotencyKey: e.TopUp(id).IdempotencyKey(),
+			Customer: cust, PaymentMethod: card.ID, Amount: 1500, Currency: "usd", OffSession: true, Description: "Topup credit " + id})
+		if err != nil || before.Status != payment.Succeeded {
+			t.Fatalf("the earlier charge: %+v %v", before, err)
+		}
+		e.RunOnce(e.Engine(e.Sandbox))
+		tu := e.TopUp(id)
+		wantStatus(t, tu, topup.Succeeded, "")
+		wantAmount(t, tu, "15.00")
+		if tu.ChargeID != before.ID {
+			t.Errorf("top-up charge %q, want the earlier charge %q", tu.ChargeID, before.ID)
+		}
+		if cs := e.SandboxCharges(); len(cs) != 1 || cs[0].Amount != 1500 {
+			t.Fatalf("sandbox charges %+v, want the one of 15.00", cs)
+		}
+		wantCredits(t, e, acct.ID, tu)
+		wantBalance(t, e, acct.ID, "23.00")
+		e.Verify()
+	})
+}

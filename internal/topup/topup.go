@@ -268,6 +268,13 @@ type Outcome struct {
 	// Config.PayURL), for the action_url in the event of a RequiresAction
 	// outcome; "" leaves it null.
 	PayURL string
+	// Charged, for a success, is what the provider charged in the
+	// currency's minor units (zero: not known, the top-up's amount). It
+	// differs from the top-up's amount only when a charge made under the
+	// top-up's key was found that Topup's records do not know of — a
+	// database restored from before it — and then the credit is what was
+	// charged.
+	Charged int64
 }
 
 // Settled is what Settle did, for metrics and logs.

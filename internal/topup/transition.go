@@ -144,11 +144,31 @@ func transition(t TopUp, o Outcome, st *Settings, now time.Time, p Policy) (Chan
 		t.Status, t.ClientSecret, t.ActionToken, t.ActionExpires = RequiresAction, o.ClientSecret, o.ActionToken, now.Add(ActionTTL)
 		return Change{TopUp: t, Events: []ledger.Event{t.event(EventTopUpActionRequired, p.PayURL)}}, nil
 	case Succeeded:
+		if err := charged(&t, o); err != nil {
+			return Change{}, err
+		}
 		return succeed(t, st, now, p), nil
 	case Failed, Canceled:
 		return fail(t, o, st, now, p), nil
 	}
 	return Change{}, fmt.Errorf("settle top-up %s: unknown outcome %q", t.ID, o.Status)
+}
+
+// charged makes the top-up's amount what the provider charged, when the
+// outcome says and it differs: the customer paid that, so that is what is
+// credited (and what the month's limit, the receipt and refunds count).
+func charged(t *TopUp, o Outcome) error {
+	if o.Charged <= 0 {
+		return nil
+	}
+	paid, err := money.FromMinor(o.Charged, t.Currency)
+	if err != nil {
+		return fmt.Errorf("settle top-up %s: the provider charged %d: %w", t.ID, o.Charged, err)
+	}
+	if t.Amount == nil || *t.Amount != paid {
+		t.Amount = &paid
+	}
+	return nil
 }
 
 func succeed(t TopUp, st *Settings, now time.Time, p Policy) Change {

@@ -161,3 +161,32 @@ func TestEventDataIsTheWireTopUp(t *testing.T) {
 		t.Errorf("event data\n got %s\nwant %s", got, want)
 	}
 }
+
+// TestSuccessCreditsWhatWasCharged: a success that says what the provider
+// charged credits that, and the top-up's amount becomes it; one that says
+// nothing, or the same, credits the top-up's amount.
+func TestSuccessCreditsWhatWasCharged(t *testing.T) {
+	t.Parallel()
+	ten := money.Amount(10 * money.MicrosPerUnit)
+	for _, tc := range []struct {
+		charged int64
+		want    money.Amount
+	}{
+		{0, ten},
+		{1000, ten},
+		{1500, 15 * money.MicrosPerUnit},
+		{1, 10_000},
+	} {
+		tu := TopUp{ID: "tu_1", AccountID: "acc_1", Status: Processing, Amount: &ten, Currency: testUSD, Attempts: 1}
+		c, err := Transition(tu, Outcome{Status: Succeeded, ChargeID: "pi_1", Charged: tc.charged}, nil, time.Now(), Policy{})
+		if err != nil || !c.Changed || c.Credit == nil {
+			t.Fatalf("charged %d: %+v, %v", tc.charged, c, err)
+		}
+		if c.Credit.Amount != tc.want || c.TopUp.Amount == nil || *c.TopUp.Amount != tc.want {
+			t.Errorf("charged %d: credit %v, top-up amount %v; want %v", tc.charged, c.Credit.Amount, c.TopUp.Amount, tc.want)
+		}
+	}
+	if ten != money.Amount(10*money.MicrosPerUnit) {
+		t.Error("the caller's amount was changed in place")
+	}
+}
