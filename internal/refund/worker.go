@@ -328,19 +328,25 @@ func (w *Worker) ask(ctx context.Context, d Due) (payment.Refund, error) {
 // not let another replica take the refund up meanwhile (it would send the
 // same key, so nothing would be refunded twice, but the work would be).
 // The claim is renewed at once too: a refund claimed in a batch may have
-// waited its turn.
+// waited its turn. A renewal is never canceled half sent: the returned
+// function waits for the one in flight, so that none lands after the
+// caller released the claim (RetryRefund) and holds the refund for a lease.
 func (w *Worker) renew(ctx context.Context, id string) (stop func()) {
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
+	quit, done := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
 		t := time.NewTicker(w.cfg.Lease / 3)
 		defer t.Stop()
 		for {
-			if err := w.store.RenewRefund(ctx, id, w.cfg.Clock.Now().Add(w.cfg.Lease)); err != nil && ctx.Err() == nil {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.Lease/3)
+			err := w.store.RenewRefund(rctx, id, w.cfg.Clock.Now().Add(w.cfg.Lease))
+			cancel()
+			if err != nil {
 				w.cfg.Logger.Warn("refund: renew the claim", "refund_id", id, "err", err)
 			}
 			select {
+			case <-quit:
+				return
 			case <-ctx.Done():
 				return
 			case <-t.C:
@@ -348,7 +354,7 @@ func (w *Worker) renew(ctx context.Context, id string) (stop func()) {
 		}
 	}()
 	return func() {
-		cancel()
+		close(quit)
 		<-done
 	}
 }
