@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -182,13 +183,16 @@ func TestForeignKeyInsertsDoNotWaitForAccountLocks(t *testing.T) {
 // debit path — the test's transaction holds account y and then asks for
 // account x, which a debit group of x and y already holds — and proves the
 // store runs the group again, logs why and counts it.
+//
+// PostgreSQL aborts the transaction whose deadlock check finds the cycle:
+// normally the debit's, which began waiting first. On a loaded machine the
+// test may ask for x more than deadlock_timeout after the debit began
+// waiting, so that the debit's one check found no cycle yet and the test's
+// own transaction is aborted instead; the story is then told again, on new
+// accounts, up to five times.
 func TestDeadlockIsRetriedCountedAndLogged(t *testing.T) {
 	t.Parallel()
 	f := newLockFixture(t)
-	x, y := f.account("x@example.com"), f.account("y@example.com")
-	if x.ID > y.ID {
-		x, y = y, x // the debit path locks in id order: x first
-	}
 	var logs syncBuffer
 	var mu sync.Mutex
 	retries := map[string]int{}
@@ -197,39 +201,61 @@ func TestDeadlockIsRetriedCountedAndLogged(t *testing.T) {
 		retries[reason]++
 		mu.Unlock()
 	})
+	for try := 1; ; try++ {
+		x, y, debitAborted := f.deadlock(try)
+		if !debitAborted {
+			if try == 5 {
+				t.Fatal("five times the test's transaction, not the debit, was chosen as the deadlock victim")
+			}
+			continue
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if retries["deadlock"] < 1 {
+			t.Errorf("retries counted = %v, want a deadlock", retries)
+		}
+		if out := logs.String(); !strings.Contains(out, "transaction retried") || !strings.Contains(out, "reason=deadlock") {
+			t.Errorf("log = %q, want the retry with its reason", out)
+		}
+		for _, acct := range []string{x.ID, y.ID} {
+			if a, err := f.s.Account(t.Context(), acct); err != nil || a.Balance != 99*money.MicrosPerUnit {
+				t.Errorf("account %s after the retried debit: %v, %v; want 99.00, debited once", acct, a.Balance, err)
+			}
+		}
+		return
+	}
+}
 
+// deadlock tells the story once on two new accounts and reports whether
+// the debit's transaction was the one aborted (and then run again). The
+// debit group commits either way.
+func (f *lockFixture) deadlock(try int) (x, y ledger.Account, debitAborted bool) {
+	f.t.Helper()
+	x, y = f.account(fmt.Sprintf("x%d@example.com", try)), f.account(fmt.Sprintf("y%d@example.com", try))
+	if x.ID > y.ID {
+		x, y = y, x // the debit path locks in id order: x first
+	}
 	tx, pid := f.begin()
-	if _, err := tx.ExecContext(t.Context(), `SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE`, y.ID); err != nil {
-		t.Fatal(err)
+	if _, err := tx.ExecContext(f.t.Context(), `SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE`, y.ID); err != nil {
+		f.t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- f.post(t.Context(), debit(x.ID, "dx"), debit(y.ID, "dy")) }()
+	go func() { done <- f.post(f.t.Context(), debit(x.ID, "dx"), debit(y.ID, "dy")) }()
 	f.waitBlockedBy(pid)
 	// The debit holds x and waits for y; asking for x closes the cycle.
-	// The debit waited first, so its deadlock check runs first and
-	// PostgreSQL aborts it: the test's transaction is granted x.
-	if _, err := tx.ExecContext(t.Context(), `SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE`, x.ID); err != nil {
-		t.Fatalf("the test's transaction was chosen as the deadlock victim: %v", err)
-	}
-	if err := tx.Commit(); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-done; err != nil {
-		t.Fatalf("the debit group after the deadlock: %v", err)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if retries["deadlock"] < 1 {
-		t.Errorf("retries counted = %v, want a deadlock", retries)
-	}
-	if out := logs.String(); !strings.Contains(out, "transaction retried") || !strings.Contains(out, "reason=deadlock") {
-		t.Errorf("log = %q, want the retry with its reason", out)
-	}
-	for _, acct := range []string{x.ID, y.ID} {
-		if a, err := f.s.Account(t.Context(), acct); err != nil || a.Balance != 99*money.MicrosPerUnit {
-			t.Errorf("account %s after the retried debit: %v, %v; want 99.00, debited once", acct, a.Balance, err)
+	_, err := tx.ExecContext(f.t.Context(), `SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE`, x.ID)
+	if err == nil {
+		err = tx.Commit()
+	} else {
+		_ = tx.Rollback()
+		if !strings.Contains(err.Error(), "40P01") {
+			f.t.Fatalf("the test's transaction: %v", err)
 		}
 	}
+	if derr := <-done; derr != nil {
+		f.t.Fatalf("the debit group after the deadlock: %v", derr)
+	}
+	return x, y, err == nil
 }
 
 // waitBlockedBy waits until a backend waits for a lock pid holds.
