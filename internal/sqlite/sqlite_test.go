@@ -3,6 +3,7 @@ package sqlite_test
 import (
 	"database/sql"
 	"flag"
+	"io/fs"
 	"path/filepath"
 	"testing"
 
@@ -97,60 +98,21 @@ func TestDailyTotalsMigrationBackfills(t *testing.T) {
 // balance becoming a grant or overdraft, verify clean.
 func TestGrantsMigrationUpgrades(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "topup.db")
-	old, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	storetest.GrantsMigrationUpgrades(t, old, sqlite.Migrations(), func() *sqlstore.DB {
-		c := storetest.NewClock()
-		s, err := sqlite.Open(t.Context(), path, c, storetest.NewIDs(c))
-		if err != nil {
-			t.Fatalf("open the old database: %v", err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	})
+	upgrade(t, storetest.GrantsMigrationUpgrades)
 }
 
 // TestReceiptMigrationNumbers: a database before 0016 upgrades in place,
 // its succeeded top-ups numbered in the order they completed.
 func TestReceiptMigrationNumbers(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "topup.db")
-	old, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	storetest.ReceiptMigrationNumbers(t, old, sqlite.Migrations(), func() *sqlstore.DB {
-		c := storetest.NewClock()
-		s, err := sqlite.Open(t.Context(), path, c, storetest.NewIDs(c))
-		if err != nil {
-			t.Fatalf("open the old database: %v", err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	})
+	upgrade(t, storetest.ReceiptMigrationNumbers)
 }
 
 // TestUsageKeyRetentionUpgrades: a database before 0020 upgrades in place,
 // its old usage keys pruned, its other keys kept.
 func TestUsageKeyRetentionUpgrades(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "topup.db")
-	old, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	storetest.UsageKeyRetentionUpgrades(t, old, sqlite.Migrations(), func() *sqlstore.DB {
-		c := storetest.NewClock()
-		s, err := sqlite.Open(t.Context(), path, c, storetest.NewIDs(c))
-		if err != nil {
-			t.Fatalf("open the old database: %v", err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	})
+	upgrade(t, storetest.UsageKeyRetentionUpgrades)
 }
 
 // TestProcessesStartTogether: eight processes opening one new database
@@ -164,4 +126,25 @@ func TestProcessesStartTogether(t *testing.T) {
 		c := storetest.NewClock()
 		return sqlite.Open(t.Context(), path, c, storetest.NewIDs(c))
 	}, sqlite.Migrations())
+}
+
+// upgrade tells one of storetest's upgrade stories on a new database: the
+// old schema written through old, then the store opened on it by reopen,
+// which migrates it.
+func upgrade(t *testing.T, story func(*testing.T, *sql.DB, fs.FS, func() *sqlstore.DB)) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "topup.db")
+	old, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	story(t, old, sqlite.Migrations(), func() *sqlstore.DB {
+		c := storetest.NewClock()
+		s, err := sqlite.Open(t.Context(), path, c, storetest.NewIDs(c))
+		if err != nil {
+			t.Fatalf("open the old database: %v", err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
 }
