@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/topup/topup/internal/progress"
 	"github.com/topup/topup/internal/sqlstore"
 	"github.com/topup/topup/internal/statement"
 )
@@ -132,7 +133,7 @@ func (b *bench) explain(ctx context.Context, store *sqlstore.DB, w io.Writer) er
 	}
 	a.after, a.through = r.After, r.Through
 	fmt.Fprintf(w, "\nplans on %s for the account with the most entries, %s (%s entries; deep cursor: entry %s; statement %s: entries %s to %s):\n",
-		store.DialectName(), a.account, benchCommas(a.last), benchCommas(a.mid), m, benchCommas(a.after+1), benchCommas(a.through))
+		store.DialectName(), a.account, progress.Commas(a.last), progress.Commas(a.mid), m, progress.Commas(a.after+1), progress.Commas(a.through))
 	for _, q := range explainQueries {
 		text := q.pg
 		if !pg && q.sqlite == "-" {

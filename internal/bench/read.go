@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/topup/topup/internal/progress"
 )
 
 // The read phase measures what a customer's dashboard and an operator's
@@ -139,8 +141,8 @@ func (b *bench) printReadTable(results []*benchPhase) {
 		if r.debits > 0 {
 			mean = r.bytes / r.debits
 		}
-		rows = append(rows, fmt.Sprintf("%s\t%s\t%s\t%s/s\t%s\t%s\t%s\t%s\t%s", r.name, r.clients, benchCommas(r.requests), benchCommas(int64(r.rate())),
-			benchLatency(r.pct(0.50)), benchLatency(r.pct(0.99)), benchLatency(r.pct(0.999)), benchCommas(r.errors), benchCommas(mean)))
+		rows = append(rows, fmt.Sprintf("%s\t%s\t%s\t%s/s\t%s\t%s\t%s\t%s\t%s", r.name, r.clients, progress.Commas(r.requests), progress.Commas(int64(r.rate())),
+			benchLatency(r.pct(0.50)), benchLatency(r.pct(0.99)), benchLatency(r.pct(0.999)), progress.Commas(r.errors), progress.Commas(mean)))
 	}
 	if len(rows) == 0 {
 		return

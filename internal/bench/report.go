@@ -17,6 +17,7 @@ import (
 	"github.com/topup/topup/internal/clock"
 	"github.com/topup/topup/internal/ids"
 	"github.com/topup/topup/internal/money"
+	"github.com/topup/topup/internal/progress"
 	"github.com/topup/topup/internal/sqlstore"
 )
 
@@ -40,7 +41,7 @@ func (b *bench) printTable(results []*benchPhase, dialect string) {
 	for _, r := range results {
 		if c := r.commits; c != nil && c.groups > 0 {
 			fmt.Fprintf(b.out, "%s: %s group commits, %.1f postings and %s each on average; committer busy %.0f%% of the phase\n",
-				r.label(), benchCommas(int64(c.groups)), c.postings/c.groups, benchLatency(time.Duration(c.seconds/c.groups*float64(time.Second))),
+				r.label(), progress.Commas(int64(c.groups)), c.postings/c.groups, benchLatency(time.Duration(c.seconds/c.groups*float64(time.Second))),
 				100*c.seconds/r.elapsed.Seconds()/float64(b.committerWorkers(dialect)))
 		}
 	}
@@ -61,7 +62,7 @@ func (b *bench) printTable(results []*benchPhase, dialect string) {
 				fmt.Sprintf("single rate ≥ %.0f%% of trivial: %.0f%% %s", 100*t.singleShare, 100*share, benchVerdict(share >= t.singleShare)),
 				fmt.Sprintf("single p99 ≤ 2x trivial: %.1fx %s", p99, benchVerdict(p99 <= 2)))
 		case r.name == "batch":
-			verdicts = append(verdicts, fmt.Sprintf("batch ≥ %s/s: %s/s %s", benchCommas(int64(t.batchRate)), benchCommas(int64(r.rate())), benchVerdict(r.rate() >= t.batchRate)))
+			verdicts = append(verdicts, fmt.Sprintf("batch ≥ %s/s: %s/s %s", progress.Commas(int64(t.batchRate)), progress.Commas(int64(r.rate())), benchVerdict(r.rate() >= t.batchRate)))
 		}
 	}
 	if len(verdicts) > 0 {
@@ -78,8 +79,8 @@ func (b *bench) printDebitTable(results []*benchPhase, trivial *benchPhase) {
 		if r.name == "single" && trivial != nil && trivial.debits > 0 {
 			ratio = fmt.Sprintf("rate %.0f%%, p99 %.1fx", 100*r.rate()/trivial.rate(), benchRatio(r.pct(0.99), trivial.pct(0.99)))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s/s\t%s\t%s\t%s\t%s\t%s\n", r.label(), r.clients, benchCommas(r.requests), benchCommas(int64(r.rate())),
-			benchLatency(r.pct(0.50)), benchLatency(r.pct(0.99)), benchLatency(r.pct(0.999)), benchCommas(r.errors), ratio)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s/s\t%s\t%s\t%s\t%s\t%s\n", r.label(), r.clients, progress.Commas(r.requests), progress.Commas(int64(r.rate())),
+			benchLatency(r.pct(0.50)), benchLatency(r.pct(0.99)), benchLatency(r.pct(0.999)), progress.Commas(r.errors), ratio)
 	}
 	tw.Flush()
 }
@@ -232,9 +233,9 @@ func (b *bench) checkBalances(ctx context.Context, store *sqlstore.DB, credits m
 		return []string{fmt.Sprintf("%d balances differ from the debits answered", wrong)}, nil
 	}
 	if b.cfg.autoTopUp {
-		fmt.Fprintf(b.out, "balances: each of %d accounts is its grant less exactly the %s debits answered as recorded, plus the credits of its succeeded top-ups\n", len(b.accounts), benchCommas(total))
+		fmt.Fprintf(b.out, "balances: each of %d accounts is its grant less exactly the %s debits answered as recorded, plus the credits of its succeeded top-ups\n", len(b.accounts), progress.Commas(total))
 	} else {
-		fmt.Fprintf(b.out, "balances: each of %d accounts is its grant less exactly the %s debits answered as recorded\n", len(b.accounts), benchCommas(total))
+		fmt.Fprintf(b.out, "balances: each of %d accounts is its grant less exactly the %s debits answered as recorded\n", len(b.accounts), progress.Commas(total))
 	}
 	return nil, nil
 }
@@ -291,22 +292,4 @@ func benchSpan(d time.Duration) string {
 		return benchLatency(d)
 	}
 	return fmt.Sprintf("%.2fs", d.Seconds())
-}
-
-// benchCommas writes n with thousands separators: 1234567 is "1,234,567".
-func benchCommas(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var out []byte
-	for i := range len(s) {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			out = append(out, ',')
-		}
-		out = append(out, s[i])
-	}
-	if neg {
-		return "-" + string(out)
-	}
-	return string(out)
 }

@@ -370,7 +370,7 @@ func (b *bench) seedHistory(ctx context.Context, store *sqlstore.DB, p seedPlan)
 	}
 	took := time.Since(t0)
 	b.seeded = fmt.Sprintf("%s usage entries seeded (hottest account %s, %s–%s) in %s, %s entries/s",
-		benchCommas(b.cfg.seedEntries), benchCommas(p.counts[0]), p.start.Format(time.DateOnly), p.end.Add(-time.Microsecond).Format(time.DateOnly),
-		took.Round(100*time.Millisecond), benchCommas(int64(float64(b.cfg.seedEntries)/took.Seconds())))
+		progress.Commas(b.cfg.seedEntries), progress.Commas(p.counts[0]), p.start.Format(time.DateOnly), p.end.Add(-time.Microsecond).Format(time.DateOnly),
+		took.Round(100*time.Millisecond), progress.Commas(int64(float64(b.cfg.seedEntries)/took.Seconds())))
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/topup/topup/client"
 	"github.com/topup/topup/internal/ledger"
 	"github.com/topup/topup/internal/money"
+	"github.com/topup/topup/internal/progress"
 	"github.com/topup/topup/internal/sandbox"
 	"github.com/topup/topup/internal/topup"
 )
@@ -316,8 +317,8 @@ func (b *bench) reportTopUps(tu *benchTopUps, results []*benchPhase) {
 		mean = float64(credited) / float64(n) / money.MicrosPerUnit
 	}
 	fmt.Fprintf(b.out, "\nautomatic top-ups: %s (%s succeeded, %s failed, %s canceled, %s open) on %d of %d accounts; %s credited (mean %.2f, largest %s)\n",
-		benchCommas(int64(len(tu.topUps))), benchCommas(int64(status["succeeded"])), benchCommas(int64(status["failed"])),
-		benchCommas(int64(status["canceled"])), benchCommas(int64(open)), len(accounts), len(b.accounts), credited, mean, largest)
+		progress.Commas(int64(len(tu.topUps))), progress.Commas(int64(status["succeeded"])), progress.Commas(int64(status["failed"])),
+		progress.Commas(int64(status["canceled"])), progress.Commas(int64(open)), len(accounts), len(b.accounts), credited, mean, largest)
 	if st := b.settle; st != nil {
 		if st.open == 0 {
 			fmt.Fprintf(b.out, "settled: no automatic top-up open %s after the last phase\n", benchSpan(st.took))
@@ -327,7 +328,7 @@ func (b *bench) reportTopUps(tu *benchTopUps, results []*benchPhase) {
 	}
 	line := "crossing→credit (succeeded threshold top-ups, completed_at - crossed_at): " + benchDurations(all)
 	if st := b.settle; st != nil {
-		line += fmt.Sprintf("; /metrics topup_crossing_to_credit_seconds counted %s", benchCommas(int64(st.metrics)))
+		line += fmt.Sprintf("; /metrics topup_crossing_to_credit_seconds counted %s", progress.Commas(int64(st.metrics)))
 	}
 	fmt.Fprintln(b.out, line)
 	for i, r := range phases {
@@ -346,7 +347,7 @@ func benchDurations(ds []time.Duration) string {
 		i := int(math.Ceil(q*float64(len(ds)))) - 1
 		return ds[max(0, min(i, len(ds)-1))]
 	}
-	return fmt.Sprintf("p50 %s, p99 %s, max %s (n=%s)", benchSpan(at(0.50)), benchSpan(at(0.99)), benchSpan(ds[len(ds)-1]), benchCommas(int64(len(ds))))
+	return fmt.Sprintf("p50 %s, p99 %s, max %s (n=%s)", benchSpan(at(0.50)), benchSpan(at(0.99)), benchSpan(ds[len(ds)-1]), progress.Commas(int64(len(ds))))
 }
 
 // checkTopUps proves what the top-ups left: no account ever had two open
@@ -411,6 +412,6 @@ func (b *bench) checkTopUps(tu *benchTopUps) []string {
 	}
 	fmt.Fprintf(b.out, "top-ups: never two open automatic top-ups on one account (each of %s created at or after the previous one of its account closed); "+
 		"%s succeeded sandbox charges add up to %s = the top-up credits in the ledger, one per succeeded top-up and of its amount\n",
-		benchCommas(int64(len(tu.topUps))), benchCommas(int64(charges)), charged)
+		progress.Commas(int64(len(tu.topUps))), progress.Commas(int64(charges)), charged)
 	return nil
 }

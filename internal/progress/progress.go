@@ -1,12 +1,15 @@
 // Package progress shows how far long work has come (topup verify,
-// simulate, bench) on a terminal, and nothing anywhere else: a pipe, a file
-// or a test's buffer gets the command's report and not one byte of
-// progress, so scripts that read the output are never disturbed.
+// simulate, bench, soak) on a terminal, and nothing anywhere else: a pipe, a
+// file or a test's buffer gets the command's report and not one byte of
+// progress, so scripts that read the output are never disturbed. Commas
+// formats the counts those reports print.
 package progress
 
 import (
 	"io"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -78,4 +81,22 @@ func (b *Bar) Finish() {
 	if b != nil {
 		_ = b.pb.Finish()
 	}
+}
+
+// Commas writes n with thousands separators: 1234567 is "1,234,567".
+func Commas(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var out []byte
+	for i := range len(s) {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			out = append(out, ',')
+		}
+		out = append(out, s[i])
+	}
+	if neg {
+		return "-" + string(out)
+	}
+	return string(out)
 }

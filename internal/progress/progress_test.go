@@ -42,3 +42,12 @@ func TestDrawsWhenForced(t *testing.T) {
 		t.Fatalf("the bar drew %q", out)
 	}
 }
+
+func TestCommas(t *testing.T) {
+	t.Parallel()
+	for n, want := range map[int64]string{0: "0", 999: "999", 1000: "1,000", 1234567: "1,234,567", -1234: "-1,234", -999: "-999"} {
+		if got := progress.Commas(n); got != want {
+			t.Errorf("Commas(%d) = %q, want %q", n, got, want)
+		}
+	}
+}

@@ -115,7 +115,7 @@ func (s *soak) monitor(loadCtx context.Context) {
 			s.polls.err = err
 		}
 		bar.Set(int64(time.Since(start) / time.Second))
-		bar.Describe(fmt.Sprintf("soak: %s debits acknowledged, %d kills", commas(s.rec.events.Load()), s.killed.Load()))
+		bar.Describe(fmt.Sprintf("soak: %s debits acknowledged, %d kills", progress.Commas(s.rec.events.Load()), s.killed.Load()))
 	}
 }
 

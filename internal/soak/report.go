@@ -9,12 +9,12 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/topup/topup/internal/app"
 	"github.com/topup/topup/internal/money"
+	"github.com/topup/topup/internal/progress"
 )
 
 // report is what the run measured, printed at the end on one screen.
@@ -118,24 +118,24 @@ func (s *soak) printReport(problems []string) {
 	r, cfg, w := &s.report, s.cfg, s.out
 	fmt.Fprintf(w, "topup soak: %d replicas on %s (schema %s), %s accounts with a card and Automatic Top-Up (threshold %s, target %s), "+
 		"%d clients for %s, a SIGKILL every ~%s, sandbox latency %s, TOPUP_WORKER_LEASE %s\n",
-		cfg.Replicas, app.RedactDB(cfg.DB), s.schema, commas(int64(cfg.Accounts)), soakThreshold, soakTarget, cfg.Clients, cfg.Duration, cfg.KillEvery, cfg.Latency, cfg.Lease)
+		cfg.Replicas, app.RedactDB(cfg.DB), s.schema, progress.Commas(int64(cfg.Accounts)), soakThreshold, soakTarget, cfg.Clients, cfg.Duration, cfg.KillEvery, cfg.Latency, cfg.Lease)
 	fmt.Fprintf(w, "%d replicas started at once (migrations under their lock) in %s; accounts set up through them in %s\n\n",
 		cfg.Replicas, span(r.startTook), span(r.setupTook))
 	secs := r.loadTook.Seconds()
 	fmt.Fprintf(w, "%-13s %9s %9s %8s %8s %9s %8s\n", "load", "requests", "acked", "refused", "unknown", "failovers", "acked/s")
 	for _, op := range opOrder {
 		st := s.rec.ops[op]
-		fmt.Fprintf(w, "%-13s %9s %9s %8s %8s %9s %8.0f\n", op, commas(st.sent.Load()), commas(st.acked.Load()), commas(st.refused.Load()),
-			commas(st.unknown.Load()), commas(st.failovers.Load()), float64(st.acked.Load())/secs)
+		fmt.Fprintf(w, "%-13s %9s %9s %8s %8s %9s %8.0f\n", op, progress.Commas(st.sent.Load()), progress.Commas(st.acked.Load()), progress.Commas(st.refused.Load()),
+			progress.Commas(st.unknown.Load()), progress.Commas(st.failovers.Load()), float64(st.acked.Load())/secs)
 	}
 	fmt.Fprintf(w, "refused: %s\n", s.refusals())
 	fmt.Fprintf(w, "debit events acknowledged: %s (%.0f/s: single, batched and captures); single debits %s\n",
-		commas(int64(r.ackedDebits)), float64(r.ackedDebits)/secs, durations(s.rec.single))
+		progress.Commas(int64(r.ackedDebits)), float64(r.ackedDebits)/secs, durations(s.rec.single))
 	s.printKills()
 	fmt.Fprintf(w, "quiet: %s after the load, %d top-ups open\n", span(r.quietTook), r.openAfterQuiet)
 	var kinds []string
 	for k, n := range r.topUps {
-		kinds = append(kinds, fmt.Sprintf("%s %s", k, commas(int64(n))))
+		kinds = append(kinds, fmt.Sprintf("%s %s", k, progress.Commas(int64(n))))
 	}
 	slices.Sort(kinds)
 	fmt.Fprintf(w, "top-ups: %s\n\n", strings.Join(kinds, ", "))
@@ -149,7 +149,7 @@ func (s *soak) refusals() string {
 		st := s.rec.ops[op]
 		st.mu.Lock()
 		for code, n := range st.codes {
-			parts = append(parts, fmt.Sprintf("%s %s × %s", op, commas(int64(n)), code))
+			parts = append(parts, fmt.Sprintf("%s %s × %s", op, progress.Commas(int64(n)), code))
 		}
 		st.mu.Unlock()
 	}
@@ -183,7 +183,7 @@ func (s *soak) printKills() {
 		if open == 0 {
 			continue
 		}
-		fmt.Fprintf(s.out, "resume: the %s top-ups open at a kill (%s, the killed replica's among them) had all settled %s after it", what, commas(int64(open)), durations(last))
+		fmt.Fprintf(s.out, "resume: the %s top-ups open at a kill (%s, the killed replica's among them) had all settled %s after it", what, progress.Commas(int64(open)), durations(last))
 		if never > 0 {
 			fmt.Fprintf(s.out, "; %d never did", never)
 		}
@@ -207,13 +207,13 @@ func (s *soak) printChecks(problems []string) {
 		return "ok  "
 	}
 	fmt.Fprintf(w, "%s every acknowledged debit is in the ledger exactly once: %s acknowledged of %s sent; %s sent without an answer are recorded once, none twice; none recorded that was never sent\n",
-		mark("debits"), commas(int64(r.ackedDebits)), commas(int64(r.sentDebits)), commas(int64(r.recordedUnacked)))
+		mark("debits"), progress.Commas(int64(r.ackedDebits)), progress.Commas(int64(r.sentDebits)), progress.Commas(int64(r.recordedUnacked)))
 	fmt.Fprintf(w, "%s every succeeded sandbox charge is credited exactly once: %s charges of %s = %s top-up credits; no other credit than the %s opening ones\n",
-		mark("charges", "credits", "top-ups"), commas(int64(r.charges)), r.charged, r.credited, commas(int64(len(s.accounts))))
+		mark("charges", "credits", "top-ups"), progress.Commas(int64(r.charges)), r.charged, r.credited, progress.Commas(int64(len(s.accounts))))
 	fmt.Fprintf(w, "%s every sandbox refund is in the ledger exactly once, and every acknowledged refund succeeded: %s refunds (%s acknowledged)\n",
-		mark("refunds"), commas(int64(r.refunds)), commas(int64(len(s.rec.refund))))
+		mark("refunds"), progress.Commas(int64(r.refunds)), progress.Commas(int64(len(s.rec.refund))))
 	fmt.Fprintf(w, "%s never two open automatic top-ups on one account: %s in order, %d polls during the run found none\n",
-		mark("one open", "polls"), commas(int64(r.autoTopUps)), s.polls.samples)
+		mark("one open", "polls"), progress.Commas(int64(r.autoTopUps)), s.polls.samples)
 	fmt.Fprintf(w, "%s verify: %s (%s)\n", mark("verify"), map[bool]string{true: "broken", false: "clean"}[broken["verify"]], span(r.verifyTook))
 	fmt.Fprintf(w, "%s deadlocks: %d in pg_stat_database; %d `deadlock detected` in %s\n", mark("deadlocks"), r.deadlocks, r.logDeadlocks, r.logNote)
 	fmt.Fprintf(w, "%s every top-up settled in the quiet period\n", mark("quiet"))
@@ -235,7 +235,7 @@ func durations(ds []time.Duration) string {
 		i := int(math.Ceil(q*float64(len(ds)))) - 1
 		return ds[max(0, min(i, len(ds)-1))]
 	}
-	return fmt.Sprintf("p50 %s, p99 %s, max %s (n=%s)", span(at(0.50)), span(at(0.99)), span(ds[len(ds)-1]), commas(int64(len(ds))))
+	return fmt.Sprintf("p50 %s, p99 %s, max %s (n=%s)", span(at(0.50)), span(at(0.99)), span(ds[len(ds)-1]), progress.Commas(int64(len(ds))))
 }
 
 // span is a duration rounded for reading.
@@ -247,22 +247,4 @@ func span(d time.Duration) string {
 		return d.Round(100 * time.Microsecond).String()
 	}
 	return d.Round(10 * time.Millisecond).String()
-}
-
-// commas writes n with thousands separators.
-func commas(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var out []byte
-	for i := range len(s) {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			out = append(out, ',')
-		}
-		out = append(out, s[i])
-	}
-	if neg {
-		return "-" + string(out)
-	}
-	return string(out)
 }
