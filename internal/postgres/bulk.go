@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/topup/topup/internal/debit"
 	"github.com/topup/topup/internal/ledger"
@@ -276,20 +277,30 @@ var placeholder = regexp.MustCompile(`\$[0-9]+`)
 // combine makes one statement of data-modifying statements: all but the
 // last become WITH queries (w0, w1, …) of the last, and each one's $N is
 // moved past the arguments of those before it. The text depends only on
-// which kinds of rows are written, so pgx prepares a handful of them once.
+// which kinds of rows are written, so it is made once per combination
+// (combined) and pgx prepares a handful of them once.
 func combine(parts []stmt) stmt {
 	if len(parts) == 1 {
 		return parts[0]
 	}
-	var b strings.Builder
+	texts := make([]string, len(parts))
 	var args []any
 	for i, p := range parts {
-		offset := len(args)
+		texts[i] = p.q
+		args = append(args, p.args...)
+	}
+	key := strings.Join(texts, "\x00")
+	if q, ok := combined.Load(key); ok {
+		return stmt{q.(string), args}
+	}
+	var b strings.Builder
+	offset := 0
+	for i, p := range parts {
 		q := placeholder.ReplaceAllStringFunc(p.q, func(m string) string {
 			n, _ := strconv.Atoi(m[1:])
 			return "$" + strconv.Itoa(n+offset)
 		})
-		args = append(args, p.args...)
+		offset += len(p.args)
 		switch {
 		case i == 0:
 			b.WriteString("WITH w0 AS (" + q + ")")
@@ -299,5 +310,9 @@ func combine(parts []stmt) stmt {
 			b.WriteString("\n" + q)
 		}
 	}
-	return stmt{b.String(), args}
+	q, _ := combined.LoadOrStore(key, b.String())
+	return stmt{q.(string), args}
 }
+
+// combined caches combine's texts by the texts they join.
+var combined sync.Map
