@@ -152,6 +152,7 @@ func CommitWorkers(dialect string, configured int) int {
 func build(cfg Config, store *sqlstore.DB, ln net.Listener) (*App, error) {
 	set, log, c, g := cfg.Settings, cfg.Logger, cfg.Clock, cfg.IDs
 	store.SetPaidCreditExpiry(set.PaidCreditExpiry)
+	store.SetUsageKeyRetention(set.IdempotencyRetention)
 	metrics := httpapi.NewMetrics(prometheus.NewRegistry())
 	store.ObserveRetries(log, metrics.ObserveRetry)
 	sqlite := store.DialectName() == "sqlite"

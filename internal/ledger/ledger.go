@@ -89,6 +89,10 @@ type Entry struct {
 	// positive entries.
 	Funding   []Funding
 	CreatedAt time.Time
+	// Answer is, on a usage entry, what its first response said beyond
+	// the entry (Answer, KeepInEntries): a replay of its key is answered
+	// from the entry (ReplayOf).
+	Answer string
 }
 
 // Page asks for one page of a newest-first list.

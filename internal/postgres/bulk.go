@@ -22,17 +22,28 @@ var _ sqlstore.Bulk = bulk{}
 
 const (
 	lockAccounts = sqlstore.LockColumnsWithoutGrants + ` WHERE a.id = ANY($1::text[]) ORDER BY a.id FOR NO KEY UPDATE OF a`
-	lookupIdem   = `SELECT i.scope, i.key, i.request_hash, i.result FROM idempotency i
-JOIN unnest($1::text[], $2::text[]) AS k(scope, key) ON i.scope = k.scope AND i.key = k.key`
+	// One statement, one round trip, for both places a key is kept: the
+	// NULLs of the first part are typed, as a UNION's first part decides.
+	// The entries are searched once per usage key, through
+	// entries_usage_key: OFFSET 0 keeps the planner from flattening the
+	// LATERAL subquery into a join, which, while the statistics still
+	// counted the index empty (after the migration, or a burst of new
+	// entries), walked the whole index once per group.
+	lookupIdem = `SELECT i.scope, i.key, i.request_hash, i.result, NULL::text, NULL::bigint, NULL::bigint, NULL::bigint, NULL::text, NULL::text, NULL::bigint, NULL::text
+FROM idempotency i JOIN unnest($1::text[], $2::text[]) AS k(scope, key) ON i.scope = k.scope AND i.key = k.key
+UNION ALL
+SELECT e.* FROM unnest($3::text[], $4::text[]) AS u(account, key) CROSS JOIN LATERAL (
+SELECT ` + sqlstore.IdemEntryColumns + ` FROM entries e
+WHERE e.account_id = u.account AND e.idempotency_key = u.key AND ` + sqlstore.UsageKeyWhere + ` OFFSET 0) AS e`
 	spendBudgets = `UPDATE budgets SET spent = CASE WHEN kind = 'monthly' AND period_start < $1 THEN 0 ELSE spent END + v.v_amount,
 period_start = CASE WHEN kind = 'monthly' AND period_start < $1 THEN $1 ELSE period_start END
 FROM unnest($2::text[], $3::text[], $4::bigint[]) AS v(v_account, v_subject, v_amount)
 WHERE budgets.account_id = v.v_account AND budgets.subject = v.v_subject RETURNING ` + sqlstore.BudgetColumns
-	insertEntries = `INSERT INTO entries (account_id, seq, id, kind, amount, balance_after, description, subject, idempotency_key, top_up_id, created_at, grant_id, hold_id, funding)
-SELECT u.a, u.b, u.c, u.d, u.e, u.f, u.g, u.h, u.i, NULLIF(u.j, ''), u.k, NULLIF(u.l, ''), NULLIF(u.m, ''), u.n
+	insertEntries = `INSERT INTO entries (account_id, seq, id, kind, amount, balance_after, description, subject, idempotency_key, top_up_id, created_at, grant_id, hold_id, funding, answer)
+SELECT u.a, u.b, u.c, u.d, u.e, u.f, u.g, u.h, u.i, NULLIF(u.j, ''), u.k, NULLIF(u.l, ''), NULLIF(u.m, ''), u.n, u.o
 FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::text[], $8::text[], $9::text[], $10::text[], $11::bigint[],
-$12::text[], $13::text[], $14::text[])
-AS u(a, b, c, d, e, f, g, h, i, j, k, l, m, n)`
+$12::text[], $13::text[], $14::text[], $15::text[])
+AS u(a, b, c, d, e, f, g, h, i, j, k, l, m, n, o)`
 	loadGrants   = `SELECT ` + sqlstore.GrantColumns + ` FROM grants WHERE status = 'active' AND account_id = ANY($1::text[])`
 	insertGrants = `INSERT INTO grants (` + sqlstore.GrantColumns + `)
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::text[], $12::bigint[])`
@@ -67,7 +78,7 @@ func (bulk) LockAccounts(ctx context.Context, tx *sql.Tx, ids []string, row func
 	return query(ctx, tx, lockAccounts, row, ids)
 }
 
-func (bulk) LookupIdempotency(ctx context.Context, tx *sql.Tx, keys []ledger.IdemKey, row func(*sql.Rows) error) error {
+func (bulk) LookupIdempotency(ctx context.Context, tx *sql.Tx, keys, usage []ledger.IdemKey, row func(*sql.Rows) error) error {
 	if len(keys) == 0 {
 		return nil
 	}
@@ -75,7 +86,11 @@ func (bulk) LookupIdempotency(ctx context.Context, tx *sql.Tx, keys []ledger.Ide
 	for i, k := range keys {
 		scopes[i], names[i] = string(k.Scope), k.Key
 	}
-	return query(ctx, tx, lookupIdem, row, scopes, names)
+	accounts, usageNames := make([]string, len(usage)), make([]string, len(usage))
+	for i, k := range usage {
+		accounts[i], usageNames[i] = k.Scope.Account(), k.Key
+	}
+	return query(ctx, tx, lookupIdem, row, scopes, names, accounts, usageNames)
 }
 
 func (bulk) SpendBudgets(ctx context.Context, tx *sql.Tx, month int64, spend []debit.Spend, row func(*sql.Rows) error) error {
@@ -100,17 +115,17 @@ func entriesStmt(entries []ledger.Entry) stmt {
 	n := len(entries)
 	accounts, ids, kinds, descs, subjects, keys, topUps := make([]string, n), make([]string, n), make([]string, n),
 		make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-	grants, holds, funding := make([]string, n), make([]string, n), make([]string, n)
+	grants, holds, funding, answers := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	seqs, amounts, after, created := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
 	for i := range entries {
 		e := &entries[i]
 		accounts[i], seqs[i], ids[i], kinds[i] = e.AccountID, e.Seq, e.ID, string(e.Kind)
 		amounts[i], after[i], descs[i], subjects[i] = int64(e.Amount), int64(e.BalanceAfter), e.Description, e.Subject
 		keys[i], topUps[i], created[i] = e.IdempotencyKey, e.TopUpID, e.CreatedAt.UnixMicro()
-		grants[i], holds[i], funding[i] = e.GrantID, e.HoldID, ledger.EncodeFunding(e.Funding)
+		grants[i], holds[i], funding[i], answers[i] = e.GrantID, e.HoldID, ledger.EncodeFunding(e.Funding), e.Answer
 	}
 	return stmt{insertEntries, []any{accounts, seqs, ids, kinds, amounts, after, descs, subjects, keys, topUps, created,
-		grants, holds, funding}}
+		grants, holds, funding, answers}}
 }
 
 func (bulk) InsertRecords(ctx context.Context, tx *sql.Tx, recs []ledger.IdemRecord, now int64) error {

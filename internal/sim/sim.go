@@ -420,6 +420,10 @@ func startTime(r *rand.Rand) time.Time {
 	}
 }
 
+// keyMemory is how long the simulated store remembers usage keys: longer
+// than any run.
+const keyMemory = 100 * 365 * 24 * time.Hour
+
 // start starts a process on the database: a new id generator, a new store
 // (connections), a new engine that resumes what a dead process left (on
 // SQLite, alone with its database, it reclaims every claim at once).
@@ -429,6 +433,10 @@ func (s *Sim) start(seed uint64) (*process, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The model remembers every key for the whole run, which moves the
+	// clock across months; forgetting usage keys after the retention is
+	// the store's, tested in storetest (Post/UsageKeyRetention).
+	store.SetUsageKeyRetention(keyMemory)
 	p := &process{store: store, ids: g}
 	p.billing = billing.New(billing.Config{MaxTarget: maxTarget},
 		billing.Deps{Store: store.Payments, Provider: simDetach{s.stripe, s}, Clock: s.clock, Logger: s.log})

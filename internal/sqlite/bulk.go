@@ -105,8 +105,8 @@ func query(ctx context.Context, st *sql.Stmt, args []any, row func(*sql.Rows) er
 
 // bulk is SQLite's sqlstore.Bulk.
 type bulk struct {
-	lock, idem, budgets, entries, records, balances, daily values
-	newGrants, grantUpdates, grantRemaining                values
+	lock, idem, usageKeys, budgets, entries, records, balances, daily values
+	newGrants, grantUpdates, grantRemaining                           values
 }
 
 var _ sqlstore.Bulk = (*bulk)(nil)
@@ -120,14 +120,19 @@ func newBulk(ctx context.Context, db *sql.DB) (*bulk, error) {
 		// the planner's version: SQLite 3.40 (Debian's sqlite3 shell) plans
 		// "(scope, key) IN (VALUES …)" as a scan of the whole table; the
 		// driver's 3.54 searches the key (TestBulkPlansSearch).
-		idem: values{head: `SELECT i.scope, i.key, i.request_hash, i.result FROM (VALUES `,
+		idem: values{head: `SELECT ` + sqlstore.IdemRowColumns + ` FROM (VALUES `,
 			cell: "(?,?)", cols: 2, tail: `) AS v CROSS JOIN idempotency i ON i.scope = v.column1 AND i.key = v.column2`},
+		// Likewise the usage keys drive the search of entries_usage_key,
+		// named: without statistics the planner prefers the primary key's
+		// prefix, every entry of the account.
+		usageKeys: values{head: `SELECT ` + sqlstore.IdemEntryColumns + ` FROM (VALUES `,
+			cell: "(?,?)", cols: 2, tail: `) AS v CROSS JOIN entries e INDEXED BY entries_usage_key ON e.account_id = v.column1 AND e.idempotency_key = v.column2 AND ` + sqlstore.UsageKeyWhere},
 		budgets: values{head: `UPDATE budgets SET spent = CASE WHEN kind = 'monthly' AND period_start < ? THEN 0 ELSE spent END + v.column3,
 period_start = CASE WHEN kind = 'monthly' AND period_start < ? THEN ? ELSE period_start END FROM (VALUES `, lead: 3,
 			cell: "(?, ?, CAST(? AS BIGINT))", cols: 3,
 			tail: `) AS v WHERE budgets.account_id = v.column1 AND budgets.subject = v.column2 RETURNING ` + sqlstore.BudgetColumns},
-		entries: values{head: `INSERT INTO entries (account_id, seq, id, kind, amount, balance_after, description, subject, idempotency_key, top_up_id, created_at, grant_id, hold_id, funding) VALUES `,
-			cell: "(?,?,?,?,?,?,?,?,?,?,?,?,?,?)", cols: 14},
+		entries: values{head: `INSERT INTO entries (account_id, seq, id, kind, amount, balance_after, description, subject, idempotency_key, top_up_id, created_at, grant_id, hold_id, funding, answer) VALUES `,
+			cell: "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", cols: 15},
 		newGrants: values{head: `INSERT INTO grants (` + sqlstore.GrantColumns + `) VALUES `,
 			cell: "(?,?,?,?,?,?,?,?,?,?,?,?)", cols: 12},
 		grantUpdates: values{head: `UPDATE grants SET remaining = v.column2, status = v.column3 FROM (VALUES `,
@@ -145,7 +150,7 @@ period_start = CASE WHEN kind = 'monthly' AND period_start < ? THEN ? ELSE perio
 		daily: values{head: `INSERT INTO daily_totals (account_id, day, usage, credits, top_ups, top_up_credits, closing_balance, min_balance, removed) VALUES `,
 			cell: "(?,?,?,?,?,?,?,?,?)", cols: 9, tail: sqlstore.DailyUpsert},
 	}
-	for _, v := range []*values{&b.lock, &b.idem, &b.budgets, &b.entries, &b.records, &b.balances, &b.daily, &b.newGrants, &b.grantUpdates, &b.grantRemaining} {
+	for _, v := range []*values{&b.lock, &b.idem, &b.usageKeys, &b.budgets, &b.entries, &b.records, &b.balances, &b.daily, &b.newGrants, &b.grantUpdates, &b.grantRemaining} {
 		if err := v.prepare(ctx, db); err != nil {
 			return nil, err
 		}
@@ -163,11 +168,21 @@ func (b *bulk) LockAccounts(ctx context.Context, tx *sql.Tx, ids []string, row f
 	})
 }
 
-func (b *bulk) LookupIdempotency(ctx context.Context, tx *sql.Tx, keys []ledger.IdemKey, row func(*sql.Rows) error) error {
-	return b.idem.each(ctx, tx, len(keys), func(st *sql.Stmt, from, to int) error {
+func (b *bulk) LookupIdempotency(ctx context.Context, tx *sql.Tx, keys, usage []ledger.IdemKey, row func(*sql.Rows) error) error {
+	err := b.idem.each(ctx, tx, len(keys), func(st *sql.Stmt, from, to int) error {
 		args := make([]any, 0, 2*(to-from))
 		for _, k := range keys[from:to] {
 			args = append(args, string(k.Scope), k.Key)
+		}
+		return query(ctx, st, args, row)
+	})
+	if err != nil {
+		return err
+	}
+	return b.usageKeys.each(ctx, tx, len(usage), func(st *sql.Stmt, from, to int) error {
+		args := make([]any, 0, 2*(to-from))
+		for _, k := range usage[from:to] {
+			args = append(args, k.Scope.Account(), k.Key)
 		}
 		return query(ctx, st, args, row)
 	})
@@ -186,12 +201,12 @@ func (b *bulk) SpendBudgets(ctx context.Context, tx *sql.Tx, month int64, spend 
 
 func (b *bulk) InsertEntries(ctx context.Context, tx *sql.Tx, entries []ledger.Entry) error {
 	return b.entries.each(ctx, tx, len(entries), func(st *sql.Stmt, from, to int) error {
-		args := make([]any, 0, 14*(to-from))
+		args := make([]any, 0, 15*(to-from))
 		for i := from; i < to; i++ {
 			e := &entries[i]
 			args = append(args, e.AccountID, e.Seq, e.ID, string(e.Kind), int64(e.Amount), int64(e.BalanceAfter),
 				e.Description, e.Subject, e.IdempotencyKey, sqlstore.NullIfEmpty(e.TopUpID), e.CreatedAt.UnixMicro(),
-				sqlstore.NullIfEmpty(e.GrantID), sqlstore.NullIfEmpty(e.HoldID), ledger.EncodeFunding(e.Funding))
+				sqlstore.NullIfEmpty(e.GrantID), sqlstore.NullIfEmpty(e.HoldID), ledger.EncodeFunding(e.Funding), e.Answer)
 		}
 		_, err := st.ExecContext(ctx, args...)
 		return err

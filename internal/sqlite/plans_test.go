@@ -16,7 +16,8 @@ import (
 // grow with the ledger. The idempotency lookup is a join driven by the
 // keys: SQLite 3.40 plans a row value IN a VALUES list as a scan of the
 // whole table (the driver's 3.54 does not, but the join leaves nothing to
-// the planner's version).
+// the planner's version); so is the lookup of usage keys in their entries,
+// through the partial index entries_usage_key.
 func TestBulkPlansSearch(t *testing.T) {
 	c := storetest.NewClock()
 	path := filepath.Join(t.TempDir(), "topup.db")
@@ -37,7 +38,7 @@ func TestBulkPlansSearch(t *testing.T) {
 	// A scan of the rows a statement brings (its VALUES list) is fine; a
 	// scan of a table is not.
 	allowed := regexp.MustCompile(`^(SCAN v|SCAN CONSTANT ROW|SCAN \d+ CONSTANT ROWS|SCAN \d+-ROW VALUES CLAUSE)$`)
-	for name, v := range map[string]*values{"lock": &b.lock, "idempotency": &b.idem, "budgets": &b.budgets, "entries": &b.entries,
+	for name, v := range map[string]*values{"lock": &b.lock, "idempotency": &b.idem, "usage keys": &b.usageKeys, "budgets": &b.budgets, "entries": &b.entries,
 		"records": &b.records, "balances": &b.balances, "daily": &b.daily, "new grants": &b.newGrants,
 		"grant updates": &b.grantUpdates, "grant remaining": &b.grantRemaining} {
 		for _, n := range []int{1, 4} {
@@ -49,6 +50,9 @@ func TestBulkPlansSearch(t *testing.T) {
 			}
 			if name == "idempotency" && !strings.Contains(strings.Join(plan, "\n"), "SEARCH i USING PRIMARY KEY (scope=? AND key=?)") {
 				t.Errorf("the idempotency lookup does not search the primary key: %v", plan)
+			}
+			if name == "usage keys" && !strings.Contains(strings.Join(plan, "\n"), "SEARCH e USING INDEX entries_usage_key (account_id=? AND idempotency_key=?)") {
+				t.Errorf("the usage keys' lookup does not search entries_usage_key: %v", plan)
 			}
 		}
 	}

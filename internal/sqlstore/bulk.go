@@ -21,9 +21,12 @@ type Bulk interface {
 	// LockColumns, locking them in id order where the database has row
 	// locks.
 	LockAccounts(ctx context.Context, tx *sql.Tx, ids []string, row func(*sql.Rows) error) error
-	// LookupIdempotency reads scope, key, request_hash and result of the
-	// idempotency rows of keys.
-	LookupIdempotency(ctx context.Context, tx *sql.Tx, keys []ledger.IdemKey, row func(*sql.Rows) error) error
+	// LookupIdempotency reads the idempotency rows of keys and the usage
+	// entries keyed by usage's keys (UsageKeyWhere), with IdemRowColumns
+	// and IdemEntryColumns: a usage key is kept in its entry
+	// (ledger.KeptInEntry), and in a row when it was written before
+	// migration 0022.
+	LookupIdempotency(ctx context.Context, tx *sql.Tx, keys, usage []ledger.IdemKey, row func(*sql.Rows) error) error
 	// SpendBudgets adds each key's amount to its budget, first resetting a
 	// monthly budget whose period started before month (microseconds) to
 	// start at month, and answers the budgets with BudgetColumns.
@@ -39,7 +42,7 @@ type Bulk interface {
 	// active again), so only its remaining changed.
 	UpdateGrants(ctx context.Context, tx *sql.Tx, grants []*ledger.Grant) error
 	// InsertEntries inserts entries (an empty TopUpID, GrantID or HoldID is
-	// NULL; Funding is written by ledger.EncodeFunding).
+	// NULL; Funding is written by ledger.EncodeFunding; Answer as it is).
 	InsertEntries(ctx context.Context, tx *sql.Tx, entries []ledger.Entry) error
 	// InsertRecords inserts idempotency rows, their result written by
 	// EncodeResult, created at now (microseconds).
@@ -93,6 +96,24 @@ func WriteEach(ctx context.Context, tx *sql.Tx, b Bulk, w Writes) error {
 	}
 	return nil
 }
+
+// IdemRowColumns are what LookupIdempotency answers of an idempotency
+// row (i): its scope, key, request hash and first response, and NULL for
+// the columns of IdemEntryColumns after them.
+const IdemRowColumns = `i.scope, i.key, i.request_hash, i.result, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL`
+
+// IdemEntryColumns are what LookupIdempotency answers of a usage entry (e)
+// that keeps its key: NULL for the request hash and result (the entry's
+// columns after them rebuild both, ledger.ReplayOf), then its id, sequence
+// number, amount, balance after, description, subject, time and answer.
+// Its scope is its account's usage scope.
+const IdemEntryColumns = `e.account_id || '/` + ledger.ScopeUsage + `', e.idempotency_key, NULL, NULL,
+e.id, e.seq, e.amount, e.balance_after, e.description, e.subject, e.created_at, e.answer`
+
+// UsageKeyWhere are the usage entries that keep their key: its terms must
+// stay those of the WHERE clause of the index entries_usage_key (migration
+// 0022), or the planners no longer use it.
+const UsageKeyWhere = `e.kind = 'usage' AND e.hold_id IS NULL`
 
 // lockAccountColumns are the account's columns of LockColumns.
 const lockAccountColumns = `SELECT a.id, a.email, a.currency, a.balance, a.status, a.created_at, a.last_seq, a.turnover, a.overdraft, s.enabled, s.threshold, s.retry_after, a.low_balance_alerts, a.has_budgets, a.held, a.held_until`

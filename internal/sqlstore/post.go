@@ -48,7 +48,7 @@ func (s *core) postTx(ctx context.Context, tx *sql.Tx, postings []ledger.Posting
 	if err != nil {
 		return nil, err
 	}
-	if state.Stored, err = s.loadIdempotency(ctx, tx, postings); err != nil {
+	if state.Stored, err = s.loadIdempotency(ctx, tx, state.Accounts, postings); err != nil {
 		return nil, err
 	}
 	// The database keeps microseconds; the answer must carry the same
@@ -119,41 +119,6 @@ func (s *core) writePlan(ctx context.Context, tx *sql.Tx, plan *debit.Plan, now 
 		return err
 	}
 	return s.writeLedger(ctx, tx, plan.Grants, plan.State().Accounts, plan.Entries, plan.Records, now)
-}
-
-func (s *core) loadIdempotency(ctx context.Context, tx *sql.Tx, postings []ledger.Posting) (map[ledger.IdemKey]ledger.Stored, error) {
-	keys := make([]ledger.IdemKey, 0, len(postings))
-	seen := make(map[ledger.IdemKey]struct{}, len(postings))
-	for i := range postings {
-		if postings[i].IsSweep() {
-			continue // a sweep has no key
-		}
-		k := ledger.IdemKey{Scope: postings[i].Scope(), Key: postings[i].IdempotencyKey}
-		if _, ok := seen[k]; !ok {
-			seen[k] = struct{}{}
-			keys = append(keys, k)
-		}
-	}
-	out := make(map[ledger.IdemKey]ledger.Stored, len(keys))
-	err := s.bulk.LookupIdempotency(ctx, tx, keys, func(rows *sql.Rows) error {
-		var k ledger.IdemKey
-		var scope, hash, result string
-		if err := rows.Scan(&scope, &k.Key, &hash, &result); err != nil {
-			return err
-		}
-		k.Scope = ledger.Scope(scope)
-		st := ledger.Stored{Hash: hash}
-		var err error
-		if st.Result, err = decodeResult(result); err != nil {
-			return fmt.Errorf("idempotency %s %s: %w", scope, k.Key, err)
-		}
-		out[k] = st
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read idempotency keys: %w", err)
-	}
-	return out, nil
 }
 
 // lockAccounts reads and locks the group's accounts with their Automatic
@@ -249,6 +214,10 @@ func (l *locked) scan(rows *sql.Rows) error {
 // daily totals its entries add to.
 func (s *core) writeLedger(ctx context.Context, tx *sql.Tx, made []*ledger.Grant, accounts map[string]*ledger.AccountState,
 	entries []ledger.Entry, recs []ledger.IdemRecord, now time.Time) error {
+	recs, err := ledger.KeepInEntries(entries, recs)
+	if err != nil {
+		return err
+	}
 	w := Writes{NewGrants: made, ChangedGrants: changedGrants(made, accounts), Entries: entries, Records: recs,
 		Daily: dailyRows(entries), Now: micros(now)}
 	for _, a := range accounts {

@@ -74,6 +74,9 @@ type core struct {
 	// paidCreditExpiry is how long the paid credit of a top-up lasts
 	// (TOPUP_PAID_CREDIT_EXPIRY); zero for ever.
 	paidCreditExpiry time.Duration
+	// usageKeyRetention is how long a usage key is remembered (zero:
+	// retention.DefaultRetention).
+	usageKeyRetention time.Duration
 	// log and onRetry hear of every transaction run again (ObserveRetries).
 	log     *slog.Logger
 	onRetry func(reason string)

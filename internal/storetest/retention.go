@@ -59,14 +59,16 @@ func idemKeys(t testing.TB, db *sql.DB, acct, call string) []string {
 	return keys
 }
 
-// testUsageKeyRetention: usage keys older than the retention are deleted,
-// a chunk at a time; a key exactly as old as the retention, and a newer
-// one, still replay their first answer; credit and capture keys are kept
-// however old. A pruned usage key debits again (the contract), while the
-// first entry keeps its key; the ledger stays clean. One replica prunes at
-// a time.
+// testUsageKeyRetention: a usage key is kept in its entry and remembered
+// for the retention: exactly as old as the retention it still replays its
+// first answer, a microsecond older it debits again (the contract), while
+// the first entry keeps its key and the key's newest entry answers it from
+// then on. Credit and capture keys are kept however old. The retention
+// worker, which prunes the usage rows written before migration 0022, finds
+// none to prune, one replica at a time; the ledger stays clean.
 func testUsageKeyRetention(t *testing.T, f *fixture) {
 	const day = 24 * time.Hour
+	f.s.SetUsageKeyRetention(day)
 	a := f.account("retention@example.com")
 	firstCredit := f.postOK(credit(a.ID, amt(t, "100"), "c-old"))
 	h := f.mustHold(holdReq(t, a.ID, "4", "h-old"))
@@ -81,24 +83,25 @@ func testUsageKeyRetention(t *testing.T, f *fixture) {
 	}
 	f.advance(day / 2)
 	young := f.postOK(usage(a.ID, amt(t, "1"), "u-new"))
+	db := f.s.DB()
+	if got := idemKeys(t, db, a.ID, ledger.ScopeUsage); len(got) != 0 {
+		t.Errorf("usage keys in the idempotency table: %v, want none (kept in their entries)", got)
+	}
 
 	one := f.retainer(retention.Config{Retention: day, Batch: 2, Owner: "one"})
 	two := f.retainer(retention.Config{Retention: day, Batch: 2, Owner: "two"})
 	// Exactly the retention old: still remembered.
 	f.advance(day / 2)
-	if p := f.prune(one); !p.Leased || p.Pruned != 0 {
-		t.Fatalf("a pass when the oldest keys are exactly the retention old: %+v, want nothing pruned", p)
+	balance := f.balance(a.ID)
+	if r := f.postOK(usage(a.ID, amt(t, "1"), "u-old-2")); !r.Replayed || r.Balance != firstOld.Balance-amt(t, "1") {
+		t.Errorf("u-old-2 exactly the retention old: %+v, want the replay of its first debit", r)
 	}
 	f.advance(time.Microsecond)
+	if p := f.prune(one); !p.Leased || p.Pruned != 0 {
+		t.Fatalf("a pass a microsecond later: %+v, want nothing pruned (no usage key has a row)", p)
+	}
 	if p := f.prune(two); p.Leased || p.Pruned != 0 {
 		t.Fatalf("a second replica pruned beside the first: %+v", p)
-	}
-	if p := f.prune(one); !p.Leased || p.Pruned != len(old) || p.Chunks != 3 {
-		t.Fatalf("a pass a microsecond later: %+v, want the 5 old usage keys pruned in 3 chunks of at most 2", p)
-	}
-	db := f.s.DB()
-	if got := idemKeys(t, db, a.ID, ledger.ScopeUsage); !slices.Equal(got, []string{"u-new"}) {
-		t.Errorf("usage keys left %v, want only u-new", got)
 	}
 	if got, got2 := idemKeys(t, db, a.ID, ledger.ScopeCredit), idemKeys(t, db, a.ID, ledger.ScopeCapture); !slices.Equal(got, []string{"c-old"}) ||
 		!slices.Equal(got2, []string{"cap-old"}) {
@@ -106,7 +109,6 @@ func testUsageKeyRetention(t *testing.T, f *fixture) {
 	}
 
 	// Within the retention, and for other kinds of call, a replay.
-	balance := f.balance(a.ID)
 	for _, c := range []struct {
 		p     ledger.Posting
 		first ledger.Result
@@ -124,10 +126,10 @@ func testUsageKeyRetention(t *testing.T, f *fixture) {
 		t.Fatalf("replays moved the balance: %s, want %s", got.Format(usd), balance.Format(usd))
 	}
 
-	// A pruned usage key debits again; the first entry keeps its key.
+	// A forgotten usage key debits again; the first entry keeps its key.
 	again := f.postOK(usage(a.ID, amt(t, "1"), "u-old-1"))
 	if again.Replayed || again.EntryID == firstOld.EntryID || again.Balance != balance-amt(t, "1") {
-		t.Fatalf("u-old-1 after its key was pruned: %+v, want a new debit of 1.00 from %s", again, balance.Format(usd))
+		t.Fatalf("u-old-1 after the retention: %+v, want a new debit of 1.00 from %s", again, balance.Format(usd))
 	}
 	var n int
 	if err := db.QueryRowContext(ctx(t), `SELECT COUNT(*) FROM entries WHERE account_id = $1 AND idempotency_key = 'u-old-1'`, a.ID).Scan(&n); err != nil || n != 2 {
@@ -136,10 +138,41 @@ func testUsageKeyRetention(t *testing.T, f *fixture) {
 	if r := f.postOK(usage(a.ID, amt(t, "1"), "u-old-1")); !r.Replayed || r.EntryID != again.EntryID {
 		t.Errorf("u-old-1 once more: %+v, want the replay of its new debit", r)
 	}
-	if p := f.prune(one); p.Pruned != 0 {
-		t.Errorf("a pass right after: %+v, want nothing more pruned (the new key is new)", p)
+	f.verifyClean()
+}
+
+// testUsageKeyRowWins: a usage key written before migration 0022 has an
+// idempotency row beside its entry, whose answer (here a budget's stop and
+// a triggered top-up) the entry did not keep: the row answers its replays.
+func testUsageKeyRowWins(t *testing.T, f *fixture) {
+	a := f.account("legacy@example.com")
+	f.postOK(credit(a.ID, amt(t, "10"), "c"))
+	p := usage(a.ID, amt(t, "1"), "u-legacy")
+	first := f.postOK(p)
+	legacy := first
+	legacy.Spendable, legacy.Reason, legacy.TopUpID = false, ledger.ReasonBudgetExhausted, "tu_legacy"
+	f.legacyUsageRow(p, legacy)
+	r := f.postOK(p)
+	if !r.Replayed || r.EntryID != first.EntryID || r.Reason != ledger.ReasonBudgetExhausted || r.TopUpID != "tu_legacy" {
+		t.Errorf("replay of a key with a row: %+v, want the row's answer %+v", r, legacy)
+	}
+	other := p
+	other.Amount--
+	if r := f.post(other)[0]; !ledger.IsConflict(r.Err) {
+		t.Errorf("the key with another amount: %+v, want a conflict", r)
 	}
 	f.verifyClean()
+}
+
+// legacyUsageRow writes the idempotency row a usage posting's first
+// answer had before migration 0022, as the code of then wrote it.
+func (f *fixture) legacyUsageRow(p ledger.Posting, first ledger.Result) {
+	f.t.Helper()
+	_, err := f.s.DB().ExecContext(ctx(f.t), `INSERT INTO idempotency (scope, key, request_hash, result, created_at) VALUES ($1, $2, $3, $4, $5)`,
+		string(p.Scope()), p.IdempotencyKey, p.Hash(), sqlstore.EncodeResult(first), first.CreatedAt.UnixMicro())
+	if err != nil {
+		f.t.Fatal(err)
+	}
 }
 
 // UsageKeyRetentionUpgrades builds a database as it was before migration
@@ -178,17 +211,21 @@ func UsageKeyRetentionUpgrades(t *testing.T, old *sql.DB, files fs.FS, reopen fu
 	}
 }
 
-// testUsageKeyPruneRace: requests repeating old usage keys while a pass
-// deletes them, with no account lock between the two, each either replay
-// their first answer or debit once anew; none fails, no key is left with
-// two rows, the new rows outlive the pass, and the ledger stays clean.
+// testUsageKeyPruneRace: requests repeating old usage keys whose rows
+// were written before migration 0022, while a pass deletes them, with no
+// account lock between the two, each either replay their first answer or
+// debit once anew; none fails, the new debits write no rows (their keys are
+// in their entries), and the ledger stays clean.
 func testUsageKeyPruneRace(t *testing.T, f *fixture) {
 	const keys, clients = 120, 4
+	f.s.SetUsageKeyRetention(24 * time.Hour)
 	a := f.account("race@example.com")
 	f.postOK(credit(a.ID, amt(t, "1000"), "c"))
 	first := make([]ledger.Result, keys)
 	for i := range keys {
-		first[i] = f.postOK(usage(a.ID, amt(t, "1"), "k"+strconv.Itoa(i)))
+		p := usage(a.ID, amt(t, "1"), "k"+strconv.Itoa(i))
+		first[i] = f.postOK(p)
+		f.legacyUsageRow(p, first[i])
 	}
 	start := f.balance(a.ID)
 	f.advance(24*time.Hour + time.Second)
@@ -232,13 +269,22 @@ func testUsageKeyPruneRace(t *testing.T, f *fixture) {
 		t.Errorf("balance %s after %d new debits, want %s", got.Format(usd), debited, want.Format(usd))
 	}
 	// What the pass missed (keys replayed before it reached them) the next
-	// one deletes; the rows of the new debits stay.
+	// one deletes; the new debits wrote no rows.
 	rest := f.prune(w)
 	if pass.Pruned+rest.Pruned != keys {
 		t.Errorf("pruned %d then %d, want the %d old keys once each", pass.Pruned, rest.Pruned, keys)
 	}
-	if got := idemKeys(t, f.s.DB(), a.ID, ledger.ScopeUsage); len(got) != debited {
-		t.Errorf("%d usage keys left, want the %d of the new debits", len(got), debited)
+	if got := idemKeys(t, f.s.DB(), a.ID, ledger.ScopeUsage); len(got) != 0 {
+		t.Errorf("%d usage keys left in the idempotency table, want none", len(got))
+	}
+	// A key debited anew during the pass answers from its new entry; one
+	// replayed from its row, now pruned, is older than the retention and
+	// debits again.
+	for i := range keys {
+		r := f.postOK(usage(a.ID, amt(t, "1"), "k"+strconv.Itoa(i)))
+		if fresh := !results[i].Replayed; r.Replayed != fresh || (fresh && r.EntryID != results[i].EntryID) {
+			t.Errorf("k%d after the passes (debited anew during the pass: %v): %+v", i, fresh, r)
+		}
 	}
 	f.verifyClean()
 }

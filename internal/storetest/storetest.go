@@ -70,6 +70,7 @@ var suite = []struct {
 	{"Post/ScopesAreIndependent", testPostScopes},
 	{"Post/UsageKeyRetention", testUsageKeyRetention},
 	{"Post/UsageKeyPruneRace", testUsageKeyPruneRace},
+	{"Post/UsageKeyRowWins", testUsageKeyRowWins},
 	{"Post/UnknownAccountSpoilsNothingElse", testPostUnknownAccount},
 	{"Post/ClosedAccountRefuses", testPostClosedAccount},
 	{"Post/BalanceOverflowRefused", testPostOverflow},
