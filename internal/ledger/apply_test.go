@@ -11,11 +11,17 @@ import (
 	"github.com/topup/topup/internal/money"
 )
 
-func TestApply(t *testing.T) {
-	t.Parallel()
+// fixtureIDs returns the dollar and an id maker that numbers ids in turn
+// (ent_1, ent_2, …).
+func fixtureIDs() (money.Currency, func(string) string) {
 	usd, _ := money.LookupCurrency("usd")
 	n := 0
-	newID := func(p string) string { n++; return p + "_" + strconv.Itoa(n) }
+	return usd, func(p string) string { n++; return p + "_" + strconv.Itoa(n) }
+}
+
+func TestApply(t *testing.T) {
+	t.Parallel()
+	usd, newID := fixtureIDs()
 	accounts := map[string]*ledger.AccountState{
 		"a":      {Account: ledger.Account{ID: "a", Currency: usd, Balance: 1_000_000, Status: ledger.Active}, LastSeq: 3},
 		"closed": {Account: ledger.Account{ID: "closed", Currency: usd, Status: ledger.Closed}},

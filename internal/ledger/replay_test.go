@@ -1,12 +1,10 @@
 package ledger_test
 
 import (
-	"strconv"
 	"testing"
 	"time"
 
 	"github.com/topup/topup/internal/ledger"
-	"github.com/topup/topup/internal/money"
 )
 
 // A usage key kept in its entry replays what the first response said, and
@@ -14,9 +12,7 @@ import (
 // record KeepInEntries folded into the entry.
 func TestUsageKeysKeptInEntries(t *testing.T) {
 	t.Parallel()
-	usd, _ := money.LookupCurrency("usd")
-	n := 0
-	newID := func(p string) string { n++; return p + "_" + strconv.Itoa(n) }
+	usd, newID := fixtureIDs()
 	accounts := map[string]*ledger.AccountState{
 		"a": {Account: ledger.Account{ID: "a", Currency: usd, Balance: 1_000_000, Status: ledger.Active}, LastSeq: 3},
 	}
