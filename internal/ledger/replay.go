@@ -13,9 +13,10 @@ import (
 // Other calls (credits, captures, voids) keep their rows: their answers
 // name what the entry does not (a grant, a hold).
 
-// KeptInEntry reports whether the record is kept in the entry it answers:
-// usage's, single or batched (a capture's keys are their own scope).
-func (r *IdemRecord) KeptInEntry() bool { return r.Scope.Call() == ScopeUsage }
+// KeptInEntry reports whether the key is kept in the entry it answers:
+// usage's, single or batched (a capture's keys are their own scope). An
+// IdemRecord has it too.
+func (k IdemKey) KeptInEntry() bool { return k.Scope.Call() == ScopeUsage }
 
 // Call is the kind of call of the scope (ScopeUsage, ScopeCredit, …).
 func (s Scope) Call() string {

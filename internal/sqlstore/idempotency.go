@@ -37,7 +37,7 @@ func (s *core) loadIdempotency(ctx context.Context, tx *sql.Tx, accounts map[str
 		}
 		seen[k] = struct{}{}
 		keys = append(keys, k)
-		if (&ledger.IdemRecord{IdemKey: k}).KeptInEntry() {
+		if k.KeptInEntry() {
 			usage = append(usage, k)
 		}
 	}
@@ -62,8 +62,9 @@ func (s *core) retention() time.Duration {
 // written before migration 0022, and its entry, which kept no answer then,
 // would say less); of a key's entries the newest wins, and only if it is
 // no older than since (in microseconds, as the database keeps times and
-// the retention worker compares them): a usage key is remembered for the retention, and
-// used again after that it makes a new entry with the same key.
+// the retention worker compares them): a usage key is remembered for the
+// retention, and used again after that it makes a new entry with the same
+// key.
 type storedKeys struct {
 	out      map[ledger.IdemKey]ledger.Stored
 	accounts map[string]*ledger.AccountState
